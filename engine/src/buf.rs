@@ -1,0 +1,189 @@
+//! Owned, aligned I/O buffers.
+//!
+//! A [`DmaBuf`] is heap memory aligned to [`DMA_ALIGN`] (4096 bytes, the largest direct-I/O
+//! memory alignment any device we target asks for), so a buffer that is misaligned for
+//! O_DIRECT cannot be expressed. It has a fixed capacity and a length (`len() <=
+//! capacity()`), like a `Vec<u8>` that never reallocates: the kernel may hold a pointer
+//! into it, so it must never move while an operation is in flight. Buffers are handed to
+//! an operation by value and come back with its result.
+//!
+//! This is one of the two modules allowed to use `unsafe` (the other is the runtime).
+#![allow(unsafe_code, reason = "owns raw aligned allocations; every block has a SAFETY note")]
+
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::fmt;
+use std::ptr::NonNull;
+
+/// Alignment of every [`DmaBuf`] allocation, in bytes.
+pub const DMA_ALIGN: usize = 4096;
+
+/// Largest buffer we allocate, in bytes (1 GiB): a guard against a length read from
+/// disk or network turning into a huge allocation.
+pub const DMA_BUF_CAPACITY_MAX: usize = 1 << 30;
+
+/// A fixed-capacity byte buffer aligned to [`DMA_ALIGN`]. See the module docs.
+pub struct DmaBuf {
+    ptr: NonNull<u8>,
+    capacity: usize,
+    len: usize,
+}
+
+// SAFETY: DmaBuf exclusively owns its allocation (like Vec<u8>); moving it to another
+// thread moves that ownership. No interior mutability or shared pointers.
+unsafe impl Send for DmaBuf {}
+
+impl DmaBuf {
+    /// A zero-filled buffer of `capacity` bytes, with `len() == 0`.
+    ///
+    /// Panics if `capacity` is 0 or above [`DMA_BUF_CAPACITY_MAX`] (a caller bug: sizes
+    /// from untrusted input must be validated before they get here), or if allocation
+    /// fails.
+    pub fn zeroed(capacity: usize) -> DmaBuf {
+        assert!(capacity > 0, "DmaBuf capacity must be positive");
+        assert!(
+            capacity <= DMA_BUF_CAPACITY_MAX,
+            "DmaBuf capacity {capacity} above {DMA_BUF_CAPACITY_MAX}"
+        );
+        let layout = Self::layout(capacity);
+        // SAFETY: layout has non-zero size (capacity > 0) and a valid power-of-two align.
+        let raw = unsafe { alloc_zeroed(layout) };
+        let Some(ptr) = NonNull::new(raw) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        DmaBuf { ptr, capacity, len: 0 }
+    }
+
+    /// A buffer holding a copy of `bytes`, with `len() == bytes.len()`.
+    pub fn from_slice(bytes: &[u8]) -> DmaBuf {
+        let mut b = DmaBuf::zeroed(bytes.len().max(1));
+        b.as_spare_mut()[..bytes.len()].copy_from_slice(bytes);
+        b.set_len(bytes.len());
+        b
+    }
+
+    fn layout(capacity: usize) -> Layout {
+        match Layout::from_size_align(capacity, DMA_ALIGN) {
+            Ok(l) => l,
+            Err(e) => panic!("DmaBuf layout for {capacity} bytes: {e}"),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sets the length. The bytes up to `len` are always initialized (the allocation is
+    /// zeroed), so this is safe; it panics if `len > capacity()`.
+    pub fn set_len(&mut self, len: usize) {
+        assert!(len <= self.capacity, "set_len {len} > capacity {}", self.capacity);
+        self.len = len;
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Appends `bytes` after `len()`; panics if they do not fit.
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        let start = self.len;
+        let end = start + bytes.len();
+        assert!(end <= self.capacity, "extend to {end} > capacity {}", self.capacity);
+        self.as_full_mut()[start..end].copy_from_slice(bytes);
+        self.len = end;
+    }
+
+    /// The initialized prefix `[..len()]`.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: ptr is valid for `capacity` initialized bytes (zeroed at allocation)
+        // and len <= capacity; &self guarantees no mutable alias.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The prefix `[..len()]`, mutable.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let len = self.len;
+        &mut self.as_full_mut()[..len]
+    }
+
+    /// The whole allocation `[..capacity()]`, mutable (e.g. to fill before `set_len`).
+    pub fn as_full_mut(&mut self) -> &mut [u8] {
+        // SAFETY: ptr is valid for `capacity` initialized bytes; &mut self guarantees
+        // exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.capacity) }
+    }
+
+    /// The bytes after `len()`, mutable.
+    pub fn as_spare_mut(&mut self) -> &mut [u8] {
+        let len = self.len;
+        &mut self.as_full_mut()[len..]
+    }
+
+    /// Raw pointer for the kernel. Stays valid until the buffer is dropped; the buffer
+    /// never reallocates.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Raw mutable pointer for the kernel (reads into the buffer).
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+}
+
+impl Drop for DmaBuf {
+    fn drop(&mut self) {
+        // SAFETY: ptr was allocated with exactly this layout in `zeroed` and is freed once.
+        unsafe { dealloc(self.ptr.as_ptr(), Self::layout(self.capacity)) }
+    }
+}
+
+impl fmt::Debug for DmaBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DmaBuf")
+            .field("len", &self.len)
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_and_zeroed() {
+        for cap in [1, 511, 4096, 4097, 1 << 20] {
+            let b = DmaBuf::zeroed(cap);
+            assert_eq!(b.as_ptr() as usize % DMA_ALIGN, 0);
+            assert_eq!(b.capacity(), cap);
+            assert!(b.is_empty());
+        }
+        let mut b = DmaBuf::zeroed(8192);
+        b.set_len(8192);
+        assert!(b.as_slice().iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn extend_and_clear() {
+        let mut b = DmaBuf::from_slice(b"abc");
+        b.extend_from_slice(b"");
+        assert_eq!(b.as_slice(), b"abc");
+        b.clear();
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "capacity")]
+    fn extend_past_capacity_panics() {
+        let mut b = DmaBuf::zeroed(4);
+        b.extend_from_slice(b"hello");
+    }
+}
