@@ -1,0 +1,100 @@
+//! Writes one valid encoding of each format into `corpus/<target>/`, so the fuzzer
+//! starts from inputs that pass every check instead of having to discover magics and
+//! checksums. Each seed starts with the mode byte (0: decode as is).
+
+use std::fs;
+use std::path::Path;
+
+use boreal_segment::{
+    Alignment, BatchBuilder, BatchPlace, BatchSeq, Change, Epoch, Generation, JournalFileHeader,
+    JournalFileId, Lsn, PageId, PageSize, PgId, Record, Redo, SegmentMeta, Truncate, encode_frame,
+    seal_page,
+};
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new("corpus").join(target);
+    fs::create_dir_all(&dir).expect("create corpus dir");
+    let mut seed = vec![0u8];
+    seed.extend_from_slice(bytes);
+    fs::write(dir.join(name), seed).expect("write seed");
+}
+
+fn main() {
+    let meta = SegmentMeta {
+        pg_id: PgId::new(3),
+        epoch: Epoch::new(2),
+        materialized_lsn: Lsn::new(10),
+        scl: Lsn::new(20),
+        sequence: 1,
+        page_size: PageSize::DEFAULT,
+    };
+    let image = vec![0x11u8; 4096 - 32];
+    let records = [
+        Record::Redo(Redo {
+            lsn: Lsn::new(21),
+            prev_lsn_pg: Lsn::new(20),
+            prev_lsn_page: Lsn::new(5),
+            pg_id: PgId::new(3),
+            page_id: PageId::new(77),
+            cpl: true,
+            change: Change::Delta {
+                offset: 8,
+                bytes: b"delta bytes",
+            },
+        }),
+        Record::Redo(Redo {
+            lsn: Lsn::new(22),
+            prev_lsn_pg: Lsn::new(21),
+            prev_lsn_page: Lsn::ZERO,
+            pg_id: PgId::new(3),
+            page_id: PageId::new(78),
+            cpl: false,
+            change: Change::Image(&image),
+        }),
+        Record::Truncate(Truncate {
+            pg_id: PgId::new(3),
+            epoch: Epoch::new(2),
+            start: Lsn::new(22),
+            end: Lsn::new(100),
+        }),
+        Record::SegmentMeta(meta),
+    ];
+    for (i, record) in records.iter().enumerate() {
+        let mut bytes = Vec::new();
+        record.encode_to_vec(&mut bytes).expect("valid record");
+        write("record", &format!("seed-{i}"), &bytes);
+    }
+    for (i, alignment) in [512u32, 4096].into_iter().enumerate() {
+        let place = BatchPlace {
+            file_id: JournalFileId::new(1),
+            generation: Generation::new(1),
+            alignment: Alignment::new(alignment).expect("valid"),
+            file_offset: 4096,
+        };
+        let mut buf = vec![0u8; 8192];
+        let mut builder = BatchBuilder::new(&mut buf, place, BatchSeq::new(9)).expect("valid");
+        for record in records.iter().filter(|r| r.body_len() < 1000) {
+            builder.push(record).expect("fits");
+        }
+        let len = builder.seal().padded_len();
+        write("batch", &format!("seed-{i}"), &buf[..len]);
+    }
+    let file = JournalFileHeader {
+        file_id: JournalFileId::new(1),
+        generation: Generation::new(1),
+        alignment: Alignment::JOURNAL,
+        file_size: 1 << 20,
+    };
+    write(
+        "journal_file_header",
+        "seed-0",
+        &file.to_vec().expect("valid"),
+    );
+    let mut page = vec![0x22u8; 4096];
+    seal_page(&mut page, PageId::new(5), Lsn::new(9)).expect("valid");
+    write("page", "seed-0", &page);
+    write("segment_meta", "seed-0", &meta.encode());
+    let mut frame = Vec::new();
+    encode_frame(1, 7, b"frame body", &mut frame).expect("valid");
+    write("frame", "seed-0", &frame);
+}

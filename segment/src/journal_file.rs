@@ -1,0 +1,205 @@
+//! The journal file header: the first 4 KiB of every journal file.
+//!
+//! This module owns the layout of that block (see `FORMAT.md`): magic, version, the
+//! file's id, its generation (bumped each time the pre-allocated file is recycled), the
+//! alignment its batches use and its size. The checksum covers the whole 4 KiB block,
+//! the zero tail included. Every batch repeats the file id and generation, so a batch
+//! left over from an older generation, or one written into the wrong file, is refused
+//! by `batch::classify`. This module never creates, sizes or recycles files.
+
+use crate::alignment::Alignment;
+use crate::batch::BatchPlace;
+use crate::checksum::{self, crc32c, is_all_zero};
+use crate::codec::{Reader, Writer, peek_u32, prefix};
+use crate::error::{Error, Result};
+use crate::ids::{Generation, JournalFileId};
+use crate::limits::{JOURNAL_FILE_BYTES_MAX, JOURNAL_FILE_HEADER_SIZE};
+
+/// Magic of a journal file: ASCII `BRLJ` as stored.
+pub const JOURNAL_FILE_MAGIC: u32 = u32::from_le_bytes(*b"BRLJ");
+/// Version of the journal file format (header and batches).
+pub const JOURNAL_FILE_VERSION: u16 = 1;
+
+/// Bytes of the header that hold fields; the rest of the block is zero.
+const FIELDS_SIZE: usize = 40;
+
+/// The header of a journal file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JournalFileHeader {
+    pub file_id: JournalFileId,
+    pub generation: Generation,
+    /// Alignment of every batch in the file.
+    pub alignment: Alignment,
+    /// Size of the file in bytes, header included.
+    pub file_size: u64,
+}
+
+impl JournalFileHeader {
+    /// Checks the rules of the format.
+    pub fn validate(&self) -> Result<()> {
+        let min = (JOURNAL_FILE_HEADER_SIZE + self.alignment.bytes()) as u64;
+        if self.file_size < min || self.file_size > JOURNAL_FILE_BYTES_MAX {
+            return Err(Error::OutOfBounds {
+                what: "journal file header",
+                field: "file_size",
+                got: self.file_size,
+                min,
+                max: JOURNAL_FILE_BYTES_MAX,
+            });
+        }
+        if !self.alignment.is_aligned(self.file_size) {
+            return Err(Error::InvalidField {
+                what: "journal file header",
+                field: "file_size",
+                got: self.file_size,
+                rule: "must be a multiple of the alignment",
+            });
+        }
+        Ok(())
+    }
+
+    /// Where a batch at `file_offset` of this file must say it belongs.
+    pub fn place(&self, file_offset: u64) -> BatchPlace {
+        BatchPlace {
+            file_id: self.file_id,
+            generation: self.generation,
+            alignment: self.alignment,
+            file_offset,
+        }
+    }
+
+    /// Encodes into the first `JOURNAL_FILE_HEADER_SIZE` bytes of `out`.
+    pub fn encode_into(&self, out: &mut [u8]) -> Result<()> {
+        self.validate()?;
+        let got = out.len();
+        let out = out
+            .get_mut(..JOURNAL_FILE_HEADER_SIZE)
+            .ok_or(Error::BufferTooSmall {
+                what: "journal file header",
+                needed: JOURNAL_FILE_HEADER_SIZE,
+                got,
+            })?;
+        let mut w = Writer::new(out);
+        w.zeros(4);
+        w.u32(JOURNAL_FILE_MAGIC);
+        w.u16(JOURNAL_FILE_VERSION);
+        w.zeros(2);
+        w.u32(self.alignment.get());
+        w.u64(self.file_id.get());
+        w.u64(self.generation.get());
+        w.u64(self.file_size);
+        debug_assert_eq!(w.pos(), FIELDS_SIZE);
+        w.zeros(JOURNAL_FILE_HEADER_SIZE - FIELDS_SIZE);
+        let sum = crc32c(&out[4..]);
+        out[..4].copy_from_slice(&sum.to_le_bytes());
+        Ok(())
+    }
+
+    /// Encodes into a new `JOURNAL_FILE_HEADER_SIZE`-byte vector.
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; JOURNAL_FILE_HEADER_SIZE];
+        self.encode_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// Decodes the header at the front of `buf` (the first 4 KiB of a journal file).
+    pub fn decode(buf: &[u8]) -> Result<JournalFileHeader> {
+        let block = prefix("journal file header", buf, JOURNAL_FILE_HEADER_SIZE)?;
+        let magic = peek_u32(block, 4).unwrap_or_default();
+        if magic != JOURNAL_FILE_MAGIC {
+            return Err(Error::BadMagic {
+                what: "journal file header",
+                expected: JOURNAL_FILE_MAGIC,
+                got: magic,
+            });
+        }
+        let mut r = Reader::new(block);
+        let stored = r.u32();
+        checksum::verify("journal file header", stored, &block[4..])?;
+        r.skip(4);
+        let version = r.u16();
+        if version != JOURNAL_FILE_VERSION {
+            return Err(Error::BadVersion {
+                what: "journal file header",
+                supported: JOURNAL_FILE_VERSION,
+                got: version,
+            });
+        }
+        let reserved_at = r.pos();
+        if r.u16() != 0 {
+            return Err(Error::NonZeroReserved {
+                what: "journal file header",
+                offset: reserved_at,
+            });
+        }
+        let alignment = Alignment::new(r.u32())?;
+        let file_id = JournalFileId::new(r.u64());
+        let generation = Generation::new(r.u64());
+        let file_size = r.u64();
+        if !is_all_zero(&block[FIELDS_SIZE..]) {
+            let offset = block[FIELDS_SIZE..]
+                .iter()
+                .position(|&b| b != 0)
+                .unwrap_or_default();
+            return Err(Error::NonZeroReserved {
+                what: "journal file header",
+                offset: FIELDS_SIZE + offset,
+            });
+        }
+        let header = JournalFileHeader {
+            file_id,
+            generation,
+            alignment,
+            file_size,
+        };
+        header.validate()?;
+        Ok(header)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> JournalFileHeader {
+        JournalFileHeader {
+            file_id: JournalFileId::new(3),
+            generation: Generation::new(7),
+            alignment: Alignment::JOURNAL,
+            file_size: 64 << 20,
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let h = header();
+        assert_eq!(JournalFileHeader::decode(&h.to_vec().unwrap()).unwrap(), h);
+    }
+
+    #[test]
+    fn sizes_that_are_not_whole_blocks_are_refused() {
+        let h = JournalFileHeader {
+            file_size: (64 << 20) + 512,
+            ..header()
+        };
+        assert!(h.to_vec().is_err());
+        let h = JournalFileHeader {
+            file_size: 4096,
+            ..header()
+        };
+        assert!(h.to_vec().is_err());
+    }
+
+    #[test]
+    fn short_input_is_truncated() {
+        let bytes = header().to_vec().unwrap();
+        assert_eq!(
+            JournalFileHeader::decode(&bytes[..4095]),
+            Err(Error::Truncated {
+                what: "journal file header",
+                needed: 4096,
+                got: 4095
+            })
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! boreal-segment: every on-disk and on-wire format of boreal, with no I/O.
+//!
+//! Bytes in, typed values or typed errors out. Nothing here reads a file, opens a
+//! socket, reads a clock or draws a random number, so every decoder can be fuzzed and
+//! property-tested in isolation. See `FORMAT.md` for the byte layouts.
+//!
+//! One file per concept: `ids` (newtypes), `limits` (every size, with compile-time
+//! checks), `checksum` (CRC-32C), `error`, `alignment`, `record` (journal records),
+//! `batch` (journal batches, the builder and recovery's `classify`), `journal_file`
+//! (the journal file header), `page` (page images and `PageSize`), `meta` (segment
+//! metadata) and `frame` (the network frame header). Decoders never panic and never
+//! allocate per record; encoders refuse what decoders would refuse.
+
+pub mod alignment;
+pub mod batch;
+pub mod checksum;
+mod codec;
+pub mod error;
+pub mod frame;
+pub mod ids;
+pub mod journal_file;
+pub mod limits;
+pub mod meta;
+pub mod page;
+pub mod record;
+
+pub use alignment::Alignment;
+pub use batch::{BatchBuilder, BatchHeader, BatchPlace, BatchView, Region, classify, decode_batch};
+pub use error::{Error, Result};
+pub use frame::{Frame, FrameHeader, decode_frame, encode_frame};
+pub use ids::{BatchSeq, Epoch, Generation, JournalFileId, Lsn, NodeId, PageId, PgId};
+pub use journal_file::JournalFileHeader;
+pub use meta::SegmentMeta;
+pub use page::{PageHeader, PageSize, PageView, decode_page, seal_page};
+pub use record::{Change, Record, RecordKind, Records, Redo, Truncate};
