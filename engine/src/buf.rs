@@ -8,7 +8,10 @@
 //! an operation by value and come back with its result.
 //!
 //! This is one of the two modules allowed to use `unsafe` (the other is the runtime).
-#![allow(unsafe_code, reason = "owns raw aligned allocations; every block has a SAFETY note")]
+#![allow(
+    unsafe_code,
+    reason = "owns raw aligned allocations; every block has a SAFETY note"
+)]
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::fmt;
@@ -50,7 +53,11 @@ impl DmaBuf {
         let Some(ptr) = NonNull::new(raw) else {
             std::alloc::handle_alloc_error(layout)
         };
-        DmaBuf { ptr, capacity, len: 0 }
+        DmaBuf {
+            ptr,
+            capacity,
+            len: 0,
+        }
     }
 
     /// A buffer holding a copy of `bytes`, with `len() == bytes.len()`.
@@ -83,7 +90,11 @@ impl DmaBuf {
     /// Sets the length. The bytes up to `len` are always initialized (the allocation is
     /// zeroed), so this is safe; it panics if `len > capacity()`.
     pub fn set_len(&mut self, len: usize) {
-        assert!(len <= self.capacity, "set_len {len} > capacity {}", self.capacity);
+        assert!(
+            len <= self.capacity,
+            "set_len {len} > capacity {}",
+            self.capacity
+        );
         self.len = len;
     }
 
@@ -95,7 +106,11 @@ impl DmaBuf {
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
         let start = self.len;
         let end = start + bytes.len();
-        assert!(end <= self.capacity, "extend to {end} > capacity {}", self.capacity);
+        assert!(
+            end <= self.capacity,
+            "extend to {end} > capacity {}",
+            self.capacity
+        );
         self.as_full_mut()[start..end].copy_from_slice(bytes);
         self.len = end;
     }

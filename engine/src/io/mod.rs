@@ -64,7 +64,10 @@ impl Instant {
 
 /// Time, as the engine may see it. Production reads `CLOCK_MONOTONIC`; the simulator
 /// returns virtual time.
-#[allow(async_fn_in_trait, reason = "thread-per-core: futures are deliberately not Send")]
+#[allow(
+    async_fn_in_trait,
+    reason = "thread-per-core: futures are deliberately not Send"
+)]
 pub trait Clock {
     fn now(&self) -> Instant;
 
@@ -127,9 +130,22 @@ pub enum FallocateMode {
     ZeroRange,
 }
 
+/// The error [`Io::write_then_fdatasync`] returns when the write completed short, on
+/// every backend: `ErrorKind::WriteZero`, naming how much was written. Nothing of the
+/// write is known to be durable.
+pub fn short_linked_write(written: usize, len: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WriteZero,
+        format!("short write: {written} of {len} bytes; linked fdatasync cancelled"),
+    )
+}
+
 /// Files, sockets and timers, as the engine uses them. See the module docs for the
 /// contract every implementation keeps.
-#[allow(async_fn_in_trait, reason = "thread-per-core: futures are deliberately not Send")]
+#[allow(
+    async_fn_in_trait,
+    reason = "thread-per-core: futures are deliberately not Send"
+)]
 pub trait Io: Clock + Clone + 'static {
     /// An open file. Dropping it closes the descriptor once no operation uses it.
     type File: 'static;
@@ -181,8 +197,9 @@ pub trait Io: Clock + Clone + 'static {
     ) -> io::Result<()>;
 
     /// Writes `buf` at `offset` and, only if the write completed in full, `fdatasync`s
-    /// (an `IOSQE_IO_LINK` chain on io_uring). A short or failed write fails the whole
-    /// call; the sync never runs on its own.
+    /// (an `IOSQE_IO_LINK` chain on io_uring). A failed write fails the whole call with
+    /// its errno; a short write fails it with [`short_linked_write`] (the kernel cancels
+    /// the linked sync); the sync never runs on its own.
     async fn write_then_fdatasync(
         &self,
         file: &Self::File,

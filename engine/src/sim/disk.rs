@@ -1,0 +1,862 @@
+//! The simulated disk of one node: files with a "written" and a "durable" image.
+//!
+//! Owns every file of one node: its name, the image reads see (`written`, the page
+//! cache plus the device's volatile cache), the image that survives a crash
+//! (`durable`), and the ordered list of changes made since the last sync (`pending`).
+//! It is a pure state machine: it takes a [`SimRng`] and a [`FaultConfig`] and never
+//! touches time, wakers or the trace (the world does that around it), so its crash
+//! semantics are unit-tested directly.
+//!
+//! Invariants:
+//! - `durable` replayed with every `pending` change, in order, equals `written`, except
+//!   for changes a failed sync dropped (see below) and faults that, by definition, make
+//!   the two disagree (lost and misdirected writes are never in `written` at the
+//!   intended place).
+//! - Only a completed sync (`sync_complete`) or a DSYNC write moves bytes into the
+//!   durable path. A sync covers exactly the changes made before it was submitted
+//!   (`sync_begin`), never the ones that completed while it was in flight: Linux does
+//!   not promise more.
+//! - A crash keeps `durable` plus, independently, each pending change with
+//!   `crash_keep_unsynced_probability`, replayed in its own order; a kept write may be
+//!   torn at 512-byte sector granularity. DSYNC writes always survive, in their order.
+//!   After the crash, what is on the disk is durable.
+//! - Failed sync (Linux semantics, documented because the engine depends on it): since
+//!   Linux 4.13 a writeback error marks the dirty pages clean and reports the error once;
+//!   the data stays in the page cache (reads still see it) but may never reach the disk,
+//!   and a later `fsync` may succeed without writing it. The simulator does exactly
+//!   that: each change the failed sync covered is made durable or dropped from the
+//!   durable path (it stays in `written` until a crash), at random. A later sync
+//!   succeeds normally. This is why the journal must fail-stop on a sync error.
+//! - Space: a disk has a capacity in 4 KiB blocks counted over all `written` images; a
+//!   write that needs more completes short (whole blocks that fit) or fails `ENOSPC`.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::config::FaultConfig;
+use super::rng::SimRng;
+use crate::io::FallocateMode;
+
+/// Allocation unit of the simulated disk and of its in-memory images, bytes.
+pub(crate) const BLOCK_BYTES: u64 = 4096;
+/// Granularity at which a write can tear, bytes (the logical sector).
+pub(crate) const SECTOR_BYTES: u64 = 512;
+
+pub(crate) fn errno(code: i32) -> io::Error {
+    io::Error::from_raw_os_error(code)
+}
+
+/// A sparse byte image: a length and the 4 KiB blocks that were ever allocated.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Image {
+    len: u64,
+    blocks: BTreeMap<u64, Box<[u8]>>,
+}
+
+impl Image {
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn allocated_blocks(&self) -> u64 {
+        self.blocks.len() as u64
+    }
+
+    fn block_mut(&mut self, index: u64) -> &mut [u8] {
+        self.blocks
+            .entry(index)
+            .or_insert_with(|| vec![0u8; BLOCK_BYTES as usize].into_boxed_slice())
+    }
+
+    /// Bytes `[offset, offset + len)` clipped at the end of the image (short at EOF).
+    pub(crate) fn read(&self, offset: u64, len: usize) -> Vec<u8> {
+        let end = offset.saturating_add(len as u64).min(self.len);
+        if offset >= end {
+            return Vec::new();
+        }
+        let mut out = vec![0u8; (end - offset) as usize];
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / BLOCK_BYTES;
+            let in_block = (pos % BLOCK_BYTES) as usize;
+            let n = ((BLOCK_BYTES as usize - in_block) as u64).min(end - pos) as usize;
+            if let Some(b) = self.blocks.get(&index) {
+                let at = (pos - offset) as usize;
+                out[at..at + n].copy_from_slice(&b[in_block..in_block + n]);
+            }
+            pos += n as u64;
+        }
+        out
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) {
+        let mut pos = offset;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let in_block = (pos % BLOCK_BYTES) as usize;
+            let n = (BLOCK_BYTES as usize - in_block).min(rest.len());
+            self.block_mut(pos / BLOCK_BYTES)[in_block..in_block + n].copy_from_slice(&rest[..n]);
+            pos += n as u64;
+            rest = &rest[n..];
+        }
+        self.len = self.len.max(offset + data.len() as u64);
+    }
+
+    fn zero(&mut self, offset: u64, len: u64) {
+        let end = offset + len;
+        let mut pos = offset;
+        while pos < end {
+            let in_block = (pos % BLOCK_BYTES) as usize;
+            let n = ((BLOCK_BYTES as usize - in_block) as u64).min(end - pos) as usize;
+            self.block_mut(pos / BLOCK_BYTES)[in_block..in_block + n].fill(0);
+            pos += n as u64;
+        }
+    }
+
+    fn set_len(&mut self, len: u64) {
+        if len < self.len {
+            let first_gone = len.div_ceil(BLOCK_BYTES);
+            self.blocks.retain(|&i, _| i < first_gone);
+            let tail = (len % BLOCK_BYTES) as usize;
+            if tail != 0
+                && let Some(b) = self.blocks.get_mut(&(len / BLOCK_BYTES))
+            {
+                b[tail..].fill(0);
+            }
+        }
+        self.len = len;
+    }
+
+    fn allocate(&mut self, offset: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        for index in offset / BLOCK_BYTES..(offset + len).div_ceil(BLOCK_BYTES) {
+            self.block_mut(index);
+        }
+    }
+
+    fn missing_blocks(&self, offset: u64, len: u64) -> u64 {
+        if len == 0 {
+            return 0;
+        }
+        (offset / BLOCK_BYTES..(offset + len).div_ceil(BLOCK_BYTES))
+            .filter(|i| !self.blocks.contains_key(i))
+            .count() as u64
+    }
+
+    /// All bytes `[0, len)`, for tests and inspection.
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        self.read(0, self.len as usize)
+    }
+}
+
+/// One change to a file, as the durable path sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Change {
+    Write {
+        offset: u64,
+        data: Vec<u8>,
+    },
+    SetLen(u64),
+    Allocate {
+        offset: u64,
+        len: u64,
+        keep_size: bool,
+    },
+    ZeroRange {
+        offset: u64,
+        len: u64,
+    },
+}
+
+impl Change {
+    fn apply(&self, image: &mut Image) {
+        match self {
+            Change::Write { offset, data } => image.write(*offset, data),
+            Change::SetLen(len) => image.set_len(*len),
+            Change::Allocate {
+                offset,
+                len,
+                keep_size,
+            } => {
+                image.allocate(*offset, *len);
+                if !keep_size {
+                    image.len = image.len.max(offset + len);
+                }
+            }
+            Change::ZeroRange { offset, len } => {
+                image.zero(*offset, *len);
+                image.len = image.len.max(offset + len);
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    seq: u64,
+    change: Change,
+    /// A DSYNC write: already durable, survives every crash.
+    durable: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Inode {
+    path: PathBuf,
+    written: Image,
+    durable: Image,
+    pending: Vec<Pending>,
+    next_seq: u64,
+    /// The directory entry survives a crash (the file was synced at least once).
+    dirent_durable: bool,
+}
+
+impl Inode {
+    fn record(&mut self, change: Change, durable: bool) {
+        change.apply(&mut self.written);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.pending.push(Pending {
+            seq,
+            change,
+            durable,
+        });
+        if durable {
+            self.dirent_durable = true;
+        }
+    }
+}
+
+/// How a write is issued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WriteHow {
+    /// The O_DIRECT alignment (1 for buffered files): where a misdirected write lands.
+    pub(crate) align: u64,
+    /// `RWF_DSYNC`: durable on completion.
+    pub(crate) dsync: bool,
+}
+
+impl WriteHow {
+    #[cfg(test)]
+    const PLAIN: WriteHow = WriteHow {
+        align: 512,
+        dsync: false,
+    };
+    #[cfg(test)]
+    const DSYNC: WriteHow = WriteHow {
+        align: 512,
+        dsync: true,
+    };
+}
+
+/// An inode number: identifies a file for as long as the disk lives (names may be
+/// reused after a crash dropped a file, inode numbers never are).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Ino(pub(crate) u64);
+
+/// Counters of what a disk did, including every injected fault. Tests use them to tell
+/// "the engine lost data" from "the disk destroyed data".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    pub reads: u64,
+    pub writes: u64,
+    pub syncs: u64,
+    pub crashes: u64,
+    pub read_eio: u64,
+    pub read_bit_flips: u64,
+    pub write_eio: u64,
+    pub sync_eio: u64,
+    /// Un-synced changes a failed sync dropped from the durable path.
+    pub sync_eio_dropped_changes: u64,
+    pub enospc: u64,
+    pub short_writes: u64,
+    pub stored_bit_flips: u64,
+    pub lost_writes: u64,
+    pub misdirected_writes: u64,
+    /// Un-synced changes a crash dropped.
+    pub crash_dropped_changes: u64,
+    /// Un-synced writes a crash tore.
+    pub crash_torn_writes: u64,
+    /// Never-synced files a crash removed.
+    pub crash_dropped_files: u64,
+}
+
+impl DiskStats {
+    /// Faults that destroy data that was reported written: after one of these, even an
+    /// acknowledged, synced record may be damaged (and must be detected).
+    pub fn data_destroying_faults(&self) -> u64 {
+        self.stored_bit_flips + self.lost_writes + self.misdirected_writes
+    }
+}
+
+/// The disk of one node. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Disk {
+    names: BTreeMap<PathBuf, Ino>,
+    inodes: BTreeMap<Ino, Inode>,
+    next_ino: u64,
+    capacity_blocks: u64,
+    pub(crate) stats: DiskStats,
+}
+
+impl Disk {
+    pub(crate) fn new(capacity_bytes: u64) -> Disk {
+        Disk {
+            names: BTreeMap::new(),
+            inodes: BTreeMap::new(),
+            next_ino: 1,
+            capacity_blocks: capacity_bytes / BLOCK_BYTES,
+            stats: DiskStats::default(),
+        }
+    }
+
+    fn inode(&self, ino: Ino) -> io::Result<&Inode> {
+        // A file handle outliving a crash that removed its file: the descriptor is bad.
+        self.inodes.get(&ino).ok_or_else(|| errno(libc::EBADF))
+    }
+
+    fn inode_mut(&mut self, ino: Ino) -> io::Result<&mut Inode> {
+        self.inodes.get_mut(&ino).ok_or_else(|| errno(libc::EBADF))
+    }
+
+    fn used_blocks(&self) -> u64 {
+        self.inodes
+            .values()
+            .map(|i| i.written.allocated_blocks())
+            .sum()
+    }
+
+    fn free_blocks(&self) -> u64 {
+        self.capacity_blocks.saturating_sub(self.used_blocks())
+    }
+
+    /// `open(2)`: `ENOENT` without `create`, `EEXIST` with `create_new`; `truncate` is an
+    /// un-synced size change. Returns the inode and its size.
+    pub(crate) fn open(
+        &mut self,
+        path: &Path,
+        create: bool,
+        create_new: bool,
+        truncate: bool,
+    ) -> io::Result<(Ino, u64)> {
+        let ino = match self.names.get(path) {
+            Some(&ino) if create && create_new => {
+                let _ = ino;
+                return Err(errno(libc::EEXIST));
+            }
+            Some(&ino) => ino,
+            None if create || create_new => {
+                let ino = Ino(self.next_ino);
+                self.next_ino += 1;
+                self.names.insert(path.to_path_buf(), ino);
+                self.inodes.insert(
+                    ino,
+                    Inode {
+                        path: path.to_path_buf(),
+                        written: Image::default(),
+                        durable: Image::default(),
+                        pending: Vec::new(),
+                        next_seq: 0,
+                        dirent_durable: false,
+                    },
+                );
+                ino
+            }
+            None => return Err(errno(libc::ENOENT)),
+        };
+        let inode = self.inode_mut(ino)?;
+        if truncate && inode.written.len() != 0 {
+            inode.record(Change::SetLen(0), false);
+        }
+        Ok((ino, inode.written.len()))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn size(&self, ino: Ino) -> io::Result<u64> {
+        Ok(self.inode(ino)?.written.len())
+    }
+
+    /// Reads from the written image (what the page cache shows), short at EOF.
+    pub(crate) fn read(
+        &mut self,
+        rng: &mut SimRng,
+        faults: &FaultConfig,
+        ino: Ino,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<Vec<u8>> {
+        self.stats.reads += 1;
+        if rng.chance(faults.read_eio_probability) {
+            self.stats.read_eio += 1;
+            return Err(errno(libc::EIO));
+        }
+        let mut data = self.inode(ino)?.written.read(offset, len);
+        if !data.is_empty() && rng.chance(faults.read_bit_flip_probability) {
+            self.stats.read_bit_flips += 1;
+            flip_bit(rng, &mut data);
+        }
+        Ok(data)
+    }
+
+    /// Writes `data` at `offset`, with every write fault. Returns the bytes written
+    /// (short when the disk fills up).
+    pub(crate) fn write(
+        &mut self,
+        rng: &mut SimRng,
+        faults: &FaultConfig,
+        ino: Ino,
+        offset: u64,
+        data: &[u8],
+        how: WriteHow,
+    ) -> io::Result<usize> {
+        let WriteHow { align, dsync } = how;
+        self.stats.writes += 1;
+        self.inode(ino)?;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if rng.chance(faults.write_eio_probability) {
+            self.stats.write_eio += 1;
+            // Some sectors may have reached the page cache before the error; none is
+            // durable.
+            if self.free_blocks()
+                >= self
+                    .inode(ino)?
+                    .written
+                    .missing_blocks(offset, data.len() as u64)
+            {
+                for (at, piece) in sector_subset(rng, offset, data) {
+                    self.inode_mut(ino)?.record(
+                        Change::Write {
+                            offset: at,
+                            data: piece,
+                        },
+                        false,
+                    );
+                }
+            }
+            return Err(errno(libc::EIO));
+        }
+        // Space: write the prefix whose blocks fit.
+        let mut len = data.len() as u64;
+        let free = self.free_blocks();
+        let written = &self.inode(ino)?.written;
+        if written.missing_blocks(offset, len) > free {
+            let mut fit = 0u64;
+            let mut missing = 0u64;
+            let mut index = offset / BLOCK_BYTES;
+            while fit < len {
+                if !written.blocks.contains_key(&index) {
+                    missing += 1;
+                    if missing > free {
+                        break;
+                    }
+                }
+                let block_end = (index + 1) * BLOCK_BYTES;
+                fit = (block_end - offset).min(len);
+                index += 1;
+            }
+            if fit == 0 {
+                self.stats.enospc += 1;
+                return Err(errno(libc::ENOSPC));
+            }
+            self.stats.short_writes += 1;
+            len = fit;
+        }
+        let reported = len as usize;
+        if rng.chance(faults.lost_write_probability) {
+            self.stats.lost_writes += 1;
+            return Ok(reported);
+        }
+        let mut target = offset;
+        if rng.chance(faults.misdirected_write_probability) {
+            self.stats.misdirected_writes += 1;
+            let shift = rng.range_inclusive(1, 8) * align.max(SECTOR_BYTES);
+            target = if offset >= shift && rng.chance(0.5) {
+                offset - shift
+            } else {
+                offset + shift
+            };
+        }
+        let mut bytes = data[..reported].to_vec();
+        if rng.chance(faults.stored_bit_flip_probability) {
+            self.stats.stored_bit_flips += 1;
+            flip_bit(rng, &mut bytes);
+        }
+        self.inode_mut(ino)?.record(
+            Change::Write {
+                offset: target,
+                data: bytes,
+            },
+            dsync,
+        );
+        Ok(reported)
+    }
+
+    /// An in-flight write caught by a crash: it may or may not have reached the device.
+    /// Recorded as an un-synced change, so the crash that follows decides.
+    pub(crate) fn write_in_flight_at_crash(&mut self, ino: Ino, offset: u64, data: &[u8]) {
+        if let Ok(inode) = self.inode_mut(ino)
+            && !data.is_empty()
+        {
+            inode.record(
+                Change::Write {
+                    offset,
+                    data: data.to_vec(),
+                },
+                false,
+            );
+        }
+    }
+
+    /// `fallocate(2)`. All or nothing: `ENOSPC` if the blocks do not fit.
+    pub(crate) fn fallocate(
+        &mut self,
+        ino: Ino,
+        mode: FallocateMode,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<()> {
+        if len == 0 {
+            return Err(errno(libc::EINVAL));
+        }
+        let missing = self.inode(ino)?.written.missing_blocks(offset, len);
+        if missing > self.free_blocks() {
+            self.stats.enospc += 1;
+            return Err(errno(libc::ENOSPC));
+        }
+        let change = match mode {
+            FallocateMode::Allocate => Change::Allocate {
+                offset,
+                len,
+                keep_size: false,
+            },
+            FallocateMode::KeepSize => Change::Allocate {
+                offset,
+                len,
+                keep_size: true,
+            },
+            FallocateMode::ZeroRange => Change::ZeroRange { offset, len },
+        };
+        self.inode_mut(ino)?.record(change, false);
+        Ok(())
+    }
+
+    /// A sync is submitted: it will cover the changes made so far. Returns the mark to
+    /// pass to [`Disk::sync_complete`].
+    pub(crate) fn sync_begin(&self, ino: Ino) -> io::Result<u64> {
+        Ok(self.inode(ino)?.next_seq)
+    }
+
+    /// A sync completes. `Ok`: every change before `upto` is durable. `EIO` (drawn
+    /// here): see the module docs.
+    pub(crate) fn sync_complete(
+        &mut self,
+        rng: &mut SimRng,
+        faults: &FaultConfig,
+        ino: Ino,
+        upto: u64,
+    ) -> io::Result<()> {
+        self.stats.syncs += 1;
+        let eio = rng.chance(faults.sync_eio_probability);
+        let inode = self
+            .inodes
+            .get_mut(&ino)
+            .ok_or_else(|| errno(libc::EBADF))?;
+        let covered = inode.pending.iter().take_while(|p| p.seq < upto).count();
+        let mut dropped = 0;
+        for p in inode.pending.drain(..covered) {
+            if !eio || p.durable || rng.chance(0.5) {
+                p.change.apply(&mut inode.durable);
+            } else {
+                dropped += 1;
+            }
+        }
+        if eio {
+            self.stats.sync_eio += 1;
+            self.stats.sync_eio_dropped_changes += dropped;
+            return Err(errno(libc::EIO));
+        }
+        inode.dirent_durable = true;
+        Ok(())
+    }
+
+    /// Power loss: see the module docs for exactly what survives.
+    pub(crate) fn crash(&mut self, rng: &mut SimRng, faults: &FaultConfig) {
+        self.stats.crashes += 1;
+        let mut gone = Vec::new();
+        for (&ino, inode) in self.inodes.iter_mut() {
+            if !inode.dirent_durable && rng.chance(faults.crash_drop_unsynced_file_probability) {
+                gone.push(ino);
+                continue;
+            }
+            let mut image = inode.durable.clone();
+            for p in inode.pending.drain(..) {
+                if !p.durable && !rng.chance(faults.crash_keep_unsynced_probability) {
+                    self.stats.crash_dropped_changes += 1;
+                    continue;
+                }
+                match &p.change {
+                    Change::Write { offset, data }
+                        if !p.durable && rng.chance(faults.crash_torn_write_probability) =>
+                    {
+                        self.stats.crash_torn_writes += 1;
+                        for (at, piece) in sector_subset(rng, *offset, data) {
+                            image.write(at, &piece);
+                        }
+                    }
+                    change => change.apply(&mut image),
+                }
+            }
+            inode.written = image.clone();
+            inode.durable = image;
+            inode.dirent_durable = true;
+        }
+        for ino in gone {
+            self.stats.crash_dropped_files += 1;
+            if let Some(inode) = self.inodes.remove(&ino) {
+                self.names.remove(&inode.path);
+            }
+        }
+    }
+
+    /// The written and durable images of `path`, for tests and inspection.
+    pub(crate) fn images(&self, path: &Path) -> Option<(Vec<u8>, Vec<u8>)> {
+        let inode = self.inodes.get(self.names.get(path)?)?;
+        Some((inode.written.to_vec(), inode.durable.to_vec()))
+    }
+}
+
+/// Splits `data` (at `offset`) into 512-byte sectors and keeps each with probability
+/// 1/2, as the pieces a torn write leaves behind.
+fn sector_subset(rng: &mut SimRng, offset: u64, data: &[u8]) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut at = offset;
+    let mut rest = data;
+    while !rest.is_empty() {
+        // Sector boundaries are absolute (offset-aligned), as the device sees them.
+        let n = ((SECTOR_BYTES - at % SECTOR_BYTES) as usize).min(rest.len());
+        if rng.chance(0.5) {
+            out.push((at, rest[..n].to_vec()));
+        }
+        at += n as u64;
+        rest = &rest[n..];
+    }
+    out
+}
+
+fn flip_bit(rng: &mut SimRng, data: &mut [u8]) {
+    let bit = rng.below(data.len() as u64 * 8);
+    data[(bit / 8) as usize] ^= 1 << (bit % 8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet() -> FaultConfig {
+        FaultConfig::none()
+    }
+
+    fn setup() -> (Disk, Ino, SimRng) {
+        let mut d = Disk::new(1 << 20);
+        let (ino, size) = d.open(Path::new("f"), true, false, false).unwrap();
+        assert_eq!(size, 0);
+        (d, ino, SimRng::new(9))
+    }
+
+    #[test]
+    fn image_sparse_read_write_truncate() {
+        let mut i = Image::default();
+        i.write(5000, b"hello");
+        assert_eq!(i.len(), 5005);
+        assert_eq!(i.read(4999, 10), b"\0hello");
+        assert_eq!(i.read(6000, 10), b"");
+        assert_eq!(i.allocated_blocks(), 1);
+        i.set_len(5002);
+        i.set_len(8192);
+        assert_eq!(i.read(5000, 5), b"he\0\0\0");
+    }
+
+    #[test]
+    fn synced_data_survives_every_crash() {
+        for seed in 0..50 {
+            let (mut d, ino, _) = setup();
+            let mut rng = SimRng::new(seed);
+            d.write(&mut rng, &quiet(), ino, 0, &[7u8; 4096], WriteHow::PLAIN)
+                .unwrap();
+            let mark = d.sync_begin(ino).unwrap();
+            d.sync_complete(&mut rng, &quiet(), ino, mark).unwrap();
+            d.write(&mut rng, &quiet(), ino, 4096, &[8u8; 4096], WriteHow::PLAIN)
+                .unwrap();
+            d.crash(&mut rng, &quiet());
+            let (w, dur) = d.images(Path::new("f")).unwrap();
+            assert_eq!(w, dur);
+            assert_eq!(&w[..4096], &[7u8; 4096][..]);
+        }
+    }
+
+    #[test]
+    fn unsynced_writes_vanish_or_survive_and_tear_at_sectors() {
+        let (mut kept, mut dropped, mut torn) = (0, 0, 0);
+        for seed in 0..200 {
+            let (mut d, ino, _) = setup();
+            let mut rng = SimRng::new(seed);
+            let mark = d.sync_begin(ino).unwrap();
+            d.sync_complete(&mut rng, &quiet(), ino, mark).unwrap();
+            d.write(&mut rng, &quiet(), ino, 0, &[1u8; 4096], WriteHow::PLAIN)
+                .unwrap();
+            d.crash(&mut rng, &quiet());
+            let (w, _) = d.images(Path::new("f")).unwrap();
+            if w.is_empty() {
+                dropped += 1;
+                continue;
+            }
+            // Every 512-byte sector is either all old (zero) or all new.
+            let ones = w.chunks(512).filter(|s| s.iter().all(|&b| b == 1)).count();
+            let zeros = w.chunks(512).filter(|s| s.iter().all(|&b| b == 0)).count();
+            assert_eq!(ones + zeros, w.len().div_ceil(512));
+            if ones == 8 { kept += 1 } else { torn += 1 }
+        }
+        assert!(
+            kept > 0 && dropped > 0 && torn > 0,
+            "{kept} {dropped} {torn}"
+        );
+    }
+
+    #[test]
+    fn dsync_write_survives_and_is_not_undone_by_older_pending_changes() {
+        for seed in 0..50 {
+            let (mut d, ino, _) = setup();
+            let mut rng = SimRng::new(seed);
+            d.write(&mut rng, &quiet(), ino, 0, &[1u8; 512], WriteHow::PLAIN)
+                .unwrap();
+            d.write(&mut rng, &quiet(), ino, 0, &[2u8; 512], WriteHow::DSYNC)
+                .unwrap();
+            d.crash(&mut rng, &quiet());
+            let (w, _) = d.images(Path::new("f")).unwrap();
+            assert_eq!(w, vec![2u8; 512]);
+        }
+    }
+
+    #[test]
+    fn sync_covers_only_changes_before_it_was_submitted() {
+        let mut faults = quiet();
+        faults.crash_keep_unsynced_probability = 0.0;
+        let (mut d, ino, mut rng) = setup();
+        d.write(&mut rng, &faults, ino, 0, &[1u8; 512], WriteHow::PLAIN)
+            .unwrap();
+        let mark = d.sync_begin(ino).unwrap();
+        d.write(&mut rng, &faults, ino, 512, &[2u8; 512], WriteHow::PLAIN)
+            .unwrap();
+        d.sync_complete(&mut rng, &faults, ino, mark).unwrap();
+        d.crash(&mut rng, &faults);
+        assert_eq!(d.images(Path::new("f")).unwrap().0, vec![1u8; 512]);
+    }
+
+    #[test]
+    fn failed_sync_keeps_data_readable_but_may_drop_it_from_disk() {
+        let mut faults = quiet();
+        faults.crash_keep_unsynced_probability = 0.0;
+        let mut lost = 0;
+        for seed in 0..40 {
+            let (mut d, ino, _) = setup();
+            let mut rng = SimRng::new(seed);
+            let mark = d.sync_begin(ino).unwrap();
+            d.sync_complete(&mut rng, &faults, ino, mark).unwrap();
+            d.write(&mut rng, &faults, ino, 0, &[3u8; 512], WriteHow::PLAIN)
+                .unwrap();
+            let mark = d.sync_begin(ino).unwrap();
+            faults.sync_eio_probability = 1.0;
+            assert_eq!(
+                d.sync_complete(&mut rng, &faults, ino, mark)
+                    .unwrap_err()
+                    .raw_os_error(),
+                Some(libc::EIO)
+            );
+            faults.sync_eio_probability = 0.0;
+            assert_eq!(
+                d.read(&mut rng, &faults, ino, 0, 512).unwrap(),
+                vec![3u8; 512]
+            );
+            // The retry "succeeds" but does not bring the dropped data back.
+            let mark = d.sync_begin(ino).unwrap();
+            d.sync_complete(&mut rng, &faults, ino, mark).unwrap();
+            d.crash(&mut rng, &faults);
+            if d.images(Path::new("f")).unwrap().0.is_empty() {
+                lost += 1;
+            }
+        }
+        assert!(lost > 0 && lost < 40, "{lost}");
+    }
+
+    #[test]
+    fn enospc_is_short_then_fails() {
+        let mut d = Disk::new(2 * BLOCK_BYTES);
+        let (ino, _) = d.open(Path::new("f"), true, false, false).unwrap();
+        let mut rng = SimRng::new(1);
+        let n = d
+            .write(
+                &mut rng,
+                &quiet(),
+                ino,
+                0,
+                &[1u8; 3 * 4096],
+                WriteHow::PLAIN,
+            )
+            .unwrap();
+        assert_eq!(n, 2 * 4096);
+        let e = d
+            .write(&mut rng, &quiet(), ino, 8192, &[1u8; 512], WriteHow::PLAIN)
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+        // Overwriting allocated blocks needs no space.
+        assert_eq!(
+            d.write(&mut rng, &quiet(), ino, 0, &[2u8; 512], WriteHow::PLAIN)
+                .unwrap(),
+            512
+        );
+        assert_eq!(
+            d.fallocate(ino, FallocateMode::Allocate, 8192, 4096)
+                .unwrap_err()
+                .raw_os_error(),
+            Some(libc::ENOSPC)
+        );
+    }
+
+    #[test]
+    fn lost_and_misdirected_writes_are_counted_and_do_not_land() {
+        let mut faults = quiet();
+        faults.lost_write_probability = 1.0;
+        let (mut d, ino, mut rng) = setup();
+        assert_eq!(
+            d.write(&mut rng, &faults, ino, 0, &[1u8; 512], WriteHow::PLAIN)
+                .unwrap(),
+            512
+        );
+        assert_eq!(d.size(ino).unwrap(), 0);
+        faults.lost_write_probability = 0.0;
+        faults.misdirected_write_probability = 1.0;
+        d.write(&mut rng, &faults, ino, 4096, &[1u8; 512], WriteHow::PLAIN)
+            .unwrap();
+        let (w, _) = d.images(Path::new("f")).unwrap();
+        assert_ne!(w.get(4096..4608), Some(&[1u8; 512][..]));
+        assert_eq!(d.stats.data_destroying_faults(), 2);
+    }
+
+    #[test]
+    fn never_synced_file_may_vanish() {
+        let mut gone = 0;
+        for seed in 0..40 {
+            let (mut d, _, _) = setup();
+            let mut rng = SimRng::new(seed);
+            d.crash(&mut rng, &quiet());
+            if d.images(Path::new("f")).is_none() {
+                gone += 1;
+            }
+        }
+        assert!(gone > 0 && gone < 40);
+    }
+}

@@ -1,0 +1,583 @@
+//! [`SimIo`]: the simulator's implementation of [`Io`] and [`Clock`], and its handles
+//! ([`SimFile`], [`SimListener`], [`SimStream`]).
+//!
+//! Owns only handles: a `SimIo` is a cheap clone (one `Rc`) bound to one node and core;
+//! all state lives in the world. It never applies an operation's effect itself: it
+//! checks the request exactly as Linux would (bad descriptor, O_DIRECT alignment,
+//! access mode), then submits it to the world, whose event loop completes it.
+//!
+//! Linux rules it enforces, held to the real backend by `tests/conformance.rs`:
+//! - O_DIRECT: file offset and every buffer length must be multiples of the file's
+//!   `dio_offset_align` (`EINVAL` otherwise); buffers are always aligned ([`DmaBuf`]).
+//! - reads at or past end of file are short (`Ok(0)` at or beyond EOF);
+//! - writing to a file opened read-only, or reading one opened write-only, is `EBADF`;
+//! - `fallocate` with length 0 is `EINVAL`;
+//! - a handle from before its node crashed is a closed descriptor: `EBADF`.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::disk::{Ino, errno};
+use super::world::{OpFuture, OpKind, OpOut, Sleep, WorldRef, with_world};
+use crate::buf::DmaBuf;
+use crate::io::{Clock, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags};
+use crate::rt::Domain;
+
+/// The simulator's [`Io`] for one node and core. See the module docs.
+#[derive(Clone)]
+pub struct SimIo {
+    pub(crate) world: WorldRef,
+    pub(crate) node: u32,
+    pub(crate) core: u32,
+}
+
+impl fmt::Debug for SimIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimIo")
+            .field("node", &self.node)
+            .field("core", &self.core)
+            .finish()
+    }
+}
+
+/// An open simulated file. Plain data: closing is dropping.
+#[derive(Debug)]
+pub struct SimFile {
+    node: u32,
+    incarnation: u64,
+    ino: Ino,
+    read: bool,
+    write: bool,
+    info: FileInfo,
+    path: PathBuf,
+}
+
+impl SimFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A listening simulated socket. Dropping it closes it (queued connections reset).
+pub struct SimListener {
+    world: WorldRef,
+    id: u64,
+}
+
+impl fmt::Debug for SimListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimListener").field("id", &self.id).finish()
+    }
+}
+
+impl Drop for SimListener {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.world.try_borrow_mut() {
+            w.listener_close(self.id);
+            let wakers = w.take_wakers();
+            drop(w);
+            wakers.into_iter().for_each(std::task::Waker::wake);
+        }
+    }
+}
+
+/// One end of a simulated TCP stream. Dropping it closes the end: the peer reads the
+/// remaining bytes, then `Ok(0)`.
+pub struct SimStream {
+    world: WorldRef,
+    conn: u64,
+    side: usize,
+}
+
+impl SimStream {
+    /// The address of this end.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.world.borrow().conn_addr(self.conn, self.side)
+    }
+
+    /// The address of the other end.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.world.borrow().conn_addr(self.conn, 1 - self.side)
+    }
+}
+
+impl fmt::Debug for SimStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimStream")
+            .field("conn", &self.conn)
+            .field("side", &self.side)
+            .finish()
+    }
+}
+
+impl Drop for SimStream {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.world.try_borrow_mut() {
+            w.close_side(self.conn, self.side);
+            let wakers = w.take_wakers();
+            drop(w);
+            wakers.into_iter().for_each(std::task::Waker::wake);
+        }
+    }
+}
+
+impl SimIo {
+    pub fn node(&self) -> u32 {
+        self.node
+    }
+
+    pub fn core(&self) -> u32 {
+        self.core
+    }
+
+    /// The executor domain this handle's node and core run in.
+    pub fn domain(&self) -> Domain {
+        Domain {
+            node: self.node,
+            core: self.core,
+        }
+    }
+
+    /// Checks that `file` is a live descriptor of this node with the needed access.
+    fn check(&self, file: &SimFile, need_read: bool, need_write: bool) -> io::Result<()> {
+        let w = self.world.borrow();
+        let node = w.node(file.node);
+        if file.node != self.node || !node.alive || node.incarnation != file.incarnation {
+            return Err(errno(libc::EBADF));
+        }
+        if (need_read && !file.read) || (need_write && !file.write) {
+            return Err(errno(libc::EBADF));
+        }
+        Ok(())
+    }
+
+    fn aligned(
+        file: &SimFile,
+        offset: u64,
+        lens: impl IntoIterator<Item = usize>,
+    ) -> io::Result<()> {
+        let align = u64::from(file.info.dio_offset_align);
+        if align == 0 {
+            return Ok(());
+        }
+        if !offset.is_multiple_of(align)
+            || lens.into_iter().any(|l| !(l as u64).is_multiple_of(align))
+        {
+            return Err(errno(libc::EINVAL));
+        }
+        Ok(())
+    }
+
+    async fn op(&self, id: u64) -> OpOut {
+        OpFuture {
+            world: self.world.clone(),
+            id,
+            done: false,
+        }
+        .await
+    }
+
+    fn failed(&self, out: OpOut) -> u64 {
+        self.world.borrow_mut().submit_failed(self.node, out)
+    }
+
+    async fn write_op(
+        &self,
+        file: &SimFile,
+        bufs: Vec<DmaBuf>,
+        offset: u64,
+        flags: WriteFlags,
+        then_sync: bool,
+    ) -> (io::Result<usize>, Vec<DmaBuf>) {
+        let checked = self
+            .check(file, false, true)
+            .and_then(|()| Self::aligned(file, offset, bufs.iter().map(DmaBuf::len)));
+        let id = match checked {
+            Err(e) => self.failed(OpOut::Bufs(Err(e), bufs)),
+            Ok(()) => {
+                let mut w = self.world.borrow_mut();
+                let mut at = {
+                    let lat = w.config.disk.write_latency;
+                    w.after(lat)
+                };
+                if flags.dsync {
+                    let sync = {
+                        let lat = w.config.disk.sync_latency;
+                        w.sample(lat)
+                    };
+                    at = Instant::from_nanos(at.as_nanos().saturating_add(sync));
+                }
+                let align = u64::from(file.info.dio_offset_align).max(1);
+                let kind = OpKind::Write {
+                    ino: file.ino,
+                    offset,
+                    bufs,
+                    align,
+                    dsync: flags.dsync,
+                    then_sync,
+                };
+                w.submit(self.node, kind, at)
+            }
+        };
+        match self.op(id).await {
+            OpOut::Bufs(r, bufs) => (r, bufs),
+            OpOut::Unit(_) => unreachable!("a write completes with its buffers"),
+        }
+    }
+
+    async fn sync_op(&self, file: &SimFile) -> io::Result<()> {
+        self.check(file, false, false)?;
+        let id = {
+            let mut w = self.world.borrow_mut();
+            let upto = w.node(self.node).disk.sync_begin(file.ino)?;
+            let at = {
+                let lat = w.config.disk.sync_latency;
+                w.after(lat)
+            };
+            w.submit(
+                self.node,
+                OpKind::Sync {
+                    ino: file.ino,
+                    upto,
+                    after_write: None,
+                },
+                at,
+            )
+        };
+        match self.op(id).await {
+            OpOut::Unit(r) => r,
+            OpOut::Bufs(..) => unreachable!("a sync completes without buffers"),
+        }
+    }
+}
+
+fn one(r: io::Result<usize>, mut bufs: Vec<DmaBuf>) -> (io::Result<usize>, DmaBuf) {
+    assert_eq!(
+        bufs.len(),
+        1,
+        "single-buffer op returned {} buffers",
+        bufs.len()
+    );
+    let b = bufs.pop().expect("length checked");
+    (r, b)
+}
+
+impl Clock for SimIo {
+    fn now(&self) -> Instant {
+        self.world.borrow().now()
+    }
+
+    async fn sleep_until(&self, deadline: Instant) {
+        Sleep {
+            world: self.world.clone(),
+            deadline,
+            timer: None,
+        }
+        .await
+    }
+}
+
+impl Io for SimIo {
+    type File = SimFile;
+    type Listener = SimListener;
+    type Stream = SimStream;
+
+    async fn open(&self, path: &Path, opts: OpenOptions) -> io::Result<SimFile> {
+        // The access-mode rules of std::fs::OpenOptions (what the real backend follows).
+        if !opts.read && !opts.write {
+            return Err(errno(libc::EINVAL));
+        }
+        if (opts.create || opts.create_new || opts.truncate) && !opts.write {
+            return Err(errno(libc::EINVAL));
+        }
+        with_world(&self.world, |w| {
+            if !w.node(self.node).alive {
+                return Err(errno(libc::EIO));
+            }
+            let align = w.config.disk.dio_align_bytes;
+            let now = w.now().as_nanos();
+            let n = w.node_mut(self.node);
+            let incarnation = n.incarnation;
+            let r = n
+                .disk
+                .open(path, opts.create, opts.create_new, opts.truncate);
+            w.trace.event(
+                super::trace::TraceOp::Open,
+                &[
+                    u64::from(self.node),
+                    r.as_ref().map_or(0, |(ino, _)| ino.0),
+                    now,
+                ],
+            );
+            let (ino, size) = r?;
+            let dio = if opts.direct { align } else { 0 };
+            Ok(SimFile {
+                node: self.node,
+                incarnation,
+                ino,
+                read: opts.read,
+                write: opts.write,
+                info: FileInfo {
+                    size,
+                    dio_offset_align: dio,
+                    dio_mem_align: dio,
+                },
+                path: path.to_path_buf(),
+            })
+        })
+    }
+
+    fn file_info(&self, file: &SimFile) -> FileInfo {
+        file.info
+    }
+
+    async fn read_at(
+        &self,
+        file: &SimFile,
+        buf: DmaBuf,
+        len: usize,
+        offset: u64,
+    ) -> (io::Result<usize>, DmaBuf) {
+        assert!(
+            len <= buf.capacity(),
+            "read_at len {len} > buffer capacity {}",
+            buf.capacity()
+        );
+        let id = match self
+            .check(file, true, false)
+            .and_then(|()| Self::aligned(file, offset, [len]))
+        {
+            Err(e) => self.failed(OpOut::Bufs(Err(e), vec![buf])),
+            Ok(()) => {
+                let mut w = self.world.borrow_mut();
+                let at = {
+                    let lat = w.config.disk.read_latency;
+                    w.after(lat)
+                };
+                w.submit(
+                    self.node,
+                    OpKind::Read {
+                        ino: file.ino,
+                        offset,
+                        len,
+                        buf,
+                    },
+                    at,
+                )
+            }
+        };
+        match self.op(id).await {
+            OpOut::Bufs(r, bufs) => one(r, bufs),
+            OpOut::Unit(_) => unreachable!("a read completes with its buffer"),
+        }
+    }
+
+    async fn write_at(
+        &self,
+        file: &SimFile,
+        buf: DmaBuf,
+        offset: u64,
+        flags: WriteFlags,
+    ) -> (io::Result<usize>, DmaBuf) {
+        let (r, bufs) = self.write_op(file, vec![buf], offset, flags, false).await;
+        one(r, bufs)
+    }
+
+    async fn writev_at(
+        &self,
+        file: &SimFile,
+        bufs: Vec<DmaBuf>,
+        offset: u64,
+        flags: WriteFlags,
+    ) -> (io::Result<usize>, Vec<DmaBuf>) {
+        self.write_op(file, bufs, offset, flags, false).await
+    }
+
+    async fn fdatasync(&self, file: &SimFile) -> io::Result<()> {
+        self.sync_op(file).await
+    }
+
+    async fn fsync(&self, file: &SimFile) -> io::Result<()> {
+        // The simulator has no metadata apart from the size, which fdatasync already
+        // persists (as Linux does when the size is needed to read the data back).
+        self.sync_op(file).await
+    }
+
+    async fn fallocate(
+        &self,
+        file: &SimFile,
+        mode: FallocateMode,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<()> {
+        self.check(file, false, true)?;
+        if len == 0 {
+            return Err(errno(libc::EINVAL));
+        }
+        let deadline = {
+            let mut w = self.world.borrow_mut();
+            {
+                let lat = w.config.disk.write_latency;
+                w.after(lat)
+            }
+        };
+        self.sleep_until(deadline).await;
+        self.check(file, false, true)?;
+        with_world(&self.world, |w| {
+            let now = w.now().as_nanos();
+            let r = w
+                .node_mut(self.node)
+                .disk
+                .fallocate(file.ino, mode, offset, len);
+            w.trace.event(
+                super::trace::TraceOp::Fallocate,
+                &[
+                    u64::from(self.node),
+                    file.ino.0,
+                    offset,
+                    len,
+                    super::trace::unit_word(&r),
+                    now,
+                ],
+            );
+            r
+        })
+    }
+
+    async fn write_then_fdatasync(
+        &self,
+        file: &SimFile,
+        buf: DmaBuf,
+        offset: u64,
+    ) -> (io::Result<usize>, DmaBuf) {
+        let (r, bufs) = self
+            .write_op(file, vec![buf], offset, WriteFlags::NONE, true)
+            .await;
+        one(r, bufs)
+    }
+
+    async fn bind(&self, addr: SocketAddr) -> io::Result<SimListener> {
+        let id = with_world(&self.world, |w| w.net_bind(self.node, addr))?;
+        Ok(SimListener {
+            world: self.world.clone(),
+            id,
+        })
+    }
+
+    fn local_addr(&self, listener: &SimListener) -> io::Result<SocketAddr> {
+        self.world.borrow().listener_addr(listener.id)
+    }
+
+    async fn accept(&self, listener: &SimListener) -> io::Result<(SimStream, SocketAddr)> {
+        let (conn, from) =
+            std::future::poll_fn(|cx| with_world(&self.world, |w| w.poll_accept(listener.id, cx)))
+                .await?;
+        Ok((
+            SimStream {
+                world: self.world.clone(),
+                conn,
+                side: 1,
+            },
+            from,
+        ))
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<SimStream> {
+        enum Syn {
+            Lost,
+            Refused,
+            Open(u64),
+        }
+        let (dst, syn_at, timeout) = with_world(&self.world, |w| {
+            if !w.node(self.node).alive {
+                return Err(errno(libc::ENETDOWN));
+            }
+            let timeout = w
+                .now()
+                .saturating_add(Duration::from_nanos(w.config.net.connect_timeout_ns));
+            Ok((
+                w.resolve(self.node, addr.ip()),
+                {
+                    let lat = w.config.net.delay;
+                    w.after(lat)
+                },
+                timeout,
+            ))
+        })?;
+        let Some(dst) = dst else {
+            self.sleep_until(timeout).await;
+            return Err(errno(libc::ETIMEDOUT));
+        };
+        self.sleep_until(syn_at).await;
+        let syn = with_world(&self.world, |w| {
+            if !w.link_open(self.node, dst) || !w.node(dst).alive {
+                return Syn::Lost;
+            }
+            match w.conn_open(self.node, dst, addr.port()) {
+                Ok((conn, _)) => Syn::Open(conn),
+                Err(_) => Syn::Refused,
+            }
+        });
+        match syn {
+            Syn::Lost => {
+                self.sleep_until(timeout).await;
+                Err(errno(libc::ETIMEDOUT))
+            }
+            Syn::Refused => {
+                let back = {
+                    let mut w = self.world.borrow_mut();
+                    {
+                        let lat = w.config.net.delay;
+                        w.after(lat)
+                    }
+                };
+                self.sleep_until(back).await;
+                Err(errno(libc::ECONNREFUSED))
+            }
+            Syn::Open(conn) => {
+                // Owned from here on: if this future is dropped, the end closes.
+                let stream = SimStream {
+                    world: self.world.clone(),
+                    conn,
+                    side: 0,
+                };
+                let syn_ack = {
+                    let mut w = self.world.borrow_mut();
+                    {
+                        let lat = w.config.net.delay;
+                        w.after(lat)
+                    }
+                };
+                self.sleep_until(syn_ack).await;
+                if self.world.borrow().conn_is_reset(conn) {
+                    return Err(errno(libc::ECONNRESET));
+                }
+                Ok(stream)
+            }
+        }
+    }
+
+    async fn send(&self, stream: &SimStream, buf: DmaBuf) -> (io::Result<usize>, DmaBuf) {
+        let r = std::future::poll_fn(|cx| {
+            with_world(&self.world, |w| {
+                w.poll_send(stream.conn, stream.side, buf.as_slice(), cx)
+            })
+        })
+        .await;
+        (r, buf)
+    }
+
+    async fn recv(&self, stream: &SimStream, mut buf: DmaBuf) -> (io::Result<usize>, DmaBuf) {
+        let r = std::future::poll_fn(|cx| {
+            with_world(&self.world, |w| {
+                w.poll_recv(stream.conn, stream.side, buf.as_full_mut(), cx)
+            })
+        })
+        .await;
+        buf.set_len(*r.as_ref().unwrap_or(&0));
+        (r, buf)
+    }
+}

@@ -1,0 +1,700 @@
+//! One io_uring instance per core: setup with the best flags the kernel accepts, the
+//! slab of in-flight operations keyed by `user_data`, submission, completion reaping,
+//! and the executor [`Driver`] (park = submit + wait) with its eventfd [`Unpark`].
+//!
+//! Owns: the ring; every in-flight operation's state ([`OpSlot`]: the buffers, the
+//! `Rc` of the fd, the waker, the results); the eventfd other cores write to wake this
+//! one, with an 8-byte read of it always in flight.
+//!
+//! Must never: free an operation's buffer or fd before the kernel posted that
+//! operation's last completion (a dropped future only marks its slot orphaned; the slot
+//! is freed in [`Ring::reap`]); drop an SQE when the submission queue is full (it
+//! submits and retries); be used from a thread other than the one that created it
+//! (`SINGLE_ISSUER`; the type is `!Send` through its `Rc`s).
+//!
+//! Invariants: `in_flight` equals the number of submitted-but-uncompleted user SQEs;
+//! every `user_data` of a user SQE names a live slot; a linked pair's SQEs are pushed
+//! together (space is checked first), so nothing is submitted between them; when the
+//! ring is dropped it cancels and waits for everything in flight, and if the kernel
+//! does not return within a bound it leaks the buffers rather than free memory the
+//! kernel may still write.
+
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use io_uring::types::{CancelBuilder, SubmitArgs, Timespec};
+use io_uring::{IoUring, opcode, squeue, types};
+
+use crate::buf::DmaBuf;
+use crate::io::Instant;
+use crate::rt::slab::{Key, Slab};
+use crate::rt::{Driver, Unpark};
+
+/// `user_data` of the eventfd read (never a slot: slot user_data has bit 63 clear).
+const EVENTFD_UD: u64 = u64::MAX;
+/// `user_data` of ASYNC_CANCEL requests, whose completions carry nothing we need.
+const CANCEL_UD: u64 = u64::MAX - 1;
+/// `IORING_ENTER_GETEVENTS` (the crate keeps its `sys` module private).
+const IORING_ENTER_GETEVENTS: u32 = 1;
+/// Result value of a part whose completion has not arrived yet.
+const RESULT_PENDING: i32 = i32::MIN;
+/// How long a dropped ring waits for the kernel to hand back in-flight buffers.
+const DROP_DRAIN_MAX: Duration = Duration::from_secs(5);
+
+/// Default submission queue size, in entries.
+pub const RING_ENTRIES_DEFAULT: u32 = 256;
+/// Smallest submission queue we accept (a linked pair plus a cancel must fit).
+pub const RING_ENTRIES_MIN: u32 = 8;
+/// Largest submission queue the kernel accepts.
+pub const RING_ENTRIES_MAX: u32 = 32768;
+
+/// What ring setup obtained on this kernel. `Display` prints one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingInfo {
+    pub sq_entries: u32,
+    pub cq_entries: u32,
+    pub single_issuer: bool,
+    pub defer_taskrun: bool,
+    pub coop_taskrun: bool,
+    /// `IORING_SETUP_TASKRUN_FLAG`: lets a busy core skip `io_uring_enter` when no
+    /// completion is pending.
+    pub taskrun_flag: bool,
+    pub submit_all: bool,
+    /// `IORING_FEAT_EXT_ARG` (timed waits without a timeout SQE).
+    pub ext_arg: bool,
+    /// `IORING_FEAT_NODROP` (completions are never lost on CQ overflow).
+    pub nodrop: bool,
+    /// Flag sets tried before the one that worked, with the errno each got.
+    pub fallbacks: Vec<(String, i32)>,
+    /// Registered buffers/files are not used (unregistered buffers everywhere).
+    pub registered_buffers: bool,
+}
+
+impl fmt::Display for RingInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "io_uring sq={} cq={} setup={}",
+            self.sq_entries,
+            self.cq_entries,
+            self.setup_flags()
+        )?;
+        write!(
+            f,
+            " ext_arg={} nodrop={} registered_buffers={}",
+            self.ext_arg, self.nodrop, self.registered_buffers
+        )?;
+        for (flags, errno) in &self.fallbacks {
+            write!(f, " refused[{flags}]=errno{errno}")?;
+        }
+        Ok(())
+    }
+}
+
+impl RingInfo {
+    /// The setup flags obtained, `|`-separated (`NONE` if none).
+    pub fn setup_flags(&self) -> String {
+        let names = [
+            (self.single_issuer, "SINGLE_ISSUER"),
+            (self.defer_taskrun, "DEFER_TASKRUN"),
+            (self.coop_taskrun, "COOP_TASKRUN"),
+            (self.taskrun_flag, "TASKRUN_FLAG"),
+            (self.submit_all, "SUBMIT_ALL"),
+        ];
+        let s: Vec<&str> = names
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+        if s.is_empty() {
+            "NONE".to_string()
+        } else {
+            s.join("|")
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct FlagSet {
+    single_issuer: bool,
+    defer_taskrun: bool,
+    coop_taskrun: bool,
+    taskrun_flag: bool,
+}
+
+impl FlagSet {
+    fn name(self) -> String {
+        let info = RingInfo {
+            sq_entries: 0,
+            cq_entries: 0,
+            single_issuer: self.single_issuer,
+            defer_taskrun: self.defer_taskrun,
+            coop_taskrun: self.coop_taskrun,
+            taskrun_flag: self.taskrun_flag,
+            submit_all: true,
+            ext_arg: false,
+            nodrop: false,
+            fallbacks: Vec::new(),
+            registered_buffers: false,
+        };
+        info.setup_flags()
+    }
+}
+
+/// Builds a ring with the best flags this kernel takes, best first.
+fn build_ring(entries: u32) -> io::Result<(IoUring, RingInfo)> {
+    let f = |single_issuer, defer_taskrun, coop_taskrun, taskrun_flag| FlagSet {
+        single_issuer,
+        defer_taskrun,
+        coop_taskrun,
+        taskrun_flag,
+    };
+    let candidates = [
+        f(true, true, true, true),
+        f(true, true, false, true),
+        f(true, true, false, false),
+        f(true, false, true, true),
+        f(false, false, true, true),
+        f(false, false, true, false),
+        f(false, false, false, false),
+    ];
+    let mut fallbacks = Vec::new();
+    for (i, c) in candidates.iter().enumerate() {
+        for submit_all in [true, false] {
+            let mut b = IoUring::builder();
+            b.dontfork();
+            if submit_all {
+                b.setup_submit_all();
+            }
+            if c.single_issuer {
+                b.setup_single_issuer();
+            }
+            if c.defer_taskrun {
+                b.setup_defer_taskrun();
+            }
+            if c.coop_taskrun {
+                b.setup_coop_taskrun();
+            }
+            if c.taskrun_flag {
+                b.setup_taskrun_flag();
+            }
+            match b.build(entries) {
+                Ok(ring) => {
+                    let p = ring.params();
+                    let info = RingInfo {
+                        sq_entries: p.sq_entries(),
+                        cq_entries: p.cq_entries(),
+                        single_issuer: c.single_issuer,
+                        defer_taskrun: c.defer_taskrun,
+                        coop_taskrun: c.coop_taskrun,
+                        taskrun_flag: c.taskrun_flag,
+                        submit_all,
+                        ext_arg: p.is_feature_ext_arg(),
+                        nodrop: p.is_feature_nodrop(),
+                        fallbacks,
+                        registered_buffers: false,
+                    };
+                    return Ok((ring, info));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) && i + 1 < candidates.len() => {
+                    let mut name = c.name();
+                    if !submit_all {
+                        name = name
+                            .replace("|SUBMIT_ALL", "")
+                            .replace("SUBMIT_ALL", "NONE");
+                    }
+                    fallbacks.push((name, libc::EINVAL));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) && submit_all => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Err(io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Buffers and other memory an operation lends the kernel; it comes back with the
+/// completion. Everything the kernel points at lives on the heap behind these values,
+/// so moving an `OpData` (e.g. when the slab grows) moves no pointed-at byte.
+#[derive(Debug, Default)]
+pub(crate) enum OpData {
+    #[default]
+    None,
+    Buf(DmaBuf),
+    /// The buffers and the iovec array pointing at them.
+    Bufs {
+        bufs: Vec<DmaBuf>,
+        _iovecs: Vec<libc::iovec>,
+    },
+    /// The NUL-terminated path the kernel reads.
+    Path {
+        _path: std::ffi::CString,
+    },
+    Addr(Box<SockAddrBuf>),
+}
+
+/// A socket address the kernel reads (connect) or writes (accept).
+#[derive(Debug)]
+pub(crate) struct SockAddrBuf {
+    pub(crate) storage: libc::sockaddr_storage,
+    pub(crate) len: libc::socklen_t,
+}
+
+/// The state of one in-flight operation (one or two linked SQEs).
+#[derive(Debug)]
+pub(crate) struct OpSlot {
+    results: [i32; 2],
+    /// Completions still expected.
+    pending: u8,
+    parts: u8,
+    /// The future was dropped: free the slot when the last completion arrives.
+    orphaned: bool,
+    /// Submit ASYNC_CANCEL when orphaned (sockets: a pending recv would otherwise eat
+    /// data meant for the next reader).
+    cancel_on_drop: bool,
+    waker: Option<Waker>,
+    data: OpData,
+    /// Keeps the fd open until the kernel is done with it.
+    _fd: Option<Rc<OwnedFd>>,
+}
+
+/// What a finished operation hands back: the kernel's result per SQE and the data.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    pub(crate) results: [i32; 2],
+    pub(crate) data: OpData,
+}
+
+/// Counters for tests and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingStats {
+    /// Operations whose slot is still held (in flight, or complete but not yet taken).
+    pub ops_live: usize,
+    /// Operations whose future was dropped while the kernel still owned their memory.
+    pub ops_orphaned: usize,
+    /// User SQEs submitted and not yet completed.
+    pub sqes_in_flight: u32,
+    /// `io_uring_enter` calls made so far.
+    pub enters: u64,
+    /// Operations submitted so far.
+    pub ops_submitted: u64,
+}
+
+/// Wakes a parked ring from another thread by writing its eventfd.
+struct EventFdUnpark {
+    fd: Arc<OwnedFd>,
+}
+
+impl Unpark for EventFdUnpark {
+    fn unpark(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live local to an eventfd we keep open through
+        // the Arc; a failed write (counter saturated) still leaves the fd readable, so
+        // the wake-up is not lost.
+        let _ = unsafe { libc::write(self.fd.as_raw_fd(), (&raw const one).cast(), 8) };
+    }
+}
+
+/// One core's io_uring. See the module docs.
+pub(crate) struct Ring {
+    uring: RefCell<IoUring>,
+    ops: RefCell<Slab<OpSlot>>,
+    graveyard: RefCell<Vec<OpSlot>>,
+    info: RingInfo,
+    eventfd: Arc<OwnedFd>,
+    /// The eventfd read's 8-byte target; the kernel writes it, we never read it.
+    eventfd_buf: Box<UnsafeCell<u64>>,
+    eventfd_armed: Cell<bool>,
+    in_flight: Cell<u32>,
+    enters: Cell<u64>,
+    submitted: Cell<u64>,
+}
+
+impl fmt::Debug for Ring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring")
+            .field("info", &self.info)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+fn user_data(key: Key, part: u8) -> u64 {
+    assert!(
+        key.index < (1 << 31),
+        "op slab index {} too large",
+        key.index
+    );
+    (u64::from(key.generation & 0x7FFF_FFFF) << 32) | (u64::from(key.index) << 1) | u64::from(part)
+}
+
+fn decode_user_data(ud: u64) -> (u32, u32, usize) {
+    let generation = (ud >> 32) as u32;
+    let index = ((ud & 0xFFFF_FFFF) >> 1) as u32;
+    (index, generation, (ud & 1) as usize)
+}
+
+/// Process-wide base of the monotonic clock, so `Instant`s from different cores compare.
+fn clock_base() -> u64 {
+    static BASE: OnceLock<u64> = OnceLock::new();
+    *BASE.get_or_init(monotonic_nanos)
+}
+
+fn monotonic_nanos() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec to a valid local; CLOCK_MONOTONIC
+    // always exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The production clock: `CLOCK_MONOTONIC` since the process's first reading.
+pub(crate) fn now() -> Instant {
+    let base = clock_base();
+    Instant::from_nanos(monotonic_nanos().saturating_sub(base))
+}
+
+impl Ring {
+    pub(crate) fn new(entries: u32) -> io::Result<Ring> {
+        assert!(
+            (RING_ENTRIES_MIN..=RING_ENTRIES_MAX).contains(&entries),
+            "ring entries {entries} outside {RING_ENTRIES_MIN}..={RING_ENTRIES_MAX}"
+        );
+        let (uring, info) = build_ring(entries)?;
+        // SAFETY: eventfd takes no pointers; the result is checked before use.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh fd we own exclusively.
+        let eventfd = Arc::new(unsafe { OwnedFd::from_raw_fd(raw) });
+        let _ = clock_base();
+        let ring = Ring {
+            uring: RefCell::new(uring),
+            ops: RefCell::new(Slab::with_capacity(entries as usize)),
+            graveyard: RefCell::new(Vec::new()),
+            info,
+            eventfd,
+            eventfd_buf: Box::new(UnsafeCell::new(0)),
+            eventfd_armed: Cell::new(false),
+            in_flight: Cell::new(0),
+            enters: Cell::new(0),
+            submitted: Cell::new(0),
+        };
+        ring.arm_eventfd();
+        Ok(ring)
+    }
+
+    pub(crate) fn info(&self) -> &RingInfo {
+        &self.info
+    }
+
+    pub(crate) fn stats(&self) -> RingStats {
+        let ops = self.ops.borrow();
+        RingStats {
+            ops_live: ops.len(),
+            ops_orphaned: ops.iter().filter(|(_, s)| s.orphaned).count(),
+            sqes_in_flight: self.in_flight.get(),
+            enters: self.enters.get(),
+            ops_submitted: self.submitted.get(),
+        }
+    }
+
+    fn arm_eventfd(&self) {
+        if self.eventfd_armed.get() {
+            return;
+        }
+        let e = opcode::Read::new(
+            types::Fd(self.eventfd.as_raw_fd()),
+            self.eventfd_buf.get().cast(),
+            8,
+        )
+        .build()
+        .user_data(EVENTFD_UD);
+        self.push(&[e]);
+        self.eventfd_armed.set(true);
+    }
+
+    /// Pushes `entries` contiguously, submitting first when they do not fit.
+    fn push(&self, entries: &[squeue::Entry]) {
+        loop {
+            {
+                let mut ring = self.uring.borrow_mut();
+                let mut sq = ring.submission();
+                if sq.capacity() - sq.len() >= entries.len() {
+                    for e in entries {
+                        // SAFETY: every pointer in `e` targets memory owned by the op's
+                        // slot (or the ring, for the eventfd read), which stays alive
+                        // until that SQE's completion is reaped (see module invariants).
+                        unsafe { sq.push(e) }.expect("space was checked");
+                    }
+                    return;
+                }
+                drop(sq);
+                self.enters.set(self.enters.get() + 1);
+                match ring.submit() {
+                    Ok(_) => continue,
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::EBUSY | libc::EAGAIN | libc::EINTR)
+                        ) => {}
+                    Err(e) => panic!("io_uring submit failed: {e}"),
+                }
+            }
+            // The kernel wants completions reaped before it takes more submissions.
+            self.reap();
+        }
+    }
+
+    /// Submits one operation (one SQE, or two linked ones) and returns its future.
+    /// `data` and `fd` are kept until the last completion arrives.
+    pub(crate) fn submit(
+        self: &Rc<Self>,
+        entries: &[squeue::Entry],
+        data: OpData,
+        fd: Option<Rc<OwnedFd>>,
+        cancel_on_drop: bool,
+    ) -> Op {
+        assert!(matches!(entries.len(), 1 | 2), "an op has one or two SQEs");
+        let parts = entries.len() as u8;
+        let key = self.ops.borrow_mut().insert(OpSlot {
+            results: [RESULT_PENDING; 2],
+            pending: parts,
+            parts,
+            orphaned: false,
+            cancel_on_drop,
+            waker: None,
+            data,
+            _fd: fd,
+        });
+        let mut tagged = [entries[0].clone(), entries[entries.len() - 1].clone()];
+        for (part, e) in tagged.iter_mut().enumerate().take(entries.len()) {
+            e.set_user_data(user_data(key, part as u8));
+        }
+        self.push(&tagged[..entries.len()]);
+        self.in_flight.set(self.in_flight.get() + u32::from(parts));
+        self.submitted.set(self.submitted.get() + 1);
+        Op {
+            ring: self.clone(),
+            key: Some(key),
+        }
+    }
+
+    /// Moves every posted completion into its slot and wakes the owner; frees orphaned
+    /// slots whose last completion arrived.
+    pub(crate) fn reap(&self) {
+        {
+            let mut ring = self.uring.borrow_mut();
+            let mut ops = self.ops.borrow_mut();
+            let mut grave = self.graveyard.borrow_mut();
+            for cqe in ring.completion() {
+                match cqe.user_data() {
+                    EVENTFD_UD => self.eventfd_armed.set(false),
+                    CANCEL_UD => {}
+                    ud => {
+                        let (index, generation, part) = decode_user_data(ud);
+                        let key = Key { index, generation };
+                        let slot = ops.get_mut(key).expect("completion for a live op slot");
+                        assert!(slot.pending > 0, "extra completion for op slot {index}");
+                        slot.results[part] = cqe.result();
+                        slot.pending -= 1;
+                        self.in_flight.set(self.in_flight.get() - 1);
+                        if slot.pending == 0 {
+                            if slot.orphaned {
+                                grave.extend(ops.remove(key));
+                            } else if let Some(w) = slot.waker.take() {
+                                w.wake();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Orphans' buffers and fds are released here, outside every borrow.
+        let dead = std::mem::take(&mut *self.graveyard.borrow_mut());
+        drop(dead);
+    }
+
+    fn enter_nonblocking(&self) -> io::Result<usize> {
+        let ring = self.uring.borrow_mut();
+        let sq_len = {
+            // SAFETY: no other SubmissionQueue exists: the ring is borrowed mutably
+            // here and nowhere else.
+            unsafe { ring.submission_shared() }.len()
+        };
+        let completions_may_wait = self.in_flight.get() > 0
+            && (!self.info.taskrun_flag || {
+                // SAFETY: as above.
+                unsafe { ring.submission_shared() }.taskrun()
+            });
+        if sq_len == 0 && !completions_may_wait {
+            return Ok(0);
+        }
+        self.enters.set(self.enters.get() + 1);
+        // SAFETY: no extra argument is passed (arg = None); GETEVENTS with
+        // min_complete 0 never blocks.
+        unsafe {
+            ring.submitter()
+                .enter::<libc::sigset_t>(sq_len as u32, 0, IORING_ENTER_GETEVENTS, None)
+        }
+    }
+
+    fn enter_wait(&self, timeout: Option<Duration>) -> io::Result<usize> {
+        let ring = self.uring.borrow_mut();
+        self.enters.set(self.enters.get() + 1);
+        match timeout {
+            None => ring.submitter().submit_and_wait(1),
+            Some(d) => {
+                let ts = Timespec::from(d);
+                let args = SubmitArgs::new().timespec(&ts);
+                ring.submitter().submit_with_args(1, &args)
+            }
+        }
+    }
+}
+
+impl Driver for Ring {
+    fn now(&self) -> Instant {
+        now()
+    }
+
+    fn park(&self, deadline: Option<Instant>) {
+        self.arm_eventfd();
+        let cq_ready = !self.uring.borrow_mut().completion().is_empty();
+        let wait = if cq_ready {
+            Some(Duration::ZERO)
+        } else {
+            deadline.map(|d| d.saturating_duration_since(now()))
+        };
+        let res = match wait {
+            Some(d) if d.is_zero() => self.enter_nonblocking(),
+            other => self.enter_wait(other),
+        };
+        match res {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) => {}
+            Err(e) => panic!("io_uring_enter failed: {e}"),
+        }
+        self.reap();
+    }
+
+    fn unparker(&self) -> Option<Arc<dyn Unpark>> {
+        Some(Arc::new(EventFdUnpark {
+            fd: self.eventfd.clone(),
+        }))
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        if self.in_flight.get() == 0 && !self.eventfd_armed.get() {
+            return;
+        }
+        let cancel = opcode::AsyncCancel2::new(CancelBuilder::any())
+            .build()
+            .user_data(CANCEL_UD);
+        self.push(&[cancel]);
+        let start = now();
+        while self.in_flight.get() > 0 || self.eventfd_armed.get() {
+            let waited = now().saturating_duration_since(start);
+            if waited >= DROP_DRAIN_MAX {
+                eprintln!(
+                    "boreal uring: {} SQEs still in flight after {:?} at ring drop; leaking their buffers",
+                    self.in_flight.get(),
+                    DROP_DRAIN_MAX
+                );
+                let ops = std::mem::take(&mut *self.ops.borrow_mut());
+                std::mem::forget(ops);
+                let buf = std::mem::replace(&mut self.eventfd_buf, Box::new(UnsafeCell::new(0)));
+                std::mem::forget(buf);
+                return;
+            }
+            let _ = self.enter_wait(Some(Duration::from_millis(100)));
+            self.reap();
+        }
+    }
+}
+
+/// The future of one submitted operation. Dropping it before completion orphans the
+/// slot (the kernel keeps the memory until it completes), see the module docs.
+pub(crate) struct Op {
+    ring: Rc<Ring>,
+    key: Option<Key>,
+}
+
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Op").field("key", &self.key).finish()
+    }
+}
+
+impl Future for Op {
+    type Output = Completion;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Completion> {
+        let key = self.key.expect("op polled after completion");
+        let mut ops = self.ring.ops.borrow_mut();
+        let slot = ops
+            .get_mut(key)
+            .expect("op slot lives while its future does");
+        if slot.pending == 0 {
+            let slot = ops.remove(key).expect("slot just seen");
+            drop(ops);
+            self.key = None;
+            return Poll::Ready(Completion {
+                results: slot.results,
+                data: slot.data,
+            });
+        }
+        match &mut slot.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            other => *other = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Op {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let mut ops = self.ring.ops.borrow_mut();
+        let slot = ops
+            .get_mut(key)
+            .expect("op slot lives while its future does");
+        if slot.pending == 0 {
+            let slot = ops.remove(key);
+            drop(ops);
+            drop(slot);
+            return;
+        }
+        slot.orphaned = true;
+        slot.waker = None;
+        let target = (0..slot.parts).find(|&p| slot.results[p as usize] == RESULT_PENDING);
+        let cancel = slot.cancel_on_drop;
+        drop(ops);
+        if cancel && let Some(part) = target {
+            let e = opcode::AsyncCancel::new(user_data(key, part))
+                .build()
+                .user_data(CANCEL_UD);
+            self.ring.push(&[e]);
+        }
+    }
+}
