@@ -1,0 +1,118 @@
+//! CPU placement and per-thread CPU accounting: the few OS calls that need `unsafe`.
+//!
+//! Pinning job threads (`sched_setaffinity`), reading the process's CPU set
+//! (`sched_getaffinity`) and a thread's CPU time (`getrusage(RUSAGE_THREAD)`). This module
+//! is the only place in boreal-bench that may use `unsafe` (the workspace tidy test
+//! enforces it); each block says why it holds. Everything here is a thin, safe wrapper
+//! returning `std::io::Error` from `errno`.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem::size_of;
+
+/// The CPUs this process may run on (its affinity mask at the time of the call).
+pub fn allowed_cpus() -> io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is a plain bitmask struct; all-zero bytes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 means the calling thread; `set` is a valid, writable cpu_set_t of
+    // exactly the size passed.
+    let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let cpus_max = 8 * size_of::<libc::cpu_set_t>();
+    // SAFETY: `set` is initialised and every index is below the set's capacity.
+    Ok((0..cpus_max)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
+}
+
+/// Pins the calling thread to one CPU.
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    let cpus_max = 8 * size_of::<libc::cpu_set_t>();
+    if cpu >= cpus_max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cpu {cpu} is beyond the {cpus_max} CPUs a cpu_set_t holds"),
+        ));
+    }
+    // SAFETY: all-zero is the empty cpu set (see allowed_cpus).
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` was checked against the set's capacity above.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of the size passed.
+    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// CPU time and scheduling counters of the calling thread (fio's `usr_cpu`, `sys_cpu`,
+/// `ctx`, `majf`, `minf`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ThreadUsage {
+    /// User CPU time, microseconds.
+    pub user_us: u64,
+    /// System CPU time, microseconds.
+    pub system_us: u64,
+    /// Voluntary plus involuntary context switches.
+    pub context_switches: u64,
+    /// Major page faults.
+    pub major_faults: u64,
+    /// Minor page faults.
+    pub minor_faults: u64,
+}
+
+impl ThreadUsage {
+    /// Counters accumulated between `earlier` and `self`.
+    pub fn since(&self, earlier: &ThreadUsage) -> ThreadUsage {
+        ThreadUsage {
+            user_us: self.user_us.saturating_sub(earlier.user_us),
+            system_us: self.system_us.saturating_sub(earlier.system_us),
+            context_switches: self
+                .context_switches
+                .saturating_sub(earlier.context_switches),
+            major_faults: self.major_faults.saturating_sub(earlier.major_faults),
+            minor_faults: self.minor_faults.saturating_sub(earlier.minor_faults),
+        }
+    }
+}
+
+/// Resource usage of the calling thread (`getrusage(RUSAGE_THREAD)`).
+pub fn thread_usage() -> io::Result<ThreadUsage> {
+    // SAFETY: rusage is plain data; all-zero bytes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage; RUSAGE_THREAD is supported on Linux.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let micros = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
+    Ok(ThreadUsage {
+        user_us: micros(usage.ru_utime),
+        system_us: micros(usage.ru_stime),
+        context_switches: (usage.ru_nvcsw + usage.ru_nivcsw) as u64,
+        major_faults: usage.ru_majflt as u64,
+        minor_faults: usage.ru_minflt as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_may_run_somewhere() {
+        assert!(!allowed_cpus().unwrap().is_empty());
+    }
+
+    #[test]
+    fn pinning_to_an_allowed_cpu_works_and_a_huge_cpu_is_refused() {
+        let cpu = allowed_cpus().unwrap()[0];
+        std::thread::spawn(move || pin_current_thread(cpu).unwrap())
+            .join()
+            .unwrap();
+        assert!(pin_current_thread(1 << 20).is_err());
+    }
+}

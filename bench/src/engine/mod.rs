@@ -1,0 +1,159 @@
+//! The engine seam: how an I/O reaches the device, and nothing else.
+//!
+//! The harness ([`crate::runner`]) decides what to issue, when, and what is counted;
+//! an engine only moves bytes. The trait is shaped after fio's ioengine ops so that
+//! submission latency means the same thing for every engine:
+//!
+//! 1. [`IoEngine::queue`] hands the engine one I/O. A synchronous engine (`psync`) does
+//!    the I/O right there and returns [`Queued::Completed`]; an asynchronous one only
+//!    prepares it and returns [`Queued::Queued`].
+//! 2. [`IoEngine::commit`] submits everything queued since the last commit. The harness
+//!    times this call: submission latency (`slat`) of each queued I/O ends here.
+//! 3. [`IoEngine::getevents`] waits until at least `min` queued I/Os have completed and
+//!    appends their [`Completion`]s. Completion latency (`clat`) ends when it returns.
+//!
+//! Syncs are I/Os too ([`IoKind::Sync`]), queued like reads and writes, so an async
+//! engine can submit `fdatasync` on its ring (and even link it after a write). The
+//! harness only queues a sync when no other I/O of the job is in flight, so a sync
+//! always covers every write issued before it.
+//!
+//! Buffers are owned [`AlignedBuf`]s that go into the engine with the I/O and come back
+//! with its completion, because an io_uring engine must keep the memory alive until the
+//! kernel is done with it. Engines are created on the job's own pinned thread by
+//! [`open_engine`] and never cross threads (the trait does not require `Send`), which
+//! fits boreal's thread-per-core runtime with `Rc`/`RefCell` state.
+//!
+//! Engines planned beside `psync`:
+//! - `io_uring`: [`IoEngine::queue`] pushes an SQE on the core's ring of `engine::rt`
+//!   (`user_data` = the I/O's token), `commit` is `io_uring_enter` submit, `getevents`
+//!   waits for CQEs.
+//! - the journal engine: each write is a batch of redo records, committed durably by an
+//!   async journal running on a per-core executor; `getevents` drives that executor
+//!   until `min` batches are durable.
+//! - the cluster engine: the same, with the batch going through the quorum shim to
+//!   six storage nodes.
+//!
+//! Engine-specific figures (records/s, device bytes per redo byte, …) go into
+//! [`IoEngine::extra_stats`] and appear in the JSON under each job's `"boreal"` object.
+
+pub mod psync;
+
+use std::path::PathBuf;
+
+use crate::buffer::AlignedBuf;
+use crate::error::BenchError;
+use crate::job::EngineName;
+
+/// Which kind of sync a sync I/O is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncKind {
+    /// fsync(2): data and metadata.
+    Fsync,
+    /// fdatasync(2): data, and metadata only as needed to read the data back.
+    Fdatasync,
+}
+
+/// What an I/O does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoKind {
+    /// Read `buf.len()` bytes at `offset` into `buf`.
+    Read,
+    /// Write `buf` at `offset`.
+    Write,
+    /// Make every completed write durable; `offset` and `buf` are unused (`buf` is empty).
+    Sync(SyncKind),
+}
+
+/// One I/O handed to an engine.
+#[derive(Debug)]
+pub struct Io {
+    /// The harness's name for this I/O, echoed in its completion (an SQE's `user_data`).
+    pub token: u64,
+    /// What to do.
+    pub kind: IoKind,
+    /// Byte offset in the file.
+    pub offset: u64,
+    /// The data (writes) or the destination (reads); owned by the engine until completion.
+    pub buf: AlignedBuf,
+}
+
+/// One finished I/O, with its buffer handed back.
+#[derive(Debug)]
+pub struct Completion {
+    /// The token of the [`Io`].
+    pub token: u64,
+    /// Bytes transferred (0 for syncs), or the OS error. The harness treats a short
+    /// transfer as a failure of the run.
+    pub result: std::io::Result<usize>,
+    /// The buffer of the [`Io`].
+    pub buf: AlignedBuf,
+}
+
+/// What [`IoEngine::queue`] did with an I/O.
+#[derive(Debug)]
+pub enum Queued {
+    /// The I/O is queued; it is submitted by the next [`IoEngine::commit`].
+    Queued,
+    /// The engine did the I/O synchronously; here is its completion.
+    Completed(Completion),
+}
+
+/// What an engine is opened on. Built by the harness from the job.
+#[derive(Debug, Clone)]
+pub struct EngineTarget {
+    /// The (laid-out) file.
+    pub path: PathBuf,
+    /// Open with O_DIRECT.
+    pub direct: bool,
+    /// The job writes (open read-write) or only reads (open read-only).
+    pub writes: bool,
+    /// Block size of the job, bytes.
+    pub bs: u64,
+    /// `iodepth` as asked; an engine may support less (see [`IoEngine::depth_max`]).
+    pub iodepth: u32,
+    /// The CPU the calling thread is pinned to (an engine may set up per-core state).
+    pub cpu: usize,
+}
+
+/// An I/O engine. See the module documentation for the contract.
+pub trait IoEngine {
+    /// fio-style engine name (`psync`, `io_uring`, …).
+    fn name(&self) -> &'static str;
+
+    /// How many I/Os may be queued or in flight at once. The harness uses
+    /// `min(iodepth, depth_max())`; a synchronous engine returns 1.
+    fn depth_max(&self) -> u32;
+
+    /// Takes one I/O. Returns `Completed` if the engine did it synchronously.
+    fn queue(&mut self, io: Io) -> Result<Queued, BenchError>;
+
+    /// Submits every I/O queued since the last commit. No-op for synchronous engines.
+    fn commit(&mut self) -> Result<(), BenchError>;
+
+    /// Blocks until at least `min` submitted I/Os have completed (`min` never exceeds the
+    /// number in flight) and appends their completions to `out`. May append more than `min`.
+    fn getevents(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<(), BenchError>;
+
+    /// Releases the engine's files and resources. Called once, with nothing in flight.
+    fn close(&mut self) -> Result<(), BenchError>;
+
+    /// Engine-specific figures for the job's `"boreal"` JSON object (e.g. records/s,
+    /// device bytes per redo byte). Empty by default.
+    fn extra_stats(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
+}
+
+/// Opens the engine `name` on `target`. Call on the thread that will drive it.
+pub fn open_engine(
+    name: EngineName,
+    target: &EngineTarget,
+) -> Result<Box<dyn IoEngine>, BenchError> {
+    match name {
+        EngineName::Psync => Ok(Box::new(psync::PsyncEngine::open(target)?)),
+        EngineName::IoUring => Err(BenchError::EngineUnavailable {
+            engine: name.as_str().to_string(),
+            reason: "boreal's io_uring runtime (engine::rt) is not wired into boreal-bench yet; use ioengine=psync".to_string(),
+        }),
+    }
+}

@@ -1,0 +1,109 @@
+//! The crate's one error type.
+//!
+//! Every variant carries what a person needs to fix the input or find the failing I/O:
+//! the option, the value and where it was written (file and line, or command-line
+//! argument), or the operation, file and offset of a failed I/O. Library code returns
+//! these; only `main` turns them into `anyhow` reports.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where an option was written: a line of a job file or a command-line argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// `path:line` of a job file (lines count from 1).
+    File { path: PathBuf, line: usize },
+    /// A command-line argument, as typed.
+    CommandLine { arg: String },
+    /// A default or a value derived from other options.
+    Derived,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File { path, line } => write!(f, "{}:{}", path.display(), line),
+            Origin::CommandLine { arg } => write!(f, "command-line argument `{arg}`"),
+            Origin::Derived => write!(f, "(derived)"),
+        }
+    }
+}
+
+/// Everything that can go wrong in boreal-bench.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A job file or command line has a line that is not `[section]`, `key`, or `key=value`.
+    #[error("{origin}: {message}")]
+    Syntax { origin: Origin, message: String },
+
+    /// An option fio has (or that nobody has) which boreal-bench does not implement.
+    #[error("{origin}: option `{option}` is not supported by boreal-bench{hint}")]
+    UnsupportedOption {
+        option: String,
+        origin: Origin,
+        hint: String,
+    },
+
+    /// A value that does not parse or is out of the allowed range.
+    #[error("{origin}: option `{option}`: value `{value}` is invalid: {reason}")]
+    BadValue {
+        option: String,
+        value: String,
+        origin: Origin,
+        reason: String,
+    },
+
+    /// Options that are each valid but do not make a runnable job together.
+    #[error("job `{job}`: {message}")]
+    Job { job: String, message: String },
+
+    /// Reading a job file failed.
+    #[error("cannot read job file {path}: {source}")]
+    JobFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// An I/O of the benchmark (or of layout) failed.
+    #[error("{op} {path} at offset {offset}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        offset: u64,
+        source: std::io::Error,
+    },
+
+    /// An I/O transferred fewer bytes than asked.
+    #[error("short {op} on {path} at offset {offset}: {got} of {expected} bytes")]
+    ShortIo {
+        op: &'static str,
+        path: PathBuf,
+        offset: u64,
+        got: usize,
+        expected: usize,
+    },
+
+    /// The job asks for an engine this build cannot run.
+    #[error("ioengine `{engine}` is not available: {reason}")]
+    EngineUnavailable { engine: String, reason: String },
+
+    /// Writing a report or log failed.
+    #[error("cannot write {what} to {path}: {source}")]
+    Output {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// Pinning a thread or reading the CPU set failed.
+    #[error("cpu affinity for cpu {cpu}: {source}")]
+    Affinity { cpu: usize, source: std::io::Error },
+
+    /// Running fio for `--compare-fio` failed.
+    #[error("fio: {0}")]
+    Fio(String),
+
+    /// A job thread panicked (a bug in boreal-bench or an engine).
+    #[error("job thread `{job}` panicked")]
+    ThreadPanicked { job: String },
+}

@@ -1,0 +1,216 @@
+//! `boreal-bench`: run fio-style jobs and report like fio.
+//!
+//! Arguments are fio's: job files, and job options as `--key=value` (a `--name=NAME`
+//! starts a job on the command line; options before any `--name` apply to every job
+//! and override job files). A handful of harness options (see `--help`) are taken
+//! out first. Errors from the library are printed with their context via `anyhow`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use boreal_bench::compare::{self, CompareSettings};
+use boreal_bench::job::{self, RawSection};
+use boreal_bench::output::{self, OutputFormat, json, normal};
+use boreal_bench::runner::RunnerConfig;
+use boreal_bench::{hdrlog, run};
+
+const HELP: &str = "\
+boreal-bench: a fio-style benchmark harness for boreal
+
+USAGE:
+    boreal-bench [HARNESS OPTIONS] [JOBFILE...] [--JOBOPTION=VALUE...]
+
+Jobs come from fio job files ([global] and [job] sections) and/or the command line,
+fio style: `--name=NAME` starts a job, the options after it belong to it. Job options
+given before any --name apply to every job, including those of job files, and override
+them (handy to shrink a shipped job: `boreal-bench jobs/x.fio --size=16m --runtime=2`).
+
+JOB OPTIONS (meanings and defaults as in fio's HOWTO):
+    name filename directory rw (read write randread randwrite rw/readwrite randrw)
+    rwmixread rwmixwrite bs size io_size offset iodepth numjobs runtime time_based
+    ramp_time direct ioengine (psync io_uring) fsync fdatasync end_fsync rate_iops
+    randseed percentile_list group_reporting cpus_allowed
+  Sizes use fio's suffixes with base 1024 (4k = 4096); times take us/ms/s/m/h/d.
+  Any other option is refused with the file and line it is on.
+
+HARNESS OPTIONS:
+    --output-format=FMT   normal (default), json, or json+ (json with histogram bins)
+    --output=FILE         write the report to FILE instead of stdout
+    --hdr-log=FILE        also write an HdrHistogram interval log (ns) to FILE
+    --log-interval=TIME   interval of the log and of the JSON's per-interval series
+                          (default 1s)
+    --compare-fio         run the jobs through fio and boreal-bench alternately and
+                          print medians and ratios (fio must be installed)
+    --rounds=N            rounds of the comparison (default 3)
+    --compare-dir=DIR     where the comparison writes its job file and JSONs
+                          (default ./compare-out)
+    --fio=PATH            the fio binary for --compare-fio (default: fio on PATH)
+    -h, --help            this text
+    -V, --version         the version
+
+MEASUREMENT:
+    One thread per job copy (numjobs), pinned per cpus_allowed or round-robin over
+    the CPUs allowed. Files are laid out (written fully) before timing. clat is from
+    submission to completion, slat is the submit call, lat is from the I/O's start;
+    with rate_iops the load is open-loop and lat is from each I/O's scheduled start,
+    so stalls are not hidden. ramp_time results are discarded. psync runs at depth 1
+    whatever iodepth says, like fio's psync.
+";
+
+#[derive(Debug)]
+struct Cli {
+    format: OutputFormat,
+    output: Option<PathBuf>,
+    hdr_log: Option<PathBuf>,
+    interval: Duration,
+    compare: bool,
+    rounds: u32,
+    compare_dir: PathBuf,
+    fio: PathBuf,
+    job_files: Vec<PathBuf>,
+    job_args: Vec<String>,
+}
+
+fn parse_cli(args: Vec<String>) -> Result<Option<Cli>> {
+    let mut cli = Cli {
+        format: OutputFormat::Normal,
+        output: None,
+        hdr_log: None,
+        interval: Duration::from_secs(1),
+        compare: false,
+        rounds: 3,
+        compare_dir: PathBuf::from("compare-out"),
+        fio: PathBuf::from("fio"),
+        job_files: Vec::new(),
+        job_args: Vec::new(),
+    };
+    const TAKES_VALUE: [&str; 7] = [
+        "output-format",
+        "output",
+        "hdr-log",
+        "log-interval",
+        "rounds",
+        "compare-dir",
+        "fio",
+    ];
+    let mut iter = args.into_iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "-V" | "--version" => {
+                println!("{}", boreal_bench::VERSION);
+                std::process::exit(0);
+            }
+            "--compare-fio" => {
+                cli.compare = true;
+                continue;
+            }
+            _ => {}
+        }
+        let Some(body) = arg.strip_prefix("--") else {
+            cli.job_files.push(PathBuf::from(arg));
+            continue;
+        };
+        let (key, inline) = match body.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_string())),
+            None => (body, None),
+        };
+        if !TAKES_VALUE.contains(&key) {
+            cli.job_args.push(arg);
+            continue;
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => iter
+                .next()
+                .with_context(|| format!("--{key} needs a value (--{key}=VALUE)"))?,
+        };
+        match key {
+            "output-format" => cli.format = value.parse().map_err(anyhow::Error::msg)?,
+            "output" => cli.output = Some(PathBuf::from(value)),
+            "hdr-log" => cli.hdr_log = Some(PathBuf::from(value)),
+            "log-interval" => {
+                cli.interval = job::options::parse_time(&value)
+                    .filter(|d| *d >= Duration::from_millis(1))
+                    .with_context(|| {
+                        format!("--log-interval={value}: expected a time of at least 1ms, e.g. 500ms or 1s")
+                    })?;
+            }
+            "rounds" => {
+                cli.rounds = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .with_context(|| format!("--rounds={value}: expected 1..=1000"))?;
+            }
+            "compare-dir" => cli.compare_dir = PathBuf::from(value),
+            "fio" => cli.fio = PathBuf::from(value),
+            _ => unreachable!("listed in TAKES_VALUE"),
+        }
+    }
+    Ok(Some(cli))
+}
+
+fn main() -> Result<()> {
+    let Some(cli) = parse_cli(std::env::args().skip(1).collect())? else {
+        print!("{HELP}");
+        return Ok(());
+    };
+    if cli.job_files.is_empty() && cli.job_args.is_empty() {
+        bail!("no job given; pass a job file or --name=NAME options (see --help)");
+    }
+    let mut sections: Vec<RawSection> = Vec::new();
+    for path in &cli.job_files {
+        sections.extend(job::read_job_file(path)?);
+    }
+    let command_line = job::parse::parse_job_args(&cli.job_args)?;
+    sections.extend(command_line.sections.iter().cloned());
+    let set = job::build_jobs(&sections, &command_line.global)?;
+    let runner = RunnerConfig {
+        interval: cli.interval,
+        hdr_log: cli.hdr_log.is_some(),
+    };
+
+    if cli.compare {
+        let table = compare::compare(
+            &sections,
+            &command_line.global,
+            &set,
+            &CompareSettings {
+                fio: cli.fio.clone(),
+                rounds: cli.rounds,
+                out_dir: cli.compare_dir.clone(),
+                runner,
+            },
+        )?;
+        return emit(&cli, &table);
+    }
+
+    let result = run::run(set, runner)?;
+    let entries = output::entries(&result);
+    if let Some(path) = &cli.hdr_log {
+        hdrlog::write_log_file(path, &result, &entries)?;
+    }
+    let text = match cli.format {
+        OutputFormat::Normal => normal::render(&result, &entries),
+        OutputFormat::Json => json::to_string(&json::report(&result, &entries, false)),
+        OutputFormat::JsonPlus => json::to_string(&json::report(&result, &entries, true)),
+    };
+    emit(&cli, &text)
+}
+
+fn emit(cli: &Cli, text: &str) -> Result<()> {
+    match &cli.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("writing the report to {}", path.display())),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+            Ok(())
+        }
+    }
+}

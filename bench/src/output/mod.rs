@@ -1,0 +1,82 @@
+//! Reports of a finished run, in fio's formats.
+//!
+//! [`entries`] turns per-thread results into report entries the way fio does: one entry
+//! per job thread, or — when any job sets `group_reporting` — one entry for the whole
+//! group (boreal-bench has one group), named after its first job, with histograms merged.
+//! [`json`] writes fio's JSON (and `json+`), [`normal`] fio's human-readable text.
+
+pub mod json;
+pub mod normal;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::job::JobOptions;
+use crate::run::RunResult;
+use crate::stats::JobStats;
+
+/// `--output-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// fio's human-readable text.
+    Normal,
+    /// fio's JSON.
+    Json,
+    /// fio's JSON plus latency histogram bins.
+    JsonPlus,
+}
+
+impl FromStr for OutputFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "normal" => Ok(OutputFormat::Normal),
+            "json" => Ok(OutputFormat::Json),
+            "json+" => Ok(OutputFormat::JsonPlus),
+            other => Err(format!(
+                "output format `{other}` is not one of normal, json, json+"
+            )),
+        }
+    }
+}
+
+/// One reported job (a thread, or a merged group).
+#[derive(Debug, Clone)]
+pub struct ReportEntry {
+    /// The job's name.
+    pub name: String,
+    /// Options of the (first) job.
+    pub options: Arc<JobOptions>,
+    /// The merged measurements.
+    pub stats: JobStats,
+    /// CPUs of the threads merged here.
+    pub cpus: Vec<usize>,
+}
+
+/// The report entries of a run (see the module doc).
+pub fn entries(result: &RunResult) -> Vec<ReportEntry> {
+    let grouped = result.set.jobs.iter().any(|j| j.group_reporting);
+    let mut out: Vec<ReportEntry> = Vec::new();
+    for (inst, stats) in result.instances.iter().zip(&result.stats) {
+        match out.first_mut() {
+            Some(entry) if grouped => {
+                entry.stats.merge(stats);
+                entry.cpus.push(inst.cpu);
+            }
+            _ => out.push(ReportEntry {
+                name: inst.options.name.clone(),
+                options: Arc::clone(&inst.options),
+                stats: stats.clone(),
+                cpus: vec![inst.cpu],
+            }),
+        }
+    }
+    out
+}
+
+/// Bytes per second of a direction over the measured time.
+pub(crate) fn rate_per_sec(count: u64, stats: &JobStats) -> f64 {
+    let secs = stats.runtime.as_secs_f64();
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}

@@ -1,0 +1,164 @@
+//! fio's human-readable report (`--output-format=normal`).
+//!
+//! The layout follows fio's so a reader's eye finds the same lines: a header per job,
+//! then per direction `IOPS=…, BW=…`, the `slat`/`clat`/`lat` summaries, the `clat`
+//! percentiles, the sync summary and percentiles, CPU usage, and the run-status line.
+//! Latency units are picked per line (nsec, usec or msec) from the mean, as fio does.
+
+use std::fmt::Write;
+
+use crate::output::{ReportEntry, rate_per_sec};
+use crate::run::RunResult;
+use crate::stats::LatStat;
+
+fn unit_for(mean_ns: f64) -> (&'static str, f64) {
+    if mean_ns < 10_000.0 {
+        ("nsec", 1.0)
+    } else if mean_ns < 10_000_000.0 {
+        ("usec", 1_000.0)
+    } else {
+        ("msec", 1_000_000.0)
+    }
+}
+
+fn bytes_human(bytes: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 10_000.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.0}{}", UNITS[unit])
+}
+
+fn decimal_human(bytes: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 10_000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.0}{}", UNITS[unit])
+}
+
+fn lat_line(out: &mut String, label: &str, stat: &LatStat) {
+    if stat.count() == 0 {
+        return;
+    }
+    let (unit, div) = unit_for(stat.mean_ns());
+    let _ = writeln!(
+        out,
+        "    {label:>4} ({unit}): min={:.0}, max={:.0}, avg={:.2}, stdev={:.2}",
+        stat.min_ns as f64 / div,
+        stat.max_ns as f64 / div,
+        stat.mean_ns() / div,
+        stat.stddev_ns() / div
+    );
+}
+
+fn percentile_lines(out: &mut String, label: &str, stat: &LatStat, list: &[f64]) {
+    if stat.count() == 0 {
+        return;
+    }
+    let (unit, div) = unit_for(stat.mean_ns());
+    let _ = writeln!(out, "    {label} percentiles ({unit}):");
+    for row in list.chunks(4) {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|&p| format!("{:>5.2}th=[{:>6.0}]", p, stat.percentile_ns(p) as f64 / div))
+            .collect();
+        let _ = writeln!(out, "     | {},", cells.join(", "));
+    }
+}
+
+/// Renders the whole report.
+pub fn render(result: &RunResult, entries: &[ReportEntry]) -> String {
+    let mut out = String::new();
+    for e in entries {
+        let o = &e.options;
+        let _ = writeln!(
+            out,
+            "{}: (g=0): rw={}, bs={}B, ioengine={}, iodepth={}",
+            o.name,
+            o.rw.as_str(),
+            o.bs,
+            o.ioengine.as_str(),
+            o.iodepth
+        );
+    }
+    let _ = writeln!(out, "{}", crate::VERSION);
+    for e in entries {
+        let s = &e.stats;
+        let _ = writeln!(
+            out,
+            "\n{}: (groupid=0, jobs={}): err= 0: cpus={:?}",
+            e.name, s.jobs_merged, e.cpus
+        );
+        for (d, name) in ["read", "write"].iter().enumerate() {
+            let dir = &s.dirs[d];
+            if dir.ios == 0 {
+                continue;
+            }
+            let bw = rate_per_sec(dir.bytes, s);
+            let _ = writeln!(
+                out,
+                "  {name}: IOPS={:.0}, BW={}/s ({}/s)({}/{}msec)",
+                rate_per_sec(dir.ios, s),
+                bytes_human(bw),
+                decimal_human(bw),
+                bytes_human(dir.bytes as f64),
+                s.runtime.as_millis()
+            );
+            lat_line(&mut out, "slat", &dir.slat);
+            lat_line(&mut out, "clat", &dir.clat);
+            lat_line(&mut out, "lat", &dir.lat);
+            percentile_lines(&mut out, "clat", &dir.clat, &e.options.percentile_list);
+        }
+        if s.sync.count() > 0 {
+            let _ = writeln!(out, "  fsync/fdatasync/sync_file_range:");
+            lat_line(&mut out, "sync", &s.sync);
+            percentile_lines(&mut out, "sync", &s.sync, &e.options.percentile_list);
+        }
+        let runtime_us = s.runtime.as_micros().max(1) as f64;
+        let _ = writeln!(
+            out,
+            "  cpu          : usr={:.2}%, sys={:.2}%, ctx={}, majf={}, minf={}",
+            100.0 * s.usage.user_us as f64 / runtime_us,
+            100.0 * s.usage.system_us as f64 / runtime_us,
+            s.usage.context_switches,
+            s.usage.major_faults,
+            s.usage.minor_faults
+        );
+        let _ = writeln!(
+            out,
+            "     issued rwts: total={},{},0,0",
+            s.dirs[0].ios, s.dirs[1].ios
+        );
+    }
+    let _ = writeln!(out, "\nRun status group 0 (all jobs):");
+    for (d, name) in ["READ", "WRITE"].iter().enumerate() {
+        let bytes: u64 = entries.iter().map(|e| e.stats.dirs[d].bytes).sum();
+        if bytes == 0 {
+            continue;
+        }
+        let runtime = entries
+            .iter()
+            .map(|e| e.stats.runtime)
+            .max()
+            .unwrap_or_default();
+        let bw = bytes as f64 / runtime.as_secs_f64().max(1e-9);
+        let _ = writeln!(
+            out,
+            "  {name}: bw={}/s ({}/s), io={} ({}), run={}msec",
+            bytes_human(bw),
+            decimal_human(bw),
+            bytes_human(bytes as f64),
+            decimal_human(bytes as f64),
+            runtime.as_millis()
+        );
+    }
+    let _ = result;
+    out
+}

@@ -1,0 +1,139 @@
+//! From jobs to threads: one [`JobInstance`] per copy of each job (`numjobs`), each with
+//! its file, its region and its CPU.
+//!
+//! File names follow fio, so fio and boreal-bench run on the same file when compared:
+//! `filename` if given, else `directory/jobname.copy.0`. A job without `size` uses the
+//! existing file's size (minus `offset`), as fio does. CPUs: with `cpus_allowed`, copy
+//! k runs on the k-th listed CPU (mod the list's length, like fio's
+//! `cpus_allowed_policy=split`); without it, all copies of all jobs are dealt round-robin
+//! over the CPUs this process may use. Planning reads file metadata but writes nothing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::BenchError;
+use crate::job::{JobOptions, JobSet};
+
+/// One thread's worth of work.
+#[derive(Debug, Clone)]
+pub struct JobInstance {
+    /// The job's options (shared by its copies).
+    pub options: Arc<JobOptions>,
+    /// Index of the job in the job set.
+    pub job_index: usize,
+    /// Which copy of the job this is, `0..numjobs`.
+    pub copy: u32,
+    /// The file to do I/O on.
+    pub path: PathBuf,
+    /// Bytes of the region, starting at `options.offset`; a whole number of blocks.
+    pub region_len: u64,
+    /// The CPU this thread is pinned to.
+    pub cpu: usize,
+}
+
+/// Expands a job set into instances, in job order then copy order.
+pub fn plan(set: &JobSet, available_cpus: &[usize]) -> Result<Vec<JobInstance>, BenchError> {
+    assert!(!available_cpus.is_empty());
+    let mut instances = Vec::new();
+    let mut next_cpu = 0usize;
+    for (job_index, job) in set.jobs.iter().enumerate() {
+        let options = Arc::new(job.clone());
+        for copy in 0..job.numjobs {
+            let path = match &job.filename {
+                Some(name) => {
+                    let path = PathBuf::from(name);
+                    match (&job.directory, path.is_relative()) {
+                        (Some(dir), true) => dir.join(path),
+                        _ => path,
+                    }
+                }
+                None => {
+                    let name = format!("{}.{}.0", job.name, copy);
+                    match &job.directory {
+                        Some(dir) => dir.join(name),
+                        None => PathBuf::from(name),
+                    }
+                }
+            };
+            let size = match job.size {
+                Some(size) => size,
+                None => {
+                    let existing = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    if existing <= job.offset {
+                        return Err(BenchError::Job {
+                            job: job.name.clone(),
+                            message: format!(
+                                "no `size` given and {} does not exist or is not larger than `offset`; set `size`",
+                                path.display()
+                            ),
+                        });
+                    }
+                    existing - job.offset
+                }
+            };
+            let region_len = size / job.bs * job.bs;
+            if region_len == 0 {
+                return Err(BenchError::Job {
+                    job: job.name.clone(),
+                    message: format!(
+                        "the region ({size} bytes) holds no whole block of bs={}",
+                        job.bs
+                    ),
+                });
+            }
+            let cpu = match &job.cpus_allowed {
+                Some(cpus) => cpus[copy as usize % cpus.len()],
+                None => {
+                    let cpu = available_cpus[next_cpu % available_cpus.len()];
+                    next_cpu += 1;
+                    cpu
+                }
+            };
+            instances.push(JobInstance {
+                options: Arc::clone(&options),
+                job_index,
+                copy,
+                path,
+                region_len,
+                cpu,
+            });
+        }
+    }
+    Ok(instances)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{build_jobs, parse::parse_job_file};
+    use std::path::Path;
+
+    fn set(text: &str) -> JobSet {
+        build_jobs(&parse_job_file(text, Path::new("t.fio")).unwrap(), &[]).unwrap()
+    }
+
+    #[test]
+    fn numjobs_expands_with_fio_file_names_and_round_robin_cpus() {
+        let s = set("[global]\nsize=1m\ndirectory=/tmp/d\n[a]\nnumjobs=3\n[b]\nfilename=f\n");
+        let inst = plan(&s, &[0, 1]).unwrap();
+        assert_eq!(inst.len(), 4);
+        assert_eq!(inst[1].path, PathBuf::from("/tmp/d/a.1.0"));
+        assert_eq!(inst[3].path, PathBuf::from("/tmp/d/f"));
+        let cpus: Vec<usize> = inst.iter().map(|i| i.cpu).collect();
+        assert_eq!(cpus, [0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn cpus_allowed_splits_copies() {
+        let s = set("[a]\nsize=1m\nnumjobs=3\ncpus_allowed=4-5\n");
+        let cpus: Vec<usize> = plan(&s, &[0]).unwrap().iter().map(|i| i.cpu).collect();
+        assert_eq!(cpus, [4, 5, 4]);
+    }
+
+    #[test]
+    fn missing_size_and_file_is_an_error_that_says_so() {
+        let s = set("[a]\nfilename=/nonexistent/zzz\n");
+        let err = plan(&s, &[0]).unwrap_err().to_string();
+        assert!(err.contains("set `size`"), "{err}");
+    }
+}

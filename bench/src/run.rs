@@ -1,0 +1,176 @@
+//! One whole run: plan, lay out, start one pinned thread per job copy, collect.
+//!
+//! Order matters for trustworthy numbers: every file is laid out and every engine is
+//! opened before any thread starts measuring, and all threads start together (a
+//! barrier), so no job's measurement overlaps another job's setup. Threads are pinned
+//! to their planned CPU before the engine is opened, so per-core engine state (an
+//! io_uring ring, a journal) is created on the core that will use it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::affinity;
+use crate::engine::{EngineTarget, open_engine};
+use crate::error::BenchError;
+use crate::job::{EngineName, JobSet};
+use crate::layout::lay_out;
+use crate::plan::{JobInstance, plan};
+use crate::progress::{JobProgress, Progress, RunLength};
+use crate::runner::{RunnerConfig, run_job};
+use crate::stats::JobStats;
+
+/// The outcome of a run: the jobs, their threads, and what each thread measured.
+#[derive(Debug)]
+pub struct RunResult {
+    /// The jobs as given.
+    pub set: JobSet,
+    /// One per thread, in job then copy order.
+    pub instances: Vec<JobInstance>,
+    /// What each instance measured, same order.
+    pub stats: Vec<JobStats>,
+    /// Wall-clock time the run started (for report timestamps).
+    pub started: SystemTime,
+    /// Wall time of the whole run, layout excluded.
+    pub elapsed: Duration,
+}
+
+/// Runs every job of `set` and returns the per-thread results.
+pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
+    for job in &set.jobs {
+        if job.ioengine == EngineName::IoUring {
+            // Fail before laying out gigabytes for a job that cannot run.
+            open_engine(
+                job.ioengine,
+                &EngineTarget {
+                    path: PathBuf::new(),
+                    direct: false,
+                    writes: false,
+                    bs: job.bs,
+                    iodepth: job.iodepth,
+                    cpu: 0,
+                },
+            )?;
+        }
+    }
+    let cpus =
+        affinity::allowed_cpus().map_err(|source| BenchError::Affinity { cpu: 0, source })?;
+    let instances = plan(&set, &cpus)?;
+
+    let mut extents: BTreeMap<PathBuf, u64> = BTreeMap::new();
+    for inst in &instances {
+        let end = inst.options.offset + inst.region_len;
+        let entry = extents.entry(inst.path.clone()).or_insert(0);
+        *entry = (*entry).max(end);
+    }
+    for (path, len) in &extents {
+        lay_out(path, *len)?;
+    }
+
+    let progress: Vec<Arc<JobProgress>> = instances
+        .iter()
+        .map(|_| Arc::new(JobProgress::default()))
+        .collect();
+    let ready = Arc::new(Barrier::new(instances.len()));
+    let started = SystemTime::now();
+    let t0 = Instant::now();
+    let mut handles = Vec::new();
+    for (inst, counters) in instances.iter().zip(&progress) {
+        let inst = inst.clone();
+        let counters = Arc::clone(counters);
+        let ready = Arc::clone(&ready);
+        let name = format!("{}.{}", inst.options.name, inst.copy);
+        let handle = std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || job_thread(&inst, config, &counters, &ready))
+            .map_err(|source| BenchError::Io {
+                op: "spawn job thread",
+                path: PathBuf::from(name),
+                offset: 0,
+                source,
+            })?;
+        handles.push(handle);
+    }
+    let meter = Progress::start(progress, run_length(&instances));
+    let mut stats = Vec::new();
+    let mut first_error = None;
+    for (handle, inst) in handles.into_iter().zip(&instances) {
+        match handle.join() {
+            Ok(Ok(s)) => stats.push(s),
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(_) => {
+                first_error.get_or_insert(BenchError::ThreadPanicked {
+                    job: inst.options.name.clone(),
+                });
+            }
+        }
+    }
+    meter.stop();
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    Ok(RunResult {
+        set,
+        instances,
+        stats,
+        started,
+        elapsed: t0.elapsed(),
+    })
+}
+
+fn job_thread(
+    inst: &JobInstance,
+    config: RunnerConfig,
+    counters: &JobProgress,
+    ready: &Barrier,
+) -> Result<JobStats, BenchError> {
+    let job = &inst.options;
+    let setup = affinity::pin_current_thread(inst.cpu)
+        .map_err(|source| BenchError::Affinity {
+            cpu: inst.cpu,
+            source,
+        })
+        .and_then(|()| {
+            open_engine(
+                job.ioengine,
+                &EngineTarget {
+                    path: inst.path.clone(),
+                    direct: job.direct,
+                    writes: job.rw.writes() || job.end_fsync,
+                    bs: job.bs,
+                    iodepth: job.iodepth,
+                    cpu: inst.cpu,
+                },
+            )
+        });
+    match setup {
+        Ok(mut engine) => run_job(inst, engine.as_mut(), config, counters, ready),
+        Err(e) => {
+            // The others wait for everyone at the barrier; never leave them hanging.
+            ready.wait();
+            Err(e)
+        }
+    }
+}
+
+fn run_length(instances: &[JobInstance]) -> RunLength {
+    let all_time_bound = instances
+        .iter()
+        .all(|i| i.options.runtime.is_some() && i.options.time_based);
+    let time = all_time_bound.then(|| {
+        instances
+            .iter()
+            .map(|i| i.options.ramp_time + i.options.runtime.unwrap_or_default())
+            .max()
+            .unwrap_or_default()
+    });
+    let bytes = instances
+        .iter()
+        .filter(|i| !i.options.time_based)
+        .map(|i| i.options.io_size.unwrap_or(i.region_len))
+        .sum();
+    RunLength { time, bytes }
+}

@@ -1,0 +1,123 @@
+//! Behaviour: `boreal report` reads boreal-bench JSON, fio JSON (json+) and HdrHistogram
+//! logs as files, and renders a self-contained HTML page and a text table from them.
+//!
+//! The fixtures are real output: `fio-randrw-fdatasync.json` from fio 3.33 (json+), and
+//! `boreal-randread.json` / `.hlog` from a 1 s boreal-bench run.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use boreal_tools::report::{self, Format};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn inputs_are_recognised_and_summarised() {
+    let fio = report::load(&fixture("fio-randrw-fdatasync.json")).unwrap();
+    assert_eq!(fio.source, "fio-3.33");
+    assert_eq!(fio.rows.len(), 2, "read and write rows");
+    assert_eq!(fio.rows[0].ios + fio.rows[1].ios, 128);
+    assert!(fio.rows[1].sync_p99.is_some());
+    assert_eq!(fio.curves.len(), 3, "read clat, write clat, sync");
+    assert!(fio.series.is_empty(), "fio JSON has no time series");
+    // json+ bins give a full curve, ending at 100%.
+    let curve = &fio.curves[0];
+    assert!(curve.points.len() > 10);
+    assert_eq!(curve.points.last().unwrap().0, 100.0);
+
+    let ours = report::load(&fixture("boreal-randread.json")).unwrap();
+    assert!(ours.source.starts_with("boreal-bench-"));
+    assert_eq!(ours.series.len(), 1);
+    assert!(ours.series[0].points.len() >= 4, "1 s at 250 ms intervals");
+
+    let log = report::load(&fixture("boreal-randread.hlog")).unwrap();
+    assert_eq!(log.source, "HdrHistogram log");
+    assert_eq!(log.rows[0].dir, "read.lat");
+    assert_eq!(
+        log.rows[0].ios, ours.rows[0].ios,
+        "log and JSON count the same I/Os"
+    );
+}
+
+#[test]
+fn html_page_has_plots_legend_and_table() {
+    let runs: Vec<_> = [
+        "boreal-randread.json",
+        "fio-randrw-fdatasync.json",
+        "boreal-randread.hlog",
+    ]
+    .iter()
+    .map(|f| report::load(&fixture(f)).unwrap())
+    .collect();
+    let page = report::render(&runs, Format::Html, "test <report>");
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.contains("<title>test &lt;report&gt;</title>"));
+    assert_eq!(
+        page.matches("<svg xmlns").count(),
+        3,
+        "clat, sync, IOPS plots"
+    );
+    assert!(page.contains("99.9%"), "nines axis labels");
+    assert!(page.contains("fio-randrw-fdatasync.json — mixed sync"));
+    assert!(page.contains("<th>p99.9 µs</th>"));
+    assert!(!page.contains("<script"), "self-contained, no scripts");
+    assert!(
+        !page.contains("http://") || page.matches("http://").count() == 3,
+        "only SVG namespaces"
+    );
+    assert!(
+        !page.contains("NaN") && !page.contains("inf"),
+        "no broken numbers in the plots"
+    );
+}
+
+#[test]
+fn text_table_and_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.html");
+    let status = Command::new(env!("CARGO_BIN_EXE_boreal"))
+        .arg("report")
+        .arg(fixture("boreal-randread.json"))
+        .arg(fixture("fio-randrw-fdatasync.json"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("IOPS over time")
+    );
+
+    let text = Command::new(env!("CARGO_BIN_EXE_boreal"))
+        .args(["report", "--format=text"])
+        .arg(fixture("fio-randrw-fdatasync.json"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.starts_with("run") && header.ends_with("sync p99 µs"),
+        "{header}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" mixed ")).count(),
+        2,
+        "{text}"
+    );
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"jobs\": []}").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_boreal"))
+        .args(["report"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not fio-format JSON"));
+}
