@@ -1,0 +1,557 @@
+//! The hot log of one segment: redo records that are durable in the journal but not yet
+//! materialized into the page store, indexed by LSN and by page, and the segment's SCL.
+//!
+//! What it owns (sans-I/O, no clock, no async): the records of one PG above the
+//! segment's *floor* (its materialized LSN), the SCL computed from the `prev_lsn_pg`
+//! backlinks, the holes in that chain, the truncation ranges that annul records, the
+//! ranges the journal reported missing at recovery, and a count of the bytes it holds
+//! (the core adds them up into its backlog). It never reads or writes a file and never
+//! decides when to materialize; the coalescer asks it for records and then moves the
+//! floor up.
+//!
+//! The SCL: starting from the floor, the SCL moves to the record whose `prev_lsn_pg`
+//! equals it, as long as one is present; a record whose predecessor is absent waits.
+//! So every record of the PG with LSN <= SCL is held (or is at or below the floor), as
+//! long as the writer's backlinks are honest. A *hole* is a known-missing LSN range
+//! `(a, b]`: some held record names `b` as its predecessor, `b` is absent, and `a` is the
+//! highest LSN known below `b` (a held record above the SCL, or the SCL itself).
+//!
+//! Invariants (checked by `assert!` in `check_invariants`, which the tests call after
+//! every step):
+//! - `floor <= scl`, and the SCL is the floor or a held record;
+//! - the three indexes (by LSN, by `(prev_lsn_pg, lsn)`, by `(page, lsn)`) hold exactly
+//!   the same records, and `bytes` is the sum of their backlog sizes;
+//! - no held record lies inside an applied truncation range, and every held record is
+//!   above the floor;
+//! - truncation epochs never go down in the order they were applied.
+
+mod error;
+mod record;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound::{Excluded, Included, Unbounded};
+
+use boreal_segment::{Epoch, Lsn, PageId, PgId, Redo};
+
+pub use self::error::HotLogError;
+pub use self::record::{LsnRange, OwnedChange, OwnedRedo, Truncation};
+
+/// What happened to an arriving record that was not refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// New: now held.
+    Accepted,
+    /// Held already with the same contents: re-acknowledged, nothing changed.
+    Duplicate,
+    /// At or below the floor: already materialized into pages, re-acknowledged. (Its
+    /// bytes cannot be compared any more.)
+    AlreadyMaterialized,
+}
+
+/// Why a hole is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HoleKind {
+    /// A held record names the range's end as its `prev_lsn_pg`, and it is absent.
+    Backlink,
+    /// Journal recovery reported this LSN range unreadable (damage in the middle of
+    /// the journal); records of this PG in it may be missing.
+    Reported,
+}
+
+/// A known-missing LSN range of the segment, for gossip to ask peers about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Hole {
+    pub range: LsnRange,
+    pub kind: HoleKind,
+}
+
+/// Counters of what the hot log refused or re-acknowledged, for stats and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HotLogCounters {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub already_materialized: u64,
+    /// Same LSN, different bytes: refused (and worth an alert: a writer bug or damage).
+    pub conflicts: u64,
+    /// Arrivals inside a truncation range: refused.
+    pub truncated_refused: u64,
+    /// Arrivals below the SCL that the chain does not contain: refused.
+    pub off_chain_refused: u64,
+    /// Accepted records whose predecessor already has a successor (two records claim
+    /// the same backlink): only a truncation can reconcile them.
+    pub forks: u64,
+    /// Records annulled by truncations.
+    pub annulled: u64,
+}
+
+/// What a truncation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TruncateOutcome {
+    /// Applied now; `annulled` records were dropped.
+    Applied { annulled: usize },
+    /// The same truncation (epoch and range) was applied before: nothing changed.
+    AlreadyApplied,
+}
+
+/// The hot log of one segment. See the module docs.
+#[derive(Clone, Debug)]
+pub struct HotLog {
+    pg: PgId,
+    floor: Lsn,
+    scl: Lsn,
+    records: BTreeMap<Lsn, OwnedRedo>,
+    /// `(prev_lsn_pg, lsn)` of every held record: the SCL's successor lookup.
+    successors: BTreeSet<(Lsn, Lsn)>,
+    /// `(page_id, lsn)` of every held record: GetPage@LSN's lookup.
+    by_page: BTreeSet<(PageId, Lsn)>,
+    /// Applied truncations, in the order applied.
+    truncations: Vec<Truncation>,
+    /// Ranges journal recovery reported unreadable, kept until the SCL passes them.
+    reported: Vec<LsnRange>,
+    bytes: usize,
+    counters: HotLogCounters,
+}
+
+impl HotLog {
+    /// An empty hot log whose floor (and SCL) is `floor`: the segment's materialized
+    /// LSN, a record LSN on the PG's chain (or zero).
+    pub fn new(pg: PgId, floor: Lsn) -> HotLog {
+        HotLog {
+            pg,
+            floor,
+            scl: floor,
+            records: BTreeMap::new(),
+            successors: BTreeSet::new(),
+            by_page: BTreeSet::new(),
+            truncations: Vec::new(),
+            reported: Vec::new(),
+            bytes: 0,
+            counters: HotLogCounters::default(),
+        }
+    }
+
+    pub fn pg(&self) -> PgId {
+        self.pg
+    }
+
+    /// Segment complete LSN: every record of the PG up to it is held or materialized.
+    pub fn scl(&self) -> Lsn {
+        self.scl
+    }
+
+    /// The materialized LSN: records at or below it are in the page store.
+    pub fn floor(&self) -> Lsn {
+        self.floor
+    }
+
+    /// Backlog bytes held (encoded size of every record).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Records held.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The highest LSN held, or the floor when empty.
+    pub fn max_lsn(&self) -> Lsn {
+        self.records
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(self.floor)
+    }
+
+    pub fn counters(&self) -> HotLogCounters {
+        self.counters
+    }
+
+    /// Truncations applied and still relevant (their end is above the floor).
+    pub fn truncations(&self) -> &[Truncation] {
+        &self.truncations
+    }
+
+    /// The highest truncation epoch applied, if any.
+    pub fn truncation_epoch(&self) -> Option<Epoch> {
+        self.truncations.iter().map(|t| t.epoch).max()
+    }
+
+    pub fn get(&self, lsn: Lsn) -> Option<&OwnedRedo> {
+        self.records.get(&lsn)
+    }
+
+    /// Takes in an arriving record (from an append, from gossip, or from journal
+    /// replay). See [`Arrival`] for what is not an error.
+    pub fn insert(&mut self, redo: &Redo<'_>) -> Result<Arrival, HotLogError> {
+        self.insert_with(redo.lsn, redo.pg_id, redo.prev_lsn_pg, |held| {
+            held.as_redo() == *redo
+        })
+        .map(|decision| match decision {
+            Decision::Take => {
+                self.hold(OwnedRedo::from_redo(redo));
+                Arrival::Accepted
+            }
+            Decision::Done(arrival) => arrival,
+        })
+    }
+
+    /// [`insert`](Self::insert) for a record that is already owned (journal replay).
+    pub fn insert_owned(&mut self, redo: OwnedRedo) -> Result<Arrival, HotLogError> {
+        let decision =
+            self.insert_with(redo.lsn, redo.pg_id, redo.prev_lsn_pg, |held| *held == redo)?;
+        Ok(match decision {
+            Decision::Take => {
+                self.hold(redo);
+                Arrival::Accepted
+            }
+            Decision::Done(arrival) => arrival,
+        })
+    }
+
+    /// Whether an arrival with this LSN would be refused as truncated, and by which.
+    pub fn truncation_covering(&self, lsn: Lsn) -> Option<Truncation> {
+        self.truncations
+            .iter()
+            .filter(|t| t.range.contains(lsn))
+            .max_by_key(|t| t.epoch)
+            .copied()
+    }
+
+    /// What [`insert`](Self::insert) would do with `redo`, without changing anything
+    /// (the engine checks a whole append before it journals any of it).
+    pub fn judge(&self, redo: &Redo<'_>) -> Result<Arrival, HotLogError> {
+        self.judge_with(redo.lsn, redo.pg_id, redo.prev_lsn_pg, |held| {
+            held.as_redo() == *redo
+        })
+        .map(|d| match d {
+            Decision::Take => Arrival::Accepted,
+            Decision::Done(a) => a,
+        })
+    }
+
+    fn judge_with(
+        &self,
+        lsn: Lsn,
+        pg: PgId,
+        prev: Lsn,
+        same: impl FnOnce(&OwnedRedo) -> bool,
+    ) -> Result<Decision, HotLogError> {
+        if pg != self.pg {
+            return Err(HotLogError::WrongPg {
+                pg: self.pg,
+                got: pg,
+                lsn,
+            });
+        }
+        if lsn <= self.floor {
+            return Ok(Decision::Done(Arrival::AlreadyMaterialized));
+        }
+        if let Some(t) = self.truncation_covering(lsn) {
+            return Err(HotLogError::Truncated {
+                pg: self.pg,
+                lsn,
+                range: t.range,
+                epoch: t.epoch,
+            });
+        }
+        if let Some(held) = self.records.get(&lsn) {
+            if same(held) {
+                return Ok(Decision::Done(Arrival::Duplicate));
+            }
+            return Err(HotLogError::Conflict {
+                pg: self.pg,
+                lsn,
+                held_prev: held.prev_lsn_pg,
+                got_prev: prev,
+            });
+        }
+        if lsn < self.scl {
+            return Err(HotLogError::OffChain {
+                pg: self.pg,
+                lsn,
+                prev,
+                scl: self.scl,
+            });
+        }
+        Ok(Decision::Take)
+    }
+
+    fn insert_with(
+        &mut self,
+        lsn: Lsn,
+        pg: PgId,
+        prev: Lsn,
+        same: impl FnOnce(&OwnedRedo) -> bool,
+    ) -> Result<Decision, HotLogError> {
+        let decision = self.judge_with(lsn, pg, prev, same);
+        let c = &mut self.counters;
+        match &decision {
+            Ok(Decision::Done(Arrival::AlreadyMaterialized)) => c.already_materialized += 1,
+            Ok(Decision::Done(Arrival::Duplicate)) => c.duplicates += 1,
+            Err(HotLogError::Truncated { .. }) => c.truncated_refused += 1,
+            Err(HotLogError::Conflict { .. }) => c.conflicts += 1,
+            Err(HotLogError::OffChain { .. }) => c.off_chain_refused += 1,
+            _ => {}
+        }
+        decision
+    }
+
+    fn hold(&mut self, redo: OwnedRedo) {
+        assert!(redo.lsn > self.floor && redo.prev_lsn_pg < redo.lsn);
+        let (lsn, prev) = (redo.lsn, redo.prev_lsn_pg);
+        if prev < self.scl
+            || self
+                .successors
+                .range((prev, Lsn::ZERO)..=(prev, Lsn::MAX))
+                .next()
+                .is_some()
+        {
+            self.counters.forks += 1;
+        }
+        self.successors.insert((prev, lsn));
+        self.by_page.insert((redo.page_id, lsn));
+        self.bytes += redo.backlog_bytes();
+        self.records.insert(lsn, redo);
+        self.counters.accepted += 1;
+        if prev == self.scl {
+            self.advance_scl();
+        }
+    }
+
+    fn advance_scl(&mut self) {
+        while let Some(&(_, next)) = self
+            .successors
+            .range((self.scl, Lsn::ZERO)..=(self.scl, Lsn::MAX))
+            .next()
+        {
+            self.scl = next;
+        }
+        let scl = self.scl;
+        self.reported.retain(|r| r.end > scl);
+    }
+
+    /// Applies the truncation `(range]` of `epoch`: held records inside it are dropped,
+    /// later arrivals inside it are refused, and the SCL is recomputed from the floor.
+    pub fn truncate(
+        &mut self,
+        epoch: Epoch,
+        range: LsnRange,
+    ) -> Result<TruncateOutcome, HotLogError> {
+        let incoming = Truncation { epoch, range };
+        if let Some(newer) = self
+            .truncations
+            .iter()
+            .filter(|t| t.epoch > epoch)
+            .max_by_key(|t| t.epoch)
+        {
+            return Err(HotLogError::StaleTruncation {
+                pg: self.pg,
+                epoch,
+                range,
+                applied: *newer,
+            });
+        }
+        if self.truncations.contains(&incoming) {
+            return Ok(TruncateOutcome::AlreadyApplied);
+        }
+        if range.start < self.floor {
+            return Err(HotLogError::BelowMaterialized {
+                pg: self.pg,
+                range,
+                materialized: self.floor,
+            });
+        }
+        let doomed: Vec<Lsn> = self
+            .records
+            .range((Excluded(range.start), Included(range.end)))
+            .map(|(&lsn, _)| lsn)
+            .collect();
+        for lsn in &doomed {
+            self.drop_record(*lsn);
+        }
+        self.counters.annulled += doomed.len() as u64;
+        self.truncations.push(incoming);
+        self.scl = self.floor;
+        self.advance_scl();
+        Ok(TruncateOutcome::Applied {
+            annulled: doomed.len(),
+        })
+    }
+
+    fn drop_record(&mut self, lsn: Lsn) {
+        let Some(r) = self.records.remove(&lsn) else {
+            panic!("{}: dropping {lsn}, which is not held", self.pg);
+        };
+        let removed =
+            self.successors.remove(&(r.prev_lsn_pg, lsn)) & self.by_page.remove(&(r.page_id, lsn));
+        assert!(removed, "{}: indexes disagree about {lsn}", self.pg);
+        self.bytes -= r.backlog_bytes();
+    }
+
+    /// Notes an LSN range the journal could not read back at recovery. Reads that would
+    /// need it fail naming it, and it is listed among the holes, until the SCL passes it.
+    pub fn report_missing(&mut self, range: LsnRange) {
+        if range.end > self.scl && !self.reported.contains(&range) {
+            self.reported.push(range);
+            self.reported.sort();
+        }
+    }
+
+    /// The known-missing ranges above the SCL, lowest first, at most `limit` of them.
+    pub fn holes(&self, limit: usize) -> Vec<Hole> {
+        let mut out: BTreeSet<Hole> = BTreeSet::new();
+        for r in self
+            .records
+            .range((Excluded(self.scl), Unbounded))
+            .map(|(_, r)| r)
+        {
+            let want = r.prev_lsn_pg;
+            if want <= self.scl
+                || self.records.contains_key(&want)
+                || self.truncation_covering(want).is_some()
+            {
+                continue;
+            }
+            let below = self
+                .records
+                .range((Excluded(self.scl), Excluded(want)))
+                .next_back()
+                .map_or(self.scl, |(&lsn, _)| lsn);
+            out.insert(Hole {
+                range: LsnRange::new(below, want),
+                kind: HoleKind::Backlink,
+            });
+        }
+        for r in &self.reported {
+            out.insert(Hole {
+                range: LsnRange::new(r.start.max(self.scl), r.end),
+                kind: HoleKind::Reported,
+            });
+        }
+        out.into_iter().take(limit).collect()
+    }
+
+    /// The lowest known hole that a read at `lsn` would need (one starting below it).
+    pub fn hole_below(&self, lsn: Lsn) -> Option<Hole> {
+        self.holes(usize::MAX)
+            .into_iter()
+            .find(|h| h.range.start < lsn)
+    }
+
+    /// The highest chain point at or below `limit` and the SCL: the LSN up to which the
+    /// coalescer may materialize (the floor if there is nothing to do).
+    pub fn chain_point_at_or_below(&self, limit: Lsn) -> Lsn {
+        let top = limit.min(self.scl);
+        if top <= self.floor {
+            return self.floor;
+        }
+        self.records
+            .range((Excluded(self.floor), Included(top)))
+            .next_back()
+            .map_or(self.floor, |(&lsn, _)| lsn)
+    }
+
+    /// Held records in `(after, upto]`, in LSN order.
+    pub fn records_in(&self, after: Lsn, upto: Lsn) -> impl Iterator<Item = &OwnedRedo> + '_ {
+        // An empty (x, x] range when `after >= upto` (BTreeMap refuses start > end).
+        let after = after.min(upto);
+        let range = (Excluded(after), Included(upto));
+        self.records.range(range).map(|(_, r)| r)
+    }
+
+    /// Held records of `page` in `(after, upto]`, in LSN order.
+    pub fn page_records(
+        &self,
+        page: PageId,
+        after: Lsn,
+        upto: Lsn,
+    ) -> impl Iterator<Item = &OwnedRedo> + '_ {
+        let after = after.min(upto);
+        let range = (Excluded((page, after)), Included((page, upto)));
+        self.by_page.range(range).map(|(_, lsn)| &self.records[lsn])
+    }
+
+    /// Owned copies of the held records in `(from, to]`, lowest first, stopping before
+    /// the backlog bytes would pass `byte_limit` (but always at least one record, so a
+    /// caller makes progress). For gossip and repair.
+    pub fn fetch(&self, from: Lsn, to: Lsn, byte_limit: usize) -> Vec<OwnedRedo> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for r in self.records_in(from, to) {
+            if !out.is_empty() && bytes + r.backlog_bytes() > byte_limit {
+                break;
+            }
+            bytes += r.backlog_bytes();
+            out.push(r.clone());
+        }
+        out
+    }
+
+    /// Moves the floor up to `to` (a chain point at or below the SCL) once the coalescer
+    /// has made every record up to it durable in the page store: those records are
+    /// dropped, and truncations and reported ranges that end at or below it are
+    /// forgotten (nothing can arrive there any more: arrivals at or below the floor are
+    /// re-acknowledged without being held). Returns the bytes released.
+    pub fn advance_floor(&mut self, to: Lsn) -> usize {
+        assert!(
+            to >= self.floor && to <= self.scl,
+            "{}: floor {to} outside [{}, {}]",
+            self.pg,
+            self.floor,
+            self.scl
+        );
+        assert!(
+            to == self.floor || self.records.contains_key(&to),
+            "{}: floor {to} is not a chain point",
+            self.pg
+        );
+        let before = self.bytes;
+        let doomed: Vec<Lsn> = self.records.range(..=to).map(|(&lsn, _)| lsn).collect();
+        for lsn in doomed {
+            self.drop_record(lsn);
+        }
+        self.floor = to;
+        self.truncations.retain(|t| t.range.end > to);
+        self.reported.retain(|r| r.end > to);
+        before - self.bytes
+    }
+
+    /// Checks every invariant of the module docs; panics on the first that fails.
+    pub fn check_invariants(&self) {
+        assert!(self.floor <= self.scl);
+        assert!(self.scl == self.floor || self.records.contains_key(&self.scl));
+        assert_eq!(self.records.len(), self.successors.len());
+        assert_eq!(self.records.len(), self.by_page.len());
+        let mut bytes = 0;
+        for (&lsn, r) in &self.records {
+            assert_eq!(lsn, r.lsn);
+            assert!(lsn > self.floor);
+            assert!(self.successors.contains(&(r.prev_lsn_pg, lsn)));
+            assert!(self.by_page.contains(&(r.page_id, lsn)));
+            assert!(
+                self.truncation_covering(lsn).is_none(),
+                "{lsn} held inside a truncation"
+            );
+            bytes += r.backlog_bytes();
+        }
+        assert_eq!(bytes, self.bytes);
+        assert!(
+            self.truncations
+                .windows(2)
+                .all(|w| w[0].epoch <= w[1].epoch)
+        );
+    }
+}
+
+enum Decision {
+    Take,
+    Done(Arrival),
+}
+
+#[cfg(test)]
+mod tests;

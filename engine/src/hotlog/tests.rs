@@ -1,0 +1,211 @@
+//! Unit tests of the hot log: SCL, holes, duplicates, conflicts, truncation, floor.
+
+use boreal_segment::{Change, Epoch, Lsn, PageId, PgId, Redo};
+
+use super::*;
+
+const PG: PgId = PgId::new(7);
+
+fn lsn(v: u64) -> Lsn {
+    Lsn::new(v)
+}
+
+fn redo(l: u64, prev: u64, page: u64, prev_page: u64, bytes: &'static [u8]) -> Redo<'static> {
+    Redo {
+        lsn: lsn(l),
+        prev_lsn_pg: lsn(prev),
+        prev_lsn_page: lsn(prev_page),
+        pg_id: PG,
+        page_id: PageId::new(page),
+        cpl: false,
+        change: Change::Delta { offset: 0, bytes },
+    }
+}
+
+fn put(h: &mut HotLog, l: u64, prev: u64) -> Result<Arrival, HotLogError> {
+    let r = h.insert(&redo(l, prev, 1, 0, b"x"));
+    h.check_invariants();
+    r
+}
+
+fn range(a: u64, b: u64) -> LsnRange {
+    LsnRange::new(lsn(a), lsn(b))
+}
+
+#[test]
+fn scl_follows_backlinks_in_order() {
+    let mut h = HotLog::new(PG, Lsn::ZERO);
+    assert_eq!(put(&mut h, 10, 0), Ok(Arrival::Accepted));
+    assert_eq!(h.scl(), lsn(10));
+    put(&mut h, 20, 10).unwrap();
+    put(&mut h, 35, 20).unwrap();
+    assert_eq!(h.scl(), lsn(35));
+    assert!(h.holes(10).is_empty());
+}
+
+#[test]
+fn out_of_order_arrivals_wait_and_holes_are_named() {
+    let mut h = HotLog::new(PG, Lsn::ZERO);
+    put(&mut h, 10, 0).unwrap();
+    put(&mut h, 40, 30).unwrap();
+    put(&mut h, 60, 50).unwrap();
+    assert_eq!(h.scl(), lsn(10));
+    let holes: Vec<LsnRange> = h.holes(10).iter().map(|h| h.range).collect();
+    assert_eq!(holes, vec![range(10, 30), range(40, 50)]);
+    assert_eq!(h.hole_below(lsn(35)).map(|h| h.range), Some(range(10, 30)));
+    put(&mut h, 30, 20).unwrap();
+    assert_eq!(h.scl(), lsn(10), "20 is still missing");
+    assert_eq!(h.holes(10)[0].range, range(10, 20));
+    put(&mut h, 20, 10).unwrap();
+    assert_eq!(h.scl(), lsn(40));
+    put(&mut h, 50, 40).unwrap();
+    assert_eq!(h.scl(), lsn(60));
+    assert!(h.holes(10).is_empty());
+}
+
+#[test]
+fn a_duplicate_is_reacknowledged_and_a_conflict_refused() {
+    let mut h = HotLog::new(PG, Lsn::ZERO);
+    put(&mut h, 10, 0).unwrap();
+    assert_eq!(put(&mut h, 10, 0), Ok(Arrival::Duplicate));
+    let other = redo(10, 0, 1, 0, b"y");
+    assert!(matches!(
+        h.insert(&other),
+        Err(HotLogError::Conflict { .. })
+    ));
+    assert_eq!(h.counters().duplicates, 1);
+    assert_eq!(h.counters().conflicts, 1);
+    assert_eq!(
+        h.get(lsn(10)).map(|r| r.change.clone()),
+        Some(OwnedChange::Delta {
+            offset: 0,
+            bytes: b"x".as_slice().into()
+        })
+    );
+}
+
+#[test]
+fn a_record_of_another_pg_is_refused() {
+    let mut h = HotLog::new(PG, Lsn::ZERO);
+    let mut r = redo(10, 0, 1, 0, b"x");
+    r.pg_id = PgId::new(8);
+    assert!(matches!(h.insert(&r), Err(HotLogError::WrongPg { .. })));
+}
+
+#[test]
+fn a_record_below_the_scl_off_the_chain_is_refused() {
+    let mut h = HotLog::new(PG, Lsn::ZERO);
+    put(&mut h, 10, 0).unwrap();
+    put(&mut h, 20, 10).unwrap();
+    assert!(matches!(
+        put(&mut h, 15, 10),
+        Err(HotLogError::OffChain { .. })
+    ));
+}
+
+#[test]
+fn truncation_annuls_refuses_and_recomputes_the_scl() {
+    let mut h = HotLog::new(PG, Lsn::ZERO);
+    for (l, p) in [(10, 0), (20, 10), (30, 20), (40, 30)] {
+        put(&mut h, l, p).unwrap();
+    }
+    assert_eq!(h.scl(), lsn(40));
+    let out = h.truncate(Epoch::new(2), range(25, 1000)).unwrap();
+    h.check_invariants();
+    assert_eq!(out, TruncateOutcome::Applied { annulled: 2 });
+    assert_eq!(h.scl(), lsn(20));
+    assert!(matches!(
+        put(&mut h, 30, 20),
+        Err(HotLogError::Truncated { .. })
+    ));
+    assert_eq!(
+        h.truncate(Epoch::new(2), range(25, 1000)),
+        Ok(TruncateOutcome::AlreadyApplied)
+    );
+    assert!(matches!(
+        h.truncate(Epoch::new(1), range(22, 500)),
+        Err(HotLogError::StaleTruncation { .. })
+    ));
+    // The new epoch's writer links its first record to the last one kept.
+    put(&mut h, 1001, 20).unwrap();
+    assert_eq!(h.scl(), lsn(1001));
+}
+
+#[test]
+fn a_new_epoch_record_that_arrives_before_the_truncation_waits_for_it() {
+    let mut h = HotLog::new(PG, Lsn::ZERO);
+    for (l, p) in [(10, 0), (20, 10), (30, 20)] {
+        put(&mut h, l, p).unwrap();
+    }
+    put(&mut h, 1001, 20).unwrap();
+    assert_eq!(h.counters().forks, 1);
+    assert_eq!(h.scl(), lsn(30));
+    h.truncate(Epoch::new(2), range(25, 1000)).unwrap();
+    assert_eq!(h.scl(), lsn(1001));
+}
+
+#[test]
+fn truncation_below_the_floor_is_refused() {
+    let mut h = HotLog::new(PG, Lsn::ZERO);
+    put(&mut h, 10, 0).unwrap();
+    put(&mut h, 20, 10).unwrap();
+    assert_eq!(h.advance_floor(lsn(20)), 2 * (56 + 1));
+    h.check_invariants();
+    assert!(matches!(
+        h.truncate(Epoch::new(1), range(15, 30)),
+        Err(HotLogError::BelowMaterialized { .. })
+    ));
+}
+
+#[test]
+fn the_floor_drops_records_and_later_arrivals_below_it_are_reacknowledged() {
+    let mut h = HotLog::new(PG, Lsn::ZERO);
+    for (l, p) in [(10, 0), (20, 10), (30, 20)] {
+        put(&mut h, l, p).unwrap();
+    }
+    assert_eq!(h.chain_point_at_or_below(lsn(25)), lsn(20));
+    h.advance_floor(lsn(20));
+    h.check_invariants();
+    assert_eq!(h.len(), 1);
+    assert_eq!(put(&mut h, 10, 0), Ok(Arrival::AlreadyMaterialized));
+    assert_eq!(h.scl(), lsn(30));
+    assert_eq!(h.chain_point_at_or_below(lsn(5)), lsn(20));
+}
+
+#[test]
+fn reported_ranges_are_holes_until_the_scl_passes_them() {
+    let mut h = HotLog::new(PG, Lsn::ZERO);
+    put(&mut h, 10, 0).unwrap();
+    h.report_missing(range(15, 25));
+    assert_eq!(
+        h.holes(10),
+        vec![Hole {
+            range: range(15, 25),
+            kind: HoleKind::Reported
+        }]
+    );
+    put(&mut h, 30, 10).unwrap();
+    assert!(h.holes(10).is_empty());
+}
+
+#[test]
+fn page_records_and_fetch_select_by_range() {
+    let mut h = HotLog::new(PG, Lsn::ZERO);
+    h.insert(&redo(10, 0, 1, 0, b"a")).unwrap();
+    h.insert(&redo(20, 10, 2, 0, b"b")).unwrap();
+    h.insert(&redo(30, 20, 1, 10, b"c")).unwrap();
+    let lsns: Vec<u64> = h
+        .page_records(PageId::new(1), Lsn::ZERO, lsn(30))
+        .map(|r| r.lsn.get())
+        .collect();
+    assert_eq!(lsns, vec![10, 30]);
+    let lsns: Vec<u64> = h
+        .page_records(PageId::new(1), lsn(10), lsn(29))
+        .map(|r| r.lsn.get())
+        .collect();
+    assert!(lsns.is_empty());
+    assert_eq!(h.page_records(PageId::new(1), lsn(30), lsn(10)).count(), 0);
+    let got = h.fetch(Lsn::ZERO, lsn(100), 1);
+    assert_eq!(got.len(), 1, "at least one record even past the limit");
+    assert_eq!(h.fetch(lsn(10), lsn(30), 10_000).len(), 2);
+}

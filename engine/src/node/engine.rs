@@ -1,0 +1,873 @@
+//! `CoreEngine`: the API of one core's segments. See the `node` module docs.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+use std::time::Duration;
+
+use boreal_segment::{Epoch, Lsn, PageId, PageSize, PgId, Record, Redo, SegmentMeta, Truncate};
+
+use super::cache::{CachedPage, PageCache};
+use super::coalescer;
+use super::config::EngineConfig;
+use super::error::EngineError;
+use super::notify::Notify;
+use super::recovery::{self, RecoveryReport, ReplayAction};
+use super::wal::{Wal, WalRecord, WalRecovery};
+use crate::hotlog::{Arrival, Hole, HotLog, HotLogCounters, LsnRange, OwnedRedo};
+use crate::io::{Instant, Io};
+use crate::pages::{
+    CATALOG_SEGMENTS_MAX, Catalog, CatalogEntry, DurableMeta, MetaFile, PageFile, catalog_path,
+    meta_file_path, page_file_path,
+};
+use crate::rt::JoinHandle;
+
+/// Most holes [`SegmentStatus`] lists.
+const STATUS_HOLES_MAX: usize = 16;
+/// Most times a read retries after the coalescer moved the floor under it.
+const READ_ATTEMPTS_MAX: u32 = 8;
+
+/// The durable acknowledgement of an append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendAck {
+    /// The segment's SCL after the append.
+    pub scl: Lsn,
+    /// The segment's epoch after the append.
+    pub epoch: Epoch,
+    /// Records new to the segment.
+    pub accepted: usize,
+    /// Records it already held or had materialized (re-acknowledged).
+    pub duplicates: usize,
+}
+
+/// A page as of an LSN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageImage {
+    /// The page payload (`page_size - 32` bytes).
+    pub payload: Box<[u8]>,
+    /// LSN of the last record applied (zero for a page never written).
+    pub page_lsn: Lsn,
+}
+
+/// What a segment reports about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentStatus {
+    pub scl: Lsn,
+    pub materialized_lsn: Lsn,
+    pub min_read_point: Lsn,
+    /// The lowest known holes above the SCL (at most 16).
+    pub holes: Vec<Hole>,
+    pub backlog_bytes: usize,
+    /// Age of the oldest unmaterialized append.
+    pub backlog_age: Duration,
+    pub epoch: Epoch,
+    pub page_size: PageSize,
+    /// Records in the hot log.
+    pub hot_records: usize,
+    pub counters: HotLogCounters,
+}
+
+/// Counters of one core's engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CoreStats {
+    pub appends: u64,
+    pub records_accepted: u64,
+    pub records_duplicate: u64,
+    /// Appends that waited for the coalescer (backpressure).
+    pub backpressure_waits: u64,
+    /// Appends refused after waiting `backpressure_wait_max`.
+    pub backpressure_refusals: u64,
+    /// Why the last append had to wait, if one did.
+    pub backpressure_reason: Option<String>,
+    pub coalescer_passes: u64,
+    pub pages_written: u64,
+    pub records_materialized: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub cache_bytes: usize,
+    pub backlog_bytes: usize,
+    pub recovery: RecoveryReport,
+}
+
+pub(crate) struct Segment<I: Io> {
+    pub(crate) pg: PgId,
+    pub(crate) page_size: PageSize,
+    pub(crate) pages: PageFile<I>,
+    pub(crate) meta: MetaFile<I>,
+    pub(crate) st: RefCell<SegState>,
+}
+
+pub(crate) struct SegState {
+    pub(crate) hot: HotLog,
+    pub(crate) epoch: Epoch,
+    pub(crate) min_read_point: Lsn,
+    /// A coalescer pass is between choosing its target and moving the floor.
+    pub(crate) pass_in_flight: bool,
+    /// The target of the pass in flight (truncations may not start below it).
+    pub(crate) materializing_to: Lsn,
+    /// Lowest start of truncations being journaled: the coalescer stays below it.
+    pub(crate) truncation_caps: Vec<Lsn>,
+    /// Bumped each time the floor moves (reads retry if it moved under them).
+    pub(crate) floor_generation: u64,
+    /// Bumped when a truncation or an epoch change starts and ends: the coalescer
+    /// releases the journal only if its metadata write saw the latest state.
+    pub(crate) meta_generation: u64,
+    /// `(highest LSN, arrival time)` of each unmaterialized append, oldest first.
+    pub(crate) arrivals: VecDeque<(Lsn, Instant)>,
+}
+
+pub(crate) struct Inner<I: Io, W: Wal> {
+    pub(crate) io: I,
+    pub(crate) wal: W,
+    pub(crate) cfg: EngineConfig,
+    catalog: Catalog<I>,
+    entries: RefCell<Vec<CatalogEntry>>,
+    pub(crate) segments: RefCell<BTreeMap<PgId, Rc<Segment<I>>>>,
+    pub(crate) cache: RefCell<PageCache>,
+    /// Signalled after every coalescer pass that moved a floor.
+    pub(crate) progress: Notify,
+    /// Wakes the coalescer early.
+    pub(crate) wake: Notify,
+    failed: RefCell<Option<String>>,
+    pub(crate) stats: RefCell<CoreStats>,
+}
+
+impl<I: Io, W: Wal> Inner<I, W> {
+    pub(crate) fn fail(&self, why: String) {
+        let mut f = self.failed.borrow_mut();
+        if f.is_none() {
+            *f = Some(why);
+        }
+        self.progress.notify_all();
+    }
+
+    fn check_alive(&self) -> Result<(), EngineError> {
+        match &*self.failed.borrow() {
+            Some(why) => Err(EngineError::Failed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn segment(&self, pg: PgId) -> Result<Rc<Segment<I>>, EngineError> {
+        self.segments
+            .borrow()
+            .get(&pg)
+            .cloned()
+            .ok_or(EngineError::NoSegment { pg })
+    }
+
+    /// Backlog bytes and the age of the oldest unmaterialized append, over all segments.
+    fn backlog(&self) -> (usize, Duration) {
+        let now = self.io.now();
+        let mut bytes = 0;
+        let mut oldest: Option<Instant> = None;
+        for seg in self.segments.borrow().values() {
+            let st = seg.st.borrow();
+            bytes += st.hot.bytes();
+            if let Some(&(_, at)) = st.arrivals.front() {
+                oldest = Some(oldest.map_or(at, |o| o.min(at)));
+            }
+        }
+        (
+            bytes,
+            oldest.map_or(Duration::ZERO, |o| now.saturating_duration_since(o)),
+        )
+    }
+
+    /// Why appends must wait now, if they must.
+    fn over_bound(&self) -> Option<String> {
+        let (bytes, age) = self.backlog();
+        if bytes > self.cfg.backlog_bytes_max {
+            return Some(format!(
+                "backlog {bytes} bytes above backlog_bytes_max {} (coalescer behind, or held back by the SCL or min read point)",
+                self.cfg.backlog_bytes_max
+            ));
+        }
+        if age > self.cfg.backlog_age_max {
+            return Some(format!(
+                "oldest unmaterialized append is {age:?} old, above backlog_age_max {:?}",
+                self.cfg.backlog_age_max
+            ));
+        }
+        None
+    }
+}
+
+/// The engine of one core. See the `node` module docs. `!Send`: it lives on its core.
+pub struct CoreEngine<I: Io, W: Wal> {
+    inner: Rc<Inner<I, W>>,
+    coalescer: Option<JoinHandle<()>>,
+}
+
+impl<I: Io, W: Wal> std::fmt::Debug for CoreEngine<I, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreEngine")
+            .field("dir", &self.inner.cfg.dir)
+            .field("segments", &self.inner.segments.borrow().len())
+            .finish()
+    }
+}
+
+impl<I: Io, W: Wal> Drop for CoreEngine<I, W> {
+    fn drop(&mut self) {
+        if let Some(h) = self.coalescer.take() {
+            h.abort();
+        }
+    }
+}
+
+impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
+    /// A fresh core with no segments: writes an empty catalog in `cfg.dir` (which must
+    /// exist) over whatever was there. `wal` must be a freshly created journal.
+    pub async fn create(io: I, wal: W, cfg: EngineConfig) -> Result<CoreEngine<I, W>, EngineError> {
+        cfg.validate().map_err(EngineError::Config)?;
+        let catalog = Catalog::create(io.clone(), &catalog_path(&cfg.dir)).await?;
+        Ok(Self::start(
+            io,
+            wal,
+            cfg,
+            catalog,
+            Vec::new(),
+            BTreeMap::new(),
+            RecoveryReport::default(),
+        ))
+    }
+
+    /// Rebuilds the core after a restart or crash: catalog → each segment's metadata
+    /// (floor, epoch, truncations) → the journal's recovered records, replayed through
+    /// the decision table of `recovery` → missing ranges as reported holes → SCLs.
+    pub async fn open(
+        io: I,
+        wal: W,
+        recovered: WalRecovery,
+        cfg: EngineConfig,
+    ) -> Result<CoreEngine<I, W>, EngineError> {
+        cfg.validate().map_err(EngineError::Config)?;
+        let (catalog, entries) = Catalog::open(io.clone(), &catalog_path(&cfg.dir)).await?;
+        let mut segments = BTreeMap::new();
+        for e in &entries {
+            let seg = open_segment(&io, &cfg, e).await?;
+            segments.insert(e.pg, Rc::new(seg));
+        }
+        let mut report = RecoveryReport::default();
+        for record in &recovered.records {
+            let seg = segments.get(&record.pg());
+            let mut st = seg.map(|s| s.st.borrow_mut());
+            let case = recovery::classify(st.as_deref().map(|s| &s.hot), record);
+            report.cases[case.index()] += 1;
+            match (recovery::action(case), record, st.as_deref_mut()) {
+                (ReplayAction::Skip | ReplayAction::SkipAndReport, _, _) => {}
+                (ReplayAction::Insert, WalRecord::Redo(r), Some(st)) => {
+                    report.max_lsn = report.max_lsn.max(r.lsn);
+                    st.hot.insert_owned(r.clone())?;
+                }
+                (ReplayAction::ApplyTruncation, WalRecord::Truncate(t), Some(st)) => {
+                    st.hot.truncate(t.epoch, LsnRange::new(t.start, t.end))?;
+                    st.epoch = st.epoch.max(t.epoch);
+                }
+                (ReplayAction::RaiseEpoch, WalRecord::SegmentMeta(m), Some(st)) => {
+                    st.epoch = st.epoch.max(m.epoch)
+                }
+                (ReplayAction::Fail, r, _) => {
+                    return Err(EngineError::Recovery(format!("{case:?}: {r:?}")));
+                }
+                (a, r, _) => panic!("recovery table gave {a:?} for {case:?} on {r:?}"),
+            }
+        }
+        for range in &recovered.missing {
+            let mut touched = 0;
+            for seg in segments.values() {
+                let mut st = seg.st.borrow_mut();
+                if range.end > st.hot.floor() {
+                    st.hot.report_missing(*range);
+                    touched += 1;
+                }
+            }
+            report.missing.push((*range, touched));
+        }
+        Ok(Self::start(
+            io, wal, cfg, catalog, entries, segments, report,
+        ))
+    }
+
+    fn start(
+        io: I,
+        wal: W,
+        cfg: EngineConfig,
+        catalog: Catalog<I>,
+        entries: Vec<CatalogEntry>,
+        segments: BTreeMap<PgId, Rc<Segment<I>>>,
+        report: RecoveryReport,
+    ) -> CoreEngine<I, W> {
+        let background = cfg.background_coalescer;
+        let inner = Rc::new(Inner {
+            io,
+            wal,
+            cache: RefCell::new(PageCache::new(cfg.page_cache_bytes_max)),
+            cfg,
+            catalog,
+            entries: RefCell::new(entries),
+            segments: RefCell::new(segments),
+            progress: Notify::default(),
+            wake: Notify::default(),
+            failed: RefCell::new(None),
+            stats: RefCell::new(CoreStats {
+                recovery: report,
+                ..CoreStats::default()
+            }),
+        });
+        let coalescer = background.then(|| crate::rt::spawn(coalescer::run(Rc::downgrade(&inner))));
+        CoreEngine { inner, coalescer }
+    }
+
+    /// Creates the segment of `pg` (pages `[first_page, first_page + page_count)` of
+    /// `page_size`), durably: page file, metadata file, then the catalog entry.
+    pub async fn create_segment(
+        &self,
+        pg: PgId,
+        page_size: PageSize,
+        first_page: u64,
+        page_count: u64,
+    ) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        inner.check_alive()?;
+        if inner.segments.borrow().contains_key(&pg) {
+            return Err(EngineError::SegmentExists { pg });
+        }
+        if inner.entries.borrow().len() >= CATALOG_SEGMENTS_MAX {
+            return Err(EngineError::TooManySegments {
+                max: CATALOG_SEGMENTS_MAX,
+            });
+        }
+        let entry = CatalogEntry {
+            pg,
+            page_size,
+            first_page,
+            page_count,
+        };
+        let dir = &inner.cfg.dir;
+        let pages = PageFile::create(
+            inner.io.clone(),
+            &page_file_path(dir, pg),
+            pg,
+            page_size,
+            first_page,
+            page_count,
+            inner.cfg.page_file_grow_bytes,
+        )
+        .await?;
+        let initial = DurableMeta {
+            meta: SegmentMeta {
+                pg_id: pg,
+                epoch: Epoch::ZERO,
+                materialized_lsn: Lsn::ZERO,
+                scl: Lsn::ZERO,
+                sequence: 0,
+                page_size,
+            },
+            truncations: Vec::new(),
+        };
+        let meta = MetaFile::create(inner.io.clone(), &meta_file_path(dir, pg), &initial).await?;
+        if inner.segments.borrow().contains_key(&pg) {
+            return Err(EngineError::SegmentExists { pg });
+        }
+        let mut entries = inner.entries.borrow().clone();
+        entries.push(entry);
+        inner.catalog.write(&entries).await?;
+        *inner.entries.borrow_mut() = entries;
+        let seg = Segment {
+            pg,
+            page_size,
+            pages,
+            meta,
+            st: RefCell::new(new_state(HotLog::new(pg, Lsn::ZERO), Epoch::ZERO)),
+        };
+        inner.segments.borrow_mut().insert(pg, Rc::new(seg));
+        Ok(())
+    }
+
+    /// The PGs this core holds.
+    pub fn segments(&self) -> Vec<PgId> {
+        self.inner.segments.borrow().keys().copied().collect()
+    }
+
+    /// Appends redo records of `pg` at `epoch` and returns once they are durable, with
+    /// the segment's SCL. The whole append is refused (nothing journaled) if any record
+    /// is invalid, of another PG, outside the PG's pages, inside a truncation, or a
+    /// conflicting duplicate, or if `epoch` is stale. Records already held are
+    /// re-acknowledged. A higher epoch is made durable with the records.
+    pub async fn append(
+        &self,
+        pg: PgId,
+        epoch: Epoch,
+        records: &[Redo<'_>],
+    ) -> Result<AppendAck, EngineError> {
+        let inner = &self.inner;
+        inner.check_alive()?;
+        let seg = inner.segment(pg)?;
+        let (fills_gap, mut journal) = {
+            let st = seg.st.borrow();
+            if epoch < st.epoch {
+                return Err(EngineError::StaleEpoch {
+                    pg,
+                    got: epoch,
+                    current: st.epoch,
+                });
+            }
+            let mut journal: Vec<Record<'_>> = Vec::with_capacity(records.len() + 1);
+            let mut fills_gap = false;
+            for r in records {
+                check_record(&seg, r)?;
+                if st.hot.judge(r)? == Arrival::Accepted {
+                    fills_gap |= r.lsn <= st.hot.max_lsn();
+                    journal.push(Record::Redo(*r));
+                }
+            }
+            (fills_gap, journal)
+        };
+        // Records that fill a gap never wait: they are what lets the coalescer move.
+        if !fills_gap && !journal.is_empty() {
+            self.wait_for_backlog().await?;
+        }
+        let raise = {
+            let mut st = seg.st.borrow_mut();
+            (epoch > st.epoch).then(|| {
+                st.meta_generation += 1;
+                epoch_record(&seg, &st, epoch)
+            })
+        };
+        if let Some(m) = raise {
+            journal.insert(0, Record::SegmentMeta(m));
+        }
+        if !journal.is_empty()
+            && let Err(e) = inner.wal.append(&journal).await
+        {
+            inner.fail(format!("journal append failed: {e}"));
+            return Err(EngineError::Journal(e));
+        }
+        let now = inner.io.now();
+        let mut st = seg.st.borrow_mut();
+        if epoch > st.epoch {
+            st.epoch = epoch;
+            st.meta_generation += 1;
+        }
+        let (mut accepted, mut duplicates, mut first_err, mut top) = (0, 0, None, Lsn::ZERO);
+        for r in records {
+            match st.hot.insert(r) {
+                Ok(Arrival::Accepted) => {
+                    accepted += 1;
+                    top = top.max(r.lsn);
+                }
+                Ok(_) => duplicates += 1,
+                // Only a truncation that landed while the journal write was in flight.
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if accepted > 0 {
+            st.arrivals.push_back((top, now));
+        }
+        let ack = AppendAck {
+            scl: st.hot.scl(),
+            epoch: st.epoch,
+            accepted,
+            duplicates,
+        };
+        drop(st);
+        let mut stats = inner.stats.borrow_mut();
+        stats.appends += 1;
+        stats.records_accepted += accepted as u64;
+        stats.records_duplicate += duplicates as u64;
+        drop(stats);
+        if inner.over_bound().is_some() {
+            inner.wake.notify_all();
+        }
+        match first_err {
+            Some(e) => Err(e.into()),
+            None => Ok(ack),
+        }
+    }
+
+    async fn wait_for_backlog(&self) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        let Some(reason) = inner.over_bound() else {
+            return Ok(());
+        };
+        let start = inner.io.now();
+        let deadline = start.saturating_add(inner.cfg.backpressure_wait_max);
+        {
+            let mut stats = inner.stats.borrow_mut();
+            stats.backpressure_waits += 1;
+            stats.backpressure_reason = Some(reason.clone());
+        }
+        let mut reason = reason;
+        while inner.cfg.background_coalescer && inner.io.now() < deadline {
+            inner.wake.notify_all();
+            let _ = crate::rt::timeout_at(deadline, inner.progress.notified()).await;
+            inner.check_alive()?;
+            match inner.over_bound() {
+                None => return Ok(()),
+                Some(r) => reason = r,
+            }
+        }
+        inner.stats.borrow_mut().backpressure_refusals += 1;
+        let waited_ms = inner.io.now().saturating_duration_since(start).as_millis() as u64;
+        Err(EngineError::Backlogged { reason, waited_ms })
+    }
+
+    /// Durably raises the segment's epoch to `epoch` (volume recovery fencing the old
+    /// writer); refuses a lower one. Returns the segment's epoch.
+    pub async fn fence(&self, pg: PgId, epoch: Epoch) -> Result<Epoch, EngineError> {
+        let inner = &self.inner;
+        inner.check_alive()?;
+        let seg = inner.segment(pg)?;
+        let m = {
+            let mut st = seg.st.borrow_mut();
+            if epoch < st.epoch {
+                return Err(EngineError::StaleEpoch {
+                    pg,
+                    got: epoch,
+                    current: st.epoch,
+                });
+            }
+            if epoch == st.epoch {
+                return Ok(epoch);
+            }
+            st.meta_generation += 1;
+            epoch_record(&seg, &st, epoch)
+        };
+        if let Err(e) = inner.wal.append(&[Record::SegmentMeta(m)]).await {
+            inner.fail(format!("journal append failed: {e}"));
+            return Err(EngineError::Journal(e));
+        }
+        let mut st = seg.st.borrow_mut();
+        st.epoch = st.epoch.max(epoch);
+        st.meta_generation += 1;
+        Ok(st.epoch)
+    }
+
+    /// Applies the truncation `(start, end]` of `epoch` once a `Truncate` record is
+    /// durable in the journal. Returns the SCL after it.
+    pub async fn truncate(
+        &self,
+        pg: PgId,
+        epoch: Epoch,
+        start: Lsn,
+        end: Lsn,
+    ) -> Result<Lsn, EngineError> {
+        let inner = &self.inner;
+        inner.check_alive()?;
+        let seg = inner.segment(pg)?;
+        if start >= end {
+            return Err(EngineError::InvalidRange { pg, start, end });
+        }
+        let range = LsnRange::new(start, end);
+        {
+            let mut st = seg.st.borrow_mut();
+            if epoch < st.epoch {
+                return Err(EngineError::StaleEpoch {
+                    pg,
+                    got: epoch,
+                    current: st.epoch,
+                });
+            }
+            let busy = st.hot.floor().max(if st.pass_in_flight {
+                st.materializing_to
+            } else {
+                Lsn::ZERO
+            });
+            if start < busy
+                && !st
+                    .hot
+                    .truncations()
+                    .contains(&crate::hotlog::Truncation { epoch, range })
+            {
+                return Err(EngineError::TruncateBelowMaterialized {
+                    pg,
+                    range,
+                    materialized: busy,
+                });
+            }
+            if let Some(newer) = st.hot.truncations().iter().find(|t| t.epoch > epoch) {
+                return Err(crate::hotlog::HotLogError::StaleTruncation {
+                    pg,
+                    epoch,
+                    range,
+                    applied: *newer,
+                }
+                .into());
+            }
+            st.truncation_caps.push(start);
+            st.meta_generation += 1;
+        }
+        let rec = Record::Truncate(Truncate {
+            pg_id: pg,
+            epoch,
+            start,
+            end,
+        });
+        let res = inner.wal.append(&[rec]).await;
+        let mut st = seg.st.borrow_mut();
+        if let Some(i) = st.truncation_caps.iter().position(|&c| c == start) {
+            st.truncation_caps.swap_remove(i);
+        }
+        st.meta_generation += 1;
+        if let Err(e) = res {
+            drop(st);
+            inner.fail(format!("journal append failed: {e}"));
+            return Err(EngineError::Journal(e));
+        }
+        st.hot.truncate(epoch, range)?;
+        st.epoch = st.epoch.max(epoch);
+        // Appends whose newest record was annulled no longer age the backlog.
+        st.arrivals.retain(|&(l, _)| !range.contains(l));
+        if st.hot.is_empty() {
+            st.arrivals.clear();
+        }
+        Ok(st.hot.scl())
+    }
+
+    /// Raises the segment's min read point (PGMRPL); lower values are ignored. Reads
+    /// below it are refused and the coalescer may materialize up to it.
+    pub fn set_min_read_point(&self, pg: PgId, lsn: Lsn) -> Result<(), EngineError> {
+        let seg = self.inner.segment(pg)?;
+        let mut st = seg.st.borrow_mut();
+        if lsn > st.min_read_point {
+            st.min_read_point = lsn;
+            drop(st);
+            self.inner.wake.notify_all();
+        }
+        Ok(())
+    }
+
+    /// GetPage@LSN: the page `page` of `pg` as of `lsn` (base image from the page cache
+    /// or store, plus the hot log's records of the page up to `lsn`).
+    pub async fn read_page(
+        &self,
+        pg: PgId,
+        page: PageId,
+        lsn: Lsn,
+    ) -> Result<PageImage, EngineError> {
+        let inner = &self.inner;
+        let seg = inner.segment(pg)?;
+        if !seg.pages.holds(page) {
+            return Err(EngineError::PageOutOfRange { pg, page });
+        }
+        for _ in 0..READ_ATTEMPTS_MAX {
+            let generation = {
+                let st = seg.st.borrow();
+                check_read_point(pg, &st, lsn)?;
+                st.floor_generation
+            };
+            let cached = inner.cache.borrow_mut().get((pg, page));
+            let (base, from_disk) = match cached {
+                Some(c) => (c, false),
+                None => {
+                    let s = seg.pages.read(page).await?;
+                    (
+                        CachedPage {
+                            payload: s.payload.into(),
+                            page_lsn: s.page_lsn,
+                            slot: s.slot,
+                        },
+                        true,
+                    )
+                }
+            };
+            let st = seg.st.borrow();
+            if st.floor_generation != generation {
+                continue;
+            }
+            check_read_point(pg, &st, lsn)?;
+            if from_disk && !st.pass_in_flight {
+                inner.cache.borrow_mut().insert((pg, page), base.clone());
+            }
+            let mut payload: Box<[u8]> = base.payload.as_ref().into();
+            let mut page_lsn = base.page_lsn;
+            for r in st.hot.page_records(page, base.page_lsn, lsn) {
+                if r.prev_lsn_page != page_lsn {
+                    return Err(EngineError::PageChainBroken {
+                        pg,
+                        page,
+                        lsn,
+                        record: r.lsn,
+                        expected: page_lsn,
+                        got: r.prev_lsn_page,
+                    });
+                }
+                r.apply_to(&mut payload);
+                page_lsn = r.lsn;
+            }
+            return Ok(PageImage { payload, page_lsn });
+        }
+        Err(EngineError::ReadRetries {
+            pg,
+            lsn,
+            attempts: READ_ATTEMPTS_MAX,
+        })
+    }
+
+    /// Owned copies of the records of `pg` in `(from, to]`, lowest first, up to about
+    /// `byte_limit` backlog bytes (at least one record): for gossip and repair. Refused
+    /// when `from` is below the materialized LSN (those records live only in pages).
+    pub fn fetch_records(
+        &self,
+        pg: PgId,
+        from: Lsn,
+        to: Lsn,
+        byte_limit: usize,
+    ) -> Result<Vec<OwnedRedo>, EngineError> {
+        let seg = self.inner.segment(pg)?;
+        let st = seg.st.borrow();
+        if from < st.hot.floor() {
+            return Err(EngineError::FetchBelowFloor {
+                pg,
+                from,
+                floor: st.hot.floor(),
+            });
+        }
+        Ok(st.hot.fetch(from, to, byte_limit))
+    }
+
+    /// The segment's watermarks, holes and backlog.
+    pub fn status(&self, pg: PgId) -> Result<SegmentStatus, EngineError> {
+        let seg = self.inner.segment(pg)?;
+        let st = seg.st.borrow();
+        let now = self.inner.io.now();
+        Ok(SegmentStatus {
+            scl: st.hot.scl(),
+            materialized_lsn: st.hot.floor(),
+            min_read_point: st.min_read_point,
+            holes: st.hot.holes(STATUS_HOLES_MAX),
+            backlog_bytes: st.hot.bytes(),
+            backlog_age: st
+                .arrivals
+                .front()
+                .map_or(Duration::ZERO, |&(_, at)| now.saturating_duration_since(at)),
+            epoch: st.epoch,
+            page_size: seg.page_size,
+            hot_records: st.hot.len(),
+            counters: st.hot.counters(),
+        })
+    }
+
+    /// The core's counters.
+    pub fn stats(&self) -> CoreStats {
+        let mut s = self.inner.stats.borrow().clone();
+        let cache = self.inner.cache.borrow();
+        s.cache_hits = cache.hits;
+        s.cache_misses = cache.misses;
+        s.cache_bytes = cache.bytes();
+        s.backlog_bytes = self.inner.backlog().0;
+        s
+    }
+
+    /// Runs one coalescer pass over every segment now; returns the records
+    /// materialized. (Tests and shutdown; the background task does the same.)
+    pub async fn coalesce_now(&self) -> Result<usize, EngineError> {
+        self.inner.check_alive()?;
+        coalescer::pass(&self.inner).await
+    }
+
+    /// Why the core stopped, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.inner.failed.borrow().clone()
+    }
+}
+
+fn new_state(hot: HotLog, epoch: Epoch) -> SegState {
+    SegState {
+        min_read_point: hot.floor(),
+        hot,
+        epoch,
+        pass_in_flight: false,
+        materializing_to: Lsn::ZERO,
+        truncation_caps: Vec::new(),
+        floor_generation: 0,
+        meta_generation: 0,
+        arrivals: VecDeque::new(),
+    }
+}
+
+async fn open_segment<I: Io>(
+    io: &I,
+    cfg: &EngineConfig,
+    e: &CatalogEntry,
+) -> Result<Segment<I>, EngineError> {
+    let (meta, durable) = MetaFile::open(io.clone(), &meta_file_path(&cfg.dir, e.pg), e.pg).await?;
+    let pages = PageFile::open(
+        io.clone(),
+        &page_file_path(&cfg.dir, e.pg),
+        e.pg,
+        e.page_size,
+        e.first_page,
+        e.page_count,
+        cfg.page_file_grow_bytes,
+    )
+    .await?;
+    let mut hot = HotLog::new(e.pg, durable.meta.materialized_lsn);
+    for t in &durable.truncations {
+        hot.truncate(t.epoch, t.range)?;
+    }
+    Ok(Segment {
+        pg: e.pg,
+        page_size: e.page_size,
+        pages,
+        meta,
+        st: RefCell::new(new_state(hot, durable.meta.epoch)),
+    })
+}
+
+fn epoch_record<I: Io>(seg: &Segment<I>, st: &SegState, epoch: Epoch) -> SegmentMeta {
+    SegmentMeta {
+        pg_id: seg.pg,
+        epoch,
+        materialized_lsn: st.hot.floor(),
+        scl: st.hot.scl(),
+        sequence: 0,
+        page_size: seg.page_size,
+    }
+}
+
+fn check_record<I: Io>(seg: &Segment<I>, r: &Redo<'_>) -> Result<(), EngineError> {
+    let invalid = |why: String| EngineError::InvalidRecord {
+        pg: seg.pg,
+        lsn: r.lsn,
+        why,
+    };
+    Record::Redo(*r)
+        .validate()
+        .map_err(|e| invalid(e.to_string()))?;
+    if r.pg_id != seg.pg {
+        return Err(invalid(format!("belongs to {}", r.pg_id)));
+    }
+    if !seg.pages.holds(r.page_id) {
+        return Err(invalid(format!("{} is not in this PG", r.page_id)));
+    }
+    if !OwnedRedo::from_redo(r).fits_payload(seg.page_size.payload_len()) {
+        return Err(invalid(format!(
+            "change does not fit a {}-byte page",
+            seg.page_size.get()
+        )));
+    }
+    Ok(())
+}
+
+fn check_read_point(pg: PgId, st: &SegState, lsn: Lsn) -> Result<(), EngineError> {
+    let scl = st.hot.scl();
+    if lsn > scl {
+        return Err(match st.hot.hole_below(lsn) {
+            Some(hole) => EngineError::Hole { pg, lsn, scl, hole },
+            None => EngineError::AboveScl { pg, lsn, scl },
+        });
+    }
+    if lsn < st.min_read_point {
+        return Err(EngineError::BelowMinReadPoint {
+            pg,
+            lsn,
+            min_read_point: st.min_read_point,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! The engine's error type: what a caller of `CoreEngine` can be refused, with the PG,
+//! LSNs and epochs involved. Refusals of input are values; I/O failures of the journal
+//! or the page store stop the core (fail-stop) and every later call gets `Failed`.
+
+use boreal_segment::{Epoch, Lsn, PageId, PgId};
+
+use crate::hotlog::{Hole, HotLogError, LsnRange};
+use crate::pages::PageStoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{pg}: no such segment on this core")]
+    NoSegment { pg: PgId },
+    #[error("{pg}: segment exists already")]
+    SegmentExists { pg: PgId },
+    #[error("{pg}: {got} is older than the segment's {current}")]
+    StaleEpoch {
+        pg: PgId,
+        got: Epoch,
+        current: Epoch,
+    },
+    #[error("{pg}: invalid record {lsn}: {why}")]
+    InvalidRecord { pg: PgId, lsn: Lsn, why: String },
+    #[error(transparent)]
+    Refused(#[from] HotLogError),
+    #[error("{pg}: invalid truncation range ({start}, {end}]")]
+    InvalidRange { pg: PgId, start: Lsn, end: Lsn },
+    #[error(
+        "{pg}: truncation {range} starts below {materialized}, which is materialized or being materialized"
+    )]
+    TruncateBelowMaterialized {
+        pg: PgId,
+        range: LsnRange,
+        materialized: Lsn,
+    },
+    #[error("{pg}: read at {lsn} is above scl {scl}")]
+    AboveScl { pg: PgId, lsn: Lsn, scl: Lsn },
+    #[error("{pg}: read at {lsn} needs missing records in {hole:?} (scl {scl})")]
+    Hole {
+        pg: PgId,
+        lsn: Lsn,
+        scl: Lsn,
+        hole: Hole,
+    },
+    #[error("{pg}: read at {lsn} is below the min read point {min_read_point}")]
+    BelowMinReadPoint {
+        pg: PgId,
+        lsn: Lsn,
+        min_read_point: Lsn,
+    },
+    #[error("{pg}: {page} is not in this PG")]
+    PageOutOfRange { pg: PgId, page: PageId },
+    #[error("{pg}: {page} at {lsn}: record {record} backlinks to {got}, expected {expected}")]
+    PageChainBroken {
+        pg: PgId,
+        page: PageId,
+        lsn: Lsn,
+        record: Lsn,
+        expected: Lsn,
+        got: Lsn,
+    },
+    #[error("{pg}: fetch from {from} reaches below the materialized lsn {floor}")]
+    FetchBelowFloor { pg: PgId, from: Lsn, floor: Lsn },
+    #[error("{pg}: read at {lsn} raced the coalescer {attempts} times")]
+    ReadRetries { pg: PgId, lsn: Lsn, attempts: u32 },
+    #[error("backlog over its bound for {waited_ms} ms: {reason}")]
+    Backlogged { reason: String, waited_ms: u64 },
+    #[error("too many segments: {max} per core")]
+    TooManySegments { max: usize },
+    #[error("journal: {0}")]
+    Journal(String),
+    #[error(transparent)]
+    Store(#[from] PageStoreError),
+    #[error("recovery: {0}")]
+    Recovery(String),
+    #[error("core stopped after an I/O failure: {0}")]
+    Failed(String),
+    #[error("invalid config: {0}")]
+    Config(String),
+}

@@ -1,0 +1,136 @@
+//! The seam between a core's engine and its journal: [`Wal`].
+//!
+//! The engine needs three things from the per-core journal: append records and return
+//! once they are durable (group commit is the journal's business), be told that a
+//! segment's records up to an LSN are materialized (so journal space may be recycled),
+//! and, at open, the records that survived a crash in journal order plus the LSN ranges
+//! it could not read back. `crate::journal::Journal` provides exactly that; the trait
+//! lets the engine's logic be tested over an in-memory journal ([`MemWal`]) as well.
+//!
+//! Contract: `append` returns `Ok` only when every record is durable, and an `Err`
+//! means the journal has stopped (fail-stop: it never acknowledges anything later).
+//! `release` never blocks and never loses a record above `upto`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use boreal_segment::{Lsn, PgId, Record, SegmentMeta, Truncate};
+
+use crate::hotlog::{LsnRange, OwnedRedo};
+
+/// A per-core journal as the engine uses it. See the module docs.
+#[allow(
+    async_fn_in_trait,
+    reason = "thread-per-core: futures are deliberately not Send"
+)]
+pub trait Wal {
+    /// Appends `records`; returns once all are durable. An error is final.
+    async fn append(&self, records: &[Record<'_>]) -> Result<(), String>;
+    /// Every record of `pg` up to `upto` is materialized (and every `Truncate` or
+    /// `SegmentMeta` record of `pg` appended before this call is persisted elsewhere).
+    fn release(&self, pg: PgId, upto: Lsn);
+}
+
+/// An owned journal record, as recovery hands it back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WalRecord {
+    Redo(OwnedRedo),
+    Truncate(Truncate),
+    SegmentMeta(SegmentMeta),
+}
+
+impl WalRecord {
+    pub fn from_record(r: &Record<'_>) -> WalRecord {
+        match r {
+            Record::Redo(r) => WalRecord::Redo(OwnedRedo::from_redo(r)),
+            Record::Truncate(t) => WalRecord::Truncate(*t),
+            Record::SegmentMeta(m) => WalRecord::SegmentMeta(*m),
+        }
+    }
+
+    pub fn pg(&self) -> PgId {
+        match self {
+            WalRecord::Redo(r) => r.pg_id,
+            WalRecord::Truncate(t) => t.pg_id,
+            WalRecord::SegmentMeta(m) => m.pg_id,
+        }
+    }
+}
+
+/// What the journal recovered at open.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalRecovery {
+    /// Records that survived, in journal order.
+    pub records: Vec<WalRecord>,
+    /// LSN ranges the journal could not read back below its tail (damage in the
+    /// middle); records of any PG in them may be missing.
+    pub missing: Vec<LsnRange>,
+}
+
+/// An in-memory journal for tests: appends are durable at once (the `Rc` survives a
+/// simulated restart of the engine), `release` recycles as eagerly as the contract
+/// allows (redo up to `upto` and every earlier `Truncate`/`SegmentMeta` of the PG), and
+/// `fail` makes every later append fail.
+#[derive(Clone, Debug, Default)]
+pub struct MemWal {
+    inner: Rc<RefCell<MemWalState>>,
+}
+
+#[derive(Debug, Default)]
+struct MemWalState {
+    records: Vec<WalRecord>,
+    failed: bool,
+    appends: u64,
+}
+
+impl MemWal {
+    pub fn new() -> MemWal {
+        MemWal::default()
+    }
+
+    /// What a restart would recover.
+    pub fn recover(&self) -> WalRecovery {
+        WalRecovery {
+            records: self.inner.borrow().records.clone(),
+            missing: Vec::new(),
+        }
+    }
+
+    /// Records held now.
+    pub fn len(&self) -> usize {
+        self.inner.borrow().records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends that succeeded.
+    pub fn appends(&self) -> u64 {
+        self.inner.borrow().appends
+    }
+
+    /// Makes every later append fail (an I/O error).
+    pub fn fail(&self) {
+        self.inner.borrow_mut().failed = true;
+    }
+}
+
+impl Wal for MemWal {
+    async fn append(&self, records: &[Record<'_>]) -> Result<(), String> {
+        let mut s = self.inner.borrow_mut();
+        if s.failed {
+            return Err("MemWal: injected failure".into());
+        }
+        s.records.extend(records.iter().map(WalRecord::from_record));
+        s.appends += 1;
+        Ok(())
+    }
+
+    fn release(&self, pg: PgId, upto: Lsn) {
+        self.inner.borrow_mut().records.retain(|r| match r {
+            WalRecord::Redo(r) => r.pg_id != pg || r.lsn > upto,
+            other => other.pg() != pg,
+        });
+    }
+}

@@ -1,0 +1,206 @@
+//! The core's segment catalog: which PGs this core holds, with their page size and page
+//! range, in two alternating slots written with `RWF_DSYNC`.
+//!
+//! The `Io` seam has no directory listing, and a segment whose journal records were all
+//! recycled leaves no trace in the journal, so recovery learns the segments from here.
+//! A segment enters the catalog only after its page and metadata files are durable.
+//!
+//! Slot `k` (16 KiB) lives at byte `k * 16384`. Layout (little-endian):
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 4 | CRC-32C of bytes 4..16384 |
+//! | 4 | 4 | magic `BRLC` |
+//! | 8 | 2 | version 1 |
+//! | 10 | 2 | zero |
+//! | 12 | 4 | entry count `n`, `0..=CATALOG_SEGMENTS_MAX` |
+//! | 16 | 8 | sequence (the valid slot with the highest wins) |
+//! | 24 | 24 × n | entries: `pg_id` u32, `page_size` u32, `first_page` u64, `page_count` u64 |
+//! | … | to 16384 | zero |
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use boreal_segment::checksum::crc32c;
+use boreal_segment::{PageSize, PgId};
+
+use super::error::{PageStoreError, full_write, io_err};
+use crate::buf::DmaBuf;
+use crate::io::{Io, OpenOptions, WriteFlags};
+
+const SLOT_BYTES: usize = 16384;
+const MAGIC: u32 = u32::from_le_bytes(*b"BRLC");
+const VERSION: u16 = 1;
+const ENTRIES_AT: usize = 24;
+const ENTRY_BYTES: usize = 24;
+/// Most segments one core can hold.
+pub const CATALOG_SEGMENTS_MAX: usize = (SLOT_BYTES - ENTRIES_AT) / ENTRY_BYTES;
+
+/// One segment the core holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CatalogEntry {
+    pub pg: PgId,
+    pub page_size: PageSize,
+    /// First page of the PG's range.
+    pub first_page: u64,
+    /// Pages in the PG's range.
+    pub page_count: u64,
+}
+
+fn encode(entries: &[CatalogEntry], sequence: u64, out: &mut [u8]) {
+    assert!(entries.len() <= CATALOG_SEGMENTS_MAX);
+    out.fill(0);
+    out[4..8].copy_from_slice(&MAGIC.to_le_bytes());
+    out[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    out[12..16].copy_from_slice(&(entries.len() as u32).to_le_bytes());
+    out[16..24].copy_from_slice(&sequence.to_le_bytes());
+    for (i, e) in entries.iter().enumerate() {
+        let at = ENTRIES_AT + i * ENTRY_BYTES;
+        out[at..at + 4].copy_from_slice(&e.pg.get().to_le_bytes());
+        out[at + 4..at + 8].copy_from_slice(&e.page_size.get().to_le_bytes());
+        out[at + 8..at + 16].copy_from_slice(&e.first_page.to_le_bytes());
+        out[at + 16..at + 24].copy_from_slice(&e.page_count.to_le_bytes());
+    }
+    let sum = crc32c(&out[4..]);
+    out[..4].copy_from_slice(&sum.to_le_bytes());
+}
+
+fn decode(bytes: &[u8]) -> Result<(u64, Vec<CatalogEntry>), String> {
+    let u32_at =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let u64_at = |at: usize| u64::from(u32_at(at)) | (u64::from(u32_at(at + 4)) << 32);
+    if u32_at(4) != MAGIC {
+        return Err(format!("bad magic {:#010x}", u32_at(4)));
+    }
+    if u32_at(0) != crc32c(&bytes[4..]) {
+        return Err("checksum mismatch".into());
+    }
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if version != VERSION {
+        return Err(format!("unsupported version {version}"));
+    }
+    let count = u32_at(12) as usize;
+    if count > CATALOG_SEGMENTS_MAX {
+        return Err(format!("entry count {count} above {CATALOG_SEGMENTS_MAX}"));
+    }
+    let mut entries = Vec::with_capacity(count);
+    for i in 0..count {
+        let at = ENTRIES_AT + i * ENTRY_BYTES;
+        let page_size = PageSize::new(u32_at(at + 4)).map_err(|e| e.to_string())?;
+        entries.push(CatalogEntry {
+            pg: PgId::new(u32_at(at)),
+            page_size,
+            first_page: u64_at(at + 8),
+            page_count: u64_at(at + 16),
+        });
+    }
+    Ok((u64_at(16), entries))
+}
+
+/// The catalog file. See the module docs.
+#[derive(Debug)]
+pub struct Catalog<I: Io> {
+    io: I,
+    file: I::File,
+    path: PathBuf,
+    sequence: Cell<u64>,
+}
+
+impl<I: Io> Catalog<I> {
+    /// Creates an empty catalog (sequence 1), durably.
+    pub async fn create(io: I, path: &Path) -> Result<Catalog<I>, PageStoreError> {
+        let opts = OpenOptions {
+            read: true,
+            write: true,
+            create: true,
+            truncate: true,
+            direct: true,
+            ..OpenOptions::default()
+        };
+        let file = io
+            .open(path, opts)
+            .await
+            .map_err(io_err("create catalog", path, 0))?;
+        let mut buf = DmaBuf::zeroed(2 * SLOT_BYTES);
+        buf.set_len(2 * SLOT_BYTES);
+        encode(&[], 1, &mut buf.as_mut_slice()[SLOT_BYTES..]);
+        let (res, _buf) = io.write_at(&file, buf, 0, WriteFlags::NONE).await;
+        full_write("write catalog", path, 0, 2 * SLOT_BYTES, res)?;
+        io.fsync(&file)
+            .await
+            .map_err(io_err("fsync new catalog", path, 0))?;
+        Ok(Catalog {
+            io,
+            file,
+            path: path.to_path_buf(),
+            sequence: Cell::new(1),
+        })
+    }
+
+    /// Opens the catalog and returns its entries.
+    pub async fn open(
+        io: I,
+        path: &Path,
+    ) -> Result<(Catalog<I>, Vec<CatalogEntry>), PageStoreError> {
+        let opts = OpenOptions {
+            read: true,
+            write: true,
+            direct: true,
+            ..OpenOptions::default()
+        };
+        let file = io
+            .open(path, opts)
+            .await
+            .map_err(io_err("open catalog", path, 0))?;
+        let (res, buf) = io
+            .read_at(&file, DmaBuf::zeroed(2 * SLOT_BYTES), 2 * SLOT_BYTES, 0)
+            .await;
+        let got = res.map_err(io_err("read catalog", path, 0))?;
+        let mut bytes = vec![0u8; 2 * SLOT_BYTES];
+        bytes[..got].copy_from_slice(&buf.as_slice()[..got]);
+        let slots = [decode(&bytes[..SLOT_BYTES]), decode(&bytes[SLOT_BYTES..])];
+        let best = slots
+            .iter()
+            .filter_map(|s| s.as_ref().ok())
+            .max_by_key(|(seq, _)| *seq)
+            .cloned();
+        let Some((sequence, entries)) = best else {
+            let why = |s: &Result<(u64, Vec<CatalogEntry>), String>| {
+                s.as_ref().err().cloned().unwrap_or_default()
+            };
+            return Err(PageStoreError::CatalogCorrupt {
+                path: path.to_path_buf(),
+                slot0: why(&slots[0]),
+                slot1: why(&slots[1]),
+            });
+        };
+        let catalog = Catalog {
+            io,
+            file,
+            path: path.to_path_buf(),
+            sequence: Cell::new(sequence),
+        };
+        Ok((catalog, entries))
+    }
+
+    /// Durably replaces the list of segments.
+    pub async fn write(&self, entries: &[CatalogEntry]) -> Result<(), PageStoreError> {
+        if entries.len() > CATALOG_SEGMENTS_MAX {
+            return Err(PageStoreError::CatalogFull {
+                max: CATALOG_SEGMENTS_MAX,
+            });
+        }
+        let sequence = self.sequence.get() + 1;
+        let offset = (sequence % 2) * SLOT_BYTES as u64;
+        let mut buf = DmaBuf::zeroed(SLOT_BYTES);
+        buf.set_len(SLOT_BYTES);
+        encode(entries, sequence, buf.as_mut_slice());
+        let (res, _buf) = self
+            .io
+            .write_at(&self.file, buf, offset, WriteFlags::DSYNC)
+            .await;
+        full_write("write catalog", &self.path, offset, SLOT_BYTES, res)?;
+        self.sequence.set(sequence);
+        Ok(())
+    }
+}

@@ -1,0 +1,237 @@
+//! One segment's durable metadata: `segment::SegmentMeta` plus the truncations still in
+//! force, in two alternating 4 KiB slots.
+//!
+//! Slot `k` lives at byte `k * 4096`; a write with sequence `s` goes to slot `s % 2`
+//! with `RWF_DSYNC` (one flush, NVMe-NOTES fact 5), so a torn write damages only the
+//! slot being written and the other keeps the previous state. Open reads both and keeps
+//! the valid one with the highest `sequence`.
+//!
+//! Slot layout (little-endian; the engine's own extension of the 64-byte
+//! `SegmentMeta` of FORMAT.md):
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 64 | `SegmentMeta` (checksums itself) |
+//! | 64 | 4 | CRC-32C of bytes 68..4096 |
+//! | 68 | 4 | truncation count `n`, `0..=META_TRUNCATIONS_MAX` |
+//! | 72 | 24 × n | truncations: `epoch`, `start`, `end` (u64 each) |
+//! | … | to 4096 | zero |
+//!
+//! Why truncations live here: a `Truncate` journal record is recycled with its journal
+//! file once the segment's materialized LSN passes the file, but the range must keep
+//! refusing late arrivals until the floor passes its end. The coalescer writes this
+//! record before it releases the journal, so the truncations outlive the record.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use boreal_segment::checksum::crc32c;
+use boreal_segment::limits::SEGMENT_META_SIZE;
+use boreal_segment::{Epoch, Lsn, PgId, SegmentMeta};
+
+use super::error::{PageStoreError, full_write, io_err};
+use crate::buf::DmaBuf;
+use crate::hotlog::{LsnRange, Truncation};
+use crate::io::{Io, OpenOptions, WriteFlags};
+
+const SLOT_BYTES: usize = 4096;
+const TABLE_AT: usize = SEGMENT_META_SIZE;
+const ENTRIES_AT: usize = TABLE_AT + 8;
+const ENTRY_BYTES: usize = 24;
+/// Most truncations a segment keeps at once (ones whose end is above the floor).
+pub const META_TRUNCATIONS_MAX: usize = (SLOT_BYTES - ENTRIES_AT) / ENTRY_BYTES;
+
+/// What the metadata file holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DurableMeta {
+    /// `sequence` is assigned by [`MetaFile::write`].
+    pub meta: SegmentMeta,
+    pub truncations: Vec<Truncation>,
+}
+
+impl DurableMeta {
+    fn encode(&self, out: &mut [u8]) {
+        assert_eq!(out.len(), SLOT_BYTES);
+        assert!(self.truncations.len() <= META_TRUNCATIONS_MAX);
+        out.fill(0);
+        out[..SEGMENT_META_SIZE].copy_from_slice(&self.meta.encode());
+        out[TABLE_AT + 4..ENTRIES_AT]
+            .copy_from_slice(&(self.truncations.len() as u32).to_le_bytes());
+        for (i, t) in self.truncations.iter().enumerate() {
+            let at = ENTRIES_AT + i * ENTRY_BYTES;
+            out[at..at + 8].copy_from_slice(&t.epoch.get().to_le_bytes());
+            out[at + 8..at + 16].copy_from_slice(&t.range.start.get().to_le_bytes());
+            out[at + 16..at + 24].copy_from_slice(&t.range.end.get().to_le_bytes());
+        }
+        let sum = crc32c(&out[TABLE_AT + 4..]);
+        out[TABLE_AT..TABLE_AT + 4].copy_from_slice(&sum.to_le_bytes());
+    }
+
+    fn decode(bytes: &[u8], pg: PgId) -> Result<DurableMeta, String> {
+        let meta = SegmentMeta::decode(bytes).map_err(|e| e.to_string())?;
+        if meta.pg_id != pg {
+            return Err(format!("metadata of {} in the file of {pg}", meta.pg_id));
+        }
+        let word = |at: usize| -> u64 {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
+        let half = |at: usize| -> u32 {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&bytes[at..at + 4]);
+            u32::from_le_bytes(b)
+        };
+        if half(TABLE_AT) != crc32c(&bytes[TABLE_AT + 4..SLOT_BYTES]) {
+            return Err("truncation table checksum mismatch".into());
+        }
+        let count = half(TABLE_AT + 4) as usize;
+        if count > META_TRUNCATIONS_MAX {
+            return Err(format!(
+                "truncation count {count} above {META_TRUNCATIONS_MAX}"
+            ));
+        }
+        let mut truncations = Vec::with_capacity(count);
+        for i in 0..count {
+            let at = ENTRIES_AT + i * ENTRY_BYTES;
+            let (start, end) = (Lsn::new(word(at + 8)), Lsn::new(word(at + 16)));
+            if start >= end {
+                return Err(format!("empty truncation range ({start}, {end}]"));
+            }
+            truncations.push(Truncation {
+                epoch: Epoch::new(word(at)),
+                range: LsnRange::new(start, end),
+            });
+        }
+        Ok(DurableMeta { meta, truncations })
+    }
+}
+
+/// The metadata file of one segment. See the module docs.
+#[derive(Debug)]
+pub struct MetaFile<I: Io> {
+    io: I,
+    file: I::File,
+    path: PathBuf,
+    pg: PgId,
+    /// Sequence of the newest valid slot.
+    sequence: Cell<u64>,
+}
+
+impl<I: Io> MetaFile<I> {
+    /// Creates (or empties) the file and makes `initial` durable as sequence 1, with
+    /// its directory entry.
+    pub async fn create(
+        io: I,
+        path: &Path,
+        initial: &DurableMeta,
+    ) -> Result<MetaFile<I>, PageStoreError> {
+        let opts = OpenOptions {
+            read: true,
+            write: true,
+            create: true,
+            truncate: true,
+            direct: true,
+            ..OpenOptions::default()
+        };
+        let file = io
+            .open(path, opts)
+            .await
+            .map_err(io_err("create meta file", path, 0))?;
+        // Both slots exist from the start (slot 0 zeros), so later writes never extend
+        // the file.
+        let mut buf = DmaBuf::zeroed(2 * SLOT_BYTES);
+        buf.set_len(2 * SLOT_BYTES);
+        let mut first = initial.clone();
+        first.meta.sequence = 1;
+        first.encode(&mut buf.as_mut_slice()[SLOT_BYTES..]);
+        let (res, _buf) = io.write_at(&file, buf, 0, WriteFlags::NONE).await;
+        full_write("write meta file", path, 0, 2 * SLOT_BYTES, res)?;
+        io.fsync(&file)
+            .await
+            .map_err(io_err("fsync new meta file", path, 0))?;
+        Ok(MetaFile {
+            io,
+            file,
+            path: path.to_path_buf(),
+            pg: initial.meta.pg_id,
+            sequence: Cell::new(1),
+        })
+    }
+
+    /// Opens the file and returns the newest valid metadata.
+    pub async fn open(
+        io: I,
+        path: &Path,
+        pg: PgId,
+    ) -> Result<(MetaFile<I>, DurableMeta), PageStoreError> {
+        let opts = OpenOptions {
+            read: true,
+            write: true,
+            direct: true,
+            ..OpenOptions::default()
+        };
+        let file = io
+            .open(path, opts)
+            .await
+            .map_err(io_err("open meta file", path, 0))?;
+        let (res, buf) = io
+            .read_at(&file, DmaBuf::zeroed(2 * SLOT_BYTES), 2 * SLOT_BYTES, 0)
+            .await;
+        let got = res.map_err(io_err("read meta file", path, 0))?;
+        let mut bytes = vec![0u8; 2 * SLOT_BYTES];
+        bytes[..got].copy_from_slice(&buf.as_slice()[..got]);
+        let slots = [
+            DurableMeta::decode(&bytes[..SLOT_BYTES], pg),
+            DurableMeta::decode(&bytes[SLOT_BYTES..], pg),
+        ];
+        let best = slots
+            .iter()
+            .filter_map(|s| s.as_ref().ok())
+            .max_by_key(|m| m.meta.sequence)
+            .cloned();
+        let Some(best) = best else {
+            let why =
+                |s: &Result<DurableMeta, String>| s.as_ref().err().cloned().unwrap_or_default();
+            return Err(PageStoreError::MetaCorrupt {
+                path: path.to_path_buf(),
+                slot0: why(&slots[0]),
+                slot1: why(&slots[1]),
+            });
+        };
+        let file = MetaFile {
+            io,
+            file,
+            path: path.to_path_buf(),
+            pg,
+            sequence: Cell::new(best.meta.sequence),
+        };
+        Ok((file, best))
+    }
+
+    /// Durably writes `next` as the next sequence (into the other slot).
+    pub async fn write(&self, next: &DurableMeta) -> Result<(), PageStoreError> {
+        assert_eq!(next.meta.pg_id, self.pg);
+        if next.truncations.len() > META_TRUNCATIONS_MAX {
+            return Err(PageStoreError::TooManyTruncations {
+                pg: self.pg,
+                count: next.truncations.len(),
+                max: META_TRUNCATIONS_MAX,
+            });
+        }
+        let sequence = self.sequence.get() + 1;
+        let mut record = next.clone();
+        record.meta.sequence = sequence;
+        let offset = (sequence % 2) * SLOT_BYTES as u64;
+        let mut buf = DmaBuf::zeroed(SLOT_BYTES);
+        buf.set_len(SLOT_BYTES);
+        record.encode(buf.as_mut_slice());
+        let (res, _buf) = self
+            .io
+            .write_at(&self.file, buf, offset, WriteFlags::DSYNC)
+            .await;
+        full_write("write meta file", &self.path, offset, SLOT_BYTES, res)?;
+        self.sequence.set(sequence);
+        Ok(())
+    }
+}
