@@ -8,6 +8,7 @@
 pub mod buf;
 pub mod hotlog;
 pub mod io;
+pub mod journal;
 pub mod node;
 pub mod pages;
 pub mod rt;

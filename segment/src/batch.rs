@@ -354,6 +354,45 @@ pub fn classify<'a>(region: &'a [u8], place: &BatchPlace) -> Region<'a> {
     }
 }
 
+/// A batch being built, without its buffer: what [`BatchBuilder::pause`] keeps and
+/// [`BatchBuilder::resume`] takes back. Only a builder makes one, so its lengths and
+/// counts always describe records the builder encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchProgress {
+    place: BatchPlace,
+    sequence: BatchSeq,
+    len: usize,
+    record_count: u32,
+    lsn_bounds: Option<(Lsn, Lsn)>,
+}
+
+impl BatchProgress {
+    /// Where the batch will be written.
+    pub fn place(&self) -> BatchPlace {
+        self.place
+    }
+
+    /// The batch's sequence number.
+    pub fn sequence(&self) -> BatchSeq {
+        self.sequence
+    }
+
+    /// Records appended so far.
+    pub fn record_count(&self) -> u32 {
+        self.record_count
+    }
+
+    /// Bytes used so far: header and records, padding excluded.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no record was appended yet.
+    pub fn is_empty(&self) -> bool {
+        self.record_count == 0
+    }
+}
+
 /// Fills a caller-supplied, aligned buffer with one batch: append records until it is
 /// full, then `seal` to write the header and padding. The buffer's length (a multiple of
 /// the alignment, capped at `BATCH_BYTES_MAX`) is the byte limit.
@@ -444,6 +483,43 @@ impl<'b> BatchBuilder<'b> {
         Ok(())
     }
 
+    /// Releases the borrow of the buffer and keeps what was built so far, so a caller
+    /// can fill one batch over several calls (the journal's group commit: every append
+    /// that arrives while a write is in flight adds its records to the next batch).
+    /// Added by the journal (issue 5) as a purely additive helper.
+    pub fn pause(self) -> BatchProgress {
+        BatchProgress {
+            place: self.place,
+            sequence: self.sequence,
+            len: self.len,
+            record_count: self.record_count,
+            lsn_bounds: self.lsn_bounds,
+        }
+    }
+
+    /// Resumes a paused batch. `buf` must be the same bytes the batch was started in
+    /// (or a copy of them), with the same length; a different length is refused.
+    pub fn resume(buf: &'b mut [u8], progress: BatchProgress) -> Result<Self> {
+        let mut builder = BatchBuilder::new(buf, progress.place, progress.sequence)?;
+        if progress.len > builder.limit {
+            return Err(Error::InvalidField {
+                what: "batch builder",
+                field: "buffer length",
+                got: builder.limit as u64,
+                rule: "must hold the records of the paused batch",
+            });
+        }
+        builder.len = progress.len;
+        builder.record_count = progress.record_count;
+        builder.lsn_bounds = progress.lsn_bounds;
+        Ok(builder)
+    }
+
+    /// Bytes used so far: header and records, padding excluded.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
     /// Writes the padding and the header; returns the header. The batch is
     /// `buf[..header.padded_len()]`.
     pub fn seal(self) -> BatchHeader {
@@ -515,6 +591,33 @@ mod tests {
             .map(|r| r.unwrap().lsn().unwrap().get())
             .collect();
         assert_eq!(lsns, [20, 10, 30]);
+    }
+
+    #[test]
+    fn a_paused_batch_resumes_and_seals_as_if_built_at_once() {
+        let mut buf = vec![0u8; 8192];
+        let mut b = BatchBuilder::new(&mut buf, place(), BatchSeq::new(5)).unwrap();
+        b.push(&redo(20, b"abc")).unwrap();
+        let progress = b.pause();
+        assert_eq!(
+            (progress.record_count(), progress.sequence()),
+            (1, BatchSeq::new(5))
+        );
+        let mut b = BatchBuilder::resume(&mut buf, progress).unwrap();
+        b.push(&redo(10, b"de")).unwrap();
+        let header = b.seal();
+        let mut once = vec![0u8; 8192];
+        let mut b = BatchBuilder::new(&mut once, place(), BatchSeq::new(5)).unwrap();
+        b.push(&redo(20, b"abc")).unwrap();
+        b.push(&redo(10, b"de")).unwrap();
+        assert_eq!(b.seal(), header);
+        assert_eq!(buf, once);
+        // A shorter buffer than the paused batch needs is refused.
+        let mut small = vec![0u8; 4096];
+        let mut b = BatchBuilder::new(&mut small, place(), BatchSeq::new(5)).unwrap();
+        b.push(&redo(20, &[7u8; 3000])).unwrap();
+        let progress = b.pause();
+        assert!(BatchBuilder::resume(&mut vec![0u8; 512][..], progress).is_err());
     }
 
     #[test]

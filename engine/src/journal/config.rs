@@ -1,0 +1,169 @@
+//! Journal configuration: where the files live, how many, how big, how big a batch may
+//! grow, how a batch is made durable, and how recovery reads.
+//!
+//! Owns plain data and its validation only; it never touches a file. Every field says
+//! its default, its minimum and its unit, and [`JournalConfig::validate`] refuses values
+//! that would be unsafe or that the formats cannot express, saying what to change.
+
+use std::path::{Path, PathBuf};
+
+use boreal_segment::limits::{
+    BATCH_BYTES_MAX, BATCH_HEADER_SIZE, JOURNAL_FILE_BYTES_MAX, JOURNAL_FILE_HEADER_SIZE,
+};
+
+use super::error::JournalError;
+
+/// Bytes every batch and every journal file size is a multiple of: the 4 KiB physical
+/// block (NVMe-NOTES fact 1), so the device never reads-modifies-writes.
+pub const JOURNAL_ALIGN_BYTES: usize = 4096;
+/// Smallest number of files: one being written while another waits to be recycled.
+pub const JOURNAL_FILES_MIN: u32 = 2;
+/// Largest number of files of one core's journal.
+pub const JOURNAL_FILES_MAX: u32 = 4096;
+/// Smallest `recovery_read_bytes`.
+pub const RECOVERY_READ_BYTES_MIN: usize = 64 << 10;
+/// Largest `recovery_read_bytes` (the read buffer is this plus one largest batch).
+pub const RECOVERY_READ_BYTES_MAX: usize = 64 << 20;
+
+const _: () = {
+    assert!(JOURNAL_FILE_HEADER_SIZE.is_multiple_of(JOURNAL_ALIGN_BYTES));
+    assert!(BATCH_BYTES_MAX.is_multiple_of(JOURNAL_ALIGN_BYTES));
+    assert!(RECOVERY_READ_BYTES_MIN.is_multiple_of(JOURNAL_ALIGN_BYTES));
+    assert!(BATCH_HEADER_SIZE < JOURNAL_ALIGN_BYTES);
+};
+
+/// How a batch write is made durable before its appenders are acknowledged
+/// (NVMe-NOTES fact 5: all three cost one device flush; which is fastest under group
+/// commit is measured by `examples/journal_modes.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DurabilityMode {
+    /// `write`, then `fdatasync` once the write completed in full: two round trips.
+    WriteThenFdatasync,
+    /// `write` linked to `fdatasync` (`Io::write_then_fdatasync`, `IOSQE_IO_LINK`): one
+    /// submission, the sync runs only if the write completed in full.
+    Linked,
+    /// One write with `RWF_DSYNC`: durable when it completes. Default: at depth 1 it
+    /// beat write + fdatasync on the dev VM (9,988 vs 7,704 ops/s, NVMe-NOTES); the
+    /// group-commit measurement may change this default.
+    #[default]
+    DsyncWrite,
+}
+
+/// Configuration of one core's journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalConfig {
+    /// Directory holding the journal files (`journal-0000.brj`, ...). Must exist.
+    /// No default.
+    pub dir: PathBuf,
+    /// Number of pre-allocated files. Default 4, minimum 2, maximum 4096.
+    pub files: u32,
+    /// Size of every file in bytes, header included; a multiple of 4096. Default
+    /// 64 MiB. Minimum: the 4 KiB header plus one largest batch (`batch_bytes_max`).
+    pub file_bytes: u64,
+    /// Largest batch (one write), bytes, padding included; a multiple of 4096.
+    /// Default and maximum 1 MiB (`BATCH_BYTES_MAX`), minimum 4096. A record larger
+    /// than `batch_bytes_max - 72` is refused.
+    pub batch_bytes_max: usize,
+    /// How a batch is made durable. Default [`DurabilityMode::DsyncWrite`].
+    pub durability: DurabilityMode,
+    /// Bytes recovery reads per O_DIRECT read (plus up to one largest batch of
+    /// overlap); a multiple of 4096. Default 4 MiB, minimum 64 KiB, maximum 64 MiB.
+    pub recovery_read_bytes: usize,
+}
+
+impl JournalConfig {
+    /// The defaults, in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> JournalConfig {
+        JournalConfig {
+            dir: dir.into(),
+            files: 4,
+            file_bytes: 64 << 20,
+            batch_bytes_max: BATCH_BYTES_MAX,
+            durability: DurabilityMode::default(),
+            recovery_read_bytes: 4 << 20,
+        }
+    }
+
+    /// The path of file `index`.
+    pub fn file_path(&self, index: u32) -> PathBuf {
+        file_path(&self.dir, index)
+    }
+
+    /// Refuses unsafe or unrepresentable values, saying what to change.
+    pub fn validate(&self) -> Result<(), JournalError> {
+        let align = JOURNAL_ALIGN_BYTES as u64;
+        let bad = |m: String| Err(JournalError::Config(m));
+        if !(JOURNAL_FILES_MIN..=JOURNAL_FILES_MAX).contains(&self.files) {
+            return bad(format!(
+                "files = {}: use {JOURNAL_FILES_MIN}..={JOURNAL_FILES_MAX} (one file is written while another is recycled)",
+                self.files
+            ));
+        }
+        if self.batch_bytes_max < JOURNAL_ALIGN_BYTES
+            || self.batch_bytes_max > BATCH_BYTES_MAX
+            || !self.batch_bytes_max.is_multiple_of(JOURNAL_ALIGN_BYTES)
+        {
+            return bad(format!(
+                "batch_bytes_max = {}: use a multiple of 4096 in 4096..={BATCH_BYTES_MAX}",
+                self.batch_bytes_max
+            ));
+        }
+        let file_min = (JOURNAL_FILE_HEADER_SIZE + self.batch_bytes_max) as u64;
+        if self.file_bytes < file_min
+            || self.file_bytes > JOURNAL_FILE_BYTES_MAX
+            || !self.file_bytes.is_multiple_of(align)
+        {
+            return bad(format!(
+                "file_bytes = {}: use a multiple of 4096 in {file_min}..={JOURNAL_FILE_BYTES_MAX} (the 4 KiB header plus at least one batch_bytes_max)",
+                self.file_bytes
+            ));
+        }
+        if !(RECOVERY_READ_BYTES_MIN..=RECOVERY_READ_BYTES_MAX).contains(&self.recovery_read_bytes)
+            || !self.recovery_read_bytes.is_multiple_of(JOURNAL_ALIGN_BYTES)
+        {
+            return bad(format!(
+                "recovery_read_bytes = {}: use a multiple of 4096 in {RECOVERY_READ_BYTES_MIN}..={RECOVERY_READ_BYTES_MAX}",
+                self.recovery_read_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The path of journal file `index` in `dir`.
+pub fn file_path(dir: &Path, index: u32) -> PathBuf {
+    dir.join(format!("journal-{index:04}.brj"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_values_say_what_to_change() {
+        JournalConfig::new("/j").validate().unwrap();
+        let mut c = JournalConfig::new("/j");
+        c.files = 1;
+        assert!(c.validate().unwrap_err().to_string().contains("files = 1"));
+        let mut c = JournalConfig::new("/j");
+        c.file_bytes = 4096 + 4096;
+        assert!(c.validate().unwrap_err().to_string().contains("file_bytes"));
+        let mut c = JournalConfig::new("/j");
+        c.batch_bytes_max = 5000;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("batch_bytes_max")
+        );
+        let mut c = JournalConfig::new("/j");
+        c.recovery_read_bytes = 4097;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("recovery_read_bytes")
+        );
+        assert_eq!(c.file_path(3), PathBuf::from("/j/journal-0003.brj"));
+    }
+}

@@ -1,0 +1,785 @@
+//! Recovery decisions: what each region of the journal means, as a table.
+//!
+//! Sans-I/O. `scan.rs` reads the files and describes every aligned region with
+//! `boreal_segment::classify`; this module turns those descriptions, in journal order
+//! (files by generation, then offset), into one [`Action`] per region through
+//! [`RECOVERY_CASES`], a decision table in the style of TigerBeetle's `recovery_cases`:
+//! each observed situation ([`Observation`]: what the bytes are, where they are
+//! relative to the tail, and what the rest of the journal proves about them) maps to
+//! exactly one action, and a test enumerates every situation to check that the table
+//! is complete, unambiguous and never cuts what was acknowledged.
+//!
+//! What proves that a batch was acknowledged (the writer keeps exactly one write+sync in
+//! flight, and starts batch `s + 1` only after batch `s` is durable; batches of one file
+//! generation are written back to back from offset 4096; a recycled file's new header
+//! is made durable before its first batch; files are recycled in journal order):
+//! - a later batch header (valid or torn) with a higher sequence number;
+//! - a later belonging batch header in the *same* file generation (contiguity: the bytes
+//!   before it were written first);
+//! - a newer file generation (its header was written after every batch of the older
+//!   files completed);
+//! - a gap in the sequence numbers of valid batches.
+//!
+//! What cannot be proven (the guarantee that remains): the last acknowledged batch, if
+//! it is damaged and nothing after it left a readable header, looks exactly like the
+//! torn write that a crash leaves behind, and is cut. With a single damaged batch, an
+//! acknowledged batch is lost without a [`MissingRange`] only if it is the last
+//! acknowledged batch of the journal and the write after it (if any) left no readable
+//! header. Its records are still on the PG's peers (quorum writes), and the node's SCL
+//! goes down accordingly; detecting this case on the node itself needs a format change
+//! (e.g. a redundant header ring written with each batch, as TigerBeetle does).
+
+use std::collections::HashSet;
+use std::fmt;
+
+use boreal_segment::{BatchSeq, JournalFileId, Lsn};
+
+/// What the bytes of a region are (from `classify`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegionKind {
+    /// A complete batch that belongs exactly here.
+    Valid,
+    /// A readable header that belongs here, with a bad or incomplete body.
+    Torn,
+    /// Never written since the file was zeroed.
+    Zeros,
+    /// A batch of an older generation of this file: recycled leftovers.
+    Stale,
+    /// Anything else: no readable header, or one of another file or offset.
+    Garbage,
+}
+
+/// Where a region is relative to the tail (where appends resume).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Position {
+    BeforeTail,
+    /// In the newest file, at or after the tail.
+    Tail,
+}
+
+/// What the rest of the journal proves about a region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Evidence {
+    /// Nothing: no proof that anything acknowledged lies here.
+    Nothing,
+    /// (Zeros/Stale/Garbage) a later batch header of the same file generation exists,
+    /// so this region was written, completely, before it.
+    Contiguous,
+    /// (Zeros/Stale/Garbage) sequence numbers are missing between the valid batch
+    /// before and the header after, and no torn header accounts for them.
+    SeqGap,
+    /// (Torn) a later header has a higher sequence, or a newer file exists.
+    LaterSeq,
+    /// (Valid/Torn) its sequence is not above the previous valid batch's, or a valid
+    /// batch elsewhere holds it: an old, cut write that was written again.
+    Superseded,
+}
+
+/// What recovery does with a region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Replay the batch's records.
+    Accept,
+    /// Nothing acknowledged is here; step over it.
+    Skip,
+    /// Acknowledged data is damaged here: report it missing, never cut it, and scan on.
+    Missing,
+    /// An unacknowledged (torn) write at the tail: appends resume here and overwrite it.
+    Cut,
+    /// The scan cannot produce this situation (a recovery bug if it does).
+    Impossible,
+}
+
+/// One situation recovery can observe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Observation {
+    pub kind: RegionKind,
+    pub position: Position,
+    pub evidence: Evidence,
+}
+
+/// One row of the table: every combination of the listed values maps to `action`.
+#[derive(Clone, Copy, Debug)]
+pub struct RecoveryCase {
+    pub kinds: &'static [RegionKind],
+    pub positions: &'static [Position],
+    pub evidence: &'static [Evidence],
+    pub action: Action,
+    pub why: &'static str,
+}
+
+use Action::*;
+use Evidence::{Contiguous, LaterSeq, Nothing, SeqGap, Superseded};
+use Position::{BeforeTail, Tail};
+use RegionKind::{Garbage, Stale, Torn, Valid, Zeros};
+
+const EMPTY: &[RegionKind] = &[Zeros, Stale, Garbage];
+const ANY_POSITION: &[Position] = &[BeforeTail, Tail];
+
+/// The decision table. See the module docs for what each kind of evidence proves.
+pub const RECOVERY_CASES: &[RecoveryCase] = &[
+    RecoveryCase {
+        kinds: &[Valid],
+        positions: &[BeforeTail],
+        evidence: &[Nothing],
+        action: Accept,
+        why: "a valid batch in sequence order",
+    },
+    RecoveryCase {
+        kinds: &[Valid],
+        positions: &[BeforeTail],
+        evidence: &[Superseded],
+        action: Skip,
+        why: "a valid batch out of sequence order (this journal never writes one): not replayed",
+    },
+    RecoveryCase {
+        kinds: &[Valid],
+        positions: &[BeforeTail],
+        evidence: &[Contiguous, SeqGap, LaterSeq],
+        action: Impossible,
+        why: "evidence of this kind is only computed for damaged regions",
+    },
+    RecoveryCase {
+        kinds: &[Valid],
+        positions: &[Tail],
+        evidence: &[Nothing, Contiguous, SeqGap, LaterSeq, Superseded],
+        action: Impossible,
+        why: "the tail is after the last valid batch",
+    },
+    RecoveryCase {
+        kinds: &[Torn],
+        positions: &[BeforeTail],
+        evidence: &[LaterSeq],
+        action: Missing,
+        why: "its header proves it was written and a later write proves it completed: acknowledged and damaged",
+    },
+    RecoveryCase {
+        kinds: &[Torn],
+        positions: &[BeforeTail],
+        evidence: &[Superseded],
+        action: Skip,
+        why: "a write cut by an earlier recovery whose sequence was written again",
+    },
+    RecoveryCase {
+        kinds: &[Torn],
+        positions: &[BeforeTail],
+        evidence: &[Nothing],
+        action: Impossible,
+        why: "a torn header with nothing after it is the tail",
+    },
+    RecoveryCase {
+        kinds: &[Torn],
+        positions: &[Tail],
+        evidence: &[Nothing, Superseded],
+        action: Cut,
+        why: "the write in flight at the crash, torn (or, undetectably, the last acknowledged batch damaged)",
+    },
+    RecoveryCase {
+        kinds: &[Torn],
+        positions: &[Tail],
+        evidence: &[LaterSeq],
+        action: Impossible,
+        why: "nothing with a higher sequence follows the tail",
+    },
+    RecoveryCase {
+        kinds: &[Torn],
+        positions: ANY_POSITION,
+        evidence: &[Contiguous, SeqGap],
+        action: Impossible,
+        why: "a torn header carries its own sequence; this evidence is for headerless regions",
+    },
+    RecoveryCase {
+        kinds: EMPTY,
+        positions: &[BeforeTail],
+        evidence: &[Contiguous],
+        action: Missing,
+        why: "a later batch of the same file generation was written after it: a lost or damaged acknowledged write",
+    },
+    RecoveryCase {
+        kinds: EMPTY,
+        positions: &[BeforeTail],
+        evidence: &[SeqGap],
+        action: Missing,
+        why: "batch sequences are missing between its neighbours: the lost batches lie here",
+    },
+    RecoveryCase {
+        kinds: EMPTY,
+        positions: &[BeforeTail],
+        evidence: &[Nothing],
+        action: Skip,
+        why: "unused space at the end of an older file, or leftovers of an older generation",
+    },
+    RecoveryCase {
+        kinds: EMPTY,
+        positions: &[Tail],
+        evidence: &[Nothing],
+        action: Cut,
+        why: "at or after the tail: never written, or a torn write whose header did not land",
+    },
+    RecoveryCase {
+        kinds: EMPTY,
+        positions: &[Tail],
+        evidence: &[Contiguous, SeqGap],
+        action: Impossible,
+        why: "no batch header follows the tail",
+    },
+    RecoveryCase {
+        kinds: EMPTY,
+        positions: ANY_POSITION,
+        evidence: &[LaterSeq, Superseded],
+        action: Impossible,
+        why: "this evidence is only computed for regions with a header",
+    },
+];
+
+/// The row of [`RECOVERY_CASES`] that covers `obs`. Panics if none does (the
+/// completeness test makes that a build-time certainty).
+pub fn decide(obs: Observation) -> &'static RecoveryCase {
+    RECOVERY_CASES
+        .iter()
+        .find(|c| {
+            c.kinds.contains(&obs.kind)
+                && c.positions.contains(&obs.position)
+                && c.evidence.contains(&obs.evidence)
+        })
+        .unwrap_or_else(|| panic!("recovery table has no row for {obs:?}"))
+}
+
+/// A range of the journal that held acknowledged batches and is now unreadable. The
+/// hot log marks the hole, reads that need it fail clearly, and peers repair it.
+/// Reported at every open until the file is recycled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingRange {
+    pub file: JournalFileId,
+    /// Byte offset of the damaged region in the file.
+    pub offset: u64,
+    /// Bytes of the damaged region, when known.
+    pub len: Option<u64>,
+    /// Lowest batch sequence that may be in the range, when known.
+    pub seq_first: Option<BatchSeq>,
+    /// Highest batch sequence that may be in the range, when known.
+    pub seq_last: Option<BatchSeq>,
+    /// `(first_lsn, last_lsn)` of the lost batch, when its header was readable and it
+    /// held redo.
+    pub lsns: Option<(Lsn, Lsn)>,
+    pub reason: String,
+}
+
+impl fmt::Display for MissingRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "missing: {} offset {}", self.file, self.offset)?;
+        if let Some(len) = self.len {
+            write!(f, " len {len}")?;
+        }
+        write!(
+            f,
+            " seq {:?}..={:?}",
+            self.seq_first.map(BatchSeq::get),
+            self.seq_last.map(BatchSeq::get)
+        )?;
+        if let Some((a, b)) = self.lsns {
+            write!(f, " lsn {a}..={b}")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// A region as the scan saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// A valid batch; `batch` indexes the scan's batch list.
+    Valid {
+        seq: BatchSeq,
+        batch: usize,
+    },
+    Torn {
+        seq: BatchSeq,
+        first_lsn: Lsn,
+        last_lsn: Lsn,
+        reason: String,
+    },
+    Zeros,
+    Stale,
+    Garbage {
+        reason: String,
+    },
+}
+
+impl Seen {
+    fn kind(&self) -> RegionKind {
+        match self {
+            Seen::Valid { .. } => Valid,
+            Seen::Torn { .. } => Torn,
+            Seen::Zeros => Zeros,
+            Seen::Stale => Stale,
+            Seen::Garbage { .. } => Garbage,
+        }
+    }
+
+    fn header_seq(&self) -> Option<BatchSeq> {
+        match self {
+            Seen::Valid { seq, .. } | Seen::Torn { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+}
+
+/// One region of one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Item {
+    pub offset: u64,
+    pub len: u64,
+    pub seen: Seen,
+}
+
+/// One file's regions, in offset order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FileItems {
+    pub file: JournalFileId,
+    pub items: Vec<Item>,
+}
+
+/// What recovery decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Decisions {
+    /// Per file (journal order), per item: the action.
+    pub actions: Vec<Vec<Action>>,
+    /// Scan batch indices to replay, in journal order.
+    pub accepted: Vec<usize>,
+    pub missing: Vec<MissingRange>,
+    /// `(file position in journal order, offset)` where appends resume; `None` when no
+    /// file was ever used.
+    pub tail: Option<(usize, u64)>,
+    pub next_seq: BatchSeq,
+    pub report: Vec<String>,
+}
+
+/// Decides every region of `files` (journal order: increasing generation).
+pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
+    let flat: Vec<(usize, usize)> = files
+        .iter()
+        .enumerate()
+        .flat_map(|(fi, f)| (0..f.items.len()).map(move |ii| (fi, ii)))
+        .collect();
+    let item = |i: usize| &files[flat[i].0].items[flat[i].1];
+    let headers: Vec<usize> = (0..flat.len())
+        .filter(|&i| item(i).seen.header_seq().is_some())
+        .collect();
+    let newest = files.len().checked_sub(1);
+
+    // The tail: after the last header if it is in the newest file (at it, if torn).
+    let mut tail_torn = None;
+    let tail = newest.map(|n| match headers.last() {
+        Some(&h) if flat[h].0 == n => {
+            let it = item(h);
+            if matches!(it.seen, Seen::Torn { .. }) {
+                tail_torn = Some(h);
+                (n, it.offset)
+            } else {
+                (n, it.offset + it.len)
+            }
+        }
+        _ => (n, first_offset),
+    });
+
+    // Suffix facts: the next header after each region, the highest sequence after it.
+    let mut next_header = vec![None; flat.len()];
+    let mut later_max = vec![None::<BatchSeq>; flat.len()];
+    let (mut next, mut max) = (None, None::<BatchSeq>);
+    for i in (0..flat.len()).rev() {
+        next_header[i] = next;
+        later_max[i] = max;
+        if let Some(seq) = item(i).seen.header_seq() {
+            next = Some(i);
+            max = Some(max.map_or(seq, |m| m.max(seq)));
+        }
+    }
+    let valid_seqs: HashSet<u64> = headers
+        .iter()
+        .filter_map(|&h| {
+            if let Seen::Valid { seq, .. } = item(h).seen {
+                Some(seq.get())
+            } else {
+                None
+            }
+        })
+        .collect();
+
+    let mut d = Decisions {
+        actions: files
+            .iter()
+            .map(|f| Vec::with_capacity(f.items.len()))
+            .collect(),
+        accepted: Vec::new(),
+        missing: Vec::new(),
+        tail,
+        next_seq: BatchSeq::ZERO,
+        report: Vec::new(),
+    };
+    let mut prev: Option<(BatchSeq, usize)> = None; // last accepted valid batch
+    let mut torn_missing_since_prev: Vec<BatchSeq> = Vec::new();
+    let mut region_missing_since_prev = false;
+    let mut seq_max: Option<BatchSeq> = None;
+
+    for i in 0..flat.len() {
+        let (fi, _) = flat[i];
+        let it = item(i);
+        let position = match tail {
+            Some((tf, to)) if fi == tf && it.offset >= to => Tail,
+            _ => BeforeTail,
+        };
+        let prev_seq = prev.map(|(s, _)| s);
+        let evidence = match &it.seen {
+            Seen::Valid { seq, .. } => {
+                if prev_seq.is_some_and(|p| *seq <= p) {
+                    Superseded
+                } else {
+                    Nothing
+                }
+            }
+            Seen::Torn { seq, .. } => {
+                if prev_seq.is_some_and(|p| *seq <= p) || valid_seqs.contains(&seq.get()) {
+                    Superseded
+                } else if later_max[i].is_some_and(|m| m > *seq) || newest.is_some_and(|n| fi < n) {
+                    LaterSeq
+                } else {
+                    Nothing
+                }
+            }
+            Seen::Zeros | Seen::Stale | Seen::Garbage { .. } => {
+                let next_seq = next_header[i].and_then(|h| item(h).seen.header_seq());
+                if next_header[i].is_some_and(|h| flat[h].0 == fi) {
+                    Contiguous
+                } else if let (Some(p), Some(n)) = (prev_seq, next_seq) {
+                    let explained = torn_missing_since_prev
+                        .iter()
+                        .filter(|t| p < **t && **t < n)
+                        .count() as u64;
+                    if n.get() > p.get() + 1 + explained {
+                        SeqGap
+                    } else {
+                        Nothing
+                    }
+                } else {
+                    Nothing
+                }
+            }
+        };
+        let obs = Observation {
+            kind: it.seen.kind(),
+            position,
+            evidence,
+        };
+        let case = decide(obs);
+        assert!(
+            case.action != Impossible,
+            "recovery observed an impossible situation {obs:?}: {}",
+            case.why
+        );
+        if tail_torn == Some(i) {
+            assert_eq!(case.action, Cut, "the tail torn batch must be cut");
+        }
+        d.actions[fi].push(case.action);
+        if let Some(seq) = it.seen.header_seq()
+            && tail_torn != Some(i)
+        {
+            seq_max = Some(seq_max.map_or(seq, |m| m.max(seq)));
+        }
+        let file = files[fi].file;
+        if case.action != Accept {
+            d.report.push(format!(
+                "{file} offset {} len {}: {:?}, {:?}, {:?} -> {:?}: {}{}",
+                it.offset,
+                it.len,
+                obs.kind,
+                obs.position,
+                obs.evidence,
+                case.action,
+                case.why,
+                match &it.seen {
+                    Seen::Torn { reason, .. } | Seen::Garbage { reason } => format!(" ({reason})"),
+                    _ => String::new(),
+                }
+            ));
+        }
+        match (case.action, &it.seen) {
+            (Accept, Seen::Valid { seq, batch }) => {
+                if let Some((p, pi)) = prev
+                    && seq.get() > p.get() + 1
+                    && !region_missing_since_prev
+                {
+                    let covered: HashSet<u64> =
+                        torn_missing_since_prev.iter().map(|t| t.get()).collect();
+                    let uncovered: Vec<u64> = (p.get() + 1..seq.get())
+                        .filter(|s| !covered.contains(s))
+                        .collect();
+                    if let (Some(&lo), Some(&hi)) = (uncovered.first(), uncovered.last()) {
+                        let pit = item(pi);
+                        d.missing.push(MissingRange {
+                            file: files[flat[pi].0].file,
+                            offset: pit.offset + pit.len,
+                            len: None,
+                            seq_first: Some(BatchSeq::new(lo)),
+                            seq_last: Some(BatchSeq::new(hi)),
+                            lsns: None,
+                            reason: "batch sequence gap with no damaged region between (an unreadable journal file?)"
+                                .into(),
+                        });
+                    }
+                }
+                prev = Some((*seq, i));
+                torn_missing_since_prev.clear();
+                region_missing_since_prev = false;
+                d.accepted.push(*batch);
+            }
+            (
+                Missing,
+                Seen::Torn {
+                    seq,
+                    first_lsn,
+                    last_lsn,
+                    reason,
+                },
+            ) => {
+                torn_missing_since_prev.push(*seq);
+                d.missing.push(MissingRange {
+                    file,
+                    offset: it.offset,
+                    len: Some(it.len),
+                    seq_first: Some(*seq),
+                    seq_last: Some(*seq),
+                    lsns: (*first_lsn != Lsn::ZERO).then_some((*first_lsn, *last_lsn)),
+                    reason: format!("{}: {reason}", case.why),
+                });
+            }
+            (Missing, _) => {
+                region_missing_since_prev = true;
+                let next_seq = next_header[i].and_then(|h| item(h).seen.header_seq());
+                d.missing.push(MissingRange {
+                    file,
+                    offset: it.offset,
+                    len: Some(it.len),
+                    seq_first: prev_seq.map(BatchSeq::next),
+                    seq_last: next_seq
+                        .and_then(|n| n.get().checked_sub(1))
+                        .map(BatchSeq::new),
+                    lsns: None,
+                    reason: format!("{:?}: {}", obs.kind, case.why),
+                });
+            }
+            _ => {}
+        }
+    }
+    let after_max = seq_max.map_or(BatchSeq::ZERO, BatchSeq::next);
+    d.next_seq = match tail_torn.and_then(|h| item(h).seen.header_seq()) {
+        Some(t) => t.max(after_max),
+        None => after_max,
+    };
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KINDS: [RegionKind; 5] = [Valid, Torn, Zeros, Stale, Garbage];
+    const POSITIONS: [Position; 2] = [BeforeTail, Tail];
+    const EVIDENCE: [Evidence; 5] = [Nothing, Contiguous, SeqGap, LaterSeq, Superseded];
+
+    #[test]
+    fn table_is_complete_unambiguous_and_never_cuts_acknowledged_data() {
+        let mut possible = 0;
+        for kind in KINDS {
+            for position in POSITIONS {
+                for evidence in EVIDENCE {
+                    let obs = Observation {
+                        kind,
+                        position,
+                        evidence,
+                    };
+                    let rows: Vec<_> = RECOVERY_CASES
+                        .iter()
+                        .filter(|c| {
+                            c.kinds.contains(&kind)
+                                && c.positions.contains(&position)
+                                && c.evidence.contains(&evidence)
+                        })
+                        .collect();
+                    assert_eq!(rows.len(), 1, "{obs:?} matches {} rows", rows.len());
+                    let action = rows[0].action;
+                    // Consistency: nothing proven acknowledged is ever cut or skipped.
+                    if matches!(evidence, Contiguous | SeqGap | LaterSeq) {
+                        assert!(
+                            matches!(action, Missing | Impossible),
+                            "{obs:?} -> {action:?}"
+                        );
+                    }
+                    // Only the tail is cut, and only valid batches are replayed.
+                    assert!(action != Cut || position == Tail, "{obs:?}");
+                    assert!(action != Accept || kind == Valid, "{obs:?}");
+                    assert!(action != Missing || position == BeforeTail, "{obs:?}");
+                    if action != Impossible {
+                        possible += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            possible, 18,
+            "the number of reachable situations changed: update the docs"
+        );
+        // Every row is used by at least one situation and explains itself.
+        for c in RECOVERY_CASES {
+            assert!(!c.kinds.is_empty() && !c.positions.is_empty() && !c.evidence.is_empty());
+            assert!(!c.why.is_empty());
+        }
+    }
+
+    fn valid(offset: u64, seq: u64, batch: usize) -> Item {
+        Item {
+            offset,
+            len: 4096,
+            seen: Seen::Valid {
+                seq: BatchSeq::new(seq),
+                batch,
+            },
+        }
+    }
+    fn torn(offset: u64, seq: u64) -> Item {
+        Item {
+            offset,
+            len: 4096,
+            seen: Seen::Torn {
+                seq: BatchSeq::new(seq),
+                first_lsn: Lsn::new(5),
+                last_lsn: Lsn::new(9),
+                reason: "crc".into(),
+            },
+        }
+    }
+    fn garbage(offset: u64, len: u64) -> Item {
+        Item {
+            offset,
+            len,
+            seen: Seen::Garbage {
+                reason: "magic".into(),
+            },
+        }
+    }
+    fn zeros(offset: u64, len: u64) -> Item {
+        Item {
+            offset,
+            len,
+            seen: Seen::Zeros,
+        }
+    }
+    fn file(id: u64, items: Vec<Item>) -> FileItems {
+        FileItems {
+            file: JournalFileId::new(id),
+            items,
+        }
+    }
+
+    #[test]
+    fn torn_tail_is_cut_and_appends_resume_there() {
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 1, 0),
+                    valid(8192, 2, 1),
+                    torn(12288, 3),
+                    zeros(16384, 4096),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Accept, Cut, Cut]);
+        assert_eq!(d.tail, Some((0, 12288)));
+        assert_eq!(d.next_seq, BatchSeq::new(3));
+        assert!(d.missing.is_empty());
+    }
+
+    #[test]
+    fn damage_before_a_later_batch_is_missing_never_cut() {
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 1, 0),
+                    garbage(8192, 4096),
+                    valid(12288, 3, 1),
+                    zeros(16384, 4096),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Missing, Accept, Cut]);
+        assert_eq!(d.missing.len(), 1);
+        assert_eq!(d.missing[0].seq_first, Some(BatchSeq::new(2)));
+        assert_eq!(d.missing[0].seq_last, Some(BatchSeq::new(2)));
+        assert_eq!(d.tail, Some((0, 16384)));
+        assert_eq!(d.next_seq, BatchSeq::new(4));
+    }
+
+    #[test]
+    fn a_torn_header_before_the_in_flight_one_proves_acknowledgement() {
+        let d = decide_all(
+            &[file(
+                0,
+                vec![valid(4096, 1, 0), torn(8192, 2), torn(12288, 3)],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Missing, Cut]);
+        assert_eq!(d.missing[0].lsns, Some((Lsn::new(5), Lsn::new(9))));
+        assert_eq!(d.next_seq, BatchSeq::new(3));
+    }
+
+    #[test]
+    fn end_of_an_older_file_is_skipped_unless_sequences_are_missing() {
+        let files = [
+            file(0, vec![valid(4096, 1, 0), zeros(8192, 8192)]),
+            file(1, vec![valid(4096, 2, 1)]),
+        ];
+        let d = decide_all(&files, 4096);
+        assert_eq!(d.actions, vec![vec![Accept, Skip], vec![Accept]]);
+        let files = [
+            file(0, vec![valid(4096, 1, 0), garbage(8192, 8192)]),
+            file(1, vec![valid(4096, 3, 1)]),
+        ];
+        let d = decide_all(&files, 4096);
+        assert_eq!(d.actions, vec![vec![Accept, Missing], vec![Accept]]);
+        // A gap with nothing between: reported at the end of the previous batch.
+        let files = [
+            file(0, vec![valid(4096, 1, 0)]),
+            file(1, vec![valid(4096, 3, 1)]),
+        ];
+        let d = decide_all(&files, 4096);
+        assert_eq!(d.missing.len(), 1);
+        assert_eq!(
+            (d.missing[0].file, d.missing[0].offset),
+            (JournalFileId::new(0), 8192)
+        );
+        // A torn batch in an older file was completed before the newer file began.
+        let files = [
+            file(0, vec![valid(4096, 1, 0), torn(8192, 2)]),
+            file(1, vec![]),
+        ];
+        let d = decide_all(&files, 4096);
+        assert_eq!(d.actions[0], [Accept, Missing]);
+        assert_eq!(d.tail, Some((1, 4096)));
+        assert_eq!(d.next_seq, BatchSeq::new(3));
+    }
+
+    #[test]
+    fn a_cut_batch_rewritten_in_the_next_file_is_skipped() {
+        let files = [
+            file(0, vec![valid(4096, 1, 0), torn(8192, 2)]),
+            file(1, vec![valid(4096, 2, 1)]),
+        ];
+        let d = decide_all(&files, 4096);
+        assert_eq!(d.actions, vec![vec![Accept, Skip], vec![Accept]]);
+        assert!(d.missing.is_empty());
+    }
+}

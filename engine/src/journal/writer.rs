@@ -1,0 +1,629 @@
+//! The journal of one core: group commit over pre-written, recycled files.
+//!
+//! Owns the open files, the two batch buffers (one being filled, one being written),
+//! the waiters and the flusher task. Every `append` encodes its records into the batch
+//! being filled before it first waits, so records may borrow from the caller; then it
+//! waits for that batch to be durable. One flusher task per journal writes and syncs one
+//! batch at a time: whatever arrived while a write was in flight is the next batch (no
+//! fixed wait, bounded by `batch_bytes_max`).
+//!
+//! Must never: acknowledge a record before a sync that covers it completed; retry or
+//! acknowledge anything after the first write or sync error (fail-stop: the journal
+//! stays failed, every waiter and every later append gets [`JournalError::Failed`]);
+//! unlink or create a file after `create`; allocate per record (one `DmaBuf` per batch
+//! slot, reused; one waker per waiting append, in reused lists).
+//!
+//! Invariants: at most one write+sync in flight; batches get consecutive sequence
+//! numbers and are written back to back in a file generation; a recycled file's new
+//! header is durable before its first batch is written; `durable` only grows.
+//! (Creating and opening files is `lifecycle.rs`.)
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use boreal_segment::batch::{BatchBuilder, BatchProgress};
+use boreal_segment::limits::{BATCH_HEADER_SIZE, JOURNAL_FILE_HEADER_SIZE};
+use boreal_segment::{Alignment, BatchPlace, BatchSeq, Generation, Lsn, PgId, Record};
+
+use super::config::{DurabilityMode, JOURNAL_ALIGN_BYTES, JournalConfig};
+use super::error::{FailedOp, JournalError};
+use super::files::FileSet;
+use super::lifecycle::{encode_header, header_of};
+use crate::io::{DmaBuf, Io, WriteFlags};
+
+/// What a successful `append` covered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Records appended (all of them).
+    pub records: usize,
+    /// First and last batch holding them; `None` for an empty call.
+    pub batches: Option<(BatchSeq, BatchSeq)>,
+}
+
+/// Counters and state for metrics and for explaining a stall.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// `append` calls that encoded at least one record.
+    pub appends: u64,
+    pub records: u64,
+    /// Batches made durable.
+    pub batches: u64,
+    /// Bytes of durable batches, padding included.
+    pub bytes: u64,
+    /// Device flushes issued (fdatasync, linked sync or DSYNC write), headers included.
+    pub syncs: u64,
+    /// Recycled-file headers written.
+    pub header_writes: u64,
+    /// A batch write is in flight.
+    pub inflight: bool,
+    /// Records in the batch being filled.
+    pub filling_records: u32,
+    /// Times appends had to wait because no journal file was free.
+    pub space_waits: u64,
+    /// Appends are waiting now because every file holds unreleased records.
+    pub waiting_for_space: bool,
+    /// Times an append waited for the next batch to open (its batch was full).
+    pub room_waits: u64,
+    pub files_active: usize,
+    pub files_free: usize,
+    /// Highest durable batch.
+    pub durable_seq: Option<BatchSeq>,
+    /// The fail-stop error, once failed.
+    pub failed: Option<JournalError>,
+}
+
+struct Filling {
+    buf: DmaBuf,
+    /// Bytes of `buf` the batch may use (`batch_bytes_max`, or less at a file's end).
+    limit: usize,
+    progress: BatchProgress,
+    file: usize,
+    /// The file was just taken for recycling: write this header first.
+    new_generation: Option<Generation>,
+    /// No more records fit: the next append waits for the next batch.
+    full: bool,
+}
+
+struct Job {
+    buf: DmaBuf,
+    file: usize,
+    offset: u64,
+    seq: BatchSeq,
+    new_generation: Option<Generation>,
+}
+
+struct State {
+    set: FileSet,
+    /// Where the next batch goes in the current file.
+    tail_offset: u64,
+    next_seq: BatchSeq,
+    filling: Option<Filling>,
+    spare: Option<DmaBuf>,
+    inflight: Option<BatchSeq>,
+    durable: Option<BatchSeq>,
+    failed: Option<JournalError>,
+    filling_wakers: Vec<Waker>,
+    inflight_wakers: Vec<Waker>,
+    room_wakers: Vec<Waker>,
+    spare_wakers: Vec<Waker>,
+    flusher: Option<Waker>,
+    closed: bool,
+    stats: JournalStats,
+}
+
+struct Inner<I: Io> {
+    io: I,
+    cfg: JournalConfig,
+    files: Vec<I::File>,
+    st: RefCell<State>,
+}
+
+/// One core's journal. See the module docs. Not `Send`: one per core.
+pub struct Journal<I: Io> {
+    inner: Rc<Inner<I>>,
+}
+
+impl<I: Io> std::fmt::Debug for Journal<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("dir", &self.inner.cfg.dir)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+enum Fill {
+    Encoded { count: usize, seq: BatchSeq },
+    Wait,
+}
+
+impl<I: Io> Journal<I> {
+    pub(super) fn start(
+        io: I,
+        cfg: JournalConfig,
+        files: Vec<I::File>,
+        set: FileSet,
+        tail_offset: u64,
+        next_seq: BatchSeq,
+    ) -> Journal<I> {
+        let st = State {
+            set,
+            tail_offset,
+            next_seq,
+            filling: None,
+            spare: Some(DmaBuf::zeroed(cfg.batch_bytes_max)),
+            inflight: None,
+            durable: None,
+            failed: None,
+            filling_wakers: Vec::new(),
+            inflight_wakers: Vec::new(),
+            room_wakers: Vec::new(),
+            spare_wakers: Vec::new(),
+            flusher: None,
+            closed: false,
+            stats: JournalStats::default(),
+        };
+        let inner = Rc::new(Inner {
+            io,
+            cfg,
+            files,
+            st: RefCell::new(st),
+        });
+        drop(crate::rt::spawn(flusher(inner.clone())));
+        Journal { inner }
+    }
+
+    /// Appends `records` and returns once all of them are durable. Records are
+    /// encoded into the batch being filled before the first wait; a call whose records
+    /// do not fit in one batch spans batches. Invalid or oversized records are refused
+    /// before anything is encoded.
+    pub async fn append(&self, records: &[Record<'_>]) -> Result<Appended, JournalError> {
+        let body_max = self.inner.cfg.batch_bytes_max - BATCH_HEADER_SIZE;
+        for (index, record) in records.iter().enumerate() {
+            record
+                .validate()
+                .map_err(|source| JournalError::InvalidRecord { index, source })?;
+            if record.encoded_len() > body_max {
+                return Err(JournalError::RecordTooLarge {
+                    index,
+                    needed: record.encoded_len(),
+                    max: body_max,
+                });
+            }
+        }
+        let mut next = 0;
+        let mut batches: Option<(BatchSeq, BatchSeq)> = None;
+        let mut counted = false;
+        while next < records.len() {
+            let fill = self.inner.fill(&records[next..], &mut counted)?;
+            match fill {
+                Fill::Encoded { count, seq } => {
+                    next += count;
+                    batches = Some((batches.map_or(seq, |b| b.0), seq));
+                }
+                Fill::Wait => self.inner.wait_room().await,
+            }
+        }
+        let Some((_, last)) = batches else {
+            return Ok(Appended {
+                records: 0,
+                batches: None,
+            });
+        };
+        self.inner.wait_durable(last).await?;
+        Ok(Appended {
+            records: records.len(),
+            batches,
+        })
+    }
+
+    /// Redo of `pg` up to and including `upto` is materialized: files holding nothing
+    /// newer become reusable (in journal order).
+    pub fn release(&self, pg: PgId, upto: Lsn) {
+        let freed = self.inner.st.borrow_mut().set.release(pg, upto);
+        if freed > 0 {
+            self.inner.wake_room();
+        }
+    }
+
+    /// Every `Truncate`/`SegmentMeta` record of `pg` appended before this call is
+    /// durable elsewhere or superseded: it no longer pins its file.
+    pub fn release_meta(&self, pg: PgId) {
+        let freed = self.inner.st.borrow_mut().set.release_meta(pg);
+        if freed > 0 {
+            self.inner.wake_room();
+        }
+    }
+
+    pub fn stats(&self) -> JournalStats {
+        let st = self.inner.st.borrow();
+        let mut s = st.stats.clone();
+        s.inflight = st.inflight.is_some();
+        s.filling_records = st.filling.as_ref().map_or(0, |f| f.progress.record_count());
+        s.files_active = st.set.active_count();
+        s.files_free = st.set.free_count();
+        s.durable_seq = st.durable;
+        s.failed = st.failed.clone();
+        s
+    }
+
+    /// The journal's configuration.
+    pub fn config(&self) -> &JournalConfig {
+        &self.inner.cfg
+    }
+}
+
+impl<I: Io> Drop for Journal<I> {
+    fn drop(&mut self) {
+        let waker = {
+            let mut st = self.inner.st.borrow_mut();
+            st.closed = true;
+            st.flusher.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+pub(super) fn pin(set: &mut FileSet, index: usize, record: &Record<'_>) {
+    match record {
+        Record::Redo(r) => set.pin_redo(index, r.pg_id, r.lsn),
+        Record::Truncate(_) | Record::SegmentMeta(_) => set.pin_meta(index, record.pg_id()),
+    }
+}
+
+fn wake_all(wakers: &mut Vec<Waker>) {
+    for w in wakers.drain(..) {
+        w.wake();
+    }
+}
+
+impl<I: Io> Inner<I> {
+    /// Encodes as many of `records` as fit into the batch being filled, opening one if
+    /// needed. Never waits.
+    fn fill(&self, records: &[Record<'_>], counted: &mut bool) -> Result<Fill, JournalError> {
+        let mut st = self.st.borrow_mut();
+        let st = &mut *st;
+        if let Some(e) = &st.failed {
+            return Err(e.clone());
+        }
+        if st.filling.as_ref().is_some_and(|f| f.full) {
+            st.stats.room_waits += 1;
+            return Ok(Fill::Wait);
+        }
+        if st.filling.is_none() && !self.open_batch(st, records[0].encoded_len()) {
+            return Ok(Fill::Wait);
+        }
+        let State {
+            filling,
+            set,
+            stats,
+            flusher,
+            ..
+        } = st;
+        let f = filling.as_mut().expect("a batch is open");
+        let seq = f.progress.sequence();
+        let mut builder = BatchBuilder::resume(&mut f.buf.as_full_mut()[..f.limit], f.progress)
+            .expect("the paused batch resumes in its own buffer");
+        let mut count = 0;
+        for record in records {
+            if !builder.fits(record) {
+                break;
+            }
+            builder
+                .push(record)
+                .expect("validated records that fit are encoded");
+            pin(set, f.file, record);
+            count += 1;
+        }
+        f.progress = builder.pause();
+        if count < records.len() {
+            f.full = true;
+        }
+        if count == 0 {
+            stats.room_waits += 1;
+            return Ok(Fill::Wait);
+        }
+        stats.records += count as u64;
+        if !*counted {
+            *counted = true;
+            stats.appends += 1;
+        }
+        if let Some(w) = flusher.take() {
+            w.wake();
+        }
+        Ok(Fill::Encoded { count, seq })
+    }
+
+    /// Opens the next batch; false if no buffer or no file space is available now.
+    fn open_batch(&self, st: &mut State, first_record_len: usize) -> bool {
+        let Some(mut buf) = st.spare.take() else {
+            st.stats.room_waits += 1;
+            return false;
+        };
+        let align = JOURNAL_ALIGN_BYTES as u64;
+        let needed =
+            (BATCH_HEADER_SIZE + first_record_len).div_ceil(JOURNAL_ALIGN_BYTES) as u64 * align;
+        let file_bytes = self.cfg.file_bytes;
+        let room = st
+            .set
+            .current()
+            .map_or(0, |_| file_bytes.saturating_sub(st.tail_offset));
+        let (file, new_generation) = match st.set.current() {
+            Some(current) if room >= needed => (current, None),
+            _ => match st.set.take_next() {
+                Some((index, generation)) => {
+                    st.tail_offset = JOURNAL_FILE_HEADER_SIZE as u64;
+                    (index, Some(generation))
+                }
+                None => {
+                    st.spare = Some(buf);
+                    if !st.stats.waiting_for_space {
+                        st.stats.space_waits += 1;
+                    }
+                    st.stats.waiting_for_space = true;
+                    return false;
+                }
+            },
+        };
+        st.stats.waiting_for_space = false;
+        let limit = (file_bytes - st.tail_offset).min(self.cfg.batch_bytes_max as u64) as usize;
+        let place = BatchPlace {
+            file_id: FileSet::id(file),
+            generation: st.set.generation(file),
+            alignment: Alignment::JOURNAL,
+            file_offset: st.tail_offset,
+        };
+        let progress = BatchBuilder::new(&mut buf.as_full_mut()[..limit], place, st.next_seq)
+            .expect("an aligned buffer and offset make a batch")
+            .pause();
+        st.next_seq = st.next_seq.next();
+        st.set.batch_started(file);
+        st.filling = Some(Filling {
+            buf,
+            limit,
+            progress,
+            file,
+            new_generation,
+            full: false,
+        });
+        true
+    }
+
+    /// Waits once: until the flusher takes a batch, a batch completes, space is
+    /// released, or the journal fails. The caller re-checks.
+    async fn wait_room(&self) {
+        let mut registered = false;
+        poll_fn(|cx| {
+            if registered {
+                return Poll::Ready(());
+            }
+            registered = true;
+            self.st.borrow_mut().room_wakers.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    async fn wait_durable(&self, seq: BatchSeq) -> Result<(), JournalError> {
+        poll_fn(|cx| {
+            let mut st = self.st.borrow_mut();
+            if st.durable.is_some_and(|d| d >= seq) {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(e) = &st.failed {
+                return Poll::Ready(Err(e.clone()));
+            }
+            if st.inflight == Some(seq) {
+                st.inflight_wakers.push(cx.waker().clone());
+            } else {
+                st.filling_wakers.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn wake_room(&self) {
+        let mut list = {
+            let mut st = self.st.borrow_mut();
+            let spare = std::mem::take(&mut st.spare_wakers);
+            std::mem::replace(&mut st.room_wakers, spare)
+        };
+        wake_all(&mut list);
+        self.st.borrow_mut().spare_wakers = list;
+    }
+
+    /// The flusher's wait: the next non-empty batch, or `None` once failed or closed.
+    fn take_job(&self, cx: &mut std::task::Context<'_>) -> Poll<Option<Job>> {
+        let mut st = self.st.borrow_mut();
+        let st = &mut *st;
+        if st.failed.is_some() || st.closed {
+            return Poll::Ready(None);
+        }
+        assert!(st.inflight.is_none(), "one write in flight at most");
+        let ready = st.filling.as_ref().is_some_and(|f| !f.progress.is_empty());
+        if !ready {
+            st.flusher = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let mut f = st.filling.take().expect("checked above");
+        let offset = f.progress.place().file_offset;
+        assert_eq!(offset, st.tail_offset, "the open batch starts at the tail");
+        let header = BatchBuilder::resume(&mut f.buf.as_full_mut()[..f.limit], f.progress)
+            .expect("the paused batch resumes in its own buffer")
+            .seal();
+        let padded = header.padded_len();
+        f.buf.set_len(padded);
+        st.tail_offset += padded as u64;
+        st.inflight = Some(header.sequence);
+        assert!(
+            st.inflight_wakers.is_empty(),
+            "the previous batch woke its waiters"
+        );
+        std::mem::swap(&mut st.inflight_wakers, &mut st.filling_wakers);
+        if st.spare.is_none() {
+            // First batch: allocate the second buffer lazily, once.
+            st.spare = Some(DmaBuf::zeroed(self.cfg.batch_bytes_max));
+        }
+        Poll::Ready(Some(Job {
+            buf: f.buf,
+            file: f.file,
+            offset,
+            seq: header.sequence,
+            new_generation: f.new_generation,
+        }))
+    }
+
+    /// Writes `buf` at `offset` of file `index` and makes it durable, per the mode.
+    async fn durable_write(
+        &self,
+        index: usize,
+        buf: DmaBuf,
+        offset: u64,
+        header: bool,
+    ) -> (Result<(), JournalError>, DmaBuf) {
+        let file = &self.files[index];
+        let len = buf.len();
+        let fail =
+            |op: FailedOp, e: Option<&io::Error>, short: Option<usize>| JournalError::Failed {
+                op,
+                file: FileSet::id(index),
+                offset,
+                errno: e.and_then(io::Error::raw_os_error),
+                cause: match (e, short) {
+                    (Some(e), _) => e.to_string(),
+                    (None, Some(n)) => format!("short write: {n} of {len} bytes"),
+                    (None, None) => "unknown".into(),
+                },
+            };
+        let check = |r: io::Result<usize>, op: FailedOp| match r {
+            Ok(n) if n == len => Ok(()),
+            Ok(n) => Err(fail(op, None, Some(n))),
+            Err(e) => Err(fail(op, Some(&e), None)),
+        };
+        match self.cfg.durability {
+            DurabilityMode::WriteThenFdatasync => {
+                let op = if header {
+                    FailedOp::HeaderWrite
+                } else {
+                    FailedOp::Write
+                };
+                let (r, buf) = self.io.write_at(file, buf, offset, WriteFlags::NONE).await;
+                if let Err(e) = check(r, op) {
+                    return (Err(e), buf);
+                }
+                let op = if header {
+                    FailedOp::HeaderSync
+                } else {
+                    FailedOp::Sync
+                };
+                let r = self
+                    .io
+                    .fdatasync(file)
+                    .await
+                    .map_err(|e| fail(op, Some(&e), None));
+                (r, buf)
+            }
+            DurabilityMode::Linked => {
+                let op = if header {
+                    FailedOp::HeaderWrite
+                } else {
+                    FailedOp::LinkedWriteSync
+                };
+                let (r, buf) = self.io.write_then_fdatasync(file, buf, offset).await;
+                (check(r, op), buf)
+            }
+            DurabilityMode::DsyncWrite => {
+                let op = if header {
+                    FailedOp::HeaderWrite
+                } else {
+                    FailedOp::DsyncWrite
+                };
+                let (r, buf) = self.io.write_at(file, buf, offset, WriteFlags::DSYNC).await;
+                (check(r, op), buf)
+            }
+        }
+    }
+
+    /// Records the outcome of the job in flight and wakes who must know.
+    fn complete(
+        &self,
+        job_file: usize,
+        seq: BatchSeq,
+        mut buf: DmaBuf,
+        result: Result<(), JournalError>,
+    ) {
+        let mut list = {
+            let mut st = self.st.borrow_mut();
+            let st = &mut *st;
+            assert_eq!(st.inflight, Some(seq), "completing the batch in flight");
+            st.inflight = None;
+            st.set.batch_done(job_file);
+            match result {
+                Ok(()) => {
+                    assert!(st.durable.is_none_or(|d| d < seq), "durable only grows");
+                    st.durable = Some(seq);
+                    st.stats.batches += 1;
+                    st.stats.bytes += buf.len() as u64;
+                    st.stats.syncs += 1;
+                    buf.clear();
+                    st.spare = Some(buf);
+                    st.set.collect_free();
+                }
+                Err(e) => {
+                    st.failed = Some(e);
+                    wake_all(&mut st.filling_wakers);
+                }
+            }
+            let spare = std::mem::take(&mut st.spare_wakers);
+            let mut list = std::mem::replace(&mut st.inflight_wakers, spare);
+            list.append(&mut st.room_wakers);
+            list
+        };
+        wake_all(&mut list);
+        self.st.borrow_mut().spare_wakers = list;
+    }
+
+    fn fail_header(&self, job: Job, e: JournalError) {
+        self.complete(job.file, job.seq, job.buf, Err(e));
+    }
+}
+
+/// The flusher task: one batch at a time, each made durable before the next starts.
+async fn flusher<I: Io>(inner: Rc<Inner<I>>) {
+    let mut header_buf = Some(DmaBuf::zeroed(JOURNAL_FILE_HEADER_SIZE));
+    loop {
+        let Some(job) = poll_fn(|cx| inner.take_job(cx)).await else {
+            // Failed or closed: release anyone still waiting for room.
+            let mut st = inner.st.borrow_mut();
+            let mut list = std::mem::take(&mut st.room_wakers);
+            list.append(&mut st.filling_wakers);
+            drop(st);
+            wake_all(&mut list);
+            return;
+        };
+        if let Some(generation) = job.new_generation {
+            let mut hbuf = header_buf
+                .take()
+                .expect("the header buffer is returned after each use");
+            encode_header(&mut hbuf, &header_of(&inner.cfg, job.file, generation));
+            let (r, hbuf) = inner.durable_write(job.file, hbuf, 0, true).await;
+            header_buf = Some(hbuf);
+            inner.st.borrow_mut().stats.header_writes += 1;
+            if let Err(e) = r {
+                inner.fail_header(job, e);
+                continue;
+            }
+            inner.st.borrow_mut().stats.syncs += 1;
+        }
+        let (r, buf) = inner
+            .durable_write(job.file, job.buf, job.offset, false)
+            .await;
+        inner.complete(job.file, job.seq, buf, r);
+    }
+}

@@ -1,0 +1,242 @@
+//! Crash recovery on hand-made damage: a torn batch at the tail is cut and overwritten;
+//! a damaged batch below the tail is reported missing (with what its header says) and
+//! never cut; a damaged header in the middle is located by its neighbours; the last
+//! acknowledged batch, damaged with nothing after it, is cut (the documented limit);
+//! and the decision table is complete.
+
+mod journal_support;
+
+use boreal_engine::io::{DmaBuf, Io, OpenOptions, WriteFlags};
+use boreal_engine::journal::{
+    Action, DurabilityMode, Evidence, Journal, Observation, Position, RECOVERY_CASES, RegionKind,
+    decide, file_path,
+};
+use boreal_engine::sim::SimIo;
+use boreal_segment::batch::BatchBuilder;
+use boreal_segment::{Alignment, BatchPlace, BatchSeq, Generation, JournalFileId, Lsn, Record};
+use journal_support::{DIR, payload, redo, sim, small_config};
+
+const MODE: DurabilityMode = DurabilityMode::WriteThenFdatasync;
+
+/// Appends lsns 1..=n, one 4 KiB batch each (batch k at offset 4096 * (k + 1)).
+async fn journal_with(io: &SimIo, n: u64) {
+    let j = Journal::create(io.clone(), small_config(MODE))
+        .await
+        .unwrap();
+    for lsn in 1..=n {
+        let body = payload(lsn, 200);
+        j.append(&[redo(1, lsn, &body)]).await.unwrap();
+    }
+}
+
+/// Overwrites `bytes` at `offset` of journal file 0, durably.
+async fn poke(io: &SimIo, offset: u64, bytes: &[u8]) {
+    let opts = OpenOptions {
+        read: true,
+        write: true,
+        direct: true,
+        ..OpenOptions::default()
+    };
+    let f = io.open(&file_path(DIR.as_ref(), 0), opts).await.unwrap();
+    let block = offset / 4096 * 4096;
+    let (r, mut buf) = io.read_at(&f, DmaBuf::zeroed(8192), 8192, block).await;
+    assert_eq!(r.unwrap(), 8192);
+    let at = (offset - block) as usize;
+    buf.as_mut_slice()[at..at + bytes.len()].copy_from_slice(bytes);
+    let (r, _) = io.write_at(&f, buf, block, WriteFlags::NONE).await;
+    r.unwrap();
+    io.fdatasync(&f).await.unwrap();
+}
+
+async fn flip(io: &SimIo, offset: u64) {
+    let opts = OpenOptions {
+        read: true,
+        direct: true,
+        ..OpenOptions::default()
+    };
+    let f = io.open(&file_path(DIR.as_ref(), 0), opts).await.unwrap();
+    let (_, buf) = io
+        .read_at(&f, DmaBuf::zeroed(4096), 4096, offset / 4096 * 4096)
+        .await;
+    let b = buf.as_slice()[(offset % 4096) as usize] ^ 0x10;
+    poke(io, offset, &[b]).await;
+}
+
+fn lsns(rec: &boreal_engine::journal::Recovered) -> Vec<u64> {
+    rec.records
+        .iter()
+        .map(|(_, r)| {
+            if let Record::Redo(r) = r {
+                r.lsn.get()
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn torn_tail_is_cut_and_overwritten() {
+    let sim = sim(21);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        journal_with(&io, 5).await;
+        // The write in flight at the crash: a 12 KiB batch of which only the first
+        // 4 KiB landed.
+        let mut buf = vec![0u8; 16384];
+        let place = BatchPlace {
+            file_id: JournalFileId::new(0),
+            generation: Generation::new(1),
+            alignment: Alignment::JOURNAL,
+            file_offset: 6 * 4096,
+        };
+        let mut b = BatchBuilder::new(&mut buf, place, BatchSeq::new(5)).unwrap();
+        let body = payload(6, 10000);
+        b.push(&redo(1, 6, &body)).unwrap();
+        assert_eq!(b.seal().padded_len(), 12288);
+        poke(&io, 6 * 4096, &buf[..4096]).await;
+
+        let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5]);
+        assert!(rec.missing.is_empty(), "{:?}", rec.missing);
+        let tail = rec.tail.unwrap();
+        assert_eq!(
+            (tail.offset, tail.next_seq),
+            (6 * 4096, BatchSeq::new(5)),
+            "{:?}",
+            rec.report
+        );
+        assert!(
+            rec.report
+                .iter()
+                .any(|l| l.contains("Torn") && l.contains("Cut")),
+            "{:?}",
+            rec.report
+        );
+        let body = payload(7, 50);
+        j.append(&[redo(1, 7, &body)]).await.unwrap();
+        drop(j);
+        let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5, 7]);
+        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+    });
+}
+
+#[test]
+fn damaged_middle_batch_is_missing_and_never_cut() {
+    let sim = sim(22);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        journal_with(&io, 5).await;
+        // Batch seq 2 (lsn 3) at 12288: a bit flip in its records.
+        flip(&io, 3 * 4096 + 150).await;
+        let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 4, 5]);
+        assert_eq!(rec.missing.len(), 1, "{:?}", rec.report);
+        let m = &rec.missing[0];
+        assert_eq!(
+            (m.file, m.offset, m.len),
+            (JournalFileId::new(0), 3 * 4096, Some(4096))
+        );
+        assert_eq!(
+            (m.seq_first, m.seq_last),
+            (Some(BatchSeq::new(2)), Some(BatchSeq::new(2)))
+        );
+        assert_eq!(
+            m.lsns,
+            Some((Lsn::new(3), Lsn::new(3))),
+            "the torn header's LSN range"
+        );
+        let tail = rec.tail.unwrap();
+        assert_eq!((tail.offset, tail.next_seq), (6 * 4096, BatchSeq::new(5)));
+        // Appends go after the tail; the damaged batch stays and is reported again.
+        let body = payload(6, 50);
+        j.append(&[redo(1, 6, &body)]).await.unwrap();
+        drop(j);
+        let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 4, 5, 6]);
+        assert_eq!(rec.missing.len(), 1);
+    });
+}
+
+#[test]
+fn damaged_middle_header_is_located_by_its_neighbours() {
+    let sim = sim(23);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        journal_with(&io, 5).await;
+        flip(&io, 2 * 4096 + 20).await; // batch seq 1's header
+        let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 3, 4, 5]);
+        assert_eq!(rec.missing.len(), 1, "{:?}", rec.report);
+        let m = &rec.missing[0];
+        assert_eq!(
+            (m.offset, m.seq_first, m.seq_last, m.lsns),
+            (
+                2 * 4096,
+                Some(BatchSeq::new(1)),
+                Some(BatchSeq::new(1)),
+                None
+            )
+        );
+        assert_eq!(rec.tail.unwrap().offset, 6 * 4096);
+    });
+}
+
+#[test]
+fn damaged_last_acknowledged_batch_is_cut_the_documented_limit() {
+    let sim = sim(24);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        journal_with(&io, 5).await;
+        flip(&io, 5 * 4096 + 150).await; // the last batch (lsn 5), acknowledged
+        let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
+        // Indistinguishable from a torn write at the tail: cut, not reported.
+        assert_eq!(lsns(&rec), [1, 2, 3, 4]);
+        assert!(rec.missing.is_empty());
+        assert_eq!(rec.tail.unwrap().offset, 5 * 4096);
+    });
+}
+
+#[test]
+fn decision_table_is_complete_and_never_cuts_below_the_tail() {
+    let kinds = [
+        RegionKind::Valid,
+        RegionKind::Torn,
+        RegionKind::Zeros,
+        RegionKind::Stale,
+        RegionKind::Garbage,
+    ];
+    let evidence = [
+        Evidence::Nothing,
+        Evidence::Contiguous,
+        Evidence::SeqGap,
+        Evidence::LaterSeq,
+        Evidence::Superseded,
+    ];
+    for kind in kinds {
+        for position in [Position::BeforeTail, Position::Tail] {
+            for evidence in evidence {
+                let obs = Observation {
+                    kind,
+                    position,
+                    evidence,
+                };
+                let n = RECOVERY_CASES
+                    .iter()
+                    .filter(|c| {
+                        c.kinds.contains(&kind)
+                            && c.positions.contains(&position)
+                            && c.evidence.contains(&evidence)
+                    })
+                    .count();
+                assert_eq!(n, 1, "{obs:?}");
+                let action = decide(obs).action;
+                assert!(
+                    action != Action::Cut || position == Position::Tail,
+                    "{obs:?}"
+                );
+            }
+        }
+    }
+}

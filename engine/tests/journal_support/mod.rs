@@ -1,0 +1,244 @@
+//! Shared helpers of the journal tests: a small journal config, record builders, a
+//! fault-free simulator, and `FaultyIo`, an `Io` wrapper that fails chosen operations
+//! on demand (EIO on the next write or sync, a short write), deterministically.
+
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::rc::Rc;
+
+use boreal_engine::io::{
+    Clock, DmaBuf, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags,
+};
+use boreal_engine::journal::{DurabilityMode, JournalConfig};
+use boreal_engine::sim::{FaultConfig, Sim, SimConfig};
+use boreal_segment::{Change, Lsn, PageId, PgId, Record, Redo};
+
+pub const DIR: &str = "/journal";
+
+/// 3 files of 256 KiB, 64 KiB batches.
+pub fn small_config(mode: DurabilityMode) -> JournalConfig {
+    JournalConfig {
+        files: 3,
+        file_bytes: 256 << 10,
+        batch_bytes_max: 64 << 10,
+        durability: mode,
+        recovery_read_bytes: 64 << 10,
+        ..JournalConfig::new(DIR)
+    }
+}
+
+/// A fault-free world with one node (node 0).
+pub fn sim(seed: u64) -> Sim {
+    let sim = Sim::new(SimConfig {
+        seed,
+        faults: FaultConfig::none(),
+        ..SimConfig::default()
+    });
+    assert_eq!(sim.add_node(), 0);
+    sim
+}
+
+/// The payload of the record at `lsn`: derived from it, so recovery can be checked.
+pub fn payload(lsn: u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (lsn as u8).wrapping_mul(31).wrapping_add(i as u8))
+        .collect()
+}
+
+pub fn redo<'a>(pg: u32, lsn: u64, bytes: &'a [u8]) -> Record<'a> {
+    Record::Redo(Redo {
+        lsn: Lsn::new(lsn),
+        prev_lsn_pg: Lsn::new(lsn - 1),
+        prev_lsn_page: Lsn::ZERO,
+        pg_id: PgId::new(pg),
+        page_id: PageId::new(lsn % 7),
+        cpl: false,
+        change: Change::Delta { offset: 0, bytes },
+    })
+}
+
+/// What to do to the next matching operation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Fail the next batch-sized write (any write longer than one 4 KiB block, or any
+    /// write at all with `any_write`) with this errno.
+    pub write_errno: Option<i32>,
+    /// Complete the next write short by this many bytes.
+    pub write_short_by: Option<usize>,
+    /// Fail the next fdatasync with this errno.
+    pub sync_errno: Option<i32>,
+    /// Fail the next linked write+sync with this errno (the sync's ECANCELED).
+    pub linked_errno: Option<i32>,
+    pub armed: bool,
+}
+
+/// An `Io` that delegates to `inner` and injects `Faults` once armed.
+#[derive(Clone, Debug)]
+pub struct FaultyIo<I: Io> {
+    pub inner: I,
+    pub faults: Rc<RefCell<Faults>>,
+}
+
+impl<I: Io> FaultyIo<I> {
+    pub fn new(inner: I) -> Self {
+        FaultyIo {
+            inner,
+            faults: Rc::new(RefCell::new(Faults::default())),
+        }
+    }
+
+    pub fn arm(&self, f: Faults) {
+        *self.faults.borrow_mut() = Faults { armed: true, ..f };
+    }
+}
+
+fn err(code: i32) -> io::Error {
+    io::Error::from_raw_os_error(code)
+}
+
+impl<I: Io> Clock for FaultyIo<I> {
+    fn now(&self) -> Instant {
+        self.inner.now()
+    }
+
+    async fn sleep_until(&self, deadline: Instant) {
+        self.inner.sleep_until(deadline).await
+    }
+}
+
+impl<I: Io> Io for FaultyIo<I> {
+    type File = I::File;
+    type Listener = I::Listener;
+    type Stream = I::Stream;
+
+    async fn open(&self, path: &Path, opts: OpenOptions) -> io::Result<Self::File> {
+        self.inner.open(path, opts).await
+    }
+
+    fn file_info(&self, file: &Self::File) -> FileInfo {
+        self.inner.file_info(file)
+    }
+
+    async fn read_at(
+        &self,
+        file: &Self::File,
+        buf: DmaBuf,
+        len: usize,
+        offset: u64,
+    ) -> (io::Result<usize>, DmaBuf) {
+        self.inner.read_at(file, buf, len, offset).await
+    }
+
+    async fn write_at(
+        &self,
+        file: &Self::File,
+        buf: DmaBuf,
+        offset: u64,
+        flags: WriteFlags,
+    ) -> (io::Result<usize>, DmaBuf) {
+        let (errno, short) = {
+            let mut f = self.faults.borrow_mut();
+            if f.armed {
+                (f.write_errno.take(), f.write_short_by.take())
+            } else {
+                (None, None)
+            }
+        };
+        if let Some(code) = errno {
+            return (Err(err(code)), buf);
+        }
+        if let Some(by) = short {
+            // Write a prefix for real, report it: a short O_DIRECT write.
+            let keep = buf.len().saturating_sub(by) / 512 * 512;
+            let mut prefix = DmaBuf::zeroed(buf.capacity());
+            prefix.extend_from_slice(&buf.as_slice()[..keep]);
+            let (r, _) = self.inner.write_at(file, prefix, offset, flags).await;
+            return (r, buf);
+        }
+        self.inner.write_at(file, buf, offset, flags).await
+    }
+
+    async fn writev_at(
+        &self,
+        file: &Self::File,
+        bufs: Vec<DmaBuf>,
+        offset: u64,
+        flags: WriteFlags,
+    ) -> (io::Result<usize>, Vec<DmaBuf>) {
+        self.inner.writev_at(file, bufs, offset, flags).await
+    }
+
+    async fn fdatasync(&self, file: &Self::File) -> io::Result<()> {
+        let errno = {
+            let mut f = self.faults.borrow_mut();
+            if f.armed { f.sync_errno.take() } else { None }
+        };
+        if let Some(code) = errno {
+            return Err(err(code));
+        }
+        self.inner.fdatasync(file).await
+    }
+
+    async fn fsync(&self, file: &Self::File) -> io::Result<()> {
+        self.inner.fsync(file).await
+    }
+
+    async fn fallocate(
+        &self,
+        file: &Self::File,
+        mode: FallocateMode,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<()> {
+        self.inner.fallocate(file, mode, offset, len).await
+    }
+
+    async fn write_then_fdatasync(
+        &self,
+        file: &Self::File,
+        buf: DmaBuf,
+        offset: u64,
+    ) -> (io::Result<usize>, DmaBuf) {
+        let errno = {
+            let mut f = self.faults.borrow_mut();
+            if f.armed { f.linked_errno.take() } else { None }
+        };
+        if let Some(code) = errno {
+            // The write landed but the linked sync was cancelled: nothing is durable.
+            let (_, buf) = self
+                .inner
+                .write_at(file, buf, offset, WriteFlags::NONE)
+                .await;
+            return (Err(err(code)), buf);
+        }
+        self.inner.write_then_fdatasync(file, buf, offset).await
+    }
+
+    async fn bind(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
+        self.inner.bind(addr).await
+    }
+
+    fn local_addr(&self, listener: &Self::Listener) -> io::Result<SocketAddr> {
+        self.inner.local_addr(listener)
+    }
+
+    async fn accept(&self, listener: &Self::Listener) -> io::Result<(Self::Stream, SocketAddr)> {
+        self.inner.accept(listener).await
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<Self::Stream> {
+        self.inner.connect(addr).await
+    }
+
+    async fn send(&self, stream: &Self::Stream, buf: DmaBuf) -> (io::Result<usize>, DmaBuf) {
+        self.inner.send(stream, buf).await
+    }
+
+    async fn recv(&self, stream: &Self::Stream, buf: DmaBuf) -> (io::Result<usize>, DmaBuf) {
+        self.inner.recv(stream, buf).await
+    }
+}
