@@ -95,6 +95,15 @@ pub enum BenchError {
         source: std::io::Error,
     },
 
+    /// The default job's scratch directory cannot be created or written.
+    #[error(
+        "cannot use {path} as the default job's scratch directory: {source}; run boreal-bench from a writable directory (e.g. the workspace root), or give it a job"
+    )]
+    ScratchDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
     /// Pinning a thread or reading the CPU set failed.
     #[error("cpu affinity for cpu {cpu}: {source}")]
     Affinity { cpu: usize, source: std::io::Error },

@@ -13,8 +13,8 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::buffer::AlignedBuf;
 use crate::error::BenchError;
+use crate::workload::patterned_buf;
 
 /// Bytes written per layout write.
 const LAYOUT_CHUNK_BYTES: usize = 1 << 20;
@@ -54,7 +54,7 @@ pub fn lay_out(path: &Path, len_needed: u64) -> Result<LayoutOutcome, BenchError
         .truncate(false)
         .open(path)
         .map_err(|e| io_err("open for layout", 0, e))?;
-    let pattern = AlignedBuf::patterned(LAYOUT_CHUNK_BYTES, 0x1a40);
+    let pattern = patterned_buf(LAYOUT_CHUNK_BYTES, 0x1a40);
     let mut written = 0u64;
     while written < len_needed {
         let n = (len_needed - written).min(LAYOUT_CHUNK_BYTES as u64) as usize;

@@ -11,18 +11,19 @@
 //! - [`job`]: job files and command-line job options, parsed and validated.
 //! - [`plan`]: jobs expanded into one thread per job copy (`numjobs`), with files and cores.
 //! - [`layout`]: pre-writing files before timing, so no measurement hits sparse blocks.
-//! - [`engine`]: the engine trait and the `psync` engine.
+//! - [`engine`]: the engine trait and the `psync` and `io_uring` engines.
 //! - [`runner`]: the per-thread measurement loop (open-loop when `rate_iops` is set).
 //! - [`stats`]: histograms and counters, merged after the run.
 //! - [`output`]: fio-style `normal`, `json` and `json+` reports.
 //! - [`hdrlog`]: HdrHistogram interval logs.
 //! - [`progress`]: the terminal progress line.
 //! - [`compare`]: alternating A/B runs against fio.
+//! - [`default_job`]: the embedded job run when no job is given.
 //! - [`affinity`]: thread pinning and per-thread CPU time (the crate's only `unsafe`).
 
 pub mod affinity;
-pub mod buffer;
 pub mod compare;
+pub mod default_job;
 pub mod engine;
 pub mod error;
 pub mod hdrlog;

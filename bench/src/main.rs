@@ -3,16 +3,19 @@
 //! Arguments are fio's: job files, and job options as `--key=value` (a `--name=NAME`
 //! starts a job on the command line; options before any `--name` apply to every job
 //! and override job files). A handful of harness options (see `--help`) are taken
-//! out first. Errors from the library are printed with their context via `anyhow`.
+//! out first. With no job at all it runs the embedded default job (see
+//! `boreal_bench::default_job`). Errors from the library are printed with their
+//! context via `anyhow`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use boreal_bench::compare::{self, CompareSettings};
-use boreal_bench::job::{self, RawSection};
+use boreal_bench::default_job;
+use boreal_bench::job::{self, RawOption, RawSection};
 use boreal_bench::output::{self, OutputFormat, json, normal};
 use boreal_bench::runner::RunnerConfig;
 use boreal_bench::{hdrlog, run};
@@ -22,6 +25,7 @@ boreal-bench: a fio-style benchmark harness for boreal
 
 USAGE:
     boreal-bench [HARNESS OPTIONS] [JOBFILE...] [--JOBOPTION=VALUE...]
+    boreal-bench                  (no job: run the embedded default job, see DEFAULT)
 
 Jobs come from fio job files ([global] and [job] sections) and/or the command line,
 fio style: `--name=NAME` starts a job, the options after it belong to it. Job options
@@ -30,9 +34,9 @@ them (handy to shrink a shipped job: `boreal-bench jobs/x.fio --size=16m --runti
 
 JOB OPTIONS (meanings and defaults as in fio's HOWTO):
     name filename directory rw (read write randread randwrite rw/readwrite randrw)
-    rwmixread rwmixwrite bs size io_size offset iodepth numjobs runtime time_based
-    ramp_time direct ioengine (psync io_uring) fsync fdatasync end_fsync rate_iops
-    randseed percentile_list group_reporting cpus_allowed
+    rwmixread rwmixwrite bs size io_size offset iodepth iodepth_batch_submit numjobs
+    runtime time_based ramp_time direct ioengine (psync io_uring) fsync fdatasync
+    end_fsync rate_iops randseed percentile_list group_reporting cpus_allowed stonewall
   Sizes use fio's suffixes with base 1024 (4k = 4096); times take us/ms/s/m/h/d.
   Any other option is refused with the file and line it is on.
 
@@ -50,6 +54,18 @@ HARNESS OPTIONS:
     --fio=PATH            the fio binary for --compare-fio (default: fio on PATH)
     -h, --help            this text
     -V, --version         the version
+
+DEFAULT:
+    Given no job file and no --name, boreal-bench runs its embedded default job
+    (bench/jobs/default.fio): the four standard device checks (4k write+fdatasync
+    depth 1, 4k randread depth 32, 4k write depth 32, 128k write depth 32), one after
+    another, each 2 s ramp + 6 s measured on a 256 MiB file through ioengine=io_uring,
+    about 35 s in all. It works in target/boreal-bench/ under the current directory
+    (created if missing; run it from the workspace root: `cargo run --release -p
+    boreal-bench`), prints the fio-style report, writes target/boreal-bench/default.json
+    (json+) and target/boreal-bench/default.hdr (HdrHistogram log), and ends with the
+    command that renders them as HTML. Harness options (--compare-fio, --output-format,
+    ...) apply to it too.
 
 MEASUREMENT:
     One thread per job copy (numjobs), pinned per cpus_allowed or round-robin over
@@ -159,25 +175,48 @@ fn main() -> Result<()> {
         print!("{HELP}");
         return Ok(());
     };
-    if cli.job_files.is_empty() && cli.job_args.is_empty() {
-        bail!("no job given; pass a job file or --name=NAME options (see --help)");
-    }
+    let default = cli.job_files.is_empty() && cli.job_args.is_empty();
     let mut sections: Vec<RawSection> = Vec::new();
+    let mut overrides: Vec<RawOption> = Vec::new();
+    if default {
+        sections = default_job::sections()?;
+        let scale = std::env::var(default_job::SCALE_ENV).ok();
+        overrides = default_job::scale_overrides(scale.as_deref())?;
+    }
     for path in &cli.job_files {
         sections.extend(job::read_job_file(path)?);
     }
     let command_line = job::parse::parse_job_args(&cli.job_args)?;
     sections.extend(command_line.sections.iter().cloned());
-    let set = job::build_jobs(&sections, &command_line.global)?;
+    overrides.extend(command_line.global.iter().cloned());
+    let set = job::build_jobs(&sections, &overrides)?;
+    let scratch = if default {
+        let dir = default_job::prepare_scratch_dir(Path::new(default_job::SCRATCH_DIR))?;
+        println!(
+            "boreal-bench: no job given, running the embedded default job {}: {} checks one after another, {:?} of ramp and runtime in all, in {}",
+            default_job::JOB_PATH,
+            set.jobs.len(),
+            default_length(&set),
+            dir.display()
+        );
+        Some(PathBuf::from(default_job::SCRATCH_DIR))
+    } else {
+        None
+    };
+    let hdr_log = match (&cli.hdr_log, &scratch) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(dir)) => Some(dir.join(default_job::HDR_FILE)),
+        (None, None) => None,
+    };
     let runner = RunnerConfig {
         interval: cli.interval,
-        hdr_log: cli.hdr_log.is_some(),
+        hdr_log: hdr_log.is_some(),
     };
 
     if cli.compare {
         let table = compare::compare(
             &sections,
-            &command_line.global,
+            &overrides,
             &set,
             &CompareSettings {
                 fio: cli.fio.clone(),
@@ -191,7 +230,7 @@ fn main() -> Result<()> {
 
     let result = run::run(set, runner)?;
     let entries = output::entries(&result);
-    if let Some(path) = &cli.hdr_log {
+    if let Some(path) = &hdr_log {
         hdrlog::write_log_file(path, &result, &entries)?;
     }
     let text = match cli.format {
@@ -199,7 +238,29 @@ fn main() -> Result<()> {
         OutputFormat::Json => json::to_string(&json::report(&result, &entries, false)),
         OutputFormat::JsonPlus => json::to_string(&json::report(&result, &entries, true)),
     };
-    emit(&cli, &text)
+    emit(&cli, &text)?;
+    if let Some(dir) = &scratch {
+        let json_path = dir.join(default_job::JSON_FILE);
+        std::fs::write(
+            &json_path,
+            json::to_string(&json::report(&result, &entries, true)),
+        )
+        .with_context(|| format!("writing the JSON report to {}", json_path.display()))?;
+        if let Some(hdr) = &hdr_log {
+            println!("\nHdrHistogram log: {}", hdr.display());
+        }
+        println!("JSON report (json+): {}", json_path.display());
+        println!("Render the report: {}", default_job::render_hint());
+    }
+    Ok(())
+}
+
+/// Ramp plus runtime of every job, added up (the default job's groups run in turn).
+fn default_length(set: &job::JobSet) -> Duration {
+    set.jobs
+        .iter()
+        .map(|j| j.ramp_time + j.runtime.unwrap_or_default())
+        .sum()
 }
 
 fn emit(cli: &Cli, text: &str) -> Result<()> {

@@ -6,7 +6,9 @@
 //! existing file's size (minus `offset`), as fio does. CPUs: with `cpus_allowed`, copy
 //! k runs on the k-th listed CPU (mod the list's length, like fio's
 //! `cpus_allowed_policy=split`); without it, all copies of all jobs are dealt round-robin
-//! over the CPUs this process may use. Planning reads file metadata but writes nothing.
+//! over the CPUs this process may use. Jobs are split into stonewall groups (a job with
+//! `stonewall` starts a new one), which run one after another; CPUs are dealt
+//! round-robin afresh for each group. Planning reads file metadata but writes nothing.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +31,10 @@ pub struct JobInstance {
     pub region_len: u64,
     /// The CPU this thread is pinned to.
     pub cpu: usize,
+    /// The stonewall group: groups run one after another, in order, and the jobs of a
+    /// group run together. 0 for the first job; each later job with `stonewall`
+    /// starts the next group (fio's `groupid`).
+    pub group: u32,
 }
 
 /// Expands a job set into instances, in job order then copy order.
@@ -36,7 +42,14 @@ pub fn plan(set: &JobSet, available_cpus: &[usize]) -> Result<Vec<JobInstance>, 
     assert!(!available_cpus.is_empty());
     let mut instances = Vec::new();
     let mut next_cpu = 0usize;
+    let mut group = 0u32;
     for (job_index, job) in set.jobs.iter().enumerate() {
+        if job.stonewall && job_index > 0 {
+            group += 1;
+            // A group runs alone: deal its CPUs from the start again, so a job is
+            // placed the same whether it runs alone or after others.
+            next_cpu = 0;
+        }
         let options = Arc::new(job.clone());
         for copy in 0..job.numjobs {
             let path = match &job.filename {
@@ -96,6 +109,7 @@ pub fn plan(set: &JobSet, available_cpus: &[usize]) -> Result<Vec<JobInstance>, 
                 path,
                 region_len,
                 cpu,
+                group,
             });
         }
     }
@@ -121,6 +135,16 @@ mod tests {
         assert_eq!(inst[3].path, PathBuf::from("/tmp/d/f"));
         let cpus: Vec<usize> = inst.iter().map(|i| i.cpu).collect();
         assert_eq!(cpus, [0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn stonewall_starts_a_new_group_after_the_first_job() {
+        let s = set("[global]\nsize=1m\n[a]\nstonewall\n[b]\nnumjobs=2\n[c]\nstonewall\n[d]\n");
+        let groups: Vec<u32> = plan(&s, &[0]).unwrap().iter().map(|i| i.group).collect();
+        assert_eq!(groups, [0, 0, 0, 1, 1]);
+        let all = set("[global]\nsize=1m\nstonewall\n[a]\n[b]\n[c]\n");
+        let groups: Vec<u32> = plan(&all, &[0]).unwrap().iter().map(|i| i.group).collect();
+        assert_eq!(groups, [0, 1, 2]);
     }
 
     #[test]

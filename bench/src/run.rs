@@ -2,7 +2,9 @@
 //!
 //! Order matters for trustworthy numbers: every file is laid out and every engine is
 //! opened before any thread starts measuring, and all threads start together (a
-//! barrier), so no job's measurement overlaps another job's setup. Threads are pinned
+//! barrier), so no job's measurement overlaps another job's setup. Stonewall groups
+//! (see [`crate::plan`]) run one after another: a group's threads start only after
+//! every thread of the group before it has finished. Threads are pinned
 //! to their planned CPU before the engine is opened, so per-core engine state (an
 //! io_uring ring, a journal) is created on the core that will use it.
 
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::affinity;
 use crate::engine::{EngineTarget, open_engine};
 use crate::error::BenchError;
-use crate::job::{EngineName, JobSet};
+use crate::job::JobSet;
 use crate::layout::lay_out;
 use crate::plan::{JobInstance, plan};
 use crate::progress::{JobProgress, Progress, RunLength};
@@ -38,22 +40,6 @@ pub struct RunResult {
 
 /// Runs every job of `set` and returns the per-thread results.
 pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
-    for job in &set.jobs {
-        if job.ioengine == EngineName::IoUring {
-            // Fail before laying out gigabytes for a job that cannot run.
-            open_engine(
-                job.ioengine,
-                &EngineTarget {
-                    path: PathBuf::new(),
-                    direct: false,
-                    writes: false,
-                    bs: job.bs,
-                    iodepth: job.iodepth,
-                    cpu: 0,
-                },
-            )?;
-        }
-    }
     let cpus =
         affinity::allowed_cpus().map_err(|source| BenchError::Affinity { cpu: 0, source })?;
     let instances = plan(&set, &cpus)?;
@@ -72,41 +58,24 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
         .iter()
         .map(|_| Arc::new(JobProgress::default()))
         .collect();
-    let ready = Arc::new(Barrier::new(instances.len()));
     let started = SystemTime::now();
     let t0 = Instant::now();
-    let mut handles = Vec::new();
-    for (inst, counters) in instances.iter().zip(&progress) {
-        let inst = inst.clone();
-        let counters = Arc::clone(counters);
-        let ready = Arc::clone(&ready);
-        let name = format!("{}.{}", inst.options.name, inst.copy);
-        let handle = std::thread::Builder::new()
-            .name(name.clone())
-            .spawn(move || job_thread(&inst, config, &counters, &ready))
-            .map_err(|source| BenchError::Io {
-                op: "spawn job thread",
-                path: PathBuf::from(name),
-                offset: 0,
-                source,
-            })?;
-        handles.push(handle);
-    }
-    let meter = Progress::start(progress, run_length(&instances));
+    let meter = Progress::start(progress.clone(), run_length(&instances));
     let mut stats = Vec::new();
     let mut first_error = None;
-    for (handle, inst) in handles.into_iter().zip(&instances) {
-        match handle.join() {
-            Ok(Ok(s)) => stats.push(s),
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(_) => {
-                first_error.get_or_insert(BenchError::ThreadPanicked {
-                    job: inst.options.name.clone(),
-                });
-            }
+    // Stonewall groups run one after another; `plan` numbers them 0, 1, … in order.
+    let mut start = 0;
+    while start < instances.len() && first_error.is_none() {
+        let group = instances[start].group;
+        let end = instances[start..]
+            .iter()
+            .position(|i| i.group != group)
+            .map_or(instances.len(), |n| start + n);
+        match run_group(&instances[start..end], &progress[start..end], config) {
+            Ok(group_stats) => stats.extend(group_stats),
+            Err(e) => first_error = Some(e),
         }
+        start = end;
     }
     meter.stop();
     if let Some(e) = first_error {
@@ -119,6 +88,58 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
         started,
         elapsed: t0.elapsed(),
     })
+}
+
+/// Runs the instances of one stonewall group together: one pinned thread each, all
+/// starting to measure at once.
+fn run_group(
+    instances: &[JobInstance],
+    progress: &[Arc<JobProgress>],
+    config: RunnerConfig,
+) -> Result<Vec<JobStats>, BenchError> {
+    let ready = Arc::new(Barrier::new(instances.len()));
+    let mut handles = Vec::new();
+    for (inst, counters) in instances.iter().zip(progress) {
+        let inst = inst.clone();
+        let counters = Arc::clone(counters);
+        let ready = Arc::clone(&ready);
+        let name = format!("{}.{}", inst.options.name, inst.copy);
+        let spawned = std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || job_thread(&inst, config, &counters, &ready));
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(source) => {
+                // Threads already started wait at the barrier for this one; they are
+                // left parked (the process is about to report the error and exit).
+                return Err(BenchError::Io {
+                    op: "spawn job thread",
+                    path: PathBuf::from(name),
+                    offset: 0,
+                    source,
+                });
+            }
+        }
+    }
+    let mut stats = Vec::new();
+    let mut first_error = None;
+    for (handle, inst) in handles.into_iter().zip(instances) {
+        match handle.join() {
+            Ok(Ok(s)) => stats.push(s),
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(_) => {
+                first_error.get_or_insert(BenchError::ThreadPanicked {
+                    job: inst.options.name.clone(),
+                });
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(stats),
+    }
 }
 
 fn job_thread(
@@ -156,16 +177,20 @@ fn job_thread(
     }
 }
 
+/// The run's length for the progress line: stonewall groups add up, the jobs of a
+/// group overlap.
 fn run_length(instances: &[JobInstance]) -> RunLength {
     let all_time_bound = instances
         .iter()
         .all(|i| i.options.runtime.is_some() && i.options.time_based);
     let time = all_time_bound.then(|| {
-        instances
-            .iter()
-            .map(|i| i.options.ramp_time + i.options.runtime.unwrap_or_default())
-            .max()
-            .unwrap_or_default()
+        let mut per_group: BTreeMap<u32, Duration> = BTreeMap::new();
+        for i in instances {
+            let t = i.options.ramp_time + i.options.runtime.unwrap_or_default();
+            let longest = per_group.entry(i.group).or_default();
+            *longest = (*longest).max(t);
+        }
+        per_group.values().sum()
     });
     let bytes = instances
         .iter()

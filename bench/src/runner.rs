@@ -1,8 +1,9 @@
 //! The measurement loop of one job thread.
 //!
 //! The loop keeps up to `depth = min(iodepth, engine.depth_max())` I/Os in flight:
-//! it queues I/Os while there is room, commits them in one call, then waits for at
-//! least one completion. Timestamps per I/O, all from the monotonic clock:
+//! it queues I/Os while there is room, committing every `iodepth_batch_submit` of
+//! them (fio's default 1: each I/O is submitted as soon as it is queued), commits any
+//! rest, then waits for at least one completion (fio's `iodepth_batch_complete_min=1`). Timestamps per I/O, all from the monotonic clock:
 //! - `start`: when the I/O should start. Without `rate_iops` that is when it is queued.
 //!   With `rate_iops` the job is open-loop: I/O number n is scheduled at
 //!   `t0 + n / rate` whatever happened before, and `start` is that scheduled time, so an
@@ -23,14 +24,15 @@
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+use boreal_engine::buf::{DMA_ALIGN, DmaBuf};
+
 use crate::affinity;
-use crate::buffer::AlignedBuf;
 use crate::engine::{Completion, Io, IoEngine, IoKind, Queued, SyncKind};
 use crate::error::BenchError;
 use crate::plan::JobInstance;
 use crate::progress::JobProgress;
 use crate::stats::{IntervalRecorder, JobStats};
-use crate::workload::{Dir, Workload};
+use crate::workload::{Dir, Workload, patterned_buf};
 
 /// Settings of the harness that are not job options.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +74,11 @@ pub fn run_job(
 ) -> Result<JobStats, BenchError> {
     let job = &*instance.options;
     let depth = job.iodepth.min(engine.depth_max()).max(1) as usize;
+    // fio's iodepth_batch_submit: commit once this many are queued (0: the depth).
+    let batch_submit = match job.iodepth_batch_submit {
+        0 => depth,
+        n => (n as usize).min(depth),
+    };
     let sync_every = job.fsync.max(job.fdatasync);
     let sync_kind = if job.fsync > 0 {
         SyncKind::Fsync
@@ -83,15 +90,20 @@ pub fn run_job(
         .rate_iops
         .map(|rate| Duration::from_nanos((1_000_000_000 / rate).max(1)));
     let mut workload = Workload::new(job, instance.copy, instance.region_len);
-    let mut free_bufs: Vec<AlignedBuf> = (0..depth)
-        .map(|i| AlignedBuf::patterned(job.bs as usize, job.randseed ^ i as u64))
+    let bs = job.bs as usize;
+    let mut free_bufs: Vec<DmaBuf> = (0..depth)
+        .map(|i| patterned_buf(bs, job.randseed ^ i as u64))
         .collect();
+    // Syncs carry an empty buffer; one is enough (a sync is never in flight beside
+    // another I/O) and it is reused, so the sync path allocates nothing.
+    let mut sync_buf = Some(DmaBuf::zeroed(DMA_ALIGN));
     let mut slots: Vec<Option<Slot>> = vec![None; depth + 1];
     let mut free_tokens: Vec<usize> = (0..depth + 1).rev().collect();
     let mut uncommitted: Vec<usize> = Vec::with_capacity(depth + 1);
     let mut completions: Vec<Completion> = Vec::with_capacity(depth + 1);
     let mut stats = JobStats {
         jobs_merged: 1,
+        iodepth_effective: depth as u32,
         ..JobStats::default()
     };
 
@@ -111,7 +123,8 @@ pub fn run_job(
                     done: Instant,
                     slots: &mut Vec<Option<Slot>>,
                     free_tokens: &mut Vec<usize>,
-                    free_bufs: &mut Vec<AlignedBuf>,
+                    free_bufs: &mut Vec<DmaBuf>,
+                    sync_buf: &mut Option<DmaBuf>,
                     stats: &mut JobStats,
                     recorder: &mut IntervalRecorder|
      -> Result<(), BenchError> {
@@ -121,8 +134,8 @@ pub fn run_job(
             .expect("completion for a token in flight");
         free_tokens.push(token);
         let (op, expected) = match slot.kind {
-            IoKind::Read => ("read", c.buf.len()),
-            IoKind::Write => ("write", c.buf.len()),
+            IoKind::Read => ("read", bs),
+            IoKind::Write => ("write", bs),
             IoKind::Sync(SyncKind::Fsync) => ("fsync", 0),
             IoKind::Sync(SyncKind::Fdatasync) => ("fdatasync", 0),
         };
@@ -141,9 +154,14 @@ pub fn run_job(
                 expected,
             });
         }
-        let is_data = !matches!(slot.kind, IoKind::Sync(_));
-        if is_data {
-            free_bufs.push(c.buf);
+        let mut buf = c.buf;
+        if matches!(slot.kind, IoKind::Sync(_)) {
+            buf.clear();
+            *sync_buf = Some(buf);
+        } else {
+            // A read may have set the length to the count read; it was checked above.
+            buf.set_len(bs);
+            free_bufs.push(buf);
         }
         if !slot.counted {
             return Ok(());
@@ -202,7 +220,8 @@ pub fn run_job(
                 }
                 sync_pending = false;
                 let queued = Instant::now();
-                (IoKind::Sync(sync_kind), 0, queued, AlignedBuf::zeroed(0))
+                let buf = sync_buf.take().expect("one sync at a time");
+                (IoKind::Sync(sync_kind), 0, queued, buf)
             } else {
                 if stop_issuing || (!job.time_based && counted_bytes_issued >= io_limit_bytes) {
                     break;
@@ -255,7 +274,12 @@ pub fn run_job(
                 buf,
             };
             match engine.queue(io)? {
-                Queued::Queued => uncommitted.push(token),
+                Queued::Queued => {
+                    uncommitted.push(token);
+                    if uncommitted.len() >= batch_submit {
+                        commit(engine, &mut uncommitted, &mut slots, &mut inflight)?;
+                    }
+                }
                 Queued::Completed(c) => {
                     complete(
                         c,
@@ -263,6 +287,7 @@ pub fn run_job(
                         &mut slots,
                         &mut free_tokens,
                         &mut free_bufs,
+                        &mut sync_buf,
                         &mut stats,
                         &mut recorder,
                     )?;
@@ -273,15 +298,7 @@ pub fn run_job(
             }
         }
         if !uncommitted.is_empty() {
-            engine.commit()?;
-            let submitted = Instant::now();
-            for &token in &uncommitted {
-                if let Some(slot) = slots[token].as_mut() {
-                    slot.submitted = Some(submitted);
-                }
-            }
-            inflight += uncommitted.len();
-            uncommitted.clear();
+            commit(engine, &mut uncommitted, &mut slots, &mut inflight)?;
         }
         if inflight > 0 {
             completions.clear();
@@ -295,6 +312,7 @@ pub fn run_job(
                     &mut slots,
                     &mut free_tokens,
                     &mut free_bufs,
+                    &mut sync_buf,
                     &mut stats,
                     &mut recorder,
                 )?;
@@ -327,13 +345,32 @@ pub fn run_job(
     Ok(stats)
 }
 
+/// Submits the queued I/Os and stamps their submission time.
+fn commit(
+    engine: &mut dyn IoEngine,
+    uncommitted: &mut Vec<usize>,
+    slots: &mut [Option<Slot>],
+    inflight: &mut usize,
+) -> Result<(), BenchError> {
+    engine.commit()?;
+    let submitted = Instant::now();
+    for &token in uncommitted.iter() {
+        if let Some(slot) = slots[token].as_mut() {
+            slot.submitted = Some(submitted);
+        }
+    }
+    *inflight += uncommitted.len();
+    uncommitted.clear();
+    Ok(())
+}
+
 /// fsyncs once after the measured run (`end_fsync=1`); not counted in the stats.
 fn end_fsync(engine: &mut dyn IoEngine, instance: &JobInstance) -> Result<(), BenchError> {
     let io = Io {
         token: u64::MAX,
         kind: IoKind::Sync(SyncKind::Fsync),
         offset: 0,
-        buf: AlignedBuf::zeroed(0),
+        buf: DmaBuf::zeroed(DMA_ALIGN),
     };
     let completion = match engine.queue(io)? {
         Queued::Completed(c) => c,

@@ -320,6 +320,9 @@ pub struct JobStats {
     pub engine_extra: serde_json::Map<String, serde_json::Value>,
     /// How many job threads were merged into this.
     pub jobs_merged: u32,
+    /// The depth the job ran at: `min(iodepth, engine.depth_max())` (the largest of
+    /// the merged jobs).
+    pub iodepth_effective: u32,
 }
 
 impl JobStats {
@@ -347,6 +350,7 @@ impl JobStats {
                 .or_insert_with(|| value.clone());
         }
         self.jobs_merged += other.jobs_merged;
+        self.iodepth_effective = self.iodepth_effective.max(other.iodepth_effective);
     }
 }
 

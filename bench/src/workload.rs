@@ -8,7 +8,23 @@
 //! with `io_size=size` does not touch every block exactly once. The generator is a
 //! seeded splitmix64, so a `randseed` replays exactly.
 
+use boreal_engine::buf::DmaBuf;
+
 use crate::job::{JobOptions, Rw};
+
+/// A buffer of `len` bytes (`len() == len`, `len > 0`) filled with a deterministic
+/// pseudo-random pattern: fio also writes random data by default, so compressing or
+/// deduplicating devices are not flattered.
+pub fn patterned_buf(len: usize, seed: u64) -> DmaBuf {
+    let mut buf = DmaBuf::zeroed(len);
+    buf.set_len(len);
+    let mut rng = Rng::new(seed);
+    for chunk in buf.as_mut_slice().chunks_mut(8) {
+        let word = rng.next_u64().to_le_bytes();
+        chunk.copy_from_slice(&word[..chunk.len()]);
+    }
+    buf
+}
 
 /// Direction of a data I/O.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

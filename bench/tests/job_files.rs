@@ -177,6 +177,21 @@ fn every_supported_option_parses() {
 }
 
 #[test]
+fn stonewall_and_iodepth_batch_submit_follow_fio() {
+    let set = jobs(
+        "[global]\nsize=1m\n[a]\n[b]\nstonewall\niodepth_batch=0\n[c]\nwait_for_previous=1\niodepth_batch_submit=4\n",
+    );
+    let walls: Vec<bool> = set.jobs.iter().map(|j| j.stonewall).collect();
+    assert_eq!(walls, [false, true, true]);
+    let batches: Vec<u32> = set.jobs.iter().map(|j| j.iodepth_batch_submit).collect();
+    assert_eq!(
+        batches,
+        [1, 0, 4],
+        "fio's default submits each I/O as it is queued"
+    );
+}
+
+#[test]
 fn rwmixread_and_rwmixwrite_last_one_wins() {
     let set = jobs("[a]\nsize=1m\nrw=randrw\nrwmixread=80\nrwmixwrite=10\n");
     assert_eq!(set.jobs[0].rwmixread, 90);
@@ -255,7 +270,7 @@ fn malformed_values_say_what_is_expected() {
 fn unsupported_fio_options_are_refused_by_name_and_line() {
     for option in [
         "norandommap",
-        "stonewall",
+        "new_group",
         "thread",
         "rate",
         "bssplit",

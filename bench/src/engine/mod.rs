@@ -17,16 +17,22 @@
 //! harness only queues a sync when no other I/O of the job is in flight, so a sync
 //! always covers every write issued before it.
 //!
-//! Buffers are owned [`AlignedBuf`]s that go into the engine with the I/O and come back
-//! with its completion, because an io_uring engine must keep the memory alive until the
-//! kernel is done with it. Engines are created on the job's own pinned thread by
+//! Buffers are owned [`DmaBuf`]s (boreal-engine's aligned buffer, the one type the
+//! runtime's I/O takes) that go into the engine with the I/O and come back with its
+//! completion, because an io_uring engine must keep the memory alive until the kernel
+//! is done with it; the io_uring engine hands them to the ring without a copy.
+//! Engines are created on the job's own pinned thread by
 //! [`open_engine`] and never cross threads (the trait does not require `Send`), which
 //! fits boreal's thread-per-core runtime with `Rc`/`RefCell` state.
 //!
-//! Engines planned beside `psync`:
-//! - `io_uring`: [`IoEngine::queue`] pushes an SQE on the core's ring of `engine::rt`
-//!   (`user_data` = the I/O's token), `commit` is `io_uring_enter` submit, `getevents`
-//!   waits for CQEs.
+//! Engines:
+//! - `psync` ([`psync`]): pread/pwrite, synchronous, depth 1.
+//! - `io_uring` ([`uring`]): boreal's own per-core runtime (`engine::rt`) and its
+//!   `UringIo`; `queue` hands the I/O to a worker task, `commit` is one
+//!   `io_uring_enter` that submits the batch, `getevents` drives the executor until
+//!   enough completions are in.
+//!
+//! Engines planned:
 //! - the journal engine: each write is a batch of redo records, committed durably by an
 //!   async journal running on a per-core executor; `getevents` drives that executor
 //!   until `min` batches are durable.
@@ -37,10 +43,12 @@
 //! [`IoEngine::extra_stats`] and appear in the JSON under each job's `"boreal"` object.
 
 pub mod psync;
+pub mod uring;
 
 use std::path::PathBuf;
 
-use crate::buffer::AlignedBuf;
+use boreal_engine::buf::DmaBuf;
+
 use crate::error::BenchError;
 use crate::job::EngineName;
 
@@ -56,11 +64,13 @@ pub enum SyncKind {
 /// What an I/O does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IoKind {
-    /// Read `buf.len()` bytes at `offset` into `buf`.
+    /// Read `buf.len()` bytes at `offset` into `buf` (an engine may leave `buf.len()`
+    /// at the count read; the harness checks the count in [`Completion::result`]).
     Read,
     /// Write `buf` at `offset`.
     Write,
-    /// Make every completed write durable; `offset` and `buf` are unused (`buf` is empty).
+    /// Make every completed write durable; `offset` and `buf` are unused (`buf` is
+    /// empty, `len() == 0`, and comes back with the completion).
     Sync(SyncKind),
 }
 
@@ -74,7 +84,7 @@ pub struct Io {
     /// Byte offset in the file.
     pub offset: u64,
     /// The data (writes) or the destination (reads); owned by the engine until completion.
-    pub buf: AlignedBuf,
+    pub buf: DmaBuf,
 }
 
 /// One finished I/O, with its buffer handed back.
@@ -86,7 +96,7 @@ pub struct Completion {
     /// transfer as a failure of the run.
     pub result: std::io::Result<usize>,
     /// The buffer of the [`Io`].
-    pub buf: AlignedBuf,
+    pub buf: DmaBuf,
 }
 
 /// What [`IoEngine::queue`] did with an I/O.
@@ -151,9 +161,6 @@ pub fn open_engine(
 ) -> Result<Box<dyn IoEngine>, BenchError> {
     match name {
         EngineName::Psync => Ok(Box::new(psync::PsyncEngine::open(target)?)),
-        EngineName::IoUring => Err(BenchError::EngineUnavailable {
-            engine: name.as_str().to_string(),
-            reason: "boreal's io_uring runtime (engine::rt) is not wired into boreal-bench yet; use ioengine=psync".to_string(),
-        }),
+        EngineName::IoUring => Ok(Box::new(uring::UringEngine::open(target)?)),
     }
 }

@@ -37,6 +37,8 @@ pub const SUPPORTED_OPTIONS: &[&str] = &[
     "io_limit",
     "offset",
     "iodepth",
+    "iodepth_batch_submit",
+    "iodepth_batch",
     "numjobs",
     "runtime",
     "time_based",
@@ -51,6 +53,8 @@ pub const SUPPORTED_OPTIONS: &[&str] = &[
     "percentile_list",
     "group_reporting",
     "cpus_allowed",
+    "stonewall",
+    "wait_for_previous",
 ];
 
 /// fio's default `percentile_list`.
@@ -158,6 +162,10 @@ pub struct JobOptions {
     pub offset: u64,
     /// `iodepth`: I/Os kept in flight (async engines; `psync` always runs at 1). Default 1.
     pub iodepth: u32,
+    /// `iodepth_batch_submit` (alias `iodepth_batch`): I/Os queued before they are
+    /// submitted together; 0 means `iodepth`. Default 1, as fio: each I/O is submitted
+    /// as soon as it is queued.
+    pub iodepth_batch_submit: u32,
     /// `numjobs`: copies of this job, each on its own thread and core. Default 1.
     pub numjobs: u32,
     /// `runtime`: time limit. Default: none (run until `io_size` is done).
@@ -187,6 +195,10 @@ pub struct JobOptions {
     /// `cpus_allowed`: CPUs for this job's threads; copy k runs on the k-th (mod len).
     /// Default: round-robin over the CPUs the process may use.
     pub cpus_allowed: Option<Vec<usize>>,
+    /// `stonewall` (alias `wait_for_previous`): start this job only after every job
+    /// before it has finished, and report it in a new group (fio's meaning; set in
+    /// `[global]` it runs every job on its own, one after another). Default 0.
+    pub stonewall: bool,
     /// The options as written (`key`, `value`), for the JSON's `job options` echo.
     pub echo: Vec<(String, String)>,
 }
@@ -205,6 +217,7 @@ impl JobOptions {
             io_size: None,
             offset: 0,
             iodepth: 1,
+            iodepth_batch_submit: 1,
             numjobs: 1,
             runtime: None,
             time_based: false,
@@ -219,6 +232,7 @@ impl JobOptions {
             percentile_list: DEFAULT_PERCENTILES.to_vec(),
             group_reporting: false,
             cpus_allowed: None,
+            stonewall: false,
             echo: Vec::new(),
         }
     }
@@ -244,6 +258,9 @@ impl JobOptions {
             "io_size" | "io_limit" => self.io_size = Some(value.size_in(1, u64::MAX)?),
             "offset" => self.offset = value.size_in(0, u64::MAX)?,
             "iodepth" => self.iodepth = value.int_in(1, IODEPTH_MAX as u64)? as u32,
+            "iodepth_batch_submit" | "iodepth_batch" => {
+                self.iodepth_batch_submit = value.int_in(0, IODEPTH_MAX as u64)? as u32;
+            }
             "numjobs" => self.numjobs = value.int_in(1, NUMJOBS_MAX as u64)? as u32,
             "runtime" => {
                 let runtime = value.time()?;
@@ -266,6 +283,7 @@ impl JobOptions {
             "percentile_list" => self.percentile_list = value.percentiles()?,
             "group_reporting" => self.group_reporting = value.boolean()?,
             "cpus_allowed" => self.cpus_allowed = Some(value.cpu_list()?),
+            "stonewall" | "wait_for_previous" => self.stonewall = value.boolean()?,
             other => {
                 return Err(BenchError::UnsupportedOption {
                     option: other.to_string(),

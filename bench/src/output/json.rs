@@ -288,7 +288,7 @@ pub fn report(result: &RunResult, entries: &[ReportEntry], bins: bool) -> Report
                 .unwrap_or(0);
             JobJson {
                 jobname: e.name.clone(),
-                groupid: 0,
+                groupid: e.group,
                 error: 0,
                 eta: 0,
                 elapsed: result.elapsed.as_secs().max(1),
@@ -310,10 +310,7 @@ pub fn report(result: &RunResult, entries: &[ReportEntry], bins: bool) -> Report
                     engine: o.ioengine.as_str(),
                     cpus: e.cpus.clone(),
                     threads: s.jobs_merged,
-                    iodepth_effective: match o.ioengine {
-                        crate::job::EngineName::Psync => 1,
-                        crate::job::EngineName::IoUring => o.iodepth,
-                    },
+                    iodepth_effective: s.iodepth_effective,
                     rate_iops: o.rate_iops,
                     latency_note: "clat_ns: submission to completion; lat_ns: from the I/O's start (its scheduled start when rate_iops is set) to completion",
                     saturated_latencies: [&s.dirs[0], &s.dirs[1]]

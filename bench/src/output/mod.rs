@@ -1,8 +1,9 @@
 //! Reports of a finished run, in fio's formats.
 //!
 //! [`entries`] turns per-thread results into report entries the way fio does: one entry
-//! per job thread, or — when any job sets `group_reporting` — one entry for the whole
-//! group (boreal-bench has one group), named after its first job, with histograms merged.
+//! per job thread, or — when any job sets `group_reporting` — one entry per group (jobs
+//! between stonewalls; without `stonewall` there is one group), named after its first
+//! job, with histograms merged.
 //! [`json`] writes fio's JSON (and `json+`), [`normal`] fio's human-readable text.
 
 pub mod json;
@@ -52,6 +53,8 @@ pub struct ReportEntry {
     pub stats: JobStats,
     /// CPUs of the threads merged here.
     pub cpus: Vec<usize>,
+    /// The stonewall group (fio's `groupid`).
+    pub group: u32,
 }
 
 /// The report entries of a run (see the module doc).
@@ -59,8 +62,8 @@ pub fn entries(result: &RunResult) -> Vec<ReportEntry> {
     let grouped = result.set.jobs.iter().any(|j| j.group_reporting);
     let mut out: Vec<ReportEntry> = Vec::new();
     for (inst, stats) in result.instances.iter().zip(&result.stats) {
-        match out.first_mut() {
-            Some(entry) if grouped => {
+        match out.last_mut() {
+            Some(entry) if grouped && entry.group == inst.group => {
                 entry.stats.merge(stats);
                 entry.cpus.push(inst.cpu);
             }
@@ -69,6 +72,7 @@ pub fn entries(result: &RunResult) -> Vec<ReportEntry> {
                 options: Arc::clone(&inst.options),
                 stats: stats.clone(),
                 cpus: vec![inst.cpu],
+                group: inst.group,
             }),
         }
     }

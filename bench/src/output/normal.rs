@@ -80,8 +80,9 @@ pub fn render(result: &RunResult, entries: &[ReportEntry]) -> String {
         let o = &e.options;
         let _ = writeln!(
             out,
-            "{}: (g=0): rw={}, bs={}B, ioengine={}, iodepth={}",
+            "{}: (g={}): rw={}, bs={}B, ioengine={}, iodepth={}",
             o.name,
+            e.group,
             o.rw.as_str(),
             o.bs,
             o.ioengine.as_str(),
@@ -93,8 +94,8 @@ pub fn render(result: &RunResult, entries: &[ReportEntry]) -> String {
         let s = &e.stats;
         let _ = writeln!(
             out,
-            "\n{}: (groupid=0, jobs={}): err= 0: cpus={:?}",
-            e.name, s.jobs_merged, e.cpus
+            "\n{}: (groupid={}, jobs={}): err= 0: cpus={:?}",
+            e.name, e.group, s.jobs_merged, e.cpus
         );
         for (d, name) in ["read", "write"].iter().enumerate() {
             let dir = &s.dirs[d];
@@ -137,27 +138,32 @@ pub fn render(result: &RunResult, entries: &[ReportEntry]) -> String {
             s.dirs[0].ios, s.dirs[1].ios
         );
     }
-    let _ = writeln!(out, "\nRun status group 0 (all jobs):");
-    for (d, name) in ["READ", "WRITE"].iter().enumerate() {
-        let bytes: u64 = entries.iter().map(|e| e.stats.dirs[d].bytes).sum();
-        if bytes == 0 {
-            continue;
+    let mut groups: Vec<u32> = entries.iter().map(|e| e.group).collect();
+    groups.dedup();
+    for group in groups {
+        let members: Vec<&ReportEntry> = entries.iter().filter(|e| e.group == group).collect();
+        let _ = writeln!(out, "\nRun status group {group} (all jobs):");
+        for (d, name) in ["READ", "WRITE"].iter().enumerate() {
+            let bytes: u64 = members.iter().map(|e| e.stats.dirs[d].bytes).sum();
+            if bytes == 0 {
+                continue;
+            }
+            let runtime = members
+                .iter()
+                .map(|e| e.stats.runtime)
+                .max()
+                .unwrap_or_default();
+            let bw = bytes as f64 / runtime.as_secs_f64().max(1e-9);
+            let _ = writeln!(
+                out,
+                "  {name}: bw={}/s ({}/s), io={} ({}), run={}msec",
+                bytes_human(bw),
+                decimal_human(bw),
+                bytes_human(bytes as f64),
+                decimal_human(bytes as f64),
+                runtime.as_millis()
+            );
         }
-        let runtime = entries
-            .iter()
-            .map(|e| e.stats.runtime)
-            .max()
-            .unwrap_or_default();
-        let bw = bytes as f64 / runtime.as_secs_f64().max(1e-9);
-        let _ = writeln!(
-            out,
-            "  {name}: bw={}/s ({}/s), io={} ({}), run={}msec",
-            bytes_human(bw),
-            decimal_human(bw),
-            bytes_human(bytes as f64),
-            decimal_human(bytes as f64),
-            runtime.as_millis()
-        );
     }
     let _ = result;
     out

@@ -50,6 +50,7 @@ pub use self::ring::{
 };
 use crate::buf::DmaBuf;
 use crate::io::{Clock, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags};
+use crate::rt::Driver;
 
 /// The io_uring backend for one core. Clone it freely on that core; it cannot leave
 /// the thread. Build it through [`Runtime`](crate::rt::Runtime).
@@ -71,6 +72,20 @@ impl UringIo {
     /// Counters: live and orphaned operation slots, SQEs in flight, syscalls made.
     pub fn stats(&self) -> RingStats {
         self.ring.stats()
+    }
+
+    /// Submits every operation queued on this ring and reaps the completions already
+    /// posted, without waiting: one `io_uring_enter` if anything is queued or may have
+    /// completed, none otherwise. Tasks whose operations completed are woken.
+    ///
+    /// The executor already submits whenever it parks, so tasks never need this. It is
+    /// for a caller that drives the ring in explicit submit and wait steps, as fio's
+    /// engines do (boreal-bench's `io_uring` engine: its `commit` must return with the
+    /// batch submitted). Call it from inside `block_on` on this core, where wake-ups are
+    /// plain pushes on the ready queue (outside, they would take the cross-thread path
+    /// and its eventfd write).
+    pub fn submit_now(&self) {
+        self.ring.park(Some(Instant::ZERO));
     }
 }
 

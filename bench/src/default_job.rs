@@ -1,0 +1,116 @@
+//! The embedded default job: what `boreal-bench` runs when it is given no job.
+//!
+//! `cargo run --release -p boreal-bench` with no arguments is the project's "main job":
+//! the four standard device checks (`bench/jobs/default.fio`, compiled in), one after
+//! another, through `ioengine=io_uring`, in about half a minute, on a scratch directory
+//! [`SCRATCH_DIR`] under the current directory. It needs no setup: the directory is
+//! created, the file laid out, and the reports written there ([`JSON_FILE`],
+//! [`HDR_FILE`]). This module owns the job text, the scratch directory and the
+//! environment variable [`SCALE_ENV`] that shrinks the job for tests; it runs nothing.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{BenchError, Origin};
+use crate::job::parse::{RawOption, RawSection, parse_job_args, parse_job_file};
+
+/// The job file, as shipped in `bench/jobs/default.fio`.
+pub const JOB_TEXT: &str = include_str!("../jobs/default.fio");
+
+/// The name messages give the embedded job file (it is compiled in, not read).
+pub const JOB_PATH: &str = "bench/jobs/default.fio";
+
+/// Where the default job works, relative to the current directory (the job file's
+/// `directory`).
+pub const SCRATCH_DIR: &str = "target/boreal-bench";
+
+/// The JSON report (`json+`: fio's JSON with histogram bins), in [`SCRATCH_DIR`].
+pub const JSON_FILE: &str = "default.json";
+
+/// The HdrHistogram interval log, in [`SCRATCH_DIR`].
+pub const HDR_FILE: &str = "default.hdr";
+
+/// The HTML report the closing hint renders, in [`SCRATCH_DIR`].
+pub const HTML_FILE: &str = "report.html";
+
+/// Environment variable that scales the default job: unset or `full` runs it as
+/// shipped; `smoke` shrinks every check to a 2 MiB file and 150 ms (for tests).
+pub const SCALE_ENV: &str = "BOREAL_BENCH_DEFAULT_SCALE";
+
+/// The job's sections.
+pub fn sections() -> Result<Vec<RawSection>, BenchError> {
+    parse_job_file(JOB_TEXT, Path::new(JOB_PATH))
+}
+
+/// Options that override every job for `scale` (the value of [`SCALE_ENV`]).
+pub fn scale_overrides(scale: Option<&str>) -> Result<Vec<RawOption>, BenchError> {
+    match scale {
+        None | Some("") | Some("full") => Ok(Vec::new()),
+        Some("smoke") => {
+            Ok(parse_job_args(&["--size=2m", "--runtime=150ms", "--ramp_time=0"])?.global)
+        }
+        Some(other) => Err(BenchError::BadValue {
+            option: SCALE_ENV.to_string(),
+            value: other.to_string(),
+            origin: Origin::Derived,
+            reason: "expected `full` (the default) or `smoke`".to_string(),
+        }),
+    }
+}
+
+/// Creates `dir` if missing and checks that a file can be written in it; returns its
+/// absolute path. The error says what to do about it.
+pub fn prepare_scratch_dir(dir: &Path) -> Result<PathBuf, BenchError> {
+    let err = |source| BenchError::ScratchDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let probe = dir.join(".boreal-bench-write-probe");
+    std::fs::write(&probe, b"").map_err(err)?;
+    std::fs::remove_file(&probe).map_err(err)?;
+    std::path::absolute(dir).map_err(err)
+}
+
+/// The command that renders the default job's JSON as an HTML report.
+pub fn render_hint() -> String {
+    format!(
+        "cargo run -p boreal-tools -- report {SCRATCH_DIR}/{JSON_FILE} -o {SCRATCH_DIR}/{HTML_FILE}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{EngineName, build_jobs};
+
+    #[test]
+    fn the_job_works_in_the_scratch_dir() {
+        let set = build_jobs(&sections().unwrap(), &[]).unwrap();
+        assert!(
+            set.jobs
+                .iter()
+                .all(|j| j.directory.as_deref() == Some(Path::new(SCRATCH_DIR))
+                    && j.ioengine == EngineName::IoUring
+                    && j.stonewall)
+        );
+    }
+
+    #[test]
+    fn unknown_scale_is_refused() {
+        let err = scale_overrides(Some("huge")).unwrap_err().to_string();
+        assert!(err.contains(SCALE_ENV) && err.contains("smoke"), "{err}");
+        assert_eq!(scale_overrides(Some("smoke")).unwrap().len(), 3);
+        assert!(scale_overrides(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn scratch_dir_that_is_a_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("target");
+        std::fs::write(&blocker, b"").unwrap();
+        let err = prepare_scratch_dir(&blocker.join("boreal-bench"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("writable directory"), "{err}");
+    }
+}

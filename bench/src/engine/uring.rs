@@ -1,0 +1,290 @@
+//! The `io_uring` engine: every I/O goes through boreal's own per-core runtime
+//! (`boreal_engine::rt::Runtime`, one ring) and its [`UringIo`] backend, the same path
+//! the storage node uses, so what this engine measures is what the node gets.
+//!
+//! Shape. The engine owns one [`Runtime`] on the job's (already pinned) thread and a
+//! fixed pool of `iodepth` worker tasks spawned once at open. Each worker has a slot;
+//! [`IoEngine::queue`] puts the I/O in an idle worker's slot and does nothing else (no
+//! syscall, no wake-up: waking a task from outside `block_on` would go through the
+//! executor's cross-thread inbox and its eventfd, a syscall per batch).
+//! [`IoEngine::commit`] runs the executor once: it wakes the workers it handed I/O to,
+//! they push their SQEs (`read_at`/`write_at`/`fdatasync`/`fsync` of the engine's `Io`
+//! trait; pushing is no syscall), and then `UringIo::submit_now` makes one
+//! `io_uring_enter` that submits the whole batch and reaps what is already complete.
+//! [`IoEngine::getevents`] runs the executor until `min` completions are collected; the
+//! executor's blocking park is `io_uring_enter(min_complete = 1)`. That is fio's
+//! io_uring engine's syscall pattern: one enter per commit, one per wait.
+//!
+//! Must never: allocate per I/O (tasks, buffers, completion queue and the ring's
+//! operation slab are all reused; a waker clone is a reference count); submit from
+//! `queue`; let a buffer go while the kernel may still use it (buffers travel inside
+//! the runtime's operations and come back with their completions).
+//!
+//! Invariants: at most `depth` I/Os are queued or in flight (the harness keeps to
+//! [`IoEngine::depth_max`]; an I/O beyond it is refused, not queued); a worker index
+//! is either in `idle` or holds/executes exactly one I/O; every completion is handed to
+//! the harness exactly once.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use boreal_engine::io::{Io as _, OpenOptions, WriteFlags};
+use boreal_engine::rt::{Runtime, RuntimeConfig, yield_now};
+use boreal_engine::uring::{RING_ENTRIES_MAX, RING_ENTRIES_MIN, UringFile, UringIo};
+
+use crate::engine::{Completion, EngineTarget, Io, IoEngine, IoKind, Queued, SyncKind};
+use crate::error::BenchError;
+
+/// Deepest queue the engine takes: the ring must hold every I/O plus the runtime's
+/// own eventfd read, and its completion queue (twice the submission queue) never
+/// overflows at this depth.
+pub const DEPTH_MAX: u32 = RING_ENTRIES_MAX / 2;
+
+/// Submission queue entries for `depth` I/Os: room for all of them and the eventfd
+/// read, rounded up to a power of two as the kernel does.
+fn ring_entries_for(depth: u32) -> u32 {
+    (depth + 1)
+        .next_power_of_two()
+        .clamp(RING_ENTRIES_MIN, RING_ENTRIES_MAX)
+}
+
+/// One worker's mailbox: the I/O handed to it, and its waker while it is idle.
+#[derive(Default)]
+struct WorkerSlot {
+    io: Cell<Option<Io>>,
+    waker: Cell<Option<Waker>>,
+}
+
+/// What the engine and its workers share (all on this thread).
+struct Shared {
+    slots: Vec<WorkerSlot>,
+    /// Workers with nothing to do.
+    idle: RefCell<Vec<usize>>,
+    /// Workers given an I/O since the last commit; woken by the commit.
+    handed: RefCell<Vec<usize>>,
+    /// Finished I/Os not yet handed to the harness.
+    done: RefCell<VecDeque<Completion>>,
+    /// The `getevents` future, while it waits.
+    waiter: Cell<Option<Waker>>,
+}
+
+/// The io_uring engine over boreal's runtime. See the module docs.
+pub struct UringEngine {
+    // Field order is drop order: the runtime (its tasks, then its ring, which drains
+    // anything in flight) goes before the file and the shared state.
+    rt: Option<Runtime>,
+    file: Option<Rc<UringFile>>,
+    shared: Rc<Shared>,
+    depth: u32,
+    path: PathBuf,
+    /// I/Os submitted so far, for the `enters per I/O` figure.
+    ios_submitted: u64,
+}
+
+impl std::fmt::Debug for UringEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UringEngine")
+            .field("path", &self.path)
+            .field("depth", &self.depth)
+            .field(
+                "ring",
+                &self.rt.as_ref().map(|rt| rt.ring_info().to_string()),
+            )
+            .finish()
+    }
+}
+
+impl UringEngine {
+    /// Builds the ring on the calling thread (which the harness has pinned), opens
+    /// `target.path` through it, and spawns `iodepth` workers.
+    pub fn open(target: &EngineTarget) -> Result<UringEngine, BenchError> {
+        let depth = target.iodepth.clamp(1, DEPTH_MAX);
+        let io_err = |op, source| BenchError::Io {
+            op,
+            path: target.path.clone(),
+            offset: 0,
+            source,
+        };
+        let rt = Runtime::new(RuntimeConfig {
+            // The harness pinned this thread already.
+            cpu: None,
+            ring_entries: ring_entries_for(depth),
+            ..RuntimeConfig::default()
+        })
+        .map_err(|e| io_err("create io_uring runtime for", e))?;
+        let io = rt.io().clone();
+        let opts = OpenOptions {
+            read: true,
+            write: target.writes,
+            direct: target.direct,
+            ..OpenOptions::default()
+        };
+        let file = rt
+            .block_on(io.open(&target.path, opts))
+            .map_err(|e| io_err("open", e))?;
+        let file = Rc::new(file);
+        let shared = Rc::new(Shared {
+            slots: (0..depth).map(|_| WorkerSlot::default()).collect(),
+            idle: RefCell::new((0..depth as usize).rev().collect()),
+            handed: RefCell::new(Vec::with_capacity(depth as usize)),
+            done: RefCell::new(VecDeque::with_capacity(depth as usize)),
+            waiter: Cell::new(None),
+        });
+        for index in 0..depth as usize {
+            rt.executor()
+                .spawn(worker(io.clone(), file.clone(), shared.clone(), index));
+        }
+        // Let every worker run to its first wait, so each has a waker in its slot.
+        rt.block_on(yield_now());
+        Ok(UringEngine {
+            rt: Some(rt),
+            file: Some(file),
+            shared,
+            depth,
+            path: target.path.clone(),
+            ios_submitted: 0,
+        })
+    }
+
+    fn runtime(&self, offset: u64) -> Result<&Runtime, BenchError> {
+        self.rt.as_ref().ok_or_else(|| BenchError::Io {
+            op: "use of closed io_uring engine on",
+            path: self.path.clone(),
+            offset,
+            source: std::io::Error::from(std::io::ErrorKind::NotConnected),
+        })
+    }
+}
+
+/// One worker: waits for an I/O in its slot, does it through [`UringIo`], posts the
+/// completion, goes idle again. Lives as long as the runtime.
+async fn worker(io: UringIo, file: Rc<UringFile>, shared: Rc<Shared>, index: usize) {
+    let slot = &shared.slots[index];
+    loop {
+        let job = poll_fn(|cx| match slot.io.take() {
+            Some(job) => Poll::Ready(job),
+            None => {
+                slot.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await;
+        let (result, buf) = match job.kind {
+            IoKind::Read => {
+                let len = job.buf.len();
+                io.read_at(&file, job.buf, len, job.offset).await
+            }
+            IoKind::Write => {
+                io.write_at(&file, job.buf, job.offset, WriteFlags::NONE)
+                    .await
+            }
+            IoKind::Sync(kind) => {
+                let result = match kind {
+                    SyncKind::Fdatasync => io.fdatasync(&file).await,
+                    SyncKind::Fsync => io.fsync(&file).await,
+                };
+                (result.map(|()| 0), job.buf)
+            }
+        };
+        shared.done.borrow_mut().push_back(Completion {
+            token: job.token,
+            result,
+            buf,
+        });
+        shared.idle.borrow_mut().push(index);
+        if let Some(w) = shared.waiter.take() {
+            w.wake();
+        }
+    }
+}
+
+impl IoEngine for UringEngine {
+    fn name(&self) -> &'static str {
+        "io_uring"
+    }
+
+    fn depth_max(&self) -> u32 {
+        self.depth
+    }
+
+    fn queue(&mut self, io: Io) -> Result<Queued, BenchError> {
+        self.runtime(io.offset)?;
+        let Some(index) = self.shared.idle.borrow_mut().pop() else {
+            return Err(BenchError::Io {
+                op: "queue beyond iodepth on",
+                path: self.path.clone(),
+                offset: io.offset,
+                source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
+            });
+        };
+        self.shared.slots[index].io.set(Some(io));
+        self.shared.handed.borrow_mut().push(index);
+        Ok(Queued::Queued)
+    }
+
+    fn commit(&mut self) -> Result<(), BenchError> {
+        let rt = self.runtime(0)?;
+        let shared = &self.shared;
+        let handed = shared.handed.borrow().len() as u64;
+        rt.block_on(async {
+            // Wake inside the executor, so the wake is a push on its ready queue.
+            for index in shared.handed.borrow_mut().drain(..) {
+                if let Some(w) = shared.slots[index].waker.take() {
+                    w.wake();
+                }
+            }
+            // The woken workers were queued before this future, so they run (each
+            // pushing its SQE, no syscall) before it is polled again.
+            yield_now().await;
+            // One io_uring_enter submits the whole batch (and reaps what is already
+            // done), without waiting.
+            rt.io().submit_now();
+        });
+        self.ios_submitted += handed;
+        Ok(())
+    }
+
+    fn getevents(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<(), BenchError> {
+        let rt = self.runtime(0)?;
+        let shared = &self.shared;
+        if shared.done.borrow().len() < min {
+            rt.block_on(poll_fn(|cx| {
+                if shared.done.borrow().len() >= min {
+                    Poll::Ready(())
+                } else {
+                    shared.waiter.set(Some(cx.waker().clone()));
+                    Poll::Pending
+                }
+            }));
+        }
+        out.extend(shared.done.borrow_mut().drain(..));
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), BenchError> {
+        // Dropping the runtime drops the idle workers and their handles on the file;
+        // nothing is in flight (the harness closes only then).
+        self.rt = None;
+        self.file = None;
+        Ok(())
+    }
+
+    fn extra_stats(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut map = serde_json::Map::new();
+        if let Some(rt) = &self.rt {
+            let stats = rt.io().stats();
+            map.insert("ring".into(), rt.ring_info().to_string().into());
+            map.insert("io_uring_enter_calls".into(), stats.enters.into());
+            map.insert("ios_submitted".into(), self.ios_submitted.into());
+            if self.ios_submitted > 0 {
+                let per_io = stats.enters as f64 / self.ios_submitted as f64;
+                map.insert("io_uring_enter_per_io".into(), per_io.into());
+            }
+        }
+        map
+    }
+}

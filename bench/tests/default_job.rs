@@ -1,0 +1,121 @@
+//! Behaviour: `boreal-bench` with no arguments runs the embedded default job (the four
+//! standard device checks, one after another, through io_uring) in
+//! `target/boreal-bench/`, writes its JSON and HdrHistogram log there and ends with the
+//! command that renders the report. The full job takes half a minute, so the binary is
+//! run here with `BOREAL_BENCH_DEFAULT_SCALE=smoke`, which shrinks every check.
+
+use std::process::Command;
+use std::time::Duration;
+
+use boreal_bench::default_job::{self, SCALE_ENV};
+use boreal_bench::job::{EngineName, Rw, build_jobs};
+use boreal_bench::plan::plan;
+use serde_json::Value;
+
+#[test]
+fn default_parses_and_plans_four_checks_in_turn() {
+    let set = build_jobs(&default_job::sections().unwrap(), &[]).unwrap();
+    let shape: Vec<(Rw, u64, u32, u32)> = set
+        .jobs
+        .iter()
+        .map(|j| (j.rw, j.bs, j.iodepth, j.fdatasync))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (Rw::Write, 4096, 1, 1),
+            (Rw::RandRead, 4096, 32, 0),
+            (Rw::Write, 4096, 32, 0),
+            (Rw::Write, 128 << 10, 32, 0),
+        ]
+    );
+    for j in &set.jobs {
+        assert_eq!(j.ioengine, EngineName::IoUring);
+        assert!(j.direct && j.time_based && j.stonewall);
+        assert_eq!(j.size, Some(256 << 20));
+        assert_eq!(j.runtime, Some(Duration::from_secs(6)));
+        assert_eq!(j.ramp_time, Duration::from_secs(2));
+    }
+    let instances = plan(&set, &[0, 1]).unwrap();
+    let groups: Vec<u32> = instances.iter().map(|i| i.group).collect();
+    assert_eq!(groups, [0, 1, 2, 3], "one after another");
+    assert!(
+        instances
+            .iter()
+            .all(|i| i.path.starts_with(default_job::SCRATCH_DIR))
+    );
+}
+
+#[test]
+fn no_arguments_runs_the_default_in_target_and_says_how_to_render_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
+        .current_dir(dir.path())
+        .env(SCALE_ENV, "smoke")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let scratch = dir.path().join("target/boreal-bench");
+    assert!(
+        stdout.contains(&scratch.display().to_string()),
+        "says where: {stdout}"
+    );
+    assert!(stdout.contains("Run status group 3"), "{stdout}");
+    assert_eq!(
+        stdout.lines().last().unwrap(),
+        "Render the report: cargo run -p boreal-tools -- report target/boreal-bench/default.json -o target/boreal-bench/report.html"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(scratch.join("default.json")).unwrap())
+            .unwrap();
+    let jobs = report["jobs"].as_array().unwrap();
+    let ids: Vec<u64> = jobs
+        .iter()
+        .map(|j| j["groupid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [0, 1, 2, 3]);
+    let depths: Vec<u64> = jobs
+        .iter()
+        .map(|j| j["boreal"]["iodepth_effective"].as_u64().unwrap())
+        .collect();
+    assert_eq!(depths, [1, 32, 32, 32]);
+    assert!(jobs[0]["sync"]["total_ios"].as_u64().unwrap() > 0);
+    assert!(
+        jobs[1]["read"]["clat_ns"]["bins"].is_object(),
+        "json+ for the report"
+    );
+    let log = std::fs::read_to_string(scratch.join("default.hdr")).unwrap();
+    assert!(log.contains("write-128k-qd32/write.lat"), "{log}");
+}
+
+#[test]
+fn unwritable_target_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("target"), b"not a directory").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
+        .current_dir(dir.path())
+        .env(SCALE_ENV, "smoke")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("target/boreal-bench") && stderr.contains("writable directory"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_mentions_the_default() {
+    let out = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("DEFAULT:") && text.contains("target/boreal-bench/default.json"),
+        "{text}"
+    );
+}
