@@ -6,8 +6,10 @@
 //! and the set of records the engine acknowledged. GetPage@LSN must equal the model's
 //! page at that LSN (zero payload plus every kept record of the page up to it), and the
 //! SCL must equal the longest acknowledged prefix of the true chain, at every step and
-//! after every restart. The journal is an in-memory `MemWal` whose contents survive
-//! restarts (appends are durable when they return); the page store runs on the
+//! after every restart. Every seed runs twice: over an in-memory `MemWal` whose contents
+//! survive restarts (appends are durable when they return), and over the real per-core
+//! journal on the simulated disk (`CoreEngine::open_dir`), so the model also checks
+//! the journal's recovery, recycling and release rules; the page store runs on the
 //! simulated disk, whose crashes drop or tear un-synced writes.
 //!
 //! Replay: `SEED=<n> cargo test -p boreal-engine --test model_engine -- --nocapture`.
@@ -17,7 +19,8 @@ use std::path::Path;
 
 use boreal_engine::hotlog::HotLogError;
 use boreal_engine::io::Clock;
-use boreal_engine::node::{CoreEngine, EngineConfig, EngineError, MemWal};
+use boreal_engine::journal::{Journal, JournalConfig};
+use boreal_engine::node::{CoreEngine, EngineConfig, EngineError, MemWal, Wal};
 use boreal_engine::sim::{FaultConfig, Sim, SimConfig, SimControl, SimIo};
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
 
@@ -142,7 +145,68 @@ fn config() -> EngineConfig {
     cfg
 }
 
-async fn check_reads(e: &CoreEngine<SimIo, MemWal>, m: &Model, ctl: &SimControl, reads: usize) {
+/// How the engine's journal is made and recovered.
+trait Backend {
+    type W: Wal + 'static;
+    async fn create(&self, io: SimIo) -> CoreEngine<SimIo, Self::W>;
+    async fn reopen(&self, io: SimIo) -> CoreEngine<SimIo, Self::W>;
+}
+
+/// The in-memory journal: durable at once, survives the simulated crash.
+struct Mem(MemWal);
+
+impl Backend for Mem {
+    type W = MemWal;
+    async fn create(&self, io: SimIo) -> CoreEngine<SimIo, MemWal> {
+        CoreEngine::create(io, self.0.clone(), config())
+            .await
+            .unwrap()
+    }
+    async fn reopen(&self, io: SimIo) -> CoreEngine<SimIo, MemWal> {
+        CoreEngine::open(io, self.0.clone(), self.0.recover(), config())
+            .await
+            .unwrap()
+    }
+}
+
+/// The real journal on the simulated disk, through `CoreEngine::open_dir`.
+struct Real;
+
+fn journal_config() -> JournalConfig {
+    JournalConfig {
+        files: 3,
+        file_bytes: 256 << 10,
+        batch_bytes_max: 64 << 10,
+        recovery_read_bytes: 64 << 10,
+        ..JournalConfig::new("/data/core0")
+    }
+}
+
+impl Backend for Real {
+    type W = Journal<SimIo>;
+    async fn create(&self, io: SimIo) -> CoreEngine<SimIo, Journal<SimIo>> {
+        let (e, report) = CoreEngine::open_dir(io, config(), journal_config())
+            .await
+            .unwrap();
+        assert!(report.created);
+        e
+    }
+    async fn reopen(&self, io: SimIo) -> CoreEngine<SimIo, Journal<SimIo>> {
+        let (e, report) = CoreEngine::open_dir(io, config(), journal_config())
+            .await
+            .unwrap();
+        assert!(!report.created);
+        assert!(report.missing.is_empty(), "{}", report.summary());
+        e
+    }
+}
+
+async fn check_reads<W: Wal + 'static>(
+    e: &CoreEngine<SimIo, W>,
+    m: &Model,
+    ctl: &SimControl,
+    reads: usize,
+) {
     let status = e.status(PG).unwrap();
     assert_eq!(status.scl.get(), m.scl(), "scl");
     let scl = status.scl.get();
@@ -170,11 +234,8 @@ async fn check_reads(e: &CoreEngine<SimIo, MemWal>, m: &Model, ctl: &SimControl,
     }
 }
 
-async fn workload(io: SimIo, ctl: SimControl) {
-    let wal = MemWal::new();
-    let mut e = CoreEngine::create(io.clone(), wal.clone(), config())
-        .await
-        .unwrap();
+async fn workload<B: Backend>(io: SimIo, ctl: SimControl, backend: B) {
+    let mut e = backend.create(io.clone()).await;
     e.create_segment(PG, PageSize::new(PAGE_SIZE).unwrap(), 0, PAGES)
         .await
         .unwrap();
@@ -225,9 +286,7 @@ async fn workload(io: SimIo, ctl: SimControl) {
                 drop(e);
                 ctl.crash_node(0);
                 ctl.restart_node(0);
-                e = CoreEngine::open(io.clone(), wal.clone(), wal.recover(), config())
-                    .await
-                    .unwrap();
+                e = backend.reopen(io.clone()).await;
                 e.set_min_read_point(PG, Lsn::new(m.mrp)).unwrap();
                 check_reads(&e, &m, &ctl, 4).await;
             }
@@ -330,9 +389,7 @@ async fn workload(io: SimIo, ctl: SimControl) {
     drop(e);
     ctl.crash_node(0);
     ctl.restart_node(0);
-    let e = CoreEngine::open(io.clone(), wal.clone(), wal.recover(), config())
-        .await
-        .unwrap();
+    let e = backend.reopen(io.clone()).await;
     for page in 0..PAGES {
         let got = e
             .read_page(PG, PageId::new(page), Lsn::new(m.mrp))
@@ -348,15 +405,22 @@ fn run_seed(seed: u64) {
     eprintln!(
         "seed={seed} (replay: SEED={seed} cargo test -p boreal-engine --test model_engine -- --nocapture)"
     );
-    let mut cfg = SimConfig::with_seed(seed);
-    cfg.faults = FaultConfig::none();
-    let sim = Sim::new(cfg);
-    let node = sim.add_node();
-    let io = sim.io(node, 0);
-    let ctl = sim.control();
-    let _ = Path::new("/data/core0");
-    sim.run(workload(io, ctl));
-    eprintln!("seed={seed} trace={:#x}", sim.trace_hash());
+    for real in [false, true] {
+        let mut cfg = SimConfig::with_seed(seed);
+        cfg.faults = FaultConfig::none();
+        let sim = Sim::new(cfg);
+        let node = sim.add_node();
+        let io = sim.io(node, 0);
+        let ctl = sim.control();
+        let _ = Path::new("/data/core0");
+        if real {
+            sim.run(workload(io, ctl, Real));
+        } else {
+            sim.run(workload(io, ctl, Mem(MemWal::new())));
+        }
+        let wal = if real { "journal" } else { "memwal" };
+        eprintln!("seed={seed} wal={wal} trace={:#x}", sim.trace_hash());
+    }
 }
 
 #[test]

@@ -9,9 +9,11 @@
 //! an unknown generation can never come back to life when the file is reused.
 
 use boreal_segment::limits::JOURNAL_FILE_HEADER_SIZE;
-use boreal_segment::{Alignment, BatchSeq, Generation, JournalFileHeader, JournalFileId};
+use boreal_segment::{
+    Alignment, BatchHeader, BatchSeq, Generation, JournalFileHeader, JournalFileId,
+};
 
-use super::config::JournalConfig;
+use super::config::{JOURNAL_ALIGN_BYTES as JOURNAL_ALIGN, JournalConfig};
 use super::decide::{FileItems, MissingRange, decide_all};
 use super::error::JournalError;
 use super::files::FileSet;
@@ -21,6 +23,10 @@ use crate::io::{DmaBuf, Io, OpenOptions, WriteFlags};
 
 /// Bytes written per request when pre-writing a new file with zeros.
 const PREWRITE_CHUNK_BYTES: usize = 1 << 20;
+/// Reads of a file header, or of a damaged journal region, before the damage is
+/// believed: a transient read error (a bit flipped on the way) must never make recovery
+/// re-zero a file or cut an acknowledged batch.
+pub(super) const DAMAGED_READ_ATTEMPTS: u32 = 3;
 
 /// Where appends resume after recovery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +124,58 @@ async fn prewrite<I: Io>(
         .map_err(|e| JournalError::io("fdatasync", id, 0, &e))
 }
 
+/// The generation claimed by the batch header at the first batch offset of `file`, if
+/// one is readable there and names this file at that offset (read up to
+/// `DAMAGED_READ_ATTEMPTS` times).
+async fn first_batch_generation<I: Io>(
+    io: &I,
+    file: &I::File,
+    id: JournalFileId,
+) -> Result<Option<Generation>, JournalError> {
+    let at = JOURNAL_FILE_HEADER_SIZE as u64;
+    for _ in 0..DAMAGED_READ_ATTEMPTS {
+        let (r, buf) = io
+            .read_at(file, DmaBuf::zeroed(JOURNAL_ALIGN), JOURNAL_ALIGN, at)
+            .await;
+        r.map_err(|e| JournalError::io("first batch header read", id, at, &e))?;
+        if let Ok(h) = BatchHeader::decode(buf.as_slice())
+            && h.file_id == id
+            && h.file_offset == at
+        {
+            return Ok(Some(h.generation));
+        }
+    }
+    Ok(None)
+}
+
+/// Writes `header` at offset 0 and syncs it.
+async fn write_header_durably<I: Io>(
+    io: &I,
+    file: &I::File,
+    id: JournalFileId,
+    header: &JournalFileHeader,
+) -> Result<(), JournalError> {
+    let mut hbuf = DmaBuf::zeroed(JOURNAL_FILE_HEADER_SIZE);
+    encode_header(&mut hbuf, header);
+    let (r, _) = io.write_at(file, hbuf, 0, WriteFlags::NONE).await;
+    match r {
+        Ok(n) if n == JOURNAL_FILE_HEADER_SIZE => {}
+        Ok(n) => {
+            return Err(JournalError::Io {
+                op: "header rebuild",
+                file: id,
+                offset: 0,
+                errno: None,
+                cause: format!("short write: {n} of {JOURNAL_FILE_HEADER_SIZE} bytes"),
+            });
+        }
+        Err(e) => return Err(JournalError::io("header rebuild", id, 0, &e)),
+    }
+    io.fdatasync(file)
+        .await
+        .map_err(|e| JournalError::io("fdatasync", id, 0, &e))
+}
+
 pub(super) fn encode_header(buf: &mut DmaBuf, header: &JournalFileHeader) {
     buf.set_len(JOURNAL_FILE_HEADER_SIZE);
     header
@@ -130,12 +188,33 @@ impl<I: Io> Journal<I> {
     /// files): pre-allocates and pre-writes every file with zeros, writes its header,
     /// syncs it. Must run inside the runtime (it spawns the flusher task).
     pub async fn create(io: I, cfg: JournalConfig) -> Result<Journal<I>, JournalError> {
+        Self::create_with(io, cfg, true).await
+    }
+
+    /// [`create`](Self::create), except that journal files that already exist are
+    /// overwritten (pre-written with zeros like new ones). Only for a directory whose
+    /// journal holds nothing of value: a creation that crashed before its owner
+    /// committed it (the engine's catalog is that commit point). Never for a journal
+    /// that was ever opened for appends.
+    pub async fn create_over(io: I, cfg: JournalConfig) -> Result<Journal<I>, JournalError> {
+        Self::create_with(io, cfg, false).await
+    }
+
+    async fn create_with(
+        io: I,
+        cfg: JournalConfig,
+        create_new: bool,
+    ) -> Result<Journal<I>, JournalError> {
         cfg.validate()?;
         let mut files = Vec::with_capacity(cfg.files as usize);
         for index in 0..cfg.files as usize {
             let path = cfg.file_path(index as u32);
+            let opts = OpenOptions {
+                create: true,
+                ..direct_rw(create_new)
+            };
             let file = io
-                .open(&path, direct_rw(true))
+                .open(&path, opts)
                 .await
                 .map_err(|e| JournalError::io("create", FileSet::id(index), 0, &e))?;
             prewrite(&io, &file, &cfg, index).await?;
@@ -153,6 +232,7 @@ impl<I: Io> Journal<I> {
         cfg.validate()?;
         let mut files = Vec::with_capacity(cfg.files as usize);
         let mut headers = Vec::with_capacity(cfg.files as usize);
+        let mut unreadable: Vec<(usize, String)> = Vec::new();
         let mut report = Vec::new();
         for index in 0..cfg.files as usize {
             let id = FileSet::id(index);
@@ -171,16 +251,24 @@ impl<I: Io> Journal<I> {
                     ),
                 });
             }
-            let (r, buf) = io
-                .read_at(
-                    &file,
-                    DmaBuf::zeroed(JOURNAL_FILE_HEADER_SIZE),
-                    JOURNAL_FILE_HEADER_SIZE,
-                    0,
-                )
-                .await;
-            r.map_err(|e| JournalError::io("header read", id, 0, &e))?;
-            let header = match JournalFileHeader::decode(buf.as_slice()) {
+            let mut attempt = 1;
+            let decoded = loop {
+                let (r, buf) = io
+                    .read_at(
+                        &file,
+                        DmaBuf::zeroed(JOURNAL_FILE_HEADER_SIZE),
+                        JOURNAL_FILE_HEADER_SIZE,
+                        0,
+                    )
+                    .await;
+                r.map_err(|e| JournalError::io("header read", id, 0, &e))?;
+                let decoded = JournalFileHeader::decode(buf.as_slice());
+                if decoded.is_ok() || attempt >= DAMAGED_READ_ATTEMPTS {
+                    break decoded;
+                }
+                attempt += 1;
+            };
+            let header = match decoded {
                 Ok(h)
                     if h.file_id != id
                         || h.file_size != cfg.file_bytes
@@ -193,18 +281,48 @@ impl<I: Io> Journal<I> {
                 }
                 Ok(h) => Some(h),
                 Err(e) => {
-                    // Its batches cannot be placed (the generation is unknown) and would
-                    // come back to life if the file were reused with their generation:
-                    // zero it. Acknowledged batches it held show up as a sequence gap.
-                    report.push(format!(
-                        "{id}: header unreadable ({e}): file re-zeroed and made free"
-                    ));
-                    prewrite(&io, &file, &cfg, index).await?;
+                    unreadable.push((index, e.to_string()));
                     None
                 }
             };
             headers.push(header);
             files.push(file);
+        }
+        // An unreadable header: either a recycling header write torn by a crash (the
+        // body still holds the previous generation's batches, all released: the file
+        // is free) or damage to a live file's header. The first batch tells them
+        // apart: batches newer than every readable header belong to the newest file,
+        // whose loss nothing else would reveal (no later batch shows a sequence gap),
+        // so its header is rebuilt from that batch (every field of a header is known
+        // from the config but the generation). Otherwise the file is zeroed and made
+        // free: its batches cannot be placed and would come back to life if it were
+        // reused with their generation; acknowledged batches it held (an older live
+        // file) show up as a sequence gap, which recovery reports missing.
+        let readable_max = headers
+            .iter()
+            .flatten()
+            .map(|h| h.generation)
+            .max()
+            .unwrap_or(Generation::ZERO);
+        for (index, why) in unreadable {
+            let id = FileSet::id(index);
+            let first = first_batch_generation(&io, &files[index], id).await?;
+            match first {
+                Some(generation) if generation > readable_max => {
+                    let header = header_of(&cfg, index, generation);
+                    write_header_durably(&io, &files[index], id, &header).await?;
+                    report.push(format!(
+                        "{id}: header unreadable ({why}): rebuilt from its first batch (generation {generation})"
+                    ));
+                    headers[index] = Some(header);
+                }
+                _ => {
+                    report.push(format!(
+                        "{id}: header unreadable ({why}): file re-zeroed and made free"
+                    ));
+                    prewrite(&io, &files[index], &cfg, index).await?;
+                }
+            }
         }
         let generation_max = headers
             .iter()
@@ -235,7 +353,11 @@ impl<I: Io> Journal<I> {
             .filter(|i| !used.iter().any(|(u, _)| u == i))
             .collect();
 
-        let mut records = RecoveredRecords::default();
+        // Bodies can fill at most the used files; reserving that up front keeps the scan
+        // from copying everything again on every growth of the buffer.
+        let body_bytes_max = (used.len() as u64).saturating_mul(cfg.file_bytes);
+        let mut records =
+            RecoveredRecords::with_capacity(usize::try_from(body_bytes_max).unwrap_or(0));
         let mut window = None;
         let mut scanned = Vec::with_capacity(used.len());
         for &(index, _) in &used {

@@ -20,6 +20,11 @@ use boreal_segment::{
 
 use super::decide::{Item, Seen};
 use super::error::JournalError;
+use super::lifecycle::DAMAGED_READ_ATTEMPTS;
+
+/// Re-reads of damaged regions per file during one recovery (bounds the extra reads a
+/// badly damaged file costs).
+const REREADS_PER_FILE_MAX: u32 = 16;
 use crate::io::{DmaBuf, Io};
 
 /// Where a recovered batch was, and where its records are in [`RecoveredRecords`].
@@ -52,6 +57,16 @@ pub struct RecoveredRecords {
 }
 
 impl RecoveredRecords {
+    /// An empty set whose buffer already has room for `bytes` of batch bodies, so a
+    /// recovery scan never reallocates (and re-copies) everything it read so far.
+    /// Reserved pages are not touched until a body lands in them.
+    pub(crate) fn with_capacity(bytes: usize) -> RecoveredRecords {
+        RecoveredRecords {
+            bytes: Vec::with_capacity(bytes),
+            batches: Vec::new(),
+        }
+    }
+
     /// The replayed batches, in journal order.
     pub fn batches(&self) -> &[RecoveredBatch] {
         &self.batches
@@ -144,7 +159,13 @@ pub(crate) async fn scan_file<I: Io>(
     let size = header.file_size;
     let mut items = Vec::new();
     let mut pos = JOURNAL_FILE_HEADER_SIZE as u64;
-    while pos < size {
+    // A torn or garbage region is read again from its offset (once per offset, up to
+    // `DAMAGED_READ_ATTEMPTS` reads of it, and a bounded number of re-reads per file)
+    // before it is believed: a bit flipped on the way would otherwise make an
+    // acknowledged batch at the tail look torn, and recovery would cut it.
+    let mut reread_at: Option<(u64, u32)> = None;
+    let mut rereads_left = REREADS_PER_FILE_MAX;
+    'read: while pos < size {
         let buf = window
             .take()
             .unwrap_or_else(|| DmaBuf::zeroed(read_bytes + BATCH_BYTES_MAX));
@@ -170,7 +191,26 @@ pub(crate) async fn scan_file<I: Io>(
             let offset = pos + local as u64;
             let region = &bytes[local..got];
             let place = header.place(offset);
-            let (len, seen) = match classify(region, &place) {
+            let classified = classify(region, &place);
+            if matches!(classified, Region::Torn { .. } | Region::Garbage(_))
+                && !matches!(
+                    classified,
+                    Region::Garbage(FormatError::WrongGeneration { .. })
+                )
+                && rereads_left > 0
+            {
+                let attempts = match reread_at {
+                    Some((at, n)) if at == offset => n,
+                    _ => 1,
+                };
+                if attempts < DAMAGED_READ_ATTEMPTS {
+                    reread_at = Some((offset, attempts + 1));
+                    rereads_left -= 1;
+                    pos = offset;
+                    continue 'read;
+                }
+            }
+            let (len, seen) = match classified {
                 Region::Valid(view) => {
                     let h = *view.header();
                     let batch = out.push_batch(header.file_id, offset, &h, view.body());

@@ -12,8 +12,8 @@
 //! record above the old materialized LSN, and the old page images are untouched.
 //!
 //! It never materializes above the SCL or the min read point, never releases the
-//! journal before the metadata is durable (nor if a truncation or epoch change raced
-//! the metadata write), and stops the core on any page-store I/O error (fail-stop: a
+//! journal before the metadata is durable (nor its metadata records if a truncation or
+//! epoch change raced the metadata write or is still being journaled), and stops the core on any page-store I/O error (fail-stop: a
 //! failed sync may have dropped pages, NVMe-NOTES / DESIGN §6).
 
 use std::collections::BTreeMap;
@@ -76,7 +76,7 @@ async fn coalesce_segment<I: Io, W: Wal>(
     inner: &Inner<I, W>,
     seg: &Segment<I>,
 ) -> Result<usize, EngineError> {
-    let (target, groups, count) = {
+    let (target, groups, count, floor) = {
         let mut st = seg.st.borrow_mut();
         if st.pass_in_flight {
             return Ok(0);
@@ -103,7 +103,7 @@ async fn coalesce_segment<I: Io, W: Wal>(
         }
         st.pass_in_flight = true;
         st.materializing_to = target;
-        (target, groups, count)
+        (target, groups, count, floor)
     };
     let guard = PassGuard(seg);
     let mut written: Vec<(PageId, CachedPage)> = Vec::with_capacity(groups.len());
@@ -112,7 +112,7 @@ async fn coalesce_segment<I: Io, W: Wal>(
         let base = match cached {
             Some(c) => c,
             None => {
-                let s = seg.pages.read(page).await?;
+                let s = seg.pages.read_at_most(page, floor).await?;
                 CachedPage {
                     payload: s.payload.into(),
                     page_lsn: s.page_lsn,
@@ -123,6 +123,18 @@ async fn coalesce_segment<I: Io, W: Wal>(
         let mut payload = base.payload.to_vec();
         let mut page_lsn = base.page_lsn;
         for r in records.iter().filter(|r| r.lsn > base.page_lsn) {
+            // The page chain must continue from the base: a stale base (its newest
+            // image destroyed on disk) would otherwise be materialized silently.
+            if r.prev_lsn_page != page_lsn {
+                return Err(EngineError::PageChainBroken {
+                    pg: seg.pg,
+                    page,
+                    lsn: target,
+                    record: r.lsn,
+                    expected: page_lsn,
+                    got: r.prev_lsn_page,
+                });
+            }
             r.apply_to(&mut payload);
             page_lsn = r.lsn;
         }
@@ -175,7 +187,7 @@ async fn coalesce_segment<I: Io, W: Wal>(
         (durable, st.meta_generation)
     };
     seg.meta.write(&durable).await?;
-    let release = {
+    let release_meta = {
         let mut st = seg.st.borrow_mut();
         st.hot.advance_floor(target);
         st.floor_generation += 1;
@@ -183,10 +195,16 @@ async fn coalesce_segment<I: Io, W: Wal>(
             st.arrivals.pop_front();
         }
         st.meta_generation == generation
+            && st.epoch_changes_in_flight == 0
+            && st.truncation_caps.is_empty()
     };
     drop(guard);
-    if release {
-        inner.wal.release(seg.pg, target);
+    // The metadata file now says `target` is materialized: redo up to it is only
+    // needed from the page store. Metadata records are released only if the write saw
+    // every truncation and epoch change (none started, ended or is still in flight).
+    inner.wal.release(seg.pg, target);
+    if release_meta {
+        inner.wal.release_meta(seg.pg);
     }
     {
         let mut stats = inner.stats.borrow_mut();

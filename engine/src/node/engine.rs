@@ -110,8 +110,14 @@ pub(crate) struct SegState {
     /// Bumped each time the floor moves (reads retry if it moved under them).
     pub(crate) floor_generation: u64,
     /// Bumped when a truncation or an epoch change starts and ends: the coalescer
-    /// releases the journal only if its metadata write saw the latest state.
+    /// releases the journal's metadata records only if its metadata write saw the
+    /// latest state.
     pub(crate) meta_generation: u64,
+    /// Epoch changes (fence, or an append raising the epoch) being journaled: their
+    /// `SegmentMeta` record is not in the metadata file yet, so the coalescer must not
+    /// release the segment's metadata records. (Truncations in flight are
+    /// `truncation_caps`.)
+    pub(crate) epoch_changes_in_flight: u32,
     /// `(highest LSN, arrival time)` of each unmaterialized append, oldest first.
     pub(crate) arrivals: VecDeque<(Lsn, Instant)>,
 }
@@ -285,6 +291,17 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             }
             report.missing.push((*range, touched));
         }
+        // Damage the journal could not place: any record above the SCL may be in it.
+        // Every segment reports a hole from its SCL up, so a read above the SCL fails
+        // naming the damage, and gossip asks peers for everything above the SCL.
+        for what in &recovered.missing_unplaced {
+            for seg in segments.values() {
+                let mut st = seg.st.borrow_mut();
+                let scl = st.hot.scl();
+                st.hot.report_missing(LsnRange::new(scl, Lsn::MAX));
+            }
+            report.missing_unplaced.push(what.clone());
+        }
         Ok(Self::start(
             io, wal, cfg, catalog, entries, segments, report,
         ))
@@ -433,15 +450,23 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             let mut st = seg.st.borrow_mut();
             (epoch > st.epoch).then(|| {
                 st.meta_generation += 1;
+                st.epoch_changes_in_flight += 1;
                 epoch_record(&seg, &st, epoch)
             })
         };
+        let raising = raise.is_some();
         if let Some(m) = raise {
             journal.insert(0, Record::SegmentMeta(m));
         }
-        if !journal.is_empty()
-            && let Err(e) = inner.wal.append(&journal).await
-        {
+        let res = if journal.is_empty() {
+            Ok(())
+        } else {
+            inner.wal.append(&journal).await
+        };
+        if raising {
+            seg.st.borrow_mut().epoch_changes_in_flight -= 1;
+        }
+        if let Err(e) = res {
             inner.fail(format!("journal append failed: {e}"));
             return Err(EngineError::Journal(e));
         }
@@ -535,9 +560,12 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
                 return Ok(epoch);
             }
             st.meta_generation += 1;
+            st.epoch_changes_in_flight += 1;
             epoch_record(&seg, &st, epoch)
         };
-        if let Err(e) = inner.wal.append(&[Record::SegmentMeta(m)]).await {
+        let res = inner.wal.append(&[Record::SegmentMeta(m)]).await;
+        seg.st.borrow_mut().epoch_changes_in_flight -= 1;
+        if let Err(e) = res {
             inner.fail(format!("journal append failed: {e}"));
             return Err(EngineError::Journal(e));
         }
@@ -655,16 +683,16 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             return Err(EngineError::PageOutOfRange { pg, page });
         }
         for _ in 0..READ_ATTEMPTS_MAX {
-            let generation = {
+            let (generation, floor) = {
                 let st = seg.st.borrow();
                 check_read_point(pg, &st, lsn)?;
-                st.floor_generation
+                (st.floor_generation, st.hot.floor())
             };
             let cached = inner.cache.borrow_mut().get((pg, page));
-            let (base, from_disk) = match cached {
-                Some(c) => (c, false),
+            let (base, from_disk, damaged) = match cached {
+                Some(c) => (c, false, false),
                 None => {
-                    let s = seg.pages.read(page).await?;
+                    let s = seg.pages.read_at_most(page, floor).await?;
                     (
                         CachedPage {
                             payload: s.payload.into(),
@@ -672,6 +700,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
                             slot: s.slot,
                         },
                         true,
+                        s.other_slot_damaged,
                     )
                 }
             };
@@ -680,6 +709,31 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
                 continue;
             }
             check_read_point(pg, &st, lsn)?;
+            if base.page_lsn > lsn {
+                return Err(EngineError::PageNewerThanRead {
+                    pg,
+                    page,
+                    lsn,
+                    page_lsn: base.page_lsn,
+                });
+            }
+            // The page's other slot is damaged: this image is the right base only if it
+            // is a write torn by a crash before the metadata covered it, and then the
+            // hot log holds the records that follow this image. Otherwise the newest
+            // image was destroyed and this one is stale: refuse, never serve it.
+            if damaged
+                && st
+                    .hot
+                    .page_records(page, base.page_lsn, Lsn::MAX)
+                    .next()
+                    .is_none_or(|r| r.prev_lsn_page != base.page_lsn)
+            {
+                return Err(EngineError::PageDamaged {
+                    pg,
+                    page,
+                    page_lsn: base.page_lsn,
+                });
+            }
             if from_disk && !st.pass_in_flight {
                 inner.cache.borrow_mut().insert((pg, page), base.clone());
             }
@@ -770,6 +824,11 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         coalescer::pass(&self.inner).await
     }
 
+    /// The core's journal.
+    pub fn wal(&self) -> &W {
+        &self.inner.wal
+    }
+
     /// Why the core stopped, if it did.
     pub fn failure(&self) -> Option<String> {
         self.inner.failed.borrow().clone()
@@ -786,6 +845,7 @@ fn new_state(hot: HotLog, epoch: Epoch) -> SegState {
         truncation_caps: Vec::new(),
         floor_generation: 0,
         meta_generation: 0,
+        epoch_changes_in_flight: 0,
         arrivals: VecDeque::new(),
     }
 }

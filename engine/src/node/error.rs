@@ -59,6 +59,26 @@ pub enum EngineError {
         expected: Lsn,
         got: Lsn,
     },
+    /// The page store holds a page newer than the read point (a correct engine never
+    /// materializes above a reader): the metadata and the page store disagree, which
+    /// only damage explains. Refused rather than served.
+    #[error("{pg}: {page} in the page store is at {page_lsn}, above the read point {lsn}")]
+    PageNewerThanRead {
+        pg: PgId,
+        page: PageId,
+        lsn: Lsn,
+        page_lsn: Lsn,
+    },
+    /// A slot of the page is damaged and nothing proves the other one is the newest
+    /// image (see `PageFile::read`): the page must be repaired from a peer.
+    #[error(
+        "{pg}: {page} has a damaged slot and its other image ({page_lsn}) is not proven current"
+    )]
+    PageDamaged {
+        pg: PgId,
+        page: PageId,
+        page_lsn: Lsn,
+    },
     #[error("{pg}: fetch from {from} reaches below the materialized lsn {floor}")]
     FetchBelowFloor { pg: PgId, from: Lsn, floor: Lsn },
     #[error("{pg}: read at {lsn} raced the coalescer {attempts} times")]

@@ -8,6 +8,10 @@
 //! I/O or read time except through `I: Io`, acknowledge a record before the journal says
 //! it is durable, or let a read see a record above the SCL.
 //!
+//! A core starts with [`CoreEngine::open_dir`] (page store + journal, created or
+//! recovered; `journal_wal`); `CoreEngine::create`/`open` take any [`Wal`] (tests use
+//! [`MemWal`]).
+//!
 //! Segments are created explicitly ([`CoreEngine::create_segment`]): the page size and
 //! page range of a PG are volume facts the network layer knows, and creation must be
 //! durable (catalog entry after the segment's files) before the first append is
@@ -23,6 +27,7 @@ mod coalescer;
 mod config;
 mod engine;
 mod error;
+mod journal_wal;
 mod notify;
 pub mod recovery;
 pub mod wal;
@@ -31,5 +36,6 @@ pub use self::cache::CachedPage;
 pub use self::config::EngineConfig;
 pub use self::engine::{AppendAck, CoreEngine, CoreStats, PageImage, SegmentStatus};
 pub use self::error::EngineError;
+pub use self::journal_wal::{OpenReport, wal_recovery};
 pub use self::recovery::{RECOVERY_TABLE, RecoveryReport, ReplayAction, ReplayCase};
 pub use self::wal::{MemWal, Wal, WalRecord, WalRecovery};

@@ -243,6 +243,9 @@ pub struct RecoveryReport {
     pub cases: [u64; 13],
     /// Missing ranges the journal reported, and how many segments each touched.
     pub missing: Vec<(LsnRange, usize)>,
+    /// Damage the journal could not place in LSNs (one line each): every segment
+    /// reports a hole above its SCL.
+    pub missing_unplaced: Vec<String>,
     /// The highest redo LSN replayed.
     pub max_lsn: Lsn,
 }

@@ -1,15 +1,20 @@
 //! The seam between a core's engine and its journal: [`Wal`].
 //!
-//! The engine needs three things from the per-core journal: append records and return
+//! The engine needs four things from the per-core journal: append records and return
 //! once they are durable (group commit is the journal's business), be told that a
-//! segment's records up to an LSN are materialized (so journal space may be recycled),
-//! and, at open, the records that survived a crash in journal order plus the LSN ranges
-//! it could not read back. `crate::journal::Journal` provides exactly that; the trait
-//! lets the engine's logic be tested over an in-memory journal ([`MemWal`]) as well.
+//! segment's redo up to an LSN is materialized and that its metadata records
+//! (`Truncate`, `SegmentMeta`) are persisted elsewhere (so journal space may be
+//! recycled), and, at open, the records that survived a crash in journal order plus
+//! what it could not read back. `crate::journal::Journal` provides exactly that (see
+//! `journal_wal.rs` for the adapter and `CoreEngine::open_dir`); the trait lets the
+//! engine's logic be tested over an in-memory journal ([`MemWal`]) as well.
 //!
 //! Contract: `append` returns `Ok` only when every record is durable, and an `Err`
 //! means the journal has stopped (fail-stop: it never acknowledges anything later).
-//! `release` never blocks and never loses a record above `upto`.
+//! `release` and `release_meta` never block and never lose a record they do not name.
+//! Recovery never drops damage it cannot place: a damaged range whose LSNs are unknown
+//! is reported in [`WalRecovery::missing_unplaced`], and the engine turns it into a
+//! reported hole above every segment's SCL.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -26,9 +31,12 @@ use crate::hotlog::{LsnRange, OwnedRedo};
 pub trait Wal {
     /// Appends `records`; returns once all are durable. An error is final.
     async fn append(&self, records: &[Record<'_>]) -> Result<(), String>;
-    /// Every record of `pg` up to `upto` is materialized (and every `Truncate` or
-    /// `SegmentMeta` record of `pg` appended before this call is persisted elsewhere).
+    /// Every redo record of `pg` up to `upto` is materialized (durable in the page
+    /// store, and the segment's metadata file says so).
     fn release(&self, pg: PgId, upto: Lsn);
+    /// Every `Truncate` or `SegmentMeta` record of `pg` appended before this call is
+    /// persisted elsewhere (the segment's metadata file) or superseded.
+    fn release_meta(&self, pg: PgId);
 }
 
 /// An owned journal record, as recovery hands it back.
@@ -65,12 +73,17 @@ pub struct WalRecovery {
     /// LSN ranges the journal could not read back below its tail (damage in the
     /// middle); records of any PG in them may be missing.
     pub missing: Vec<LsnRange>,
+    /// Damaged ranges below the tail whose LSNs the journal could not learn (no
+    /// readable batch header, or a sequence gap), one line each saying where. Records
+    /// of any PG with any LSN above its floor may be in them: the engine reports a hole
+    /// from each segment's SCL upwards, so reads above the SCL fail naming it instead
+    /// of looking like "not arrived yet".
+    pub missing_unplaced: Vec<String>,
 }
 
 /// An in-memory journal for tests: appends are durable at once (the `Rc` survives a
-/// simulated restart of the engine), `release` recycles as eagerly as the contract
-/// allows (redo up to `upto` and every earlier `Truncate`/`SegmentMeta` of the PG), and
-/// `fail` makes every later append fail.
+/// simulated restart of the engine), `release` and `release_meta` recycle as eagerly
+/// as the contract allows, and `fail` makes every later append fail.
 #[derive(Clone, Debug, Default)]
 pub struct MemWal {
     inner: Rc<RefCell<MemWalState>>,
@@ -92,7 +105,7 @@ impl MemWal {
     pub fn recover(&self) -> WalRecovery {
         WalRecovery {
             records: self.inner.borrow().records.clone(),
-            missing: Vec::new(),
+            ..WalRecovery::default()
         }
     }
 
@@ -130,6 +143,13 @@ impl Wal for MemWal {
     fn release(&self, pg: PgId, upto: Lsn) {
         self.inner.borrow_mut().records.retain(|r| match r {
             WalRecord::Redo(r) => r.pg_id != pg || r.lsn > upto,
+            _ => true,
+        });
+    }
+
+    fn release_meta(&self, pg: PgId) {
+        self.inner.borrow_mut().records.retain(|r| match r {
+            WalRecord::Redo(_) => true,
             other => other.pg() != pg,
         });
     }

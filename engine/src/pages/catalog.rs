@@ -28,7 +28,9 @@ use super::error::{PageStoreError, full_write, io_err};
 use crate::buf::DmaBuf;
 use crate::io::{Io, OpenOptions, WriteFlags};
 
-const SLOT_BYTES: usize = 16384;
+/// Bytes of one catalog slot; slot `k` lives at byte `k * CATALOG_SLOT_BYTES`.
+pub const CATALOG_SLOT_BYTES: usize = 16384;
+const SLOT_BYTES: usize = CATALOG_SLOT_BYTES;
 const MAGIC: u32 = u32::from_le_bytes(*b"BRLC");
 const VERSION: u16 = 1;
 const ENTRIES_AT: usize = 24;
@@ -65,7 +67,13 @@ fn encode(entries: &[CatalogEntry], sequence: u64, out: &mut [u8]) {
     out[..4].copy_from_slice(&sum.to_le_bytes());
 }
 
-fn decode(bytes: &[u8]) -> Result<(u64, Vec<CatalogEntry>), String> {
+/// Decodes one catalog slot (`CATALOG_SLOT_BYTES` bytes): its sequence and entries, or
+/// why it is not a valid slot. Pure (no I/O), so offline tools check the same layout.
+pub fn decode_catalog_slot(bytes: &[u8]) -> Result<(u64, Vec<CatalogEntry>), String> {
+    if bytes.len() < SLOT_BYTES {
+        return Err(format!("slot is {} bytes, not {SLOT_BYTES}", bytes.len()));
+    }
+    let bytes = &bytes[..SLOT_BYTES];
     let u32_at =
         |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     let u64_at = |at: usize| u64::from(u32_at(at)) | (u64::from(u32_at(at + 4)) << 32);
@@ -152,13 +160,29 @@ impl<I: Io> Catalog<I> {
             .open(path, opts)
             .await
             .map_err(io_err("open catalog", path, 0))?;
-        let (res, buf) = io
-            .read_at(&file, DmaBuf::zeroed(2 * SLOT_BYTES), 2 * SLOT_BYTES, 0)
-            .await;
-        let got = res.map_err(io_err("read catalog", path, 0))?;
-        let mut bytes = vec![0u8; 2 * SLOT_BYTES];
-        bytes[..got].copy_from_slice(&buf.as_slice()[..got]);
-        let slots = [decode(&bytes[..SLOT_BYTES]), decode(&bytes[SLOT_BYTES..])];
+        // A damaged slot is read again before it is believed: a transient read error
+        // must not make the older slot win (a catalog missing a segment).
+        let mut attempt = 1;
+        let slots = loop {
+            let (res, buf) = io
+                .read_at(&file, DmaBuf::zeroed(2 * SLOT_BYTES), 2 * SLOT_BYTES, 0)
+                .await;
+            let got = res.map_err(io_err("read catalog", path, 0))?;
+            let mut bytes = vec![0u8; 2 * SLOT_BYTES];
+            bytes[..got].copy_from_slice(&buf.as_slice()[..got]);
+            let slots = [
+                decode_catalog_slot(&bytes[..SLOT_BYTES]),
+                decode_catalog_slot(&bytes[SLOT_BYTES..]),
+            ];
+            let damaged = slots
+                .iter()
+                .zip(bytes.chunks(SLOT_BYTES))
+                .any(|(s, b)| s.is_err() && !boreal_segment::checksum::is_all_zero(b));
+            if !damaged || attempt >= super::page_file::DAMAGED_READ_ATTEMPTS {
+                break slots;
+            }
+            attempt += 1;
+        };
         let best = slots
             .iter()
             .filter_map(|s| s.as_ref().ok())

@@ -34,7 +34,9 @@ use crate::buf::DmaBuf;
 use crate::hotlog::{LsnRange, Truncation};
 use crate::io::{Io, OpenOptions, WriteFlags};
 
-const SLOT_BYTES: usize = 4096;
+/// Bytes of one metadata slot; slot `k` lives at byte `k * META_SLOT_BYTES`.
+pub const META_SLOT_BYTES: usize = 4096;
+const SLOT_BYTES: usize = META_SLOT_BYTES;
 const TABLE_AT: usize = SEGMENT_META_SIZE;
 const ENTRIES_AT: usize = TABLE_AT + 8;
 const ENTRY_BYTES: usize = 24;
@@ -67,7 +69,12 @@ impl DurableMeta {
         out[TABLE_AT..TABLE_AT + 4].copy_from_slice(&sum.to_le_bytes());
     }
 
-    fn decode(bytes: &[u8], pg: PgId) -> Result<DurableMeta, String> {
+    /// Decodes one slot (`META_SLOT_BYTES` bytes) of the metadata file of `pg`, or says
+    /// why it is not a valid slot. Pure (no I/O), so offline tools check the same layout.
+    pub fn decode(bytes: &[u8], pg: PgId) -> Result<DurableMeta, String> {
+        if bytes.len() < SLOT_BYTES {
+            return Err(format!("slot is {} bytes, not {SLOT_BYTES}", bytes.len()));
+        }
         let meta = SegmentMeta::decode(bytes).map_err(|e| e.to_string())?;
         if meta.pg_id != pg {
             return Err(format!("metadata of {} in the file of {pg}", meta.pg_id));
@@ -175,16 +182,29 @@ impl<I: Io> MetaFile<I> {
             .open(path, opts)
             .await
             .map_err(io_err("open meta file", path, 0))?;
-        let (res, buf) = io
-            .read_at(&file, DmaBuf::zeroed(2 * SLOT_BYTES), 2 * SLOT_BYTES, 0)
-            .await;
-        let got = res.map_err(io_err("read meta file", path, 0))?;
-        let mut bytes = vec![0u8; 2 * SLOT_BYTES];
-        bytes[..got].copy_from_slice(&buf.as_slice()[..got]);
-        let slots = [
-            DurableMeta::decode(&bytes[..SLOT_BYTES], pg),
-            DurableMeta::decode(&bytes[SLOT_BYTES..], pg),
-        ];
+        // A damaged slot is read again before it is believed: a transient read error
+        // must not make the older slot win (a stale materialized LSN).
+        let mut attempt = 1;
+        let slots = loop {
+            let (res, buf) = io
+                .read_at(&file, DmaBuf::zeroed(2 * SLOT_BYTES), 2 * SLOT_BYTES, 0)
+                .await;
+            let got = res.map_err(io_err("read meta file", path, 0))?;
+            let mut bytes = vec![0u8; 2 * SLOT_BYTES];
+            bytes[..got].copy_from_slice(&buf.as_slice()[..got]);
+            let slots = [
+                DurableMeta::decode(&bytes[..SLOT_BYTES], pg),
+                DurableMeta::decode(&bytes[SLOT_BYTES..], pg),
+            ];
+            let damaged = slots
+                .iter()
+                .zip(bytes.chunks(SLOT_BYTES))
+                .any(|(s, b)| s.is_err() && !boreal_segment::checksum::is_all_zero(b));
+            if !damaged || attempt >= super::page_file::DAMAGED_READ_ATTEMPTS {
+                break slots;
+            }
+            attempt += 1;
+        };
         let best = slots
             .iter()
             .filter_map(|s| s.as_ref().ok())

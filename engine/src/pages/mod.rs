@@ -29,9 +29,11 @@ mod error;
 mod meta_file;
 mod page_file;
 
-pub use self::catalog::{CATALOG_SEGMENTS_MAX, Catalog, CatalogEntry};
+pub use self::catalog::{
+    CATALOG_SEGMENTS_MAX, CATALOG_SLOT_BYTES, Catalog, CatalogEntry, decode_catalog_slot,
+};
 pub use self::error::PageStoreError;
-pub use self::meta_file::{DurableMeta, META_TRUNCATIONS_MAX, MetaFile};
+pub use self::meta_file::{DurableMeta, META_SLOT_BYTES, META_TRUNCATIONS_MAX, MetaFile};
 pub use self::page_file::{PageFile, StoredPage};
 
 use std::path::{Path, PathBuf};

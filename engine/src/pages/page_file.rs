@@ -26,6 +26,8 @@ use crate::io::{Io, OpenOptions, WriteFlags};
 
 /// Largest single zero-fill write when the file grows, bytes.
 const GROW_WRITE_BYTES_MAX: u64 = 1 << 20;
+/// Reads of a page pair when a slot is damaged (see [`PageFile::read`]).
+pub(crate) const DAMAGED_READ_ATTEMPTS: u32 = 3;
 
 /// A page read back from the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +39,12 @@ pub struct StoredPage {
     /// The slot holding this image (`None`: never written); the next write of the page
     /// goes to the other one.
     pub slot: Option<u8>,
+    /// The other slot held neither zeros nor a valid page (after re-reads). Either a
+    /// page write torn by a crash before the metadata covered it (then this image is the
+    /// right base and the hot log holds the records that follow it), or damage to the
+    /// newest image (then this image is stale). The caller tells them apart: see
+    /// `CoreEngine::read_page`.
+    pub other_slot_damaged: bool,
 }
 
 impl StoredPage {
@@ -181,13 +189,48 @@ impl<I: Io> PageFile<I> {
     }
 
     /// Reads both slots of `page` and returns the newest valid image (or a zero page).
+    ///
+    /// A damaged slot is read again (up to [`DAMAGED_READ_ATTEMPTS`] reads in all)
+    /// before it is believed: a transient read error (a flipped bit on the way) must
+    /// not make the older slot look like the newest image, which would silently serve
+    /// a stale page whose newer records the journal may already have recycled.
     pub async fn read(&self, page: PageId) -> Result<StoredPage, PageStoreError> {
+        self.read_at_most(page, Lsn::MAX).await
+    }
+
+    /// [`read`](Self::read), ignoring a valid image above `at_most` (the segment's
+    /// materialized LSN): such an image was written by a coalescer pass that crashed
+    /// before its metadata write, so it is not committed (the records it holds are
+    /// still in the journal, and a later truncation may annul some of them); the next
+    /// write of the page goes over it.
+    pub async fn read_at_most(
+        &self,
+        page: PageId,
+        at_most: Lsn,
+    ) -> Result<StoredPage, PageStoreError> {
+        let mut attempt = 1;
+        loop {
+            let (stored, damaged) = self.read_once(page, at_most).await?;
+            if !damaged || attempt >= DAMAGED_READ_ATTEMPTS {
+                return stored;
+            }
+            attempt += 1;
+        }
+    }
+
+    /// One read of the pair: the outcome, and whether a slot was damaged.
+    async fn read_once(
+        &self,
+        page: PageId,
+        at_most: Lsn,
+    ) -> Result<(Result<StoredPage, PageStoreError>, bool), PageStoreError> {
         let ps = self.page_size.bytes();
         let offset = self.pair_offset(page)?;
         let zero_page = || StoredPage {
             payload: vec![0u8; self.page_size.payload_len()].into_boxed_slice(),
             page_lsn: Lsn::ZERO,
             slot: None,
+            other_slot_damaged: false,
         };
         let (res, buf) = self
             .io
@@ -205,6 +248,7 @@ impl<I: Io> PageFile<I> {
                 continue;
             }
             match decode_page(bytes, self.page_size, page) {
+                Ok(view) if view.header.page_lsn > at_most => {}
                 Ok(view) => {
                     if best
                         .as_ref()
@@ -214,14 +258,19 @@ impl<I: Io> PageFile<I> {
                             payload: view.payload.into(),
                             page_lsn: view.header.page_lsn,
                             slot: Some(slot),
+                            other_slot_damaged: false,
                         });
                     }
                 }
                 Err(e) => damage[slot as usize] = Some(e.to_string()),
             }
         }
-        match (best, damage) {
-            (Some(p), _) => Ok(p),
+        let damaged = damage.iter().any(Option::is_some);
+        let outcome = match (best, damage) {
+            (Some(p), _) => Ok(StoredPage {
+                other_slot_damaged: damaged,
+                ..p
+            }),
             // Both slots damaged: the newest materialized image is lost.
             (None, [Some(slot0), Some(slot1)]) => Err(PageStoreError::PageCorrupt {
                 path: self.path.clone(),
@@ -232,8 +281,12 @@ impl<I: Io> PageFile<I> {
             }),
             // One slot damaged, the other never written: the page's first write was torn
             // before any metadata covered it, so its records are still in the journal.
-            (None, _) => Ok(zero_page()),
-        }
+            (None, _) => Ok(StoredPage {
+                other_slot_damaged: damaged,
+                ..zero_page()
+            }),
+        };
+        Ok((outcome, damaged))
     }
 
     /// Writes a new image of `page` (`payload` with `page_lsn`) into `slot`. Not durable

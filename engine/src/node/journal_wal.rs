@@ -1,0 +1,259 @@
+//! The real journal behind the engine's [`Wal`] seam, and the one constructor that opens
+//! (or creates) a whole core: [`CoreEngine::open_dir`].
+//!
+//! What it owns: `impl Wal for Journal<I>`, the translation of what journal recovery
+//! found ([`Recovered`]) into what the engine replays ([`WalRecovery`]), and the order of
+//! a core's start-up: page store catalog → journal → engine replay → journal release of
+//! everything already materialized. It never interprets a record beyond that, never
+//! drops a damaged range it cannot place (it becomes `missing_unplaced`, which the
+//! engine turns into a reported hole), and does all I/O through `I: Io`.
+//!
+//! Creation order and what a crash during it leaves: the journal files are created and
+//! pre-written first, the catalog last; the catalog is the commit point (segments need
+//! it, appends need segments, so nothing was ever acknowledged without it). A directory
+//! with journal files but no catalog is a creation that crashed: `open_dir` pre-writes
+//! the journal again over them (`Journal::create_over`) and says so in the report.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use boreal_segment::{Lsn, PgId, Record};
+
+use super::config::EngineConfig;
+use super::engine::CoreEngine;
+use super::error::EngineError;
+use super::wal::{Wal, WalRecord, WalRecovery};
+use crate::hotlog::LsnRange;
+use boreal_segment::checksum::is_all_zero;
+
+use crate::buf::DmaBuf;
+use crate::io::{Io, OpenOptions};
+use crate::journal::{Journal, JournalConfig, JournalError, MissingRange, Recovered};
+use crate::pages::{CATALOG_SLOT_BYTES, PageStoreError, catalog_path};
+
+impl<I: Io> Wal for Journal<I> {
+    async fn append(&self, records: &[Record<'_>]) -> Result<(), String> {
+        Journal::append(self, records)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn release(&self, pg: PgId, upto: Lsn) {
+        Journal::release(self, pg, upto);
+    }
+
+    fn release_meta(&self, pg: PgId) {
+        Journal::release_meta(self, pg);
+    }
+}
+
+/// What the engine replays from what journal recovery found. Every valid record, in
+/// journal order; every damaged range with known redo LSNs as an LSN range; every other
+/// damaged range (no readable header, a sequence gap, or a batch that held no redo)
+/// as an unplaced line, never dropped.
+pub fn wal_recovery(rec: &Recovered) -> WalRecovery {
+    let records = rec
+        .records
+        .iter()
+        .map(|(_, r)| WalRecord::from_record(&r))
+        .collect();
+    let mut missing = Vec::new();
+    let mut missing_unplaced = Vec::new();
+    for m in &rec.missing {
+        match placed(m) {
+            Some(range) => missing.push(range),
+            None => missing_unplaced.push(m.to_string()),
+        }
+    }
+    WalRecovery {
+        records,
+        missing,
+        missing_unplaced,
+    }
+}
+
+/// The LSN range `(first - 1, last]` of a damaged batch whose header was readable.
+fn placed(m: &MissingRange) -> Option<LsnRange> {
+    let (first, last) = m.lsns?;
+    let start = Lsn::new(first.get().checked_sub(1)?);
+    (start < last).then(|| LsnRange::new(start, last))
+}
+
+/// What [`CoreEngine::open_dir`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The core was created now (its directory held no catalog).
+    pub created: bool,
+    /// Records the journal handed back (replayed or skipped by the engine's table).
+    pub records_recovered: usize,
+    /// Damaged ranges the journal reported (acknowledged data that is unreadable).
+    pub missing: Vec<MissingRange>,
+    /// The journal's own report: one line per region that was not replayed.
+    pub journal_report: Vec<String>,
+}
+
+impl OpenReport {
+    /// One paragraph for a log.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{}; {} journal records recovered, {} damaged ranges",
+            if self.created { "created" } else { "opened" },
+            self.records_recovered,
+            self.missing.len()
+        );
+        for m in &self.missing {
+            let _ = write!(s, "\n  {m}");
+        }
+        s
+    }
+}
+
+/// Whether the core's catalog was ever committed: it exists and is not all zeros.
+/// `Catalog::create` writes its first slot and syncs before anything else depends on it,
+/// and later writes alternate slots, so a catalog that is missing, short or all zeros
+/// is a creation that crashed before its commit (a damaged committed catalog has
+/// non-zero bytes and is refused by `Catalog::open`).
+async fn catalog_committed<I: Io>(io: &I, cfg: &EngineConfig) -> Result<bool, EngineError> {
+    let path = catalog_path(&cfg.dir);
+    let io_err = |op: &'static str| {
+        let path = path.clone();
+        move |source| {
+            EngineError::Store(PageStoreError::Io {
+                op,
+                path,
+                offset: 0,
+                source,
+            })
+        }
+    };
+    let opts = OpenOptions {
+        read: true,
+        direct: true,
+        ..OpenOptions::default()
+    };
+    let file = match io.open(&path, opts).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_err("open catalog")(e)),
+    };
+    let len = 2 * CATALOG_SLOT_BYTES;
+    if io.file_info(&file).size < len as u64 {
+        return Ok(false);
+    }
+    let (res, buf) = io.read_at(&file, DmaBuf::zeroed(len), len, 0).await;
+    let got = res.map_err(io_err("read catalog"))?;
+    Ok(!is_all_zero(&buf.as_slice()[..got]))
+}
+
+fn is_not_found(e: &crate::pages::PageStoreError) -> bool {
+    matches!(e, crate::pages::PageStoreError::Io { source, .. }
+        if source.kind() == std::io::ErrorKind::NotFound)
+}
+
+impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
+    /// Opens the core whose page store is in `cfg.dir` and whose journal is in
+    /// `journal.dir`, or creates both if `cfg.dir` holds no catalog: the one way a node
+    /// (or a bench, or a test) starts a core. Recovery order: catalog and segment
+    /// metadata, journal scan (torn tail cut, damage in the middle reported), replay,
+    /// then every segment's materialized redo is released in the journal (so recovered
+    /// files recycle). Must run inside the runtime (the journal and the coalescer spawn
+    /// tasks). Both directories must exist.
+    pub async fn open_dir(
+        io: I,
+        cfg: EngineConfig,
+        journal: JournalConfig,
+    ) -> Result<(CoreEngine<I, Journal<I>>, OpenReport), EngineError> {
+        cfg.validate().map_err(EngineError::Config)?;
+        journal
+            .validate()
+            .map_err(|e| EngineError::Config(e.to_string()))?;
+        if !catalog_committed(&io, &cfg).await? {
+            return Self::create_dir(io, cfg, journal).await;
+        }
+        let (wal, rec) = Journal::open(io.clone(), journal)
+            .await
+            .map_err(|e| EngineError::Journal(e.to_string()))?;
+        // Damage in the middle of the journal may have held a `Truncate` record (group
+        // commit puts any record in any batch, and a batch whose header is unreadable
+        // cannot even say what it held). Replaying around a lost truncation would bring
+        // annulled records back below the SCL and serve them, and the coalescer would
+        // materialize them: refuse to start, naming the damage, until the core is
+        // repaired from its peers. (`CoreEngine::open` with the same `WalRecovery` turns
+        // damage into reported holes instead; that is right only for a journal that
+        // keeps metadata records apart from redo.)
+        if !rec.missing.is_empty() {
+            let lines: Vec<String> = rec.missing.iter().map(ToString::to_string).collect();
+            return Err(EngineError::Recovery(format!(
+                "the journal lost acknowledged batches; the core must be repaired from its peers before it serves reads: {}",
+                lines.join("; ")
+            )));
+        }
+        let recovered = wal_recovery(&rec);
+        let others: BTreeSet<PgId> = recovered.records.iter().map(WalRecord::pg).collect();
+        let report = OpenReport {
+            created: false,
+            records_recovered: recovered.records.len(),
+            missing: rec.missing.clone(),
+            journal_report: rec.report.clone(),
+        };
+        drop(rec);
+        let engine = match CoreEngine::open(io, wal, recovered, cfg).await {
+            Ok(e) => e,
+            Err(EngineError::Store(e)) if is_not_found(&e) => {
+                return Err(EngineError::Recovery(format!(
+                    "a segment file named by the catalog is missing: {e}"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        // Appends need a segment and a segment is in the catalog before its first
+        // append, so journal records of a PG the catalog does not name mean the catalog
+        // lost a segment (damage): refuse to start rather than serve the PG as empty.
+        let held: BTreeSet<PgId> = engine.segments().into_iter().collect();
+        let unknown: Vec<String> = others.difference(&held).map(|pg| pg.to_string()).collect();
+        if !unknown.is_empty() {
+            return Err(EngineError::Recovery(format!(
+                "the journal holds acknowledged records of {} but the catalog does not name them: the catalog lost segments (damage); restore them from peers",
+                unknown.join(", ")
+            )));
+        }
+        // Recovery pinned every journal file by the records it still holds: release
+        // what each segment already materialized.
+        for pg in &held {
+            let floor = engine.status(*pg)?.materialized_lsn;
+            engine.wal().release(*pg, floor);
+        }
+        Ok((engine, report))
+    }
+
+    async fn create_dir(
+        io: I,
+        cfg: EngineConfig,
+        journal: JournalConfig,
+    ) -> Result<(CoreEngine<I, Journal<I>>, OpenReport), EngineError> {
+        let mut report = OpenReport {
+            created: true,
+            ..OpenReport::default()
+        };
+        let wal = match Journal::create(io.clone(), journal.clone()).await {
+            Ok(j) => j,
+            Err(JournalError::Io {
+                errno: Some(libc::EEXIST),
+                file,
+                ..
+            }) => {
+                report.journal_report.push(format!(
+                    "{:?} held journal files ({file} at least) but no catalog: a creation that crashed before its commit; journal pre-written again",
+                    journal.dir
+                ));
+                Journal::create_over(io.clone(), journal)
+                    .await
+                    .map_err(|e| EngineError::Journal(e.to_string()))?
+            }
+            Err(e) => return Err(EngineError::Journal(e.to_string())),
+        };
+        let engine = CoreEngine::create(io, wal, cfg).await?;
+        Ok((engine, report))
+    }
+}

@@ -1,0 +1,448 @@
+//! Journal checks: every file header, every batch's checksums and placement (file id,
+//! generation, offset: `classify` refuses a batch anywhere but where it was written),
+//! batch sequence continuity within a file and from one file generation to the next,
+//! every record (through the batch decoder), and where damage lies.
+//!
+//! Where damage lies decides its severity, with the evidence the engine's recovery uses
+//! (`engine::journal::decide`): batches of one file generation are written back to back
+//! from offset 4096, one write at a time, and a newer generation's header is written
+//! only after every batch of the older files completed. So anything that is not a valid
+//! batch *before* a later batch header of the same file, or a torn batch in a file that
+//! a newer generation follows, was acknowledged and is damaged: an error. A torn batch
+//! or unreadable bytes *after* the last batch of the newest file is the write a crash
+//! cut: a warning (recovery cuts it). Zeros and stale batches of an older generation
+//! after the last batch are the normal state of a pre-written, recycled file.
+
+use std::path::PathBuf;
+
+use boreal_segment::{BatchSeq, Error as FormatError, Generation, Record};
+
+use super::Report;
+use super::chains::ChainIndex;
+use crate::numfmt::grouped;
+use crate::progress::Progress;
+use crate::store::journal::{self, Empty, Item};
+use crate::store::{self, StoreError};
+
+/// Something that is not a valid batch, after the last valid batch seen.
+#[derive(Debug)]
+enum Gap {
+    Torn {
+        offset: u64,
+        seq: BatchSeq,
+        reason: FormatError,
+        fault: u64,
+        record_fault: Option<FormatError>,
+    },
+    Empty {
+        offset: u64,
+        len: u64,
+        what: Empty,
+    },
+}
+
+impl Gap {
+    fn offset(&self) -> u64 {
+        match self {
+            Gap::Torn { fault, .. } => *fault,
+            Gap::Empty { offset, .. } => *offset,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Gap::Torn {
+                seq,
+                reason,
+                record_fault,
+                offset,
+                fault,
+                ..
+            } => {
+                let at = if fault != offset {
+                    format!(" (batch at offset {})", grouped(*offset))
+                } else {
+                    String::new()
+                };
+                match record_fault {
+                    Some(rf) => format!(
+                        "batch {} damaged{at}: {reason}; first bad record: {rf}",
+                        seq.get()
+                    ),
+                    None => format!("batch {} damaged{at}: {reason}", seq.get()),
+                }
+            }
+            Gap::Empty { len, what, .. } => match what {
+                Empty::Zeros => format!("{} B of zeros where a batch was expected", grouped(*len)),
+                Empty::Stale {
+                    generation,
+                    first_seq,
+                    ..
+                } => format!(
+                    "{} B of stale batches (generation {}, sequence {}) where a batch of this generation was expected",
+                    grouped(*len),
+                    generation.get(),
+                    first_seq.get()
+                ),
+                Empty::Garbage { reason } => format!(
+                    "{} B with no valid batch header where a batch was expected ({reason})",
+                    grouped(*len)
+                ),
+            },
+        }
+    }
+}
+
+/// What one file's scan found, for the checks between files.
+struct Scanned {
+    name: String,
+    generation: Generation,
+    first: Option<(u64, BatchSeq)>,
+    /// Highest sequence of a header that belongs to this file (valid or torn).
+    last_seq: Option<BatchSeq>,
+}
+
+/// Checks the journal files `(id from the name, path, shown name)` of one core and
+/// adds every record of a valid batch to `index`.
+pub(crate) fn check(
+    files: &[(u32, PathBuf, String)],
+    index: &mut ChainIndex,
+    report: &mut Report,
+    progress: &mut Progress,
+) -> Result<(), StoreError> {
+    // Headers first: which file is the newest decides what a damaged tail means.
+    let mut heads = Vec::new();
+    for (id, path, name) in files {
+        let (file, len) = store::open_read(path)?;
+        let head = journal::read_head(&file, path, len)?;
+        report.checked(len);
+        let header = match head.header {
+            Ok(h) => h,
+            Err(e) => {
+                report.error(
+                    name,
+                    Some(0),
+                    format!(
+                        "journal file header unreadable: {e} (expected a valid BRLJ header; the engine re-zeroes \
+                         such a file at open and its batches are lost)"
+                    ),
+                );
+                continue;
+            }
+        };
+        if *id != u32::MAX && header.file_id.get() != u64::from(*id) {
+            report.error(
+                name,
+                Some(16),
+                format!(
+                    "header names file id {} (expected {} from the file name)",
+                    header.file_id.get(),
+                    id
+                ),
+            );
+        }
+        if len != header.file_size {
+            report.error(
+                name,
+                Some(32),
+                format!(
+                    "header says the file is {} B, it is {} B on disk (journal files are pre-allocated to their full size)",
+                    grouped(header.file_size),
+                    grouped(len)
+                ),
+            );
+        }
+        heads.push((file, len, header, path.clone(), name.clone()));
+    }
+    heads.sort_by_key(|h| (h.2.generation, h.2.file_id));
+    for w in heads.windows(2) {
+        if w[0].2.generation == w[1].2.generation && w[0].2.generation > Generation::ZERO {
+            report.error(
+                &w[1].4,
+                Some(24),
+                format!(
+                    "generation {} is also the generation of {} (expected every used file to have its own)",
+                    w[1].2.generation.get(),
+                    w[0].4
+                ),
+            );
+        }
+    }
+    let newest = heads
+        .iter()
+        .map(|h| h.2.generation)
+        .max()
+        .unwrap_or(Generation::ZERO);
+    let mut scanned = Vec::new();
+    for (file_no, (file, len, header, path, name)) in heads.iter().enumerate() {
+        let is_newest = header.generation == newest;
+        let mut last_valid: Option<(u64, BatchSeq)> = None;
+        let mut first: Option<(u64, BatchSeq)> = None;
+        let mut last_seq: Option<BatchSeq> = None;
+        let mut pending: Vec<Gap> = Vec::new();
+        let mut extra_gaps: u64 = 0;
+        let gen0 = header.generation == Generation::ZERO;
+        journal::scan(
+            file,
+            path,
+            header,
+            *len,
+            journal::READ_BYTES_DEFAULT,
+            |item| match item {
+                Item::Batch { offset, view } => {
+                    let seq = view.header().sequence;
+                    let where_ = match last_valid {
+                        Some((poff, pseq)) => format!(
+                            "between batch {} at offset {} and batch {} at offset {} (batches of one generation are \
+                             written back to back, so acknowledged data is lost here)",
+                            pseq.get(),
+                            grouped(poff),
+                            seq.get(),
+                            grouped(offset)
+                        ),
+                        None => format!(
+                            "before the first valid batch ({} at offset {}), where the generation's first batch was written",
+                            seq.get(),
+                            grouped(offset)
+                        ),
+                    };
+                    for g in pending.drain(..) {
+                        report.error(
+                            name,
+                            Some(g.offset()),
+                            format!("{}: {where_}", g.describe()),
+                        );
+                    }
+                    if extra_gaps > 0 {
+                        report.error(
+                            name,
+                            None,
+                            format!("{extra_gaps} more damaged regions {where_}"),
+                        );
+                        extra_gaps = 0;
+                    }
+                    if let Some((_, pseq)) = last_valid {
+                        let expected = pseq.get() + 1;
+                        let explained = last_seq.is_some_and(|s| s.get() + 1 == seq.get());
+                        if seq.get() <= pseq.get() || (seq.get() != expected && !explained) {
+                            report.error(
+                                name,
+                                Some(offset),
+                                format!(
+                                    "batch sequence {} follows {} (expected {expected})",
+                                    seq.get(),
+                                    pseq.get()
+                                ),
+                            );
+                        }
+                    }
+                    if gen0 {
+                        report.warning(
+                            name,
+                            Some(offset),
+                            "a valid batch of generation 0 (the engine writes none)".into(),
+                        );
+                    }
+                    first.get_or_insert((offset, seq));
+                    last_valid = Some((offset, seq));
+                    last_seq = Some(last_seq.map_or(seq, |s| s.max(seq)));
+                    let mut at = offset + boreal_segment::limits::BATCH_HEADER_SIZE as u64;
+                    for r in view.records() {
+                        let Ok(r) = r else { break };
+                        if let Record::Redo(redo) = &r {
+                            index.push(redo, file_no, at);
+                        } else if let Record::Truncate(t) = &r {
+                            index.truncation(t.pg_id, t.start, t.end);
+                        }
+                        at += r.encoded_len() as u64;
+                    }
+                }
+                Item::Torn {
+                    offset,
+                    header: h,
+                    reason,
+                    fault,
+                    record_fault,
+                    ..
+                } => {
+                    last_seq = Some(last_seq.map_or(h.sequence, |s| s.max(h.sequence)));
+                    let gap = Gap::Torn {
+                        offset,
+                        seq: h.sequence,
+                        reason,
+                        fault,
+                        record_fault,
+                    };
+                    push_gap(&mut pending, &mut extra_gaps, gap);
+                }
+                Item::Empty { offset, len, what } => {
+                    push_gap(
+                        &mut pending,
+                        &mut extra_gaps,
+                        Gap::Empty { offset, len, what },
+                    );
+                }
+            },
+            |done| progress.update(name, done, *len),
+        )?;
+        tail(name, is_newest, gen0, &pending, extra_gaps, newest, report);
+        scanned.push(Scanned {
+            name: name.clone(),
+            generation: header.generation,
+            first,
+            last_seq,
+        });
+    }
+    index.files = heads.iter().map(|h| h.4.clone()).collect();
+    between_files(&scanned, report);
+    Ok(())
+}
+
+/// Keeps the first gaps after the last valid batch; counts the rest.
+fn push_gap(pending: &mut Vec<Gap>, extra: &mut u64, gap: Gap) {
+    const GAPS_KEPT_MAX: usize = 64;
+    if pending.len() < GAPS_KEPT_MAX {
+        pending.push(gap);
+    } else {
+        *extra += 1;
+    }
+}
+
+/// Judges what follows the last valid batch of a file.
+fn tail(
+    name: &str,
+    is_newest: bool,
+    gen0: bool,
+    pending: &[Gap],
+    extra: u64,
+    newest: Generation,
+    report: &mut Report,
+) {
+    let last_torn = pending.iter().rposition(|g| matches!(g, Gap::Torn { .. }));
+    for (i, g) in pending.iter().enumerate() {
+        let below_header = last_torn.is_some_and(|t| i < t);
+        let is_zero_or_stale = matches!(
+            g,
+            Gap::Empty {
+                what: Empty::Zeros | Empty::Stale { .. },
+                ..
+            }
+        );
+        if below_header {
+            if let Some(Gap::Torn { seq, offset, .. }) = last_torn.map(|t| &pending[t]) {
+                report.error(
+                    name,
+                    Some(g.offset()),
+                    format!(
+                        "{}: below batch {} at offset {}, which was written after it (acknowledged data is lost here)",
+                        g.describe(),
+                        seq.get(),
+                        grouped(*offset)
+                    ),
+                );
+            }
+            continue;
+        }
+        if is_zero_or_stale {
+            continue;
+        }
+        if gen0 {
+            report.warning(
+                name,
+                Some(g.offset()),
+                format!("{} in a never-used file (generation 0)", g.describe()),
+            );
+            continue;
+        }
+        match g {
+            Gap::Torn { .. } if !is_newest => report.error(
+                name,
+                Some(g.offset()),
+                format!(
+                    "{}: a newer journal file (generation {}) was written after it, so it was acknowledged",
+                    g.describe(),
+                    newest.get()
+                ),
+            ),
+            Gap::Torn { .. } => report.warning(
+                name,
+                Some(g.offset()),
+                format!(
+                    "torn tail: {} (the write in flight at a crash; recovery cuts it)",
+                    g.describe()
+                ),
+            ),
+            Gap::Empty { len, what, .. } => {
+                let reason = match what {
+                    Empty::Garbage { reason } => reason.to_string(),
+                    _ => String::new(),
+                };
+                let msg = if is_newest {
+                    format!(
+                        "torn tail: {} B after the last batch hold no valid batch header ({reason}); a write cut by a \
+                         crash, or leftovers of one (recovery cuts them)",
+                        grouped(*len)
+                    )
+                } else {
+                    format!(
+                        "{} B after the last batch of a file that is not the newest hold no valid batch header ({reason})",
+                        grouped(*len)
+                    )
+                };
+                report.warning(name, Some(g.offset()), msg);
+            }
+        }
+    }
+    if extra > 0 {
+        report.warning(
+            name,
+            None,
+            format!("{extra} more regions after the last batch not itemised"),
+        );
+    }
+}
+
+/// Sequence numbers run on from one file generation to the next.
+fn between_files(scanned: &[Scanned], report: &mut Report) {
+    let used: Vec<&Scanned> = scanned
+        .iter()
+        .filter(|s| s.generation > Generation::ZERO)
+        .collect();
+    for w in used.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if b.generation.get() != a.generation.get() + 1 {
+            if b.generation != a.generation {
+                report.warning(
+                    &b.name,
+                    Some(24),
+                    format!(
+                        "generation {} follows generation {} of {} (expected {}): a file between them was re-zeroed \
+                         or is missing, so sequence continuity across them is not checked",
+                        b.generation.get(),
+                        a.generation.get(),
+                        a.name,
+                        a.generation.get() + 1
+                    ),
+                );
+            }
+            continue;
+        }
+        if let (Some(prev), Some((offset, seq))) = (a.last_seq, b.first)
+            && seq.get() != prev.get() + 1
+        {
+            report.error(
+                &b.name,
+                Some(offset),
+                format!(
+                    "batch sequence {} opens generation {}, but {} (generation {}) ends with batch {} (expected {})",
+                    seq.get(),
+                    b.generation.get(),
+                    a.name,
+                    a.generation.get(),
+                    prev.get(),
+                    prev.get() + 1
+                ),
+            );
+        }
+    }
+}
