@@ -12,6 +12,21 @@
 //! What is compared, from fio-format JSON: IOPS and bandwidth summed over all jobs and
 //! both directions; completion-latency percentiles p50/p99/p99.9 of the first job's
 //! busier direction; the first job's sync p99. Use `group_reporting` for multi-job jobs.
+//!
+//! Both tools run on the same CPU: this VM's CPUs are not alike (cpu0 takes the virtio
+//! interrupts and is slower), and boreal-bench pins its threads while fio would float,
+//! so every job of both tools gets `cpus_allowed=<cpu>` (`--compare-cpu`, default the
+//! last CPU this process may use).
+//!
+//! `ioengine=boreal-journal` jobs have no fio twin: fio runs their device peer instead,
+//! a job doing what a plain file journal would (same `bs`, `iodepth`, `rw=write`,
+//! `ioengine=io_uring`, `direct=1`, `fdatasync=1`) on `fio-peer.data` in the job's data
+//! directory, laid out before the first round. O_DIRECT cannot write less than a
+//! logical block, and boreal's journal writes whole 4 KiB blocks, so the peer's `bs` is
+//! `bs` rounded up to a multiple of 4096 ([`peer_bs`]; a 128-byte commit costs a plain
+//! journal one 4 KiB write). A commit costs fio a write and then a
+//! sync, so its commit latency is `clat p99 + sync p99`; boreal-bench's is the append's
+//! `clat` (durable when acknowledged). The table says which fio job was the peer.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,9 +34,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::engine::journal::JOURNAL_BYTES_DEFAULT;
 use crate::error::BenchError;
-use crate::job::{JobSet, RawOption, RawSection};
+use crate::job::{EngineName, JobOptions, JobSet, RawOption, RawSection};
+use crate::layout::lay_out;
 use crate::output::{self, json};
+use crate::plan::plan;
 use crate::run;
 use crate::runner::RunnerConfig;
 
@@ -111,8 +129,161 @@ pub fn table(fio: &[Value], boreal: &[Value]) -> String {
     out
 }
 
-/// Writes sections (with overrides appended to every job section) as a fio job file.
-pub fn render_job_file(sections: &[RawSection], overrides: &[RawOption]) -> String {
+/// The journal comparison's table: fio's device peer (write + fdatasync) against
+/// boreal-bench's appends, medians of the rounds, then `note`.
+pub fn journal_table(fio: &[Value], boreal: &[Value], note: &str) -> String {
+    let fio_m: Vec<[Option<f64>; 6]> = fio.iter().map(metrics).collect();
+    let ours_m: Vec<[Option<f64>; 6]> = boreal.iter().map(metrics).collect();
+    let pct = |report: &Value, dir: &str, p: f64| -> Option<f64> {
+        let lat = &report["jobs"][0][dir];
+        let lat = if dir == "sync" {
+            &lat["lat_ns"]
+        } else {
+            &lat["clat_ns"]
+        };
+        Some(
+            lat.get("percentile")?
+                .get(json::percentile_key(p))?
+                .as_f64()?
+                / 1000.0,
+        )
+    };
+    let sum = |a: Option<f64>, b: Option<f64>| Some(a? + b?);
+    let fio_commit = |p: f64| -> Vec<Option<f64>> {
+        fio.iter()
+            .map(|r| sum(pct(r, "write", p), pct(r, "sync", p)))
+            .collect()
+    };
+    let ours_commit =
+        |p: f64| -> Vec<Option<f64>> { boreal.iter().map(|r| pct(r, "write", p)).collect() };
+    let records: Vec<Option<f64>> = boreal
+        .iter()
+        .map(|r| r["jobs"][0]["boreal"]["engine_stats"]["records_per_sec"].as_f64())
+        .collect();
+    let rows: [(&str, Option<f64>, Option<f64>); 4] = [
+        (
+            "IOPS (commits/s)",
+            median(&fio_m.iter().map(|m| m[0]).collect::<Vec<_>>()),
+            median(&ours_m.iter().map(|m| m[0]).collect::<Vec<_>>()),
+        ),
+        (
+            "commit p50 us",
+            median(&fio_commit(50.0)),
+            median(&ours_commit(50.0)),
+        ),
+        (
+            "commit p99 us",
+            median(&fio_commit(99.0)),
+            median(&ours_commit(99.0)),
+        ),
+        ("records/s", None, median(&records)),
+    ];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<18} {:>14} {:>14} {:>12}",
+        "median of rounds", "fio (peer)", "boreal-bench", "boreal/fio"
+    );
+    let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
+    for (label, a, b) in rows {
+        let ratio = match (a, b) {
+            (Some(a), Some(b)) if a > 0.0 => format!("{:.3}", b / a),
+            _ => "-".to_string(),
+        };
+        let _ = writeln!(out, "{label:<18} {:>14} {:>14} {ratio:>12}", fmt(a), fmt(b));
+    }
+    out.push_str(note);
+    out
+}
+
+/// fio's spelling of a duration (whole seconds, milliseconds or microseconds).
+fn fio_time(d: std::time::Duration) -> String {
+    let us = d.as_micros();
+    if us.is_multiple_of(1_000_000) {
+        format!("{}s", us / 1_000_000)
+    } else if us.is_multiple_of(1_000) {
+        format!("{}ms", us / 1_000)
+    } else {
+        format!("{us}us")
+    }
+}
+
+/// The block size of the device peer of a `boreal-journal` job of block size `bs`: `bs`
+/// rounded up to whole 4 KiB blocks (see the module docs).
+pub fn peer_bs(bs: u64) -> u64 {
+    bs.div_ceil(4096) * 4096
+}
+
+/// The file fio's device peer of a `boreal-journal` job writes, in its data directory.
+pub fn peer_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("fio-peer.data")
+}
+
+/// fio's device peer of one `boreal-journal` job (see the module docs), as a job
+/// section pinned to `cpu`, writing `file`.
+pub fn render_peer_job(job: &JobOptions, file: &Path, cpu: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n[{}]", job.name);
+    let _ = writeln!(out, "filename={}", file.display());
+    out.push_str("rw=write\nioengine=io_uring\ndirect=1\nfdatasync=1\n");
+    let _ = writeln!(out, "bs={}", peer_bs(job.bs));
+    let _ = writeln!(out, "iodepth={}", job.iodepth);
+    let _ = writeln!(out, "size={}", job.size.unwrap_or(JOURNAL_BYTES_DEFAULT));
+    if let Some(io_size) = job.io_size {
+        let _ = writeln!(out, "io_size={io_size}");
+    }
+    if job.numjobs > 1 {
+        let _ = writeln!(out, "numjobs={}", job.numjobs);
+    }
+    if job.time_based {
+        out.push_str("time_based\n");
+    }
+    if let Some(runtime) = job.runtime {
+        let _ = writeln!(out, "runtime={}", fio_time(runtime));
+    }
+    if !job.ramp_time.is_zero() {
+        let _ = writeln!(out, "ramp_time={}", fio_time(job.ramp_time));
+    }
+    if let Some(rate) = job.rate_iops {
+        let _ = writeln!(out, "rate_iops={rate}");
+    }
+    let list: Vec<String> = job.percentile_list.iter().map(|p| p.to_string()).collect();
+    let _ = writeln!(out, "percentile_list={}", list.join(":"));
+    if job.stonewall {
+        out.push_str("stonewall\n");
+    }
+    let _ = writeln!(out, "cpus_allowed={cpu}");
+    out
+}
+
+/// The fio job file of a run of `boreal-journal` jobs: each job's device peer on a file
+/// in its (copy 0) data directory, every job pinned to `cpu`. Returns the text and, per
+/// job, the peer file and its size (to lay out before the first round).
+pub fn render_peer_job_file(
+    set: &JobSet,
+    cpu: usize,
+) -> Result<(String, Vec<(PathBuf, u64)>), BenchError> {
+    let instances = plan(set, &[cpu])?;
+    let mut out = String::from(
+        "; written by boreal-bench --compare-fio: the device peer of each ioengine=boreal-journal job\n; (bs-byte O_DIRECT write + fdatasync at the same depth, in the job's data directory)\n",
+    );
+    let mut files = Vec::new();
+    for (index, job) in set.jobs.iter().enumerate() {
+        let dir = &instances
+            .iter()
+            .find(|i| i.job_index == index)
+            .expect("every job plans at least one copy")
+            .path;
+        let file = peer_file(dir);
+        out.push_str(&render_peer_job(job, &file, cpu));
+        files.push((file, job.size.unwrap_or(JOURNAL_BYTES_DEFAULT)));
+    }
+    Ok((out, files))
+}
+
+/// Writes sections (with overrides appended to every job section) as a fio job file,
+/// every job pinned to `cpu` (`cpus_allowed`, after the overrides so it wins).
+pub fn render_job_file(sections: &[RawSection], overrides: &[RawOption], cpu: usize) -> String {
     let mut out = String::from("; written by boreal-bench --compare-fio\n");
     let line = |o: &RawOption| match &o.value {
         Some(v) => format!("{}={}\n", o.key, v),
@@ -127,6 +298,7 @@ pub fn render_job_file(sections: &[RawSection], overrides: &[RawOption]) -> Stri
             for option in overrides {
                 out.push_str(&line(option));
             }
+            let _ = writeln!(out, "cpus_allowed={cpu}");
         }
     }
     out
@@ -143,6 +315,8 @@ pub struct CompareSettings {
     pub out_dir: PathBuf,
     /// Harness settings for boreal-bench's runs.
     pub runner: RunnerConfig,
+    /// The CPU both tools run every job on.
+    pub cpu: usize,
 }
 
 /// Fails with a clear message if fio cannot be run.
@@ -181,9 +355,37 @@ pub fn compare(
     };
     std::fs::create_dir_all(&settings.out_dir)
         .map_err(out_err("comparison directory", &settings.out_dir))?;
+    let cpu = settings.cpu;
+    let mut set = set.clone();
+    for job in &mut set.jobs {
+        job.cpus_allowed = Some(vec![cpu]);
+    }
+    let journal_jobs = set
+        .jobs
+        .iter()
+        .filter(|j| j.ioengine == EngineName::BorealJournal)
+        .count();
+    let journal = journal_jobs > 0;
+    if journal && journal_jobs < set.jobs.len() {
+        return Err(BenchError::Fio(
+            "--compare-fio cannot mix ioengine=boreal-journal jobs (compared with a device peer) with other jobs (compared with themselves); compare them in separate runs".to_string(),
+        ));
+    }
+    let mut peer_file_shown = String::new();
+    let text = if journal {
+        let (text, files) = render_peer_job_file(&set, cpu)?;
+        for (file, size) in &files {
+            lay_out(file, *size)?;
+        }
+        if let Some((file, _)) = files.first() {
+            peer_file_shown = file.display().to_string();
+        }
+        text
+    } else {
+        render_job_file(sections, overrides, cpu)
+    };
     let job_path = settings.out_dir.join("job.fio");
-    std::fs::write(&job_path, render_job_file(sections, overrides))
-        .map_err(out_err("fio job file", &job_path))?;
+    std::fs::write(&job_path, &text).map_err(out_err("fio job file", &job_path))?;
     let mut fio_reports = Vec::new();
     let mut ours = Vec::new();
     for round in 0..settings.rounds {
@@ -213,13 +415,28 @@ pub fn compare(
         ours.push(serde_json::from_str(&text).expect("our own JSON parses"));
     }
     let mut out = format!(
-        "{} vs {} ({} rounds, alternating; JSONs in {})\n",
+        "{} vs {} ({} rounds, alternating, both pinned to cpu {cpu}; JSONs in {})\n",
         crate::VERSION,
         version,
         settings.rounds,
         settings.out_dir.display()
     );
-    out.push_str(&table(&fio_reports, &ours));
+    if journal {
+        let job = &set.jobs[0];
+        let note = format!(
+            "peer: fio job `{}` from {}: rw=write bs={} (bs={} rounded up to whole 4 KiB blocks) iodepth={} ioengine=io_uring direct=1 fdatasync=1 on {} (laid out first); fio's commit = clat + sync (write, then fdatasync), boreal-bench's = clat of an append of {} records (durable when acknowledged)\n",
+            job.name,
+            job_path.display(),
+            peer_bs(job.bs),
+            job.bs,
+            job.iodepth,
+            peer_file_shown,
+            job.bs / job.record_size_or_bs(),
+        );
+        out.push_str(&journal_table(&fio_reports, &ours, &note));
+    } else {
+        out.push_str(&table(&fio_reports, &ours));
+    }
     Ok(out)
 }
 
@@ -248,10 +465,62 @@ mod tests {
         let overrides = crate::job::parse::parse_job_args(&["--size=1m", "--time_based"])
             .unwrap()
             .global;
-        let text = render_job_file(&sections, &overrides);
+        let text = render_job_file(&sections, &overrides, 3);
         assert_eq!(
             text,
-            "; written by boreal-bench --compare-fio\n\n[global]\nbs=4k\n\n[a]\nrw=read\nsize=1m\ntime_based\n"
+            "; written by boreal-bench --compare-fio\n\n[global]\nbs=4k\n\n[a]\nrw=read\nsize=1m\ntime_based\ncpus_allowed=3\n"
         );
+    }
+
+    #[test]
+    fn journal_peer_job_is_the_device_job_pinned_to_the_cpu() {
+        let sections = parse_job_file(
+            "[global]\nioengine=boreal-journal\nrw=write\ndirectory=/data/j\n[j]\nbs=128\nrecord_size=128\niodepth=256\ntime_based\nruntime=10s\nramp_time=1500ms\npercentile_list=50:99\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        let set = crate::job::build_jobs(&sections, &[]).unwrap();
+        let (text, files) = render_peer_job_file(&set, 1).unwrap();
+        assert_eq!(
+            files,
+            [(
+                PathBuf::from("/data/j/j.0.0/fio-peer.data"),
+                JOURNAL_BYTES_DEFAULT
+            )]
+        );
+        let body = text.split_once("\n[j]\n").expect("one job section").1;
+        assert_eq!(
+            body,
+            "filename=/data/j/j.0.0/fio-peer.data\nrw=write\nioengine=io_uring\ndirect=1\nfdatasync=1\nbs=4096\niodepth=256\nsize=268435456\ntime_based\nruntime=10s\nramp_time=1500ms\npercentile_list=50:99\ncpus_allowed=1\n"
+        );
+        // fio reads it back as one job with those options.
+        let parsed = parse_job_file(&text, Path::new("peer.fio")).unwrap();
+        assert_eq!(parsed.len(), 1);
+    }
+
+    #[test]
+    fn journal_table_adds_sync_to_fio_commit_latency() {
+        let fio: Value = serde_json::from_str(
+            r#"{"jobs":[{"write":{"iops":1000.0,"bw_bytes":0,"total_ios":10,"clat_ns":{"percentile":{"50.000000":10000,"99.000000":20000}}},"read":{"iops":0.0,"bw_bytes":0,"total_ios":0},"sync":{"lat_ns":{"percentile":{"50.000000":30000,"99.000000":40000}}}}]}"#,
+        )
+        .unwrap();
+        let ours: Value = serde_json::from_str(
+            r#"{"jobs":[{"write":{"iops":2000.0,"bw_bytes":0,"total_ios":20,"clat_ns":{"percentile":{"50.000000":20000,"99.000000":30000}}},"read":{"iops":0.0,"bw_bytes":0,"total_ios":0},"boreal":{"engine_stats":{"records_per_sec":64000.0}}}]}"#,
+        )
+        .unwrap();
+        let t = journal_table(&[fio], &[ours], "peer: x\n");
+        let row = |label: &str| {
+            t.lines()
+                .find(|l| l.starts_with(label))
+                .unwrap()
+                .split_whitespace()
+                .rev()
+                .take(3)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(row("commit p99 us"), ["0.500", "30.0", "60.0"]);
+        assert_eq!(row("IOPS"), ["2.000", "2000.0", "1000.0"]);
+        assert_eq!(row("records/s"), ["-", "64000.0", "-"]);
+        assert!(t.ends_with("peer: x\n"));
     }
 }

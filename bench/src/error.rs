@@ -73,6 +73,14 @@ pub enum BenchError {
         source: std::io::Error,
     },
 
+    /// boreal's storage engine refused to start or stopped (`boreal-journal`).
+    #[error("{op} {path}: {message}")]
+    Engine {
+        op: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+
     /// An I/O transferred fewer bytes than asked.
     #[error("short {op} on {path} at offset {offset}: {got} of {expected} bytes")]
     ShortIo {

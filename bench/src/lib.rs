@@ -11,7 +11,7 @@
 //! - [`job`]: job files and command-line job options, parsed and validated.
 //! - [`plan`]: jobs expanded into one thread per job copy (`numjobs`), with files and cores.
 //! - [`layout`]: pre-writing files before timing, so no measurement hits sparse blocks.
-//! - [`engine`]: the engine trait and the `psync` and `io_uring` engines.
+//! - [`engine`]: the engine trait and the `psync`, `io_uring` and `boreal-journal` engines.
 //! - [`runner`]: the per-thread measurement loop (open-loop when `rate_iops` is set).
 //! - [`stats`]: histograms and counters, merged after the run.
 //! - [`output`]: fio-style `normal`, `json` and `json+` reports.

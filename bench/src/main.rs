@@ -35,10 +35,31 @@ them (handy to shrink a shipped job: `boreal-bench jobs/x.fio --size=16m --runti
 JOB OPTIONS (meanings and defaults as in fio's HOWTO):
     name filename directory rw (read write randread randwrite rw/readwrite randrw)
     rwmixread rwmixwrite bs size io_size offset iodepth iodepth_batch_submit numjobs
-    runtime time_based ramp_time direct ioengine (psync io_uring) fsync fdatasync
-    end_fsync rate_iops randseed percentile_list group_reporting cpus_allowed stonewall
+    runtime time_based ramp_time direct ioengine (psync io_uring boreal-journal) fsync
+    fdatasync end_fsync rate_iops randseed percentile_list group_reporting cpus_allowed
+    stonewall
   Sizes use fio's suffixes with base 1024 (4k = 4096); times take us/ms/s/m/h/d.
   Any other option is refused with the file and line it is on.
+
+BOREAL-JOURNAL (ioengine=boreal-journal, boreal-specific):
+    Each write I/O is one durable append of bs/record_size redo records to a core of
+    boreal's storage engine (per-core journal with group commit, hot log, coalescer,
+    page store) on the job's pinned io_uring runtime; iodepth appends in flight. clat
+    is the commit latency. rw must be write (GetPage@LSN reads are not implemented
+    yet); fsync/fdatasync/end_fsync are refused (appends are durable when acked).
+    directory/filename names the job's data directory (created; reused and recycled
+    if it holds an earlier run's core); size is the journal's size (default 256m,
+    4 files). Setup (journal pre-writing, recovery) is done before timing.
+    record_size=SIZE      change payload bytes per redo record (Change::Delta inside
+                          an 8 KiB page, 1..=8160); bs must be a multiple. Default: bs
+    boreal_durability=M   dsync (one RWF_DSYNC write), fdatasync (write, then
+                          fdatasync) or linked (write linked to fdatasync). Default:
+                          the journal's default (dsync)
+    boreal_pgs=N          protection groups (1..=64), round-robin per I/O, each with
+                          its own LSN chain over 1024 pages. Default 1
+    The JSON's per-job boreal.engine_stats has records_acknowledged, records_per_sec,
+    redo_payload_bytes, device_bytes_per_redo_byte, journal_batches, journal_syncs,
+    records_per_batch, backpressure_waits and more.
 
 HARNESS OPTIONS:
     --output-format=FMT   normal (default), json, or json+ (json with histogram bins)
@@ -52,6 +73,9 @@ HARNESS OPTIONS:
     --compare-dir=DIR     where the comparison writes its job file and JSONs
                           (default ./compare-out)
     --fio=PATH            the fio binary for --compare-fio (default: fio on PATH)
+    --compare-cpu=N       the CPU both tools run every job on in --compare-fio (both
+                          get cpus_allowed=N; default: the last CPU this process may
+                          use, since cpu0 takes the virtio interrupts here)
     -h, --help            this text
     -V, --version         the version
 
@@ -86,6 +110,7 @@ struct Cli {
     rounds: u32,
     compare_dir: PathBuf,
     fio: PathBuf,
+    compare_cpu: Option<usize>,
     job_files: Vec<PathBuf>,
     job_args: Vec<String>,
 }
@@ -100,10 +125,11 @@ fn parse_cli(args: Vec<String>) -> Result<Option<Cli>> {
         rounds: 3,
         compare_dir: PathBuf::from("compare-out"),
         fio: PathBuf::from("fio"),
+        compare_cpu: None,
         job_files: Vec::new(),
         job_args: Vec::new(),
     };
-    const TAKES_VALUE: [&str; 7] = [
+    const TAKES_VALUE: [&str; 8] = [
         "output-format",
         "output",
         "hdr-log",
@@ -111,6 +137,7 @@ fn parse_cli(args: Vec<String>) -> Result<Option<Cli>> {
         "rounds",
         "compare-dir",
         "fio",
+        "compare-cpu",
     ];
     let mut iter = args.into_iter();
     while let Some(arg) = iter.next() {
@@ -164,6 +191,12 @@ fn parse_cli(args: Vec<String>) -> Result<Option<Cli>> {
             }
             "compare-dir" => cli.compare_dir = PathBuf::from(value),
             "fio" => cli.fio = PathBuf::from(value),
+            "compare-cpu" => {
+                cli.compare_cpu =
+                    Some(value.parse().ok().with_context(|| {
+                        format!("--compare-cpu={value}: expected a CPU number")
+                    })?);
+            }
             _ => unreachable!("listed in TAKES_VALUE"),
         }
     }
@@ -214,6 +247,15 @@ fn main() -> Result<()> {
     };
 
     if cli.compare {
+        let allowed = boreal_bench::affinity::allowed_cpus()
+            .context("reading the CPUs this process may use")?;
+        let cpu = match cli.compare_cpu {
+            Some(cpu) if allowed.contains(&cpu) => cpu,
+            Some(cpu) => anyhow::bail!(
+                "--compare-cpu={cpu}: this process may only use CPUs {allowed:?}; pick one of them"
+            ),
+            None => *allowed.last().context("no CPU is allowed")?,
+        };
         let table = compare::compare(
             &sections,
             &overrides,
@@ -223,6 +265,7 @@ fn main() -> Result<()> {
                 rounds: cli.rounds,
                 out_dir: cli.compare_dir.clone(),
                 runner,
+                cpu,
             },
         )?;
         return emit(&cli, &table);

@@ -9,12 +9,19 @@
 //! over the CPUs this process may use. Jobs are split into stonewall groups (a job with
 //! `stonewall` starts a new one), which run one after another; CPUs are dealt
 //! round-robin afresh for each group. Planning reads file metadata but writes nothing.
+//!
+//! `ioengine=boreal-journal` jobs: the same name is the copy's data directory (journal
+//! and page store), `size` is the journal's size (default
+//! [`JOURNAL_BYTES_DEFAULT`]) and, as for files, the bytes of redo a job without
+//! `io_size` or `time_based` writes. Two copies running together never share a
+//! directory.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::engine::journal::JOURNAL_BYTES_DEFAULT;
 use crate::error::BenchError;
-use crate::job::{JobOptions, JobSet};
+use crate::job::{EngineName, JobOptions, JobSet};
 
 /// One thread's worth of work.
 #[derive(Debug, Clone)]
@@ -70,6 +77,7 @@ pub fn plan(set: &JobSet, available_cpus: &[usize]) -> Result<Vec<JobInstance>, 
             };
             let size = match job.size {
                 Some(size) => size,
+                None if job.ioengine == EngineName::BorealJournal => JOURNAL_BYTES_DEFAULT,
                 None => {
                     let existing = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                     if existing <= job.offset {
@@ -113,6 +121,24 @@ pub fn plan(set: &JobSet, available_cpus: &[usize]) -> Result<Vec<JobInstance>, 
             });
         }
     }
+    for (i, a) in instances.iter().enumerate() {
+        let clash = instances[..i].iter().find(|b| {
+            b.group == a.group
+                && b.path == a.path
+                && (a.options.ioengine == EngineName::BorealJournal
+                    || b.options.ioengine == EngineName::BorealJournal)
+        });
+        if let Some(b) = clash {
+            return Err(BenchError::Job {
+                job: a.options.name.clone(),
+                message: format!(
+                    "{} is also used by job `{}` at the same time; a boreal-journal data directory belongs to one job copy: give each job its own `directory` or `filename`",
+                    a.path.display(),
+                    b.options.name
+                ),
+            });
+        }
+    }
     Ok(instances)
 }
 
@@ -152,6 +178,23 @@ mod tests {
         let s = set("[a]\nsize=1m\nnumjobs=3\ncpus_allowed=4-5\n");
         let cpus: Vec<usize> = plan(&s, &[0]).unwrap().iter().map(|i| i.cpu).collect();
         assert_eq!(cpus, [4, 5, 4]);
+    }
+
+    #[test]
+    fn journal_jobs_default_their_size_and_never_share_a_directory() {
+        let s =
+            set("[a]\nioengine=boreal-journal\nrw=write\ndirectory=/nonexistent/d\nnumjobs=2\n");
+        let inst = plan(&s, &[0]).unwrap();
+        assert_eq!(inst[0].region_len, JOURNAL_BYTES_DEFAULT);
+        assert_eq!(inst[1].path, PathBuf::from("/nonexistent/d/a.1.0"));
+        let s =
+            set("[global]\nioengine=boreal-journal\nrw=write\nfilename=/nonexistent/x\n[a]\n[b]\n");
+        let err = plan(&s, &[0]).unwrap_err().to_string();
+        assert!(err.contains("belongs to one job copy"), "{err}");
+        let s = set(
+            "[global]\nioengine=boreal-journal\nrw=write\nfilename=/nonexistent/x\n[a]\n[b]\nstonewall\n",
+        );
+        assert_eq!(plan(&s, &[0]).unwrap().len(), 2);
     }
 
     #[test]

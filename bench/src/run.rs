@@ -14,9 +14,10 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::affinity;
+use crate::engine::journal::{JOURNAL_BYTES_DEFAULT, JournalTarget};
 use crate::engine::{EngineTarget, open_engine};
 use crate::error::BenchError;
-use crate::job::JobSet;
+use crate::job::{EngineName, JobSet};
 use crate::layout::lay_out;
 use crate::plan::{JobInstance, plan};
 use crate::progress::{JobProgress, Progress, RunLength};
@@ -45,7 +46,12 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
     let instances = plan(&set, &cpus)?;
 
     let mut extents: BTreeMap<PathBuf, u64> = BTreeMap::new();
-    for inst in &instances {
+    // A boreal-journal job's path is its data directory: the engine creates and
+    // pre-writes what it needs when it opens, before the start barrier.
+    for inst in instances
+        .iter()
+        .filter(|i| i.options.ioengine != EngineName::BorealJournal)
+    {
         let end = inst.options.offset + inst.region_len;
         let entry = extents.entry(inst.path.clone()).or_insert(0);
         *entry = (*entry).max(end);
@@ -164,6 +170,12 @@ fn job_thread(
                     bs: job.bs,
                     iodepth: job.iodepth,
                     cpu: inst.cpu,
+                    journal: JournalTarget {
+                        record_size: job.record_size_or_bs(),
+                        durability: job.boreal_durability,
+                        pgs: job.boreal_pgs,
+                        journal_bytes: job.size.unwrap_or(JOURNAL_BYTES_DEFAULT),
+                    },
                 },
             )
         });

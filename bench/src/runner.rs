@@ -118,6 +118,7 @@ pub fn run_job(
     let mut writes_since_sync = 0u32;
     let mut sync_pending = false;
     let mut inflight = 0usize;
+    let mut measuring = false;
 
     let complete = |c: Completion,
                     done: Instant,
@@ -256,6 +257,10 @@ pub fn run_job(
             let token = free_tokens.pop().expect("a token per slot");
             let queued = Instant::now();
             let counted = start >= measure_start;
+            if counted && !measuring {
+                measuring = true;
+                engine.measure_start();
+            }
             if counted && !matches!(kind, IoKind::Sync(_)) {
                 counted_bytes_issued += job.bs;
             }
@@ -340,7 +345,7 @@ pub fn run_job(
     if job.end_fsync && job.rw.writes() {
         end_fsync(engine, instance)?;
     }
-    stats.engine_extra = engine.extra_stats();
+    stats.engine_extra = engine.extra_stats(stats.runtime);
     engine.close()?;
     Ok(stats)
 }

@@ -70,7 +70,7 @@ fn howto_random_writers_with_libaio_is_refused_naming_the_engine_and_line() {
     );
     assert_eq!(
         err,
-        "t.fio:3: option `ioengine`: value `libaio` is invalid: allowed engines are psync and io_uring"
+        "t.fio:3: option `ioengine`: value `libaio` is invalid: allowed engines are psync, io_uring and boreal-journal"
     );
 }
 
@@ -354,5 +354,30 @@ fn shipped_job_files_parse_and_mean_what_their_names_say() {
             j.percentile_list.contains(&99.9),
             "{file}: compare needs p99.9"
         );
+        assert_eq!(
+            j.ioengine,
+            EngineName::IoUring,
+            "{file}: fio's peer is io_uring"
+        );
+    }
+    let journal = [
+        ("journal-128b-qd256.fio", 128, 128, 256),
+        ("journal-128b-qd64.fio", 128, 128, 64),
+        ("journal-4k-qd1.fio", 4096, 4096, 1),
+    ];
+    for (file, bs, record_size, depth) in journal {
+        let sections = boreal_bench::job::read_job_file(&dir.join(file)).unwrap();
+        let set = build_jobs(&sections, &[]).unwrap();
+        let j = &set.jobs[0];
+        assert_eq!(j.ioengine, EngineName::BorealJournal, "{file}");
+        assert_eq!(
+            (j.rw, j.bs, j.record_size_or_bs(), j.iodepth),
+            (Rw::Write, bs, record_size, depth),
+            "{file}"
+        );
+        assert!(j.time_based, "{file}");
+        assert_eq!(j.runtime, Some(Duration::from_secs(10)), "{file}");
+        assert_eq!(j.ramp_time, Duration::from_secs(2), "{file}");
+        assert!(j.percentile_list.contains(&99.0), "{file}");
     }
 }

@@ -117,7 +117,7 @@ fn time_based_depth_32_with_ramp() {
 }
 
 fn enters(engine: &dyn boreal_bench::engine::IoEngine) -> u64 {
-    engine.extra_stats()["io_uring_enter_calls"]
+    engine.extra_stats(std::time::Duration::ZERO)["io_uring_enter_calls"]
         .as_u64()
         .unwrap()
 }
@@ -136,6 +136,7 @@ fn queue_does_not_submit_commit_enters_once_getevents_returns_buffers() {
             bs: 4096,
             iodepth: 4,
             cpu: 0,
+            journal: Default::default(),
         },
     )
     .unwrap();

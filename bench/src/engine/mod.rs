@@ -32,20 +32,27 @@
 //!   `io_uring_enter` that submits the batch, `getevents` drives the executor until
 //!   enough completions are in.
 //!
+//! - `boreal-journal` ([`journal`]): each write is one durable append of
+//!   `bs / record_size` redo records to a whole core of boreal's storage engine
+//!   (`CoreEngine`: hot log, per-core group-commit journal, coalescer, page store) on
+//!   the same runtime; `getevents` drives that executor until `min` appends are
+//!   acknowledged. Writes only (GetPage@LSN reads come later).
+//!
 //! Engines planned:
-//! - the journal engine: each write is a batch of redo records, committed durably by an
-//!   async journal running on a per-core executor; `getevents` drives that executor
-//!   until `min` batches are durable.
-//! - the cluster engine: the same, with the batch going through the quorum shim to
+//! - the cluster engine: the journal engine's appends going through the quorum shim to
 //!   six storage nodes.
 //!
 //! Engine-specific figures (records/s, device bytes per redo byte, …) go into
 //! [`IoEngine::extra_stats`] and appear in the JSON under each job's `"boreal"` object.
+//! The harness calls [`IoEngine::measure_start`] just before it queues the first I/O it
+//! counts (after `ramp_time`), so an engine can take its counters' baseline there.
 
+pub mod journal;
 pub mod psync;
 pub mod uring;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use boreal_engine::buf::DmaBuf;
 
@@ -123,6 +130,9 @@ pub struct EngineTarget {
     pub iodepth: u32,
     /// The CPU the calling thread is pinned to (an engine may set up per-core state).
     pub cpu: usize,
+    /// `boreal-journal` settings (ignored by the other engines); `path` is then the
+    /// job's data directory.
+    pub journal: journal::JournalTarget,
 }
 
 /// An I/O engine. See the module documentation for the contract.
@@ -147,9 +157,16 @@ pub trait IoEngine {
     /// Releases the engine's files and resources. Called once, with nothing in flight.
     fn close(&mut self) -> Result<(), BenchError>;
 
+    /// The harness is about to queue the first I/O it counts: everything queued from
+    /// now on is measured. Called at most once, with I/Os of the ramp possibly still in
+    /// flight. Does nothing by default.
+    fn measure_start(&mut self) {}
+
     /// Engine-specific figures for the job's `"boreal"` JSON object (e.g. records/s,
-    /// device bytes per redo byte). Empty by default.
-    fn extra_stats(&self) -> serde_json::Map<String, serde_json::Value> {
+    /// device bytes per redo byte), over the measured `runtime`. Called once, after the
+    /// last completion and before [`IoEngine::close`]. Empty by default.
+    fn extra_stats(&self, runtime: Duration) -> serde_json::Map<String, serde_json::Value> {
+        let _ = runtime;
         serde_json::Map::new()
     }
 }
@@ -162,5 +179,6 @@ pub fn open_engine(
     match name {
         EngineName::Psync => Ok(Box::new(psync::PsyncEngine::open(target)?)),
         EngineName::IoUring => Ok(Box::new(uring::UringEngine::open(target)?)),
+        EngineName::BorealJournal => Ok(Box::new(journal::JournalEngine::open(target)?)),
     }
 }

@@ -273,7 +273,10 @@ impl IoEngine for UringEngine {
         Ok(())
     }
 
-    fn extra_stats(&self) -> serde_json::Map<String, serde_json::Value> {
+    fn extra_stats(
+        &self,
+        _runtime: std::time::Duration,
+    ) -> serde_json::Map<String, serde_json::Value> {
         let mut map = serde_json::Map::new();
         if let Some(rt) = &self.rt {
             let stats = rt.io().stats();

@@ -17,6 +17,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use boreal_engine::journal::DurabilityMode;
+
+use crate::engine::journal::{
+    JOURNAL_BYTES_MIN, PAGE_SIZE, PGS_MAX, RECORDS_PER_IO_MAX, durability_name,
+};
 use crate::error::BenchError;
 use crate::job::parse::RawOption;
 
@@ -55,6 +60,9 @@ pub const SUPPORTED_OPTIONS: &[&str] = &[
     "cpus_allowed",
     "stonewall",
     "wait_for_previous",
+    "record_size",
+    "boreal_durability",
+    "boreal_pgs",
 ];
 
 /// fio's default `percentile_list`.
@@ -127,6 +135,9 @@ pub enum EngineName {
     Psync,
     /// `io_uring`: boreal's per-core io_uring runtime.
     IoUring,
+    /// `boreal-journal`: durable appends of redo records to a core of boreal's storage
+    /// engine (journal, hot log, coalescer, page store). boreal-specific.
+    BorealJournal,
 }
 
 impl EngineName {
@@ -135,6 +146,7 @@ impl EngineName {
         match self {
             EngineName::Psync => "psync",
             EngineName::IoUring => "io_uring",
+            EngineName::BorealJournal => "boreal-journal",
         }
     }
 }
@@ -199,6 +211,18 @@ pub struct JobOptions {
     /// before it has finished, and report it in a new group (fio's meaning; set in
     /// `[global]` it runs every job on its own, one after another). Default 0.
     pub stonewall: bool,
+    /// `record_size` (boreal-specific, `boreal-journal` only): change payload bytes of
+    /// each redo record; an I/O carries `bs / record_size` records. 1..=8160 (one 8 KiB
+    /// page's payload), must divide `bs`. Default: `bs` (one record per I/O).
+    pub record_size: Option<u64>,
+    /// `boreal_durability` (boreal-specific, `boreal-journal` only): how the journal makes
+    /// a batch durable: `dsync` (one `RWF_DSYNC` write), `fdatasync` (write, then
+    /// fdatasync), `linked` (write linked to fdatasync). Default: the journal's default.
+    pub boreal_durability: Option<DurabilityMode>,
+    /// `boreal_pgs` (boreal-specific, `boreal-journal` only): protection groups the
+    /// appends go to, round-robin per I/O, each with its own LSN chain and 1024 pages.
+    /// 1..=64. Default 1.
+    pub boreal_pgs: u32,
     /// The options as written (`key`, `value`), for the JSON's `job options` echo.
     pub echo: Vec<(String, String)>,
 }
@@ -233,6 +257,9 @@ impl JobOptions {
             group_reporting: false,
             cpus_allowed: None,
             stonewall: false,
+            record_size: None,
+            boreal_durability: None,
+            boreal_pgs: 1,
             echo: Vec::new(),
         }
     }
@@ -284,6 +311,11 @@ impl JobOptions {
             "group_reporting" => self.group_reporting = value.boolean()?,
             "cpus_allowed" => self.cpus_allowed = Some(value.cpu_list()?),
             "stonewall" | "wait_for_previous" => self.stonewall = value.boolean()?,
+            "record_size" => {
+                self.record_size = Some(value.size_in(1, PAGE_SIZE.payload_len() as u64)?);
+            }
+            "boreal_durability" => self.boreal_durability = Some(value.durability()?),
+            "boreal_pgs" => self.boreal_pgs = value.int_in(1, u64::from(PGS_MAX))? as u32,
             other => {
                 return Err(BenchError::UnsupportedOption {
                     option: other.to_string(),
@@ -331,6 +363,76 @@ impl JobOptions {
         }
         if self.fsync > 0 && self.fdatasync > 0 {
             return fail("give either `fsync` or `fdatasync`, not both".to_string());
+        }
+        if self.ioengine == EngineName::BorealJournal {
+            return self.validate_journal();
+        }
+        if self.record_size.is_some() || self.boreal_durability.is_some() || self.boreal_pgs != 1 {
+            return fail(format!(
+                "`record_size`, `boreal_durability` and `boreal_pgs` apply only to ioengine=boreal-journal (this job uses {})",
+                self.ioengine.as_str()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `record_size` of a `boreal-journal` job: as given, else `bs`.
+    pub fn record_size_or_bs(&self) -> u64 {
+        self.record_size.unwrap_or(self.bs)
+    }
+
+    /// The checks specific to `ioengine=boreal-journal`.
+    fn validate_journal(&self) -> Result<(), BenchError> {
+        let fail = |message: String| {
+            Err(BenchError::Job {
+                job: self.name.clone(),
+                message,
+            })
+        };
+        if self.rw != Rw::Write {
+            return fail(format!(
+                "ioengine=boreal-journal only writes (each I/O is a durable append of redo records); set rw=write, not rw={} (reads through GetPage@LSN are not implemented in this engine yet)",
+                self.rw.as_str()
+            ));
+        }
+        let record_size = self.record_size_or_bs();
+        let payload = PAGE_SIZE.payload_len() as u64;
+        if record_size > payload {
+            return fail(format!(
+                "record_size {record_size} does not fit a page payload ({payload} bytes of an {}-byte page); set record_size (bs must be a multiple of it) to at most {payload}",
+                PAGE_SIZE.get()
+            ));
+        }
+        if !self.bs.is_multiple_of(record_size) {
+            return fail(format!(
+                "bs ({}) must be a multiple of record_size ({record_size}): each I/O is bs/record_size whole records",
+                self.bs
+            ));
+        }
+        let per_io = self.bs / record_size;
+        if per_io > RECORDS_PER_IO_MAX {
+            return fail(format!(
+                "bs/record_size = {per_io} records per I/O is above {RECORDS_PER_IO_MAX}; raise record_size or lower bs"
+            ));
+        }
+        if self.fsync > 0 || self.fdatasync > 0 || self.end_fsync {
+            return fail(
+                "fsync, fdatasync and end_fsync do not apply to ioengine=boreal-journal: every append is durable when acknowledged (choose how with boreal_durability)"
+                    .to_string(),
+            );
+        }
+        if let Some(size) = self.size
+            && size < JOURNAL_BYTES_MIN
+        {
+            return fail(format!(
+                "with ioengine=boreal-journal `size` is the journal's size; {size} bytes is below the minimum {JOURNAL_BYTES_MIN} (4 files, each a 4 KiB header plus one 1 MiB batch)"
+            ));
+        }
+        if self.numjobs > 1 && self.filename.is_some() {
+            return fail(
+                "with ioengine=boreal-journal each job copy needs its own data directory: drop `filename` (copies get directory/NAME.COPY.0) or use numjobs=1"
+                    .to_string(),
+            );
         }
         Ok(())
     }
@@ -424,7 +526,21 @@ impl Value<'_> {
         match self.text()? {
             "psync" => Ok(EngineName::Psync),
             "io_uring" => Ok(EngineName::IoUring),
-            _ => self.bad("allowed engines are psync and io_uring"),
+            "boreal-journal" => Ok(EngineName::BorealJournal),
+            _ => self.bad("allowed engines are psync, io_uring and boreal-journal"),
+        }
+    }
+
+    fn durability(&self) -> Result<DurabilityMode, BenchError> {
+        let modes = [
+            DurabilityMode::DsyncWrite,
+            DurabilityMode::WriteThenFdatasync,
+            DurabilityMode::Linked,
+        ];
+        let text = self.text()?;
+        match modes.into_iter().find(|m| durability_name(*m) == text) {
+            Some(mode) => Ok(mode),
+            None => self.bad("allowed values are dsync, fdatasync, linked"),
         }
     }
 
