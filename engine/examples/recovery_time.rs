@@ -3,11 +3,18 @@
 //! Fills a journal of `--mib` MiB (64 MiB files, pre-written, O_DIRECT) with redo
 //! records of `--record-bytes` bytes until it is ~95% full, with nothing released, so
 //! recovery must read and check every batch; then drops it and times `Journal::open`
-//! on the same directory, three times, printing the records recovered and the time.
+//! on the same directory, three times, printing the records recovered and the time,
+//! then how long `wal_recovery` takes to turn them into the engine's owned records
+//! (the first step of `CoreEngine::open_dir`'s replay).
 //!
 //! ```text
-//! cargo run --release -p boreal-engine --example recovery_time -- DIR [--mib 1024] [--record-bytes 128]
+//! cargo run --release -p boreal-engine --example recovery_time -- DIR [--mib 1024] [--record-bytes 128] [--reuse]
 //! ```
+//!
+//! `--reuse` skips the fill and recovers the journal a previous run left in
+//! `DIR/journal` (same `--mib`), so a profile sees only recovery. Each open also prints
+//! the CPU time the process spent (user + system), which is less noisy than wall time
+//! on a shared machine.
 //!
 //! `DIR` must be on the device under test (O_DIRECT). Run on a quiet machine
 //! (NVMe-NOTES "Dirty pages"). The journal is left in `DIR/journal` for inspection.
@@ -28,11 +35,12 @@ struct Args {
     dir: PathBuf,
     mib: u64,
     record_bytes: usize,
+    reuse: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let usage = "usage: recovery_time DIR [--mib N] [--record-bytes N]";
-    let (mut dir, mut mib, mut record_bytes) = (None, 1024, 128);
+    let usage = "usage: recovery_time DIR [--mib N] [--record-bytes N] [--reuse]";
+    let (mut dir, mut mib, mut record_bytes, mut reuse) = (None, 1024, 128, false);
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| -> Result<u64, String> {
@@ -42,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
         match a.as_str() {
             "--mib" => mib = value("--mib")?,
             "--record-bytes" => record_bytes = value("--record-bytes")? as usize,
+            "--reuse" => reuse = true,
             _ if a.starts_with("--") => return Err(format!("unknown option {a}\n{usage}")),
             _ => dir = Some(PathBuf::from(a)),
         }
@@ -56,6 +65,7 @@ fn parse_args() -> Result<Args, String> {
         dir: dir.ok_or(usage)?,
         mib,
         record_bytes,
+        reuse,
     })
 }
 
@@ -68,10 +78,12 @@ fn main() {
         }
     };
     let dir = args.dir.join("journal");
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("cannot create {}: {e}", dir.display());
-        std::process::exit(1);
+    if !args.reuse {
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            eprintln!("cannot create {}: {e}", dir.display());
+            std::process::exit(1);
+        }
     }
     let cfg = JournalConfig {
         files: u32::try_from(args.mib.div_ceil(64)).expect("file count fits u32"),
@@ -81,36 +93,77 @@ fn main() {
     let rt = Runtime::new(RuntimeConfig::default()).expect("io_uring runtime");
     let io = rt.io().clone();
     rt.block_on(async move {
-        let t0 = io.now();
-        let filled = fill(io.clone(), cfg.clone(), args.record_bytes).await;
-        let fill_s = io.now().saturating_duration_since(t0).as_secs_f64();
-        println!(
-            "filled {:.0} MiB of journal with {} records of {} B in {:.1} s",
-            filled.0 as f64 / (1u64 << 20) as f64,
-            filled.1,
-            args.record_bytes,
-            fill_s
-        );
+        let mut filled = if args.reuse {
+            None
+        } else {
+            let t0 = io.now();
+            let filled = fill(io.clone(), cfg.clone(), args.record_bytes).await;
+            let fill_s = io.now().saturating_duration_since(t0).as_secs_f64();
+            println!(
+                "filled {:.0} MiB of journal with {} records of {} B in {:.1} s",
+                filled.0 as f64 / (1u64 << 20) as f64,
+                filled.1,
+                args.record_bytes,
+                fill_s
+            );
+            Some(filled)
+        };
+        // With --reuse the journal's size is what the files hold.
+        let journal_bytes = u64::from(cfg.files) * cfg.file_bytes;
         for attempt in 1..=3 {
+            let cpu = cpu_seconds();
             let t = io.now();
             let (j, rec) = Journal::open(io.clone(), cfg.clone())
                 .await
                 .expect("recover the journal");
             let took = io.now().saturating_duration_since(t);
+            let cpu = cpu_seconds() - cpu;
+            let records = rec.records.len() as u64;
+            let bytes = filled.map_or(journal_bytes, |f| f.0);
             println!(
-                "open #{attempt}: recovered {} records, {} missing ranges, in {:.3} s ({:.2} GB/s)",
-                rec.records.len(),
+                "open #{attempt}: recovered {records} records, {} missing ranges, in {:.3} s ({:.2} GB/s of batches, {:.2} GB/s of journal), cpu {cpu:.3} s",
                 rec.missing.len(),
                 took.as_secs_f64(),
-                filled.0 as f64 / took.as_secs_f64() / 1e9
+                bytes as f64 / took.as_secs_f64() / 1e9,
+                journal_bytes as f64 / took.as_secs_f64() / 1e9,
             );
-            assert_eq!(rec.records.len() as u64, filled.1, "every record recovered");
+            let expected = filled.get_or_insert((journal_bytes, records)).1;
+            assert_eq!(records, expected, "every record recovered");
+            // What `CoreEngine::open_dir` adds before its hot-log inserts: one owned
+            // record per recovered record (`wal_recovery`).
+            let t = io.now();
+            let owned = boreal_engine::node::wal_recovery(&rec);
+            println!(
+                "  wal_recovery: {} owned records in {:.3} s",
+                owned.records.len(),
+                io.now().saturating_duration_since(t).as_secs_f64()
+            );
+            drop(owned);
             drop(rec);
             drop(j);
             // Let the dropped journal's flusher task finish before the next open.
             boreal_engine::rt::sleep(Duration::from_millis(10)).await;
         }
     });
+}
+
+/// User + system CPU seconds of this process so far (`/proc/self/stat`), or 0 where
+/// that file is missing.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15
+    // (1-based), in clock ticks of 1/100 s on Linux.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Appends until the journal holds ~95% of its capacity; returns (bytes, records).

@@ -142,6 +142,8 @@ fn config() -> EngineConfig {
     cfg.page_cache_bytes_max = 3 * PAYLOAD;
     cfg.page_file_grow_bytes = 128 << 10;
     cfg.coalesce_pass_bytes_max = 64 << 10;
+    // The smallest backlog bound; `open_dir` refuses one the journal cannot hold well.
+    cfg.backlog_bytes_max = 1 << 20;
     cfg
 }
 
@@ -174,7 +176,8 @@ struct Real;
 
 fn journal_config() -> JournalConfig {
     JournalConfig {
-        files: 3,
+        // 4 MiB: a quarter of it holds the 1 MiB backlog bound (`check_backlog`).
+        files: 16,
         file_bytes: 256 << 10,
         batch_bytes_max: 64 << 10,
         recovery_read_bytes: 64 << 10,

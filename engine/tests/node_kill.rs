@@ -124,6 +124,8 @@ fn engine_config(dir: &Path) -> EngineConfig {
     cfg.page_cache_bytes_max = 4 * PAYLOAD;
     cfg.page_file_grow_bytes = 128 << 10;
     cfg.coalesce_interval = Duration::from_millis(2);
+    // The smallest backlog bound; the 4 MiB journal holds it (`check_backlog`).
+    cfg.backlog_bytes_max = 1 << 20;
     cfg
 }
 

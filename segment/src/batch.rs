@@ -15,7 +15,13 @@
 //! - the header lies in the first 512 bytes, so a torn write has all of it or none;
 //! - the header names its file id, generation and offset, all under the header
 //!   checksum, so a stale or misdirected batch is never taken as valid;
-//! - the body checksum covers the records and the padding;
+//! - the body checksum covers the records and the padding; once it matched, the
+//!   records are decoded without their own checksums (each byte is checked once);
+//! - the `REDO_ONLY` flag, when set, is true of the body: a batch that claims it and
+//!   holds a `Truncate` or `SegmentMeta` record is not valid. Recovery trusts the flag
+//!   of a damaged batch whose header is intact to tell lost redo (a hole peers repair)
+//!   from a lost control record (which it cannot replay around). A clear flag claims
+//!   nothing (batches written before the flag existed have it clear);
 //! - `first_lsn`/`last_lsn` are the lowest and highest redo LSN in the batch (both zero
 //!   when it holds no redo). Records of different PGs interleave and gossip repairs
 //!   arrive late, so the journal does not require LSN order between records.
@@ -36,6 +42,12 @@ use crate::record::{Record, Records};
 pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"BRLB");
 /// Version of the batch format; it moves with the journal file format.
 pub const BATCH_VERSION: u16 = JOURNAL_FILE_VERSION;
+
+/// Batch flag (header byte 15): every record in the batch is redo; it holds no
+/// `Truncate` and no `SegmentMeta` record. Set by [`BatchBuilder::seal`].
+pub const BATCH_FLAG_REDO_ONLY: u8 = 0x01;
+/// Every flag bit a decoder of this version knows; any other bit is refused.
+const BATCH_FLAGS_KNOWN: u8 = BATCH_FLAG_REDO_ONLY;
 
 const _: () = assert!(BATCH_MAGIC != JOURNAL_FILE_MAGIC);
 
@@ -66,6 +78,8 @@ pub struct BatchHeader {
     pub body_len: u32,
     /// CRC-32C of the records and the padding.
     pub body_checksum: u32,
+    /// Flag [`BATCH_FLAG_REDO_ONLY`]: every record is redo. `false` claims nothing.
+    pub redo_only: bool,
 }
 
 impl BatchHeader {
@@ -92,7 +106,11 @@ impl BatchHeader {
         w.u32(BATCH_MAGIC);
         w.u16(BATCH_VERSION);
         w.u8(self.alignment.log2());
-        w.u8(0);
+        w.u8(if self.redo_only {
+            BATCH_FLAG_REDO_ONLY
+        } else {
+            0
+        });
         w.u32(self.record_count);
         w.u32(self.body_len);
         w.u64(self.file_id.get());
@@ -132,11 +150,11 @@ impl BatchHeader {
             });
         }
         let alignment = Alignment::from_log2(r.u8())?;
-        let reserved_at = r.pos();
-        if r.u8() != 0 {
-            return Err(Error::NonZeroReserved {
+        let flags = r.u8();
+        if flags & !BATCH_FLAGS_KNOWN != 0 {
+            return Err(Error::UnknownFlags {
                 what: "batch header",
-                offset: reserved_at,
+                flags: u64::from(flags),
             });
         }
         let header = BatchHeader {
@@ -150,6 +168,7 @@ impl BatchHeader {
             last_lsn: Lsn::new(r.u64()),
             alignment,
             body_checksum,
+            redo_only: flags & BATCH_FLAG_REDO_ONLY != 0,
         };
         header.validate()?;
         Ok(header)
@@ -257,10 +276,11 @@ impl<'a> BatchView<'a> {
         self.header.padded_len()
     }
 
-    /// The records, in journal order. Decoding already checked every one, so this never
-    /// yields an error for a `BatchView` returned by `decode_batch`.
+    /// The records, in journal order. Decoding already checked every one (the body
+    /// checksum covers them), so this never yields an error for a `BatchView` returned
+    /// by `decode_batch` or `classify`, and it does not compute checksums again.
     pub fn records(&self) -> Records<'a> {
-        Records::new(self.body, BATCH_HEADER_SIZE)
+        Records::verified(self.body, BATCH_HEADER_SIZE)
     }
 }
 
@@ -270,10 +290,18 @@ impl<'a> BatchView<'a> {
 pub fn decode_batch<'a>(region: &'a [u8], place: &BatchPlace) -> Result<BatchView<'a>> {
     let header = BatchHeader::decode(region)?;
     header.check_place(place)?;
-    decode_body(header, region)
+    decode_body(header, region, &mut |_| {})
 }
 
-fn decode_body(header: BatchHeader, region: &[u8]) -> Result<BatchView<'_>> {
+/// Checks the body of a batch whose header is `header` and hands every record to
+/// `visit` as it is checked (so a caller that needs a summary of the records reads
+/// them once). `visit` may see records of a batch that then turns out invalid: a caller
+/// keeps what it gathered only on `Ok`.
+fn decode_body<'a>(
+    header: BatchHeader,
+    region: &'a [u8],
+    visit: &mut dyn FnMut(&Record<'a>),
+) -> Result<BatchView<'a>> {
     let batch = prefix("batch body", region, header.padded_len())?;
     let after_header = batch.get(BATCH_HEADER_SIZE..).unwrap_or_default();
     checksum::verify("batch body", header.body_checksum, after_header)?;
@@ -286,8 +314,19 @@ fn decode_body(header: BatchHeader, region: &[u8]) -> Result<BatchView<'_>> {
     }
     let mut count: u32 = 0;
     let mut lsn_bounds: Option<(Lsn, Lsn)> = None;
-    for record in Records::new(body, BATCH_HEADER_SIZE) {
+    // The body checksum matched, so the records' own checksums would too: decode them
+    // with every structural check but without computing those again.
+    for record in Records::verified(body, BATCH_HEADER_SIZE) {
         let record = record?;
+        if header.redo_only && !matches!(record, Record::Redo(_)) {
+            return Err(Error::InvalidField {
+                what: "batch header",
+                field: "flags",
+                got: u64::from(BATCH_FLAG_REDO_ONLY),
+                rule: "REDO_ONLY is set only when every record is redo",
+            });
+        }
+        visit(&record);
         count += 1;
         if let Some(lsn) = record.lsn() {
             lsn_bounds = Some(match lsn_bounds {
@@ -337,6 +376,18 @@ pub enum Region<'a> {
 /// `region` holds the file's bytes from there on (at least one block, ideally up to
 /// `BATCH_BYTES_MAX` or the end of the file). Never panics, whatever the bytes.
 pub fn classify<'a>(region: &'a [u8], place: &BatchPlace) -> Region<'a> {
+    classify_with(region, place, &mut |_| {})
+}
+
+/// [`classify`], handing every record of the batch to `visit` while its body is
+/// checked, so recovery can summarise a batch (which PGs, which LSNs) without reading
+/// its records a second time. `visit` may be called for records of a region that then
+/// turns out `Torn`: keep what it gathered only for `Valid`.
+pub fn classify_with<'a>(
+    region: &'a [u8],
+    place: &BatchPlace,
+    visit: &mut dyn FnMut(&Record<'a>),
+) -> Region<'a> {
     let first_block = region.get(..place.alignment.bytes()).unwrap_or(region);
     if !first_block.is_empty() && is_all_zero(first_block) {
         return Region::Zeros;
@@ -348,7 +399,7 @@ pub fn classify<'a>(region: &'a [u8], place: &BatchPlace) -> Region<'a> {
     if let Err(e) = header.check_place(place) {
         return Region::Garbage(e);
     }
-    match decode_body(header, region) {
+    match decode_body(header, region, visit) {
         Ok(view) => Region::Valid(view),
         Err(reason) => Region::Torn { header, reason },
     }
@@ -364,6 +415,8 @@ pub struct BatchProgress {
     len: usize,
     record_count: u32,
     lsn_bounds: Option<(Lsn, Lsn)>,
+    /// A `Truncate` or `SegmentMeta` record was appended.
+    holds_control: bool,
 }
 
 impl BatchProgress {
@@ -405,6 +458,7 @@ pub struct BatchBuilder<'b> {
     len: usize,
     record_count: u32,
     lsn_bounds: Option<(Lsn, Lsn)>,
+    holds_control: bool,
 }
 
 impl<'b> BatchBuilder<'b> {
@@ -438,6 +492,7 @@ impl<'b> BatchBuilder<'b> {
             len: BATCH_HEADER_SIZE,
             record_count: 0,
             lsn_bounds: None,
+            holds_control: false,
         })
     }
 
@@ -480,6 +535,7 @@ impl<'b> BatchBuilder<'b> {
                 Some((lo, hi)) => (lo.min(lsn), hi.max(lsn)),
             });
         }
+        self.holds_control |= !matches!(record, Record::Redo(_));
         Ok(())
     }
 
@@ -494,6 +550,7 @@ impl<'b> BatchBuilder<'b> {
             len: self.len,
             record_count: self.record_count,
             lsn_bounds: self.lsn_bounds,
+            holds_control: self.holds_control,
         }
     }
 
@@ -512,6 +569,7 @@ impl<'b> BatchBuilder<'b> {
         builder.len = progress.len;
         builder.record_count = progress.record_count;
         builder.lsn_bounds = progress.lsn_bounds;
+        builder.holds_control = progress.holds_control;
         Ok(builder)
     }
 
@@ -539,6 +597,7 @@ impl<'b> BatchBuilder<'b> {
             record_count: self.record_count,
             body_len: u32::try_from(body_len).expect("body length is below BATCH_BYTES_MAX"),
             body_checksum: crc32c(&self.buf[BATCH_HEADER_SIZE..padded]),
+            redo_only: !self.holds_control,
         };
         header.write(&mut self.buf[..BATCH_HEADER_SIZE]);
         header
@@ -629,6 +688,93 @@ mod tests {
         assert_eq!(header.record_count, 0);
         assert!(buf[BATCH_HEADER_SIZE..].iter().all(|&b| b == 0));
         assert_eq!(decode_batch(&buf, &place()).unwrap().records().count(), 0);
+    }
+
+    fn truncate() -> Record<'static> {
+        Record::Truncate(crate::record::Truncate {
+            pg_id: PgId::new(1),
+            epoch: crate::ids::Epoch::new(1),
+            start: Lsn::new(3),
+            end: Lsn::new(9),
+        })
+    }
+
+    #[test]
+    fn the_redo_only_flag_says_whether_a_batch_holds_control_records() {
+        let mut buf = vec![0u8; 4096];
+        let mut b = BatchBuilder::new(&mut buf, place(), BatchSeq::new(1)).unwrap();
+        b.push(&redo(7, b"abc")).unwrap();
+        let progress = b.pause();
+        let b = BatchBuilder::resume(&mut buf, progress).unwrap();
+        let header = b.seal();
+        assert!(header.redo_only);
+        assert_eq!(buf[15], BATCH_FLAG_REDO_ONLY);
+        let view = decode_batch(&buf, &place()).unwrap();
+        assert!(view.header().redo_only);
+
+        let mut buf = vec![0u8; 4096];
+        let mut b = BatchBuilder::new(&mut buf, place(), BatchSeq::new(1)).unwrap();
+        b.push(&redo(7, b"abc")).unwrap();
+        // A paused and resumed batch remembers its control record.
+        let progress = b.pause();
+        let mut b = BatchBuilder::resume(&mut buf, progress).unwrap();
+        b.push(&truncate()).unwrap();
+        let progress = b.pause();
+        let b = BatchBuilder::resume(&mut buf, progress).unwrap();
+        let header = b.seal();
+        assert!(!header.redo_only);
+        assert_eq!(buf[15], 0);
+        assert!(!decode_batch(&buf, &place()).unwrap().header().redo_only);
+    }
+
+    #[test]
+    fn a_false_redo_only_claim_or_an_unknown_flag_is_refused() {
+        let mut buf = vec![0u8; 4096];
+        let mut b = BatchBuilder::new(&mut buf, place(), BatchSeq::new(1)).unwrap();
+        b.push(&truncate()).unwrap();
+        let mut header = b.seal();
+        // The header claims redo only (checksum made to hold): the body contradicts it.
+        header.redo_only = true;
+        header.write(&mut buf[..BATCH_HEADER_SIZE]);
+        match classify(&buf, &place()) {
+            Region::Torn { header: h, reason } => {
+                assert!(h.redo_only);
+                assert!(reason.to_string().contains("REDO_ONLY"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // An unknown flag bit, under a valid checksum: not a header of this version.
+        buf[15] = 0x80;
+        let sum = crc32c(&buf[4..BATCH_HEADER_SIZE]);
+        buf[..4].copy_from_slice(&sum.to_le_bytes());
+        assert!(matches!(
+            BatchHeader::decode(&buf),
+            Err(Error::UnknownFlags { .. })
+        ));
+        assert!(matches!(classify(&buf, &place()), Region::Garbage(_)));
+    }
+
+    #[test]
+    fn classify_with_visits_every_record_of_a_valid_batch_once() {
+        let mut buf = vec![0u8; 8192];
+        let mut b = BatchBuilder::new(&mut buf, place(), BatchSeq::new(1)).unwrap();
+        for lsn in [20, 10, 30] {
+            b.push(&redo(lsn, b"abc")).unwrap();
+        }
+        b.push(&truncate()).unwrap();
+        b.seal();
+        let mut seen = Vec::new();
+        let region = classify_with(&buf, &place(), &mut |r| seen.push(r.lsn()));
+        assert!(matches!(region, Region::Valid(_)));
+        assert_eq!(
+            seen,
+            [
+                Some(Lsn::new(20)),
+                Some(Lsn::new(10)),
+                Some(Lsn::new(30)),
+                None
+            ]
+        );
     }
 
     #[test]

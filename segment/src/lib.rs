@@ -25,7 +25,10 @@ pub mod page;
 pub mod record;
 
 pub use alignment::Alignment;
-pub use batch::{BatchBuilder, BatchHeader, BatchPlace, BatchView, Region, classify, decode_batch};
+pub use batch::{
+    BATCH_FLAG_REDO_ONLY, BatchBuilder, BatchHeader, BatchPlace, BatchView, Region, classify,
+    classify_with, decode_batch,
+};
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameHeader, decode_frame, encode_frame};
 pub use ids::{BatchSeq, Epoch, Generation, JournalFileId, Lsn, NodeId, PageId, PgId};

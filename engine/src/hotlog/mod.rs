@@ -19,22 +19,24 @@
 //! Invariants (checked by `assert!` in `check_invariants`, which the tests call after
 //! every step):
 //! - `floor <= scl`, and the SCL is the floor or a held record;
-//! - the three indexes (by LSN, by `(prev_lsn_pg, lsn)`, by `(page, lsn)`) hold exactly
-//!   the same records, and `bytes` is the sum of their backlog sizes;
+//! - the three indexes (by LSN, by `prev_lsn_pg`, by page; see `index.rs` for how each
+//!   is kept cheap per record) hold exactly the same records, and `bytes` is the sum
+//!   of their backlog sizes;
 //! - no held record lies inside an applied truncation range, and every held record is
 //!   above the floor;
 //! - truncation epochs never go down in the order they were applied.
 
 mod error;
+mod index;
 mod record;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound::{Excluded, Included, Unbounded};
+use std::collections::BTreeSet;
 
 use boreal_segment::{Epoch, Lsn, PageId, PgId, Redo};
 
 pub use self::error::HotLogError;
-pub use self::record::{LsnRange, OwnedChange, OwnedRedo, Truncation};
+use self::index::Held;
+pub use self::record::{LsnRange, OwnedChange, OwnedRedo, Truncation, change_fits_payload};
 
 /// What happened to an arriving record that was not refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,11 +101,9 @@ pub struct HotLog {
     pg: PgId,
     floor: Lsn,
     scl: Lsn,
-    records: BTreeMap<Lsn, OwnedRedo>,
-    /// `(prev_lsn_pg, lsn)` of every held record: the SCL's successor lookup.
-    successors: BTreeSet<(Lsn, Lsn)>,
-    /// `(page_id, lsn)` of every held record: GetPage@LSN's lookup.
-    by_page: BTreeSet<(PageId, Lsn)>,
+    /// The held records, indexed by LSN, by `prev_lsn_pg` (the SCL's successor
+    /// lookup) and by page (GetPage@LSN's lookup).
+    records: Held,
     /// Applied truncations, in the order applied.
     truncations: Vec<Truncation>,
     /// Ranges journal recovery reported unreadable, kept until the SCL passes them.
@@ -120,9 +120,7 @@ impl HotLog {
             pg,
             floor,
             scl: floor,
-            records: BTreeMap::new(),
-            successors: BTreeSet::new(),
-            by_page: BTreeSet::new(),
+            records: Held::default(),
             truncations: Vec::new(),
             reported: Vec::new(),
             bytes: 0,
@@ -160,11 +158,7 @@ impl HotLog {
 
     /// The highest LSN held, or the floor when empty.
     pub fn max_lsn(&self) -> Lsn {
-        self.records
-            .keys()
-            .next_back()
-            .copied()
-            .unwrap_or(self.floor)
+        self.records.max_lsn().unwrap_or(self.floor)
     }
 
     pub fn counters(&self) -> HotLogCounters {
@@ -182,7 +176,7 @@ impl HotLog {
     }
 
     pub fn get(&self, lsn: Lsn) -> Option<&OwnedRedo> {
-        self.records.get(&lsn)
+        self.records.get(lsn)
     }
 
     /// Takes in an arriving record (from an append, from gossip, or from journal
@@ -259,7 +253,7 @@ impl HotLog {
                 epoch: t.epoch,
             });
         }
-        if let Some(held) = self.records.get(&lsn) {
+        if let Some(held) = self.records.get(lsn) {
             if same(held) {
                 return Ok(Decision::Done(Arrival::Duplicate));
             }
@@ -303,20 +297,12 @@ impl HotLog {
 
     fn hold(&mut self, redo: OwnedRedo) {
         assert!(redo.lsn > self.floor && redo.prev_lsn_pg < redo.lsn);
-        let (lsn, prev) = (redo.lsn, redo.prev_lsn_pg);
-        if prev < self.scl
-            || self
-                .successors
-                .range((prev, Lsn::ZERO)..=(prev, Lsn::MAX))
-                .next()
-                .is_some()
-        {
+        let prev = redo.prev_lsn_pg;
+        if prev < self.scl || self.records.successor(prev).is_some() {
             self.counters.forks += 1;
         }
-        self.successors.insert((prev, lsn));
-        self.by_page.insert((redo.page_id, lsn));
         self.bytes += redo.backlog_bytes();
-        self.records.insert(lsn, redo);
+        self.records.insert(redo);
         self.counters.accepted += 1;
         if prev == self.scl {
             self.advance_scl();
@@ -324,15 +310,13 @@ impl HotLog {
     }
 
     fn advance_scl(&mut self) {
-        while let Some(&(_, next)) = self
-            .successors
-            .range((self.scl, Lsn::ZERO)..=(self.scl, Lsn::MAX))
-            .next()
-        {
+        while let Some(next) = self.records.successor(self.scl) {
             self.scl = next;
         }
         let scl = self.scl;
-        self.reported.retain(|r| r.end > scl);
+        if !self.reported.is_empty() {
+            self.reported.retain(|r| r.end > scl);
+        }
     }
 
     /// Applies the truncation `(range]` of `epoch`: held records inside it are dropped,
@@ -366,13 +350,10 @@ impl HotLog {
                 materialized: self.floor,
             });
         }
-        let doomed: Vec<Lsn> = self
-            .records
-            .range((Excluded(range.start), Included(range.end)))
-            .map(|(&lsn, _)| lsn)
-            .collect();
-        for lsn in &doomed {
-            self.drop_record(*lsn);
+        let doomed = self.records.lsns_in(range.start, range.end);
+        for &lsn in &doomed {
+            let r = self.records.remove(lsn);
+            self.bytes -= r.backlog_bytes();
         }
         self.counters.annulled += doomed.len() as u64;
         self.truncations.push(incoming);
@@ -381,16 +362,6 @@ impl HotLog {
         Ok(TruncateOutcome::Applied {
             annulled: doomed.len(),
         })
-    }
-
-    fn drop_record(&mut self, lsn: Lsn) {
-        let Some(r) = self.records.remove(&lsn) else {
-            panic!("{}: dropping {lsn}, which is not held", self.pg);
-        };
-        let removed =
-            self.successors.remove(&(r.prev_lsn_pg, lsn)) & self.by_page.remove(&(r.page_id, lsn));
-        assert!(removed, "{}: indexes disagree about {lsn}", self.pg);
-        self.bytes -= r.backlog_bytes();
     }
 
     /// Notes an LSN range the journal could not read back at recovery. Reads that would
@@ -405,23 +376,17 @@ impl HotLog {
     /// The known-missing ranges above the SCL, lowest first, at most `limit` of them.
     pub fn holes(&self, limit: usize) -> Vec<Hole> {
         let mut out: BTreeSet<Hole> = BTreeSet::new();
-        for r in self
-            .records
-            .range((Excluded(self.scl), Unbounded))
-            .map(|(_, r)| r)
-        {
+        for r in self.records.above(self.scl) {
             let want = r.prev_lsn_pg;
             if want <= self.scl
-                || self.records.contains_key(&want)
+                || self.records.contains(want)
                 || self.truncation_covering(want).is_some()
             {
                 continue;
             }
-            let below = self
-                .records
-                .range((Excluded(self.scl), Excluded(want)))
-                .next_back()
-                .map_or(self.scl, |(&lsn, _)| lsn);
+            // `want` is not held, so the highest held LSN below it is the highest in
+            // `(scl, want]`.
+            let below = self.records.last_in(self.scl, want).unwrap_or(self.scl);
             out.insert(Hole {
                 range: LsnRange::new(below, want),
                 kind: HoleKind::Backlink,
@@ -450,18 +415,12 @@ impl HotLog {
         if top <= self.floor {
             return self.floor;
         }
-        self.records
-            .range((Excluded(self.floor), Included(top)))
-            .next_back()
-            .map_or(self.floor, |(&lsn, _)| lsn)
+        self.records.last_in(self.floor, top).unwrap_or(self.floor)
     }
 
     /// Held records in `(after, upto]`, in LSN order.
     pub fn records_in(&self, after: Lsn, upto: Lsn) -> impl Iterator<Item = &OwnedRedo> + '_ {
-        // An empty (x, x] range when `after >= upto` (BTreeMap refuses start > end).
-        let after = after.min(upto);
-        let range = (Excluded(after), Included(upto));
-        self.records.range(range).map(|(_, r)| r)
+        self.records.range(after, upto)
     }
 
     /// Held records of `page` in `(after, upto]`, in LSN order.
@@ -471,9 +430,7 @@ impl HotLog {
         after: Lsn,
         upto: Lsn,
     ) -> impl Iterator<Item = &OwnedRedo> + '_ {
-        let after = after.min(upto);
-        let range = (Excluded((page, after)), Included((page, upto)));
-        self.by_page.range(range).map(|(_, lsn)| &self.records[lsn])
+        self.records.page_range(page, after, upto)
     }
 
     /// Owned copies of the held records in `(from, to]`, lowest first, stopping before
@@ -506,15 +463,15 @@ impl HotLog {
             self.scl
         );
         assert!(
-            to == self.floor || self.records.contains_key(&to),
+            to == self.floor || self.records.contains(to),
             "{}: floor {to} is not a chain point",
             self.pg
         );
         let before = self.bytes;
-        let doomed: Vec<Lsn> = self.records.range(..=to).map(|(&lsn, _)| lsn).collect();
-        for lsn in doomed {
-            self.drop_record(lsn);
-        }
+        let mut released = 0;
+        self.records
+            .pop_through(to, |r| released += r.backlog_bytes());
+        self.bytes -= released;
         self.floor = to;
         self.truncations.retain(|t| t.range.end > to);
         self.reported.retain(|r| r.end > to);
@@ -524,15 +481,12 @@ impl HotLog {
     /// Checks every invariant of the module docs; panics on the first that fails.
     pub fn check_invariants(&self) {
         assert!(self.floor <= self.scl);
-        assert!(self.scl == self.floor || self.records.contains_key(&self.scl));
-        assert_eq!(self.records.len(), self.successors.len());
-        assert_eq!(self.records.len(), self.by_page.len());
+        assert!(self.scl == self.floor || self.records.contains(self.scl));
+        self.records.check();
         let mut bytes = 0;
-        for (&lsn, r) in &self.records {
-            assert_eq!(lsn, r.lsn);
+        for r in self.records.above(Lsn::ZERO) {
+            let lsn = r.lsn;
             assert!(lsn > self.floor);
-            assert!(self.successors.contains(&(r.prev_lsn_pg, lsn)));
-            assert!(self.by_page.contains(&(r.page_id, lsn)));
             assert!(
                 self.truncation_covering(lsn).is_none(),
                 "{lsn} held inside a truncation"

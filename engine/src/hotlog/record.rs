@@ -92,12 +92,7 @@ impl OwnedRedo {
 
     /// Whether the change fits a page payload of `payload_len` bytes.
     pub fn fits_payload(&self, payload_len: usize) -> bool {
-        match &self.change {
-            OwnedChange::Delta { offset, bytes } => {
-                (*offset as usize).saturating_add(bytes.len()) <= payload_len
-            }
-            OwnedChange::Image(bytes) => bytes.len() == payload_len,
-        }
+        change_fits_payload(&self.as_redo().change, payload_len)
     }
 
     /// Applies the change to `payload` (a page payload of the volume's page size).
@@ -117,6 +112,18 @@ impl OwnedRedo {
             }
             OwnedChange::Image(bytes) => payload.copy_from_slice(bytes),
         }
+    }
+}
+
+/// Whether `change` fits a page payload of `payload_len` bytes (a delta inside it, an
+/// image exactly its size). The engine asks before it accepts a record; applying a
+/// change that does not fit is a bug.
+pub fn change_fits_payload(change: &Change<'_>, payload_len: usize) -> bool {
+    match *change {
+        Change::Delta { offset, bytes } => {
+            (offset as usize).saturating_add(bytes.len()) <= payload_len
+        }
+        Change::Image(bytes) => bytes.len() == payload_len,
     }
 }
 

@@ -209,3 +209,37 @@ fn page_records_and_fetch_select_by_range() {
     assert_eq!(got.len(), 1, "at least one record even past the limit");
     assert_eq!(h.fetch(lsn(10), lsn(30), 10_000).len(), 2);
 }
+
+#[test]
+fn forks_follow_the_lowest_successor_through_truncation() {
+    let mut h = HotLog::new(PG, Lsn::ZERO);
+    put(&mut h, 10, 0).unwrap();
+    // Three records name 20 (absent) as their predecessor, arriving out of order.
+    put(&mut h, 60, 20).unwrap();
+    put(&mut h, 50, 20).unwrap();
+    put(&mut h, 55, 20).unwrap();
+    assert_eq!(h.counters().forks, 2);
+    assert_eq!(h.scl(), lsn(10));
+    put(&mut h, 20, 10).unwrap();
+    assert_eq!(h.scl(), lsn(50), "the lowest record naming 20");
+    // Annulling 50 makes 55 the lowest successor of 20.
+    h.truncate(Epoch::new(1), range(45, 52)).unwrap();
+    h.check_invariants();
+    assert_eq!(h.scl(), lsn(55));
+    // Late arrivals below the newest record keep every index in order.
+    put(&mut h, 58, 57).unwrap();
+    assert_eq!(h.scl(), lsn(55));
+    put(&mut h, 57, 55).unwrap();
+    assert_eq!(h.scl(), lsn(58));
+    let pages: Vec<u64> = h
+        .page_records(PageId::new(1), Lsn::ZERO, Lsn::MAX)
+        .map(|r| r.lsn.get())
+        .collect();
+    assert_eq!(pages, vec![10, 20, 55, 57, 58, 60]);
+    assert_eq!(
+        h.advance_floor(lsn(55)),
+        3 * h.get(lsn(58)).unwrap().backlog_bytes()
+    );
+    h.check_invariants();
+    assert_eq!(h.len(), 3);
+}

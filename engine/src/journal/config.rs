@@ -66,8 +66,9 @@ pub struct JournalConfig {
     pub batch_bytes_max: usize,
     /// How a batch is made durable. Default [`DurabilityMode::DsyncWrite`].
     pub durability: DurabilityMode,
-    /// Bytes recovery reads per O_DIRECT read (plus up to one largest batch of
-    /// overlap); a multiple of 4096. Default 4 MiB, minimum 64 KiB, maximum 64 MiB.
+    /// Bytes recovery reads per O_DIRECT read (reads never overlap; two are in flight,
+    /// and the windows that hold valid batches are kept as the recovered records'
+    /// storage); a multiple of 4096. Default 4 MiB, minimum 64 KiB, maximum 64 MiB.
     pub recovery_read_bytes: usize,
 }
 
@@ -82,6 +83,45 @@ impl JournalConfig {
             durability: DurabilityMode::default(),
             recovery_read_bytes: 4 << 20,
         }
+    }
+
+    /// Bytes of all files together (headers included).
+    pub fn capacity_bytes(&self) -> u64 {
+        u64::from(self.files).saturating_mul(self.file_bytes)
+    }
+
+    /// The largest engine backlog bound (`EngineConfig::backlog_bytes_max`) this journal
+    /// holds well: a quarter of its capacity. The backlog bound is what stops appends
+    /// before the journal fills (only materialization frees journal space), so the
+    /// journal must hold the whole backlog and still have room for: the file being
+    /// written and the oldest file, which is freed only once every PG materialized all
+    /// of it; batch headers and padding (the backlog counts encoded records only); and
+    /// the `Truncate` and `SegmentMeta` records a restart must journal before anything
+    /// can be materialized (a pending truncation caps the min read point). A backlog
+    /// bound above this lets the journal fill with records nothing may materialize yet,
+    /// and then an append (or the truncation that volume recovery re-applies at boot)
+    /// waits for space that never comes.
+    pub fn backlog_bytes_fit(&self) -> u64 {
+        self.capacity_bytes() / 4
+    }
+
+    /// Refuses an engine backlog bound of `backlog_bytes_max` that does not fit well
+    /// inside this journal ([`backlog_bytes_fit`](Self::backlog_bytes_fit)), saying what
+    /// to change.
+    pub fn check_backlog(&self, backlog_bytes_max: u64) -> Result<(), JournalError> {
+        let fit = self.backlog_bytes_fit();
+        if backlog_bytes_max <= fit {
+            return Ok(());
+        }
+        let files_needed = backlog_bytes_max
+            .saturating_mul(4)
+            .div_ceil(self.file_bytes.max(1));
+        Err(JournalError::Config(format!(
+            "backlog_bytes_max = {backlog_bytes_max} does not fit well inside the journal ({} files of {} bytes = {} bytes; at most a quarter, {fit} bytes, may be backlog): appends could fill the journal with records nothing may materialize yet and then wait for space forever; lower backlog_bytes_max to at most {fit}, or raise files to at least {files_needed} (or file_bytes)",
+            self.files,
+            self.file_bytes,
+            self.capacity_bytes()
+        )))
     }
 
     /// The path of file `index`.
@@ -165,5 +205,18 @@ mod tests {
                 .contains("recovery_read_bytes")
         );
         assert_eq!(c.file_path(3), PathBuf::from("/j/journal-0003.brj"));
+    }
+
+    #[test]
+    fn a_backlog_bound_must_fit_well_inside_the_journal() {
+        let c = JournalConfig::new("/j");
+        assert_eq!(c.backlog_bytes_fit(), 64 << 20);
+        c.check_backlog(64 << 20).unwrap();
+        let msg = c.check_backlog((64 << 20) + 1).unwrap_err().to_string();
+        assert!(
+            msg.contains("lower backlog_bytes_max to at most 67108864"),
+            "{msg}"
+        );
+        assert!(msg.contains("raise files to at least 5"), "{msg}");
     }
 }

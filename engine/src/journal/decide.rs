@@ -28,6 +28,23 @@
 //! header. Its records are still on the PG's peers (quorum writes), and the node's SCL
 //! goes down accordingly; detecting this case on the node itself needs a format change
 //! (e.g. a redundant header ring written with each batch, as TigerBeetle does).
+//!
+//! What a missing range may have held, and what the engine may do about it
+//! ([`MISSING_CASES`], applied by `CoreEngine::open_dir`). Group commit puts records of
+//! different appends in one batch, so any batch may hold a `Truncate` or `SegmentMeta`
+//! record next to redo; replaying around a lost truncation would bring annulled records
+//! back below the SCL. The batch header's `REDO_ONLY` flag (set by the builder when
+//! every record is redo; under the header checksum) says which batches cannot:
+//!
+//! | what is known of the range | [`MissingContents`] | [`MissingAction`] |
+//! |---|---|---|
+//! | intact header, `REDO_ONLY` set, LSNs known | `RedoOnly` | `Hole`: the LSN range becomes a reported hole of every segment whose floor is below its end; the SCL stops below it; reads that need it fail naming it; peers repair it |
+//! | intact header, `REDO_ONLY` set, no LSNs (an empty batch, never written by this journal) | `RedoOnly` | `Refuse` |
+//! | intact header, `REDO_ONLY` clear | `MayHoldControl` | `Refuse` |
+//! | no readable header (zeros, garbage or a stale batch where a written one must be), or a sequence gap | `Unknown` | `Refuse` |
+//!
+//! `Refuse`: the core does not start; the error names file, offset and why, and the
+//! core must be repaired from its peers.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -245,6 +262,80 @@ pub fn decide(obs: Observation) -> &'static RecoveryCase {
         .unwrap_or_else(|| panic!("recovery table has no row for {obs:?}"))
 }
 
+/// What a missing range may have held (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MissingContents {
+    /// A batch whose header is intact and has the `REDO_ONLY` flag: redo, nothing else.
+    RedoOnly,
+    /// A batch whose header is intact without the `REDO_ONLY` flag: it may hold a
+    /// `Truncate` or `SegmentMeta` record.
+    MayHoldControl,
+    /// No readable header says what was there (zeros, garbage, a stale batch where a
+    /// written one must be, or a gap in the batch sequence): anything.
+    Unknown,
+}
+
+/// What the engine does about a missing range at open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MissingAction {
+    /// Report the range's LSNs as a hole of every segment whose floor is below its end
+    /// and start: lost redo only, which peers repair.
+    Hole,
+    /// Refuse to start, naming the damage: replaying around it could resurrect records
+    /// a lost truncation annulled, or forget an epoch a lost fence raised.
+    Refuse,
+}
+
+/// One row of [`MISSING_CASES`].
+#[derive(Clone, Copy, Debug)]
+pub struct MissingCase {
+    pub contents: MissingContents,
+    /// Whether the range's redo LSNs are known (`MissingRange::lsns`).
+    pub lsns_known: bool,
+    pub action: MissingAction,
+    pub why: &'static str,
+}
+
+/// What the engine does with each kind of missing range. See the module docs.
+pub const MISSING_CASES: &[MissingCase] = &[
+    MissingCase {
+        contents: MissingContents::RedoOnly,
+        lsns_known: true,
+        action: MissingAction::Hole,
+        why: "only redo was lost, in known LSNs: a hole that stops the SCL and that peers repair",
+    },
+    MissingCase {
+        contents: MissingContents::RedoOnly,
+        lsns_known: false,
+        action: MissingAction::Refuse,
+        why: "a redo-only batch without LSNs holds no record; this journal never writes one, so the header cannot be trusted",
+    },
+    MissingCase {
+        contents: MissingContents::MayHoldControl,
+        lsns_known: true,
+        action: MissingAction::Refuse,
+        why: "the batch may have held a truncation or an epoch change; replaying around it could resurrect annulled records",
+    },
+    MissingCase {
+        contents: MissingContents::MayHoldControl,
+        lsns_known: false,
+        action: MissingAction::Refuse,
+        why: "the batch may have held a truncation or an epoch change; replaying around it could resurrect annulled records",
+    },
+    MissingCase {
+        contents: MissingContents::Unknown,
+        lsns_known: true,
+        action: MissingAction::Refuse,
+        why: "nothing readable says what the range held",
+    },
+    MissingCase {
+        contents: MissingContents::Unknown,
+        lsns_known: false,
+        action: MissingAction::Refuse,
+        why: "nothing readable says what the range held",
+    },
+];
+
 /// A range of the journal that held acknowledged batches and is now unreadable. The
 /// hot log marks the hole, reads that need it fail clearly, and peers repair it.
 /// Reported at every open until the file is recycled.
@@ -262,7 +353,20 @@ pub struct MissingRange {
     /// `(first_lsn, last_lsn)` of the lost batch, when its header was readable and it
     /// held redo.
     pub lsns: Option<(Lsn, Lsn)>,
+    /// What the range may have held.
+    pub contents: MissingContents,
     pub reason: String,
+}
+
+impl MissingRange {
+    /// The row of [`MISSING_CASES`] for this range.
+    pub fn case(&self) -> &'static MissingCase {
+        let lsns_known = self.lsns.is_some();
+        MISSING_CASES
+            .iter()
+            .find(|c| c.contents == self.contents && c.lsns_known == lsns_known)
+            .unwrap_or_else(|| panic!("missing-range table has no row for {self:?}"))
+    }
 }
 
 impl fmt::Display for MissingRange {
@@ -280,7 +384,7 @@ impl fmt::Display for MissingRange {
         if let Some((a, b)) = self.lsns {
             write!(f, " lsn {a}..={b}")?;
         }
-        write!(f, ": {}", self.reason)
+        write!(f, " ({:?}): {}", self.contents, self.reason)
     }
 }
 
@@ -296,6 +400,8 @@ pub(crate) enum Seen {
         seq: BatchSeq,
         first_lsn: Lsn,
         last_lsn: Lsn,
+        /// The header's `REDO_ONLY` flag.
+        redo_only: bool,
         reason: String,
     },
     Zeros,
@@ -522,6 +628,7 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
                             seq_first: Some(BatchSeq::new(lo)),
                             seq_last: Some(BatchSeq::new(hi)),
                             lsns: None,
+                            contents: MissingContents::Unknown,
                             reason: "batch sequence gap with no damaged region between (an unreadable journal file?)"
                                 .into(),
                         });
@@ -538,6 +645,7 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
                     seq,
                     first_lsn,
                     last_lsn,
+                    redo_only,
                     reason,
                 },
             ) => {
@@ -549,6 +657,11 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
                     seq_first: Some(*seq),
                     seq_last: Some(*seq),
                     lsns: (*first_lsn != Lsn::ZERO).then_some((*first_lsn, *last_lsn)),
+                    contents: if *redo_only {
+                        MissingContents::RedoOnly
+                    } else {
+                        MissingContents::MayHoldControl
+                    },
                     reason: format!("{}: {reason}", case.why),
                 });
             }
@@ -564,6 +677,7 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
                         .and_then(|n| n.get().checked_sub(1))
                         .map(BatchSeq::new),
                     lsns: None,
+                    contents: MissingContents::Unknown,
                     reason: format!("{:?}: {}", obs.kind, case.why),
                 });
             }
@@ -635,6 +749,31 @@ mod tests {
         }
     }
 
+    #[test]
+    fn missing_table_is_complete_and_only_known_redo_becomes_a_hole() {
+        for contents in [
+            MissingContents::RedoOnly,
+            MissingContents::MayHoldControl,
+            MissingContents::Unknown,
+        ] {
+            for lsns_known in [false, true] {
+                let rows = MISSING_CASES
+                    .iter()
+                    .filter(|c| c.contents == contents && c.lsns_known == lsns_known)
+                    .count();
+                assert_eq!(rows, 1, "{contents:?} lsns_known={lsns_known}: {rows} rows");
+            }
+        }
+        for c in MISSING_CASES {
+            assert!(!c.why.is_empty());
+            assert_eq!(
+                c.action == MissingAction::Hole,
+                c.contents == MissingContents::RedoOnly && c.lsns_known,
+                "{c:?}"
+            );
+        }
+    }
+
     fn valid(offset: u64, seq: u64, batch: usize) -> Item {
         Item {
             offset,
@@ -653,6 +792,7 @@ mod tests {
                 seq: BatchSeq::new(seq),
                 first_lsn: Lsn::new(5),
                 last_lsn: Lsn::new(9),
+                redo_only: true,
                 reason: "crc".into(),
             },
         }

@@ -10,7 +10,7 @@
 
 use boreal_segment::limits::JOURNAL_FILE_HEADER_SIZE;
 use boreal_segment::{
-    Alignment, BatchHeader, BatchSeq, Generation, JournalFileHeader, JournalFileId,
+    Alignment, BatchHeader, BatchSeq, Generation, JournalFileHeader, JournalFileId, Lsn,
 };
 
 use super::config::{JOURNAL_ALIGN_BYTES as JOURNAL_ALIGN, JournalConfig};
@@ -18,7 +18,7 @@ use super::decide::{FileItems, MissingRange, decide_all};
 use super::error::JournalError;
 use super::files::FileSet;
 use super::scan::{RecoveredRecords, scan_file};
-use super::writer::{Journal, pin};
+use super::writer::Journal;
 use crate::io::{DmaBuf, Io, OpenOptions, WriteFlags};
 
 /// Bytes written per request when pre-writing a new file with zeros.
@@ -353,12 +353,10 @@ impl<I: Io> Journal<I> {
             .filter(|i| !used.iter().any(|(u, _)| u == i))
             .collect();
 
-        // Bodies can fill at most the used files; reserving that up front keeps the scan
-        // from copying everything again on every growth of the buffer.
-        let body_bytes_max = (used.len() as u64).saturating_mul(cfg.file_bytes);
-        let mut records =
-            RecoveredRecords::with_capacity(usize::try_from(body_bytes_max).unwrap_or(0));
-        let mut window = None;
+        // The read windows become the records' storage (no copy); windows that held no
+        // valid batch are reused for the next reads.
+        let mut records = RecoveredRecords::default();
+        let mut pool = Vec::new();
         let mut scanned = Vec::with_capacity(used.len());
         for &(index, _) in &used {
             let header = headers[index].expect("used files have a readable header");
@@ -366,7 +364,7 @@ impl<I: Io> Journal<I> {
                 &io,
                 &files[index],
                 &header,
-                &mut window,
+                &mut pool,
                 cfg.recovery_read_bytes,
                 &mut records,
             )
@@ -376,16 +374,23 @@ impl<I: Io> Journal<I> {
                 items,
             });
         }
-        drop(window);
+        drop(pool);
         let decisions = decide_all(&scanned, JOURNAL_FILE_HEADER_SIZE as u64);
         report.extend(decisions.report.iter().cloned());
         records.retain_order(&decisions.accepted);
 
         let mut set = FileSet::restore(files.len(), used.clone(), free, generation_max);
+        // Pins come from the per-batch summaries the scan gathered while it checked
+        // each body, so the records are not decoded again here.
         for batch in records.batches() {
             let index = batch.file.get() as usize;
-            for record in records.batch_records(batch) {
-                pin(&mut set, index, &record);
+            for p in records.pins_of(batch) {
+                if p.redo_max != Lsn::ZERO {
+                    set.pin_redo(index, p.pg, p.redo_max);
+                }
+                if p.meta {
+                    set.pin_meta(index, p.pg);
+                }
             }
         }
         let (tail, tail_offset) = match decisions.tail {

@@ -10,7 +10,8 @@
 //! - `writer`: [`Journal`]: `append` (group commit), `release`, `stats`; fail-stop on
 //!   any write or sync error;
 //! - `scan`: recovery's reading side and [`RecoveredRecords`];
-//! - `decide`: recovery's decision table ([`RECOVERY_CASES`]) and what it guarantees.
+//! - `decide`: recovery's decision table ([`RECOVERY_CASES`]) and what it guarantees,
+//!   and what a damaged range may have held ([`MISSING_CASES`]).
 //!
 //! It never interprets records beyond their PG and LSN (the hot log does), never
 //! retries a failed write, never unlinks or creates a file after `create`, and does all
@@ -33,8 +34,8 @@ pub use self::config::{
     RECOVERY_READ_BYTES_MAX, RECOVERY_READ_BYTES_MIN, file_path,
 };
 pub use self::decide::{
-    Action, Evidence, MissingRange, Observation, Position, RECOVERY_CASES, RecoveryCase,
-    RegionKind, decide,
+    Action, Evidence, MISSING_CASES, MissingAction, MissingCase, MissingContents, MissingRange,
+    Observation, Position, RECOVERY_CASES, RecoveryCase, RegionKind, decide,
 };
 pub use self::error::{FailedOp, JournalError};
 pub use self::lifecycle::{Recovered, TailPos};

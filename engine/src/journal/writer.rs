@@ -10,8 +10,9 @@
 //! Must never: acknowledge a record before a sync that covers it completed; retry or
 //! acknowledge anything after the first write or sync error (fail-stop: the journal
 //! stays failed, every waiter and every later append gets [`JournalError::Failed`]);
-//! unlink or create a file after `create`; allocate per record (one `DmaBuf` per batch
-//! slot, reused; one waker per waiting append, in reused lists).
+//! unlink or create a file after `create`; allocate per record (at most
+//! [`BATCH_BUFFERS`] `DmaBuf`s, each allocated once and reused; one waker per waiting
+//! append, in reused lists).
 //!
 //! Invariants: at most one write+sync in flight; batches get consecutive sequence
 //! numbers and are written back to back in a file generation; a recycled file's new
@@ -33,6 +34,11 @@ use super::error::{FailedOp, JournalError};
 use super::files::FileSet;
 use super::lifecycle::{encode_header, header_of};
 use crate::io::{DmaBuf, Io, WriteFlags};
+
+/// Batch buffers a journal allocates, at most: one being filled while one is written.
+/// Each is `batch_bytes_max` bytes, allocated (zeroed) once and kept: a buffer returned
+/// while the other is still spare is kept too, never freed and allocated again.
+const BATCH_BUFFERS: usize = 2;
 
 /// What a successful `append` covered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +107,10 @@ struct State {
     tail_offset: u64,
     next_seq: BatchSeq,
     filling: Option<Filling>,
-    spare: Option<DmaBuf>,
+    /// Buffers neither being filled nor written (at most [`BATCH_BUFFERS`]).
+    spares: Vec<DmaBuf>,
+    /// Buffers allocated so far (at most [`BATCH_BUFFERS`]).
+    buffers: usize,
     inflight: Option<BatchSeq>,
     durable: Option<BatchSeq>,
     failed: Option<JournalError>,
@@ -154,7 +163,8 @@ impl<I: Io> Journal<I> {
             tail_offset,
             next_seq,
             filling: None,
-            spare: Some(DmaBuf::zeroed(cfg.batch_bytes_max)),
+            spares: vec![DmaBuf::zeroed(cfg.batch_bytes_max)],
+            buffers: 1,
             inflight: None,
             durable: None,
             failed: None,
@@ -341,9 +351,16 @@ impl<I: Io> Inner<I> {
 
     /// Opens the next batch; false if no buffer or no file space is available now.
     fn open_batch(&self, st: &mut State, first_record_len: usize) -> bool {
-        let Some(mut buf) = st.spare.take() else {
-            st.stats.room_waits += 1;
-            return false;
+        let mut buf = match st.spares.pop() {
+            Some(buf) => buf,
+            None if st.buffers < BATCH_BUFFERS => {
+                st.buffers += 1;
+                DmaBuf::zeroed(self.cfg.batch_bytes_max)
+            }
+            None => {
+                st.stats.room_waits += 1;
+                return false;
+            }
         };
         let align = JOURNAL_ALIGN_BYTES as u64;
         let needed =
@@ -361,7 +378,7 @@ impl<I: Io> Inner<I> {
                     (index, Some(generation))
                 }
                 None => {
-                    st.spare = Some(buf);
+                    st.spares.push(buf);
                     if !st.stats.waiting_for_space {
                         st.stats.space_waits += 1;
                     }
@@ -466,10 +483,6 @@ impl<I: Io> Inner<I> {
             "the previous batch woke its waiters"
         );
         std::mem::swap(&mut st.inflight_wakers, &mut st.filling_wakers);
-        if st.spare.is_none() {
-            // First batch: allocate the second buffer lazily, once.
-            st.spare = Some(DmaBuf::zeroed(self.cfg.batch_bytes_max));
-        }
         Poll::Ready(Some(Job {
             buf: f.buf,
             file: f.file,
@@ -572,7 +585,8 @@ impl<I: Io> Inner<I> {
                     st.stats.bytes += buf.len() as u64;
                     st.stats.syncs += 1;
                     buf.clear();
-                    st.spare = Some(buf);
+                    assert!(st.spares.len() < BATCH_BUFFERS, "a batch buffer too many");
+                    st.spares.push(buf);
                     st.set.collect_free();
                 }
                 Err(e) => {

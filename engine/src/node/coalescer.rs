@@ -1,48 +1,101 @@
 //! The coalescer of one core: materializes each segment's hot log into its page file.
 //!
+//! When: a background pass is due once the core's backlog passes
+//! `coalesce_start_percent` of `backlog_bytes_max` (or its oldest append that share of
+//! `backlog_age_max`), once the journal asks for space (`Wal::wants_release`), or when
+//! an append waits at the bound (which implies the first two). The task checks on every
+//! wake-up and every `coalesce_interval`. Waiting for a backlog is what makes a page
+//! write worth it: a page rewritten for a handful of records costs a whole page of
+//! device bytes each time, one rewritten for a backlog's worth of records costs the same
+//! once (device bytes per redo byte, NVMe-NOTES).
+//!
 //! A pass over a segment: pick the target (the highest chain point at or below
 //! min(SCL, min read point), below any truncation being journaled, at most
-//! `coalesce_pass_bytes_max` of redo past the floor); copy those records out; for each
-//! page they touch, take the base image (page cache or store), apply them, write the
-//! new image into the page's other slot; `fdatasync` the page file; install the new
-//! images in the page cache; write the segment metadata (materialized LSN = target)
-//! durably; move the hot log's floor (dropping the records); and only then tell the
-//! journal it may recycle up to the target. The order is what makes a crash at any
-//! point safe: until the metadata write completes, the journal still holds every
-//! record above the old materialized LSN, and the old page images are untouched.
+//! `coalesce_pass_bytes_max` of redo past the floor and at most
+//! `coalesce_pass_image_bytes_max` of pages touched), noting the pages it touches; take
+//! each page's base image (page cache, or the store: reads at depth); apply the records
+//! straight from the hot log, in LSN order, a chunk at a time with a yield between
+//! chunks (the range `(floor, target]` cannot change while the pass is in flight:
+//! nothing arrives at or below the SCL, and truncations may not start below the
+//! target); write each new image into the page's other slot (writes at depth);
+//! `fdatasync` the page file; install the new images in the page cache; write the
+//! segment metadata (materialized LSN = target) durably; move the hot log's floor
+//! (dropping the records); and only then tell the journal it may recycle up to the
+//! target. The order is what makes a crash at any point safe: until the metadata write
+//! completes, the journal still holds every record above the old materialized LSN, and
+//! the old page images are untouched.
 //!
 //! It never materializes above the SCL or the min read point, never releases the
 //! journal before the metadata is durable (nor its metadata records if a truncation or
-//! epoch change raced the metadata write or is still being journaled), and stops the core on any page-store I/O error (fail-stop: a
-//! failed sync may have dropped pages, NVMe-NOTES / DESIGN §6).
+//! epoch change raced the metadata write or is still being journaled), never copies a
+//! record out of the hot log, and stops the core on any page-store I/O error
+//! (fail-stop: a failed sync may have dropped pages, NVMe-NOTES / DESIGN §6).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
+use std::time::Duration;
 
-use boreal_segment::{PageId, SegmentMeta};
+use boreal_segment::{Lsn, PageId, SegmentMeta};
 
 use super::cache::CachedPage;
 use super::engine::{Inner, Segment};
 use super::error::EngineError;
 use super::wal::Wal;
-use crate::hotlog::OwnedRedo;
-use crate::io::Io;
-use crate::pages::DurableMeta;
+use crate::io::{Instant, Io};
+use crate::pages::{DurableMeta, PageWrite, StoredPage, try_at_depth};
+use crate::rt::yield_now;
 
-/// The background task: passes until nothing is left to do, then sleeps until woken
-/// or `coalesce_interval` passes. Ends when the engine is dropped or has failed.
+/// Records a pass applies between two yields to the executor (~0.2 ms of work), so
+/// appends and journal completions are not held up by a large pass.
+const APPLY_CHUNK_RECORDS: usize = 4096;
+
+/// The background task: a pass whenever one is due (see the module docs) and until one
+/// materializes nothing, then sleeps until woken or `coalesce_interval` passes. Ends
+/// when the engine is dropped or has failed.
 pub(crate) async fn run<I: Io, W: Wal>(weak: Weak<Inner<I, W>>) {
     loop {
         let Some(inner) = weak.upgrade() else { return };
-        match pass(&inner).await {
-            Ok(0) => {
-                let interval = inner.cfg.coalesce_interval;
-                let _ = crate::rt::timeout(interval, inner.wake.notified()).await;
+        if pass_due(&inner) {
+            match pass(&inner).await {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(_) => return,
             }
-            Ok(_) => {}
-            Err(_) => return,
+        }
+        let interval = inner.cfg.coalesce_interval;
+        let _ = crate::rt::timeout(interval, inner.wake.notified()).await;
+    }
+}
+
+/// Whether a background pass should start now.
+fn pass_due<I: Io, W: Wal>(inner: &Inner<I, W>) -> bool {
+    let percent = inner.cfg.coalesce_start_percent;
+    if percent == 0 || inner.wal.wants_release() {
+        return true;
+    }
+    let (bytes, age) = backlog(inner);
+    let bytes_start = inner.cfg.backlog_bytes_max as u128 * u128::from(percent) / 100;
+    let age_start = inner.cfg.backlog_age_max * percent / 100;
+    bytes as u128 > bytes_start || age > age_start
+}
+
+/// Backlog bytes and the age of the oldest unmaterialized append, over all segments.
+fn backlog<I: Io, W: Wal>(inner: &Inner<I, W>) -> (usize, Duration) {
+    let mut bytes = 0;
+    let mut oldest: Option<Instant> = None;
+    for seg in inner.segments.borrow().values() {
+        let st = seg.st.borrow();
+        bytes += st.hot.bytes();
+        if let Some(&(_, at)) = st.arrivals.front() {
+            oldest = Some(oldest.map_or(at, |o| o.min(at)));
         }
     }
+    let age = oldest.map_or(Duration::ZERO, |o| {
+        inner.io.now().saturating_duration_since(o)
+    });
+    (bytes, age)
 }
 
 /// One pass over every segment; returns the records materialized. An I/O error stops
@@ -72,11 +125,64 @@ impl<I: Io> Drop for PassGuard<'_, I> {
     }
 }
 
+/// A page a pass rewrites.
+struct PassPage {
+    page: PageId,
+    /// The new image, built on the base. Owned by the pass alone (`Rc::get_mut`
+    /// succeeds) until it is installed in the page cache.
+    payload: Rc<[u8]>,
+    /// LSN of the base image.
+    base_lsn: Lsn,
+    /// LSN of the last record applied.
+    page_lsn: Lsn,
+    /// The slot the new image goes to: the one not holding the base.
+    slot: u8,
+}
+
+impl PassPage {
+    fn new(page: PageId, payload: Rc<[u8]>, base_lsn: Lsn, base_slot: Option<u8>) -> PassPage {
+        PassPage {
+            page,
+            payload,
+            base_lsn,
+            page_lsn: base_lsn,
+            slot: base_slot.map_or(0, |s| 1 - s),
+        }
+    }
+}
+
+/// A hasher for `PageId` keys: one folded multiply (SipHash would cost more than the
+/// rest of a record's work in the pass; page ids come from validated records).
+#[derive(Default, Clone, Copy)]
+struct PageHasher(u64);
+
+impl Hasher for PageHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b) ^ self.0.rotate_left(8));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let m = u128::from(n ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+        self.0 = (m >> 64) as u64 ^ m as u64;
+    }
+}
+
+/// Page → index of its [`PassPage`].
+type PageIndex = HashMap<PageId, u32, BuildHasherDefault<PageHasher>>;
+
 async fn coalesce_segment<I: Io, W: Wal>(
     inner: &Inner<I, W>,
     seg: &Segment<I>,
 ) -> Result<usize, EngineError> {
-    let (target, groups, count, floor) = {
+    let pages_max = (inner.cfg.coalesce_pass_image_bytes_max / seg.page_size.payload_len()).max(1);
+    let depth = inner.cfg.coalesce_io_depth;
+    let (target, floor, count, order, record_pages) = {
         let mut st = seg.st.borrow_mut();
         if st.pass_in_flight {
             return Ok(0);
@@ -90,73 +196,143 @@ async fn coalesce_segment<I: Io, W: Wal>(
         if top <= floor {
             return Ok(0);
         }
-        let mut groups: BTreeMap<PageId, Vec<OwnedRedo>> = BTreeMap::new();
-        let (mut bytes, mut target, mut count) = (0usize, floor, 0usize);
+        let mut index = PageIndex::default();
+        let mut order: Vec<PageId> = Vec::new();
+        // The index into `order` of each record's page, in LSN order: applying then
+        // needs no lookup.
+        let mut record_pages: Vec<u32> = Vec::new();
+        let (mut bytes, mut target) = (0usize, floor);
         for r in st.hot.records_in(floor, top) {
             if bytes > 0 && bytes + r.backlog_bytes() > inner.cfg.coalesce_pass_bytes_max {
                 break;
             }
+            let i = match index.entry(r.page_id) {
+                Entry::Occupied(o) => *o.get(),
+                Entry::Vacant(v) => {
+                    if order.len() == pages_max {
+                        break;
+                    }
+                    order.push(r.page_id);
+                    *v.insert(order.len() as u32 - 1)
+                }
+            };
+            record_pages.push(i);
             bytes += r.backlog_bytes();
             target = r.lsn;
-            count += 1;
-            groups.entry(r.page_id).or_default().push(r.clone());
         }
         st.pass_in_flight = true;
         st.materializing_to = target;
-        (target, groups, count, floor)
+        (target, floor, record_pages.len(), order, record_pages)
     };
     let guard = PassGuard(seg);
-    let mut written: Vec<(PageId, CachedPage)> = Vec::with_capacity(groups.len());
-    for (page, records) in groups {
-        let cached = inner.cache.borrow_mut().get((seg.pg, page));
-        let base = match cached {
-            Some(c) => c,
-            None => {
-                let s = seg.pages.read_at_most(page, floor).await?;
-                CachedPage {
-                    payload: s.payload.into(),
-                    page_lsn: s.page_lsn,
-                    slot: s.slot,
-                }
-            }
-        };
-        let mut payload = base.payload.to_vec();
-        let mut page_lsn = base.page_lsn;
-        for r in records.iter().filter(|r| r.lsn > base.page_lsn) {
-            // The page chain must continue from the base: a stale base (its newest
-            // image destroyed on disk) would otherwise be materialized silently.
-            if r.prev_lsn_page != page_lsn {
-                return Err(EngineError::PageChainBroken {
-                    pg: seg.pg,
-                    page,
-                    lsn: target,
-                    record: r.lsn,
-                    expected: page_lsn,
-                    got: r.prev_lsn_page,
-                });
-            }
-            r.apply_to(&mut payload);
-            page_lsn = r.lsn;
-        }
-        let slot = match base.slot {
-            Some(s) => 1 - s,
-            None => 0,
-        };
-        seg.pages.write(page, slot, &payload, page_lsn).await?;
-        written.push((
-            page,
-            CachedPage {
-                payload: payload.into(),
-                page_lsn,
-                slot: Some(slot),
-            },
-        ));
-    }
-    seg.pages.sync().await?;
+
+    // Base images: the page cache, else the store (reads at depth).
+    let mut bases: Vec<Option<PassPage>> = (0..order.len()).map(|_| None).collect();
+    let mut misses: Vec<usize> = Vec::new();
     {
         let mut cache = inner.cache.borrow_mut();
-        for (page, image) in &written {
-            cache.insert((seg.pg, *page), image.clone());
+        for (i, &page) in order.iter().enumerate() {
+            match cache.get((seg.pg, page)) {
+                Some(c) => {
+                    let payload = Rc::from(&c.payload[..]);
+                    bases[i] = Some(PassPage::new(page, payload, c.page_lsn, c.slot));
+                }
+                None => misses.push(i),
+            }
+        }
+    }
+    try_at_depth(
+        misses.len(),
+        depth,
+        |k| seg.pages.read_at_most(order[misses[k]], floor),
+        |k, s: StoredPage| {
+            let i = misses[k];
+            bases[i] = Some(PassPage::new(order[i], s.payload, s.page_lsn, s.slot));
+        },
+    )
+    .await?;
+    let mut images: Vec<PassPage> = bases
+        .into_iter()
+        .map(|b| b.expect("every page of the pass has a base image"))
+        .collect();
+
+    // Apply `(floor, target]` in LSN order, straight from the hot log.
+    let mut applied = floor;
+    let mut pages_of = record_pages.iter();
+    while applied < target {
+        let mut n = 0;
+        {
+            let st = seg.st.borrow();
+            for r in st.hot.records_in(applied, target).take(APPLY_CHUNK_RECORDS) {
+                n += 1;
+                applied = r.lsn;
+                let img = match pages_of.next() {
+                    Some(&i) if images[i as usize].page == r.page_id => &mut images[i as usize],
+                    _ => panic!("{}: {} is not the record the pass chose", seg.pg, r.lsn),
+                };
+                if r.lsn <= img.base_lsn {
+                    continue;
+                }
+                // The page chain must continue from the base: a stale base (its newest
+                // image destroyed on disk) would otherwise be materialized silently.
+                if r.prev_lsn_page != img.page_lsn {
+                    return Err(EngineError::PageChainBroken {
+                        pg: seg.pg,
+                        page: img.page,
+                        lsn: target,
+                        record: r.lsn,
+                        expected: img.page_lsn,
+                        got: r.prev_lsn_page,
+                    });
+                }
+                let Some(payload) = Rc::get_mut(&mut img.payload) else {
+                    panic!("{}: the pass's image of {} is shared", seg.pg, img.page);
+                };
+                r.apply_to(payload);
+                img.page_lsn = r.lsn;
+            }
+        }
+        assert!(
+            n > 0,
+            "{}: records up to {target} left under the pass",
+            seg.pg
+        );
+        if applied < target {
+            yield_now().await;
+        }
+    }
+    assert!(
+        pages_of.next().is_none(),
+        "{}: records below {target} vanished",
+        seg.pg
+    );
+
+    // Only pages that changed are written (all of them, unless a base was newer than
+    // the floor), in page order, at depth.
+    images.retain(|img| img.page_lsn != img.base_lsn);
+    images.sort_unstable_by_key(|img| img.page);
+    let writes: Vec<PageWrite<'_>> = images
+        .iter()
+        .map(|img| PageWrite {
+            page: img.page,
+            slot: img.slot,
+            payload: &img.payload,
+            page_lsn: img.page_lsn,
+        })
+        .collect();
+    seg.pages.write_many(&writes, depth).await?;
+    drop(writes);
+    seg.pages.sync().await?;
+    let written = images.len();
+    {
+        let mut cache = inner.cache.borrow_mut();
+        for img in images {
+            let image = CachedPage {
+                payload: img.payload,
+                page_lsn: img.page_lsn,
+                slot: Some(img.slot),
+            };
+            cache.insert((seg.pg, img.page), image);
         }
     }
     let (durable, generation) = {
@@ -208,7 +384,7 @@ async fn coalesce_segment<I: Io, W: Wal>(
     }
     {
         let mut stats = inner.stats.borrow_mut();
-        stats.pages_written += written.len() as u64;
+        stats.pages_written += written as u64;
         stats.records_materialized += count as u64;
     }
     inner.progress.notify_all();

@@ -7,6 +7,19 @@ use std::time::Duration;
 
 use boreal_segment::limits::PAGE_SIZE_MAX;
 
+/// Highest `coalesce_start_percent`.
+pub const COALESCE_START_PERCENT_MAX: u32 = 90;
+/// Highest `coalesce_io_depth` (two passes' worth of buffers fit the core's I/O buffer
+/// pool, `pages::pool`).
+pub const COALESCE_IO_DEPTH_MAX: usize = 64;
+
+// A pass's reads (two slots each) and writes in flight, at the deepest depth and the
+// largest page, are all served from the pool without freeing anything.
+const _: () = assert!(2 * COALESCE_IO_DEPTH_MAX <= crate::pages::pool::POOL_BUFFERS_MAX);
+const _: () = assert!(
+    COALESCE_IO_DEPTH_MAX * 3 * PAGE_SIZE_MAX as usize <= crate::pages::pool::POOL_BYTES_MAX
+);
+
 /// Configuration of one core's engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -25,12 +38,29 @@ pub struct EngineConfig {
     /// Page cache size (materialized page payloads). Default 64 MiB, minimum 0 (no
     /// cache), bytes.
     pub page_cache_bytes_max: usize,
-    /// How often the background coalescer looks for work when nobody wakes it.
-    /// Default 10 ms, minimum 1 ms.
+    /// How often the background coalescer checks whether a pass is due when nobody
+    /// wakes it. Default 10 ms, minimum 1 ms.
     pub coalesce_interval: Duration,
-    /// Most redo bytes one coalescer pass materializes for one segment (bounds the
-    /// memory a pass copies out of the hot log). Default 8 MiB, minimum 64 KiB, bytes.
+    /// When a background pass is due: once the core's backlog passes this percentage
+    /// of `backlog_bytes_max`, or its oldest unmaterialized append this percentage of
+    /// `backlog_age_max`, or the journal runs short of free files, or an append waits
+    /// at the bound. Waiting for a backlog lets one page write carry many records (a
+    /// pass every few milliseconds rewrote every touched page for a handful of records
+    /// each). 0: a pass whenever there is work (every `coalesce_interval`). Default 50
+    /// (half the bound is left for what arrives while the pass runs), maximum 90 (a
+    /// pass must start before appends have to wait), percent.
+    pub coalesce_start_percent: u32,
+    /// Most redo bytes one coalescer pass materializes for one segment (a pass that
+    /// starts at `coalesce_start_percent` of the backlog takes all of it). Default
+    /// 32 MiB, minimum 64 KiB, bytes.
     pub coalesce_pass_bytes_max: usize,
+    /// Most page-image bytes (pages touched × page payload) one pass holds in memory
+    /// for one segment; a pass that would touch more pages stops before them. Default
+    /// 32 MiB, minimum 64 KiB (one page of the largest size), bytes.
+    pub coalesce_pass_image_bytes_max: usize,
+    /// Page reads and writes a pass keeps in flight (NVMe-NOTES fact 6: reads and
+    /// unsynced writes scale with depth). Default 32, range 1..=64.
+    pub coalesce_io_depth: usize,
     /// Run the coalescer as a background task. Default true. Tests that drive
     /// materialization by hand (`CoreEngine::coalesce_now`) turn it off.
     pub background_coalescer: bool,
@@ -49,7 +79,10 @@ impl EngineConfig {
             backpressure_wait_max: Duration::from_secs(1),
             page_cache_bytes_max: 64 << 20,
             coalesce_interval: Duration::from_millis(10),
-            coalesce_pass_bytes_max: 8 << 20,
+            coalesce_start_percent: 50,
+            coalesce_pass_bytes_max: 32 << 20,
+            coalesce_pass_image_bytes_max: 32 << 20,
+            coalesce_io_depth: 32,
             background_coalescer: true,
             page_file_grow_bytes: 1 << 20,
         }
@@ -85,6 +118,24 @@ impl EngineConfig {
             return Err(format!(
                 "coalesce_pass_bytes_max {} is below 64 KiB: raise it",
                 self.coalesce_pass_bytes_max
+            ));
+        }
+        if self.coalesce_start_percent > COALESCE_START_PERCENT_MAX {
+            return Err(format!(
+                "coalesce_start_percent {} is above {COALESCE_START_PERCENT_MAX}: lower it (a pass must start before appends wait at the bound)",
+                self.coalesce_start_percent
+            ));
+        }
+        if self.coalesce_pass_image_bytes_max < PAGE_SIZE_MAX as usize {
+            return Err(format!(
+                "coalesce_pass_image_bytes_max {} is below one page of {PAGE_SIZE_MAX} bytes: raise it",
+                self.coalesce_pass_image_bytes_max
+            ));
+        }
+        if !(1..=COALESCE_IO_DEPTH_MAX).contains(&self.coalesce_io_depth) {
+            return Err(format!(
+                "coalesce_io_depth {} is outside 1..={COALESCE_IO_DEPTH_MAX}: use a value in range",
+                self.coalesce_io_depth
             ));
         }
         let grow_min = 2 * u64::from(PAGE_SIZE_MAX);

@@ -14,7 +14,9 @@ use super::error::EngineError;
 use super::notify::Notify;
 use super::recovery::{self, RecoveryReport, ReplayAction};
 use super::wal::{Wal, WalRecord, WalRecovery};
-use crate::hotlog::{Arrival, Hole, HotLog, HotLogCounters, LsnRange, OwnedRedo};
+use crate::hotlog::{
+    Arrival, Hole, HotLog, HotLogCounters, LsnRange, OwnedRedo, change_fits_payload,
+};
 use crate::io::{Instant, Io};
 use crate::pages::{
     CATALOG_SEGMENTS_MAX, Catalog, CatalogEntry, DurableMeta, MetaFile, PageFile, catalog_path,
@@ -26,6 +28,11 @@ use crate::rt::JoinHandle;
 const STATUS_HOLES_MAX: usize = 16;
 /// Most times a read retries after the coalescer moved the floor under it.
 const READ_ATTEMPTS_MAX: u32 = 8;
+/// Most emptied journal record lists the core keeps for reuse (one per append in
+/// flight is what a steady load needs; more is never kept).
+const RECORD_LISTS_MAX: usize = 4096;
+/// A record list whose capacity grew beyond this is freed instead of kept.
+const RECORD_LIST_CAPACITY_MAX: usize = 1024;
 
 /// The durable acknowledgement of an append.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +143,8 @@ pub(crate) struct Inner<I: Io, W: Wal> {
     pub(crate) wake: Notify,
     failed: RefCell<Option<String>>,
     pub(crate) stats: RefCell<CoreStats>,
+    /// Emptied journal record lists, so an append does not allocate one.
+    record_lists: RefCell<Vec<Vec<Record<'static>>>>,
 }
 
 impl<I: Io, W: Wal> Inner<I, W> {
@@ -162,9 +171,9 @@ impl<I: Io, W: Wal> Inner<I, W> {
             .ok_or(EngineError::NoSegment { pg })
     }
 
-    /// Backlog bytes and the age of the oldest unmaterialized append, over all segments.
-    fn backlog(&self) -> (usize, Duration) {
-        let now = self.io.now();
+    /// Backlog bytes and the age at `now` of the oldest unmaterialized append, over all
+    /// segments.
+    fn backlog(&self, now: Instant) -> (usize, Duration) {
         let mut bytes = 0;
         let mut oldest: Option<Instant> = None;
         for seg in self.segments.borrow().values() {
@@ -180,9 +189,10 @@ impl<I: Io, W: Wal> Inner<I, W> {
         )
     }
 
-    /// Why appends must wait now, if they must.
-    fn over_bound(&self) -> Option<String> {
-        let (bytes, age) = self.backlog();
+    /// Why appends must wait at `now`, if they must. (The caller reads the clock: an
+    /// append reads it once per phase, not once per question.)
+    fn over_bound(&self, now: Instant) -> Option<String> {
+        let (bytes, age) = self.backlog(now);
         if bytes > self.cfg.backlog_bytes_max {
             return Some(format!(
                 "backlog {bytes} bytes above backlog_bytes_max {} (coalescer behind, or held back by the SCL or min read point)",
@@ -328,6 +338,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             progress: Notify::default(),
             wake: Notify::default(),
             failed: RefCell::new(None),
+            record_lists: RefCell::new(Vec::new()),
             stats: RefCell::new(CoreStats {
                 recovery: report,
                 ..CoreStats::default()
@@ -431,7 +442,9 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
                     current: st.epoch,
                 });
             }
-            let mut journal: Vec<Record<'_>> = Vec::with_capacity(records.len() + 1);
+            let list = inner.record_lists.borrow_mut().pop().unwrap_or_default();
+            let mut journal: Vec<Record<'_>> = recycle(list);
+            journal.reserve(records.len() + 1);
             let mut fills_gap = false;
             for r in records {
                 check_record(&seg, r)?;
@@ -465,6 +478,12 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         };
         if raising {
             seg.st.borrow_mut().epoch_changes_in_flight -= 1;
+        }
+        if journal.capacity() <= RECORD_LIST_CAPACITY_MAX {
+            let mut lists = inner.record_lists.borrow_mut();
+            if lists.len() < RECORD_LISTS_MAX {
+                lists.push(recycle(journal));
+            }
         }
         if let Err(e) = res {
             inner.fail(format!("journal append failed: {e}"));
@@ -505,7 +524,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         stats.records_accepted += accepted as u64;
         stats.records_duplicate += duplicates as u64;
         drop(stats);
-        if inner.over_bound().is_some() {
+        if inner.over_bound(now).is_some() {
             inner.wake.notify_all();
         }
         match first_err {
@@ -516,10 +535,10 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
 
     async fn wait_for_backlog(&self) -> Result<(), EngineError> {
         let inner = &self.inner;
-        let Some(reason) = inner.over_bound() else {
+        let start = inner.io.now();
+        let Some(reason) = inner.over_bound(start) else {
             return Ok(());
         };
-        let start = inner.io.now();
         let deadline = start.saturating_add(inner.cfg.backpressure_wait_max);
         {
             let mut stats = inner.stats.borrow_mut();
@@ -531,7 +550,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             inner.wake.notify_all();
             let _ = crate::rt::timeout_at(deadline, inner.progress.notified()).await;
             inner.check_alive()?;
-            match inner.over_bound() {
+            match inner.over_bound(inner.io.now()) {
                 None => return Ok(()),
                 Some(r) => reason = r,
             }
@@ -695,7 +714,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
                     let s = seg.pages.read_at_most(page, floor).await?;
                     (
                         CachedPage {
-                            payload: s.payload.into(),
+                            payload: s.payload,
                             page_lsn: s.page_lsn,
                             slot: s.slot,
                         },
@@ -813,7 +832,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         s.cache_hits = cache.hits;
         s.cache_misses = cache.misses;
         s.cache_bytes = cache.bytes();
-        s.backlog_bytes = self.inner.backlog().0;
+        s.backlog_bytes = self.inner.backlog(self.inner.io.now()).0;
         s
     }
 
@@ -905,13 +924,23 @@ fn check_record<I: Io>(seg: &Segment<I>, r: &Redo<'_>) -> Result<(), EngineError
     if !seg.pages.holds(r.page_id) {
         return Err(invalid(format!("{} is not in this PG", r.page_id)));
     }
-    if !OwnedRedo::from_redo(r).fits_payload(seg.page_size.payload_len()) {
+    if !change_fits_payload(&r.change, seg.page_size.payload_len()) {
         return Err(invalid(format!(
             "change does not fit a {}-byte page",
             seg.page_size.get()
         )));
     }
     Ok(())
+}
+
+/// Empties a record list and gives it back with another lifetime, keeping its
+/// allocation (an in-place `collect` into a type of the same layout reuses the buffer;
+/// the test below checks it), so appends reuse their journal lists.
+fn recycle<'b>(mut v: Vec<Record<'_>>) -> Vec<Record<'b>> {
+    v.clear();
+    v.into_iter()
+        .map(|_| -> Record<'b> { unreachable!("the list is empty") })
+        .collect()
 }
 
 fn check_read_point(pg: PgId, st: &SegState, lsn: Lsn) -> Result<(), EngineError> {
@@ -930,4 +959,34 @@ fn check_read_point(pg: PgId, st: &SegState, lsn: Lsn) -> Result<(), EngineError
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use boreal_segment::{Change, PageId};
+
+    use super::*;
+
+    #[test]
+    fn recycle_keeps_the_allocation() {
+        let bytes = vec![1u8; 8];
+        let mut v: Vec<Record<'_>> = Vec::with_capacity(32);
+        v.push(Record::Redo(Redo {
+            lsn: Lsn::new(1),
+            prev_lsn_pg: Lsn::ZERO,
+            prev_lsn_page: Lsn::ZERO,
+            pg_id: PgId::new(0),
+            page_id: PageId::new(0),
+            cpl: true,
+            change: Change::Delta {
+                offset: 0,
+                bytes: &bytes,
+            },
+        }));
+        let ptr = v.as_ptr() as usize;
+        let back: Vec<Record<'static>> = recycle(v);
+        assert!(back.is_empty());
+        assert_eq!(back.capacity(), 32);
+        assert_eq!(back.as_ptr() as usize, ptr);
+    }
 }

@@ -3,10 +3,13 @@
 //!
 //! What it owns: `impl Wal for Journal<I>`, the translation of what journal recovery
 //! found ([`Recovered`]) into what the engine replays ([`WalRecovery`]), and the order of
-//! a core's start-up: page store catalog → journal → engine replay → journal release of
-//! everything already materialized. It never interprets a record beyond that, never
-//! drops a damaged range it cannot place (it becomes `missing_unplaced`, which the
-//! engine turns into a reported hole), and does all I/O through `I: Io`.
+//! a core's start-up: config checks (a backlog bound the journal holds well) → page
+//! store catalog → journal → what to do with damage (`MISSING_CASES`: lost redo only
+//! becomes a reported hole, anything that may have held a control record refuses to
+//! start) → engine replay → journal release of everything already materialized. It
+//! never interprets a record beyond that, never drops a damaged range it cannot place
+//! (it becomes `missing_unplaced`, which the engine turns into a reported hole), and
+//! does all I/O through `I: Io`.
 //!
 //! Creation order and what a crash during it leaves: the journal files are created and
 //! pre-written first, the catalog last; the catalog is the commit point (segments need
@@ -28,7 +31,9 @@ use boreal_segment::checksum::is_all_zero;
 
 use crate::buf::DmaBuf;
 use crate::io::{Io, OpenOptions};
-use crate::journal::{Journal, JournalConfig, JournalError, MissingRange, Recovered};
+use crate::journal::{
+    Journal, JournalConfig, JournalError, MissingAction, MissingRange, Recovered,
+};
 use crate::pages::{CATALOG_SLOT_BYTES, PageStoreError, catalog_path};
 
 impl<I: Io> Wal for Journal<I> {
@@ -46,22 +51,27 @@ impl<I: Io> Wal for Journal<I> {
     fn release_meta(&self, pg: PgId) {
         Journal::release_meta(self, pg);
     }
+
+    fn wants_release(&self) -> bool {
+        // Appends wait already, or at most half the files are free: materialize now,
+        // so the files in use are released before the last free one fills.
+        let s = Journal::stats(self);
+        s.waiting_for_space || s.files_free * 2 < self.config().files as usize
+    }
 }
 
 /// What the engine replays from what journal recovery found. Every valid record, in
-/// journal order; every damaged range with known redo LSNs as an LSN range; every other
-/// damaged range (no readable header, a sequence gap, or a batch that held no redo)
-/// as an unplaced line, never dropped.
+/// journal order; every damaged range that lost redo only (`MissingAction::Hole`) as an
+/// LSN range; every other damaged range (no readable header, a sequence gap, a batch
+/// that may have held control records) as an unplaced line, never dropped
+/// (`open_dir` refuses to start on those before it gets here).
 pub fn wal_recovery(rec: &Recovered) -> WalRecovery {
-    let records = rec
-        .records
-        .iter()
-        .map(|(_, r)| WalRecord::from_record(&r))
-        .collect();
+    let mut records = Vec::with_capacity(rec.records.len());
+    records.extend(rec.records.iter().map(|(_, r)| WalRecord::from_record(&r)));
     let mut missing = Vec::new();
     let mut missing_unplaced = Vec::new();
     for m in &rec.missing {
-        match placed(m) {
+        match placed(m).filter(|_| m.case().action == MissingAction::Hole) {
             Some(range) => missing.push(range),
             None => missing_unplaced.push(m.to_string()),
         }
@@ -168,25 +178,36 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
         journal
             .validate()
             .map_err(|e| EngineError::Config(e.to_string()))?;
+        // Checked before anything is created or opened: with a backlog bound the journal
+        // cannot hold, a restart could find the journal full of records nothing may
+        // materialize and wait forever for space to journal a truncation.
+        journal
+            .check_backlog(cfg.backlog_bytes_max as u64)
+            .map_err(|e| EngineError::Config(e.to_string()))?;
         if !catalog_committed(&io, &cfg).await? {
             return Self::create_dir(io, cfg, journal).await;
         }
         let (wal, rec) = Journal::open(io.clone(), journal)
             .await
             .map_err(|e| EngineError::Journal(e.to_string()))?;
-        // Damage in the middle of the journal may have held a `Truncate` record (group
-        // commit puts any record in any batch, and a batch whose header is unreadable
-        // cannot even say what it held). Replaying around a lost truncation would bring
-        // annulled records back below the SCL and serve them, and the coalescer would
-        // materialize them: refuse to start, naming the damage, until the core is
-        // repaired from its peers. (`CoreEngine::open` with the same `WalRecovery` turns
-        // damage into reported holes instead; that is right only for a journal that
-        // keeps metadata records apart from redo.)
-        if !rec.missing.is_empty() {
-            let lines: Vec<String> = rec.missing.iter().map(ToString::to_string).collect();
+        // Damage in the middle of the journal may have held a `Truncate` or
+        // `SegmentMeta` record (group commit puts any record in any batch). Replaying
+        // around a lost truncation would bring annulled records back below the SCL and
+        // serve them, and the coalescer would materialize them. The journal's
+        // `MISSING_CASES` table says which damage is lost redo only (an intact header
+        // with the `REDO_ONLY` flag and known LSNs): that becomes a reported hole.
+        // Anything else refuses to start, naming file, offset and why, until the core
+        // is repaired from its peers.
+        let refused: Vec<String> = rec
+            .missing
+            .iter()
+            .filter(|m| m.case().action == MissingAction::Refuse)
+            .map(|m| format!("{m} => {}", m.case().why))
+            .collect();
+        if !refused.is_empty() {
             return Err(EngineError::Recovery(format!(
-                "the journal lost acknowledged batches; the core must be repaired from its peers before it serves reads: {}",
-                lines.join("; ")
+                "the journal lost acknowledged batches that may have held more than redo; the core must be repaired from its peers before it starts: {}",
+                refused.join("; ")
             )));
         }
         let recovered = wal_recovery(&rec);

@@ -1,10 +1,11 @@
 //! The seam between a core's engine and its journal: [`Wal`].
 //!
-//! The engine needs four things from the per-core journal: append records and return
+//! The engine needs five things from the per-core journal: append records and return
 //! once they are durable (group commit is the journal's business), be told that a
 //! segment's redo up to an LSN is materialized and that its metadata records
 //! (`Truncate`, `SegmentMeta`) are persisted elsewhere (so journal space may be
-//! recycled), and, at open, the records that survived a crash in journal order plus
+//! recycled), a hint when it runs short of space (the coalescer's cue to materialize
+//! before its backlog trigger), and, at open, the records that survived a crash in journal order plus
 //! what it could not read back. `crate::journal::Journal` provides exactly that (see
 //! `journal_wal.rs` for the adapter and `CoreEngine::open_dir`); the trait lets the
 //! engine's logic be tested over an in-memory journal ([`MemWal`]) as well.
@@ -37,6 +38,12 @@ pub trait Wal {
     /// Every `Truncate` or `SegmentMeta` record of `pg` appended before this call is
     /// persisted elsewhere (the segment's metadata file) or superseded.
     fn release_meta(&self, pg: PgId);
+    /// The journal is running short of free space: the coalescer should materialize
+    /// (and so release) now rather than wait for its backlog trigger. Never blocks.
+    /// Default: never (a journal that cannot run out, like [`MemWal`]).
+    fn wants_release(&self) -> bool {
+        false
+    }
 }
 
 /// An owned journal record, as recovery hands it back.

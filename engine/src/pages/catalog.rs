@@ -12,11 +12,14 @@
 //! | 0 | 4 | CRC-32C of bytes 4..16384 |
 //! | 4 | 4 | magic `BRLC` |
 //! | 8 | 2 | version 1 |
-//! | 10 | 2 | zero |
+//! | 10 | 2 | reserved, zero |
 //! | 12 | 4 | entry count `n`, `0..=CATALOG_SEGMENTS_MAX` |
 //! | 16 | 8 | sequence (the valid slot with the highest wins) |
 //! | 24 | 24 × n | entries: `pg_id` u32, `page_size` u32, `first_page` u64, `page_count` u64 |
 //! | … | to 16384 | zero |
+//!
+//! The decoder refuses non-zero reserved or trailing bytes, so a valid slot has one
+//! encoding (`segment/FORMAT.md`, "Catalog").
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -87,9 +90,18 @@ pub fn decode_catalog_slot(bytes: &[u8]) -> Result<(u64, Vec<CatalogEntry>), Str
     if version != VERSION {
         return Err(format!("unsupported version {version}"));
     }
+    if bytes[10..12] != [0, 0] {
+        return Err("reserved bytes 10..12 not zero".into());
+    }
     let count = u32_at(12) as usize;
     if count > CATALOG_SEGMENTS_MAX {
         return Err(format!("entry count {count} above {CATALOG_SEGMENTS_MAX}"));
+    }
+    if bytes[ENTRIES_AT + count * ENTRY_BYTES..]
+        .iter()
+        .any(|&b| b != 0)
+    {
+        return Err("bytes after the entries not zero".into());
     }
     let mut entries = Vec::with_capacity(count);
     for i in 0..count {
@@ -226,5 +238,43 @@ impl<I: Io> Catalog<I> {
         full_write("write catalog", &self.path, offset, SLOT_BYTES, res)?;
         self.sequence.set(sequence);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(entries: &[CatalogEntry]) -> Vec<u8> {
+        let mut out = vec![0u8; SLOT_BYTES];
+        encode(entries, 7, &mut out);
+        out
+    }
+
+    fn reseal(bytes: &mut [u8]) {
+        let sum = crc32c(&bytes[4..]);
+        bytes[..4].copy_from_slice(&sum.to_le_bytes());
+    }
+
+    #[test]
+    fn round_trips_and_refuses_non_zero_reserved_or_tail_bytes() {
+        let e = CatalogEntry {
+            pg: PgId::new(3),
+            page_size: PageSize::DEFAULT,
+            first_page: 1 << 20,
+            page_count: 128,
+        };
+        let good = slot(&[e]);
+        assert_eq!(decode_catalog_slot(&good), Ok((7, vec![e])));
+        assert!(
+            decode_catalog_slot(&vec![0u8; SLOT_BYTES]).is_err(),
+            "zeros"
+        );
+        for at in [10, ENTRIES_AT + ENTRY_BYTES, SLOT_BYTES - 1] {
+            let mut bad = good.clone();
+            bad[at] = 1;
+            reseal(&mut bad);
+            assert!(decode_catalog_slot(&bad).is_err(), "byte {at} set");
+        }
     }
 }

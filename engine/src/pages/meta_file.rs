@@ -17,6 +17,9 @@
 //! | 72 | 24 × n | truncations: `epoch`, `start`, `end` (u64 each) |
 //! | … | to 4096 | zero |
 //!
+//! The decoder refuses non-zero trailing bytes, so a valid slot has one encoding
+//! (`segment/FORMAT.md`, "Segment metadata file").
+//!
 //! Why truncations live here: a `Truncate` journal record is recycled with its journal
 //! file once the segment's materialized LSN passes the file, but the range must keep
 //! refusing late arrivals until the floor passes its end. The coalescer writes this
@@ -97,6 +100,12 @@ impl DurableMeta {
             return Err(format!(
                 "truncation count {count} above {META_TRUNCATIONS_MAX}"
             ));
+        }
+        if bytes[ENTRIES_AT + count * ENTRY_BYTES..SLOT_BYTES]
+            .iter()
+            .any(|&b| b != 0)
+        {
+            return Err("bytes after the truncations not zero".into());
         }
         let mut truncations = Vec::with_capacity(count);
         for i in 0..count {
@@ -253,5 +262,43 @@ impl<I: Io> MetaFile<I> {
         full_write("write meta file", &self.path, offset, SLOT_BYTES, res)?;
         self.sequence.set(sequence);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use boreal_segment::PageSize;
+
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_non_zero_tail_bytes() {
+        let pg = PgId::new(9);
+        let m = DurableMeta {
+            meta: SegmentMeta {
+                pg_id: pg,
+                epoch: Epoch::new(2),
+                materialized_lsn: Lsn::new(10),
+                scl: Lsn::new(12),
+                sequence: 5,
+                page_size: PageSize::DEFAULT,
+            },
+            truncations: vec![Truncation {
+                epoch: Epoch::new(2),
+                range: LsnRange::new(Lsn::new(20), Lsn::new(30)),
+            }],
+        };
+        let mut good = vec![0u8; SLOT_BYTES];
+        m.encode(&mut good);
+        assert_eq!(DurableMeta::decode(&good, pg), Ok(m));
+        assert!(
+            DurableMeta::decode(&good, PgId::new(8)).is_err(),
+            "other PG"
+        );
+        let mut bad = good.clone();
+        bad[ENTRIES_AT + ENTRY_BYTES] = 1;
+        let sum = crc32c(&bad[TABLE_AT + 4..]);
+        bad[TABLE_AT..TABLE_AT + 4].copy_from_slice(&sum.to_le_bytes());
+        assert!(DurableMeta::decode(&bad, pg).is_err(), "tail byte set");
     }
 }

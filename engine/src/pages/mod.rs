@@ -3,7 +3,9 @@
 //!
 //! What it owns: the on-disk layout of materialized pages (`page_file`), of the
 //! segment's durable metadata (`meta_file`) and of the core's segment catalog
-//! (`catalog`), and the I/O that reads and writes them through `I: Io`. It never decides
+//! (`catalog`), the I/O that reads and writes them through `I: Io`, the core's pool of
+//! page I/O buffers (`pool`) and the bounded join that puts a pass's page I/O at depth
+//! (`depth`). It never decides
 //! what to materialize or when (the coalescer does), never holds redo, and never reads a
 //! clock.
 //!
@@ -25,16 +27,19 @@
 //! only after its files are durable.
 
 mod catalog;
+mod depth;
 mod error;
 mod meta_file;
 mod page_file;
+pub(crate) mod pool;
 
 pub use self::catalog::{
     CATALOG_SEGMENTS_MAX, CATALOG_SLOT_BYTES, Catalog, CatalogEntry, decode_catalog_slot,
 };
+pub(crate) use self::depth::try_at_depth;
 pub use self::error::PageStoreError;
 pub use self::meta_file::{DurableMeta, META_SLOT_BYTES, META_TRUNCATIONS_MAX, MetaFile};
-pub use self::page_file::{PageFile, StoredPage};
+pub use self::page_file::{PageFile, PageWrite, StoredPage};
 
 use std::path::{Path, PathBuf};
 

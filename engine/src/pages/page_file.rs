@@ -11,16 +11,25 @@
 //! that were written before, and nothing on the hot path writes sparsely). The zeros
 //! become durable with the next `sync`, which the coalescer issues once per pass.
 //!
+//! Page I/O goes through the core's buffer pool (`pool`): a read lands in a reused
+//! buffer (the bytes past a short read are zeroed, the rest the kernel overwrote), a
+//! write fills a reused buffer completely (payload copied, header sealed). Writes of a
+//! coalescer pass go out at depth ([`PageFile::write_many`]) after one growth step.
+//!
 //! It never retries a failed I/O and never caches pages (the core's page cache does).
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
-use boreal_segment::checksum::is_all_zero;
+use std::rc::Rc;
+
+use boreal_segment::limits::PAGE_HEADER_SIZE;
 use boreal_segment::{Lsn, PageId, PageSize, PgId, decode_page, seal_page};
 
 use super::align_up;
+use super::depth::try_at_depth;
 use super::error::{PageStoreError, full_write, io_err};
+use super::pool;
 use crate::buf::DmaBuf;
 use crate::io::{Io, OpenOptions, WriteFlags};
 
@@ -32,8 +41,9 @@ pub(crate) const DAMAGED_READ_ATTEMPTS: u32 = 3;
 /// A page read back from the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredPage {
-    /// The payload (`page_size - 32` bytes); zeros for a page never written.
-    pub payload: Box<[u8]>,
+    /// The payload (`page_size - 32` bytes); zeros for a page never written. An `Rc`
+    /// so the page cache and the coalescer take it as is.
+    pub payload: Rc<[u8]>,
     /// LSN of the last record applied; zero for a page never written.
     pub page_lsn: Lsn,
     /// The slot holding this image (`None`: never written); the next write of the page
@@ -70,6 +80,35 @@ pub struct PageFile<I: Io> {
     grow_bytes: u64,
     /// Bytes of the file that exist and were written (zeros or pages).
     prepared_len: Cell<u64>,
+    /// A [`write_many`](PageFile::write_many) is in progress.
+    writing: Cell<bool>,
+}
+
+/// One page image to write: `payload` sealed as `page` at `page_lsn`, into `slot`.
+#[derive(Clone, Copy, Debug)]
+pub struct PageWrite<'a> {
+    pub page: PageId,
+    pub slot: u8,
+    pub payload: &'a [u8],
+    pub page_lsn: Lsn,
+}
+
+/// Clears `PageFile::writing` however `write_many` ends (error, or dropped).
+struct WritingGuard<'a>(&'a Cell<bool>);
+
+impl Drop for WritingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+/// Whether `bytes` are all zero: word-wide, stopping at the first non-zero block (a
+/// page slot is 4 to 64 KiB, and a byte loop over a never-written slot was a visible
+/// part of a coalescer pass).
+fn all_zero(bytes: &[u8]) -> bool {
+    let mut blocks = bytes.chunks_exact(256);
+    let block_zero = |b: &[u8]| b.iter().fold(0u8, |acc, &x| acc | x) == 0;
+    blocks.all(block_zero) && block_zero(blocks.remainder())
 }
 
 impl<I: Io> PageFile<I> {
@@ -157,6 +196,7 @@ impl<I: Io> PageFile<I> {
             page_count,
             grow_bytes,
             prepared_len: Cell::new(prepared),
+            writing: Cell::new(false),
         }
     }
 
@@ -219,6 +259,10 @@ impl<I: Io> PageFile<I> {
     }
 
     /// One read of the pair: the outcome, and whether a slot was damaged.
+    ///
+    /// The pair is read into a pooled buffer (no allocation, no zeroing of what the
+    /// kernel overwrites) and each slot is looked at once: decoded, and only if that
+    /// fails scanned for zeros (a slot never written) versus damage.
     async fn read_once(
         &self,
         page: PageId,
@@ -226,51 +270,58 @@ impl<I: Io> PageFile<I> {
     ) -> Result<(Result<StoredPage, PageStoreError>, bool), PageStoreError> {
         let ps = self.page_size.bytes();
         let offset = self.pair_offset(page)?;
-        let zero_page = || StoredPage {
-            payload: vec![0u8; self.page_size.payload_len()].into_boxed_slice(),
-            page_lsn: Lsn::ZERO,
-            slot: None,
-            other_slot_damaged: false,
-        };
-        let (res, buf) = self
+        let (res, mut buf) = self
             .io
-            .read_at(&self.file, DmaBuf::zeroed(2 * ps), 2 * ps, offset)
+            .read_at(&self.file, pool::take(2 * ps), 2 * ps, offset)
             .await;
-        let got = res.map_err(io_err("read page", &self.path, offset))?;
-        // Past the end of the file reads as zeros (a page never written).
-        let mut pair = vec![0u8; 2 * ps];
-        pair[..got].copy_from_slice(&buf.as_slice()[..got]);
-        let mut best: Option<StoredPage> = None;
+        let got = match res {
+            Ok(got) => got.min(2 * ps),
+            Err(e) => {
+                pool::give(buf);
+                return Err(io_err("read page", &self.path, offset)(e));
+            }
+        };
+        // Past the end of the file reads as zeros (a page never written). A slot the
+        // read did not reach is skipped as such; the pooled buffer's bytes after `got`
+        // are someone else's, so a slot it reached in part is zero-filled first.
+        let slot_at = |slot: u8| slot as usize * ps;
+        if (1..=2).any(|s| got > slot_at(s - 1) && got < slot_at(s)) {
+            let end = got.next_multiple_of(ps);
+            buf.as_full_mut()[got..end].fill(0);
+        }
+        buf.set_len(got.next_multiple_of(ps));
+        let pair = buf.as_slice();
+        // (slot, page_lsn) of the newest valid image at or below `at_most`.
+        let mut best: Option<(u8, Lsn)> = None;
         let mut damage: [Option<String>; 2] = [None, None];
         for slot in 0..2u8 {
-            let bytes = &pair[slot as usize * ps..(slot as usize + 1) * ps];
-            if is_all_zero(bytes) {
+            if got <= slot_at(slot) {
                 continue;
             }
+            let bytes = &pair[slot_at(slot)..slot_at(slot) + ps];
             match decode_page(bytes, self.page_size, page) {
                 Ok(view) if view.header.page_lsn > at_most => {}
                 Ok(view) => {
-                    if best
-                        .as_ref()
-                        .is_none_or(|b| view.header.page_lsn > b.page_lsn)
-                    {
-                        best = Some(StoredPage {
-                            payload: view.payload.into(),
-                            page_lsn: view.header.page_lsn,
-                            slot: Some(slot),
-                            other_slot_damaged: false,
-                        });
+                    let lsn = view.header.page_lsn;
+                    if best.is_none_or(|(_, b)| lsn > b) {
+                        best = Some((slot, lsn));
                     }
                 }
+                Err(_) if all_zero(bytes) => {}
                 Err(e) => damage[slot as usize] = Some(e.to_string()),
             }
         }
         let damaged = damage.iter().any(Option::is_some);
         let outcome = match (best, damage) {
-            (Some(p), _) => Ok(StoredPage {
-                other_slot_damaged: damaged,
-                ..p
-            }),
+            (Some((slot, page_lsn)), _) => {
+                let at = slot as usize * ps + PAGE_HEADER_SIZE;
+                Ok(StoredPage {
+                    payload: Rc::from(&pair[at..(slot as usize + 1) * ps]),
+                    page_lsn,
+                    slot: Some(slot),
+                    other_slot_damaged: damaged,
+                })
+            }
             // Both slots damaged: the newest materialized image is lost.
             (None, [Some(slot0), Some(slot1)]) => Err(PageStoreError::PageCorrupt {
                 path: self.path.clone(),
@@ -282,10 +333,13 @@ impl<I: Io> PageFile<I> {
             // One slot damaged, the other never written: the page's first write was torn
             // before any metadata covered it, so its records are still in the journal.
             (None, _) => Ok(StoredPage {
+                payload: std::iter::repeat_n(0u8, self.page_size.payload_len()).collect(),
+                page_lsn: Lsn::ZERO,
+                slot: None,
                 other_slot_damaged: damaged,
-                ..zero_page()
             }),
         };
+        pool::give(buf);
         Ok((outcome, damaged))
     }
 
@@ -298,38 +352,90 @@ impl<I: Io> PageFile<I> {
         payload: &[u8],
         page_lsn: Lsn,
     ) -> Result<(), PageStoreError> {
-        assert!(slot < 2);
-        assert_eq!(payload.len(), self.page_size.payload_len());
-        let ps = self.page_size.bytes();
-        let offset = self.pair_offset(page)? + u64::from(slot) * ps as u64;
-        self.grow_to(offset + ps as u64).await?;
-        let mut buf = DmaBuf::zeroed(ps);
-        buf.set_len(ps);
-        buf.as_mut_slice()[boreal_segment::limits::PAGE_HEADER_SIZE..].copy_from_slice(payload);
-        if let Err(e) = seal_page(buf.as_mut_slice(), page, page_lsn) {
-            panic!("sealing {page} of {}: {e}", self.pg);
+        let w = PageWrite {
+            page,
+            slot,
+            payload,
+            page_lsn,
+        };
+        self.write_many(std::slice::from_ref(&w), 1).await
+    }
+
+    /// Writes new page images, up to `depth` at once (NVMe-NOTES fact 6), in the order
+    /// given (callers sort by page for locality). Not durable until
+    /// [`sync`](Self::sync). The file is grown first, in one go, so no zero-fill write
+    /// can land after (and over) a page write of the same call.
+    ///
+    /// One writer at a time (the segment's coalescer pass): a second concurrent call is
+    /// a bug and panics, because two growths could interleave with page writes.
+    pub async fn write_many(
+        &self,
+        writes: &[PageWrite<'_>],
+        depth: usize,
+    ) -> Result<(), PageStoreError> {
+        assert!(
+            !self.writing.replace(true),
+            "{}: concurrent page writes",
+            self.pg
+        );
+        let _guard = WritingGuard(&self.writing);
+        let ps = self.page_size.bytes() as u64;
+        let mut end = 0;
+        for w in writes {
+            assert!(w.slot < 2);
+            assert_eq!(w.payload.len(), self.page_size.payload_len());
+            end = end.max(self.pair_offset(w.page)? + u64::from(w.slot) * ps + ps);
         }
-        let (res, _buf) = self
+        self.grow_to(end).await?;
+        try_at_depth(
+            writes.len(),
+            depth,
+            |i| self.write_one(&writes[i]),
+            |_, ()| {},
+        )
+        .await
+    }
+
+    async fn write_one(&self, w: &PageWrite<'_>) -> Result<(), PageStoreError> {
+        let ps = self.page_size.bytes();
+        let offset = self.pair_offset(w.page)? + u64::from(w.slot) * ps as u64;
+        let mut buf = pool::take(ps);
+        // Every byte is written here (header by the seal, payload by the copy), so the
+        // pooled buffer's previous contents never reach the disk.
+        buf.set_len(ps);
+        buf.as_mut_slice()[PAGE_HEADER_SIZE..].copy_from_slice(w.payload);
+        if let Err(e) = seal_page(buf.as_mut_slice(), w.page, w.page_lsn) {
+            panic!("sealing {} of {}: {e}", w.page, self.pg);
+        }
+        let (res, buf) = self
             .io
             .write_at(&self.file, buf, offset, WriteFlags::NONE)
             .await;
+        pool::give(buf);
         full_write("write page", &self.path, offset, ps, res)
     }
 
     /// Pre-writes zeros so that `[0, end)` exists, in whole `grow_bytes` chunks.
     async fn grow_to(&self, end: u64) -> Result<(), PageStoreError> {
         let target = align_up(end, self.grow_bytes);
+        // One zeroed buffer serves every chunk of this growth (it comes back unchanged
+        // from each write).
+        let mut zeros: Option<DmaBuf> = None;
         while self.prepared_len.get() < target {
             let at = self.prepared_len.get();
-            let len = (target - at).min(GROW_WRITE_BYTES_MAX);
-            let mut buf = DmaBuf::zeroed(len as usize);
-            buf.set_len(len as usize);
-            let (res, _buf) = self
+            let len = (target - at).min(GROW_WRITE_BYTES_MAX) as usize;
+            let mut buf = match zeros.take() {
+                Some(b) if b.capacity() >= len => b,
+                _ => DmaBuf::zeroed(len),
+            };
+            buf.set_len(len);
+            let (res, buf) = self
                 .io
                 .write_at(&self.file, buf, at, WriteFlags::NONE)
                 .await;
-            full_write("pre-write page file", &self.path, at, len as usize, res)?;
-            self.prepared_len.set(at + len);
+            zeros = Some(buf);
+            full_write("pre-write page file", &self.path, at, len, res)?;
+            self.prepared_len.set(at + len as u64);
         }
         Ok(())
     }

@@ -1,0 +1,195 @@
+//! What `CoreEngine::open_dir` does with journal damage below the tail, case by case
+//! (`MISSING_CASES`): a damaged batch whose intact header says it held redo only becomes
+//! a reported hole (the SCL stops below it, a read that needs it fails naming it); a
+//! damaged batch that held a control record, or damage without a readable header,
+//! refuses to start naming file, offset and why. And `open_dir` refuses a backlog bound
+//! the journal cannot hold, saying what to change, before it touches a file.
+
+mod journal_support;
+
+use boreal_engine::io::{DmaBuf, Io, OpenOptions, WriteFlags};
+use boreal_engine::journal::{Journal, JournalConfig, MissingAction, MissingContents, file_path};
+use boreal_engine::node::{CoreEngine, EngineConfig, EngineError};
+use boreal_engine::sim::SimIo;
+use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
+use journal_support::{DIR, sim};
+
+type Engine = CoreEngine<SimIo, Journal<SimIo>>;
+
+const CORE: &str = "/data/core0";
+const PG: PgId = PgId::new(1);
+
+fn engine_config() -> EngineConfig {
+    let mut cfg = EngineConfig::new(CORE);
+    cfg.background_coalescer = false;
+    cfg.backlog_bytes_max = 1 << 20;
+    cfg
+}
+
+/// 16 files of 256 KiB: a quarter holds the 1 MiB backlog bound.
+fn journal_config() -> JournalConfig {
+    JournalConfig {
+        files: 16,
+        file_bytes: 256 << 10,
+        batch_bytes_max: 64 << 10,
+        recovery_read_bytes: 64 << 10,
+        ..JournalConfig::new(DIR)
+    }
+}
+
+/// Redo of page `lsn % 4` at `lsn`, chained to `lsn - 1` in the PG and on the page.
+async fn append(e: &Engine, lsn: u64, epoch: u64) {
+    let body = [lsn as u8; 100];
+    let prev_page = lsn.saturating_sub(4);
+    let r = Redo {
+        lsn: Lsn::new(lsn),
+        prev_lsn_pg: Lsn::new(lsn - 1),
+        prev_lsn_page: Lsn::new(prev_page),
+        pg_id: PG,
+        page_id: PageId::new(lsn % 4),
+        cpl: true,
+        change: Change::Delta {
+            offset: 0,
+            bytes: &body,
+        },
+    };
+    e.append(PG, Epoch::new(epoch), &[r]).await.unwrap();
+}
+
+async fn create(io: &SimIo) -> Engine {
+    let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+        .await
+        .unwrap();
+    assert!(report.created);
+    e.create_segment(PG, PageSize::new(4096).unwrap(), 0, 4)
+        .await
+        .unwrap();
+    e
+}
+
+/// Flips one bit at `offset` of journal file 0, durably (stored damage).
+async fn flip(io: &SimIo, offset: u64) {
+    let opts = OpenOptions {
+        read: true,
+        write: true,
+        direct: true,
+        ..OpenOptions::default()
+    };
+    let f = io.open(&file_path(DIR.as_ref(), 0), opts).await.unwrap();
+    let block = offset / 4096 * 4096;
+    let (r, mut buf) = io.read_at(&f, DmaBuf::zeroed(4096), 4096, block).await;
+    assert_eq!(r.unwrap(), 4096);
+    buf.as_mut_slice()[(offset - block) as usize] ^= 0x10;
+    let (r, _) = io.write_at(&f, buf, block, WriteFlags::NONE).await;
+    assert_eq!(r.unwrap(), 4096);
+    io.fdatasync(&f).await.unwrap();
+}
+
+/// Batch `k` (0-based) of a journal where every append was its own batch.
+fn batch_offset(k: u64) -> u64 {
+    4096 * (k + 1)
+}
+
+#[test]
+fn a_damaged_redo_only_batch_becomes_a_hole_and_the_core_starts() {
+    let sim = sim(31);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        let e = create(&io).await;
+        for lsn in 1..=5 {
+            append(&e, lsn, 0).await;
+        }
+        drop(e);
+        // Batch 2 holds lsn 3: damage its records, keep its header.
+        flip(&io, batch_offset(2) + 200).await;
+        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .expect("lost redo only: the core starts");
+        assert_eq!(report.missing.len(), 1, "{}", report.summary());
+        let m = &report.missing[0];
+        assert_eq!(m.contents, MissingContents::RedoOnly);
+        assert_eq!(m.case().action, MissingAction::Hole);
+        assert_eq!(m.lsns, Some((Lsn::new(3), Lsn::new(3))));
+        let st = e.status(PG).unwrap();
+        assert_eq!(st.scl, Lsn::new(2), "the SCL stops below the hole");
+        // Below the hole reads work; a read that needs lsn 3 fails naming the hole.
+        e.set_min_read_point(PG, Lsn::new(2)).unwrap();
+        e.read_page(PG, PageId::new(1), Lsn::new(2)).await.unwrap();
+        let err = e
+            .read_page(PG, PageId::new(3), Lsn::new(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, EngineError::Hole { .. }), "{err}");
+    });
+}
+
+#[test]
+fn a_damaged_batch_with_a_control_record_refuses_to_start() {
+    let sim = sim(32);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        let e = create(&io).await;
+        append(&e, 1, 0).await;
+        append(&e, 2, 0).await;
+        // Batch 2: the fence's `SegmentMeta` record, alone.
+        e.fence(PG, Epoch::new(1)).await.unwrap();
+        append(&e, 3, 1).await;
+        append(&e, 4, 1).await;
+        drop(e);
+        flip(&io, batch_offset(2) + 200).await;
+        let err = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, EngineError::Recovery(_)), "{msg}");
+        assert!(msg.contains("file:0 offset 12288"), "{msg}");
+        assert!(msg.contains("MayHoldControl"), "{msg}");
+    });
+}
+
+#[test]
+fn damage_without_a_readable_header_refuses_to_start() {
+    let sim = sim(33);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        let e = create(&io).await;
+        for lsn in 1..=5 {
+            append(&e, lsn, 0).await;
+        }
+        drop(e);
+        // Batch 2's header: nothing says what the batch held.
+        flip(&io, batch_offset(2) + 20).await;
+        let err = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, EngineError::Recovery(_)), "{msg}");
+        assert!(msg.contains("file:0 offset 12288"), "{msg}");
+        assert!(msg.contains("Unknown"), "{msg}");
+    });
+}
+
+#[test]
+fn a_backlog_bound_the_journal_cannot_hold_is_refused_before_any_file_is_touched() {
+    let sim = sim(34);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        let mut cfg = engine_config();
+        cfg.backlog_bytes_max = 64 << 20;
+        let err = Engine::open_dir(io.clone(), cfg, journal_config())
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, EngineError::Config(_)), "{msg}");
+        assert!(
+            msg.contains("lower backlog_bytes_max to at most 1048576"),
+            "{msg}"
+        );
+        assert!(msg.contains("raise files to at least 1024"), "{msg}");
+        // Nothing was created: the journal's first file does not exist.
+        let opened = io
+            .open(&file_path(DIR.as_ref(), 0), OpenOptions::default())
+            .await;
+        assert!(opened.is_err(), "open_dir created files before refusing");
+    });
+}
