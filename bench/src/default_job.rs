@@ -33,7 +33,7 @@ pub const HDR_FILE: &str = "default.hdr";
 pub const HTML_FILE: &str = "report.html";
 
 /// Environment variable that scales the default job: unset or `full` runs it as
-/// shipped; `smoke` shrinks every check to a 2 MiB file and 150 ms (for tests).
+/// shipped; `smoke` shrinks every job to 8 MiB (the smallest journal an engine job accepts is ~4 MiB) and 150 ms (for tests).
 pub const SCALE_ENV: &str = "BOREAL_BENCH_DEFAULT_SCALE";
 
 /// The job's sections.
@@ -46,7 +46,7 @@ pub fn scale_overrides(scale: Option<&str>) -> Result<Vec<RawOption>, BenchError
     match scale {
         None | Some("") | Some("full") => Ok(Vec::new()),
         Some("smoke") => {
-            Ok(parse_job_args(&["--size=2m", "--runtime=150ms", "--ramp_time=0"])?.global)
+            Ok(parse_job_args(&["--size=8m", "--runtime=150ms", "--ramp_time=0"])?.global)
         }
         Some(other) => Err(BenchError::BadValue {
             option: SCALE_ENV.to_string(),
@@ -89,10 +89,26 @@ mod tests {
         assert!(
             set.jobs
                 .iter()
-                .all(|j| j.directory.as_deref() == Some(Path::new(SCRATCH_DIR))
-                    && j.ioengine == EngineName::IoUring
-                    && j.stonewall)
+                .all(|j| j.directory.as_deref() == Some(Path::new(SCRATCH_DIR)) && j.stonewall)
         );
+        // Every layer shows against the device: the device checks through boreal's
+        // io_uring runtime first, then the same durable writes through the engine.
+        let engines: Vec<EngineName> = set.jobs.iter().map(|j| j.ioengine).collect();
+        assert_eq!(
+            engines
+                .iter()
+                .filter(|e| **e == EngineName::IoUring)
+                .count(),
+            4
+        );
+        assert_eq!(
+            engines
+                .iter()
+                .filter(|e| **e == EngineName::BorealJournal)
+                .count(),
+            2
+        );
+        assert_eq!(engines.last(), Some(&EngineName::BorealJournal));
     }
 
     #[test]

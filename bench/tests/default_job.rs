@@ -1,5 +1,6 @@
 //! Behaviour: `boreal-bench` with no arguments runs the embedded default job (the four
-//! standard device checks, one after another, through io_uring) in
+//! standard device checks through io_uring, then two durable-append jobs through the
+//! single-node engine, one after another) in
 //! `target/boreal-bench/`, writes its JSON and HdrHistogram log there and ends with the
 //! command that renders the report. The full job takes half a minute, so the binary is
 //! run here with `BOREAL_BENCH_DEFAULT_SCALE=smoke`, which shrinks every check.
@@ -13,7 +14,7 @@ use boreal_bench::plan::plan;
 use serde_json::Value;
 
 #[test]
-fn default_parses_and_plans_four_checks_in_turn() {
+fn default_parses_and_plans_six_jobs_in_turn() {
     let set = build_jobs(&default_job::sections().unwrap(), &[]).unwrap();
     let shape: Vec<(Rw, u64, u32, u32)> = set
         .jobs
@@ -27,18 +28,27 @@ fn default_parses_and_plans_four_checks_in_turn() {
             (Rw::RandRead, 4096, 32, 0),
             (Rw::Write, 4096, 32, 0),
             (Rw::Write, 128 << 10, 32, 0),
+            (Rw::Write, 4096, 1, 0),
+            (Rw::Write, 128, 256, 0),
         ]
     );
-    for j in &set.jobs {
-        assert_eq!(j.ioengine, EngineName::IoUring);
-        assert!(j.direct && j.time_based && j.stonewall);
+    for (i, j) in set.jobs.iter().enumerate() {
+        let engine = if i < 4 {
+            EngineName::IoUring
+        } else {
+            EngineName::BorealJournal
+        };
+        assert_eq!(j.ioengine, engine);
+        // Device checks bypass the page cache; the engine always writes O_DIRECT.
+        assert_eq!(j.direct, i < 4);
+        assert!(j.time_based && j.stonewall);
         assert_eq!(j.size, Some(256 << 20));
         assert_eq!(j.runtime, Some(Duration::from_secs(6)));
         assert_eq!(j.ramp_time, Duration::from_secs(2));
     }
     let instances = plan(&set, &[0, 1]).unwrap();
     let groups: Vec<u32> = instances.iter().map(|i| i.group).collect();
-    assert_eq!(groups, [0, 1, 2, 3], "one after another");
+    assert_eq!(groups, [0, 1, 2, 3, 4, 5], "one after another");
     assert!(
         instances
             .iter()
@@ -62,7 +72,7 @@ fn no_arguments_runs_the_default_in_target_and_says_how_to_render_it() {
         stdout.contains(&scratch.display().to_string()),
         "says where: {stdout}"
     );
-    assert!(stdout.contains("Run status group 3"), "{stdout}");
+    assert!(stdout.contains("Run status group 5"), "{stdout}");
     assert_eq!(
         stdout.lines().last().unwrap(),
         "Render the report: cargo run -p boreal-tools -- report target/boreal-bench/default.json -o target/boreal-bench/report.html"
@@ -75,12 +85,19 @@ fn no_arguments_runs_the_default_in_target_and_says_how_to_render_it() {
         .iter()
         .map(|j| j["groupid"].as_u64().unwrap())
         .collect();
-    assert_eq!(ids, [0, 1, 2, 3]);
+    assert_eq!(ids, [0, 1, 2, 3, 4, 5]);
     let depths: Vec<u64> = jobs
         .iter()
         .map(|j| j["boreal"]["iodepth_effective"].as_u64().unwrap())
         .collect();
-    assert_eq!(depths, [1, 32, 32, 32]);
+    assert_eq!(depths, [1, 32, 32, 32, 1, 256]);
+    for j in &jobs[4..] {
+        let acked = j["boreal"]["engine_stats"]["records_acknowledged"].as_u64();
+        assert!(
+            acked.unwrap_or(0) > 0,
+            "the engine acknowledged records: {j}"
+        );
+    }
     assert!(jobs[0]["sync"]["total_ios"].as_u64().unwrap() > 0);
     assert!(
         jobs[1]["read"]["clat_ns"]["bins"].is_object(),

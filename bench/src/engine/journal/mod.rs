@@ -20,7 +20,8 @@
 //! SCL catches up). The bench plays the shim's part for reads too: every
 //! [`READ_POINT_INTERVAL`] it raises each PG's min read point (PGMRPL) to the SCL it was
 //! last acknowledged, which is what lets the coalescer materialize and the journal
-//! recycle. Nothing reads pages yet (GetPage@LSN reads are a later engine mode).
+//! recycle (it looks at the clock every [`READ_POINT_CHECK_ACKS`] acknowledgements, not
+//! at each one). Nothing reads pages yet (GetPage@LSN reads are a later engine mode).
 //!
 //! Setup, all before timing: the data directory is created if missing; the engine's
 //! `open_dir` creates (pre-allocating and pre-writing the journal) or opens and
@@ -81,9 +82,14 @@ pub const JOURNAL_BYTES_MIN: u64 =
     JOURNAL_FILES as u64 * (BATCH_BYTES_MAX as u64 + JOURNAL_FILE_HEADER_SIZE as u64);
 /// How often the bench, as the shim, raises each PG's min read point to its SCL.
 pub const READ_POINT_INTERVAL: Duration = Duration::from_millis(10);
+/// Acknowledgements between two looks at the clock for [`READ_POINT_INTERVAL`]: a
+/// clock read per acknowledgement costs more than the rest of the bookkeeping.
+const READ_POINT_CHECK_ACKS: u32 = 32;
 /// Submission queue entries: the journal keeps one write (or write+sync) in flight,
-/// the coalescer one page-store I/O, plus the runtime's eventfd read.
-const RING_ENTRIES: u32 = 64;
+/// the coalescer up to `EngineConfig::coalesce_io_depth` (32 by default) page-store
+/// I/Os, plus the runtime's eventfd read. A full queue is submitted and retried, so
+/// this only has to be large enough not to force extra `io_uring_enter`s.
+const RING_ENTRIES: u32 = 128;
 
 /// The `boreal-journal` settings of a job (job options `record_size`,
 /// `boreal_durability`, `boreal_pgs`, and `size` as the journal's size).
@@ -157,16 +163,25 @@ struct Shared {
     scl: Vec<Cell<Lsn>>,
     /// When the min read points were last raised.
     read_point_at: Cell<std::time::Instant>,
+    /// Acknowledgements since the clock was last read.
+    acks_unchecked: Cell<u32>,
 }
 
 impl Shared {
     /// An append of PG `index` was acknowledged with `scl`: remember it and, every
-    /// [`READ_POINT_INTERVAL`], raise every PG's min read point to its SCL.
+    /// [`READ_POINT_INTERVAL`] (looked at every [`READ_POINT_CHECK_ACKS`]
+    /// acknowledgements), raise every PG's min read point to its SCL.
     fn acked(&self, core: &Core, index: usize, scl: Lsn) {
         let cell = &self.scl[index];
         if scl > cell.get() {
             cell.set(scl);
         }
+        let unchecked = self.acks_unchecked.get() + 1;
+        if unchecked < READ_POINT_CHECK_ACKS {
+            self.acks_unchecked.set(unchecked);
+            return;
+        }
+        self.acks_unchecked.set(0);
         let now = std::time::Instant::now();
         if now.saturating_duration_since(self.read_point_at.get()) >= READ_POINT_INTERVAL {
             self.read_point_at.set(now);
@@ -251,10 +266,15 @@ impl JournalEngine {
         })
         .map_err(|e| io_err("create io_uring runtime for", e))?;
         let io = CountingIo::new(rt.io().clone());
-        let ecfg = EngineConfig::new(dir);
+        let mut ecfg = EngineConfig::new(dir);
         let mut jcfg = JournalConfig::new(dir);
         jcfg.files = JOURNAL_FILES;
         jcfg.file_bytes = jt.journal_bytes / u64::from(JOURNAL_FILES) / 4096 * 4096;
+        // `open_dir` refuses a backlog bound the journal cannot hold well
+        // (`JournalConfig::check_backlog`): a small `size` gets a smaller bound.
+        ecfg.backlog_bytes_max = ecfg
+            .backlog_bytes_max
+            .min(usize::try_from(jcfg.backlog_bytes_fit()).unwrap_or(usize::MAX));
         if let Some(mode) = jt.durability {
             jcfg.durability = mode;
         }
@@ -294,6 +314,7 @@ impl JournalEngine {
             records_acked: Cell::new(0),
             scl,
             read_point_at: Cell::new(std::time::Instant::now()),
+            acks_unchecked: Cell::new(0),
         });
         for index in 0..depth as usize {
             rt.executor()

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Re-runs every measurement the issues ask for, each against its peer in the same run,
+# and writes the raw outputs plus a summary to OUT (default target/measure).
+#
+#   scripts/measure.sh [OUT] [--quick]
+#
+# Needs fio, a release build (it builds one), ~3 GiB free on the filesystem of OUT, and a
+# quiet machine: each step first waits for Dirty in /proc/meminfo to drain (see
+# NVMe-NOTES.md "Dirty pages"). Every job runs on CPU $CPU (default: the last CPU), fio
+# and boreal alike, because cpu0 takes the virtio interrupts on the dev VM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-target/measure}
+QUICK=${2:-}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+CPU=${CPU:-$(( $(nproc) - 1 ))}
+ROUNDS=${ROUNDS:-3}
+RUNTIME=${RUNTIME:-5}
+[ "$QUICK" = "--quick" ] && { ROUNDS=1; RUNTIME=2; }
+command -v fio >/dev/null || { echo "fio is not installed: apt-get install -y fio" >&2; exit 2; }
+
+cargo build --release -q -p boreal-bench -p boreal-tools
+cargo build --release -q -p boreal-engine --examples
+BIN=${CARGO_TARGET_DIR:-target}/release
+BENCH="$BIN/boreal-bench"
+
+quiet() {
+  sync
+  for _ in $(seq 120); do
+    d=$(awk '/^Dirty:/{print $2}' /proc/meminfo)
+    [ "$d" -lt 20000 ] && return
+    sleep 1
+  done
+  echo "warning: Dirty still ${d} kB after 120 s" >&2
+}
+
+echo "machine: $(nproc) CPUs, $(uname -r), $(findmnt -no FSTYPE -T "$OUT") on $(findmnt -no SOURCE -T "$OUT"); measuring on cpu$CPU; $(date -u +%FT%TZ)" | tee "$OUT/summary.txt"
+
+# 1. The runtime itself (engine/examples/uring_bench) against fio's io_uring engine.
+F="$OUT/runtime.data"
+for mode in write-fdatasync randread; do
+  if [ $mode = write-fdatasync ]; then depth=1; fiorw="--rw=write --fdatasync=1"; else depth=32; fiorw="--rw=randread"; fi
+  for r in $(seq "$ROUNDS"); do
+    quiet
+    fio --name=peer --filename="$F" --size=256m --bs=4k --direct=1 --ioengine=io_uring \
+        --iodepth=$depth $fiorw --runtime="$RUNTIME" --time_based --cpus_allowed="$CPU" \
+        --output-format=json --output="$OUT/runtime-$mode-fio-$r.json"
+    quiet
+    "$BIN/examples/uring_bench" --file "$F" --mode $mode --bs 4096 --depth $depth \
+        --seconds "$RUNTIME" --size $((256 << 20)) --cpu "$CPU" > "$OUT/runtime-$mode-boreal-$r.txt"
+  done
+done
+
+# 2. boreal-bench against fio on the four shipped device checks.
+for job in write-4k-fdatasync-qd1 randread-4k-qd32 write-4k-qd32 write-128k-qd32; do
+  quiet
+  "$BENCH" --compare-fio "bench/jobs/$job.fio" --rounds="$ROUNDS" --runtime="$RUNTIME" \
+      --ramp_time=1 --size=1g --directory="$OUT" --compare-dir="$OUT/compare-$job" \
+      --compare-cpu="$CPU" > "$OUT/compare-$job.txt"
+done
+
+# 3. The journal through the engine.
+for job in journal-128b-qd256 journal-128b-qd64; do
+  quiet
+  rm -rf "$OUT/$job"
+  "$BENCH" "bench/jobs/$job.fio" --runtime=$((RUNTIME * 2)) --ramp_time=2 \
+      --directory="$OUT/$job" --cpus_allowed="$CPU" --output-format=json \
+      --output="$OUT/$job.json"
+done
+quiet
+rm -rf "$OUT/journal-4k-qd1"
+"$BENCH" --compare-fio bench/jobs/journal-4k-qd1.fio --rounds="$ROUNDS" --runtime="$RUNTIME" \
+    --ramp_time=1 --directory="$OUT/journal-4k-qd1" --compare-dir="$OUT/compare-journal-4k-qd1" \
+    --compare-cpu="$CPU" > "$OUT/compare-journal-4k-qd1.txt"
+quiet
+"$BIN/examples/recovery_time" "$OUT/recovery" --mib 1024 > "$OUT/recovery.txt"
+quiet
+"$BIN/examples/journal_modes" "$OUT/modes" --secs 2 > "$OUT/journal-modes.txt"
+
+python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt"
+import glob, json, os, re, statistics, sys
+out = sys.argv[1]
+def med(xs): return statistics.median(xs) if xs else float("nan")
+print("\n== runtime (uring_bench) vs fio io_uring, medians of rounds")
+for mode in ("write-fdatasync", "randread"):
+    fio_iops, fio_p50, fio_p99, b_ops, b_p50, b_p99 = [], [], [], [], [], []
+    for f in sorted(glob.glob(f"{out}/runtime-{mode}-fio-*.json")):
+        j = json.load(open(f))["jobs"][0]
+        d = j["write"] if mode.startswith("write") else j["read"]
+        p = d["clat_ns"]["percentile"]
+        lat50, lat99 = p["50.000000"] / 1e3, p["99.000000"] / 1e3
+        if mode.startswith("write"):
+            s = j["sync"]["lat_ns"]["percentile"]
+            lat50 += s["50.000000"] / 1e3; lat99 += s["99.000000"] / 1e3
+        fio_iops.append(d["iops"]); fio_p50.append(lat50); fio_p99.append(lat99)
+    for f in sorted(glob.glob(f"{out}/runtime-{mode}-boreal-*.txt")):
+        t = open(f).read()
+        m = re.search(r"ops_per_s=([\d.]+) p50_us=([\d.]+) p99_us=([\d.]+)", t)
+        if m:
+            b_ops.append(float(m.group(1))); b_p50.append(float(m.group(2))); b_p99.append(float(m.group(3)))
+    print(f"{mode:16} fio {med(fio_iops):9.0f} ops/s p50 {med(fio_p50):7.1f} p99 {med(fio_p99):7.1f} us | "
+          f"boreal {med(b_ops):9.0f} ops/s p50 {med(b_p50):7.1f} p99 {med(b_p99):7.1f} us | "
+          f"ops ratio {med(b_ops)/med(fio_iops):.3f}")
+print("\n== boreal-bench --compare-fio (tables as printed)")
+for f in sorted(glob.glob(f"{out}/compare-*.txt")):
+    print(f"-- {os.path.basename(f)}")
+    print(open(f).read().rstrip())
+print("\n== journal through the engine")
+for name in ("journal-128b-qd256", "journal-128b-qd64"):
+    try:
+        j = json.load(open(f"{out}/{name}.json"))["jobs"][0]
+    except Exception as e:
+        print(name, "missing:", e); continue
+    es = j.get("boreal", {}).get("engine_stats", {})
+    p = j["write"]["clat_ns"]["percentile"]
+    print(f"{name:20} records/s {es.get('records_per_sec', float('nan')):>12,.0f}  commit p50 {p['50.000000']/1e3:8.1f} us  p99 {p['99.000000']/1e3:8.1f} us  "
+          f"device bytes/redo byte {es.get('device_bytes_per_redo_byte', float('nan')):.2f}  records/batch {es.get('records_per_batch', float('nan')):.1f}")
+print("\n== recovery"); print(open(f"{out}/recovery.txt").read().rstrip())
+print("\n== journal durability modes"); print(open(f"{out}/journal-modes.txt").read().rstrip())
+PY
