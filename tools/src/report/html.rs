@@ -1,8 +1,11 @@
 //! The HTML page: plots, legends and the table, in one file with no external resources.
 //!
-//! Runs are told apart by colour (one per input file, the same in every plot and in the
-//! table) and curves of one run by dash pattern, with a legend under each plot that
-//! repeats the run's file name, so a printed page still reads.
+//! Several runs are told apart by colour (one per input file, the same in every plot and
+//! in the table) and the curves of one run by dash pattern. A single run (one file with
+//! many jobs, like boreal-bench's default job) has nothing to tell apart by colour, so
+//! there each curve gets its own colour and stays solid: four dash patterns cannot tell
+//! six jobs apart. Every plot has a legend that repeats the file name, so a printed page
+//! still reads.
 
 use std::fmt::Write;
 
@@ -52,16 +55,29 @@ fn legend(lines: &[Line]) -> String {
     out
 }
 
+/// Colour and dash of curve `c` of run `r` out of `runs` runs (see the module docs).
+fn line_style(runs: usize, r: usize, c: usize) -> (&'static str, &'static str) {
+    if runs == 1 {
+        (
+            COLORS[c % COLORS.len()],
+            DASHES[(c / COLORS.len()) % DASHES.len()],
+        )
+    } else {
+        (COLORS[r % COLORS.len()], DASHES[c % DASHES.len()])
+    }
+}
+
 fn curve_lines(runs: &[Run], metric: &str) -> (Vec<Line>, f64) {
     let mut lines = Vec::new();
     let mut count_max = 0u64;
     for (r, run) in runs.iter().enumerate() {
         for (c, curve) in run.curves.iter().filter(|c| c.metric == metric).enumerate() {
             count_max = count_max.max(curve.count);
+            let (color, dash) = line_style(runs.len(), r, c);
             lines.push(Line {
                 label: format!("{} — {}", run.label, curve.name),
-                color: COLORS[r % COLORS.len()],
-                dash: DASHES[c % DASHES.len()],
+                color,
+                dash,
                 points: curve.points.clone(),
             });
         }
@@ -120,10 +136,11 @@ pub fn page(runs: &[Run], title: &str) -> String {
     let mut series = Vec::new();
     for (r, run) in runs.iter().enumerate() {
         for (c, s) in run.series.iter().enumerate() {
+            let (color, dash) = line_style(runs.len(), r, c);
             series.push(Line {
                 label: format!("{} — {}", run.label, s.name),
-                color: COLORS[r % COLORS.len()],
-                dash: DASHES[c % DASHES.len()],
+                color,
+                dash,
                 points: s.points.clone(),
             });
         }
@@ -164,4 +181,23 @@ pub fn page(runs: &[Run], title: &str) -> String {
     }
     out.push_str("</table></body></html>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_run_colours_each_curve_and_many_runs_colour_each_run() {
+        let single: Vec<_> = (0..6).map(|c| line_style(1, 0, c)).collect();
+        for (i, a) in single.iter().enumerate() {
+            for b in &single[i + 1..] {
+                assert_ne!(a, b, "six jobs of one run must be told apart");
+            }
+        }
+        assert!(single.iter().all(|(_, dash)| dash.is_empty()));
+        assert_eq!(line_style(2, 1, 0).0, line_style(2, 1, 3).0, "colour = run");
+        assert_ne!(line_style(2, 0, 0).0, line_style(2, 1, 0).0);
+        assert_ne!(line_style(2, 1, 0).1, line_style(2, 1, 1).1, "dash = curve");
+    }
 }
