@@ -539,6 +539,15 @@ impl<'b> BatchBuilder<'b> {
         Ok(())
     }
 
+    /// Makes the sealed header claim nothing about control records (`redo_only` clear),
+    /// as a batch written before the flag existed does: readers then treat damage to
+    /// it as possibly holding control records. The journal never calls this; it exists
+    /// so that every valid batch, flag clear or set, re-encodes byte for byte (found by
+    /// the `batch` fuzz target: a redo-only batch with the flag clear is valid).
+    pub fn claim_nothing(&mut self) {
+        self.holds_control = true;
+    }
+
     /// Releases the borrow of the buffer and keeps what was built so far, so a caller
     /// can fill one batch over several calls (the journal's group commit: every append
     /// that arrives while a write is in flight adds its records to the next batch).
