@@ -27,9 +27,9 @@ use std::path::{Path, PathBuf};
 use boreal_segment::checksum::crc32c;
 use boreal_segment::{PageSize, PgId};
 
-use super::error::{PageStoreError, full_write, io_err};
-use crate::buf::DmaBuf;
-use crate::io::{Io, OpenOptions, WriteFlags};
+use super::error::PageStoreError;
+use super::slots::{SlotFile, newest};
+use crate::io::Io;
 
 /// Bytes of one catalog slot; slot `k` lives at byte `k * CATALOG_SLOT_BYTES`.
 pub const CATALOG_SLOT_BYTES: usize = 16384;
@@ -126,29 +126,20 @@ pub struct Catalog<I: Io> {
     sequence: Cell<u64>,
 }
 
+/// The catalog's two-slot file.
+const SLOTS: SlotFile = SlotFile {
+    slot_bytes: SLOT_BYTES,
+    create: "create catalog",
+    open: "open catalog",
+    read: "read catalog",
+    write: "write catalog",
+    fsync_new: "fsync new catalog",
+};
+
 impl<I: Io> Catalog<I> {
     /// Creates an empty catalog (sequence 1), durably.
     pub async fn create(io: I, path: &Path) -> Result<Catalog<I>, PageStoreError> {
-        let opts = OpenOptions {
-            read: true,
-            write: true,
-            create: true,
-            truncate: true,
-            direct: true,
-            ..OpenOptions::default()
-        };
-        let file = io
-            .open(path, opts)
-            .await
-            .map_err(io_err("create catalog", path, 0))?;
-        let mut buf = DmaBuf::zeroed(2 * SLOT_BYTES);
-        buf.set_len(2 * SLOT_BYTES);
-        encode(&[], 1, &mut buf.as_mut_slice()[SLOT_BYTES..]);
-        let (res, _buf) = io.write_at(&file, buf, 0, WriteFlags::NONE).await;
-        full_write("write catalog", path, 0, 2 * SLOT_BYTES, res)?;
-        io.fsync(&file)
-            .await
-            .map_err(io_err("fsync new catalog", path, 0))?;
+        let file = SLOTS.create(&io, path, |slot| encode(&[], 1, slot)).await?;
         Ok(Catalog {
             io,
             file,
@@ -162,54 +153,16 @@ impl<I: Io> Catalog<I> {
         io: I,
         path: &Path,
     ) -> Result<(Catalog<I>, Vec<CatalogEntry>), PageStoreError> {
-        let opts = OpenOptions {
-            read: true,
-            write: true,
-            direct: true,
-            ..OpenOptions::default()
-        };
-        let file = io
-            .open(path, opts)
-            .await
-            .map_err(io_err("open catalog", path, 0))?;
         // A damaged slot is read again before it is believed: a transient read error
         // must not make the older slot win (a catalog missing a segment).
-        let mut attempt = 1;
-        let slots = loop {
-            let (res, buf) = io
-                .read_at(&file, DmaBuf::zeroed(2 * SLOT_BYTES), 2 * SLOT_BYTES, 0)
-                .await;
-            let got = res.map_err(io_err("read catalog", path, 0))?;
-            let mut bytes = vec![0u8; 2 * SLOT_BYTES];
-            bytes[..got].copy_from_slice(&buf.as_slice()[..got]);
-            let slots = [
-                decode_catalog_slot(&bytes[..SLOT_BYTES]),
-                decode_catalog_slot(&bytes[SLOT_BYTES..]),
-            ];
-            let damaged = slots
-                .iter()
-                .zip(bytes.chunks(SLOT_BYTES))
-                .any(|(s, b)| s.is_err() && !boreal_segment::checksum::is_all_zero(b));
-            if !damaged || attempt >= super::page_file::DAMAGED_READ_ATTEMPTS {
-                break slots;
-            }
-            attempt += 1;
-        };
-        let best = slots
-            .iter()
-            .filter_map(|s| s.as_ref().ok())
-            .max_by_key(|(seq, _)| *seq)
-            .cloned();
-        let Some((sequence, entries)) = best else {
-            let why = |s: &Result<(u64, Vec<CatalogEntry>), String>| {
-                s.as_ref().err().cloned().unwrap_or_default()
-            };
-            return Err(PageStoreError::CatalogCorrupt {
+        let (file, slots) = SLOTS.open(&io, path, decode_catalog_slot).await?;
+        let (sequence, entries) = newest(&slots, |(seq, _)| *seq).map_err(|[slot0, slot1]| {
+            PageStoreError::CatalogCorrupt {
                 path: path.to_path_buf(),
-                slot0: why(&slots[0]),
-                slot1: why(&slots[1]),
-            });
-        };
+                slot0,
+                slot1,
+            }
+        })?;
         let catalog = Catalog {
             io,
             file,
@@ -227,15 +180,11 @@ impl<I: Io> Catalog<I> {
             });
         }
         let sequence = self.sequence.get() + 1;
-        let offset = (sequence % 2) * SLOT_BYTES as u64;
-        let mut buf = DmaBuf::zeroed(SLOT_BYTES);
-        buf.set_len(SLOT_BYTES);
-        encode(entries, sequence, buf.as_mut_slice());
-        let (res, _buf) = self
-            .io
-            .write_at(&self.file, buf, offset, WriteFlags::DSYNC)
-            .await;
-        full_write("write catalog", &self.path, offset, SLOT_BYTES, res)?;
+        SLOTS
+            .write(&self.io, &self.file, &self.path, sequence, |slot| {
+                encode(entries, sequence, slot)
+            })
+            .await?;
         self.sequence.set(sequence);
         Ok(())
     }

@@ -32,10 +32,10 @@ use boreal_segment::checksum::crc32c;
 use boreal_segment::limits::SEGMENT_META_SIZE;
 use boreal_segment::{Epoch, Lsn, PgId, SegmentMeta};
 
-use super::error::{PageStoreError, full_write, io_err};
-use crate::buf::DmaBuf;
+use super::error::PageStoreError;
+use super::slots::{SlotFile, newest};
 use crate::hotlog::{LsnRange, Truncation};
-use crate::io::{Io, OpenOptions, WriteFlags};
+use crate::io::Io;
 
 /// Bytes of one metadata slot; slot `k` lives at byte `k * META_SLOT_BYTES`.
 pub const META_SLOT_BYTES: usize = 4096;
@@ -134,6 +134,16 @@ pub struct MetaFile<I: Io> {
     sequence: Cell<u64>,
 }
 
+/// The metadata file's two-slot file.
+const SLOTS: SlotFile = SlotFile {
+    slot_bytes: SLOT_BYTES,
+    create: "create meta file",
+    open: "open meta file",
+    read: "read meta file",
+    write: "write meta file",
+    fsync_new: "fsync new meta file",
+};
+
 impl<I: Io> MetaFile<I> {
     /// Creates (or empties) the file and makes `initial` durable as sequence 1, with
     /// its directory entry.
@@ -142,30 +152,11 @@ impl<I: Io> MetaFile<I> {
         path: &Path,
         initial: &DurableMeta,
     ) -> Result<MetaFile<I>, PageStoreError> {
-        let opts = OpenOptions {
-            read: true,
-            write: true,
-            create: true,
-            truncate: true,
-            direct: true,
-            ..OpenOptions::default()
-        };
-        let file = io
-            .open(path, opts)
-            .await
-            .map_err(io_err("create meta file", path, 0))?;
         // Both slots exist from the start (slot 0 zeros), so later writes never extend
         // the file.
-        let mut buf = DmaBuf::zeroed(2 * SLOT_BYTES);
-        buf.set_len(2 * SLOT_BYTES);
         let mut first = initial.clone();
         first.meta.sequence = 1;
-        first.encode(&mut buf.as_mut_slice()[SLOT_BYTES..]);
-        let (res, _buf) = io.write_at(&file, buf, 0, WriteFlags::NONE).await;
-        full_write("write meta file", path, 0, 2 * SLOT_BYTES, res)?;
-        io.fsync(&file)
-            .await
-            .map_err(io_err("fsync new meta file", path, 0))?;
+        let file = SLOTS.create(&io, path, |slot| first.encode(slot)).await?;
         Ok(MetaFile {
             io,
             file,
@@ -181,53 +172,18 @@ impl<I: Io> MetaFile<I> {
         path: &Path,
         pg: PgId,
     ) -> Result<(MetaFile<I>, DurableMeta), PageStoreError> {
-        let opts = OpenOptions {
-            read: true,
-            write: true,
-            direct: true,
-            ..OpenOptions::default()
-        };
-        let file = io
-            .open(path, opts)
-            .await
-            .map_err(io_err("open meta file", path, 0))?;
         // A damaged slot is read again before it is believed: a transient read error
         // must not make the older slot win (a stale materialized LSN).
-        let mut attempt = 1;
-        let slots = loop {
-            let (res, buf) = io
-                .read_at(&file, DmaBuf::zeroed(2 * SLOT_BYTES), 2 * SLOT_BYTES, 0)
-                .await;
-            let got = res.map_err(io_err("read meta file", path, 0))?;
-            let mut bytes = vec![0u8; 2 * SLOT_BYTES];
-            bytes[..got].copy_from_slice(&buf.as_slice()[..got]);
-            let slots = [
-                DurableMeta::decode(&bytes[..SLOT_BYTES], pg),
-                DurableMeta::decode(&bytes[SLOT_BYTES..], pg),
-            ];
-            let damaged = slots
-                .iter()
-                .zip(bytes.chunks(SLOT_BYTES))
-                .any(|(s, b)| s.is_err() && !boreal_segment::checksum::is_all_zero(b));
-            if !damaged || attempt >= super::page_file::DAMAGED_READ_ATTEMPTS {
-                break slots;
-            }
-            attempt += 1;
-        };
-        let best = slots
-            .iter()
-            .filter_map(|s| s.as_ref().ok())
-            .max_by_key(|m| m.meta.sequence)
-            .cloned();
-        let Some(best) = best else {
-            let why =
-                |s: &Result<DurableMeta, String>| s.as_ref().err().cloned().unwrap_or_default();
-            return Err(PageStoreError::MetaCorrupt {
+        let (file, slots) = SLOTS
+            .open(&io, path, |bytes| DurableMeta::decode(bytes, pg))
+            .await?;
+        let best = newest(&slots, |m| m.meta.sequence).map_err(|[slot0, slot1]| {
+            PageStoreError::MetaCorrupt {
                 path: path.to_path_buf(),
-                slot0: why(&slots[0]),
-                slot1: why(&slots[1]),
-            });
-        };
+                slot0,
+                slot1,
+            }
+        })?;
         let file = MetaFile {
             io,
             file,
@@ -251,15 +207,11 @@ impl<I: Io> MetaFile<I> {
         let sequence = self.sequence.get() + 1;
         let mut record = next.clone();
         record.meta.sequence = sequence;
-        let offset = (sequence % 2) * SLOT_BYTES as u64;
-        let mut buf = DmaBuf::zeroed(SLOT_BYTES);
-        buf.set_len(SLOT_BYTES);
-        record.encode(buf.as_mut_slice());
-        let (res, _buf) = self
-            .io
-            .write_at(&self.file, buf, offset, WriteFlags::DSYNC)
-            .await;
-        full_write("write meta file", &self.path, offset, SLOT_BYTES, res)?;
+        SLOTS
+            .write(&self.io, &self.file, &self.path, sequence, |slot| {
+                record.encode(slot)
+            })
+            .await?;
         self.sequence.set(sequence);
         Ok(())
     }

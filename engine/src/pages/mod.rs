@@ -5,7 +5,8 @@
 //! segment's durable metadata (`meta_file`) and of the core's segment catalog
 //! (`catalog`), the I/O that reads and writes them through `I: Io`, the core's pool of
 //! page I/O buffers (`pool`) and the bounded join that puts a pass's page I/O at depth
-//! (`depth`). It never decides
+//! (`depth`), with the two-slot file mechanism the catalog and metadata file share
+//! (`slots`). It never decides
 //! what to materialize or when (the coalescer does), never holds redo, and never reads a
 //! clock.
 //!
@@ -32,6 +33,7 @@ mod error;
 mod meta_file;
 mod page_file;
 pub(crate) mod pool;
+mod slots;
 
 pub use self::catalog::{
     CATALOG_SEGMENTS_MAX, CATALOG_SLOT_BYTES, Catalog, CatalogEntry, decode_catalog_slot,

@@ -30,13 +30,12 @@ use super::align_up;
 use super::depth::try_at_depth;
 use super::error::{PageStoreError, full_write, io_err};
 use super::pool;
+use super::slots::{open_file, reread_damaged};
 use crate::buf::DmaBuf;
-use crate::io::{Io, OpenOptions, WriteFlags};
+use crate::io::{Io, WriteFlags};
 
 /// Largest single zero-fill write when the file grows, bytes.
 const GROW_WRITE_BYTES_MAX: u64 = 1 << 20;
-/// Reads of a page pair when a slot is damaged (see [`PageFile::read`]).
-pub(crate) const DAMAGED_READ_ATTEMPTS: u32 = 3;
 
 /// A page read back from the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,18 +121,7 @@ impl<I: Io> PageFile<I> {
         page_count: u64,
         grow_bytes: u64,
     ) -> Result<PageFile<I>, PageStoreError> {
-        let opts = OpenOptions {
-            read: true,
-            write: true,
-            create: true,
-            truncate: true,
-            direct: true,
-            ..OpenOptions::default()
-        };
-        let file = io
-            .open(path, opts)
-            .await
-            .map_err(io_err("create page file", path, 0))?;
+        let file = open_file(&io, path, true, "create page file").await?;
         io.fsync(&file)
             .await
             .map_err(io_err("fsync new page file", path, 0))?;
@@ -152,16 +140,7 @@ impl<I: Io> PageFile<I> {
         page_count: u64,
         grow_bytes: u64,
     ) -> Result<PageFile<I>, PageStoreError> {
-        let opts = OpenOptions {
-            read: true,
-            write: true,
-            direct: true,
-            ..OpenOptions::default()
-        };
-        let file = io
-            .open(path, opts)
-            .await
-            .map_err(io_err("open page file", path, 0))?;
+        let file = open_file(&io, path, false, "open page file").await?;
         // Only whole grow chunks count as prepared; a partly written tail is re-written.
         let size = io.file_info(&file).size;
         let prepared = size - size % grow_bytes;
@@ -230,8 +209,8 @@ impl<I: Io> PageFile<I> {
 
     /// Reads both slots of `page` and returns the newest valid image (or a zero page).
     ///
-    /// A damaged slot is read again (up to [`DAMAGED_READ_ATTEMPTS`] reads in all)
-    /// before it is believed: a transient read error (a flipped bit on the way) must
+    /// A damaged slot is read again (up to `DAMAGED_READ_ATTEMPTS` reads in all, see
+    /// `pages::slots`) before it is believed: a transient read error (a flipped bit on the way) must
     /// not make the older slot look like the newest image, which would silently serve
     /// a stale page whose newer records the journal may already have recycled.
     pub async fn read(&self, page: PageId) -> Result<StoredPage, PageStoreError> {
@@ -248,14 +227,7 @@ impl<I: Io> PageFile<I> {
         page: PageId,
         at_most: Lsn,
     ) -> Result<StoredPage, PageStoreError> {
-        let mut attempt = 1;
-        loop {
-            let (stored, damaged) = self.read_once(page, at_most).await?;
-            if !damaged || attempt >= DAMAGED_READ_ATTEMPTS {
-                return stored;
-            }
-            attempt += 1;
-        }
+        reread_damaged(|| self.read_once(page, at_most)).await?
     }
 
     /// One read of the pair: the outcome, and whether a slot was damaged.
