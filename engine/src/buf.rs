@@ -24,11 +24,21 @@ pub const DMA_ALIGN: usize = 4096;
 /// disk or network turning into a huge allocation.
 pub const DMA_BUF_CAPACITY_MAX: usize = 1 << 30;
 
+/// Buffers of at least this many bytes are mapped straight from the kernel (anonymous
+/// `mmap`, zero-filled by the kernel) instead of the heap: for an alignment above the
+/// heap's own, `alloc_zeroed` is `posix_memalign` plus a `memset` that zeroes the
+/// kernel's zeroed pages again and faults them in one exception at a time, which was
+/// most of the cost of recovery's read windows (about 0.2 s of a 1 GiB recovery).
+const MAP_THRESHOLD: usize = 2 << 20;
+
 /// A fixed-capacity byte buffer aligned to [`DMA_ALIGN`]. See the module docs.
 pub struct DmaBuf {
     ptr: NonNull<u8>,
     capacity: usize,
     len: usize,
+    /// The allocation is an anonymous mapping of `capacity` bytes (see
+    /// [`MAP_THRESHOLD`]), not a heap block.
+    mapped: bool,
 }
 
 // SAFETY: DmaBuf exclusively owns its allocation (like Vec<u8>); moving it to another
@@ -48,6 +58,16 @@ impl DmaBuf {
             "DmaBuf capacity {capacity} above {DMA_BUF_CAPACITY_MAX}"
         );
         let layout = Self::layout(capacity);
+        if capacity >= MAP_THRESHOLD
+            && let Some(ptr) = Self::map(capacity)
+        {
+            return DmaBuf {
+                ptr,
+                capacity,
+                len: 0,
+                mapped: true,
+            };
+        }
         // SAFETY: layout has non-zero size (capacity > 0) and a valid power-of-two align.
         let raw = unsafe { alloc_zeroed(layout) };
         let Some(ptr) = NonNull::new(raw) else {
@@ -57,7 +77,35 @@ impl DmaBuf {
             ptr,
             capacity,
             len: 0,
+            mapped: false,
         }
+    }
+
+    /// A fresh anonymous mapping of `capacity` bytes: page-aligned (so `DMA_ALIGN`
+    /// aligned) and zero-filled by the kernel, so nothing is written here; pages are
+    /// faulted in when first written (for a read buffer, by the kernel filling it).
+    /// `None` if the kernel refuses the mapping (the heap is tried instead).
+    ///
+    /// Measured on recovery of a 1 GiB journal: populating up front
+    /// (`MADV_POPULATE_WRITE`) gains nothing; `MADV_HUGEPAGE` halves warm opens but
+    /// makes cold ones 2-3x slower (direct compaction), so neither is used.
+    fn map(capacity: usize) -> Option<NonNull<u8>> {
+        // SAFETY: a new private anonymous mapping at an address the kernel picks; it
+        // aliases nothing. The result is checked against MAP_FAILED before use.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                capacity,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return None;
+        }
+        NonNull::new(raw.cast::<u8>())
     }
 
     /// A buffer holding a copy of `bytes`, with `len() == bytes.len()`.
@@ -155,6 +203,12 @@ impl DmaBuf {
 
 impl Drop for DmaBuf {
     fn drop(&mut self) {
+        if self.mapped {
+            // SAFETY: ptr is the start of a mapping of exactly `capacity` bytes made in
+            // `map`, unmapped once; nothing borrows it past `self`.
+            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.capacity) };
+            return;
+        }
         // SAFETY: ptr was allocated with exactly this layout in `zeroed` and is freed once.
         unsafe { dealloc(self.ptr.as_ptr(), Self::layout(self.capacity)) }
     }
@@ -184,6 +238,23 @@ mod tests {
         let mut b = DmaBuf::zeroed(8192);
         b.set_len(8192);
         assert!(b.as_slice().iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn mapped_buffers_aligned_zeroed_and_writable() {
+        for cap in [MAP_THRESHOLD, MAP_THRESHOLD + 1, 3 * MAP_THRESHOLD + 4096] {
+            let mut b = DmaBuf::zeroed(cap);
+            assert!(b.mapped);
+            assert_eq!(b.as_ptr() as usize % DMA_ALIGN, 0);
+            assert_eq!(b.capacity(), cap);
+            b.set_len(cap);
+            assert!(b.as_slice().iter().all(|&x| x == 0));
+            b.as_mut_slice()[cap - 1] = 7;
+            assert_eq!(b.as_slice()[cap - 1], 7);
+            let c = DmaBuf::from_slice(b.as_slice());
+            assert_eq!(c.as_slice(), b.as_slice());
+        }
+        assert!(!DmaBuf::zeroed(MAP_THRESHOLD - 4096).mapped);
     }
 
     #[test]
