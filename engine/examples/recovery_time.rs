@@ -4,8 +4,10 @@
 //! records of `--record-bytes` bytes until it is ~95% full, with nothing released, so
 //! recovery must read and check every batch; then drops it and times `Journal::open`
 //! on the same directory, three times, printing the records recovered and the time,
-//! then how long `wal_recovery` takes to turn them into the engine's owned records
-//! (the first step of `CoreEngine::open_dir`'s replay).
+//! then how long `CoreEngine::open_dir` takes to prepare its replay from them and to
+//! walk them (damage ranges, the set of PGs named, and one pass over every record
+//! borrowed from the journal's read windows, as `CoreEngine::open_replaying` reads them;
+//! the hot-log work per record is not included).
 //!
 //! ```text
 //! cargo run --release -p boreal-engine --example recovery_time -- DIR [--mib 1024] [--record-bytes 128] [--reuse]
@@ -129,16 +131,25 @@ fn main() {
             );
             let expected = filled.get_or_insert((journal_bytes, records)).1;
             assert_eq!(records, expected, "every record recovered");
-            // What `CoreEngine::open_dir` adds before its hot-log inserts: one owned
-            // record per recovered record (`wal_recovery`).
+            // What `CoreEngine::open_dir` adds around its hot-log work: the damage
+            // ranges, and one walk of the borrowed records gathering the PGs they name.
             let t = io.now();
-            let owned = boreal_engine::node::wal_recovery(&rec);
+            let damage = boreal_engine::node::wal_damage(&rec);
+            let mut pgs = std::collections::BTreeSet::new();
+            let (mut walked, mut max_lsn) = (0u64, Lsn::ZERO);
+            for (_, r) in rec.records.iter() {
+                walked += 1;
+                pgs.insert(r.pg_id());
+                if let Record::Redo(r) = r {
+                    max_lsn = max_lsn.max(r.lsn);
+                }
+            }
             println!(
-                "  wal_recovery: {} owned records in {:.3} s",
-                owned.records.len(),
+                "  replay input: {walked} borrowed records of {} PGs (max LSN {max_lsn}), {} damage ranges, in {:.3} s",
+                pgs.len(),
+                damage.0.len() + damage.1.len(),
                 io.now().saturating_duration_since(t).as_secs_f64()
             );
-            drop(owned);
             drop(rec);
             drop(j);
             // Let the dropped journal's flusher task finish before the next open.

@@ -258,6 +258,29 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         recovered: WalRecovery,
         cfg: EngineConfig,
     ) -> Result<CoreEngine<I, W>, EngineError> {
+        Self::open_replaying(
+            io,
+            wal,
+            recovered.records.iter().map(WalRecord::as_record),
+            &recovered.missing,
+            &recovered.missing_unplaced,
+            cfg,
+        )
+        .await
+    }
+
+    /// [`open`](Self::open) over records borrowed from wherever recovery found them
+    /// (the journal's read windows), in journal order: each is classified in place and
+    /// only those the table inserts are copied (into the hot log). `missing` and
+    /// `missing_unplaced` are [`WalRecovery`]'s fields of the same names.
+    pub async fn open_replaying<'r>(
+        io: I,
+        wal: W,
+        records: impl IntoIterator<Item = Record<'r>>,
+        missing: &[LsnRange],
+        missing_unplaced: &[String],
+        cfg: EngineConfig,
+    ) -> Result<CoreEngine<I, W>, EngineError> {
         cfg.validate().map_err(EngineError::Config)?;
         let (catalog, entries) = Catalog::open(io.clone(), &catalog_path(&cfg.dir)).await?;
         let mut segments = BTreeMap::new();
@@ -266,31 +289,36 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             segments.insert(e.pg, Rc::new(seg));
         }
         let mut report = RecoveryReport::default();
-        for record in &recovered.records {
-            let seg = segments.get(&record.pg());
+        for record in records {
+            let seg = segments.get(&record.pg_id());
             let mut st = seg.map(|s| s.st.borrow_mut());
-            let case = recovery::classify(st.as_deref().map(|s| &s.hot), record);
+            let case = recovery::classify(st.as_deref().map(|s| &s.hot), &record);
             report.cases[case.index()] += 1;
-            match (recovery::action(case), record, st.as_deref_mut()) {
+            match (recovery::action(case), &record, st.as_deref_mut()) {
                 (ReplayAction::Skip | ReplayAction::SkipAndReport, _, _) => {}
-                (ReplayAction::Insert, WalRecord::Redo(r), Some(st)) => {
+                (ReplayAction::Insert, Record::Redo(r), Some(st)) => {
                     report.max_lsn = report.max_lsn.max(r.lsn);
-                    st.hot.insert_owned(r.clone())?;
+                    st.hot.insert_owned(OwnedRedo::from_redo(r))?;
                 }
-                (ReplayAction::ApplyTruncation, WalRecord::Truncate(t), Some(st)) => {
+                (ReplayAction::ApplyTruncation, Record::Truncate(t), Some(st)) => {
                     st.hot.truncate(t.epoch, LsnRange::new(t.start, t.end))?;
                     st.epoch = st.epoch.max(t.epoch);
                 }
-                (ReplayAction::RaiseEpoch, WalRecord::SegmentMeta(m), Some(st)) => {
+                (ReplayAction::RaiseEpoch, Record::SegmentMeta(m), Some(st)) => {
                     st.epoch = st.epoch.max(m.epoch)
                 }
+                // Owned for the message, so it reads as it always did.
                 (ReplayAction::Fail, r, _) => {
+                    let r = WalRecord::from_record(r);
                     return Err(EngineError::Recovery(format!("{case:?}: {r:?}")));
                 }
-                (a, r, _) => panic!("recovery table gave {a:?} for {case:?} on {r:?}"),
+                (a, r, _) => {
+                    let r = WalRecord::from_record(r);
+                    panic!("recovery table gave {a:?} for {case:?} on {r:?}")
+                }
             }
         }
-        for range in &recovered.missing {
+        for range in missing {
             let mut touched = 0;
             for seg in segments.values() {
                 let mut st = seg.st.borrow_mut();
@@ -304,7 +332,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         // Damage the journal could not place: any record above the SCL may be in it.
         // Every segment reports a hole from its SCL up, so a read above the SCL fails
         // naming the damage, and gossip asks peers for everything above the SCL.
-        for what in &recovered.missing_unplaced {
+        for what in missing_unplaced {
             for seg in segments.values() {
                 let mut st = seg.st.borrow_mut();
                 let scl = st.hot.scl();

@@ -2,7 +2,7 @@
 //! (or creates) a whole core: [`CoreEngine::open_dir`].
 //!
 //! What it owns: `impl Wal for Journal<I>`, the translation of what journal recovery
-//! found ([`Recovered`]) into what the engine replays ([`WalRecovery`]), and the order of
+//! found ([`Recovered`]) into what the engine replays (`CoreEngine::open_replaying`), and the order of
 //! a core's start-up: config checks (a backlog bound the journal holds well) → page
 //! store catalog → journal → what to do with damage (`MISSING_CASES`: lost redo only
 //! becomes a reported hole, anything that may have held a control record refuses to
@@ -25,7 +25,7 @@ use boreal_segment::{Lsn, PgId, Record};
 use super::config::EngineConfig;
 use super::engine::CoreEngine;
 use super::error::EngineError;
-use super::wal::{Wal, WalRecord, WalRecovery};
+use super::wal::Wal;
 use crate::hotlog::LsnRange;
 use boreal_segment::checksum::is_all_zero;
 
@@ -60,14 +60,14 @@ impl<I: Io> Wal for Journal<I> {
     }
 }
 
-/// What the engine replays from what journal recovery found. Every valid record, in
-/// journal order; every damaged range that lost redo only (`MissingAction::Hole`) as an
-/// LSN range; every other damaged range (no readable header, a sequence gap, a batch
-/// that may have held control records) as an unplaced line, never dropped
-/// (`open_dir` refuses to start on those before it gets here).
-pub fn wal_recovery(rec: &Recovered) -> WalRecovery {
-    let mut records = Vec::with_capacity(rec.records.len());
-    records.extend(rec.records.iter().map(|(_, r)| WalRecord::from_record(&r)));
+/// What the engine replays from what journal recovery found, besides the records (which
+/// `open_dir` hands the engine borrowed from `rec.records`, every valid one in journal
+/// order, so none is copied before the decision table keeps it): every damaged range
+/// that lost redo only (`MissingAction::Hole`) as an LSN range (first), and every other
+/// damaged range (no readable header, a sequence gap, a batch that may have held control
+/// records) as an unplaced line (second), never dropped (`open_dir` refuses to start on
+/// those before it gets here).
+pub fn wal_damage(rec: &Recovered) -> (Vec<LsnRange>, Vec<String>) {
     let mut missing = Vec::new();
     let mut missing_unplaced = Vec::new();
     for m in &rec.missing {
@@ -76,11 +76,7 @@ pub fn wal_recovery(rec: &Recovered) -> WalRecovery {
             None => missing_unplaced.push(m.to_string()),
         }
     }
-    WalRecovery {
-        records,
-        missing,
-        missing_unplaced,
-    }
+    (missing, missing_unplaced)
 }
 
 /// The LSN range `(first - 1, last]` of a damaged batch whose header was readable.
@@ -210,16 +206,35 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
                 refused.join("; ")
             )));
         }
-        let recovered = wal_recovery(&rec);
-        let others: BTreeSet<PgId> = recovered.records.iter().map(WalRecord::pg).collect();
+        let (missing, missing_unplaced) = wal_damage(&rec);
         let report = OpenReport {
             created: false,
-            records_recovered: recovered.records.len(),
+            records_recovered: rec.records.len(),
             missing: rec.missing.clone(),
             journal_report: rec.report.clone(),
         };
+        // Replay reads the records where recovery left them (its read windows, freed
+        // with `rec` after replay): only those the table inserts are copied. The PGs
+        // they name are gathered in the same single pass (decoding is the cost).
+        let mut others: BTreeSet<PgId> = BTreeSet::new();
+        let mut last_pg = None;
+        let opened = CoreEngine::open_replaying(
+            io,
+            wal,
+            rec.records.iter().map(|(_, r)| r).inspect(|r| {
+                let pg = r.pg_id();
+                if last_pg != Some(pg) {
+                    last_pg = Some(pg);
+                    others.insert(pg);
+                }
+            }),
+            &missing,
+            &missing_unplaced,
+            cfg,
+        )
+        .await;
         drop(rec);
-        let engine = match CoreEngine::open(io, wal, recovered, cfg).await {
+        let engine = match opened {
             Ok(e) => e,
             Err(EngineError::Store(e)) if is_not_found(&e) => {
                 return Err(EngineError::Recovery(format!(

@@ -13,10 +13,9 @@
 //! It never does I/O itself and never guesses: a case that can only come from damage or
 //! a bug is counted and reported, and one that would make the segment lie stops recovery.
 
-use boreal_segment::Lsn;
+use boreal_segment::{Lsn, Record};
 
 use crate::hotlog::{Arrival, HotLog, HotLogError, LsnRange};
-use crate::node::wal::WalRecord;
 
 /// Every situation a replayed journal record can be in. Exactly one applies to each
 /// record (see [`classify`]).
@@ -193,13 +192,15 @@ pub fn action(case: ReplayCase) -> ReplayAction {
 }
 
 /// The case of `record` for a segment whose hot log is `hot` (`None`: the PG is not
-/// held by this core).
-pub fn classify(hot: Option<&HotLog>, record: &WalRecord) -> ReplayCase {
+/// held by this core). The record is borrowed (from the journal's read windows, or from
+/// an owned [`WalRecord`](crate::node::WalRecord) via `as_record`): nothing is copied to
+/// decide.
+pub fn classify(hot: Option<&HotLog>, record: &Record<'_>) -> ReplayCase {
     let Some(hot) = hot else {
         return ReplayCase::UnknownPg;
     };
     match record {
-        WalRecord::Redo(r) => match hot.judge(&r.as_redo()) {
+        Record::Redo(r) => match hot.judge(r) {
             Ok(Arrival::AlreadyMaterialized) => ReplayCase::RedoMaterialized,
             Ok(Arrival::Duplicate) => ReplayCase::RedoDuplicate,
             Ok(Arrival::Accepted) => ReplayCase::RedoNew,
@@ -209,7 +210,7 @@ pub fn classify(hot: Option<&HotLog>, record: &WalRecord) -> ReplayCase {
             // The journal only holds records of the PG it names, and `hot` is that PG's.
             Err(e) => panic!("replay of {}: {e}", r.lsn),
         },
-        WalRecord::Truncate(t) => {
+        Record::Truncate(t) => {
             if t.start >= t.end {
                 // The record decoder refuses empty ranges; a straddle is the closest
                 // "cannot be right" case.
@@ -232,7 +233,7 @@ pub fn classify(hot: Option<&HotLog>, record: &WalRecord) -> ReplayCase {
                 ReplayCase::TruncateNew
             }
         }
-        WalRecord::SegmentMeta(_) => ReplayCase::SegmentMeta,
+        Record::SegmentMeta(_) => ReplayCase::SegmentMeta,
     }
 }
 

@@ -63,6 +63,15 @@ impl WalRecord {
         }
     }
 
+    /// The record borrowed from this copy (what replay consumes).
+    pub fn as_record(&self) -> Record<'_> {
+        match self {
+            WalRecord::Redo(r) => Record::Redo(r.as_redo()),
+            WalRecord::Truncate(t) => Record::Truncate(*t),
+            WalRecord::SegmentMeta(m) => Record::SegmentMeta(*m),
+        }
+    }
+
     pub fn pg(&self) -> PgId {
         match self {
             WalRecord::Redo(r) => r.pg_id,
@@ -72,7 +81,9 @@ impl WalRecord {
     }
 }
 
-/// What the journal recovered at open.
+/// What the journal recovered at open, as owned records ([`MemWal`]'s form; the real
+/// journal hands `CoreEngine::open_replaying` records borrowed from its read windows
+/// instead, so nothing is copied before replay decides what to keep).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WalRecovery {
     /// Records that survived, in journal order.
