@@ -140,6 +140,21 @@ pub fn short_linked_write(written: usize, len: usize) -> io::Error {
     )
 }
 
+/// Awaits `op`, an operation of `io`, handing it to the kernel as soon as its first
+/// poll has queued it ([`Io::submit_queued`]) instead of when the core next parks.
+pub async fn submit_urgently<I: Io, F: Future>(io: &I, op: F) -> F::Output {
+    let mut op = std::pin::pin!(op);
+    let mut first = true;
+    std::future::poll_fn(|cx| {
+        let r = op.as_mut().poll(cx);
+        if std::mem::take(&mut first) && r.is_pending() {
+            io.submit_queued();
+        }
+        r
+    })
+    .await
+}
+
 /// Files, sockets and timers, as the engine uses them. See the module docs for the
 /// contract every implementation keeps.
 #[allow(
@@ -206,6 +221,16 @@ pub trait Io: Clock + Clone + 'static {
         buf: DmaBuf,
         offset: u64,
     ) -> (io::Result<usize>, DmaBuf);
+
+    /// Hands the operations queued so far to the kernel now rather than at the
+    /// executor's next park. A backend may queue submissions until its core has no
+    /// task left to run (io_uring batches them into one `io_uring_enter`); an issuer
+    /// whose I/O is on everyone's critical path and that goes on to wake many tasks
+    /// (the journal flusher: the next batch's write, then its waiters' wake-ups) calls
+    /// this so the device works while those tasks run. See [`submit_urgently`].
+    /// Backends that start every operation at once do nothing. Never waits and never
+    /// runs completions. Wrappers must forward it.
+    fn submit_queued(&self);
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<Self::Listener>;
     fn local_addr(&self, listener: &Self::Listener) -> io::Result<SocketAddr>;

@@ -33,7 +33,7 @@ use super::config::{DurabilityMode, JOURNAL_ALIGN_BYTES, JournalConfig};
 use super::error::{FailedOp, JournalError};
 use super::files::FileSet;
 use super::lifecycle::{encode_header, header_of};
-use crate::io::{DmaBuf, Io, WriteFlags};
+use crate::io::{DmaBuf, Io, WriteFlags, submit_urgently};
 
 /// Batch buffers a journal allocates, at most: one being filled while one is written.
 /// Each is `batch_bytes_max` bytes, allocated (zeroed) once and kept: a buffer returned
@@ -526,7 +526,11 @@ impl<I: Io> Inner<I> {
                 } else {
                     FailedOp::Write
                 };
-                let (r, buf) = self.io.write_at(file, buf, offset, WriteFlags::NONE).await;
+                let (r, buf) = submit_urgently(
+                    &self.io,
+                    self.io.write_at(file, buf, offset, WriteFlags::NONE),
+                )
+                .await;
                 if let Err(e) = check(r, op) {
                     return (Err(e), buf);
                 }
@@ -535,9 +539,7 @@ impl<I: Io> Inner<I> {
                 } else {
                     FailedOp::Sync
                 };
-                let r = self
-                    .io
-                    .fdatasync(file)
+                let r = submit_urgently(&self.io, self.io.fdatasync(file))
                     .await
                     .map_err(|e| fail(op, Some(&e), None));
                 (r, buf)
@@ -548,7 +550,9 @@ impl<I: Io> Inner<I> {
                 } else {
                     FailedOp::LinkedWriteSync
                 };
-                let (r, buf) = self.io.write_then_fdatasync(file, buf, offset).await;
+                let (r, buf) =
+                    submit_urgently(&self.io, self.io.write_then_fdatasync(file, buf, offset))
+                        .await;
                 (check(r, op), buf)
             }
             DurabilityMode::DsyncWrite => {
@@ -557,7 +561,11 @@ impl<I: Io> Inner<I> {
                 } else {
                     FailedOp::DsyncWrite
                 };
-                let (r, buf) = self.io.write_at(file, buf, offset, WriteFlags::DSYNC).await;
+                let (r, buf) = submit_urgently(
+                    &self.io,
+                    self.io.write_at(file, buf, offset, WriteFlags::DSYNC),
+                )
+                .await;
                 (check(r, op), buf)
             }
         }

@@ -285,6 +285,9 @@ impl Io for SimIo {
     type Listener = SimListener;
     type Stream = SimStream;
 
+    /// The simulator starts every operation when it is first polled.
+    fn submit_queued(&self) {}
+
     async fn open(&self, path: &Path, opts: OpenOptions) -> io::Result<SimFile> {
         // The access-mode rules of std::fs::OpenOptions (what the real backend follows).
         if !opts.read && !opts.write {

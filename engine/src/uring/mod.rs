@@ -112,6 +112,10 @@ impl Io for UringIo {
         file.info
     }
 
+    fn submit_queued(&self) {
+        self.ring.submit_queued();
+    }
+
     async fn read_at(
         &self,
         file: &UringFile,

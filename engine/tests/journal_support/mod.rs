@@ -123,6 +123,10 @@ impl<I: Io> Io for FaultyIo<I> {
         self.inner.file_info(file)
     }
 
+    fn submit_queued(&self) {
+        self.inner.submit_queued()
+    }
+
     async fn read_at(
         &self,
         file: &Self::File,

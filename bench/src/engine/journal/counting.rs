@@ -157,6 +157,10 @@ impl Io for CountingIo {
         self.inner.file_info(&file.inner)
     }
 
+    fn submit_queued(&self) {
+        self.inner.submit_queued()
+    }
+
     async fn read_at(
         &self,
         file: &CountedFile,
