@@ -103,6 +103,11 @@ impl Timers {
         None
     }
 
+    /// Whether no timer can fire (no deadline pending, stale ones included).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
     /// Number of armed, unfired timers.
     pub(crate) fn armed(&self) -> usize {
         self.entries.iter().filter(|(_, e)| !e.fired).count()

@@ -605,10 +605,11 @@ impl Driver for Ring {
     fn park(&self, deadline: Option<Instant>) {
         self.arm_eventfd();
         let cq_ready = !self.uring.borrow_mut().completion().is_empty();
-        let wait = if cq_ready {
-            Some(Duration::ZERO)
-        } else {
-            deadline.map(|d| d.saturating_duration_since(now()))
+        let wait = match deadline {
+            _ if cq_ready => Some(Duration::ZERO),
+            // The executor's "do not block" (no clock read needed to know it is past).
+            Some(Instant::ZERO) => Some(Duration::ZERO),
+            d => d.map(|d| d.saturating_duration_since(now())),
         };
         let res = match wait {
             Some(d) if d.is_zero() => self.enter_nonblocking(),
