@@ -75,10 +75,10 @@ pub enum Change<'a> {
     Image(&'a [u8]),
 }
 
-impl Change<'_> {
-    /// The body bytes of the record.
-    pub fn bytes(&self) -> &[u8] {
-        match self {
+impl<'a> Change<'a> {
+    /// The body bytes of the record (borrowed from where the change is, not from it).
+    pub fn bytes(&self) -> &'a [u8] {
+        match *self {
             Change::Delta { bytes, .. } | Change::Image(bytes) => bytes,
         }
     }

@@ -1,34 +1,42 @@
-//! The hot log's indexes of held records: by LSN, by backlink (`prev_lsn_pg`), and by
-//! page. Plain collections, no policy: [`HotLog`](super::HotLog) decides what is held.
+//! The hot log's held records: their bodies in an arena, their headers in an
+//! LSN-sorted deque, and two indexes (by backlink `prev_lsn_pg`, by page). Plain
+//! collections, no policy: [`HotLog`](super::HotLog) decides what is held.
 //!
-//! Why not three B-trees: every appended record used to cost three B-tree inserts, a
-//! range probe and, at materialization, three B-tree removals (several thousand
-//! instructions per record, a fifth of a core at a million records a second). Records
-//! arrive almost in LSN order and leave strictly in LSN order (the floor moves up), so:
-//! - by LSN: a `VecDeque` sorted by LSN. An arrival above the newest is a `push_back`,
-//!   materialization is `pop_front`; a late arrival is a binary search and an insert
-//!   near the back (the deque shifts the shorter side); lookups are binary searches.
-//! - by backlink: a `VecDeque` of `(prev_lsn_pg, lsn)` pairs, sorted. On an honest
-//!   chain `prev_lsn_pg` grows with `lsn`, so the pairs too are pushed at the back and
-//!   popped at the front, and the SCL's question ("who names the SCL?") is answered
-//!   at the back without a search. Forks and late arrivals search and shift. (A hash
-//!   map keyed by `prev_lsn_pg` costs a cache miss per insert and per removal once the
-//!   backlog outgrows the cache; the deque's accesses are sequential.)
+//! Why not three B-trees and a `Box` per body: every appended record used to cost a
+//! heap allocation, three B-tree inserts, a range probe and, at materialization, three
+//! B-tree removals and a free (several thousand instructions per record, and malloc
+//! growing and trimming its heap under a steady stream). Records arrive almost in LSN
+//! order and leave strictly in LSN order (the floor moves up), so:
+//! - bodies: copied into [`Bodies`], 256 KiB chunks filled front to back; a chunk is
+//!   recycled once every record in it is gone and every older chunk is too. No
+//!   allocation per record; a body is read back as a slice of its chunk, so the hot
+//!   log hands out borrowed `segment::Redo` views, never owned copies.
+//! - by LSN: a `VecDeque` of fixed-size [`Entry`]s sorted by LSN. An arrival above the
+//!   newest is a `push_back`, materialization is `pop_front`; a late arrival is a
+//!   binary search and an insert near the back; lookups are binary searches.
+//! - by backlink: a `VecDeque` of `(prev_lsn_pg, lsn)` pairs, sorted, that the SCL's
+//!   question ("who names the SCL?") is asked of. Only records above the SCL can be
+//!   an answer, so [`Held::settle`] drops the pairs at or below it from the front as
+//!   the SCL moves: the index stays about as long as the records waiting above the SCL
+//!   (in practice the appends in flight), not the whole backlog, and its searches
+//!   stay in cache. A truncation moves the SCL down and rebuilds it
+//!   ([`Held::reindex_successors`]).
 //! - by page: a hash map from page to the LSNs of its held records, each a sorted
 //!   `VecDeque` (pushed at the back, popped at the front, like the LSN index). A page
 //!   whose records are all gone leaves the map.
 //!
-//! Invariants (checked by [`Held::check`]): the three indexes hold exactly the same
-//! records; `by_lsn` and `successors` are strictly increasing; each page's LSN list is
-//! strictly increasing and non-empty.
+//! Invariants (checked by [`Held::check`]): the LSN and page indexes hold exactly the
+//! held records; the successor index holds only held records, and every one above the
+//! SCL it was last settled at; `by_lsn` and `successors` are strictly increasing; each
+//! page's LSN list is strictly increasing and non-empty; each arena chunk's live count
+//! is the number of held records whose body is in it.
 
-use std::collections::hash_map::Entry;
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use boreal_segment::{Lsn, PageId};
-
-use super::record::OwnedRedo;
+use boreal_segment::limits::RECORD_HEADER_SIZE;
+use boreal_segment::{Change, Lsn, PageId, PgId, Redo};
 
 /// A hasher for the `u64` newtypes (`Lsn`, `PageId`) the indexes are keyed by: one
 /// folded multiply. SipHash would cost more than the rest of an insert; the keys are
@@ -56,17 +64,155 @@ impl Hasher for U64Hasher {
 
 type U64Map<K, V> = HashMap<K, V, BuildHasherDefault<U64Hasher>>;
 
-/// The held records and their indexes. See the module docs.
+/// Bytes of a standard arena chunk. A body larger than this gets a chunk of its own.
+const CHUNK_BYTES: usize = 256 << 10;
+/// Emptied standard chunks kept for reuse instead of freed.
+const SPARE_CHUNKS_MAX: usize = 4;
+
+/// Where a held record's body is in the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BodyRef {
+    /// Sequence number of the chunk (never reused).
+    chunk: u64,
+    start: u32,
+    len: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Chunk {
+    buf: Box<[u8]>,
+    used: usize,
+    /// Held records whose body is in this chunk.
+    live: u32,
+}
+
+/// The body arena: chunks in the order they were filled. See the module docs.
 #[derive(Clone, Debug, Default)]
+struct Bodies {
+    chunks: VecDeque<Chunk>,
+    /// Sequence number of `chunks[0]`.
+    first: u64,
+    spare: Vec<Box<[u8]>>,
+}
+
+impl Bodies {
+    fn push(&mut self, bytes: &[u8]) -> BodyRef {
+        let fits = self
+            .chunks
+            .back()
+            .is_some_and(|c| c.buf.len() - c.used >= bytes.len());
+        if !fits {
+            let buf = if bytes.len() <= CHUNK_BYTES {
+                self.spare
+                    .pop()
+                    .unwrap_or_else(|| vec![0; CHUNK_BYTES].into_boxed_slice())
+            } else {
+                vec![0; bytes.len()].into_boxed_slice()
+            };
+            self.chunks.push_back(Chunk {
+                buf,
+                used: 0,
+                live: 0,
+            });
+        }
+        let chunk = self.first + self.chunks.len() as u64 - 1;
+        let c = self
+            .chunks
+            .back_mut()
+            .expect("a chunk with room was just ensured");
+        let start = c.used;
+        c.buf[start..start + bytes.len()].copy_from_slice(bytes);
+        c.used += bytes.len();
+        c.live += 1;
+        BodyRef {
+            chunk,
+            start: u32::try_from(start).expect("chunk offsets fit u32"),
+            len: u32::try_from(bytes.len()).expect("record bodies fit u32"),
+        }
+    }
+
+    fn chunk_index(&self, r: BodyRef) -> usize {
+        let i = r.chunk.checked_sub(self.first).map(|i| i as usize);
+        match i {
+            Some(i) if i < self.chunks.len() => i,
+            _ => panic!("body in chunk {} outside the arena", r.chunk),
+        }
+    }
+
+    fn get(&self, r: BodyRef) -> &[u8] {
+        let c = &self.chunks[self.chunk_index(r)];
+        &c.buf[r.start as usize..r.start as usize + r.len as usize]
+    }
+
+    /// The record whose body is `r` is gone; recycles the chunks nothing uses any more
+    /// from the oldest on.
+    fn release(&mut self, r: BodyRef) {
+        let i = self.chunk_index(r);
+        let c = &mut self.chunks[i];
+        assert!(
+            c.live > 0,
+            "chunk {} released more often than filled",
+            r.chunk
+        );
+        c.live -= 1;
+        while self.chunks.front().is_some_and(|c| c.live == 0) {
+            if self.chunks.len() == 1 {
+                // The chunk being filled: start it over.
+                self.chunks[0].used = 0;
+                break;
+            }
+            let c = self.chunks.pop_front().expect("checked above");
+            self.first += 1;
+            if c.buf.len() == CHUNK_BYTES && self.spare.len() < SPARE_CHUNKS_MAX {
+                self.spare.push(c.buf);
+            }
+        }
+    }
+}
+
+/// A held record without its PG (the hot log's) and with its body in the arena.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    lsn: Lsn,
+    prev_lsn_pg: Lsn,
+    prev_lsn_page: Lsn,
+    page_id: PageId,
+    body: BodyRef,
+    /// `Some(offset)` for a delta, `None` for a whole-page image.
+    delta_offset: Option<u32>,
+    cpl: bool,
+}
+
+/// The held records and their indexes. See the module docs.
+#[derive(Clone, Debug)]
 pub(super) struct Held {
-    by_lsn: VecDeque<OwnedRedo>,
-    /// `(prev_lsn_pg, lsn)` of every held record, increasing.
+    pg: PgId,
+    by_lsn: VecDeque<Entry>,
+    /// `(prev_lsn_pg, lsn)` of held records, increasing: every one above the SCL, and
+    /// possibly some at or below it that [`Held::settle`] has not reached.
     successors: VecDeque<(Lsn, Lsn)>,
     /// Page → LSNs of its held records, increasing.
     by_page: U64Map<PageId, VecDeque<Lsn>>,
+    bodies: Bodies,
+}
+
+/// What one held record costs in the backlog: its encoded size (header + body), so
+/// backlog limits read like journal bytes.
+pub fn backlog_bytes(r: &Redo<'_>) -> usize {
+    RECORD_HEADER_SIZE + r.change.bytes().len()
 }
 
 impl Held {
+    pub(super) fn new(pg: PgId) -> Held {
+        Held {
+            pg,
+            by_lsn: VecDeque::new(),
+            successors: VecDeque::new(),
+            by_page: U64Map::default(),
+            bodies: Bodies::default(),
+        }
+    }
+
     pub(super) fn len(&self) -> usize {
         self.by_lsn.len()
     }
@@ -78,6 +224,22 @@ impl Held {
     /// The highest LSN held.
     pub(super) fn max_lsn(&self) -> Option<Lsn> {
         self.by_lsn.back().map(|r| r.lsn)
+    }
+
+    fn view(&self, e: &Entry) -> Redo<'_> {
+        let bytes = self.bodies.get(e.body);
+        Redo {
+            lsn: e.lsn,
+            prev_lsn_pg: e.prev_lsn_pg,
+            prev_lsn_page: e.prev_lsn_page,
+            pg_id: self.pg,
+            page_id: e.page_id,
+            cpl: e.cpl,
+            change: match e.delta_offset {
+                Some(offset) => Change::Delta { offset, bytes },
+                None => Change::Image(bytes),
+            },
+        }
     }
 
     /// Where `lsn` is in `by_lsn` (`Err`: where it would go). Arrivals are mostly
@@ -95,15 +257,16 @@ impl Held {
         self.by_lsn.partition_point(|r| r.lsn <= lsn)
     }
 
-    pub(super) fn get(&self, lsn: Lsn) -> Option<&OwnedRedo> {
-        self.position(lsn).ok().map(|i| &self.by_lsn[i])
+    pub(super) fn get(&self, lsn: Lsn) -> Option<Redo<'_>> {
+        self.position(lsn).ok().map(|i| self.view(&self.by_lsn[i]))
     }
 
     pub(super) fn contains(&self, lsn: Lsn) -> bool {
         self.position(lsn).is_ok()
     }
 
-    /// The lowest held LSN whose `prev_lsn_pg` is `prev`.
+    /// The lowest held LSN whose `prev_lsn_pg` is `prev`, for `prev` at or above the
+    /// SCL the index was last settled at (below it the answer may have been dropped).
     pub(super) fn successor(&self, prev: Lsn) -> Option<Lsn> {
         // The usual question is about the newest record: nothing names it yet.
         if self.successors.back().is_none_or(|&(p, _)| p < prev) {
@@ -115,13 +278,50 @@ impl Held {
             .and_then(|&(p, lsn)| (p == prev).then_some(lsn))
     }
 
-    /// Holds `r`; panics if its LSN is held already (the caller checked).
-    pub(super) fn insert(&mut self, r: OwnedRedo) {
+    /// The SCL is now `scl`: drops from the front of the successor index the records
+    /// at or below it (no successor question can be answered by them any more). Stops
+    /// at the first one above it, so a stray record with an old backlink (a fork) can
+    /// keep some below it in the index; that costs room, never an answer.
+    pub(super) fn settle(&mut self, scl: Lsn) {
+        while self.successors.front().is_some_and(|&(_, lsn)| lsn <= scl) {
+            self.successors.pop_front();
+        }
+    }
+
+    /// Rebuilds the successor index from every held record (after the SCL moved down).
+    pub(super) fn reindex_successors(&mut self) {
+        let mut pairs: Vec<(Lsn, Lsn)> =
+            self.by_lsn.iter().map(|e| (e.prev_lsn_pg, e.lsn)).collect();
+        pairs.sort_unstable();
+        self.successors = pairs.into();
+    }
+
+    /// Holds a copy of `r` (of this PG); panics if its LSN is held already (the caller
+    /// checked).
+    pub(super) fn insert(&mut self, r: &Redo<'_>) {
+        assert_eq!(r.pg_id, self.pg, "{}: a record of another PG", r.lsn);
         let (lsn, prev, page) = (r.lsn, r.prev_lsn_pg, r.page_id);
-        match self.position(lsn) {
-            Ok(_) => panic!("{lsn} is held already"),
-            Err(i) if i == self.by_lsn.len() => self.by_lsn.push_back(r),
-            Err(i) => self.by_lsn.insert(i, r),
+        let (delta_offset, bytes) = match r.change {
+            Change::Delta { offset, bytes } => (Some(offset), bytes),
+            Change::Image(bytes) => (None, bytes),
+        };
+        let position = self.position(lsn);
+        if position.is_ok() {
+            panic!("{lsn} is held already");
+        }
+        let entry = Entry {
+            lsn,
+            prev_lsn_pg: prev,
+            prev_lsn_page: r.prev_lsn_page,
+            page_id: page,
+            body: self.bodies.push(bytes),
+            delta_offset,
+            cpl: r.cpl,
+        };
+        match position {
+            Err(i) if i == self.by_lsn.len() => self.by_lsn.push_back(entry),
+            Err(i) => self.by_lsn.insert(i, entry),
+            Ok(_) => unreachable!("checked above"),
         }
         let pair = (prev, lsn);
         match self.successors.back() {
@@ -141,22 +341,18 @@ impl Held {
         }
     }
 
-    /// Drops the record at `lsn` from the successor and page indexes (not from
-    /// `by_lsn`: the callers remove it there, one at a time or a run at once).
-    fn unindex(&mut self, r: &OwnedRedo) {
-        let lsn = r.lsn;
-        let pair = (r.prev_lsn_pg, lsn);
+    /// Forgets `e` (already out of `by_lsn`) everywhere else; returns its backlog bytes.
+    fn unindex(&mut self, e: &Entry) -> usize {
+        let lsn = e.lsn;
+        let pair = (e.prev_lsn_pg, lsn);
         if self.successors.front() == Some(&pair) {
             self.successors.pop_front();
-        } else {
-            let i = self
-                .successors
-                .binary_search(&pair)
-                .unwrap_or_else(|_| panic!("{lsn}: the successor index does not hold it"));
+        } else if let Ok(i) = self.successors.binary_search(&pair) {
             self.successors.remove(i);
         }
-        let Entry::Occupied(mut o) = self.by_page.entry(r.page_id) else {
-            panic!("{lsn}: the page index does not hold {}", r.page_id);
+        // (Absent from the successor index: settled away, at or below the SCL.)
+        let MapEntry::Occupied(mut o) = self.by_page.entry(e.page_id) else {
+            panic!("{lsn}: the page index does not hold {}", e.page_id);
         };
         let lsns = o.get_mut();
         if lsns.front() == Some(&lsn) {
@@ -164,36 +360,45 @@ impl Held {
         } else {
             let i = lsns
                 .binary_search(&lsn)
-                .unwrap_or_else(|_| panic!("{lsn}: not in the list of {}", r.page_id));
+                .unwrap_or_else(|_| panic!("{lsn}: not in the list of {}", e.page_id));
             lsns.remove(i);
         }
         if lsns.is_empty() {
             o.remove();
         }
+        self.bodies.release(e.body);
+        RECORD_HEADER_SIZE + e.body.len as usize
     }
 
-    /// Drops the record at `lsn`; panics if it is not held.
-    pub(super) fn remove(&mut self, lsn: Lsn) -> OwnedRedo {
+    /// Drops the record at `lsn` and returns its backlog bytes; panics if it is not
+    /// held.
+    pub(super) fn remove(&mut self, lsn: Lsn) -> usize {
         let i = self
             .position(lsn)
             .unwrap_or_else(|_| panic!("dropping {lsn}, which is not held"));
-        let r = self.by_lsn.remove(i).expect("the position is in range");
-        self.unindex(&r);
-        r
+        let e = self.by_lsn.remove(i).expect("the position is in range");
+        self.unindex(&e)
     }
 
-    /// Drops every record at or below `to`; calls `dropped` with each, lowest first.
-    pub(super) fn pop_through(&mut self, to: Lsn, mut dropped: impl FnMut(&OwnedRedo)) {
+    /// Drops every record at or below `to`; returns their backlog bytes.
+    pub(super) fn pop_through(&mut self, to: Lsn) -> usize {
+        let mut released = 0;
         while self.by_lsn.front().is_some_and(|r| r.lsn <= to) {
-            let r = self.by_lsn.pop_front().expect("checked above");
-            self.unindex(&r);
-            dropped(&r);
+            let e = self.by_lsn.pop_front().expect("checked above");
+            released += self.unindex(&e);
         }
+        released
     }
 
     /// LSNs held in `(after, upto]`, lowest first.
     pub(super) fn lsns_in(&self, after: Lsn, upto: Lsn) -> Vec<Lsn> {
-        self.range(after, upto).map(|r| r.lsn).collect()
+        self.entries(after, upto).map(|e| e.lsn).collect()
+    }
+
+    fn entries(&self, after: Lsn, upto: Lsn) -> std::collections::vec_deque::Iter<'_, Entry> {
+        let start = self.first_above(after);
+        let end = self.first_above(upto).max(start);
+        self.by_lsn.range(start..end)
     }
 
     /// Held records in `(after, upto]`, lowest first (empty if `after >= upto`).
@@ -201,20 +406,20 @@ impl Held {
         &self,
         after: Lsn,
         upto: Lsn,
-    ) -> std::collections::vec_deque::Iter<'_, OwnedRedo> {
-        let start = self.first_above(after);
-        let end = self.first_above(upto).max(start);
-        self.by_lsn.range(start..end)
+    ) -> impl DoubleEndedIterator<Item = Redo<'_>> + '_ {
+        self.entries(after, upto).map(|e| self.view(e))
     }
 
     /// Held records above `after`, lowest first.
-    pub(super) fn above(&self, after: Lsn) -> std::collections::vec_deque::Iter<'_, OwnedRedo> {
-        self.by_lsn.range(self.first_above(after)..)
+    pub(super) fn above(&self, after: Lsn) -> impl DoubleEndedIterator<Item = Redo<'_>> + '_ {
+        self.by_lsn
+            .range(self.first_above(after)..)
+            .map(|e| self.view(e))
     }
 
     /// The highest held LSN in `(after, upto]`.
     pub(super) fn last_in(&self, after: Lsn, upto: Lsn) -> Option<Lsn> {
-        self.range(after, upto).next_back().map(|r| r.lsn)
+        self.entries(after, upto).next_back().map(|e| e.lsn)
     }
 
     /// Held records of `page` in `(after, upto]`, lowest first.
@@ -223,7 +428,7 @@ impl Held {
         page: PageId,
         after: Lsn,
         upto: Lsn,
-    ) -> impl Iterator<Item = &OwnedRedo> + '_ {
+    ) -> impl Iterator<Item = Redo<'_>> + '_ {
         let lsns = self.by_page.get(&page);
         let start = lsns.map_or(0, |l| l.partition_point(|&x| x <= after));
         lsns.into_iter()
@@ -232,8 +437,14 @@ impl Held {
             .map(move |&l| self.get(l).expect("the page index names held records"))
     }
 
-    /// Asserts the invariants of the module docs.
-    pub(super) fn check(&self) {
+    /// Arena chunks in use (tests: the arena holds the backlog, not its history).
+    #[cfg(test)]
+    pub(super) fn arena_chunks(&self) -> usize {
+        self.bodies.chunks.len()
+    }
+
+    /// Asserts the invariants of the module docs, for an index last settled at `scl`.
+    pub(super) fn check(&self, scl: Lsn) {
         assert!(
             self.by_lsn
                 .iter()
@@ -241,17 +452,46 @@ impl Held {
                 .all(|(a, b)| a.lsn < b.lsn),
             "the LSN index is not strictly increasing"
         );
-        let mut successors: Vec<(Lsn, Lsn)> = Vec::with_capacity(self.by_lsn.len());
-        let mut pages: U64Map<PageId, VecDeque<Lsn>> = U64Map::default();
-        for r in &self.by_lsn {
-            successors.push((r.prev_lsn_pg, r.lsn));
-            pages.entry(r.page_id).or_default().push_back(r.lsn);
-        }
-        successors.sort_unstable();
         assert!(
-            self.successors.iter().eq(successors.iter()),
-            "the successor index disagrees"
+            self.successors
+                .iter()
+                .zip(self.successors.iter().skip(1))
+                .all(|(a, b)| a < b),
+            "the successor index is not strictly increasing"
         );
+        let mut above: Vec<(Lsn, Lsn)> = Vec::new();
+        let mut pages: U64Map<PageId, VecDeque<Lsn>> = U64Map::default();
+        let mut live: HashMap<u64, u32> = HashMap::new();
+        for e in &self.by_lsn {
+            if e.lsn > scl {
+                above.push((e.prev_lsn_pg, e.lsn));
+            }
+            pages.entry(e.page_id).or_default().push_back(e.lsn);
+            *live.entry(e.body.chunk).or_default() += 1;
+        }
+        above.sort_unstable();
+        for pair in &above {
+            assert!(
+                self.successors.binary_search(pair).is_ok(),
+                "the successor index lacks {} (above the SCL {scl})",
+                pair.1
+            );
+        }
+        for pair in &self.successors {
+            assert!(
+                self.get(pair.1).is_some_and(|r| r.prev_lsn_pg == pair.0),
+                "the successor index names {}, which is not held",
+                pair.1
+            );
+        }
         assert_eq!(pages, self.by_page, "the page index disagrees");
+        for (i, c) in self.bodies.chunks.iter().enumerate() {
+            let id = self.bodies.first + i as u64;
+            assert_eq!(
+                c.live,
+                live.get(&id).copied().unwrap_or(0),
+                "arena chunk {id}: live count"
+            );
+        }
     }
 }

@@ -36,7 +36,10 @@ use boreal_segment::{Epoch, Lsn, PageId, PgId, Redo};
 
 pub use self::error::HotLogError;
 use self::index::Held;
-pub use self::record::{LsnRange, OwnedChange, OwnedRedo, Truncation, change_fits_payload};
+pub use self::index::backlog_bytes;
+pub use self::record::{
+    LsnRange, OwnedChange, OwnedRedo, Truncation, apply_change, change_fits_payload,
+};
 
 /// What happened to an arriving record that was not refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +123,7 @@ impl HotLog {
             pg,
             floor,
             scl: floor,
-            records: Held::default(),
+            records: Held::new(pg),
             truncations: Vec::new(),
             reported: Vec::new(),
             bytes: 0,
@@ -175,36 +178,21 @@ impl HotLog {
         self.truncations.iter().map(|t| t.epoch).max()
     }
 
-    pub fn get(&self, lsn: Lsn) -> Option<&OwnedRedo> {
+    pub fn get(&self, lsn: Lsn) -> Option<Redo<'_>> {
         self.records.get(lsn)
     }
 
     /// Takes in an arriving record (from an append, from gossip, or from journal
     /// replay). See [`Arrival`] for what is not an error.
     pub fn insert(&mut self, redo: &Redo<'_>) -> Result<Arrival, HotLogError> {
-        self.insert_with(redo.lsn, redo.pg_id, redo.prev_lsn_pg, |held| {
-            held.as_redo() == *redo
-        })
-        .map(|decision| match decision {
-            Decision::Take => {
-                self.hold(OwnedRedo::from_redo(redo));
-                Arrival::Accepted
-            }
-            Decision::Done(arrival) => arrival,
-        })
-    }
-
-    /// [`insert`](Self::insert) for a record that is already owned (journal replay).
-    pub fn insert_owned(&mut self, redo: OwnedRedo) -> Result<Arrival, HotLogError> {
-        let decision =
-            self.insert_with(redo.lsn, redo.pg_id, redo.prev_lsn_pg, |held| *held == redo)?;
-        Ok(match decision {
-            Decision::Take => {
-                self.hold(redo);
-                Arrival::Accepted
-            }
-            Decision::Done(arrival) => arrival,
-        })
+        self.insert_with(redo.lsn, redo.pg_id, redo.prev_lsn_pg, |held| held == *redo)
+            .map(|decision| match decision {
+                Decision::Take => {
+                    self.hold(redo);
+                    Arrival::Accepted
+                }
+                Decision::Done(arrival) => arrival,
+            })
     }
 
     /// Whether an arrival with this LSN would be refused as truncated, and by which.
@@ -219,13 +207,11 @@ impl HotLog {
     /// What [`insert`](Self::insert) would do with `redo`, without changing anything
     /// (the engine checks a whole append before it journals any of it).
     pub fn judge(&self, redo: &Redo<'_>) -> Result<Arrival, HotLogError> {
-        self.judge_with(redo.lsn, redo.pg_id, redo.prev_lsn_pg, |held| {
-            held.as_redo() == *redo
-        })
-        .map(|d| match d {
-            Decision::Take => Arrival::Accepted,
-            Decision::Done(a) => a,
-        })
+        self.judge_with(redo.lsn, redo.pg_id, redo.prev_lsn_pg, |held| held == *redo)
+            .map(|d| match d {
+                Decision::Take => Arrival::Accepted,
+                Decision::Done(a) => a,
+            })
     }
 
     fn judge_with(
@@ -233,7 +219,7 @@ impl HotLog {
         lsn: Lsn,
         pg: PgId,
         prev: Lsn,
-        same: impl FnOnce(&OwnedRedo) -> bool,
+        same: impl FnOnce(Redo<'_>) -> bool,
     ) -> Result<Decision, HotLogError> {
         if pg != self.pg {
             return Err(HotLogError::WrongPg {
@@ -280,7 +266,7 @@ impl HotLog {
         lsn: Lsn,
         pg: PgId,
         prev: Lsn,
-        same: impl FnOnce(&OwnedRedo) -> bool,
+        same: impl FnOnce(Redo<'_>) -> bool,
     ) -> Result<Decision, HotLogError> {
         let decision = self.judge_with(lsn, pg, prev, same);
         let c = &mut self.counters;
@@ -295,13 +281,13 @@ impl HotLog {
         decision
     }
 
-    fn hold(&mut self, redo: OwnedRedo) {
+    fn hold(&mut self, redo: &Redo<'_>) {
         assert!(redo.lsn > self.floor && redo.prev_lsn_pg < redo.lsn);
         let prev = redo.prev_lsn_pg;
         if prev < self.scl || self.records.successor(prev).is_some() {
             self.counters.forks += 1;
         }
-        self.bytes += redo.backlog_bytes();
+        self.bytes += backlog_bytes(redo);
         self.records.insert(redo);
         self.counters.accepted += 1;
         if prev == self.scl {
@@ -314,6 +300,7 @@ impl HotLog {
             self.scl = next;
         }
         let scl = self.scl;
+        self.records.settle(scl);
         if !self.reported.is_empty() {
             self.reported.retain(|r| r.end > scl);
         }
@@ -352,12 +339,12 @@ impl HotLog {
         }
         let doomed = self.records.lsns_in(range.start, range.end);
         for &lsn in &doomed {
-            let r = self.records.remove(lsn);
-            self.bytes -= r.backlog_bytes();
+            self.bytes -= self.records.remove(lsn);
         }
         self.counters.annulled += doomed.len() as u64;
         self.truncations.push(incoming);
         self.scl = self.floor;
+        self.records.reindex_successors();
         self.advance_scl();
         Ok(TruncateOutcome::Applied {
             annulled: doomed.len(),
@@ -419,7 +406,7 @@ impl HotLog {
     }
 
     /// Held records in `(after, upto]`, in LSN order.
-    pub fn records_in(&self, after: Lsn, upto: Lsn) -> impl Iterator<Item = &OwnedRedo> + '_ {
+    pub fn records_in(&self, after: Lsn, upto: Lsn) -> impl Iterator<Item = Redo<'_>> + '_ {
         self.records.range(after, upto)
     }
 
@@ -429,7 +416,7 @@ impl HotLog {
         page: PageId,
         after: Lsn,
         upto: Lsn,
-    ) -> impl Iterator<Item = &OwnedRedo> + '_ {
+    ) -> impl Iterator<Item = Redo<'_>> + '_ {
         self.records.page_range(page, after, upto)
     }
 
@@ -440,11 +427,12 @@ impl HotLog {
         let mut out = Vec::new();
         let mut bytes = 0usize;
         for r in self.records_in(from, to) {
-            if !out.is_empty() && bytes + r.backlog_bytes() > byte_limit {
+            let b = backlog_bytes(&r);
+            if !out.is_empty() && bytes + b > byte_limit {
                 break;
             }
-            bytes += r.backlog_bytes();
-            out.push(r.clone());
+            bytes += b;
+            out.push(OwnedRedo::from_redo(&r));
         }
         out
     }
@@ -468,10 +456,7 @@ impl HotLog {
             self.pg
         );
         let before = self.bytes;
-        let mut released = 0;
-        self.records
-            .pop_through(to, |r| released += r.backlog_bytes());
-        self.bytes -= released;
+        self.bytes -= self.records.pop_through(to);
         self.floor = to;
         self.truncations.retain(|t| t.range.end > to);
         self.reported.retain(|r| r.end > to);
@@ -482,7 +467,7 @@ impl HotLog {
     pub fn check_invariants(&self) {
         assert!(self.floor <= self.scl);
         assert!(self.scl == self.floor || self.records.contains(self.scl));
-        self.records.check();
+        self.records.check(self.scl);
         let mut bytes = 0;
         for r in self.records.above(Lsn::ZERO) {
             let lsn = r.lsn;
@@ -491,7 +476,7 @@ impl HotLog {
                 self.truncation_covering(lsn).is_none(),
                 "{lsn} held inside a truncation"
             );
-            bytes += r.backlog_bytes();
+            bytes += backlog_bytes(&r);
         }
         assert_eq!(bytes, self.bytes);
         assert!(

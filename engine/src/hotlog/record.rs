@@ -99,19 +99,26 @@ impl OwnedRedo {
     /// Panics if the change does not fit: the engine checks `fits_payload` before it
     /// accepts a record, so a misfit here is our bug.
     pub fn apply_to(&self, payload: &mut [u8]) {
-        assert!(
-            self.fits_payload(payload.len()),
-            "{} does not fit a {}-byte payload",
-            self.lsn,
-            payload.len()
-        );
-        match &self.change {
-            OwnedChange::Delta { offset, bytes } => {
-                let at = *offset as usize;
-                payload[at..at + bytes.len()].copy_from_slice(bytes);
-            }
-            OwnedChange::Image(bytes) => payload.copy_from_slice(bytes),
+        apply_change(&self.as_redo(), payload);
+    }
+}
+
+/// Applies the change of `r` to `payload` (a page payload of the volume's page size).
+/// Panics if the change does not fit: the engine checks [`change_fits_payload`] before
+/// it accepts a record, so a misfit here is our bug.
+pub fn apply_change(r: &Redo<'_>, payload: &mut [u8]) {
+    assert!(
+        change_fits_payload(&r.change, payload.len()),
+        "{} does not fit a {}-byte payload",
+        r.lsn,
+        payload.len()
+    );
+    match r.change {
+        Change::Delta { offset, bytes } => {
+            let at = offset as usize;
+            payload[at..at + bytes.len()].copy_from_slice(bytes);
         }
+        Change::Image(bytes) => payload.copy_from_slice(bytes),
     }
 }
 

@@ -43,6 +43,7 @@ use super::cache::CachedPage;
 use super::engine::{Inner, Segment};
 use super::error::EngineError;
 use super::wal::Wal;
+use crate::hotlog::{apply_change, backlog_bytes};
 use crate::io::{Instant, Io};
 use crate::pages::{DurableMeta, PageWrite, StoredPage, try_at_depth};
 use crate::rt::yield_now;
@@ -203,7 +204,7 @@ async fn coalesce_segment<I: Io, W: Wal>(
         let mut record_pages: Vec<u32> = Vec::new();
         let (mut bytes, mut target) = (0usize, floor);
         for r in st.hot.records_in(floor, top) {
-            if bytes > 0 && bytes + r.backlog_bytes() > inner.cfg.coalesce_pass_bytes_max {
+            if bytes > 0 && bytes + backlog_bytes(&r) > inner.cfg.coalesce_pass_bytes_max {
                 break;
             }
             let i = match index.entry(r.page_id) {
@@ -217,7 +218,7 @@ async fn coalesce_segment<I: Io, W: Wal>(
                 }
             };
             record_pages.push(i);
-            bytes += r.backlog_bytes();
+            bytes += backlog_bytes(&r);
             target = r.lsn;
         }
         st.pass_in_flight = true;
@@ -288,7 +289,7 @@ async fn coalesce_segment<I: Io, W: Wal>(
                 let Some(payload) = Rc::get_mut(&mut img.payload) else {
                     panic!("{}: the pass's image of {} is shared", seg.pg, img.page);
                 };
-                r.apply_to(payload);
+                apply_change(&r, payload);
                 img.page_lsn = r.lsn;
             }
         }

@@ -15,7 +15,7 @@ use super::notify::Notify;
 use super::recovery::{self, RecoveryReport, ReplayAction};
 use super::wal::{Wal, WalRecord, WalRecovery};
 use crate::hotlog::{
-    Arrival, Hole, HotLog, HotLogCounters, LsnRange, OwnedRedo, change_fits_payload,
+    Arrival, Hole, HotLog, HotLogCounters, LsnRange, OwnedRedo, apply_change, change_fits_payload,
 };
 use crate::io::{Instant, Io};
 use crate::pages::{
@@ -298,7 +298,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
                 (ReplayAction::Skip | ReplayAction::SkipAndReport, _, _) => {}
                 (ReplayAction::Insert, Record::Redo(r), Some(st)) => {
                     report.max_lsn = report.max_lsn.max(r.lsn);
-                    st.hot.insert_owned(OwnedRedo::from_redo(r))?;
+                    st.hot.insert(r)?;
                 }
                 (ReplayAction::ApplyTruncation, Record::Truncate(t), Some(st)) => {
                     st.hot.truncate(t.epoch, LsnRange::new(t.start, t.end))?;
@@ -483,9 +483,13 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             }
             (fills_gap, journal)
         };
+        // One clock read per append: the backlog check, the arrival stamp (the age
+        // bound is in milliseconds; the commit's microseconds do not matter to it) and
+        // the coalescer's wake-up below all use it.
+        let mut now = inner.io.now();
         // Records that fill a gap never wait: they are what lets the coalescer move.
         if !fills_gap && !journal.is_empty() {
-            self.wait_for_backlog().await?;
+            now = self.wait_for_backlog(now).await?;
         }
         let raise = {
             let mut st = seg.st.borrow_mut();
@@ -517,7 +521,6 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             inner.fail(format!("journal append failed: {e}"));
             return Err(EngineError::Journal(e));
         }
-        let now = inner.io.now();
         let mut st = seg.st.borrow_mut();
         if epoch > st.epoch {
             st.epoch = epoch;
@@ -561,11 +564,12 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         }
     }
 
-    async fn wait_for_backlog(&self) -> Result<(), EngineError> {
+    /// Waits while the backlog is over its bounds at `start` (at most
+    /// `backpressure_wait_max`); returns when it is not, with the time then.
+    async fn wait_for_backlog(&self, start: Instant) -> Result<Instant, EngineError> {
         let inner = &self.inner;
-        let start = inner.io.now();
         let Some(reason) = inner.over_bound(start) else {
-            return Ok(());
+            return Ok(start);
         };
         let deadline = start.saturating_add(inner.cfg.backpressure_wait_max);
         {
@@ -578,8 +582,9 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             inner.wake.notify_all();
             let _ = crate::rt::timeout_at(deadline, inner.progress.notified()).await;
             inner.check_alive()?;
-            match inner.over_bound(inner.io.now()) {
-                None => return Ok(()),
+            let now = inner.io.now();
+            match inner.over_bound(now) {
+                None => return Ok(now),
                 Some(r) => reason = r,
             }
         }
@@ -797,7 +802,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
                         got: r.prev_lsn_page,
                     });
                 }
-                r.apply_to(&mut payload);
+                apply_change(&r, &mut payload);
                 page_lsn = r.lsn;
             }
             return Ok(PageImage { payload, page_lsn });
