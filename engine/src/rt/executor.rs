@@ -184,6 +184,8 @@ pub(crate) struct Inner {
     root_domain: Cell<Domain>,
     /// Tasks polled since the driver last parked, over every `block_on` call.
     polls_since_park: Cell<u32>,
+    /// The root future's waker header between `block_on` calls.
+    main_header: RefCell<Option<Arc<Header>>>,
 }
 
 impl Inner {
@@ -345,6 +347,7 @@ impl Executor {
                 domain: Cell::new(Domain::ROOT),
                 root_domain: Cell::new(Domain::ROOT),
                 polls_since_park: Cell::new(0),
+                main_header: RefCell::new(None),
             }),
         }
     }
@@ -400,14 +403,20 @@ impl Executor {
         let _enter = Enter::new(self.inner.clone());
         let inner = &*self.inner;
         let mut fut = std::pin::pin!(fut);
-        let main = Arc::new(Header {
-            id: MAIN_ID,
-            remote: inner.remote.clone(),
-            scheduled: AtomicBool::new(true),
+        // The root future's waker header is reused across calls (a fio-style caller
+        // runs a `block_on` per I/O; an allocation each is a measurable share). A
+        // nested call finds it taken and makes its own.
+        let main = inner.main_header.borrow_mut().take().unwrap_or_else(|| {
+            Arc::new(Header {
+                id: MAIN_ID,
+                remote: inner.remote.clone(),
+                scheduled: AtomicBool::new(true),
+            })
         });
+        main.scheduled.store(true, Ordering::Release);
         let main_waker = Waker::from(main.clone());
         inner.sched.borrow_mut().ready.push_back(MAIN_ID);
-        loop {
+        let out = 'run: loop {
             inner.drain_remote();
             // The budget is the executor's, not this call's: a caller that runs many
             // short `block_on`s (a fio-style submit/reap loop) must not starve the
@@ -422,7 +431,7 @@ impl Executor {
                     let res = fut.as_mut().poll(&mut Context::from_waker(&main_waker));
                     inner.domain.set(outer);
                     if let Poll::Ready(v) = res {
-                        return v;
+                        break 'run v;
                     }
                 } else {
                     inner.poll_task(id);
@@ -442,7 +451,10 @@ impl Executor {
             inner.polls_since_park.set(0);
             inner.driver.park(deadline);
             inner.fire_timers();
-        }
+        };
+        drop(main_waker);
+        *inner.main_header.borrow_mut() = Some(main);
+        out
     }
 }
 
