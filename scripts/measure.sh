@@ -6,8 +6,10 @@
 #
 # Needs fio, a release build (it builds one), ~3 GiB free on the filesystem of OUT, and a
 # quiet machine: each step first waits for Dirty in /proc/meminfo to drain (see
-# NVMe-NOTES.md "Dirty pages"). Every job runs on CPU $CPU (default: the last CPU), fio
-# and boreal alike, because cpu0 takes the virtio interrupts on the dev VM.
+# NVMe-NOTES.md "Dirty pages"). Comparisons with fio run both tools on CPU $CPU
+# (default: the last CPU). The CPU-bound engine jobs with no peer (journal records/s,
+# restart) run on $JCPU (default: the highest CPU that takes none of the device's
+# interrupts; NVMe-NOTES.md "CPU placement").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-target/measure}
@@ -15,6 +17,26 @@ QUICK=${2:-}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 CPU=${CPU:-$(( $(nproc) - 1 ))}
+# CPUs that took interrupts of the block device holding $1 (from its PCI function's
+# msi_irqs and /proc/interrupts); nothing when that cannot be told.
+irq_cpus() {
+  local majmin d irqs
+  majmin=$(mountpoint -d "$(findmnt -no TARGET -T "$1")" 2>/dev/null) || return 0
+  d=$(readlink -f "/sys/dev/block/$majmin" 2>/dev/null) || return 0
+  while [ "$d" != / ] && [ ! -d "$d/msi_irqs" ]; do d=$(dirname "$d"); done
+  [ -d "$d/msi_irqs" ] || return 0
+  irqs=" $(ls "$d/msi_irqs" | tr '\n' ' ') "
+  awk -v list="$irqs" 'NR==1 { n = NF; next }
+    { irq = $1; sub(":", "", irq); if (index(list, " " irq " "))
+        for (i = 2; i <= n + 1; i++) if ($i + 0 > 0) print i - 2 }' /proc/interrupts | sort -un
+}
+IRQ_CPUS=$(irq_cpus "$OUT" | tr '\n' ' ')
+if [ -z "${JCPU:-}" ]; then
+  JCPU=$CPU
+  for c in $(seq $(( $(nproc) - 1 )) -1 0); do
+    case " $IRQ_CPUS " in *" $c "*) ;; *) JCPU=$c; break ;; esac
+  done
+fi
 ROUNDS=${ROUNDS:-3}
 RUNTIME=${RUNTIME:-5}
 [ "$QUICK" = "--quick" ] && { ROUNDS=1; RUNTIME=2; }
@@ -35,7 +57,7 @@ quiet() {
   echo "warning: Dirty still ${d} kB after 120 s" >&2
 }
 
-echo "machine: $(nproc) CPUs, $(uname -r), $(findmnt -no FSTYPE -T "$OUT") on $(findmnt -no SOURCE -T "$OUT"); measuring on cpu$CPU; $(date -u +%FT%TZ)" | tee "$OUT/summary.txt"
+echo "machine: $(nproc) CPUs, $(uname -r), $(findmnt -no FSTYPE -T "$OUT") on $(findmnt -no SOURCE -T "$OUT"); comparisons on cpu$CPU, engine-only jobs on cpu$JCPU (device interrupts on: ${IRQ_CPUS:-unknown}); $(date -u +%FT%TZ)" | tee "$OUT/summary.txt"
 
 # 1. The runtime itself (engine/examples/uring_bench) against fio's io_uring engine.
 F="$OUT/runtime.data"
@@ -65,7 +87,7 @@ for job in journal-128b-qd256 journal-128b-qd64; do
   quiet
   rm -rf "$OUT/$job"
   "$BENCH" "bench/jobs/$job.fio" --runtime=$((RUNTIME * 2)) --ramp_time=2 \
-      --directory="$OUT/$job" --cpus_allowed="$CPU" --output-format=json \
+      --directory="$OUT/$job" --cpus_allowed="$JCPU" --output-format=json \
       --output="$OUT/$job.json"
 done
 quiet
@@ -74,7 +96,13 @@ rm -rf "$OUT/journal-4k-qd1"
     --ramp_time=1 --directory="$OUT/journal-4k-qd1" --compare-dir="$OUT/compare-journal-4k-qd1" \
     --compare-cpu="$CPU" > "$OUT/compare-journal-4k-qd1.txt"
 quiet
-"$BIN/examples/recovery_time" "$OUT/recovery" --mib 1024 > "$OUT/recovery.txt"
+taskset -c "$JCPU" "$BIN/examples/recovery_time" "$OUT/recovery" --mib 1024 > "$OUT/recovery.txt"
+rm -rf "$OUT/recovery"
+quiet
+# The whole engine restart: a 1 GiB journal written through, the backlog at its bound.
+mkdir -p "$OUT/restart"
+taskset -c "$JCPU" "$BIN/examples/restart_time" "$OUT/restart" --mib 1024 > "$OUT/restart.txt"
+rm -rf "$OUT/restart"
 quiet
 "$BIN/examples/journal_modes" "$OUT/modes" --secs 2 > "$OUT/journal-modes.txt"
 
@@ -117,5 +145,6 @@ for name in ("journal-128b-qd256", "journal-128b-qd64"):
     print(f"{name:20} records/s {es.get('records_per_sec', float('nan')):>12,.0f}  commit p50 {p['50.000000']/1e3:8.1f} us  p99 {p['99.000000']/1e3:8.1f} us  "
           f"device bytes/redo byte {es.get('device_bytes_per_redo_byte', float('nan')):.2f}  records/batch {es.get('records_per_batch', float('nan')):.1f}")
 print("\n== recovery"); print(open(f"{out}/recovery.txt").read().rstrip())
+print("\n== whole engine restart"); print(open(f"{out}/restart.txt").read().rstrip())
 print("\n== journal durability modes"); print(open(f"{out}/journal-modes.txt").read().rstrip())
 PY

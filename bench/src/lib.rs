@@ -30,6 +30,7 @@ pub mod hdrlog;
 pub mod job;
 pub mod layout;
 pub mod output;
+pub mod placement;
 pub mod plan;
 pub mod progress;
 pub mod run;

@@ -179,8 +179,33 @@ fn job_thread(
                 },
             )
         });
+    // Read before the run (it only reads sysfs and /proc): where the device's
+    // interrupts go, noted when this job's CPU is one of them.
+    let placement = crate::placement::device_irqs(&inst.path);
+    if let Some(p) = &placement
+        && p.cpus.contains(&inst.cpu)
+    {
+        eprintln!(
+            "note: job {} runs on cpu{}, which also takes the interrupts of {} ({}): a CPU-bound job there shares it with the device's completion work",
+            job.name,
+            inst.cpu,
+            p.device,
+            p.irq_names.join(", ")
+        );
+    }
     match setup {
-        Ok(mut engine) => run_job(inst, engine.as_mut(), config, counters, ready),
+        Ok(mut engine) => {
+            let mut stats = run_job(inst, engine.as_mut(), config, counters, ready)?;
+            if let Some(p) = placement {
+                stats
+                    .engine_extra
+                    .insert("device".into(), serde_json::Value::from(p.device));
+                stats
+                    .engine_extra
+                    .insert("device_irq_cpus".into(), serde_json::Value::from(p.cpus));
+            }
+            Ok(stats)
+        }
         Err(e) => {
             // The others wait for everyone at the barrier; never leave them hanging.
             ready.wait();
