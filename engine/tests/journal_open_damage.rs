@@ -193,3 +193,137 @@ fn a_backlog_bound_the_journal_cannot_hold_is_refused_before_any_file_is_touched
         assert!(opened.is_err(), "open_dir created files before refusing");
     });
 }
+
+/// The tail blind spot, for control records: damage to the last acknowledged batch
+/// looks like a torn write and recovery cuts it. A truncation or an epoch change is
+/// therefore also made durable in the segment's metadata file before it is
+/// acknowledged; cut from the journal, it must still hold after the restart.
+#[test]
+fn a_truncation_in_a_damaged_last_batch_still_holds_after_restart() {
+    let sim = sim(33);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        let e = create(&io).await;
+        for lsn in 1..=5 {
+            append(&e, lsn, 0).await;
+        }
+        // Batch 5: the `Truncate` record alone, the journal's last batch.
+        let scl = e
+            .truncate(PG, Epoch::new(1), Lsn::new(3), Lsn::new(5))
+            .await
+            .unwrap();
+        assert_eq!(scl, Lsn::new(3));
+        drop(e);
+        flip(&io, batch_offset(5) + 100).await;
+        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .expect("a damaged tail is cut: the core starts");
+        assert_eq!(
+            report.records_recovered,
+            5,
+            "the damaged last batch (the truncation) was cut as torn: {}",
+            report.summary()
+        );
+        let st = e.status(PG).unwrap();
+        assert_eq!(
+            st.scl,
+            Lsn::new(3),
+            "annulled records 4 and 5 stay annulled"
+        );
+        assert_eq!(st.epoch, Epoch::new(1));
+        // A writer of the old epoch is refused; the truncated range refuses arrivals.
+        assert!(matches!(
+            e.append(PG, Epoch::new(0), &[]).await.unwrap_err(),
+            EngineError::StaleEpoch { .. }
+        ));
+        let body = [9u8; 10];
+        let r = Redo {
+            lsn: Lsn::new(4),
+            prev_lsn_pg: Lsn::new(3),
+            prev_lsn_page: Lsn::new(0),
+            pg_id: PG,
+            page_id: PageId::new(0),
+            cpl: true,
+            change: Change::Delta {
+                offset: 0,
+                bytes: &body,
+            },
+        };
+        let err = e.append(PG, Epoch::new(1), &[r]).await.unwrap_err();
+        assert!(err.to_string().contains("truncat"), "{err}");
+    });
+}
+
+#[test]
+fn a_fence_in_a_damaged_last_batch_still_holds_after_restart() {
+    let sim = sim(34);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        let e = create(&io).await;
+        append(&e, 1, 0).await;
+        append(&e, 2, 0).await;
+        // Batch 2: the fence's `SegmentMeta` record alone, the journal's last batch.
+        e.fence(PG, Epoch::new(3)).await.unwrap();
+        drop(e);
+        flip(&io, batch_offset(2) + 100).await;
+        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .expect("a damaged tail is cut: the core starts");
+        assert_eq!(report.records_recovered, 2, "the fence was cut as torn");
+        assert_eq!(e.status(PG).unwrap().epoch, Epoch::new(3));
+        assert_eq!(e.status(PG).unwrap().scl, Lsn::new(2));
+        assert!(matches!(
+            e.append(PG, Epoch::new(2), &[]).await.unwrap_err(),
+            EngineError::StaleEpoch { .. }
+        ));
+    });
+}
+
+/// `open_dir` opens the segments first and tells the journal scan which batches hold
+/// nothing but redo at or below their PG's materialized LSN: those still count for
+/// recovery (records recovered, pins, decisions) but are not kept for replay, so
+/// replay never sees them. A batch with a control record is always kept.
+#[test]
+fn batches_already_materialized_are_recovered_but_not_replayed() {
+    let sim = sim(35);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        let e = create(&io).await;
+        for lsn in 1..=6 {
+            append(&e, lsn, 0).await;
+        }
+        e.fence(PG, Epoch::new(1)).await.unwrap();
+        e.set_min_read_point(PG, Lsn::new(6)).unwrap();
+        assert!(e.coalesce_now().await.unwrap() > 0);
+        assert_eq!(e.status(PG).unwrap().materialized_lsn, Lsn::new(6));
+        for lsn in 7..=9 {
+            append(&e, lsn, 1).await;
+        }
+        drop(e);
+        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .unwrap();
+        assert_eq!(
+            report.records_recovered, 10,
+            "6 + the fence + 3, all recovered"
+        );
+        let replayed = e.stats().recovery;
+        use boreal_engine::node::ReplayCase;
+        assert_eq!(
+            replayed.count(ReplayCase::RedoMaterialized),
+            0,
+            "batches below the floor are not replayed: {replayed:?}"
+        );
+        assert_eq!(replayed.count(ReplayCase::RedoNew), 3);
+        assert_eq!(
+            replayed.count(ReplayCase::SegmentMeta),
+            1,
+            "the fence is kept"
+        );
+        let st = e.status(PG).unwrap();
+        assert_eq!(
+            (st.scl, st.materialized_lsn, st.epoch),
+            (Lsn::new(9), Lsn::new(6), Epoch::new(1))
+        );
+    });
+}

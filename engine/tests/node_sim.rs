@@ -454,7 +454,7 @@ async fn finish_pending(e: &Engine, m: &M, i: usize) -> bool {
             apply_meta(&mut m.borrow_mut(), i, p);
             true
         }
-        Err(EngineError::Journal(_) | EngineError::Failed(_)) => false,
+        Err(EngineError::Journal(_) | EngineError::Failed(_) | EngineError::Store(_)) => false,
         Err(err) => panic!("seed {}: re-applying {p:?}: {err}", m.borrow().seed),
     }
 }
@@ -544,7 +544,9 @@ async fn appender(e: Rc<Engine>, m: M, ctl: SimControl) {
                 ctl.trace_event(&[1, i as u64, ack.scl.get()]);
             }
             Err(EngineError::Backlogged { .. }) => m.borrow_mut().counts.appends_failed += 1,
-            Err(EngineError::Journal(_) | EngineError::Failed(_)) => {
+            // (`Store`: an append that raised the epoch could not write the metadata
+            // file; the engine stopped.)
+            Err(EngineError::Journal(_) | EngineError::Failed(_) | EngineError::Store(_)) => {
                 let mut mm = m.borrow_mut();
                 mm.counts.appends_failed += 1;
                 mm.stopped = true;
@@ -655,7 +657,10 @@ async fn meta_op(e: &Engine, m: &M, ctl: &SimControl) -> bool {
             m.borrow_mut().pgs[i].pending = None;
             true
         }
-        Err(EngineError::Journal(_) | EngineError::Failed(_)) => false,
+        // The journal or the metadata file failed (a truncation or fence is made
+        // durable in both before it is acknowledged): the engine stopped; the
+        // truncation or fence stays pending, re-applied after the restart.
+        Err(EngineError::Journal(_) | EngineError::Failed(_) | EngineError::Store(_)) => false,
         Err(err) => panic!("seed {}: {p:?}: {err}", m.borrow().seed),
     }
 }

@@ -17,7 +17,7 @@ use super::config::{JOURNAL_ALIGN_BYTES as JOURNAL_ALIGN, JournalConfig};
 use super::decide::{FileItems, MissingRange, decide_all};
 use super::error::JournalError;
 use super::files::FileSet;
-use super::scan::{RecoveredRecords, scan_file};
+use super::scan::{KeepBatch, RecoveredRecords, scan_file};
 use super::writer::Journal;
 use crate::io::{DmaBuf, Io, OpenOptions, WriteFlags};
 
@@ -229,6 +229,18 @@ impl<I: Io> Journal<I> {
     /// returns, call `release` for every PG with its materialized LSN: recovery pins
     /// every file by the records it still holds.
     pub async fn open(io: I, cfg: JournalConfig) -> Result<(Journal<I>, Recovered), JournalError> {
+        Self::open_keeping(io, cfg, &|_| true).await
+    }
+
+    /// [`open`](Self::open), keeping for replay only the bodies of the batches `keep`
+    /// accepts (see [`KeepBatch`]): every batch still counts for recovery's decisions
+    /// and pins its file, but the records of the others are not returned and their
+    /// read windows are reused during the scan instead of being held until replay.
+    pub(crate) async fn open_keeping(
+        io: I,
+        cfg: JournalConfig,
+        keep: KeepBatch<'_>,
+    ) -> Result<(Journal<I>, Recovered), JournalError> {
         cfg.validate()?;
         let mut files = Vec::with_capacity(cfg.files as usize);
         let mut headers = Vec::with_capacity(cfg.files as usize);
@@ -367,6 +379,7 @@ impl<I: Io> Journal<I> {
                 &mut pool,
                 cfg.recovery_read_bytes,
                 &mut records,
+                keep,
             )
             .await?;
             scanned.push(FileItems {

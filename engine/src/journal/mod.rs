@@ -39,5 +39,6 @@ pub use self::decide::{
 };
 pub use self::error::{FailedOp, JournalError};
 pub use self::lifecycle::{Recovered, TailPos};
+pub(crate) use self::scan::BatchPin;
 pub use self::scan::{RecordPos, RecoveredBatch, RecoveredRecords};
 pub use self::writer::{Appended, Journal, JournalStats};

@@ -167,7 +167,8 @@ impl RecoveredRecords {
             .unwrap_or_default()
     }
 
-    /// The records of `batch`, borrowing this buffer. Bodies were fully checked by
+    /// The records of `batch`, borrowing this buffer (none for a batch whose body
+    /// recovery was asked not to keep). Bodies were fully checked by
     /// `classify_with` (body checksum, every record's structure), so they are decoded
     /// without their own checksums and decoding cannot fail; a failure would be a bug
     /// here and ends the batch's records early (never a panic).
@@ -197,7 +198,7 @@ impl RecoveredRecords {
     pub(crate) fn retain_order(&mut self, keep: &[usize]) {
         self.batches = keep.iter().map(|&i| self.batches[i]).collect();
         let mut used = vec![false; self.chunks.len()];
-        for b in &self.batches {
+        for b in self.batches.iter().filter(|b| b.chunk != NO_BODY) {
             used[b.chunk] = true;
         }
         for (chunk, used) in self.chunks.iter_mut().zip(used) {
@@ -306,9 +307,20 @@ struct Carry {
     need: usize,
 }
 
+/// `RecoveredBatch::chunk` of a batch whose body the caller did not ask to keep.
+const NO_BODY: usize = usize::MAX;
+
+/// Which valid batches' bodies recovery keeps for replay, judged from what each pins
+/// (per PG: highest redo LSN, control records). A batch not kept is still recovered
+/// (it counts for every decision, its pins hold its file) but its records are not
+/// handed out, and a read window holding only such batches is reused at once instead
+/// of being held until replay.
+pub(crate) type KeepBatch<'k> = &'k dyn Fn(&[BatchPin]) -> bool;
+
 /// The per-file state of a scan.
 struct FileScan<'h> {
     header: &'h JournalFileHeader,
+    keep: KeepBatch<'h>,
     items: Vec<Item>,
     rereads_left: u32,
     /// Pins of the region being classified.
@@ -401,7 +413,7 @@ impl FileScan<'_> {
         base: usize,
     ) -> bool {
         let mut seen = judged.seen;
-        let kept = judged.valid.is_some();
+        let kept = judged.valid.is_some() && (self.keep)(&self.scratch);
         if let (Some((start, end, h)), Seen::Valid { batch, .. }) = (judged.valid, &mut seen) {
             *batch = out.push_batch(
                 RecoveredBatch {
@@ -412,7 +424,7 @@ impl FileScan<'_> {
                     last_lsn: h.last_lsn,
                     record_count: h.record_count,
                     redo_only: h.redo_only,
-                    chunk,
+                    chunk: if kept { chunk } else { NO_BODY },
                     body_start: base + start,
                     body_end: base + end,
                     pins_start: 0,
@@ -482,11 +494,13 @@ pub(crate) async fn scan_file<I: Io>(
     pool: &mut Vec<DmaBuf>,
     read_bytes: usize,
     out: &mut RecoveredRecords,
+    keep: KeepBatch<'_>,
 ) -> Result<Vec<Item>, JournalError> {
     let size = header.file_size;
     let id = header.file_id;
     let mut scan = FileScan {
         header,
+        keep,
         items: Vec::new(),
         rereads_left: REREADS_PER_FILE_MAX,
         scratch: Vec::new(),

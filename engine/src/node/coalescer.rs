@@ -37,15 +37,15 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use boreal_segment::{Lsn, PageId, SegmentMeta};
+use boreal_segment::{Lsn, PageId};
 
 use super::cache::CachedPage;
-use super::engine::{Inner, Segment};
+use super::engine::{Inner, Segment, durable_meta};
 use super::error::EngineError;
 use super::wal::Wal;
 use crate::hotlog::{apply_change, backlog_bytes};
 use crate::io::{Instant, Io};
-use crate::pages::{DurableMeta, PageWrite, StoredPage, try_at_depth};
+use crate::pages::{PageWrite, StoredPage, try_at_depth};
 use crate::rt::yield_now;
 
 /// Records a pass applies between two yields to the executor (~0.2 ms of work), so
@@ -336,6 +336,10 @@ async fn coalesce_segment<I: Io, W: Wal>(
             cache.insert((seg.pg, img.page), image);
         }
     }
+    // Metadata writes are ordered (truncations and epoch changes write it too): this
+    // one is computed from the state seen once the lock is held, and the floor moves
+    // before the lock is released.
+    let meta_held = seg.meta_lock.lock().await;
     let (durable, generation) = {
         let st = seg.st.borrow();
         assert!(
@@ -344,24 +348,7 @@ async fn coalesce_segment<I: Io, W: Wal>(
             seg.pg,
             st.hot.scl()
         );
-        let durable = DurableMeta {
-            meta: SegmentMeta {
-                pg_id: seg.pg,
-                epoch: st.epoch,
-                materialized_lsn: target,
-                scl: st.hot.scl(),
-                sequence: 0,
-                page_size: seg.page_size,
-            },
-            truncations: st
-                .hot
-                .truncations()
-                .iter()
-                .filter(|t| t.range.end > target)
-                .copied()
-                .collect(),
-        };
-        (durable, st.meta_generation)
+        (durable_meta(seg, &st, target), st.meta_generation)
     };
     seg.meta.write(&durable).await?;
     let release_meta = {
@@ -375,6 +362,7 @@ async fn coalesce_segment<I: Io, W: Wal>(
             && st.epoch_changes_in_flight == 0
             && st.truncation_caps.is_empty()
     };
+    drop(meta_held);
     drop(guard);
     // The metadata file now says `target` is materialized: redo up to it is only
     // needed from the page store. Metadata records are released only if the write saw

@@ -11,7 +11,7 @@ use super::cache::{CachedPage, PageCache};
 use super::coalescer;
 use super::config::EngineConfig;
 use super::error::EngineError;
-use super::notify::Notify;
+use super::notify::{Lock, Notify};
 use super::recovery::{self, RecoveryReport, ReplayAction};
 use super::wal::{Wal, WalRecord, WalRecovery};
 use crate::hotlog::{
@@ -101,6 +101,9 @@ pub(crate) struct Segment<I: Io> {
     pub(crate) page_size: PageSize,
     pub(crate) pages: PageFile<I>,
     pub(crate) meta: MetaFile<I>,
+    /// Orders writes of `meta`: each computes its contents from the state it sees
+    /// once it holds the lock, so the file never goes back to an older state.
+    pub(crate) meta_lock: Lock,
     pub(crate) st: RefCell<SegState>,
 }
 
@@ -282,12 +285,27 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         cfg: EngineConfig,
     ) -> Result<CoreEngine<I, W>, EngineError> {
         cfg.validate().map_err(EngineError::Config)?;
-        let (catalog, entries) = Catalog::open(io.clone(), &catalog_path(&cfg.dir)).await?;
-        let mut segments = BTreeMap::new();
-        for e in &entries {
-            let seg = open_segment(&io, &cfg, e).await?;
-            segments.insert(e.pg, Rc::new(seg));
-        }
+        let opened = open_segments(&io, &cfg).await?;
+        Self::replay_opened(io, wal, opened, records, missing, missing_unplaced, cfg)
+    }
+
+    /// The replay half of [`open_replaying`](Self::open_replaying), on segments already
+    /// opened (`open_dir` opens them first, to tell the journal scan which batches are
+    /// already materialized).
+    pub(crate) fn replay_opened<'r>(
+        io: I,
+        wal: W,
+        opened: OpenedSegments<I>,
+        records: impl IntoIterator<Item = Record<'r>>,
+        missing: &[LsnRange],
+        missing_unplaced: &[String],
+        cfg: EngineConfig,
+    ) -> Result<CoreEngine<I, W>, EngineError> {
+        let OpenedSegments {
+            catalog,
+            entries,
+            segments,
+        } = opened;
         let mut report = RecoveryReport::default();
         for record in records {
             let seg = segments.get(&record.pg_id());
@@ -436,6 +454,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             page_size,
             pages,
             meta,
+            meta_lock: Lock::default(),
             st: RefCell::new(new_state(HotLog::new(pg, Lsn::ZERO), Epoch::ZERO)),
         };
         inner.segments.borrow_mut().insert(pg, Rc::new(seg));
@@ -521,11 +540,21 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             inner.fail(format!("journal append failed: {e}"));
             return Err(EngineError::Journal(e));
         }
-        let mut st = seg.st.borrow_mut();
-        if epoch > st.epoch {
-            st.epoch = epoch;
-            st.meta_generation += 1;
+        if raising {
+            let raised = {
+                let mut st = seg.st.borrow_mut();
+                let raised = epoch > st.epoch;
+                if raised {
+                    st.epoch = epoch;
+                    st.meta_generation += 1;
+                }
+                raised
+            };
+            if raised {
+                write_meta_now(inner, &seg).await?;
+            }
         }
+        let mut st = seg.st.borrow_mut();
         let (mut accepted, mut duplicates, mut first_err, mut top) = (0, 0, None, Lsn::ZERO);
         for r in records {
             match st.hot.insert(r) {
@@ -621,10 +650,13 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             inner.fail(format!("journal append failed: {e}"));
             return Err(EngineError::Journal(e));
         }
-        let mut st = seg.st.borrow_mut();
-        st.epoch = st.epoch.max(epoch);
-        st.meta_generation += 1;
-        Ok(st.epoch)
+        {
+            let mut st = seg.st.borrow_mut();
+            st.epoch = st.epoch.max(epoch);
+            st.meta_generation += 1;
+        }
+        write_meta_now(inner, &seg).await?;
+        Ok(seg.st.borrow().epoch)
     }
 
     /// Applies the truncation `(start, end]` of `epoch` once a `Truncate` record is
@@ -688,24 +720,27 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             end,
         });
         let res = inner.wal.append(&[rec]).await;
-        let mut st = seg.st.borrow_mut();
-        if let Some(i) = st.truncation_caps.iter().position(|&c| c == start) {
-            st.truncation_caps.swap_remove(i);
+        {
+            let mut st = seg.st.borrow_mut();
+            if let Some(i) = st.truncation_caps.iter().position(|&c| c == start) {
+                st.truncation_caps.swap_remove(i);
+            }
+            st.meta_generation += 1;
+            if let Err(e) = res {
+                drop(st);
+                inner.fail(format!("journal append failed: {e}"));
+                return Err(EngineError::Journal(e));
+            }
+            st.hot.truncate(epoch, range)?;
+            st.epoch = st.epoch.max(epoch);
+            // Appends whose newest record was annulled no longer age the backlog.
+            st.arrivals.retain(|&(l, _)| !range.contains(l));
+            if st.hot.is_empty() {
+                st.arrivals.clear();
+            }
         }
-        st.meta_generation += 1;
-        if let Err(e) = res {
-            drop(st);
-            inner.fail(format!("journal append failed: {e}"));
-            return Err(EngineError::Journal(e));
-        }
-        st.hot.truncate(epoch, range)?;
-        st.epoch = st.epoch.max(epoch);
-        // Appends whose newest record was annulled no longer age the backlog.
-        st.arrivals.retain(|&(l, _)| !range.contains(l));
-        if st.hot.is_empty() {
-            st.arrivals.clear();
-        }
-        Ok(st.hot.scl())
+        write_meta_now(inner, &seg).await?;
+        Ok(seg.st.borrow().hot.scl())
     }
 
     /// Raises the segment's min read point (PGMRPL); lower values are ignored. Reads
@@ -902,6 +937,41 @@ fn new_state(hot: HotLog, epoch: Epoch) -> SegState {
     }
 }
 
+/// The catalog and every segment it names, each hot log empty at the segment's
+/// materialized LSN (its floor), before any journal record is replayed.
+pub(crate) struct OpenedSegments<I: Io> {
+    catalog: Catalog<I>,
+    entries: Vec<CatalogEntry>,
+    segments: BTreeMap<PgId, Rc<Segment<I>>>,
+}
+
+impl<I: Io> OpenedSegments<I> {
+    /// Each segment's floor: journal records at or below it are in the page store.
+    pub(crate) fn floors(&self) -> BTreeMap<PgId, Lsn> {
+        self.segments
+            .iter()
+            .map(|(pg, s)| (*pg, s.st.borrow().hot.floor()))
+            .collect()
+    }
+}
+
+pub(crate) async fn open_segments<I: Io>(
+    io: &I,
+    cfg: &EngineConfig,
+) -> Result<OpenedSegments<I>, EngineError> {
+    let (catalog, entries) = Catalog::open(io.clone(), &catalog_path(&cfg.dir)).await?;
+    let mut segments = BTreeMap::new();
+    for e in &entries {
+        let seg = open_segment(io, cfg, e).await?;
+        segments.insert(e.pg, Rc::new(seg));
+    }
+    Ok(OpenedSegments {
+        catalog,
+        entries,
+        segments,
+    })
+}
+
 async fn open_segment<I: Io>(
     io: &I,
     cfg: &EngineConfig,
@@ -927,8 +997,59 @@ async fn open_segment<I: Io>(
         page_size: e.page_size,
         pages,
         meta,
+        meta_lock: Lock::default(),
         st: RefCell::new(new_state(hot, durable.meta.epoch)),
     })
+}
+
+/// The segment's metadata as of `st`, with `materialized` as its materialized LSN (the
+/// floor, or a pass's target once its pages are durable): the epoch, and the
+/// truncations that end above it (those at or below it can no longer matter).
+pub(crate) fn durable_meta<I: Io>(
+    seg: &Segment<I>,
+    st: &SegState,
+    materialized: Lsn,
+) -> DurableMeta {
+    DurableMeta {
+        meta: SegmentMeta {
+            pg_id: seg.pg,
+            epoch: st.epoch,
+            materialized_lsn: materialized,
+            scl: st.hot.scl(),
+            sequence: 0,
+            page_size: seg.page_size,
+        },
+        truncations: st
+            .hot
+            .truncations()
+            .iter()
+            .filter(|t| t.range.end > materialized)
+            .copied()
+            .collect(),
+    }
+}
+
+/// Writes the segment's metadata file from its state now (see [`durable_meta`]),
+/// after any metadata write in flight. Truncations and epoch changes call it before
+/// they are acknowledged, so each is durable in two places: its journal record and
+/// this file. The journal alone cannot be trusted with them: damage to the last
+/// acknowledged batch looks like a torn write and is cut at recovery (a blind spot of
+/// the batch format), and a lost truncation would bring annulled records back, a lost
+/// epoch would let a fenced writer in. Any write error stops the engine (fail-stop).
+async fn write_meta_now<I: Io, W: Wal>(
+    inner: &Inner<I, W>,
+    seg: &Segment<I>,
+) -> Result<(), EngineError> {
+    let _held = seg.meta_lock.lock().await;
+    let durable = {
+        let st = seg.st.borrow();
+        durable_meta(seg, &st, st.hot.floor())
+    };
+    if let Err(e) = seg.meta.write(&durable).await {
+        inner.fail(format!("{}: metadata write failed: {e}", seg.pg));
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 fn epoch_record<I: Io>(seg: &Segment<I>, st: &SegState, epoch: Epoch) -> SegmentMeta {

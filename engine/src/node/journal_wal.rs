@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use boreal_segment::{Lsn, PgId, Record};
 
 use super::config::EngineConfig;
-use super::engine::CoreEngine;
+use super::engine::{CoreEngine, open_segments};
 use super::error::EngineError;
 use super::wal::Wal;
 use crate::hotlog::LsnRange;
@@ -32,7 +32,7 @@ use boreal_segment::checksum::is_all_zero;
 use crate::buf::DmaBuf;
 use crate::io::{Io, OpenOptions};
 use crate::journal::{
-    Journal, JournalConfig, JournalError, MissingAction, MissingRange, Recovered,
+    BatchPin, Journal, JournalConfig, JournalError, MissingAction, MissingRange, Recovered,
 };
 use crate::pages::{CATALOG_SLOT_BYTES, PageStoreError, catalog_path};
 
@@ -183,7 +183,26 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
         if !catalog_committed(&io, &cfg).await? {
             return Self::create_dir(io, cfg, journal).await;
         }
-        let (wal, rec) = Journal::open(io.clone(), journal)
+        // Segments first: their floors tell the journal scan which batches replay
+        // would skip anyway (every redo record at or below its PG's floor, no control
+        // record), so their read windows are reused at once instead of being held (and
+        // faulted in, and unmapped) until replay. Batches of a PG the catalog does not
+        // name are kept: they must reach the check below.
+        let opened = match open_segments(&io, &cfg).await {
+            Ok(o) => o,
+            Err(EngineError::Store(e)) if is_not_found(&e) => {
+                return Err(EngineError::Recovery(format!(
+                    "a segment file named by the catalog is missing: {e}"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let floors = opened.floors();
+        let keep = |pins: &[BatchPin]| {
+            pins.iter()
+                .any(|p| p.meta || floors.get(&p.pg).is_none_or(|&floor| p.redo_max > floor))
+        };
+        let (wal, rec) = Journal::open_keeping(io.clone(), journal, &keep)
             .await
             .map_err(|e| EngineError::Journal(e.to_string()))?;
         // Damage in the middle of the journal may have held a `Truncate` or
@@ -218,9 +237,10 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
         // they name are gathered in the same single pass (decoding is the cost).
         let mut others: BTreeSet<PgId> = BTreeSet::new();
         let mut last_pg = None;
-        let opened = CoreEngine::open_replaying(
+        let opened = CoreEngine::replay_opened(
             io,
             wal,
+            opened,
             rec.records.iter().map(|(_, r)| r).inspect(|r| {
                 let pg = r.pg_id();
                 if last_pg != Some(pg) {
@@ -231,18 +251,9 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
             &missing,
             &missing_unplaced,
             cfg,
-        )
-        .await;
+        );
         drop(rec);
-        let engine = match opened {
-            Ok(e) => e,
-            Err(EngineError::Store(e)) if is_not_found(&e) => {
-                return Err(EngineError::Recovery(format!(
-                    "a segment file named by the catalog is missing: {e}"
-                )));
-            }
-            Err(e) => return Err(e),
-        };
+        let engine = opened?;
         // Appends need a segment and a segment is in the catalog before its first
         // append, so journal records of a PG the catalog does not name mean the catalog
         // lost a segment (damage): refuse to start rather than serve the PG as empty.

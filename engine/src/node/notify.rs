@@ -52,3 +52,32 @@ impl Future for Notified<'_> {
         Poll::Pending
     }
 }
+
+/// A single-threaded async lock guarding no data (the caller says what it orders):
+/// one holder at a time; a release wakes the waiters, and the first to run takes it.
+#[derive(Debug, Default)]
+pub(crate) struct Lock {
+    held: Cell<bool>,
+    released: Notify,
+}
+
+impl Lock {
+    pub(crate) async fn lock(&self) -> LockGuard<'_> {
+        while self.held.get() {
+            self.released.notified().await;
+        }
+        self.held.set(true);
+        LockGuard(self)
+    }
+}
+
+/// Holds a [`Lock`] until dropped.
+#[derive(Debug)]
+pub(crate) struct LockGuard<'a>(&'a Lock);
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        self.0.held.set(false);
+        self.0.released.notify_all();
+    }
+}
