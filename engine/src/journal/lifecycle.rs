@@ -17,7 +17,7 @@ use super::config::{JOURNAL_ALIGN_BYTES as JOURNAL_ALIGN, JournalConfig};
 use super::decide::{FileItems, MissingRange, decide_all};
 use super::error::JournalError;
 use super::files::FileSet;
-use super::scan::{KeepBatch, RecoveredRecords, scan_file};
+use super::scan::{KeepBatch, RecoveredRecords, Stream, scan_file};
 use super::writer::Journal;
 use crate::io::{DmaBuf, Io, OpenOptions, WriteFlags};
 
@@ -229,18 +229,26 @@ impl<I: Io> Journal<I> {
     /// returns, call `release` for every PG with its materialized LSN: recovery pins
     /// every file by the records it still holds.
     pub async fn open(io: I, cfg: JournalConfig) -> Result<(Journal<I>, Recovered), JournalError> {
-        Self::open_keeping(io, cfg, &|_| true).await
+        let (journal, recovered, _) = Self::open_streaming(io, cfg, &|_| true, &mut |_| {}).await?;
+        Ok((journal, recovered))
     }
 
     /// [`open`](Self::open), keeping for replay only the bodies of the batches `keep`
     /// accepts (see [`KeepBatch`]): every batch still counts for recovery's decisions
     /// and pins its file, but the records of the others are not returned and their
     /// read windows are reused during the scan instead of being held until replay.
-    pub(crate) async fn open_keeping(
+    /// Each kept batch that the decisions will accept is also handed to `visit` as soon
+    /// as the scan has checked it (see [`Stream`]), so the caller can replay while the
+    /// scan reads on. The `bool` says whether the batches `visit` saw are exactly the
+    /// kept batches the decisions accepted, in order; if not (which the rules make
+    /// impossible, but a caller must not trust what it replayed without it), the
+    /// caller replays from `Recovered::records` instead.
+    pub(crate) async fn open_streaming(
         io: I,
         cfg: JournalConfig,
         keep: KeepBatch<'_>,
-    ) -> Result<(Journal<I>, Recovered), JournalError> {
+        visit: &mut dyn FnMut(&[u8]),
+    ) -> Result<(Journal<I>, Recovered, bool), JournalError> {
         cfg.validate()?;
         let mut files = Vec::with_capacity(cfg.files as usize);
         let mut headers = Vec::with_capacity(cfg.files as usize);
@@ -370,6 +378,7 @@ impl<I: Io> Journal<I> {
         let mut records = RecoveredRecords::default();
         let mut pool = Vec::new();
         let mut scanned = Vec::with_capacity(used.len());
+        let mut stream = Stream::new(keep, visit);
         for &(index, _) in &used {
             let header = headers[index].expect("used files have a readable header");
             let items = scan_file(
@@ -379,7 +388,7 @@ impl<I: Io> Journal<I> {
                 &mut pool,
                 cfg.recovery_read_bytes,
                 &mut records,
-                keep,
+                &mut stream,
             )
             .await?;
             scanned.push(FileItems {
@@ -390,6 +399,12 @@ impl<I: Io> Journal<I> {
         drop(pool);
         let decisions = decide_all(&scanned, JOURNAL_FILE_HEADER_SIZE as u64);
         report.extend(decisions.report.iter().cloned());
+        let streamed_as_decided = decisions
+            .accepted
+            .iter()
+            .copied()
+            .filter(|&i| records.has_body(i))
+            .eq(stream.streamed.iter().copied());
         records.retain_order(&decisions.accepted);
 
         let mut set = FileSet::restore(files.len(), used.clone(), free, generation_max);
@@ -430,6 +445,7 @@ impl<I: Io> Journal<I> {
                 tail,
                 report,
             },
+            streamed_as_decided,
         ))
     }
 }

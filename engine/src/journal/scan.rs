@@ -160,6 +160,11 @@ impl RecoveredRecords {
             .unwrap_or_default()
     }
 
+    /// Whether the batch at `index` (as the scan pushed it) kept its body.
+    pub(crate) fn has_body(&self, index: usize) -> bool {
+        self.batches.get(index).is_some_and(|b| b.chunk != NO_BODY)
+    }
+
     /// What `batch` pins, per PG.
     pub(crate) fn pins_of(&self, batch: &RecoveredBatch) -> &[BatchPin] {
         self.pins
@@ -317,10 +322,41 @@ const NO_BODY: usize = usize::MAX;
 /// of being held until replay.
 pub(crate) type KeepBatch<'k> = &'k dyn Fn(&[BatchPin]) -> bool;
 
+/// Hands each valid batch replay will need to the caller as soon as the scan has
+/// checked it, so replay runs while the next windows are read. The rule is
+/// `decide.rs`'s for valid batches: one whose sequence is not above every valid batch
+/// before it is superseded (skipped); every other valid batch is accepted. The scan
+/// records which batches it streamed; `Journal::open_streaming` compares them with the
+/// decisions made over the whole journal.
+pub(crate) struct Stream<'v> {
+    keep: KeepBatch<'v>,
+    last_seq: Option<BatchSeq>,
+    /// Indices (into the scan's batches) of the batches handed out, in order.
+    pub(crate) streamed: Vec<usize>,
+    visit: &'v mut dyn FnMut(&[u8]),
+}
+
+impl<'v> Stream<'v> {
+    /// Only batches `keep` accepts keep their body and are streamed; `visit` gets the
+    /// body of each streamed batch (its records laid end to end, checked: decode them
+    /// with `boreal_segment::Records::verified`).
+    pub(crate) fn new(keep: KeepBatch<'v>, visit: &'v mut dyn FnMut(&[u8])) -> Stream<'v> {
+        Stream {
+            keep,
+            last_seq: None,
+            streamed: Vec::new(),
+            visit,
+        }
+    }
+}
+
 /// The per-file state of a scan.
 struct FileScan<'h> {
     header: &'h JournalFileHeader,
     keep: KeepBatch<'h>,
+    /// Set by `record` for a valid batch to stream: (batch index, body start, end) in
+    /// the buffer it was judged in.
+    to_stream: Option<(usize, usize, usize)>,
     items: Vec<Item>,
     rereads_left: u32,
     /// Pins of the region being classified.
@@ -403,10 +439,12 @@ impl FileScan<'_> {
         })
     }
 
-    /// Records a judged region whose bytes are in `chunk` from `base` on.
+    /// Records a judged region whose bytes are in `chunk` from `base` on. Returns
+    /// whether its body is kept; sets `to_stream` when it is to be streamed.
     fn record(
         &mut self,
         out: &mut RecoveredRecords,
+        stream: &mut Stream<'_>,
         offset: u64,
         judged: Judged,
         chunk: usize,
@@ -414,6 +452,7 @@ impl FileScan<'_> {
     ) -> bool {
         let mut seen = judged.seen;
         let kept = judged.valid.is_some() && (self.keep)(&self.scratch);
+        self.to_stream = None;
         if let (Some((start, end, h)), Seen::Valid { batch, .. }) = (judged.valid, &mut seen) {
             *batch = out.push_batch(
                 RecoveredBatch {
@@ -432,9 +471,24 @@ impl FileScan<'_> {
                 },
                 &self.scratch,
             );
+            if stream.last_seq.is_none_or(|p| h.sequence > p) {
+                stream.last_seq = Some(h.sequence);
+                if kept {
+                    self.to_stream = Some((*batch, start, end));
+                }
+            }
         }
         push_merged(&mut self.items, offset, judged.len, seen);
         kept
+    }
+
+    /// Hands the body of the batch `record` just marked to the stream; `buf` is the
+    /// buffer it was judged in.
+    fn stream(&mut self, stream: &mut Stream<'_>, buf: &[u8]) {
+        if let Some((batch, start, end)) = self.to_stream.take() {
+            stream.streamed.push(batch);
+            (stream.visit)(&buf[start..end]);
+        }
     }
 }
 
@@ -494,13 +548,14 @@ pub(crate) async fn scan_file<I: Io>(
     pool: &mut Vec<DmaBuf>,
     read_bytes: usize,
     out: &mut RecoveredRecords,
-    keep: KeepBatch<'_>,
+    stream: &mut Stream<'_>,
 ) -> Result<Vec<Item>, JournalError> {
     let size = header.file_size;
     let id = header.file_id;
     let mut scan = FileScan {
         header,
-        keep,
+        keep: stream.keep,
+        to_stream: None,
         items: Vec::new(),
         rereads_left: REREADS_PER_FILE_MAX,
         scratch: Vec::new(),
@@ -519,6 +574,10 @@ pub(crate) async fn scan_file<I: Io>(
             inflight.push_back(start(read(buf, want, next_read), next_read, want).await);
             next_read += want as u64;
         }
+        // The reads just queued go to the device now, not at the executor's next park:
+        // the window ahead is usually complete already, so this task goes on checking
+        // it (milliseconds of CPU) without parking, and the device would idle meanwhile.
+        io.submit_queued();
         let Some(ahead) = inflight.pop_front() else {
             break;
         };
@@ -560,8 +619,10 @@ pub(crate) async fn scan_file<I: Io>(
                     judge_region(io, file, &mut scan, c.buf.as_slice(), c.offset).await?;
                 let len = judged.len;
                 let chunk = out.chunks.len();
-                if scan.record(out, c.offset, judged, chunk, 0) {
-                    out.chunks.push(Some(reread.unwrap_or(c.buf)));
+                let buf = reread.unwrap_or(c.buf);
+                if scan.record(out, stream, c.offset, judged, chunk, 0) {
+                    scan.stream(stream, buf.as_slice());
+                    out.chunks.push(Some(buf));
                 }
                 pos = c.offset + len;
             }
@@ -591,10 +652,16 @@ pub(crate) async fn scan_file<I: Io>(
             let (judged, reread) = judge_region(io, file, &mut scan, region, offset).await?;
             let len = judged.len;
             match reread {
-                None => keep |= scan.record(out, offset, judged, slot, local),
+                None => {
+                    if scan.record(out, stream, offset, judged, slot, local) {
+                        keep = true;
+                        scan.stream(stream, region);
+                    }
+                }
                 Some(buf) => {
                     let chunk = out.chunks.len();
-                    if scan.record(out, offset, judged, chunk, 0) {
+                    if scan.record(out, stream, offset, judged, chunk, 0) {
+                        scan.stream(stream, buf.as_slice());
                         out.chunks.push(Some(buf));
                     }
                 }
@@ -615,8 +682,10 @@ pub(crate) async fn scan_file<I: Io>(
         let (judged, reread) =
             judge_region(io, file, &mut scan, c.buf.as_slice(), c.offset).await?;
         let chunk = out.chunks.len();
-        if scan.record(out, c.offset, judged, chunk, 0) {
-            out.chunks.push(Some(reread.unwrap_or(c.buf)));
+        let buf = reread.unwrap_or(c.buf);
+        if scan.record(out, stream, c.offset, judged, chunk, 0) {
+            scan.stream(stream, buf.as_slice());
+            out.chunks.push(Some(buf));
         }
     }
     Ok(scan.items)

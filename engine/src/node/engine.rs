@@ -295,8 +295,24 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
     pub(crate) fn replay_opened<'r>(
         io: I,
         wal: W,
-        opened: OpenedSegments<I>,
+        mut opened: OpenedSegments<I>,
         records: impl IntoIterator<Item = Record<'r>>,
+        missing: &[LsnRange],
+        missing_unplaced: &[String],
+        cfg: EngineConfig,
+    ) -> Result<CoreEngine<I, W>, EngineError> {
+        for record in records {
+            opened.replay(&record)?;
+        }
+        Self::finish_opened(io, wal, opened, missing, missing_unplaced, cfg)
+    }
+
+    /// After replay: notes the journal's missing ranges in every segment they may
+    /// touch and starts the engine.
+    pub(crate) fn finish_opened(
+        io: I,
+        wal: W,
+        opened: OpenedSegments<I>,
         missing: &[LsnRange],
         missing_unplaced: &[String],
         cfg: EngineConfig,
@@ -305,37 +321,8 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             catalog,
             entries,
             segments,
+            mut report,
         } = opened;
-        let mut report = RecoveryReport::default();
-        for record in records {
-            let seg = segments.get(&record.pg_id());
-            let mut st = seg.map(|s| s.st.borrow_mut());
-            let case = recovery::classify(st.as_deref().map(|s| &s.hot), &record);
-            report.cases[case.index()] += 1;
-            match (recovery::action(case), &record, st.as_deref_mut()) {
-                (ReplayAction::Skip | ReplayAction::SkipAndReport, _, _) => {}
-                (ReplayAction::Insert, Record::Redo(r), Some(st)) => {
-                    report.max_lsn = report.max_lsn.max(r.lsn);
-                    st.hot.insert(r)?;
-                }
-                (ReplayAction::ApplyTruncation, Record::Truncate(t), Some(st)) => {
-                    st.hot.truncate(t.epoch, LsnRange::new(t.start, t.end))?;
-                    st.epoch = st.epoch.max(t.epoch);
-                }
-                (ReplayAction::RaiseEpoch, Record::SegmentMeta(m), Some(st)) => {
-                    st.epoch = st.epoch.max(m.epoch)
-                }
-                // Owned for the message, so it reads as it always did.
-                (ReplayAction::Fail, r, _) => {
-                    let r = WalRecord::from_record(r);
-                    return Err(EngineError::Recovery(format!("{case:?}: {r:?}")));
-                }
-                (a, r, _) => {
-                    let r = WalRecord::from_record(r);
-                    panic!("recovery table gave {a:?} for {case:?} on {r:?}")
-                }
-            }
-        }
         for range in missing {
             let mut touched = 0;
             for seg in segments.values() {
@@ -943,9 +930,45 @@ pub(crate) struct OpenedSegments<I: Io> {
     catalog: Catalog<I>,
     entries: Vec<CatalogEntry>,
     segments: BTreeMap<PgId, Rc<Segment<I>>>,
+    /// What replay did so far.
+    report: RecoveryReport,
 }
 
 impl<I: Io> OpenedSegments<I> {
+    /// Replays one recovered journal record, in journal order, through
+    /// `node::recovery`'s table.
+    pub(crate) fn replay(&mut self, record: &Record<'_>) -> Result<(), EngineError> {
+        let report = &mut self.report;
+        let seg = self.segments.get(&record.pg_id());
+        let mut st = seg.map(|s| s.st.borrow_mut());
+        let case = recovery::classify(st.as_deref().map(|s| &s.hot), record);
+        report.cases[case.index()] += 1;
+        match (recovery::action(case), record, st.as_deref_mut()) {
+            (ReplayAction::Skip | ReplayAction::SkipAndReport, _, _) => {}
+            (ReplayAction::Insert, Record::Redo(r), Some(st)) => {
+                report.max_lsn = report.max_lsn.max(r.lsn);
+                st.hot.insert(r)?;
+            }
+            (ReplayAction::ApplyTruncation, Record::Truncate(t), Some(st)) => {
+                st.hot.truncate(t.epoch, LsnRange::new(t.start, t.end))?;
+                st.epoch = st.epoch.max(t.epoch);
+            }
+            (ReplayAction::RaiseEpoch, Record::SegmentMeta(m), Some(st)) => {
+                st.epoch = st.epoch.max(m.epoch)
+            }
+            // Owned for the message, so it reads as it always did.
+            (ReplayAction::Fail, r, _) => {
+                let r = WalRecord::from_record(r);
+                return Err(EngineError::Recovery(format!("{case:?}: {r:?}")));
+            }
+            (a, r, _) => {
+                let r = WalRecord::from_record(r);
+                panic!("recovery table gave {a:?} for {case:?} on {r:?}")
+            }
+        }
+        Ok(())
+    }
+
     /// Each segment's floor: journal records at or below it are in the page store.
     pub(crate) fn floors(&self) -> BTreeMap<PgId, Lsn> {
         self.segments
@@ -969,6 +992,7 @@ pub(crate) async fn open_segments<I: Io>(
         catalog,
         entries,
         segments,
+        report: RecoveryReport::default(),
     })
 }
 

@@ -20,7 +20,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use boreal_segment::{Lsn, PgId, Record};
+use boreal_segment::limits::BATCH_HEADER_SIZE;
+use boreal_segment::{Lsn, PgId, Record, Records};
 
 use super::config::EngineConfig;
 use super::engine::{CoreEngine, open_segments};
@@ -202,9 +203,42 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
             pins.iter()
                 .any(|p| p.meta || floors.get(&p.pg).is_none_or(|&floor| p.redo_max > floor))
         };
-        let (wal, rec) = Journal::open_keeping(io.clone(), journal, &keep)
-            .await
-            .map_err(|e| EngineError::Journal(e.to_string()))?;
+        // Replay runs during the scan: each batch the decisions will accept is
+        // replayed as soon as the scan has checked it, while the next windows are read.
+        // The PGs its records name are gathered in the same pass.
+        let mut opened = opened;
+        let mut others: BTreeSet<PgId> = BTreeSet::new();
+        let mut streamed_err: Option<EngineError> = None;
+        let during_scan = cfg.replay_during_scan;
+        let mut visit = |body: &[u8]| {
+            if !during_scan || streamed_err.is_some() {
+                return;
+            }
+            let mut last_pg = None;
+            for r in Records::verified(body, BATCH_HEADER_SIZE) {
+                let replayed = match r {
+                    Ok(r) => {
+                        let pg = r.pg_id();
+                        if last_pg != Some(pg) {
+                            last_pg = Some(pg);
+                            others.insert(pg);
+                        }
+                        opened.replay(&r)
+                    }
+                    // The scan checked every record of the batch; replaying again from
+                    // the recovered records below says what is wrong.
+                    Err(e) => Err(EngineError::Recovery(e.to_string())),
+                };
+                if let Err(e) = replayed {
+                    streamed_err = Some(e);
+                    return;
+                }
+            }
+        };
+        let (wal, rec, as_decided) =
+            Journal::open_streaming(io.clone(), journal, &keep, &mut visit)
+                .await
+                .map_err(|e| EngineError::Journal(e.to_string()))?;
         // Damage in the middle of the journal may have held a `Truncate` or
         // `SegmentMeta` record (group commit puts any record in any batch). Replaying
         // around a lost truncation would bring annulled records back below the SCL and
@@ -232,28 +266,25 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
             missing: rec.missing.clone(),
             journal_report: rec.report.clone(),
         };
-        // Replay reads the records where recovery left them (its read windows, freed
-        // with `rec` after replay): only those the table inserts are copied. The PGs
-        // they name are gathered in the same single pass (decoding is the cost).
-        let mut others: BTreeSet<PgId> = BTreeSet::new();
-        let mut last_pg = None;
-        let opened = CoreEngine::replay_opened(
-            io,
-            wal,
-            opened,
-            rec.records.iter().map(|(_, r)| r).inspect(|r| {
-                let pg = r.pg_id();
-                if last_pg != Some(pg) {
-                    last_pg = Some(pg);
-                    others.insert(pg);
-                }
-            }),
-            &missing,
-            &missing_unplaced,
-            cfg,
-        );
+        // What was replayed during the scan stands only if it is exactly what the
+        // decisions accepted (the rules make anything else impossible) and it all
+        // replayed. Otherwise replay again, from freshly opened segments and the
+        // records recovery kept (read where its windows hold them): a replay error is
+        // then returned from there.
+        let opened = if during_scan && as_decided && streamed_err.is_none() {
+            opened
+        } else {
+            drop(opened);
+            let mut fresh = open_segments(&io, &cfg).await?;
+            others.clear();
+            for (_, r) in rec.records.iter() {
+                others.insert(r.pg_id());
+                fresh.replay(&r)?;
+            }
+            fresh
+        };
         drop(rec);
-        let engine = opened?;
+        let engine = CoreEngine::finish_opened(io, wal, opened, &missing, &missing_unplaced, cfg)?;
         // Appends need a segment and a segment is in the catalog before its first
         // append, so journal records of a PG the catalog does not name mean the catalog
         // lost a segment (damage): refuse to start rather than serve the PG as empty.
