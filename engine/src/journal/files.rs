@@ -82,6 +82,10 @@ pub(crate) struct FileSet {
     active: VecDeque<usize>,
     free: VecDeque<usize>,
     generation_max: Generation,
+    /// Files freed since their header last said so on disk, with the generation they
+    /// were freed at: the flusher rewrites each header with generation 0 (free), so a
+    /// restart reads only the files still holding something (see `take_unmarked`).
+    unmarked: VecDeque<(usize, Generation)>,
 }
 
 impl FileSet {
@@ -97,6 +101,7 @@ impl FileSet {
                 })
                 .collect(),
             active: VecDeque::new(),
+            unmarked: VecDeque::new(),
             free: (0..count).collect(),
             generation_max: Generation::ZERO,
         }
@@ -242,9 +247,21 @@ impl FileSet {
             }
             self.active.pop_front();
             self.free.push_back(index);
+            self.unmarked.push_back((index, f.generation));
             freed += 1;
         }
         freed
+    }
+
+    /// The next file freed since its header last said so, if it is still free (not
+    /// reused meanwhile: then its new header is already what counts).
+    pub(crate) fn take_unmarked(&mut self) -> Option<usize> {
+        while let Some((index, generation)) = self.unmarked.pop_front() {
+            if self.files[index].generation == generation && self.free.contains(&index) {
+                return Some(index);
+            }
+        }
+        None
     }
 }
 

@@ -61,8 +61,11 @@ pub struct JournalStats {
     pub bytes: u64,
     /// Device flushes issued (fdatasync, linked sync or DSYNC write), headers included.
     pub syncs: u64,
-    /// Recycled-file headers written.
+    /// Recycled-file headers written (a new generation).
     pub header_writes: u64,
+    /// Freed files whose header was rewritten with generation 0 to say so, so a
+    /// restart does not read them (one header write each).
+    pub files_marked_free: u64,
     /// A batch write is in flight.
     pub inflight: bool,
     /// Records in the batch being filled.
@@ -99,6 +102,15 @@ struct Job {
     offset: u64,
     seq: BatchSeq,
     new_generation: Option<Generation>,
+}
+
+/// What the flusher does next.
+enum Work {
+    /// Write a batch (after the new header of its file, if it starts one).
+    Batch(Job),
+    /// Rewrite the header of file `0`, freed (every record in it released), with
+    /// generation 0: recovery then treats it as free and does not read it.
+    MarkFree(usize),
 }
 
 struct State {
@@ -236,6 +248,7 @@ impl<I: Io> Journal<I> {
         let freed = self.inner.st.borrow_mut().set.release(pg, upto);
         if freed > 0 {
             self.inner.wake_room();
+            self.inner.wake_flusher();
         }
     }
 
@@ -245,6 +258,7 @@ impl<I: Io> Journal<I> {
         let freed = self.inner.st.borrow_mut().set.release_meta(pg);
         if freed > 0 {
             self.inner.wake_room();
+            self.inner.wake_flusher();
         }
     }
 
@@ -445,6 +459,14 @@ impl<I: Io> Inner<I> {
         .await
     }
 
+    /// Wakes the flusher if it waits for work (a freed file now needs marking).
+    fn wake_flusher(&self) {
+        let w = self.st.borrow_mut().flusher.take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
     fn wake_room(&self) {
         let mut list = {
             let mut st = self.st.borrow_mut();
@@ -455,14 +477,24 @@ impl<I: Io> Inner<I> {
         self.st.borrow_mut().spare_wakers = list;
     }
 
-    /// The flusher's wait: the next non-empty batch, or `None` once failed or closed.
-    fn take_job(&self, cx: &mut std::task::Context<'_>) -> Poll<Option<Job>> {
+    /// The flusher's wait: a freed file to mark, else the next non-empty batch;
+    /// `None` once failed or closed.
+    fn take_job(&self, cx: &mut std::task::Context<'_>) -> Poll<Option<Work>> {
         let mut st = self.st.borrow_mut();
         let st = &mut *st;
-        if st.failed.is_some() || st.closed {
+        if st.failed.is_some() {
             return Poll::Ready(None);
         }
         assert!(st.inflight.is_none(), "one write in flight at most");
+        // Once per freed file (every 64 MiB of journal by default): a header write
+        // before the next batch, so restarts read only what is still needed. Also
+        // after close, while the runtime still polls the flusher.
+        if let Some(index) = st.set.take_unmarked() {
+            return Poll::Ready(Some(Work::MarkFree(index)));
+        }
+        if st.closed {
+            return Poll::Ready(None);
+        }
         let ready = st.filling.as_ref().is_some_and(|f| !f.progress.is_empty());
         if !ready {
             st.flusher = Some(cx.waker().clone());
@@ -483,13 +515,13 @@ impl<I: Io> Inner<I> {
             "the previous batch woke its waiters"
         );
         std::mem::swap(&mut st.inflight_wakers, &mut st.filling_wakers);
-        Poll::Ready(Some(Job {
+        Poll::Ready(Some(Work::Batch(Job {
             buf: f.buf,
             file: f.file,
             offset,
             seq: header.sequence,
             new_generation: f.new_generation,
-        }))
+        })))
     }
 
     /// Writes `buf` at `offset` of file `index` and makes it durable, per the mode.
@@ -620,7 +652,7 @@ impl<I: Io> Inner<I> {
 async fn flusher<I: Io>(inner: Rc<Inner<I>>) {
     let mut header_buf = Some(DmaBuf::zeroed(JOURNAL_FILE_HEADER_SIZE));
     loop {
-        let Some(job) = poll_fn(|cx| inner.take_job(cx)).await else {
+        let Some(work) = poll_fn(|cx| inner.take_job(cx)).await else {
             // Failed or closed: release anyone still waiting for room.
             let mut st = inner.st.borrow_mut();
             let mut list = std::mem::take(&mut st.room_wakers);
@@ -628,6 +660,35 @@ async fn flusher<I: Io>(inner: Rc<Inner<I>>) {
             drop(st);
             wake_all(&mut list);
             return;
+        };
+        let job = match work {
+            Work::Batch(job) => job,
+            Work::MarkFree(index) => {
+                let mut hbuf = header_buf
+                    .take()
+                    .expect("the header buffer is returned after each use");
+                encode_header(&mut hbuf, &header_of(&inner.cfg, index, Generation::ZERO));
+                let (r, hbuf) = inner.durable_write(index, hbuf, 0, true).await;
+                header_buf = Some(hbuf);
+                let mut st = inner.st.borrow_mut();
+                match r {
+                    Ok(()) => {
+                        st.stats.syncs += 1;
+                        st.stats.files_marked_free += 1;
+                    }
+                    // Fail-stop, as for any write: nobody waits on this write, so
+                    // wake everyone waiting on the journal to see the failure.
+                    Err(e) => {
+                        st.failed = Some(e);
+                        let mut list = std::mem::take(&mut st.room_wakers);
+                        list.append(&mut st.filling_wakers);
+                        list.append(&mut st.inflight_wakers);
+                        drop(st);
+                        wake_all(&mut list);
+                    }
+                }
+                continue;
+            }
         };
         if let Some(generation) = job.new_generation {
             let mut hbuf = header_buf

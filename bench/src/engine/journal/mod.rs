@@ -653,7 +653,9 @@ impl IoEngine for JournalEngine {
         let redo_bytes = records * self.target.record_size;
         let j = (&now.journal, &base.journal);
         let journal_bytes = (j.0.bytes - j.1.bytes)
-            + (j.0.header_writes - j.1.header_writes) * JOURNAL_FILE_HEADER_SIZE as u64;
+            + (j.0.header_writes - j.1.header_writes + j.0.files_marked_free
+                - j.1.files_marked_free)
+                * JOURNAL_FILE_HEADER_SIZE as u64;
         let batches = j.0.batches - j.1.batches;
         let io_journal = now.io_journal.since(&base.io_journal);
         let io_pages = now.io_pages.since(&base.io_pages);
@@ -733,7 +735,7 @@ impl IoEngine for JournalEngine {
         put(
             "note",
             json!(
-                "journal bytes from the journal's own stats (batches + recycled-file headers); page store bytes counted at the Io seam (the page store has no byte counter): page images, page-file zero-fill growth, segment metadata; proc_*_io_write_bytes: /proc write_bytes over the same window, for a cross-check (process-wide includes other job threads)"
+                "journal bytes from the journal's own stats (batches + recycled-file headers + freed-file headers); page store bytes counted at the Io seam (the page store has no byte counter): page images, page-file zero-fill growth, segment metadata; proc_*_io_write_bytes: /proc write_bytes over the same window, for a cross-check (process-wide includes other job threads)"
             ),
         );
         map
