@@ -93,7 +93,8 @@ DEFAULT:
 
 MEASUREMENT:
     One thread per job copy (numjobs), pinned per cpus_allowed or round-robin over
-    the CPUs allowed. Files are laid out (written fully) before timing. clat is from
+    the CPUs allowed, those that take none of the device's interrupts first (a
+    job pinned onto one is noted). Files are laid out (written fully) before timing. clat is from
     submission to completion, slat is the submit call, lat is from the I/O's start;
     with rate_iops the load is open-loop and lat is from each I/O's scheduled start,
     so stalls are not hidden. ramp_time results are discarded. psync runs at depth 1

@@ -41,8 +41,15 @@ pub struct RunResult {
 
 /// Runs every job of `set` and returns the per-thread results.
 pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
-    let cpus =
+    let mut cpus =
         affinity::allowed_cpus().map_err(|source| BenchError::Affinity { cpu: 0, source })?;
+    // Jobs without cpus_allowed go round-robin over the allowed CPUs, those that take
+    // none of the first job's device interrupts first (NVMe-NOTES "CPU placement").
+    if let Some(first) = plan(&set, &cpus)?.first()
+        && let Some(p) = crate::placement::device_irqs(&first.path)
+    {
+        cpus = crate::placement::quiet_first(&cpus, &p.cpus);
+    }
     let instances = plan(&set, &cpus)?;
 
     let mut extents: BTreeMap<PathBuf, u64> = BTreeMap::new();
