@@ -6,7 +6,7 @@ mod journal_support;
 
 use std::rc::Rc;
 
-use boreal_engine::journal::{DurabilityMode, Journal};
+use boreal_engine::journal::{DurabilityMode, Journal, JournalError};
 use boreal_engine::rt::{spawn, yield_now};
 use boreal_segment::{Lsn, PgId, Record};
 use journal_support::{payload, redo, sim, small_config};
@@ -80,5 +80,58 @@ fn full_journal_waits_until_released_then_recycles() {
             4,
             "the recycled file is the newest: {tail:?}"
         );
+    });
+}
+
+/// With a space wait bound, an append that finds every file holding unreleased
+/// records waits that long, then returns `JournalError::Full` (nothing of it written),
+/// and the journal is not failed: once something is released, appends go on.
+#[test]
+fn a_full_journal_refuses_after_the_space_wait_and_recovers_after_release() {
+    let sim = sim(4);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        let cfg = small_config(DurabilityMode::WriteThenFdatasync);
+        let j = Journal::create(io.clone(), cfg.clone()).await.unwrap();
+        let wait = std::time::Duration::from_millis(20);
+        j.set_space_wait_max(Some(wait));
+        let mut lsn = 0u64;
+        let err = loop {
+            lsn += 1;
+            let body = payload(lsn, 8000);
+            let started = boreal_engine::io::Clock::now(&io);
+            match j.append(&[redo(1, lsn, &body)]).await {
+                Ok(_) => continue,
+                Err(e) => {
+                    let waited =
+                        boreal_engine::io::Clock::now(&io).saturating_duration_since(started);
+                    assert!(waited >= wait, "refused only after the wait: {waited:?}");
+                    break e;
+                }
+            }
+        };
+        assert!(
+            matches!(
+                err,
+                JournalError::Full {
+                    encoded: 0,
+                    files: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("journal full"), "{err}");
+        let s = j.stats();
+        assert!(
+            s.failed.is_none(),
+            "a full journal is not a failed one: {s:?}"
+        );
+        assert!(s.waiting_for_space, "{s:?}");
+        // Release everything appended: the refused record goes in on retry.
+        j.release(PgId::new(1), Lsn::new(lsn - 1));
+        let body = payload(lsn, 8000);
+        j.append(&[redo(1, lsn, &body)]).await.unwrap();
+        assert!(!j.stats().waiting_for_space);
     });
 }

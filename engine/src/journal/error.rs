@@ -82,6 +82,19 @@ pub enum JournalError {
         index: usize,
         source: boreal_segment::Error,
     },
+    /// Every journal file still held unreleased records for the whole space wait
+    /// (`Journal::set_space_wait_max`). Not a failure: the journal goes on once
+    /// something is released. The first `encoded` records of the call were already in
+    /// a batch and become durable without being acknowledged; the rest were not
+    /// journaled.
+    #[error(
+        "journal full: every one of its {files} files holds records not yet released (materialized), for {waited_ms} ms; {encoded} of the append's records were written, unacknowledged"
+    )]
+    Full {
+        files: u32,
+        waited_ms: u64,
+        encoded: usize,
+    },
 }
 
 impl JournalError {

@@ -33,7 +33,8 @@ use super::config::{DurabilityMode, JOURNAL_ALIGN_BYTES, JournalConfig};
 use super::error::{FailedOp, JournalError};
 use super::files::FileSet;
 use super::lifecycle::{encode_header, header_of};
-use crate::io::{DmaBuf, Io, WriteFlags, submit_urgently};
+use crate::io::{DmaBuf, Instant, Io, WriteFlags, submit_urgently};
+use crate::rt::timeout_at;
 
 /// Batch buffers a journal allocates, at most: one being filled while one is written.
 /// Each is `batch_bytes_max` bytes, allocated (zeroed) once and kept: a buffer returned
@@ -140,6 +141,9 @@ struct Inner<I: Io> {
     cfg: JournalConfig,
     files: Vec<I::File>,
     st: RefCell<State>,
+    /// How long an append waits for a free file before it gives up with
+    /// `JournalError::Full`; `None`: as long as it takes.
+    space_wait_max: std::cell::Cell<Option<std::time::Duration>>,
 }
 
 /// One core's journal. See the module docs. Not `Send`: one per core.
@@ -192,6 +196,7 @@ impl<I: Io> Journal<I> {
             io,
             cfg,
             files,
+            space_wait_max: std::cell::Cell::new(None),
             st: RefCell::new(st),
         });
         drop(crate::rt::spawn(flusher(inner.clone())));
@@ -219,6 +224,7 @@ impl<I: Io> Journal<I> {
         let mut next = 0;
         let mut batches: Option<(BatchSeq, BatchSeq)> = None;
         let mut counted = false;
+        let mut space_since: Option<Instant> = None;
         while next < records.len() {
             let fill = self.inner.fill(&records[next..], &mut counted)?;
             match fill {
@@ -226,7 +232,26 @@ impl<I: Io> Journal<I> {
                     next += count;
                     batches = Some((batches.map_or(seq, |b| b.0), seq));
                 }
-                Fill::Wait => self.inner.wait_room().await,
+                Fill::Wait => {
+                    let no_space = self.inner.st.borrow().stats.waiting_for_space;
+                    match self.inner.space_wait_max.get().filter(|_| no_space) {
+                        // Waiting for a batch buffer or the batch in flight: soon over.
+                        None => self.inner.wait_room().await,
+                        // Waiting for a file to be released: bounded.
+                        Some(max) => {
+                            let since = *space_since.get_or_insert_with(|| self.inner.io.now());
+                            let deadline = since.saturating_add(max);
+                            if timeout_at(deadline, self.inner.wait_room()).await.is_err() {
+                                let waited = self.inner.io.now().saturating_duration_since(since);
+                                return Err(JournalError::Full {
+                                    files: self.inner.cfg.files,
+                                    waited_ms: waited.as_millis() as u64,
+                                    encoded: next,
+                                });
+                            }
+                        }
+                    }
+                }
             }
         }
         let Some((_, last)) = batches else {
@@ -240,6 +265,14 @@ impl<I: Io> Journal<I> {
             records: records.len(),
             batches,
         })
+    }
+
+    /// Bounds how long an append waits for a free journal file (every file holding
+    /// unreleased records) before it returns `JournalError::Full`; `None` (the
+    /// default) waits as long as it takes. Waits for a batch buffer or for the batch in
+    /// flight are not bounded: they end with the next write.
+    pub fn set_space_wait_max(&self, max: Option<std::time::Duration>) {
+        self.inner.space_wait_max.set(max);
     }
 
     /// Redo of `pg` up to and including `upto` is materialized: files holding nothing

@@ -13,7 +13,7 @@ use super::config::EngineConfig;
 use super::error::EngineError;
 use super::notify::{Lock, Notify};
 use super::recovery::{self, RecoveryReport, ReplayAction};
-use super::wal::{Wal, WalRecord, WalRecovery};
+use super::wal::{Wal, WalError, WalRecord, WalRecovery};
 use crate::hotlog::{
     Arrival, Hole, HotLog, HotLogCounters, LsnRange, OwnedRedo, apply_change, change_fits_payload,
 };
@@ -157,6 +157,29 @@ impl<I: Io, W: Wal> Inner<I, W> {
             *f = Some(why);
         }
         self.progress.notify_all();
+    }
+
+    /// The error for a journal append that did not acknowledge. A full journal is
+    /// backpressure (the call may be retried once the coalescer releases files), as
+    /// long as no control record (`control`: the call journals one) may have been
+    /// written without being applied; anything else stops the engine (fail-stop).
+    fn wal_refused(&self, e: WalError, control: bool) -> EngineError {
+        match e {
+            WalError::Full {
+                reason,
+                waited_ms,
+                encoded,
+            } if encoded == 0 || !control => {
+                let mut stats = self.stats.borrow_mut();
+                stats.backpressure_refusals += 1;
+                stats.backpressure_reason = Some(reason.clone());
+                EngineError::Backlogged { reason, waited_ms }
+            }
+            e => {
+                self.fail(format!("journal append failed: {e}"));
+                EngineError::Journal(e.to_string())
+            }
+        }
     }
 
     fn check_alive(&self) -> Result<(), EngineError> {
@@ -360,6 +383,9 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         report: RecoveryReport,
     ) -> CoreEngine<I, W> {
         let background = cfg.background_coalescer;
+        // A journal with no free file makes appends wait as long as backlog
+        // backpressure does, then refuses them (`Backlogged`), never forever.
+        wal.set_space_wait_max(cfg.backpressure_wait_max);
         let inner = Rc::new(Inner {
             io,
             wal,
@@ -524,8 +550,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             }
         }
         if let Err(e) = res {
-            inner.fail(format!("journal append failed: {e}"));
-            return Err(EngineError::Journal(e));
+            return Err(inner.wal_refused(e, raising));
         }
         if raising {
             let raised = {
@@ -634,8 +659,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         let res = inner.wal.append(&[Record::SegmentMeta(m)]).await;
         seg.st.borrow_mut().epoch_changes_in_flight -= 1;
         if let Err(e) = res {
-            inner.fail(format!("journal append failed: {e}"));
-            return Err(EngineError::Journal(e));
+            return Err(inner.wal_refused(e, true));
         }
         {
             let mut st = seg.st.borrow_mut();
@@ -715,8 +739,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             st.meta_generation += 1;
             if let Err(e) = res {
                 drop(st);
-                inner.fail(format!("journal append failed: {e}"));
-                return Err(EngineError::Journal(e));
+                return Err(inner.wal_refused(e, true));
             }
             st.hot.truncate(epoch, range)?;
             st.epoch = st.epoch.max(epoch);

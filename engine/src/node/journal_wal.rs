@@ -26,7 +26,7 @@ use boreal_segment::{Lsn, PgId, Record, Records};
 use super::config::EngineConfig;
 use super::engine::{CoreEngine, open_segments};
 use super::error::EngineError;
-use super::wal::Wal;
+use super::wal::{Wal, WalError};
 use crate::hotlog::LsnRange;
 use boreal_segment::checksum::is_all_zero;
 
@@ -38,11 +38,24 @@ use crate::journal::{
 use crate::pages::{CATALOG_SLOT_BYTES, PageStoreError, catalog_path};
 
 impl<I: Io> Wal for Journal<I> {
-    async fn append(&self, records: &[Record<'_>]) -> Result<(), String> {
-        Journal::append(self, records)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    async fn append(&self, records: &[Record<'_>]) -> Result<(), WalError> {
+        match Journal::append(self, records).await {
+            Ok(_) => Ok(()),
+            Err(
+                e @ JournalError::Full {
+                    waited_ms, encoded, ..
+                },
+            ) => Err(WalError::Full {
+                reason: e.to_string(),
+                waited_ms,
+                encoded,
+            }),
+            Err(e) => Err(WalError::Failed(e.to_string())),
+        }
+    }
+
+    fn set_space_wait_max(&self, max: std::time::Duration) {
+        Journal::set_space_wait_max(self, Some(max));
     }
 
     fn release(&self, pg: PgId, upto: Lsn) {

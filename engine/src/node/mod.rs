@@ -38,4 +38,4 @@ pub use self::engine::{AppendAck, CoreEngine, CoreStats, PageImage, SegmentStatu
 pub use self::error::EngineError;
 pub use self::journal_wal::{OpenReport, wal_damage};
 pub use self::recovery::{RECOVERY_TABLE, RecoveryReport, ReplayAction, ReplayCase};
-pub use self::wal::{MemWal, Wal, WalRecord, WalRecovery};
+pub use self::wal::{MemWal, Wal, WalError, WalRecord, WalRecovery};

@@ -10,8 +10,10 @@
 //! `journal_wal.rs` for the adapter and `CoreEngine::open_dir`); the trait lets the
 //! engine's logic be tested over an in-memory journal ([`MemWal`]) as well.
 //!
-//! Contract: `append` returns `Ok` only when every record is durable, and an `Err`
-//! means the journal has stopped (fail-stop: it never acknowledges anything later).
+//! Contract: `append` returns `Ok` only when every record is durable. `Err(Failed)`
+//! means the journal has stopped (fail-stop: it never acknowledges anything later);
+//! `Err(Full)` means it had no room for `set_space_wait_max` and goes on once records
+//! are released (some of the call's records may have been written, unacknowledged).
 //! `release` and `release_meta` never block and never lose a record they do not name.
 //! Recovery never drops damage it cannot place: a damaged range whose LSNs are unknown
 //! is reported in [`WalRecovery::missing_unplaced`], and the engine turns it into a
@@ -24,14 +26,43 @@ use boreal_segment::{Lsn, PgId, Record, SegmentMeta, Truncate};
 
 use crate::hotlog::{LsnRange, OwnedRedo};
 
+/// Why [`Wal::append`] returned without acknowledging the records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WalError {
+    /// The WAL stopped for good (fail-stop): nothing more will be made durable.
+    Failed(String),
+    /// No room (every journal file holds records not yet released) for as long as the
+    /// WAL waits (`set_space_wait_max`). Not a failure: appends go on once something
+    /// is released. The first `encoded` records were written and may become durable
+    /// unacknowledged; the rest were not.
+    Full {
+        reason: String,
+        waited_ms: u64,
+        encoded: usize,
+    },
+}
+
+impl std::fmt::Display for WalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WalError::Failed(why) => f.write_str(why),
+            WalError::Full { reason, .. } => f.write_str(reason),
+        }
+    }
+}
+
 /// A per-core journal as the engine uses it. See the module docs.
 #[allow(
     async_fn_in_trait,
     reason = "thread-per-core: futures are deliberately not Send"
 )]
 pub trait Wal {
-    /// Appends `records`; returns once all are durable. An error is final.
-    async fn append(&self, records: &[Record<'_>]) -> Result<(), String>;
+    /// Appends `records`; returns once all are durable. `Failed` is final; `Full` is
+    /// not (see [`WalError`]).
+    async fn append(&self, records: &[Record<'_>]) -> Result<(), WalError>;
+    /// Bounds how long an append waits for room before it returns
+    /// [`WalError::Full`]. Default: nothing (a WAL that cannot fill, like [`MemWal`]).
+    fn set_space_wait_max(&self, _max: std::time::Duration) {}
     /// Every redo record of `pg` up to `upto` is materialized (durable in the page
     /// store, and the segment's metadata file says so).
     fn release(&self, pg: PgId, upto: Lsn);
@@ -148,10 +179,10 @@ impl MemWal {
 }
 
 impl Wal for MemWal {
-    async fn append(&self, records: &[Record<'_>]) -> Result<(), String> {
+    async fn append(&self, records: &[Record<'_>]) -> Result<(), WalError> {
         let mut s = self.inner.borrow_mut();
         if s.failed {
-            return Err("MemWal: injected failure".into());
+            return Err(WalError::Failed("MemWal: injected failure".into()));
         }
         s.records.extend(records.iter().map(WalRecord::from_record));
         s.appends += 1;
