@@ -8,8 +8,9 @@
 # quiet machine: each step first waits for Dirty in /proc/meminfo to drain (see
 # NVMe-NOTES.md "Dirty pages"). Comparisons with fio run both tools on CPU $CPU
 # (default: the last CPU). The CPU-bound engine jobs with no peer (journal records/s,
-# restart) run on $JCPU (default: the highest CPU that takes none of the device's
-# interrupts; NVMe-NOTES.md "CPU placement").
+# recovery, restart) run where boreal-bench places them: on a CPU that takes none of
+# the device's interrupts (bench/src/placement.rs; NVMe-NOTES.md "CPU placement"), or
+# on $JCPU if set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-target/measure}
@@ -17,26 +18,6 @@ QUICK=${2:-}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 CPU=${CPU:-$(( $(nproc) - 1 ))}
-# CPUs that took interrupts of the block device holding $1 (from its PCI function's
-# msi_irqs and /proc/interrupts); nothing when that cannot be told.
-irq_cpus() {
-  local majmin d irqs
-  majmin=$(mountpoint -d "$(findmnt -no TARGET -T "$1")" 2>/dev/null) || return 0
-  d=$(readlink -f "/sys/dev/block/$majmin" 2>/dev/null) || return 0
-  while [ "$d" != / ] && [ ! -d "$d/msi_irqs" ]; do d=$(dirname "$d"); done
-  [ -d "$d/msi_irqs" ] || return 0
-  irqs=" $(ls "$d/msi_irqs" | tr '\n' ' ') "
-  awk -v list="$irqs" 'NR==1 { n = NF; next }
-    { irq = $1; sub(":", "", irq); if (index(list, " " irq " "))
-        for (i = 2; i <= n + 1; i++) if ($i + 0 > 0) print i - 2 }' /proc/interrupts | sort -un
-}
-IRQ_CPUS=$(irq_cpus "$OUT" | tr '\n' ' ')
-if [ -z "${JCPU:-}" ]; then
-  JCPU=$CPU
-  for c in $(seq $(( $(nproc) - 1 )) -1 0); do
-    case " $IRQ_CPUS " in *" $c "*) ;; *) JCPU=$c; break ;; esac
-  done
-fi
 ROUNDS=${ROUNDS:-3}
 RUNTIME=${RUNTIME:-5}
 [ "$QUICK" = "--quick" ] && { ROUNDS=1; RUNTIME=2; }
@@ -57,7 +38,7 @@ quiet() {
   echo "warning: Dirty still ${d} kB after 120 s" >&2
 }
 
-echo "machine: $(nproc) CPUs, $(uname -r), $(findmnt -no FSTYPE -T "$OUT") on $(findmnt -no SOURCE -T "$OUT"); comparisons on cpu$CPU, engine-only jobs on cpu$JCPU (device interrupts on: ${IRQ_CPUS:-unknown}); $(date -u +%FT%TZ)" | tee "$OUT/summary.txt"
+echo "machine: $(nproc) CPUs, $(uname -r), $(findmnt -no FSTYPE -T "$OUT") on $(findmnt -no SOURCE -T "$OUT"); comparisons on cpu$CPU; $(date -u +%FT%TZ)" | tee "$OUT/summary.txt"
 
 # 1. The runtime itself (engine/examples/uring_bench) against fio's io_uring engine.
 F="$OUT/runtime.data"
@@ -87,7 +68,7 @@ for job in journal-128b-qd256 journal-128b-qd64; do
   quiet
   rm -rf "$OUT/$job"
   "$BENCH" "bench/jobs/$job.fio" --runtime=$((RUNTIME * 2)) --ramp_time=2 \
-      --directory="$OUT/$job" --cpus_allowed="$JCPU" --output-format=json \
+      --directory="$OUT/$job" ${JCPU:+--cpus_allowed="$JCPU"} --output-format=json \
       --output="$OUT/$job.json"
 done
 quiet
@@ -96,6 +77,9 @@ rm -rf "$OUT/journal-4k-qd1"
     --ramp_time=1 --directory="$OUT/journal-4k-qd1" --compare-dir="$OUT/compare-journal-4k-qd1" \
     --compare-cpu="$CPU" > "$OUT/compare-journal-4k-qd1.txt"
 quiet
+# The examples run where boreal-bench put the journal jobs.
+JCPU=${JCPU:-$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; print(j["boreal"]["cpus"][0])' "$OUT/journal-128b-qd256.json")}
+echo "engine-only jobs on cpu$JCPU" | tee -a "$OUT/summary.txt"
 taskset -c "$JCPU" "$BIN/examples/recovery_time" "$OUT/recovery" --mib 1024 > "$OUT/recovery.txt"
 rm -rf "$OUT/recovery"
 quiet

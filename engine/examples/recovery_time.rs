@@ -21,6 +21,9 @@
 //! `DIR` must be on the device under test (O_DIRECT). Run on a quiet machine
 //! (NVMe-NOTES "Dirty pages"). The journal is left in `DIR/journal` for inspection.
 
+#[allow(dead_code, reason = "each example uses part of it")]
+mod support;
+
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
@@ -29,6 +32,7 @@ use boreal_engine::io::{Clock, Io};
 use boreal_engine::journal::{Journal, JournalConfig};
 use boreal_engine::rt::{Runtime, RuntimeConfig, spawn};
 use boreal_segment::{Change, Lsn, PageId, PgId, Record, Redo};
+use support::cpu_seconds;
 
 const FILE_BYTES: u64 = 64 << 20;
 const APPENDERS: u64 = 4;
@@ -156,25 +160,6 @@ fn main() {
             boreal_engine::rt::sleep(Duration::from_millis(10)).await;
         }
     });
-}
-
-/// User + system CPU seconds of this process so far (`/proc/self/stat`), or 0 where
-/// that file is missing.
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15
-    // (1-based), in clock ticks of 1/100 s on Linux.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Appends until the journal holds ~95% of its capacity; returns (bytes, records).

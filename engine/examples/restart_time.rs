@@ -67,6 +67,9 @@
 //! `--overfill` 1 GiB journal needs ~2.3 GiB of memory at the peak of an open (the
 //! journal's read windows and the hot logs they are replayed into).
 
+#[allow(dead_code, reason = "each example uses part of it")]
+mod support;
+
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,6 +83,7 @@ use boreal_engine::rt::{Runtime, RuntimeConfig, sleep, spawn};
 use boreal_engine::uring::UringIo;
 use boreal_segment::limits::RECORD_HEADER_SIZE;
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Record, Redo};
+use support::{cpu_seconds, rss_mib};
 
 type Engine = CoreEngine<UringIo, Journal<UringIo>>;
 
@@ -804,35 +808,4 @@ fn read_lsns(path: &Path) -> Result<(String, BTreeMap<PgId, Lsn>), String> {
         return Err("no PGs".into());
     }
     Ok((mode, last))
-}
-
-/// User + system CPU seconds of this process so far (`/proc/self/stat`), or 0 where
-/// that file is missing.
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15
-    // (1-based), in clock ticks of 1/100 s on Linux.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Resident memory of this process (`VmRSS` of `/proc/self/status`), MiB, or 0.
-fn rss_mib() -> f64 {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return 0.0;
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
 }

@@ -37,22 +37,23 @@ fn journal_config() -> JournalConfig {
     }
 }
 
-/// Redo of page `lsn % 4` at `lsn`, chained to `lsn - 1` in the PG and on the page.
-async fn append(e: &Engine, lsn: u64, epoch: u64) {
-    let body = [lsn as u8; 100];
-    let prev_page = lsn.saturating_sub(4);
-    let r = Redo {
+/// A redo of `PG` on page `lsn % 4` writing `bytes` at `offset`.
+fn redo(lsn: u64, prev_pg: u64, prev_page: u64, offset: u32, bytes: &[u8]) -> Redo<'_> {
+    Redo {
         lsn: Lsn::new(lsn),
-        prev_lsn_pg: Lsn::new(lsn - 1),
+        prev_lsn_pg: Lsn::new(prev_pg),
         prev_lsn_page: Lsn::new(prev_page),
         pg_id: PG,
         page_id: PageId::new(lsn % 4),
         cpl: true,
-        change: Change::Delta {
-            offset: 0,
-            bytes: &body,
-        },
-    };
+        change: Change::Delta { offset, bytes },
+    }
+}
+
+/// Redo of page `lsn % 4` at `lsn`, chained to `lsn - 1` in the PG and on the page.
+async fn append(e: &Engine, lsn: u64, epoch: u64) {
+    let body = [lsn as u8; 100];
+    let r = redo(lsn, lsn - 1, lsn.saturating_sub(4), 0, &body);
     e.append(PG, Epoch::new(epoch), &[r]).await.unwrap();
 }
 
@@ -237,18 +238,7 @@ fn a_truncation_in_a_damaged_last_batch_still_holds_after_restart() {
             EngineError::StaleEpoch { .. }
         ));
         let body = [9u8; 10];
-        let r = Redo {
-            lsn: Lsn::new(4),
-            prev_lsn_pg: Lsn::new(3),
-            prev_lsn_page: Lsn::new(0),
-            pg_id: PG,
-            page_id: PageId::new(0),
-            cpl: true,
-            change: Change::Delta {
-                offset: 0,
-                bytes: &body,
-            },
-        };
+        let r = redo(4, 3, 0, 0, &body);
         let err = e.append(PG, Epoch::new(1), &[r]).await.unwrap_err();
         assert!(err.to_string().contains("truncat"), "{err}");
     });
@@ -349,24 +339,15 @@ fn replay_during_the_scan_and_after_it_agree() {
         e.fence(PG, Epoch::new(2)).await.unwrap();
         for lsn in 9..=12 {
             let body = [lsn as u8; 60];
-            let r = Redo {
-                lsn: Lsn::new(lsn),
-                prev_lsn_pg: Lsn::new(if lsn == 9 { 6 } else { lsn - 1 }),
-                // The page's newest record not annulled (7 and 8 were).
-                prev_lsn_page: Lsn::new(match lsn {
-                    9 => 5,
-                    10 => 6,
-                    11 => 3,
-                    _ => 4,
-                }),
-                pg_id: PG,
-                page_id: PageId::new(lsn % 4),
-                cpl: true,
-                change: Change::Delta {
-                    offset: 100,
-                    bytes: &body,
-                },
+            let prev_pg = if lsn == 9 { 6 } else { lsn - 1 };
+            // The page's newest record not annulled (7 and 8 were).
+            let prev_page = match lsn {
+                9 => 5,
+                10 => 6,
+                11 => 3,
+                _ => 4,
             };
+            let r = redo(lsn, prev_pg, prev_page, 100, &body);
             e.append(PG, Epoch::new(2), &[r]).await.unwrap();
         }
         drop(e);

@@ -353,7 +353,6 @@ impl<'v> Stream<'v> {
 /// The per-file state of a scan.
 struct FileScan<'h> {
     header: &'h JournalFileHeader,
-    keep: KeepBatch<'h>,
     /// Set by `record` for a valid batch to stream: (batch index, body start, end) in
     /// the buffer it was judged in.
     to_stream: Option<(usize, usize, usize)>,
@@ -451,7 +450,7 @@ impl FileScan<'_> {
         base: usize,
     ) -> bool {
         let mut seen = judged.seen;
-        let kept = judged.valid.is_some() && (self.keep)(&self.scratch);
+        let kept = judged.valid.is_some() && (stream.keep)(&self.scratch);
         self.to_stream = None;
         if let (Some((start, end, h)), Seen::Valid { batch, .. }) = (judged.valid, &mut seen) {
             *batch = out.push_batch(
@@ -554,7 +553,6 @@ pub(crate) async fn scan_file<I: Io>(
     let id = header.file_id;
     let mut scan = FileScan {
         header,
-        keep: stream.keep,
         to_stream: None,
         items: Vec::new(),
         rereads_left: REREADS_PER_FILE_MAX,

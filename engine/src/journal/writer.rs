@@ -636,6 +636,23 @@ impl<I: Io> Inner<I> {
         }
     }
 
+    /// Writes file `index`'s header with `generation` durably, through the flusher's
+    /// one header buffer (taken from `slot` and put back).
+    async fn write_header(
+        &self,
+        slot: &mut Option<DmaBuf>,
+        index: usize,
+        generation: Generation,
+    ) -> Result<(), JournalError> {
+        let mut hbuf = slot
+            .take()
+            .expect("the header buffer is returned after each use");
+        encode_header(&mut hbuf, &header_of(&self.cfg, index, generation));
+        let (r, hbuf) = self.durable_write(index, hbuf, 0, true).await;
+        *slot = Some(hbuf);
+        r
+    }
+
     /// Records the outcome of the job in flight and wakes who must know.
     fn complete(
         &self,
@@ -697,12 +714,9 @@ async fn flusher<I: Io>(inner: Rc<Inner<I>>) {
         let job = match work {
             Work::Batch(job) => job,
             Work::MarkFree(index) => {
-                let mut hbuf = header_buf
-                    .take()
-                    .expect("the header buffer is returned after each use");
-                encode_header(&mut hbuf, &header_of(&inner.cfg, index, Generation::ZERO));
-                let (r, hbuf) = inner.durable_write(index, hbuf, 0, true).await;
-                header_buf = Some(hbuf);
+                let r = inner
+                    .write_header(&mut header_buf, index, Generation::ZERO)
+                    .await;
                 let mut st = inner.st.borrow_mut();
                 match r {
                     Ok(()) => {
@@ -724,12 +738,9 @@ async fn flusher<I: Io>(inner: Rc<Inner<I>>) {
             }
         };
         if let Some(generation) = job.new_generation {
-            let mut hbuf = header_buf
-                .take()
-                .expect("the header buffer is returned after each use");
-            encode_header(&mut hbuf, &header_of(&inner.cfg, job.file, generation));
-            let (r, hbuf) = inner.durable_write(job.file, hbuf, 0, true).await;
-            header_buf = Some(hbuf);
+            let r = inner
+                .write_header(&mut header_buf, job.file, generation)
+                .await;
             inner.st.borrow_mut().stats.header_writes += 1;
             if let Err(e) = r {
                 inner.fail_header(job, e);

@@ -287,8 +287,13 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
         let opened = if during_scan && as_decided && streamed_err.is_none() {
             opened
         } else {
-            drop(opened);
-            let mut fresh = open_segments(&io, &cfg).await?;
+            // Segments nothing was replayed into are as opened; others start over.
+            let mut fresh = if during_scan {
+                drop(opened);
+                open_segments(&io, &cfg).await?
+            } else {
+                opened
+            };
             others.clear();
             for (_, r) in rec.records.iter() {
                 others.insert(r.pg_id());
