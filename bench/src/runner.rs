@@ -220,13 +220,14 @@ pub fn run_job(
                     break;
                 }
                 sync_pending = false;
-                let queued = Instant::now();
                 let buf = sync_buf.take().expect("one sync at a time");
-                (IoKind::Sync(sync_kind), 0, queued, buf)
+                (IoKind::Sync(sync_kind), 0, None, buf)
             } else {
                 if stop_issuing || (!job.time_based && counted_bytes_issued >= io_limit_bytes) {
                     break;
                 }
+                // With a rate, an I/O starts when it was scheduled; without one, when it
+                // is queued (stamped below: one clock read per I/O, as fio does).
                 let start = match rate_step {
                     Some(step) => {
                         if next_scheduled > Instant::now() {
@@ -235,9 +236,9 @@ pub fn run_job(
                         }
                         let start = next_scheduled;
                         next_scheduled += step;
-                        start
+                        Some(start)
                     }
-                    None => Instant::now(),
+                    None => None,
                 };
                 let (dir, offset) = workload.next_io();
                 let buf = free_bufs.pop().expect("a buffer per depth slot");
@@ -256,6 +257,7 @@ pub fn run_job(
             };
             let token = free_tokens.pop().expect("a token per slot");
             let queued = Instant::now();
+            let start = start.unwrap_or(queued);
             let counted = start >= measure_start;
             if counted && !measuring {
                 measuring = true;
