@@ -126,6 +126,9 @@ struct State {
     buffers: usize,
     inflight: Option<BatchSeq>,
     durable: Option<BatchSeq>,
+    /// When the newest batch was found durable: one clock read per batch, which the
+    /// engine uses instead of one per append (see [`Journal::durable_at`]).
+    durable_at: Option<Instant>,
     failed: Option<JournalError>,
     filling_wakers: Vec<Waker>,
     inflight_wakers: Vec<Waker>,
@@ -183,6 +186,7 @@ impl<I: Io> Journal<I> {
             buffers: 1,
             inflight: None,
             durable: None,
+            durable_at: None,
             failed: None,
             filling_wakers: Vec::new(),
             inflight_wakers: Vec::new(),
@@ -293,6 +297,14 @@ impl<I: Io> Journal<I> {
             self.inner.wake_room();
             self.inner.wake_flusher();
         }
+    }
+
+    /// When the newest batch was found durable (the journal's clock, read once per
+    /// batch as its write completes); `None` before the first. An append that just
+    /// returned was made durable by that batch or, rarely, by an earlier one, so this
+    /// is a stamp no earlier than its own durability, without a clock read per append.
+    pub fn durable_at(&self) -> Option<Instant> {
+        self.inner.st.borrow().durable_at
     }
 
     pub fn stats(&self) -> JournalStats {
@@ -671,6 +683,7 @@ impl<I: Io> Inner<I> {
                 Ok(()) => {
                     assert!(st.durable.is_none_or(|d| d < seq), "durable only grows");
                     st.durable = Some(seq);
+                    st.durable_at = Some(self.io.now());
                     st.stats.batches += 1;
                     st.stats.bytes += buf.len() as u64;
                     st.stats.syncs += 1;

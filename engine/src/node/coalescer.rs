@@ -353,11 +353,13 @@ async fn coalesce_segment<I: Io, W: Wal>(
     seg.meta.write(&durable).await?;
     let release_meta = {
         let mut st = seg.st.borrow_mut();
-        st.hot.advance_floor(target);
+        let released = st.hot.advance_floor(target);
+        inner.backlog_moved(released, 0);
         st.floor_generation += 1;
         while st.arrivals.front().is_some_and(|&(lsn, _)| lsn <= target) {
             st.arrivals.pop_front();
         }
+        inner.arrivals_dropped();
         st.meta_generation == generation
             && st.epoch_changes_in_flight == 0
             && st.truncation_caps.is_empty()

@@ -1,6 +1,6 @@
 //! `CoreEngine`: the API of one core's segments. See the `node` module docs.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
@@ -148,6 +148,21 @@ pub(crate) struct Inner<I: Io, W: Wal> {
     pub(crate) stats: RefCell<CoreStats>,
     /// Emptied journal record lists, so an append does not allocate one.
     record_lists: RefCell<Vec<Vec<Record<'static>>>>,
+    /// The core's backlog, kept as segments change so that an append's backlog check
+    /// costs the same with one segment or thousands (see [`Inner::backlog`]).
+    backlog: BacklogTotals,
+}
+
+/// Sums over every segment of the core, maintained where they change: hot log bytes
+/// (each change of a segment's hot log reports its before/after bytes) and the
+/// oldest unmaterialized arrival (known exactly, or unknown after arrivals were
+/// dropped, and then recomputed once).
+#[derive(Debug, Default)]
+struct BacklogTotals {
+    bytes: Cell<usize>,
+    /// `Some(x)`: the oldest front of every segment's `arrivals` is `x` (`None`: all
+    /// empty). `None`: unknown (arrivals were dropped since).
+    oldest: Cell<Option<Option<Instant>>>,
 }
 
 impl<I: Io, W: Wal> Inner<I, W> {
@@ -198,21 +213,57 @@ impl<I: Io, W: Wal> Inner<I, W> {
     }
 
     /// Backlog bytes and the age at `now` of the oldest unmaterialized append, over all
-    /// segments.
-    fn backlog(&self, now: Instant) -> (usize, Duration) {
-        let mut bytes = 0;
-        let mut oldest: Option<Instant> = None;
-        for seg in self.segments.borrow().values() {
-            let st = seg.st.borrow();
-            bytes += st.hot.bytes();
-            if let Some(&(_, at)) = st.arrivals.front() {
-                oldest = Some(oldest.map_or(at, |o| o.min(at)));
+    /// segments. Constant time but after the coalescer dropped arrivals (then once
+    /// per segment).
+    pub(crate) fn backlog(&self, now: Instant) -> (usize, Duration) {
+        let bytes = self.backlog.bytes.get();
+        debug_assert_eq!(bytes, self.backlog_bytes_summed(), "backlog bytes drifted");
+        let oldest = match self.backlog.oldest.get() {
+            Some(known) => known,
+            None => {
+                let oldest = self
+                    .segments
+                    .borrow()
+                    .values()
+                    .filter_map(|seg| seg.st.borrow().arrivals.front().map(|&(_, at)| at))
+                    .min();
+                self.backlog.oldest.set(Some(oldest));
+                oldest
             }
-        }
+        };
         (
             bytes,
             oldest.map_or(Duration::ZERO, |o| now.saturating_duration_since(o)),
         )
+    }
+
+    fn backlog_bytes_summed(&self) -> usize {
+        self.segments
+            .borrow()
+            .values()
+            .map(|seg| seg.st.borrow().hot.bytes())
+            .sum()
+    }
+
+    /// A segment's hot log went from `before` to `after` bytes.
+    pub(crate) fn backlog_moved(&self, before: usize, after: usize) {
+        let total = &self.backlog.bytes;
+        total.set(total.get() + after - before);
+    }
+
+    /// An append arrived at `at` in a segment whose arrivals were `was_empty`.
+    fn arrived(&self, was_empty: bool, at: Instant) {
+        if let (true, Some(known)) = (was_empty, self.backlog.oldest.get()) {
+            self.backlog
+                .oldest
+                .set(Some(Some(known.map_or(at, |o| o.min(at)))));
+        }
+    }
+
+    /// Arrivals were dropped (materialized or annulled): the oldest is recomputed when
+    /// next asked.
+    pub(crate) fn arrivals_dropped(&self) {
+        self.backlog.oldest.set(None);
     }
 
     /// Why appends must wait at `now`, if they must. (The caller reads the clock: an
@@ -398,11 +449,13 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             wake: Notify::default(),
             failed: RefCell::new(None),
             record_lists: RefCell::new(Vec::new()),
+            backlog: BacklogTotals::default(),
             stats: RefCell::new(CoreStats {
                 recovery: report,
                 ..CoreStats::default()
             }),
         });
+        inner.backlog.bytes.set(inner.backlog_bytes_summed());
         let coalescer = background.then(|| crate::rt::spawn(coalescer::run(Rc::downgrade(&inner))));
         CoreEngine { inner, coalescer }
     }
@@ -515,10 +568,11 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             }
             (fills_gap, journal)
         };
-        // One clock read per append: the backlog check, the arrival stamp (the age
-        // bound is in milliseconds; the commit's microseconds do not matter to it) and
-        // the coalescer's wake-up below all use it.
-        let mut now = inner.io.now();
+        // No clock read per append: the backlog check uses the WAL's time of its last
+        // durable batch (under load at most one batch old: ages are in milliseconds,
+        // a batch takes ~100 µs), and a wait reads the clock itself. A WAL without such
+        // a time (`MemWal`) costs one clock read.
+        let mut now = inner.wal.durable_at().unwrap_or_else(|| inner.io.now());
         // Records that fill a gap never wait: they are what lets the coalescer move.
         if !fills_gap && !journal.is_empty() {
             now = self.wait_for_backlog(now).await?;
@@ -552,6 +606,10 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         if let Err(e) = res {
             return Err(inner.wal_refused(e, raising));
         }
+        // The arrival stamp: when the batch holding these records was found durable.
+        if let Some(at) = inner.wal.durable_at() {
+            now = now.max(at);
+        }
         if raising {
             let raised = {
                 let mut st = seg.st.borrow_mut();
@@ -567,6 +625,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             }
         }
         let mut st = seg.st.borrow_mut();
+        let bytes_before = st.hot.bytes();
         let (mut accepted, mut duplicates, mut first_err, mut top) = (0, 0, None, Lsn::ZERO);
         for r in records {
             match st.hot.insert(r) {
@@ -581,7 +640,9 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
                 }
             }
         }
+        inner.backlog_moved(bytes_before, st.hot.bytes());
         if accepted > 0 {
+            inner.arrived(st.arrivals.is_empty(), now);
             st.arrivals.push_back((top, now));
         }
         let ack = AppendAck {
@@ -605,10 +666,16 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         }
     }
 
-    /// Waits while the backlog is over its bounds at `start` (at most
-    /// `backpressure_wait_max`); returns when it is not, with the time then.
-    async fn wait_for_backlog(&self, start: Instant) -> Result<Instant, EngineError> {
+    /// Waits while the backlog is over its bounds (at most `backpressure_wait_max`);
+    /// returns when it is not, with the time then. `seen` may lag the clock (the WAL's
+    /// last durable batch); only when it shows the backlog over a bound is the clock
+    /// read, and the wait is timed from that reading.
+    async fn wait_for_backlog(&self, seen: Instant) -> Result<Instant, EngineError> {
         let inner = &self.inner;
+        if inner.over_bound(seen).is_none() {
+            return Ok(seen);
+        }
+        let start = inner.io.now();
         let Some(reason) = inner.over_bound(start) else {
             return Ok(start);
         };
@@ -741,13 +808,17 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
                 drop(st);
                 return Err(inner.wal_refused(e, true));
             }
-            st.hot.truncate(epoch, range)?;
+            let bytes_before = st.hot.bytes();
+            let truncated = st.hot.truncate(epoch, range);
+            inner.backlog_moved(bytes_before, st.hot.bytes());
+            truncated?;
             st.epoch = st.epoch.max(epoch);
             // Appends whose newest record was annulled no longer age the backlog.
             st.arrivals.retain(|&(l, _)| !range.contains(l));
             if st.hot.is_empty() {
                 st.arrivals.clear();
             }
+            inner.arrivals_dropped();
         }
         write_meta_now(inner, &seg).await?;
         Ok(seg.st.borrow().hot.scl())

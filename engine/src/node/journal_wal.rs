@@ -66,6 +66,10 @@ impl<I: Io> Wal for Journal<I> {
         Journal::release_meta(self, pg);
     }
 
+    fn durable_at(&self) -> Option<crate::io::Instant> {
+        Journal::durable_at(self)
+    }
+
     fn wants_release(&self) -> bool {
         // Appends wait already, or at most half the files are free: materialize now,
         // so the files in use are released before the last free one fills.

@@ -75,6 +75,12 @@ pub trait Wal {
     fn wants_release(&self) -> bool {
         false
     }
+    /// When the WAL last made a batch durable, by its own clock reading (once per
+    /// batch); `None` if it keeps no such time. The engine stamps an acknowledged
+    /// append with it instead of reading the clock once per append. Default: `None`.
+    fn durable_at(&self) -> Option<crate::io::Instant> {
+        None
+    }
 }
 
 /// An owned journal record, as recovery hands it back.
