@@ -75,6 +75,13 @@ fn a_full_journal_refuses_appends_clearly_and_recovers_once_released() {
             panic!("expected Backlogged, got {err}");
         };
         assert!(reason.contains("journal full"), "{reason}");
+        // It names the segment holding the journal and what stops it: here the min
+        // read point, which the shim never raised.
+        assert!(reason.contains("held by pg:1"), "{reason}");
+        assert!(
+            reason.contains("min read point lsn:0") && reason.contains("must raise it"),
+            "{reason}"
+        );
         assert!(
             *waited_ms >= 1000,
             "waited backpressure_wait_max: {waited_ms} ms"

@@ -300,11 +300,13 @@ impl<I: Io> Journal<I> {
     }
 
     /// When the newest batch was found durable (the journal's clock, read once per
-    /// batch as its write completes); `None` before the first. An append that just
-    /// returned was made durable by that batch or, rarely, by an earlier one, so this
-    /// is a stamp no earlier than its own durability, without a clock read per append.
+    /// batch as its write completes), while a batch is in flight: then it is at most
+    /// that one write+sync old, a stamp a busy caller can use instead of reading the
+    /// clock per append. `None` when the journal is idle (the stamp could be any age)
+    /// or before the first batch.
     pub fn durable_at(&self) -> Option<Instant> {
-        self.inner.st.borrow().durable_at
+        let st = self.inner.st.borrow();
+        st.inflight.and(st.durable_at)
     }
 
     pub fn stats(&self) -> JournalStats {

@@ -185,6 +185,7 @@ impl<I: Io, W: Wal> Inner<I, W> {
                 waited_ms,
                 encoded,
             } if encoded == 0 || !control => {
+                let reason = format!("{reason}; {}", self.holdup(self.io.now()));
                 let mut stats = self.stats.borrow_mut();
                 stats.backpressure_refusals += 1;
                 stats.backpressure_reason = Some(reason.clone());
@@ -272,17 +273,62 @@ impl<I: Io, W: Wal> Inner<I, W> {
         let (bytes, age) = self.backlog(now);
         if bytes > self.cfg.backlog_bytes_max {
             return Some(format!(
-                "backlog {bytes} bytes above backlog_bytes_max {} (coalescer behind, or held back by the SCL or min read point)",
-                self.cfg.backlog_bytes_max
+                "backlog {bytes} bytes above backlog_bytes_max {}; {}",
+                self.cfg.backlog_bytes_max,
+                self.holdup(now)
             ));
         }
         if age > self.cfg.backlog_age_max {
             return Some(format!(
-                "oldest unmaterialized append is {age:?} old, above backlog_age_max {:?}",
-                self.cfg.backlog_age_max
+                "oldest unmaterialized append is {age:?} old, above backlog_age_max {:?}; {}",
+                self.cfg.backlog_age_max,
+                self.holdup(now)
             ));
         }
         None
+    }
+
+    /// What holds the backlog (and so the journal's oldest files): the segment with the
+    /// oldest unmaterialized append (or, if none has one, the most backlog bytes), its
+    /// watermarks, and which of them stops materialization. For an operator reading a
+    /// `Backlogged` error: only a raised min read point, a filled hole or a running
+    /// coalescer frees the journal.
+    fn holdup(&self, now: Instant) -> String {
+        let segments = self.segments.borrow();
+        let oldest = segments
+            .values()
+            .filter_map(|seg| {
+                let at = seg.st.borrow().arrivals.front().map(|&(_, at)| at)?;
+                Some((at, seg))
+            })
+            .min_by_key(|&(at, _)| at);
+        let seg = match oldest {
+            Some((_, seg)) => seg,
+            None => match segments.values().max_by_key(|s| s.st.borrow().hot.bytes()) {
+                Some(seg) => seg,
+                None => return "no segment holds a backlog".into(),
+            },
+        };
+        let st = seg.st.borrow();
+        let (floor, scl, mrp) = (st.hot.floor(), st.hot.scl(), st.min_read_point);
+        let age = st
+            .arrivals
+            .front()
+            .map_or(Duration::ZERO, |&(_, at)| now.saturating_duration_since(at));
+        let cause = if scl > floor && mrp <= floor {
+            "materialization stops at the min read point: the compute side must raise it (set_min_read_point) before this redo can be materialized and its journal files reused"
+        } else if scl <= floor {
+            "the SCL is held below a hole (missing records): gossip or repair must fill it before the redo above can be materialized"
+        } else if !self.cfg.background_coalescer {
+            "the background coalescer is off (EngineConfig::background_coalescer)"
+        } else {
+            "the coalescer is behind"
+        };
+        format!(
+            "held by {}: {} bytes unmaterialized, oldest {age:?}; materialized LSN {floor}, min read point {mrp}, SCL {scl}: {cause}",
+            seg.pg,
+            st.hot.bytes()
+        )
     }
 }
 
@@ -568,10 +614,10 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             }
             (fills_gap, journal)
         };
-        // No clock read per append: the backlog check uses the WAL's time of its last
-        // durable batch (under load at most one batch old: ages are in milliseconds,
-        // a batch takes ~100 µs), and a wait reads the clock itself. A WAL without such
-        // a time (`MemWal`) costs one clock read.
+        // No clock read per append on a busy core: the backlog check uses the WAL's
+        // time of its last durable batch, at most one write+sync old (ages are in
+        // milliseconds), and a wait reads the clock itself. An idle journal, or a WAL
+        // without such a time (`MemWal`), costs one clock read.
         let mut now = inner.wal.durable_at().unwrap_or_else(|| inner.io.now());
         // Records that fill a gap never wait: they are what lets the coalescer move.
         if !fills_gap && !journal.is_empty() {
@@ -606,7 +652,8 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         if let Err(e) = res {
             return Err(inner.wal_refused(e, raising));
         }
-        // The arrival stamp: when the batch holding these records was found durable.
+        // The arrival stamp: when the batch holding these records was found durable
+        // (or, if the journal is idle now, when the append started).
         if let Some(at) = inner.wal.durable_at() {
             now = now.max(at);
         }

@@ -76,8 +76,10 @@ pub trait Wal {
         false
     }
     /// When the WAL last made a batch durable, by its own clock reading (once per
-    /// batch); `None` if it keeps no such time. The engine stamps an acknowledged
-    /// append with it instead of reading the clock once per append. Default: `None`.
+    /// batch), if that is recent: at most one write+sync old (a batch is in flight).
+    /// `None` otherwise, or if the WAL keeps no such time. A busy engine checks its
+    /// backlog and stamps arrivals with it instead of reading the clock per append.
+    /// Default: `None`.
     fn durable_at(&self) -> Option<crate::io::Instant> {
         None
     }
