@@ -13,8 +13,9 @@
 //! both directions; completion-latency percentiles p50/p99/p99.9 of the first job's
 //! busier direction; the first job's sync p99. Use `group_reporting` for multi-job jobs.
 //!
-//! Both tools run on the same CPU: this VM's CPUs are not alike (cpu0 takes the virtio
-//! interrupts and is slower), and boreal-bench pins its threads while fio would float,
+//! Both tools run on the same CPU: a machine's CPUs are not alike (on the dev VM cpu1
+//! takes every interrupt of the disk's one request queue, see NVMe-NOTES), and
+//! boreal-bench pins its threads while fio would float,
 //! so every job of both tools gets `cpus_allowed=<cpu>` (`--compare-cpu`, default the
 //! last CPU this process may use).
 //!

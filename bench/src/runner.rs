@@ -21,14 +21,17 @@
 //! not counted. A failed or short I/O stops the job with an error naming the operation,
 //! file and offset (fio's default `continue_on_error=none`).
 
-use std::sync::Barrier;
+use std::sync::{Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use boreal_engine::buf::{DMA_ALIGN, DmaBuf};
+use boreal_engine::rt::cycles::CycleClock;
 
 use crate::affinity;
 use crate::engine::{Completion, Io, IoEngine, IoKind, Queued, SyncKind};
 use crate::error::BenchError;
+use crate::job::JobOptions;
+use crate::job::options::ClockSource;
 use crate::plan::JobInstance;
 use crate::progress::JobProgress;
 use crate::stats::{IntervalRecorder, JobStats};
@@ -103,12 +106,14 @@ pub fn run_job(
     let mut completions: Vec<Completion> = Vec::with_capacity(depth + 1);
     let mut stats = JobStats {
         jobs_merged: 1,
+        clocksource: "",
         iodepth_effective: depth as u32,
         ..JobStats::default()
     };
 
+    let clock = JobClock::for_job(job)?;
     ready.wait();
-    let t0 = Instant::now();
+    let t0 = clock.now();
     let measure_start = t0 + job.ramp_time;
     let deadline = job.runtime.map(|r| measure_start + r);
     let mut usage_at_start = None;
@@ -201,7 +206,7 @@ pub fn run_job(
     };
 
     loop {
-        let now = Instant::now();
+        let now = clock.now();
         if usage_at_start.is_none() && now >= measure_start {
             usage_at_start = affinity::thread_usage().ok();
         }
@@ -230,7 +235,7 @@ pub fn run_job(
                 // is queued (stamped below: one clock read per I/O, as fio does).
                 let start = match rate_step {
                     Some(step) => {
-                        if next_scheduled > Instant::now() {
+                        if next_scheduled > clock.now() {
                             waiting_for_schedule = true;
                             break;
                         }
@@ -256,7 +261,7 @@ pub fn run_job(
                 (kind, offset, start, buf)
             };
             let token = free_tokens.pop().expect("a token per slot");
-            let queued = Instant::now();
+            let queued = clock.now();
             let start = start.unwrap_or(queued);
             let counted = start >= measure_start;
             if counted && !measuring {
@@ -284,13 +289,13 @@ pub fn run_job(
                 Queued::Queued => {
                     uncommitted.push(token);
                     if uncommitted.len() >= batch_submit {
-                        commit(engine, &mut uncommitted, &mut slots, &mut inflight)?;
+                        commit(engine, &clock, &mut uncommitted, &mut slots, &mut inflight)?;
                     }
                 }
                 Queued::Completed(c) => {
                     complete(
                         c,
-                        Instant::now(),
+                        clock.now(),
                         &mut slots,
                         &mut free_tokens,
                         &mut free_bufs,
@@ -305,12 +310,12 @@ pub fn run_job(
             }
         }
         if !uncommitted.is_empty() {
-            commit(engine, &mut uncommitted, &mut slots, &mut inflight)?;
+            commit(engine, &clock, &mut uncommitted, &mut slots, &mut inflight)?;
         }
         if inflight > 0 {
             completions.clear();
             engine.getevents(1, &mut completions)?;
-            let done = Instant::now();
+            let done = clock.now();
             inflight -= completions.len();
             for c in completions.drain(..) {
                 complete(
@@ -329,7 +334,7 @@ pub fn run_job(
             if let Some(d) = deadline {
                 until = until.min(d);
             }
-            let wait = until.saturating_duration_since(Instant::now());
+            let wait = until.saturating_duration_since(clock.now());
             // Sleeping overshoots by tens of µs; spin the last stretch.
             if wait > Duration::from_micros(200) {
                 std::thread::sleep(wait - Duration::from_micros(100));
@@ -338,7 +343,8 @@ pub fn run_job(
             }
         }
     }
-    let end = Instant::now();
+    let end = clock.now();
+    stats.clocksource = clock.name();
     stats.runtime = end.saturating_duration_since(measure_start);
     stats.intervals = recorder.finish(end);
     if let (Some(before), Ok(after)) = (usage_at_start, affinity::thread_usage()) {
@@ -355,12 +361,13 @@ pub fn run_job(
 /// Submits the queued I/Os and stamps their submission time.
 fn commit(
     engine: &mut dyn IoEngine,
+    clock: &JobClock,
     uncommitted: &mut Vec<usize>,
     slots: &mut [Option<Slot>],
     inflight: &mut usize,
 ) -> Result<(), BenchError> {
     engine.commit()?;
-    let submitted = Instant::now();
+    let submitted = clock.now();
     for &token in uncommitted.iter() {
         if let Some(slot) = slots[token].as_mut() {
             slot.submitted = Some(submitted);
@@ -398,4 +405,47 @@ fn end_fsync(engine: &mut dyn IoEngine, instance: &JobInstance) -> Result<(), Be
             offset: 0,
             source,
         })
+}
+
+/// The job's clock (`clocksource`): every timestamp of the job comes from it, so its
+/// latencies, deadlines and intervals agree with each other.
+#[derive(Clone, Copy, Debug)]
+enum JobClock {
+    /// The time-stamp counter, calibrated once per process.
+    Cycles(CycleClock),
+    /// `CLOCK_MONOTONIC` (`Instant::now`).
+    Os,
+}
+
+impl JobClock {
+    /// The job's `clocksource`; without one, fio's default: `cpu` where the kernel keeps
+    /// time with the TSC. Calibrating takes `rt::cycles::CALIBRATION` once per process.
+    fn for_job(job: &JobOptions) -> Result<JobClock, BenchError> {
+        static CYCLES: OnceLock<Option<CycleClock>> = OnceLock::new();
+        let cycles = || *CYCLES.get_or_init(CycleClock::calibrate);
+        match job.clocksource {
+            Some(ClockSource::ClockGettime) => Ok(JobClock::Os),
+            Some(ClockSource::Cpu) => cycles().map(JobClock::Cycles).ok_or_else(|| BenchError::Job {
+                job: job.name.clone(),
+                message: "clocksource=cpu needs a time-stamp counter the kernel keeps time with (/sys/devices/system/clocksource/clocksource0/current_clocksource is not `tsc` here); use clocksource=clock_gettime".to_string(),
+            }),
+            None => Ok(cycles().map_or(JobClock::Os, JobClock::Cycles)),
+        }
+    }
+
+    #[inline]
+    fn now(&self) -> Instant {
+        match self {
+            JobClock::Cycles(c) => c.now(),
+            JobClock::Os => Instant::now(),
+        }
+    }
+
+    /// fio's name of the clock.
+    fn name(&self) -> &'static str {
+        match self {
+            JobClock::Cycles(_) => ClockSource::Cpu.as_str(),
+            JobClock::Os => ClockSource::ClockGettime.as_str(),
+        }
+    }
 }

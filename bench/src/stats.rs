@@ -323,6 +323,8 @@ pub struct JobStats {
     /// The depth the job ran at: `min(iodepth, engine.depth_max())` (the largest of
     /// the merged jobs).
     pub iodepth_effective: u32,
+    /// Where the per-I/O timestamps came from (`clocksource`, fio's spelling).
+    pub clocksource: &'static str,
 }
 
 impl JobStats {

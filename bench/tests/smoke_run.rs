@@ -250,3 +250,52 @@ fn decode_base64(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// `clocksource`: fio's default (`cpu` where the kernel keeps time with the TSC, else
+/// `clock_gettime`) is reported in the JSON, and a job timed on the cycle clock lasts
+/// as long by the OS clock (a miscalibrated rate would end it early or late).
+#[test]
+fn clocksource_is_reported_and_the_cycle_clock_keeps_time() {
+    let tsc =
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .is_ok_and(|s| s.trim() == "tsc");
+    for (arg, want) in [
+        (None, if tsc { "cpu" } else { "clock_gettime" }),
+        (Some("--clocksource=clock_gettime"), "clock_gettime"),
+        (Some("--clocksource=cpu"), "cpu"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "--name=c",
+            "--rw=read",
+            "--size=1m",
+            "--time_based",
+            "--runtime=300ms",
+        ];
+        args.extend(arg);
+        if arg == Some("--clocksource=cpu") && !tsc {
+            let mut all = vec![format!("--directory={}", dir.path().display())];
+            all.extend(args.iter().map(|a| a.to_string()));
+            let cli = parse_job_args(&all).unwrap();
+            let err = run(
+                build_jobs(&cli.sections, &cli.global).unwrap(),
+                RunnerConfig::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("clocksource=clock_gettime"), "{err}");
+            continue;
+        }
+        let wall = std::time::Instant::now();
+        let result = run_args(dir.path(), &args, RunnerConfig::default());
+        let wall = wall.elapsed();
+        let report = json_of(&result, false);
+        let job = &report["jobs"][0];
+        assert_eq!(job["boreal"]["clocksource"], want, "{arg:?}");
+        let runtime = Duration::from_millis(job["read"]["runtime"].as_u64().unwrap());
+        assert!(
+            runtime >= Duration::from_millis(300) && wall >= runtime.mul_f64(0.98),
+            "{arg:?}: the job measured {runtime:?} in {wall:?} of wall time"
+        );
+    }
+}

@@ -60,6 +60,7 @@ pub const SUPPORTED_OPTIONS: &[&str] = &[
     "cpus_allowed",
     "stonewall",
     "wait_for_previous",
+    "clocksource",
     "record_size",
     "boreal_durability",
     "boreal_pgs",
@@ -125,6 +126,27 @@ impl Rw {
     /// True when the job writes at all.
     pub fn writes(self) -> bool {
         !matches!(self, Rw::Read | Rw::RandRead)
+    }
+}
+
+/// Where the job's per-I/O timestamps come from (`clocksource=`, fio's option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockSource {
+    /// `cpu`: the CPU's time-stamp counter (`boreal_engine::rt::cycles`), ~10 ns a
+    /// reading; offered where the kernel keeps time with the TSC.
+    Cpu,
+    /// `clock_gettime`: `CLOCK_MONOTONIC` through the vDSO, ~23 ns a reading on the dev
+    /// VM.
+    ClockGettime,
+}
+
+impl ClockSource {
+    /// fio's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClockSource::Cpu => "cpu",
+            ClockSource::ClockGettime => "clock_gettime",
+        }
     }
 }
 
@@ -211,6 +233,11 @@ pub struct JobOptions {
     /// before it has finished, and report it in a new group (fio's meaning; set in
     /// `[global]` it runs every job on its own, one after another). Default 0.
     pub stonewall: bool,
+    /// `clocksource`: `cpu` or `clock_gettime` (fio's `gettimeofday` is refused: it
+    /// has microseconds only). Default: as fio, `cpu` where it is reliable (the kernel
+    /// keeps time with the TSC), else `clock_gettime`. Every I/O is stamped when queued
+    /// and once per reap; fio, with its default `cpu`, reads the clock as often.
+    pub clocksource: Option<ClockSource>,
     /// `record_size` (boreal-specific, `boreal-journal` only): change payload bytes of
     /// each redo record; an I/O carries `bs / record_size` records. 1..=8160 (one 8 KiB
     /// page's payload), must divide `bs`. Default: `bs` (one record per I/O).
@@ -257,6 +284,7 @@ impl JobOptions {
             group_reporting: false,
             cpus_allowed: None,
             stonewall: false,
+            clocksource: None,
             record_size: None,
             boreal_durability: None,
             boreal_pgs: 1,
@@ -298,6 +326,7 @@ impl JobOptions {
             "ramp_time" => self.ramp_time = value.time()?,
             "direct" => self.direct = value.boolean()?,
             "ioengine" => self.ioengine = value.engine()?,
+            "clocksource" => self.clocksource = Some(value.clocksource()?),
             "fsync" => self.fsync = value.int_in(0, u32::MAX as u64)? as u32,
             "fdatasync" => self.fdatasync = value.int_in(0, u32::MAX as u64)? as u32,
             "end_fsync" => self.end_fsync = value.boolean()?,
@@ -528,6 +557,17 @@ impl Value<'_> {
             "io_uring" => Ok(EngineName::IoUring),
             "boreal-journal" => Ok(EngineName::BorealJournal),
             _ => self.bad("allowed engines are psync, io_uring and boreal-journal"),
+        }
+    }
+
+    fn clocksource(&self) -> Result<ClockSource, BenchError> {
+        match self.text()? {
+            "cpu" => Ok(ClockSource::Cpu),
+            "clock_gettime" => Ok(ClockSource::ClockGettime),
+            "gettimeofday" => self.bad(
+                "gettimeofday has microseconds only; allowed values are cpu and clock_gettime",
+            ),
+            _ => self.bad("allowed values are cpu and clock_gettime"),
         }
     }
 

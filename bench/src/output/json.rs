@@ -124,6 +124,7 @@ struct BorealJson {
     threads: u32,
     iodepth_effective: u32,
     rate_iops: Option<u64>,
+    clocksource: &'static str,
     latency_note: &'static str,
     saturated_latencies: u64,
     interval_ms: u64,
@@ -312,6 +313,7 @@ pub fn report(result: &RunResult, entries: &[ReportEntry], bins: bool) -> Report
                     threads: s.jobs_merged,
                     iodepth_effective: s.iodepth_effective,
                     rate_iops: o.rate_iops,
+                    clocksource: s.clocksource,
                     latency_note: "clat_ns: submission to completion; lat_ns: from the I/O's start (its scheduled start when rate_iops is set) to completion",
                     saturated_latencies: [&s.dirs[0], &s.dirs[1]]
                         .iter()

@@ -74,13 +74,14 @@
 
 #![allow(
     unsafe_code,
-    reason = "CPU affinity syscalls; every block has a SAFETY note"
+    reason = "CPU affinity syscalls and the cycle clock's rdtsc; every block has a SAFETY note"
 )]
 
 mod affinity;
 mod chan_state;
 pub mod channel;
 pub mod cross;
+pub mod cycles;
 mod executor;
 mod rng;
 mod runtime;
