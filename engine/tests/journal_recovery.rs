@@ -2,7 +2,8 @@
 //! a damaged batch below the tail is reported missing (with what its header says) and
 //! never cut; a damaged header in the middle is located by its neighbours; the last
 //! acknowledged batch, damaged with nothing after it, is cut (the documented limit);
-//! and the decision table is complete.
+//! a version-1 journal is still read and appends continue in a version-2 file; and the
+//! decision table is complete.
 
 mod journal_support;
 
@@ -13,7 +14,10 @@ use boreal_engine::journal::{
 };
 use boreal_engine::sim::SimIo;
 use boreal_segment::batch::BatchBuilder;
-use boreal_segment::{Alignment, BatchPlace, BatchSeq, Generation, JournalFileId, Lsn, Record};
+use boreal_segment::{
+    Alignment, BatchPlace, BatchSeq, Generation, JournalFileHeader, JournalFileId, JournalVersion,
+    Lsn, Record,
+};
 use journal_support::{DIR, payload, redo, sim, small_config};
 
 const MODE: DurabilityMode = DurabilityMode::WriteThenFdatasync;
@@ -89,6 +93,7 @@ fn torn_tail_is_cut_and_overwritten() {
             generation: Generation::new(1),
             alignment: Alignment::JOURNAL,
             file_offset: 6 * 4096,
+            version: JournalVersion::CURRENT,
         };
         let mut b = BatchBuilder::new(&mut buf, place, BatchSeq::new(5)).unwrap();
         let body = payload(6, 10000);
@@ -119,6 +124,118 @@ fn torn_tail_is_cut_and_overwritten() {
         let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
         assert_eq!(lsns(&rec), [1, 2, 3, 4, 5, 7]);
         assert!(rec.missing.is_empty(), "{:?}", rec.report);
+    });
+}
+
+/// A journal written before sector stamps (version 1) is still read. Appends never go
+/// into a version-1 file: the writer continues in a new version-2 file, after zeroing
+/// the block where appends would have resumed, so the torn version-1 batch cut there
+/// cannot later pass for one completed before the newer file.
+#[test]
+fn a_version_1_journal_is_read_and_appends_continue_in_a_version_2_file() {
+    let sim = sim(26);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        drop(
+            Journal::create(io.clone(), small_config(MODE))
+                .await
+                .unwrap(),
+        );
+        let file_bytes = small_config(MODE).file_bytes;
+        let header = JournalFileHeader {
+            version: JournalVersion::V1,
+            file_id: JournalFileId::new(0),
+            generation: Generation::new(1),
+            alignment: Alignment::JOURNAL,
+            file_size: file_bytes,
+        };
+        let mut file = vec![0u8; file_bytes as usize];
+        header.encode_into(&mut file).unwrap();
+        let mut offset = 4096usize;
+        for lsn in 1..=6u64 {
+            let mut buf = vec![0u8; 16384];
+            let mut b = BatchBuilder::new(
+                &mut buf,
+                header.place(offset as u64),
+                BatchSeq::new(lsn - 1),
+            )
+            .unwrap();
+            let body = payload(lsn, if lsn == 6 { 10000 } else { 200 });
+            b.push(&redo(1, lsn, &body)).unwrap();
+            let len = b.seal().padded_len();
+            // The last batch (three blocks) is torn: only its first block landed.
+            let landed = if lsn == 6 { 4096 } else { len };
+            file[offset..offset + landed].copy_from_slice(&buf[..landed]);
+            offset += len;
+        }
+        let opts = OpenOptions {
+            read: true,
+            write: true,
+            direct: true,
+            ..OpenOptions::default()
+        };
+        let f = io.open(&file_path(DIR.as_ref(), 0), opts).await.unwrap();
+        let (r, _) = io
+            .write_at(&f, DmaBuf::from_slice(&file), 0, WriteFlags::NONE)
+            .await;
+        assert_eq!(r.unwrap(), file.len());
+        io.fdatasync(&f).await.unwrap();
+
+        let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5]);
+        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+        let tail = rec.tail.unwrap();
+        assert_eq!(
+            (tail.file, tail.offset, tail.next_seq),
+            (JournalFileId::new(0), file_bytes, BatchSeq::new(5)),
+            "no room left in the version-1 file: {:?}",
+            rec.report
+        );
+        assert!(
+            rec.report.iter().any(|l| l.contains("version 1 file")),
+            "{:?}",
+            rec.report
+        );
+        drop(j);
+        // A crash after the next file's new header was made durable and before its
+        // first batch: the newer file proves every older batch completed, so the torn
+        // batch left at the old tail would read as acknowledged and missing; the block
+        // zeroed at the first open keeps it from reading as a batch at all.
+        let next = JournalFileHeader {
+            version: JournalVersion::CURRENT,
+            file_id: JournalFileId::new(1),
+            generation: Generation::new(2),
+            ..header
+        };
+        let f = io.open(&file_path(DIR.as_ref(), 1), opts).await.unwrap();
+        let (r, _) = io
+            .write_at(
+                &f,
+                DmaBuf::from_slice(&next.to_vec().unwrap()),
+                0,
+                WriteFlags::NONE,
+            )
+            .await;
+        assert_eq!(r.unwrap(), 4096);
+        io.fdatasync(&f).await.unwrap();
+        let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5]);
+        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+        let body = payload(7, 50);
+        j.append(&[redo(1, 7, &body)]).await.unwrap();
+        drop(j);
+
+        let (_j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5, 7]);
+        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+        let tail = rec.tail.unwrap();
+        assert_eq!(tail.file, JournalFileId::new(1));
+        assert_eq!(tail.next_seq, BatchSeq::new(6));
+        let f = io.open(&file_path(DIR.as_ref(), 1), opts).await.unwrap();
+        let (r, buf) = io.read_at(&f, DmaBuf::zeroed(4096), 4096, 0).await;
+        assert_eq!(r.unwrap(), 4096);
+        let h = JournalFileHeader::decode(buf.as_slice()).unwrap();
+        assert_eq!(h.version, JournalVersion::V2);
     });
 }
 

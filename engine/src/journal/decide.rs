@@ -402,6 +402,9 @@ pub(crate) enum Seen {
         last_lsn: Lsn,
         /// The header's `REDO_ONLY` flag.
         redo_only: bool,
+        /// Every sector carries the batch's stamp: the write landed in full (not yet
+        /// used by the decisions).
+        complete: bool,
         reason: String,
     },
     Zeros,
@@ -647,6 +650,7 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
                     last_lsn,
                     redo_only,
                     reason,
+                    ..
                 },
             ) => {
                 torn_missing_since_prev.push(*seq);
@@ -793,6 +797,7 @@ mod tests {
                 first_lsn: Lsn::new(5),
                 last_lsn: Lsn::new(9),
                 redo_only: true,
+                complete: false,
                 reason: "crc".into(),
             },
         }

@@ -246,15 +246,17 @@ pub(crate) fn check(
                     first.get_or_insert((offset, seq));
                     last_valid = Some((offset, seq));
                     last_seq = Some(last_seq.map_or(seq, |s| s.max(seq)));
-                    let mut at = offset + boreal_segment::limits::BATCH_HEADER_SIZE as u64;
+                    // Logical offset in the batch; the index keeps where it is on disk.
+                    let mut at = boreal_segment::limits::BATCH_HEADER_SIZE;
                     for r in view.records() {
                         let Ok(r) = r else { break };
                         if let Record::Redo(redo) = &r {
-                            index.push(redo, file_no, at);
+                            let on_disk = offset + view.header().physical_offset(at) as u64;
+                            index.push(redo, file_no, on_disk);
                         } else if let Record::Truncate(t) = &r {
                             index.truncation(t.pg_id, t.start, t.end);
                         }
-                        at += r.encoded_len() as u64;
+                        at += r.encoded_len();
                     }
                 }
                 Item::Torn {
