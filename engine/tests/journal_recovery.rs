@@ -1,9 +1,10 @@
 //! Crash recovery on hand-made damage: a torn batch at the tail is cut and overwritten;
 //! a damaged batch below the tail is reported missing (with what its header says) and
 //! never cut; a damaged header in the middle is located by its neighbours; the last
-//! acknowledged batch, damaged with nothing after it, is cut (the documented limit);
-//! a version-1 journal is still read and appends continue in a version-2 file; and the
-//! decision table is complete.
+//! acknowledged batch, its records damaged after the write landed, is reported missing,
+//! while damage to its header is cut (the documented limit); a version-1 journal is
+//! still read and appends continue in a version-2 file; and the decision table is
+//! complete.
 
 mod journal_support;
 
@@ -300,15 +301,52 @@ fn damaged_middle_header_is_located_by_its_neighbours() {
     });
 }
 
+/// The last acknowledged batch, damaged after its write landed (a stored bit flip in
+/// its records): every sector still carries the batch's stamp, so recovery knows the
+/// write completed and reports the batch missing instead of cutting it. Appends resume
+/// after it, and the next open reports it again.
 #[test]
-fn damaged_last_acknowledged_batch_is_cut_the_documented_limit() {
+fn damaged_last_acknowledged_batch_is_missing_never_cut() {
     let sim = sim(24);
     let io = sim.io(0, 0);
     sim.run(async move {
         journal_with(&io, 5).await;
         flip(&io, 5 * 4096 + 150).await; // the last batch (lsn 5), acknowledged
+        let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4]);
+        assert_eq!(rec.missing.len(), 1, "{:?}", rec.report);
+        let m = &rec.missing[0];
+        assert_eq!(
+            (m.offset, m.seq_first, m.lsns),
+            (
+                5 * 4096,
+                Some(BatchSeq::new(4)),
+                Some((Lsn::new(5), Lsn::new(5)))
+            )
+        );
+        let tail = rec.tail.unwrap();
+        assert_eq!((tail.offset, tail.next_seq), (6 * 4096, BatchSeq::new(5)));
+        let body = payload(6, 50);
+        j.append(&[redo(1, 6, &body)]).await.unwrap();
+        drop(j);
         let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
-        // Indistinguishable from a torn write at the tail: cut, not reported.
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 6]);
+        assert_eq!(rec.missing.len(), 1, "{:?}", rec.report);
+        assert_eq!(rec.missing[0].offset, 5 * 4096);
+    });
+}
+
+/// What remains undetectable on one node: damage to the 72 header bytes of the last
+/// batch. Its header checksum fails, so nothing says a batch was there: garbage at the
+/// tail, cut like a torn write whose header did not land (peers hold the records).
+#[test]
+fn damaged_header_of_the_last_batch_is_cut_the_documented_limit() {
+    let sim = sim(25);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        journal_with(&io, 5).await;
+        flip(&io, 5 * 4096 + 20).await; // the last batch's header
+        let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
         assert_eq!(lsns(&rec), [1, 2, 3, 4]);
         assert!(rec.missing.is_empty());
         assert_eq!(rec.tail.unwrap().offset, 5 * 4096);
@@ -330,6 +368,7 @@ fn decision_table_is_complete_and_never_cuts_below_the_tail() {
         Evidence::SeqGap,
         Evidence::LaterSeq,
         Evidence::Superseded,
+        Evidence::Landed,
     ];
     for kind in kinds {
         for position in [Position::BeforeTail, Position::Tail] {
@@ -351,6 +390,11 @@ fn decision_table_is_complete_and_never_cuts_below_the_tail() {
                 let action = decide(obs).action;
                 assert!(
                     action != Action::Cut || position == Position::Tail,
+                    "{obs:?}"
+                );
+                // A write that landed in full is never cut.
+                assert!(
+                    action != Action::Cut || evidence != Evidence::Landed,
                     "{obs:?}"
                 );
             }
