@@ -2,7 +2,9 @@
 //! (`MISSING_CASES`): a damaged batch whose intact header says it held redo only becomes
 //! a reported hole (the SCL stops below it, a read that needs it fails naming it); a
 //! damaged batch that held a control record, or damage without a readable header,
-//! refuses to start naming file, offset and why. And `open_dir` refuses a backlog bound
+//! refuses to start naming file, offset and why. The same holds for the journal's last
+//! batch when its write landed in full (every sector carries its stamp) and its records
+//! were damaged afterwards; a torn last write is still cut. And `open_dir` refuses a backlog bound
 //! the journal cannot hold, saying what to change, before it touches a file.
 
 mod journal_support;
@@ -195,9 +197,10 @@ fn a_backlog_bound_the_journal_cannot_hold_is_refused_before_any_file_is_touched
     });
 }
 
-/// The tail blind spot, for control records: damage to the last acknowledged batch
-/// looks like a torn write and recovery cuts it. A truncation or an epoch change is
-/// therefore also made durable in the segment's metadata file before it is
+/// The tail blind spot that remains, for control records: damage to the header of the
+/// last acknowledged batch leaves nothing that says a batch was there, and recovery
+/// cuts it like a torn write whose header did not land. A truncation or an epoch change
+/// is therefore also made durable in the segment's metadata file before it is
 /// acknowledged; cut from the journal, it must still hold after the restart.
 #[test]
 fn a_truncation_in_a_damaged_last_batch_still_holds_after_restart() {
@@ -215,10 +218,10 @@ fn a_truncation_in_a_damaged_last_batch_still_holds_after_restart() {
             .unwrap();
         assert_eq!(scl, Lsn::new(3));
         drop(e);
-        flip(&io, batch_offset(5) + 100).await;
+        flip(&io, batch_offset(5) + 20).await; // its header
         let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
             .await
-            .expect("a damaged tail is cut: the core starts");
+            .expect("a tail without a readable header is cut: the core starts");
         assert_eq!(
             report.records_recovered,
             5,
@@ -255,10 +258,10 @@ fn a_fence_in_a_damaged_last_batch_still_holds_after_restart() {
         // Batch 2: the fence's `SegmentMeta` record alone, the journal's last batch.
         e.fence(PG, Epoch::new(3)).await.unwrap();
         drop(e);
-        flip(&io, batch_offset(2) + 100).await;
+        flip(&io, batch_offset(2) + 20).await; // its header
         let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
             .await
-            .expect("a damaged tail is cut: the core starts");
+            .expect("a tail without a readable header is cut: the core starts");
         assert_eq!(report.records_recovered, 2, "the fence was cut as torn");
         assert_eq!(e.status(PG).unwrap().epoch, Epoch::new(3));
         assert_eq!(e.status(PG).unwrap().scl, Lsn::new(2));
@@ -267,6 +270,124 @@ fn a_fence_in_a_damaged_last_batch_still_holds_after_restart() {
             EngineError::StaleEpoch { .. }
         ));
     });
+}
+
+/// The last acknowledged batch, its records damaged after the write landed (every
+/// sector still carries the batch's stamp): reported missing like damage below the
+/// tail, never cut. Redo only: a hole, the SCL stops below it, a read that needs it
+/// fails naming it, and the core starts (and appends go on after it).
+#[test]
+fn a_damaged_last_redo_only_batch_becomes_a_hole_not_cut() {
+    let sim = sim(37);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        let e = create(&io).await;
+        for lsn in 1..=5 {
+            append(&e, lsn, 0).await;
+        }
+        drop(e);
+        // Batch 4 holds lsn 5 and is the journal's last: damage its records.
+        flip(&io, batch_offset(4) + 200).await;
+        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .expect("lost redo only: the core starts");
+        assert_eq!(report.missing.len(), 1, "{}", report.summary());
+        let m = &report.missing[0];
+        assert_eq!(m.offset, batch_offset(4));
+        assert_eq!(m.contents, MissingContents::RedoOnly);
+        assert_eq!(m.case().action, MissingAction::Hole);
+        assert_eq!(m.lsns, Some((Lsn::new(5), Lsn::new(5))));
+        assert_eq!(report.records_recovered, 4);
+        let st = e.status(PG).unwrap();
+        assert_eq!(st.scl, Lsn::new(4), "the SCL stops below the hole");
+        e.set_min_read_point(PG, Lsn::new(4)).unwrap();
+        let err = e
+            .read_page(PG, PageId::new(1), Lsn::new(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, EngineError::Hole { .. }), "{err}");
+        // Appends resume after the damaged batch, which the next open reports again.
+        let body = [6u8; 100];
+        e.append(PG, Epoch::new(0), &[redo(6, 5, 2, 0, &body)])
+            .await
+            .unwrap();
+        drop(e);
+        let (_e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .unwrap();
+        assert_eq!(report.missing.len(), 1, "{}", report.summary());
+        assert_eq!(report.missing[0].offset, batch_offset(4));
+        assert_eq!(report.records_recovered, 5);
+    });
+}
+
+/// The same for a last batch that held a control record (a fence): replaying around it
+/// could forget the epoch it raised, so the core refuses to start, naming it.
+#[test]
+fn a_damaged_last_batch_with_a_control_record_refuses_to_start() {
+    let sim = sim(38);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        let e = create(&io).await;
+        append(&e, 1, 0).await;
+        append(&e, 2, 0).await;
+        // Batch 2: the fence's `SegmentMeta` record alone, the journal's last batch.
+        e.fence(PG, Epoch::new(3)).await.unwrap();
+        drop(e);
+        flip(&io, batch_offset(2) + 100).await;
+        let err = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, EngineError::Recovery(_)), "{msg}");
+        assert!(msg.contains("file:0 offset 12288"), "{msg}");
+        assert!(msg.contains("MayHoldControl"), "{msg}");
+        assert!(msg.contains("landed in full"), "{msg}");
+    });
+}
+
+/// A torn last write (the crash came before all its sectors reached the disk; here
+/// its second block still holds the zeros the file was pre-written with) is still cut:
+/// it was never acknowledged, and the core starts without reporting anything.
+#[test]
+fn a_torn_last_write_is_still_cut() {
+    let sim = sim(39);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        let e = create(&io).await;
+        for lsn in 1..=3 {
+            append(&e, lsn, 0).await;
+        }
+        // Batch 3 (lsn 4): 4,000 bytes of change, two blocks.
+        let body = [4u8; 4000];
+        e.append(PG, Epoch::new(0), &[redo(4, 3, 0, 0, &body)])
+            .await
+            .unwrap();
+        drop(e);
+        zero_block(&io, batch_offset(3) + 4096).await;
+        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .expect("a torn tail is cut: the core starts");
+        assert!(report.missing.is_empty(), "{}", report.summary());
+        assert_eq!(report.records_recovered, 3);
+        assert_eq!(e.status(PG).unwrap().scl, Lsn::new(3));
+    });
+}
+
+/// Writes zeros over the 4 KiB block at `offset` of journal file 0, durably.
+async fn zero_block(io: &SimIo, offset: u64) {
+    let opts = OpenOptions {
+        read: true,
+        write: true,
+        direct: true,
+        ..OpenOptions::default()
+    };
+    let f = io.open(&file_path(DIR.as_ref(), 0), opts).await.unwrap();
+    let mut zeros = DmaBuf::zeroed(4096);
+    zeros.set_len(4096);
+    let (r, _) = io.write_at(&f, zeros, offset, WriteFlags::NONE).await;
+    assert_eq!(r.unwrap(), 4096);
+    io.fdatasync(&f).await.unwrap();
 }
 
 /// `open_dir` opens the segments first and tells the journal scan which batches hold

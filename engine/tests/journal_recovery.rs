@@ -1,8 +1,10 @@
 //! Crash recovery on hand-made damage: a torn batch at the tail is cut and overwritten;
 //! a damaged batch below the tail is reported missing (with what its header says) and
 //! never cut; a damaged header in the middle is located by its neighbours; the last
-//! acknowledged batch, damaged with nothing after it, is cut (the documented limit);
-//! and the decision table is complete.
+//! acknowledged batch, its records damaged after the write landed, is reported missing,
+//! while damage to its header is cut (the documented limit); a version-1 journal is
+//! still read and appends continue in a version-2 file; and the decision table is
+//! complete.
 
 mod journal_support;
 
@@ -13,7 +15,10 @@ use boreal_engine::journal::{
 };
 use boreal_engine::sim::SimIo;
 use boreal_segment::batch::BatchBuilder;
-use boreal_segment::{Alignment, BatchPlace, BatchSeq, Generation, JournalFileId, Lsn, Record};
+use boreal_segment::{
+    Alignment, BatchPlace, BatchSeq, Generation, JournalFileHeader, JournalFileId, JournalVersion,
+    Lsn, Record,
+};
 use journal_support::{DIR, payload, redo, sim, small_config};
 
 const MODE: DurabilityMode = DurabilityMode::WriteThenFdatasync;
@@ -89,6 +94,7 @@ fn torn_tail_is_cut_and_overwritten() {
             generation: Generation::new(1),
             alignment: Alignment::JOURNAL,
             file_offset: 6 * 4096,
+            version: JournalVersion::CURRENT,
         };
         let mut b = BatchBuilder::new(&mut buf, place, BatchSeq::new(5)).unwrap();
         let body = payload(6, 10000);
@@ -119,6 +125,118 @@ fn torn_tail_is_cut_and_overwritten() {
         let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
         assert_eq!(lsns(&rec), [1, 2, 3, 4, 5, 7]);
         assert!(rec.missing.is_empty(), "{:?}", rec.report);
+    });
+}
+
+/// A journal written before sector stamps (version 1) is still read. Appends never go
+/// into a version-1 file: the writer continues in a new version-2 file, after zeroing
+/// the block where appends would have resumed, so the torn version-1 batch cut there
+/// cannot later pass for one completed before the newer file.
+#[test]
+fn a_version_1_journal_is_read_and_appends_continue_in_a_version_2_file() {
+    let sim = sim(26);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        drop(
+            Journal::create(io.clone(), small_config(MODE))
+                .await
+                .unwrap(),
+        );
+        let file_bytes = small_config(MODE).file_bytes;
+        let header = JournalFileHeader {
+            version: JournalVersion::V1,
+            file_id: JournalFileId::new(0),
+            generation: Generation::new(1),
+            alignment: Alignment::JOURNAL,
+            file_size: file_bytes,
+        };
+        let mut file = vec![0u8; file_bytes as usize];
+        header.encode_into(&mut file).unwrap();
+        let mut offset = 4096usize;
+        for lsn in 1..=6u64 {
+            let mut buf = vec![0u8; 16384];
+            let mut b = BatchBuilder::new(
+                &mut buf,
+                header.place(offset as u64),
+                BatchSeq::new(lsn - 1),
+            )
+            .unwrap();
+            let body = payload(lsn, if lsn == 6 { 10000 } else { 200 });
+            b.push(&redo(1, lsn, &body)).unwrap();
+            let len = b.seal().padded_len();
+            // The last batch (three blocks) is torn: only its first block landed.
+            let landed = if lsn == 6 { 4096 } else { len };
+            file[offset..offset + landed].copy_from_slice(&buf[..landed]);
+            offset += len;
+        }
+        let opts = OpenOptions {
+            read: true,
+            write: true,
+            direct: true,
+            ..OpenOptions::default()
+        };
+        let f = io.open(&file_path(DIR.as_ref(), 0), opts).await.unwrap();
+        let (r, _) = io
+            .write_at(&f, DmaBuf::from_slice(&file), 0, WriteFlags::NONE)
+            .await;
+        assert_eq!(r.unwrap(), file.len());
+        io.fdatasync(&f).await.unwrap();
+
+        let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5]);
+        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+        let tail = rec.tail.unwrap();
+        assert_eq!(
+            (tail.file, tail.offset, tail.next_seq),
+            (JournalFileId::new(0), file_bytes, BatchSeq::new(5)),
+            "no room left in the version-1 file: {:?}",
+            rec.report
+        );
+        assert!(
+            rec.report.iter().any(|l| l.contains("version 1 file")),
+            "{:?}",
+            rec.report
+        );
+        drop(j);
+        // A crash after the next file's new header was made durable and before its
+        // first batch: the newer file proves every older batch completed, so the torn
+        // batch left at the old tail would read as acknowledged and missing; the block
+        // zeroed at the first open keeps it from reading as a batch at all.
+        let next = JournalFileHeader {
+            version: JournalVersion::CURRENT,
+            file_id: JournalFileId::new(1),
+            generation: Generation::new(2),
+            ..header
+        };
+        let f = io.open(&file_path(DIR.as_ref(), 1), opts).await.unwrap();
+        let (r, _) = io
+            .write_at(
+                &f,
+                DmaBuf::from_slice(&next.to_vec().unwrap()),
+                0,
+                WriteFlags::NONE,
+            )
+            .await;
+        assert_eq!(r.unwrap(), 4096);
+        io.fdatasync(&f).await.unwrap();
+        let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5]);
+        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+        let body = payload(7, 50);
+        j.append(&[redo(1, 7, &body)]).await.unwrap();
+        drop(j);
+
+        let (_j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5, 7]);
+        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+        let tail = rec.tail.unwrap();
+        assert_eq!(tail.file, JournalFileId::new(1));
+        assert_eq!(tail.next_seq, BatchSeq::new(6));
+        let f = io.open(&file_path(DIR.as_ref(), 1), opts).await.unwrap();
+        let (r, buf) = io.read_at(&f, DmaBuf::zeroed(4096), 4096, 0).await;
+        assert_eq!(r.unwrap(), 4096);
+        let h = JournalFileHeader::decode(buf.as_slice()).unwrap();
+        assert_eq!(h.version, JournalVersion::V2);
     });
 }
 
@@ -183,15 +301,52 @@ fn damaged_middle_header_is_located_by_its_neighbours() {
     });
 }
 
+/// The last acknowledged batch, damaged after its write landed (a stored bit flip in
+/// its records): every sector still carries the batch's stamp, so recovery knows the
+/// write completed and reports the batch missing instead of cutting it. Appends resume
+/// after it, and the next open reports it again.
 #[test]
-fn damaged_last_acknowledged_batch_is_cut_the_documented_limit() {
+fn damaged_last_acknowledged_batch_is_missing_never_cut() {
     let sim = sim(24);
     let io = sim.io(0, 0);
     sim.run(async move {
         journal_with(&io, 5).await;
         flip(&io, 5 * 4096 + 150).await; // the last batch (lsn 5), acknowledged
+        let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4]);
+        assert_eq!(rec.missing.len(), 1, "{:?}", rec.report);
+        let m = &rec.missing[0];
+        assert_eq!(
+            (m.offset, m.seq_first, m.lsns),
+            (
+                5 * 4096,
+                Some(BatchSeq::new(4)),
+                Some((Lsn::new(5), Lsn::new(5)))
+            )
+        );
+        let tail = rec.tail.unwrap();
+        assert_eq!((tail.offset, tail.next_seq), (6 * 4096, BatchSeq::new(5)));
+        let body = payload(6, 50);
+        j.append(&[redo(1, 6, &body)]).await.unwrap();
+        drop(j);
         let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
-        // Indistinguishable from a torn write at the tail: cut, not reported.
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 6]);
+        assert_eq!(rec.missing.len(), 1, "{:?}", rec.report);
+        assert_eq!(rec.missing[0].offset, 5 * 4096);
+    });
+}
+
+/// What remains undetectable on one node: damage to the 72 header bytes of the last
+/// batch. Its header checksum fails, so nothing says a batch was there: garbage at the
+/// tail, cut like a torn write whose header did not land (peers hold the records).
+#[test]
+fn damaged_header_of_the_last_batch_is_cut_the_documented_limit() {
+    let sim = sim(25);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        journal_with(&io, 5).await;
+        flip(&io, 5 * 4096 + 20).await; // the last batch's header
+        let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
         assert_eq!(lsns(&rec), [1, 2, 3, 4]);
         assert!(rec.missing.is_empty());
         assert_eq!(rec.tail.unwrap().offset, 5 * 4096);
@@ -213,6 +368,7 @@ fn decision_table_is_complete_and_never_cuts_below_the_tail() {
         Evidence::SeqGap,
         Evidence::LaterSeq,
         Evidence::Superseded,
+        Evidence::Landed,
     ];
     for kind in kinds {
         for position in [Position::BeforeTail, Position::Tail] {
@@ -234,6 +390,11 @@ fn decision_table_is_complete_and_never_cuts_below_the_tail() {
                 let action = decide(obs).action;
                 assert!(
                     action != Action::Cut || position == Position::Tail,
+                    "{obs:?}"
+                );
+                // A write that landed in full is never cut.
+                assert!(
+                    action != Action::Cut || evidence != Evidence::Landed,
                     "{obs:?}"
                 );
             }

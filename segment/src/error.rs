@@ -31,9 +31,12 @@ pub enum Error {
         got: u32,
     },
     /// The structure was written by a format version this build cannot read.
-    #[error("{what}: unsupported version {got} (this build reads version {supported})")]
+    #[error("{what}: unsupported version {got} (this build reads {})", versions(*.oldest, *.supported))]
     BadVersion {
         what: &'static str,
+        /// Oldest version this build reads.
+        oldest: u16,
+        /// Newest version this build reads (and the one it writes).
         supported: u16,
         got: u16,
     },
@@ -113,6 +116,14 @@ pub enum Error {
         needed: usize,
         got: usize,
     },
+}
+
+fn versions(oldest: u16, newest: u16) -> String {
+    if oldest == newest {
+        format!("version {newest}")
+    } else {
+        format!("versions {oldest} to {newest}")
+    }
 }
 
 #[cfg(test)]

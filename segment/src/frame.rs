@@ -123,6 +123,7 @@ impl FrameHeader {
         if version != FRAME_VERSION {
             return Err(Error::BadVersion {
                 what: "frame header",
+                oldest: FRAME_VERSION,
                 supported: FRAME_VERSION,
                 got: version,
             });

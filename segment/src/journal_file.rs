@@ -5,7 +5,10 @@
 //! alignment its batches use and its size. The checksum covers the whole 4 KiB block,
 //! the zero tail included. Every batch repeats the file id and generation, so a batch
 //! left over from an older generation, or one written into the wrong file, is refused
-//! by `batch::classify`. This module never creates, sizes or recycles files.
+//! by `batch::classify`. The header's version is the version of every batch in the file
+//! ([`JournalVersion`]): version 2 batches end every 512-byte sector with a stamp,
+//! version 1 batches (still read, never written) have none. This module never creates,
+//! sizes or recycles files.
 
 use crate::alignment::Alignment;
 use crate::batch::BatchPlace;
@@ -17,8 +20,57 @@ use crate::limits::{JOURNAL_FILE_BYTES_MAX, JOURNAL_FILE_HEADER_SIZE};
 
 /// Magic of a journal file: ASCII `BRLJ` as stored.
 pub const JOURNAL_FILE_MAGIC: u32 = u32::from_le_bytes(*b"BRLJ");
-/// Version of the journal file format (header and batches).
-pub const JOURNAL_FILE_VERSION: u16 = 1;
+/// Version of the journal file format (header and batches) this build writes.
+pub const JOURNAL_FILE_VERSION: u16 = JournalVersion::CURRENT.get();
+/// Oldest journal file version this build reads.
+pub const JOURNAL_FILE_VERSION_OLDEST: u16 = JournalVersion::V1.get();
+
+/// The version of a journal file: of its header and of every batch in it. A batch's
+/// header repeats it, under the header checksum, and a batch whose version is not its
+/// file's is refused, so one layout is never read as the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum JournalVersion {
+    /// Batches without sector stamps. Read (the journal never appends to such a file,
+    /// and a recycled file is rewritten as the current version), never written.
+    V1,
+    /// Every 512-byte sector of a batch ends with an 8-byte stamp (`FORMAT.md`,
+    /// "Sector stamps"), so recovery can tell a torn write from a complete write
+    /// damaged after it landed.
+    V2,
+}
+
+impl JournalVersion {
+    /// The version this build writes.
+    pub const CURRENT: JournalVersion = JournalVersion::V2;
+
+    /// The version number as stored.
+    pub const fn get(self) -> u16 {
+        match self {
+            JournalVersion::V1 => 1,
+            JournalVersion::V2 => 2,
+        }
+    }
+
+    /// The version stored as `version` in a `what` (journal file header or batch
+    /// header); an unknown one is refused naming it.
+    pub fn from_stored(what: &'static str, version: u16) -> Result<JournalVersion> {
+        match version {
+            1 => Ok(JournalVersion::V1),
+            2 => Ok(JournalVersion::V2),
+            got => Err(Error::BadVersion {
+                what,
+                oldest: JOURNAL_FILE_VERSION_OLDEST,
+                supported: JOURNAL_FILE_VERSION,
+                got,
+            }),
+        }
+    }
+
+    /// Whether batches of this version carry sector stamps.
+    pub const fn stamped(self) -> bool {
+        matches!(self, JournalVersion::V2)
+    }
+}
 
 /// Bytes of the header that hold fields; the rest of the block is zero.
 const FIELDS_SIZE: usize = 40;
@@ -26,6 +78,9 @@ const FIELDS_SIZE: usize = 40;
 /// The header of a journal file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JournalFileHeader {
+    /// The version of the header and of every batch in the file; new and recycled
+    /// files are [`JournalVersion::CURRENT`].
+    pub version: JournalVersion,
     pub file_id: JournalFileId,
     pub generation: Generation,
     /// Alignment of every batch in the file.
@@ -65,6 +120,7 @@ impl JournalFileHeader {
             generation: self.generation,
             alignment: self.alignment,
             file_offset,
+            version: self.version,
         }
     }
 
@@ -82,7 +138,7 @@ impl JournalFileHeader {
         let mut w = Writer::new(out);
         w.zeros(4);
         w.u32(JOURNAL_FILE_MAGIC);
-        w.u16(JOURNAL_FILE_VERSION);
+        w.u16(self.version.get());
         w.zeros(2);
         w.u32(self.alignment.get());
         w.u64(self.file_id.get());
@@ -117,14 +173,7 @@ impl JournalFileHeader {
         let stored = r.u32();
         checksum::verify("journal file header", stored, &block[4..])?;
         r.skip(4);
-        let version = r.u16();
-        if version != JOURNAL_FILE_VERSION {
-            return Err(Error::BadVersion {
-                what: "journal file header",
-                supported: JOURNAL_FILE_VERSION,
-                got: version,
-            });
-        }
+        let version = JournalVersion::from_stored("journal file header", r.u16())?;
         let reserved_at = r.pos();
         if r.u16() != 0 {
             return Err(Error::NonZeroReserved {
@@ -147,6 +196,7 @@ impl JournalFileHeader {
             });
         }
         let header = JournalFileHeader {
+            version,
             file_id,
             generation,
             alignment,
@@ -163,6 +213,7 @@ mod tests {
 
     fn header() -> JournalFileHeader {
         JournalFileHeader {
+            version: JournalVersion::CURRENT,
             file_id: JournalFileId::new(3),
             generation: Generation::new(7),
             alignment: Alignment::JOURNAL,
@@ -174,6 +225,28 @@ mod tests {
     fn round_trips() {
         let h = header();
         assert_eq!(JournalFileHeader::decode(&h.to_vec().unwrap()).unwrap(), h);
+    }
+
+    #[test]
+    fn both_versions_round_trip_and_others_are_refused_naming_the_version() {
+        for version in [JournalVersion::V1, JournalVersion::V2] {
+            let h = JournalFileHeader {
+                version,
+                ..header()
+            };
+            let bytes = h.to_vec().unwrap();
+            assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), version.get());
+            assert_eq!(JournalFileHeader::decode(&bytes).unwrap(), h);
+        }
+        let mut bytes = header().to_vec().unwrap();
+        bytes[8] = 3;
+        let sum = crc32c(&bytes[4..]);
+        bytes[..4].copy_from_slice(&sum.to_le_bytes());
+        let err = JournalFileHeader::decode(&bytes).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "journal file header: unsupported version 3 (this build reads versions 1 to 2)"
+        );
     }
 
     #[test]

@@ -34,10 +34,27 @@ pub const JOURNAL_FILE_BYTES_MAX: u64 = 1 << 40;
 
 /// Bytes of a journal batch header.
 pub const BATCH_HEADER_SIZE: usize = 72;
-/// Largest journal batch (header + records + padding), in bytes: one O_DIRECT write.
+/// Largest journal batch on disk (header, records, padding and, from version 2, the
+/// sector stamps), in bytes: one O_DIRECT write.
 pub const BATCH_BYTES_MAX: usize = 1 << 20;
-/// Largest number of records in one batch (every record has at least a header).
-pub const BATCH_RECORDS_MAX: usize = (BATCH_BYTES_MAX - BATCH_HEADER_SIZE) / RECORD_HEADER_SIZE;
+/// Bytes of a stamp sector: from journal version 2, every 512 bytes of a batch end with
+/// a stamp, whatever the file's alignment (512..=4096, a whole number of sectors).
+pub const STAMP_SECTOR_SIZE: usize = 512;
+/// Bytes of the stamp at the end of every stamp sector.
+pub const STAMP_SIZE: usize = 8;
+/// Bytes of a batch's logical stream (header, records, padding) per stamp sector.
+pub const STAMP_SECTOR_PAYLOAD: usize = STAMP_SECTOR_SIZE - STAMP_SIZE;
+/// Largest logical batch (header + records + padding, stamps excluded) of a version-2
+/// batch: what `BATCH_BYTES_MAX` holds once every sector gave up its stamp.
+pub const BATCH_LOGICAL_BYTES_MAX: usize =
+    BATCH_BYTES_MAX / STAMP_SECTOR_SIZE * STAMP_SECTOR_PAYLOAD;
+/// Largest body (records end to end, padding excluded) of a version-2 batch.
+pub const BATCH_BODY_BYTES_MAX: usize = BATCH_LOGICAL_BYTES_MAX - BATCH_HEADER_SIZE;
+/// Largest number of records in one version-2 batch (every record has at least a
+/// header).
+pub const BATCH_RECORDS_MAX: usize = BATCH_BODY_BYTES_MAX / RECORD_HEADER_SIZE;
+/// Largest body of a version-1 batch (no stamps: read, never written).
+pub const BATCH_V1_BODY_BYTES_MAX: usize = BATCH_BYTES_MAX - BATCH_HEADER_SIZE;
 
 /// Bytes of a segment metadata record.
 pub const SEGMENT_META_SIZE: usize = 64;
@@ -58,12 +75,20 @@ const _: () = {
     assert!(PAGE_HEADER_SIZE < PAGE_SIZE_MIN as usize);
     // The journal file header fills whole blocks, so the first batch is aligned.
     assert!(JOURNAL_FILE_HEADER_SIZE.is_multiple_of(ALIGNMENT_MAX as usize));
-    // A batch header lies inside the first sector of the batch: a torn write either has
-    // the whole header or none of it, at every supported alignment.
-    assert!(BATCH_HEADER_SIZE <= ALIGNMENT_MIN as usize);
+    // A batch header lies inside the first sector of the batch, before that sector's
+    // stamp: a torn write either has the whole header or none of it, at every
+    // supported alignment.
+    assert!(BATCH_HEADER_SIZE <= STAMP_SECTOR_PAYLOAD);
+    assert!(STAMP_SECTOR_SIZE <= ALIGNMENT_MIN as usize);
+    // Every alignment, and the largest batch, is a whole number of stamp sectors, so
+    // every sector of a padded batch ends with a stamp.
+    assert!((ALIGNMENT_MIN as usize).is_multiple_of(STAMP_SECTOR_SIZE));
+    assert!(STAMP_SECTOR_SIZE.is_power_of_two());
     assert!(BATCH_BYTES_MAX.is_multiple_of(ALIGNMENT_MAX as usize));
-    // The largest record fits an empty batch.
-    assert!(BATCH_HEADER_SIZE + RECORD_HEADER_SIZE + RECORD_BODY_BYTES_MAX <= BATCH_BYTES_MAX);
+    assert!(BATCH_LOGICAL_BYTES_MAX.is_multiple_of(STAMP_SECTOR_PAYLOAD));
+    // The largest record fits an empty batch, stamps included.
+    assert!(RECORD_HEADER_SIZE + RECORD_BODY_BYTES_MAX <= BATCH_BODY_BYTES_MAX);
+    assert!(BATCH_BODY_BYTES_MAX <= BATCH_V1_BODY_BYTES_MAX);
     // Body lengths and counts are stored as u32.
     assert!(BATCH_BYTES_MAX <= u32::MAX as usize);
     assert!(FRAME_BODY_BYTES_MAX <= u32::MAX as usize);

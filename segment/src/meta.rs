@@ -94,6 +94,7 @@ impl SegmentMeta {
         if version != SEGMENT_META_VERSION {
             return Err(Error::BadVersion {
                 what: "segment meta",
+                oldest: SEGMENT_META_VERSION,
                 supported: SEGMENT_META_VERSION,
                 got: version,
             });

@@ -166,6 +166,7 @@ pub fn decode_page(page: &[u8], page_size: PageSize, page_id: PageId) -> Result<
     if version != PAGE_VERSION {
         return Err(Error::BadVersion {
             what: "page image",
+            oldest: PAGE_VERSION,
             supported: PAGE_VERSION,
             got: version,
         });

@@ -19,8 +19,8 @@ fn decode_everything(bytes: &[u8]) {
     let _ = Record::decode(bytes);
     let _ = Records::new(bytes, 0).count();
     let _ = BatchHeader::decode(bytes);
-    let _ = decode_batch(bytes, &fixed_place());
-    let _ = classify(bytes, &fixed_place());
+    let _ = decode_batch(&mut bytes.to_vec(), &fixed_place());
+    let _ = classify(&mut bytes.to_vec(), &fixed_place());
     let _ = JournalFileHeader::decode(bytes);
     let _ = SegmentMeta::decode(bytes);
     let _ = FrameHeader::decode(bytes);
@@ -82,8 +82,8 @@ proptest! {
         let mut bytes = build_batch(place, &owned, batch_len(place, &owned));
         let header_edits: Vec<_> = edits.iter().map(|&(at, v)| (at % BATCH_HEADER_SIZE, v)).collect();
         mutate_and_reseal(&mut bytes, &header_edits, BATCH_HEADER_SIZE);
-        let _ = decode_batch(&bytes, &place);
-        let _ = classify(&bytes, &place);
+        let _ = decode_batch(&mut bytes.clone(), &place);
+        let _ = classify(&mut bytes.clone(), &place);
         decode_everything(&bytes);
     }
 

@@ -4,10 +4,12 @@
 
 mod common;
 
-use boreal_segment::limits::{BATCH_BYTES_MAX, BATCH_HEADER_SIZE, RECORD_HEADER_SIZE};
+use boreal_segment::limits::{
+    BATCH_BODY_BYTES_MAX, BATCH_BYTES_MAX, BATCH_HEADER_SIZE, RECORD_HEADER_SIZE,
+};
 use boreal_segment::{
     Alignment, BatchBuilder, BatchPlace, BatchSeq, Change, Error, Lsn, PageId, PgId, Record, Redo,
-    decode_batch,
+    body_capacity, decode_batch,
 };
 use common::*;
 
@@ -38,12 +40,17 @@ fn full_is_reported_and_the_batch_still_seals() {
         }
     }
     let pushed = lsn - 1;
-    assert_eq!(pushed as usize, (8192 - BATCH_HEADER_SIZE) / per_record);
+    // 16 sectors of 504 logical bytes each, the header included.
+    assert_eq!(pushed as usize, (16 * 504 - BATCH_HEADER_SIZE) / per_record);
+    assert_eq!(
+        body_capacity(place.version, 8192),
+        16 * 504 - BATCH_HEADER_SIZE
+    );
     let header = builder.seal();
     assert_eq!(header.record_count as u64, pushed);
     assert_eq!(header.padded_len(), 8192);
     assert_eq!(
-        decode_batch(&buf, &place).unwrap().records().count() as u64,
+        decode_batch(&mut buf, &place).unwrap().records().count() as u64,
         pushed
     );
 }
@@ -56,12 +63,16 @@ fn a_record_that_exactly_fills_the_buffer_fits() {
     };
     let mut buf = vec![0u8; 1024];
     let mut builder = BatchBuilder::new(&mut buf, place, BatchSeq::new(1)).unwrap();
-    let exact = small_redo(5, &vec![1u8; 1024 - BATCH_HEADER_SIZE - RECORD_HEADER_SIZE]);
+    // Two sectors of 504 logical bytes: the record crosses the first sector's stamp.
+    let exact = small_redo(
+        5,
+        &vec![1u8; 2 * 504 - BATCH_HEADER_SIZE - RECORD_HEADER_SIZE],
+    );
     assert!(builder.fits(&exact.as_record()));
     builder.push(&exact.as_record()).unwrap();
     assert_eq!(builder.remaining(), 0);
     assert_eq!(builder.seal().padded_len(), 1024);
-    assert!(decode_batch(&buf, &place).is_ok());
+    assert!(decode_batch(&mut buf, &place).is_ok());
 }
 
 #[test]
@@ -69,7 +80,11 @@ fn a_buffer_larger_than_the_batch_limit_is_capped() {
     let place = fixed_place();
     let mut buf = vec![0u8; BATCH_BYTES_MAX * 2];
     let builder = BatchBuilder::new(&mut buf, place, BatchSeq::new(1)).unwrap();
-    assert_eq!(builder.remaining(), BATCH_BYTES_MAX - BATCH_HEADER_SIZE);
+    assert_eq!(builder.remaining(), BATCH_BODY_BYTES_MAX);
+    assert_eq!(
+        BATCH_BODY_BYTES_MAX,
+        BATCH_BYTES_MAX / 512 * 504 - BATCH_HEADER_SIZE
+    );
 }
 
 #[test]
@@ -95,7 +110,7 @@ fn an_invalid_record_is_refused_and_changes_nothing() {
     ));
     assert!(builder.is_empty());
     builder.seal();
-    let view = decode_batch(&buf, &place).unwrap();
+    let view = decode_batch(&mut buf, &place).unwrap();
     assert_eq!(view.header().record_count, 0);
     assert_eq!(view.header().first_lsn, Lsn::ZERO);
 }

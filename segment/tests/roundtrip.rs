@@ -8,7 +8,7 @@ use boreal_segment::{
     BatchBuilder, BatchSeq, JournalFileHeader, Record, Records, Region, SegmentMeta, classify,
     decode_batch, decode_frame, decode_page, encode_frame, seal_page,
 };
-use boreal_segment::{Generation, JournalFileId, Lsn, PageId};
+use boreal_segment::{Generation, JournalFileId, JournalVersion, Lsn, PageId};
 use common::*;
 use proptest::prelude::*;
 
@@ -50,7 +50,7 @@ proptest! {
         extra_blocks in 0usize..3,
     ) {
         let body: usize = owned.iter().map(|r| r.as_record().encoded_len()).sum();
-        let padded = place.alignment.align_up(boreal_segment::limits::BATCH_HEADER_SIZE + body);
+        let padded = boreal_segment::batch_len(place.version, place.alignment, body);
         let mut buf = vec![0xEEu8; padded + extra_blocks * place.alignment.bytes()];
         let mut builder = BatchBuilder::new(&mut buf, place, BatchSeq::new(sequence)).unwrap();
         for r in &owned {
@@ -64,12 +64,14 @@ proptest! {
         prop_assert_eq!(header.first_lsn, lsns.iter().copied().min().unwrap_or(Lsn::ZERO));
         prop_assert_eq!(header.last_lsn, lsns.iter().copied().max().unwrap_or(Lsn::ZERO));
 
-        let view = decode_batch(&buf, &place).unwrap();
+        let mut copy = buf.clone();
+        let view = decode_batch(&mut copy, &place).unwrap();
         prop_assert_eq!(*view.header(), header);
         let back: Vec<Record<'_>> = view.records().collect::<Result<_, _>>().unwrap();
         let expected: Vec<Record<'_>> = owned.iter().map(OwnedRecord::as_record).collect();
         prop_assert_eq!(back, expected);
-        prop_assert_eq!(classify(&buf, &place), Region::Valid(view));
+        let mut again = buf.clone();
+        prop_assert_eq!(classify(&mut again, &place), Region::Valid(view));
     }
 
     #[test]
@@ -78,8 +80,10 @@ proptest! {
         generation in any::<u64>(),
         alignment in alignment(),
         blocks in 2u64..1 << 28,
+        v1 in any::<bool>(),
     ) {
         let h = JournalFileHeader {
+            version: if v1 { JournalVersion::V1 } else { JournalVersion::V2 },
             file_id: JournalFileId::new(file),
             generation: Generation::new(generation),
             alignment,

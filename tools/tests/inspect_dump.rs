@@ -17,6 +17,7 @@ fn json_names_every_structure_of_a_core_dir() {
 
     let j0 = file(&doc, "journal-0000.brj");
     assert_eq!(j0["kind"], "journal");
+    assert_eq!(j0["header"]["version"], 2);
     assert_eq!(j0["header"]["file_id"], 0);
     assert_eq!(j0["header"]["generation"], 1);
     assert_eq!(j0["header"]["alignment"], 4096);
@@ -122,6 +123,46 @@ fn text_has_aligned_batches_records_and_slots() {
         "page rows: {out}"
     );
     assert!(out.contains("zeros"), "{out}");
+}
+
+/// A torn region says whether its write landed in full (every sector carries the
+/// batch's stamp: damaged after it was written) or not (a torn write).
+#[test]
+fn a_torn_batch_shows_whether_its_write_was_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    build_core(dir.path());
+    let path = dir.path().join("journal-0000.brj");
+    // Batch 10's record body (damaged after a complete write) ...
+    flip(&path, 4096 * 11 + 72 + 56 + 10);
+    // ... and batch 20's record body plus a sector stamp not its own (a torn write).
+    flip(&path, 4096 * 21 + 72 + 56 + 10);
+    flip(&path, 4096 * 21 + 2 * 512 + 504);
+    let doc = inspect_json(&path, &[]);
+    let regions = file(&doc, path.to_str().unwrap())["regions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let at = |offset: u64| {
+        regions
+            .iter()
+            .find(|r| r["offset"] == offset)
+            .unwrap_or_else(|| panic!("no region at {offset}"))
+    };
+    assert_eq!(at(4096 * 11)["state"], "torn");
+    assert_eq!(at(4096 * 11)["write_complete"], true);
+    assert_eq!(at(4096 * 21)["state"], "torn");
+    assert_eq!(at(4096 * 21)["write_complete"], false);
+    assert_eq!(at(4096 * 12)["state"], "valid");
+
+    let (code, out, err) = boreal(&["inspect", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "TORN (damaged after a complete write: every sector carries the batch's stamp)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("TORN (torn: incomplete write)"), "{out}");
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Behaviour: one flipped byte anywhere the engine keeps state (a batch body, a record
 //! header, a batch header, a page, a metadata slot, a catalog slot) makes `boreal
 //! verify` exit 1 and name the file and the offset; a torn journal tail is a warning
-//! (exit 0, exit 1 with `--strict`); a damaged last batch of a file that a newer file
-//! follows is an error.
+//! (exit 0, exit 1 with `--strict`); a last batch whose write landed in full and was
+//! damaged afterwards, or a damaged last batch of a file that a newer file follows, is
+//! an error.
 
 #[path = "datadir/mod.rs"]
 mod datadir;
@@ -89,17 +90,22 @@ fn a_lost_batch_header_breaks_the_sequence() {
     assert!(out.contains("2 problems in 1 file"), "{out}");
 }
 
+/// A torn last write (here: a byte of its records and a sector whose stamp is not the
+/// batch's, as when that sector still holds older bytes) is what a crash leaves: a
+/// warning, which recovery cuts.
 #[test]
 fn a_torn_tail_is_a_warning_unless_strict() {
     let dir = core();
     // The last batch of the newest file (journal-0001, generation 2): batch 69.
     let last = 4096 * (RECORDS - 1 - BATCHES_PER_FILE + 1);
-    flip(&dir.path().join("journal-0001.brj"), last + 72 + 56 + 5);
+    let path = dir.path().join("journal-0001.brj");
+    flip(&path, last + 72 + 56 + 5);
+    flip(&path, last + 3 * 512 + 504); // sector 3's stamp
     let (code, out) = verify(dir.path(), &[]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!(
-            "warning: journal-0001.brj: offset {}: torn tail: batch 69 damaged",
+            "warning: journal-0001.brj: offset {}: torn tail: batch 69 torn (incomplete write)",
             grouped(last + 72)
         )),
         "{out}"
@@ -110,6 +116,30 @@ fn a_torn_tail_is_a_warning_unless_strict() {
     );
     let (code, _) = verify(dir.path(), &["--strict"]);
     assert_eq!(code, 1);
+}
+
+/// The same last batch with only its records damaged: every sector carries its stamp,
+/// so the write landed in full and was damaged afterwards. It may have been
+/// acknowledged: an error (recovery reports it missing), not a torn tail.
+#[test]
+fn a_damaged_complete_last_write_is_an_error_not_a_torn_tail() {
+    let dir = core();
+    let last = 4096 * (RECORDS - 1 - BATCHES_PER_FILE + 1);
+    flip(&dir.path().join("journal-0001.brj"), last + 72 + 56 + 5);
+    let (code, out) = verify(dir.path(), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "error: journal-0001.brj: offset {}: batch 69 damaged after a complete write",
+            grouped(last + 72)
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("recovery reports it missing and never cuts it"),
+        "{out}"
+    );
+    assert!(!out.contains("torn tail"), "{out}");
 }
 
 #[test]

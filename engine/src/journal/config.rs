@@ -62,9 +62,11 @@ pub struct JournalConfig {
     /// Size of every file in bytes, header included; a multiple of 4096. Default
     /// 64 MiB. Minimum: the 4 KiB header plus one largest batch (`batch_bytes_max`).
     pub file_bytes: u64,
-    /// Largest batch (one write), bytes, padding included; a multiple of 4096.
-    /// Default and maximum 1 MiB (`BATCH_BYTES_MAX`), minimum 4096. A record larger
-    /// than `batch_bytes_max - 72` is refused.
+    /// Largest batch (one write), bytes, padding and sector stamps included; a
+    /// multiple of 4096. Default and maximum 1 MiB (`BATCH_BYTES_MAX`), minimum 4096.
+    /// A record larger than `boreal_segment::body_capacity(JournalVersion::CURRENT,
+    /// batch_bytes_max)` is refused: 504 of every 512 bytes hold records, less the
+    /// 72-byte batch header (1,032,120 bytes at 1 MiB, 3,960 at 4096).
     pub batch_bytes_max: usize,
     /// How a batch is made durable. Default [`DurabilityMode::DsyncWrite`].
     pub durability: DurabilityMode,

@@ -9,25 +9,37 @@
 //! exactly one action, and a test enumerates every situation to check that the table
 //! is complete, unambiguous and never cuts what was acknowledged.
 //!
-//! What proves that a batch was acknowledged (the writer keeps exactly one write+sync in
-//! flight, and starts batch `s + 1` only after batch `s` is durable; batches of one file
-//! generation are written back to back from offset 4096; a recycled file's new header
-//! is made durable before its first batch; files are recycled in journal order):
+//! What proves that a batch was acknowledged, or may have been (the writer keeps exactly
+//! one write+sync in flight, and starts batch `s + 1` only after batch `s` is durable;
+//! batches of one file generation are written back to back from offset 4096; a recycled
+//! file's new header is made durable before its first batch; files are recycled in
+//! journal order):
 //! - a later batch header (valid or torn) with a higher sequence number;
 //! - a later belonging batch header in the *same* file generation (contiguity: the bytes
 //!   before it were written first);
 //! - a newer file generation (its header was written after every batch of the older
 //!   files completed);
-//! - a gap in the sequence numbers of valid batches.
+//! - a gap in the sequence numbers of valid batches;
+//! - for the last batch, whose write may have been acknowledged: every 512-byte sector
+//!   of it carries the batch's stamp (journal version 2, `boreal_segment::stamp`), so the
+//!   write reached the disk in full and its body was damaged afterwards ([`Landed`]). A
+//!   torn write over older bytes or zeros leaves at least one sector without the stamp.
+//!   Such a batch is reported missing, never cut, and appends resume after it (its
+//!   sequence stays used), so the next open sees it below a later batch
+//!   ([`LaterSeq`]) and reports it again.
 //!
-//! What cannot be proven (the guarantee that remains): the last acknowledged batch, if
-//! it is damaged and nothing after it left a readable header, looks exactly like the
-//! torn write that a crash leaves behind, and is cut. With a single damaged batch, an
+//! What cannot be proven (the guarantee that remains): with a single damaged batch, an
 //! acknowledged batch is lost without a [`MissingRange`] only if it is the last
-//! acknowledged batch of the journal and the write after it (if any) left no readable
-//! header. Its records are still on the PG's peers (quorum writes), and the node's SCL
-//! goes down accordingly; detecting this case on the node itself needs a format change
-//! (e.g. a redundant header ring written with each batch, as TigerBeetle does).
+//! acknowledged batch of the journal, nothing after it left a readable header, and
+//! either the damage hit its 72 header bytes (the header checksum fails, so the region
+//! is garbage at the tail and is cut like a torn write whose header did not land), or
+//! its write was lost or misdirected by the device (its place holds older bytes, which
+//! one node cannot tell from a write that never happened). Its records are still on the
+//! PG's peers (quorum writes), and the node's SCL goes down accordingly. A version-1
+//! file (no stamps) keeps the older blind spot: any damage to its last batch is cut.
+//! A batch whose write landed in full just before a crash, unacknowledged, and was
+//! damaged is also reported missing: recovery cannot know the acknowledgement did not
+//! happen, so it errs on the side of reporting.
 //!
 //! What a missing range may have held, and what the engine may do about it
 //! ([`MISSING_CASES`], applied by `CoreEngine::open_dir`). Group commit puts records of
@@ -90,6 +102,10 @@ pub enum Evidence {
     /// (Valid/Torn) its sequence is not above the previous valid batch's, or a valid
     /// batch elsewhere holds it: an old, cut write that was written again.
     Superseded,
+    /// (Torn) every sector carries the batch's stamp: the write reached the disk in
+    /// full and the body was damaged after it was written, not torn. Computed after
+    /// `Superseded` and `LaterSeq`.
+    Landed,
 }
 
 /// What recovery does with a region.
@@ -126,7 +142,7 @@ pub struct RecoveryCase {
 }
 
 use Action::*;
-use Evidence::{Contiguous, LaterSeq, Nothing, SeqGap, Superseded};
+use Evidence::{Contiguous, Landed, LaterSeq, Nothing, SeqGap, Superseded};
 use Position::{BeforeTail, Tail};
 use RegionKind::{Garbage, Stale, Torn, Valid, Zeros};
 
@@ -152,14 +168,14 @@ pub const RECOVERY_CASES: &[RecoveryCase] = &[
     RecoveryCase {
         kinds: &[Valid],
         positions: &[BeforeTail],
-        evidence: &[Contiguous, SeqGap, LaterSeq],
+        evidence: &[Contiguous, SeqGap, LaterSeq, Landed],
         action: Impossible,
         why: "evidence of this kind is only computed for damaged regions",
     },
     RecoveryCase {
         kinds: &[Valid],
         positions: &[Tail],
-        evidence: &[Nothing, Contiguous, SeqGap, LaterSeq, Superseded],
+        evidence: &[Nothing, Contiguous, SeqGap, LaterSeq, Superseded, Landed],
         action: Impossible,
         why: "the tail is after the last valid batch",
     },
@@ -180,7 +196,7 @@ pub const RECOVERY_CASES: &[RecoveryCase] = &[
     RecoveryCase {
         kinds: &[Torn],
         positions: &[BeforeTail],
-        evidence: &[Nothing],
+        evidence: &[Nothing, Landed],
         action: Impossible,
         why: "a torn header with nothing after it is the tail",
     },
@@ -189,7 +205,14 @@ pub const RECOVERY_CASES: &[RecoveryCase] = &[
         positions: &[Tail],
         evidence: &[Nothing, Superseded],
         action: Cut,
-        why: "the write in flight at the crash, torn (or, undetectably, the last acknowledged batch damaged)",
+        why: "the write in flight at the crash, torn (a sector without the batch's stamp, or a version-1 batch)",
+    },
+    RecoveryCase {
+        kinds: &[Torn],
+        positions: &[Tail],
+        evidence: &[Landed],
+        action: Missing,
+        why: "the last write landed in full and was damaged after it was written: maybe acknowledged, so reported, never cut; appends resume after it",
     },
     RecoveryCase {
         kinds: &[Torn],
@@ -243,7 +266,7 @@ pub const RECOVERY_CASES: &[RecoveryCase] = &[
     RecoveryCase {
         kinds: EMPTY,
         positions: ANY_POSITION,
-        evidence: &[LaterSeq, Superseded],
+        evidence: &[LaterSeq, Superseded, Landed],
         action: Impossible,
         why: "this evidence is only computed for regions with a header",
     },
@@ -402,6 +425,8 @@ pub(crate) enum Seen {
         last_lsn: Lsn,
         /// The header's `REDO_ONLY` flag.
         redo_only: bool,
+        /// Every sector carries the batch's stamp: the write landed in full.
+        complete: bool,
         reason: String,
     },
     Zeros,
@@ -473,7 +498,9 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
         .collect();
     let newest = files.len().checked_sub(1);
 
-    // The tail: after the last header if it is in the newest file (at it, if torn).
+    // The tail: after the last header if it is in the newest file (at it, if torn; a
+    // torn one whose write landed in full is reported missing and the tail moves past it
+    // once that is decided).
     let mut tail_torn = None;
     let tail = newest.map(|n| match headers.last() {
         Some(&h) if flat[h].0 == n => {
@@ -526,6 +553,8 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
     let mut torn_missing_since_prev: Vec<BatchSeq> = Vec::new();
     let mut region_missing_since_prev = false;
     let mut seq_max: Option<BatchSeq> = None;
+    // The torn batch at the tail landed in full: missing, and appends resume after it.
+    let mut tail_landed = false;
 
     for i in 0..flat.len() {
         let (fi, _) = flat[i];
@@ -543,11 +572,13 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
                     Nothing
                 }
             }
-            Seen::Torn { seq, .. } => {
+            Seen::Torn { seq, complete, .. } => {
                 if prev_seq.is_some_and(|p| *seq <= p) || valid_seqs.contains(&seq.get()) {
                     Superseded
                 } else if later_max[i].is_some_and(|m| m > *seq) || newest.is_some_and(|n| fi < n) {
                     LaterSeq
+                } else if *complete {
+                    Landed
                 } else {
                     Nothing
                 }
@@ -583,11 +614,16 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
             case.why
         );
         if tail_torn == Some(i) {
-            assert_eq!(case.action, Cut, "the tail torn batch must be cut");
+            tail_landed = case.action == Missing;
+            assert!(
+                case.action == Cut || (tail_landed && evidence == Landed),
+                "the tail torn batch is cut unless its write landed: {obs:?} -> {:?}",
+                case.action
+            );
         }
         d.actions[fi].push(case.action);
         if let Some(seq) = it.seen.header_seq()
-            && tail_torn != Some(i)
+            && (tail_torn != Some(i) || tail_landed)
         {
             seq_max = Some(seq_max.map_or(seq, |m| m.max(seq)));
         }
@@ -647,6 +683,7 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
                     last_lsn,
                     redo_only,
                     reason,
+                    ..
                 },
             ) => {
                 torn_missing_since_prev.push(*seq);
@@ -685,7 +722,13 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
         }
     }
     let after_max = seq_max.map_or(BatchSeq::ZERO, BatchSeq::next);
-    d.next_seq = match tail_torn.and_then(|h| item(h).seen.header_seq()) {
+    if let Some(h) = tail_torn.filter(|_| tail_landed) {
+        d.tail = Some((flat[h].0, item(h).offset + item(h).len));
+    }
+    d.next_seq = match tail_torn
+        .filter(|_| !tail_landed)
+        .and_then(|h| item(h).seen.header_seq())
+    {
         Some(t) => t.max(after_max),
         None => after_max,
     };
@@ -698,7 +741,7 @@ mod tests {
 
     const KINDS: [RegionKind; 5] = [Valid, Torn, Zeros, Stale, Garbage];
     const POSITIONS: [Position; 2] = [BeforeTail, Tail];
-    const EVIDENCE: [Evidence; 5] = [Nothing, Contiguous, SeqGap, LaterSeq, Superseded];
+    const EVIDENCE: [Evidence; 6] = [Nothing, Contiguous, SeqGap, LaterSeq, Superseded, Landed];
 
     #[test]
     fn table_is_complete_unambiguous_and_never_cuts_acknowledged_data() {
@@ -721,8 +764,9 @@ mod tests {
                         .collect();
                     assert_eq!(rows.len(), 1, "{obs:?} matches {} rows", rows.len());
                     let action = rows[0].action;
-                    // Consistency: nothing proven acknowledged is ever cut or skipped.
-                    if matches!(evidence, Contiguous | SeqGap | LaterSeq) {
+                    // Consistency: nothing proven (or, landed, maybe) acknowledged is ever
+                    // cut or skipped.
+                    if matches!(evidence, Contiguous | SeqGap | LaterSeq | Landed) {
                         assert!(
                             matches!(action, Missing | Impossible),
                             "{obs:?} -> {action:?}"
@@ -731,7 +775,11 @@ mod tests {
                     // Only the tail is cut, and only valid batches are replayed.
                     assert!(action != Cut || position == Tail, "{obs:?}");
                     assert!(action != Accept || kind == Valid, "{obs:?}");
-                    assert!(action != Missing || position == BeforeTail, "{obs:?}");
+                    // Missing at the tail only for the last write, landed and damaged.
+                    assert!(
+                        action != Missing || position == BeforeTail || evidence == Landed,
+                        "{obs:?}"
+                    );
                     if action != Impossible {
                         possible += 1;
                     }
@@ -739,7 +787,7 @@ mod tests {
             }
         }
         assert_eq!(
-            possible, 18,
+            possible, 19,
             "the number of reachable situations changed: update the docs"
         );
         // Every row is used by at least one situation and explains itself.
@@ -793,9 +841,18 @@ mod tests {
                 first_lsn: Lsn::new(5),
                 last_lsn: Lsn::new(9),
                 redo_only: true,
+                complete: false,
                 reason: "crc".into(),
             },
         }
+    }
+    /// A torn batch whose write landed in full (every sector carries its stamp).
+    fn landed(offset: u64, seq: u64) -> Item {
+        let mut it = torn(offset, seq);
+        if let Seen::Torn { complete, .. } = &mut it.seen {
+            *complete = true;
+        }
+        it
     }
     fn garbage(offset: u64, len: u64) -> Item {
         Item {
@@ -838,6 +895,60 @@ mod tests {
         assert_eq!(d.tail, Some((0, 12288)));
         assert_eq!(d.next_seq, BatchSeq::new(3));
         assert!(d.missing.is_empty());
+    }
+
+    #[test]
+    fn a_landed_damaged_last_batch_is_missing_and_appends_resume_after_it() {
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 1, 0),
+                    valid(8192, 2, 1),
+                    landed(12288, 3),
+                    zeros(16384, 4096),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Accept, Missing, Cut]);
+        assert_eq!(d.tail, Some((0, 16384)), "appends resume after it");
+        assert_eq!(d.next_seq, BatchSeq::new(4), "its sequence stays used");
+        assert_eq!(d.missing.len(), 1);
+        let m = &d.missing[0];
+        assert_eq!((m.offset, m.seq_first), (12288, Some(BatchSeq::new(3))));
+        assert_eq!(m.lsns, Some((Lsn::new(5), Lsn::new(9))));
+        assert_eq!(m.contents, MissingContents::RedoOnly);
+        assert!(m.reason.contains("landed in full"), "{}", m.reason);
+
+        // The next open, after a batch was appended there: the same batch, now below
+        // a later one, is missing again.
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 1, 0),
+                    valid(8192, 2, 1),
+                    landed(12288, 3),
+                    valid(16384, 4, 2),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Accept, Missing, Accept]);
+        assert_eq!(d.missing.len(), 1);
+        assert_eq!(d.missing[0].seq_first, Some(BatchSeq::new(3)));
+        assert_eq!(d.next_seq, BatchSeq::new(5));
+
+        // A landed write whose sequence was written again is an old, cut write.
+        let d = decide_all(
+            &[
+                file(0, vec![valid(4096, 1, 0), landed(8192, 2)]),
+                file(1, vec![valid(4096, 2, 1)]),
+            ],
+            4096,
+        );
+        assert_eq!(d.actions, vec![vec![Accept, Skip], vec![Accept]]);
     }
 
     #[test]

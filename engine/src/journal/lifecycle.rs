@@ -6,11 +6,14 @@
 //! creates files, and it never unlinks one. Pre-writing is real zeros written with
 //! O_DIRECT (NVMe-NOTES fact 4: fallocate alone leaves unwritten extents that cost ~3x
 //! per sync). A file whose header cannot be read is re-zeroed before use, so batches of
-//! an unknown generation can never come back to life when the file is reused.
+//! an unknown generation can never come back to life when the file is reused. Appends
+//! go only to files of the current format version: a tail found in an older-version
+//! file is closed and appends continue in the next file (`close_older_version`).
 
 use boreal_segment::limits::JOURNAL_FILE_HEADER_SIZE;
 use boreal_segment::{
-    Alignment, BatchHeader, BatchSeq, Generation, JournalFileHeader, JournalFileId, Lsn,
+    Alignment, BatchHeader, BatchSeq, Generation, JournalFileHeader, JournalFileId, JournalVersion,
+    Lsn,
 };
 
 use super::config::{JOURNAL_ALIGN_BYTES as JOURNAL_ALIGN, JournalConfig};
@@ -68,6 +71,7 @@ pub(super) fn header_of(
     generation: Generation,
 ) -> JournalFileHeader {
     JournalFileHeader {
+        version: JournalVersion::CURRENT,
         file_id: FileSet::id(index),
         generation,
         alignment: Alignment::JOURNAL,
@@ -124,14 +128,14 @@ async fn prewrite<I: Io>(
         .map_err(|e| JournalError::io("fdatasync", id, 0, &e))
 }
 
-/// The generation claimed by the batch header at the first batch offset of `file`, if
-/// one is readable there and names this file at that offset (read up to
+/// The generation and version claimed by the batch header at the first batch offset of
+/// `file`, if one is readable there and names this file at that offset (read up to
 /// `DAMAGED_READ_ATTEMPTS` times).
 async fn first_batch_generation<I: Io>(
     io: &I,
     file: &I::File,
     id: JournalFileId,
-) -> Result<Option<Generation>, JournalError> {
+) -> Result<Option<(Generation, JournalVersion)>, JournalError> {
     let at = JOURNAL_FILE_HEADER_SIZE as u64;
     for _ in 0..DAMAGED_READ_ATTEMPTS {
         let (r, buf) = io
@@ -142,7 +146,7 @@ async fn first_batch_generation<I: Io>(
             && h.file_id == id
             && h.file_offset == at
         {
-            return Ok(Some(h.generation));
+            return Ok(Some((h.generation, h.version)));
         }
     }
     Ok(None)
@@ -174,6 +178,55 @@ async fn write_header_durably<I: Io>(
     io.fdatasync(file)
         .await
         .map_err(|e| JournalError::io("fdatasync", id, 0, &e))
+}
+
+/// Ends appends to file `index`, whose batches are of an older `version`: the journal
+/// appends only batches of the current version, and only to files of that version
+/// (every batch of a file has the file's version). Zeroes (durably) the block at
+/// `offset`, where appends would have resumed, so that a torn batch cut there cannot
+/// later look like a batch completed before the newer file that follows it (a newer
+/// file proves that everything in the older files completed); the caller then resumes
+/// with no room left in this file, so the writer takes the next free file, which it
+/// writes as the current version.
+async fn close_older_version<I: Io>(
+    io: &I,
+    file: &I::File,
+    cfg: &JournalConfig,
+    index: usize,
+    offset: u64,
+    version: JournalVersion,
+) -> Result<(), JournalError> {
+    let id = FileSet::id(index);
+    debug_assert!(version != JournalVersion::CURRENT);
+    if offset >= cfg.file_bytes {
+        return Ok(());
+    }
+    let mut zeros = DmaBuf::zeroed(JOURNAL_ALIGN);
+    zeros.set_len(JOURNAL_ALIGN);
+    let (r, _) = io.write_at(file, zeros, offset, WriteFlags::NONE).await;
+    match r {
+        Ok(n) if n == JOURNAL_ALIGN => {}
+        Ok(n) => {
+            return Err(JournalError::Io {
+                op: "older-version tail zeroing",
+                file: id,
+                offset,
+                errno: None,
+                cause: format!("short write: {n} of {JOURNAL_ALIGN} bytes"),
+            });
+        }
+        Err(e) => {
+            return Err(JournalError::io(
+                "older-version tail zeroing",
+                id,
+                offset,
+                &e,
+            ));
+        }
+    }
+    io.fdatasync(file)
+        .await
+        .map_err(|e| JournalError::io("fdatasync", id, offset, &e))
 }
 
 pub(super) fn encode_header(buf: &mut DmaBuf, header: &JournalFileHeader) {
@@ -328,8 +381,12 @@ impl<I: Io> Journal<I> {
             let id = FileSet::id(index);
             let first = first_batch_generation(&io, &files[index], id).await?;
             match first {
-                Some(generation) if generation > readable_max => {
-                    let header = header_of(&cfg, index, generation);
+                Some((generation, version)) if generation > readable_max => {
+                    // The file's version is its batches' (an older file keeps its own).
+                    let header = JournalFileHeader {
+                        version,
+                        ..header_of(&cfg, index, generation)
+                    };
                     write_header_durably(&io, &files[index], id, &header).await?;
                     report.push(format!(
                         "{id}: header unreadable ({why}): rebuilt from its first batch (generation {generation})"
@@ -424,6 +481,19 @@ impl<I: Io> Journal<I> {
         let (tail, tail_offset) = match decisions.tail {
             Some((pos, offset)) => {
                 let (index, generation) = used[pos];
+                let version = headers[index].map_or(JournalVersion::CURRENT, |h| h.version);
+                let offset = if version == JournalVersion::CURRENT {
+                    offset
+                } else {
+                    close_older_version(&io, &files[index], &cfg, index, offset, version).await?;
+                    report.push(format!(
+                        "{}: a version {} file: appends continue in a new version {} file",
+                        FileSet::id(index),
+                        version.get(),
+                        JournalVersion::CURRENT.get()
+                    ));
+                    cfg.file_bytes
+                };
                 (
                     Some(TailPos {
                         file: FileSet::id(index),

@@ -378,7 +378,9 @@ impl FileScan<'_> {
 
     /// Classifies `region` (the file's bytes from `offset`); `Err(())` asks for a
     /// re-read (the region looks damaged and the re-read budget allows one more).
-    fn judge(&mut self, region: &[u8], offset: u64, attempts: u32) -> Result<Judged, ()> {
+    /// `classify_with` removes a batch's sector stamps in place, so the body of a valid
+    /// batch is contiguous in `region` (at the start and end `Judged::valid` gives).
+    fn judge(&mut self, region: &mut [u8], offset: u64, attempts: u32) -> Result<Judged, ()> {
         let align = self.header.alignment.bytes() as u64;
         let size = self.header.file_size;
         let place = self.place(offset);
@@ -409,18 +411,24 @@ impl FileScan<'_> {
                     },
                 )
             }
-            Region::Torn { header: h, reason } => (
+            Region::Torn {
+                header: h,
+                reason,
+                complete,
+            } => (
                 h.padded_len() as u64,
                 Seen::Torn {
                     seq: h.sequence,
                     first_lsn: h.first_lsn,
                     last_lsn: h.last_lsn,
                     redo_only: h.redo_only,
+                    complete,
                     reason: reason.to_string(),
                 },
             ),
             Region::Zeros => (align, Seen::Zeros),
             Region::Garbage(FormatError::WrongGeneration { .. }) => {
+                // `classify_with` leaves the bytes of a region it calls garbage as they are.
                 let len = BatchHeader::decode(region).map_or(align, |h| h.padded_len() as u64);
                 (len, Seen::Stale)
             }
@@ -520,7 +528,7 @@ async fn judge_region<I: Io>(
     io: &I,
     file: &I::File,
     scan: &mut FileScan<'_>,
-    first: &[u8],
+    first: &mut [u8],
     offset: u64,
 ) -> Result<(Judged, Option<DmaBuf>), JournalError> {
     if let Ok(j) = scan.judge(first, offset, 1) {
@@ -530,8 +538,8 @@ async fn judge_region<I: Io>(
     let len = (size - offset).min(BATCH_BYTES_MAX as u64) as usize;
     let mut attempts = 2;
     loop {
-        let buf = read_alone(io, file, scan.header.file_id, offset, len).await?;
-        if let Ok(j) = scan.judge(buf.as_slice(), offset, attempts) {
+        let mut buf = read_alone(io, file, scan.header.file_id, offset, len).await?;
+        if let Ok(j) = scan.judge(buf.as_mut_slice(), offset, attempts) {
             return Ok((j, Some(buf)));
         }
         attempts += 1;
@@ -580,7 +588,7 @@ pub(crate) async fn scan_file<I: Io>(
             break;
         };
         let (w_off, want) = (ahead.offset, ahead.want);
-        let (r, window) = finish(ahead).await;
+        let (r, mut window) = finish(ahead).await;
         let got = match r {
             Ok(got) => got,
             Err(e) => {
@@ -599,7 +607,7 @@ pub(crate) async fn scan_file<I: Io>(
             });
         }
         let w_end = w_off + got as u64;
-        let bytes = window.as_slice();
+        let bytes = window.as_mut_slice();
         // The window's slot in `out.chunks`, filled once it is known to hold a batch.
         let slot = out.chunks.len();
         out.chunks.push(None);
@@ -611,10 +619,10 @@ pub(crate) async fn scan_file<I: Io>(
             c.need -= take;
             local = take;
             if c.need == 0
-                && let Some(c) = carry.take()
+                && let Some(mut c) = carry.take()
             {
                 let (judged, reread) =
-                    judge_region(io, file, &mut scan, c.buf.as_slice(), c.offset).await?;
+                    judge_region(io, file, &mut scan, c.buf.as_mut_slice(), c.offset).await?;
                 let len = judged.len;
                 let chunk = out.chunks.len();
                 let buf = reread.unwrap_or(c.buf);
@@ -630,7 +638,7 @@ pub(crate) async fn scan_file<I: Io>(
         }
         while carry.is_none() && local < got {
             let offset = w_off + local as u64;
-            let region = &bytes[local..];
+            let region = &mut bytes[local..];
             // A batch that goes on past this window (not past the file): gather it.
             if w_end < size
                 && let Ok(h) = BatchHeader::decode(region)
@@ -676,9 +684,9 @@ pub(crate) async fn scan_file<I: Io>(
     // A carry starts only for a batch that ends inside the file, and every window up
     // to the file's end is read, so none is left; if one were, its bytes are judged as
     // they are (a truncated batch), never dropped.
-    if let Some(c) = carry {
+    if let Some(mut c) = carry {
         let (judged, reread) =
-            judge_region(io, file, &mut scan, c.buf.as_slice(), c.offset).await?;
+            judge_region(io, file, &mut scan, c.buf.as_mut_slice(), c.offset).await?;
         let chunk = out.chunks.len();
         let buf = reread.unwrap_or(c.buf);
         if scan.record(out, stream, c.offset, judged, chunk, 0) {

@@ -26,10 +26,13 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use boreal_segment::batch::{BatchBuilder, BatchProgress};
-use boreal_segment::limits::{BATCH_HEADER_SIZE, JOURNAL_FILE_HEADER_SIZE};
-use boreal_segment::{Alignment, BatchPlace, BatchSeq, Generation, Lsn, PgId, Record};
+use boreal_segment::limits::JOURNAL_FILE_HEADER_SIZE;
+use boreal_segment::{
+    Alignment, BatchPlace, BatchSeq, Generation, JournalVersion, Lsn, PgId, Record, batch_len,
+    body_capacity,
+};
 
-use super::config::{DurabilityMode, JOURNAL_ALIGN_BYTES, JournalConfig};
+use super::config::{DurabilityMode, JournalConfig};
 use super::error::{FailedOp, JournalError};
 use super::files::FileSet;
 use super::lifecycle::{encode_header, header_of};
@@ -212,7 +215,7 @@ impl<I: Io> Journal<I> {
     /// do not fit in one batch spans batches. Invalid or oversized records are refused
     /// before anything is encoded.
     pub async fn append(&self, records: &[Record<'_>]) -> Result<Appended, JournalError> {
-        let body_max = self.inner.cfg.batch_bytes_max - BATCH_HEADER_SIZE;
+        let body_max = body_capacity(JournalVersion::CURRENT, self.inner.cfg.batch_bytes_max);
         for (index, record) in records.iter().enumerate() {
             record
                 .validate()
@@ -423,9 +426,11 @@ impl<I: Io> Inner<I> {
                 return false;
             }
         };
-        let align = JOURNAL_ALIGN_BYTES as u64;
-        let needed =
-            (BATCH_HEADER_SIZE + first_record_len).div_ceil(JOURNAL_ALIGN_BYTES) as u64 * align;
+        let needed = batch_len(
+            JournalVersion::CURRENT,
+            Alignment::JOURNAL,
+            first_record_len,
+        ) as u64;
         let file_bytes = self.cfg.file_bytes;
         let room = st
             .set
@@ -455,6 +460,9 @@ impl<I: Io> Inner<I> {
             generation: st.set.generation(file),
             alignment: Alignment::JOURNAL,
             file_offset: st.tail_offset,
+            // Appends go only to files of the current version (`open` moves a tail found
+            // in an older file to a new one).
+            version: JournalVersion::CURRENT,
         };
         let progress = BatchBuilder::new(&mut buf.as_full_mut()[..limit], place, st.next_seq)
             .expect("an aligned buffer and offset make a batch")

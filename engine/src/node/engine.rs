@@ -1197,10 +1197,11 @@ pub(crate) fn durable_meta<I: Io>(
 /// Writes the segment's metadata file from its state now (see [`durable_meta`]),
 /// after any metadata write in flight. Truncations and epoch changes call it before
 /// they are acknowledged, so each is durable in two places: its journal record and
-/// this file. The journal alone cannot be trusted with them: damage to the last
-/// acknowledged batch looks like a torn write and is cut at recovery (a blind spot of
-/// the batch format), and a lost truncation would bring annulled records back, a lost
-/// epoch would let a fenced writer in. Any write error stops the engine (fail-stop).
+/// this file. The journal alone cannot be trusted with them: damage to the header of
+/// the last acknowledged batch, or its write lost by the device, looks like a torn
+/// write and is cut at recovery (what sector stamps cannot tell, `journal/decide.rs`),
+/// and a lost truncation would bring annulled records back, a lost epoch would let a
+/// fenced writer in. Any write error stops the engine (fail-stop).
 async fn write_meta_now<I: Io, W: Wal>(
     inner: &Inner<I, W>,
     seg: &Segment<I>,

@@ -283,6 +283,18 @@ pub struct DiskStats {
     pub crash_dropped_files: u64,
 }
 
+/// Where a stored bit flip landed: the write it damaged (its file, offset and length
+/// where it landed) and the byte of that write. Tests use it to say which structure
+/// the disk destroyed, and so which loss the engine may not be able to report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFlip {
+    pub path: PathBuf,
+    pub write_offset: u64,
+    pub write_len: usize,
+    /// Byte of the write that holds the flipped bit.
+    pub index: usize,
+}
+
 impl DiskStats {
     /// Faults that destroy data that was reported written: after one of these, even an
     /// acknowledged, synced record may be damaged (and must be detected).
@@ -299,6 +311,8 @@ pub(crate) struct Disk {
     next_ino: u64,
     capacity_blocks: u64,
     pub(crate) stats: DiskStats,
+    /// Every stored bit flip, in order.
+    pub(crate) stored_flips: Vec<StoredFlip>,
 }
 
 impl Disk {
@@ -309,6 +323,7 @@ impl Disk {
             next_ino: 1,
             capacity_blocks: capacity_bytes / BLOCK_BYTES,
             stats: DiskStats::default(),
+            stored_flips: Vec::new(),
         }
     }
 
@@ -483,7 +498,13 @@ impl Disk {
         let mut bytes = data[..reported].to_vec();
         if rng.chance(faults.stored_bit_flip_probability) {
             self.stats.stored_bit_flips += 1;
-            flip_bit(rng, &mut bytes);
+            let index = flip_bit(rng, &mut bytes);
+            self.stored_flips.push(StoredFlip {
+                path: self.inode(ino)?.path.clone(),
+                write_offset: target,
+                write_len: bytes.len(),
+                index,
+            });
         }
         self.inode_mut(ino)?.record(
             Change::Write {
@@ -647,9 +668,11 @@ fn sector_subset(rng: &mut SimRng, offset: u64, data: &[u8]) -> Vec<(u64, Vec<u8
     out
 }
 
-fn flip_bit(rng: &mut SimRng, data: &mut [u8]) {
+/// Flips one random bit of `data`; returns its byte.
+fn flip_bit(rng: &mut SimRng, data: &mut [u8]) -> usize {
     let bit = rng.below(data.len() as u64 * 8);
     data[(bit / 8) as usize] ^= 1 << (bit % 8);
+    (bit / 8) as usize
 }
 
 #[cfg(test)]

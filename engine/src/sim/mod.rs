@@ -39,7 +39,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 pub use self::config::{ConfigError, DiskConfig, FaultConfig, LatencyConfig, NetConfig, SimConfig};
-pub use self::disk::DiskStats;
+pub use self::disk::{DiskStats, StoredFlip};
 pub use self::io::{SimFile, SimIo, SimListener, SimStream};
 pub use self::net::node_ip;
 pub use self::rng::SimRng;
@@ -255,6 +255,11 @@ impl SimControl {
 
     pub fn disk_stats(&self, node: u32) -> DiskStats {
         self.world.borrow().disk_stats(node)
+    }
+
+    /// Where every stored bit flip of `node`'s disk landed, in order.
+    pub fn stored_flips(&self, node: u32) -> Vec<StoredFlip> {
+        self.world.borrow().stored_flips(node)
     }
 
     /// `(written, durable)` bytes of `node`'s file `path`, or `None` if it does not

@@ -29,7 +29,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::config::{LatencyConfig, SimConfig};
-use super::disk::{Disk, DiskStats, Ino, WriteHow, errno};
+use super::disk::{Disk, DiskStats, Ino, StoredFlip, WriteHow, errno};
 use super::net::Net;
 use super::rng::SimRng;
 use super::trace::{TraceHash, TraceOp, result_word, unit_word};
@@ -533,6 +533,10 @@ impl World {
 
     pub(crate) fn disk_stats(&self, node: u32) -> DiskStats {
         self.node(node).disk.stats
+    }
+
+    pub(crate) fn stored_flips(&self, node: u32) -> Vec<StoredFlip> {
+        self.node(node).disk.stored_flips.clone()
     }
 
     pub(crate) fn disk_images(&self, node: u32, path: &Path) -> Option<(Vec<u8>, Vec<u8>)> {

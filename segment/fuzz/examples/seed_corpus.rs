@@ -7,8 +7,8 @@ use std::path::Path;
 
 use boreal_segment::{
     Alignment, BatchBuilder, BatchPlace, BatchSeq, Change, Epoch, Generation, JournalFileHeader,
-    JournalFileId, Lsn, PageId, PageSize, PgId, Record, Redo, SegmentMeta, Truncate, encode_frame,
-    seal_page,
+    JournalFileId, JournalVersion, Lsn, PageId, PageSize, PgId, Record, Redo, SegmentMeta,
+    Truncate, encode_frame, seal_page,
 };
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
@@ -64,12 +64,18 @@ fn main() {
         record.encode_to_vec(&mut bytes).expect("valid record");
         write("record", &format!("seed-{i}"), &bytes);
     }
-    for (i, alignment) in [512u32, 4096].into_iter().enumerate() {
+    let batches = [
+        (512u32, JournalVersion::V2),
+        (4096, JournalVersion::V2),
+        (4096, JournalVersion::V1),
+    ];
+    for (i, (alignment, version)) in batches.into_iter().enumerate() {
         let place = BatchPlace {
             file_id: JournalFileId::new(1),
             generation: Generation::new(1),
             alignment: Alignment::new(alignment).expect("valid"),
             file_offset: 4096,
+            version,
         };
         let mut buf = vec![0u8; 8192];
         let mut builder = BatchBuilder::new(&mut buf, place, BatchSeq::new(9)).expect("valid");
@@ -80,6 +86,7 @@ fn main() {
         write("batch", &format!("seed-{i}"), &buf[..len]);
     }
     let file = JournalFileHeader {
+        version: JournalVersion::CURRENT,
         file_id: JournalFileId::new(1),
         generation: Generation::new(1),
         alignment: Alignment::JOURNAL,

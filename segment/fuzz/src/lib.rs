@@ -52,20 +52,53 @@ pub fn reseal_records(mut buf: &mut [u8]) {
     }
 }
 
-/// Reseals a batch: its records, its body checksum and its header checksum.
+/// Reseals a batch: its records, its body checksum, its header checksum and (version 2)
+/// every sector's stamp, over the logical bytes (stamps removed) as an encoder would.
 pub fn reseal_batch(buf: &mut [u8]) {
     let Some(body_len) = read_u32(buf, 20) else {
         return;
     };
     let Some(&log2) = buf.get(14) else { return };
+    let stamped = buf.get(12..14) == Some(&2u16.to_le_bytes()[..]);
     let body_end = 72usize.saturating_add(body_len as usize);
-    if body_end <= buf.len() {
-        reseal_records(&mut buf[72..body_end]);
+    if !stamped {
+        if body_end <= buf.len() {
+            reseal_records(&mut buf[72..body_end]);
+        }
+        if (9..=12).contains(&log2) {
+            let align = 1usize << log2;
+            let padded = body_end.div_ceil(align) * align;
+            write_crc(buf, 4, 72..padded);
+        }
+        reseal_header(buf, 72);
+        return;
+    }
+    // Version 2: work on the logical stream of the whole sectors present.
+    let sectors = buf.len() / SECTOR;
+    let mut logical: Vec<u8> = buf
+        .chunks_exact(SECTOR)
+        .flat_map(|s| &s[..PAYLOAD])
+        .copied()
+        .collect();
+    if body_end <= logical.len() {
+        reseal_records(&mut logical[72..body_end]);
     }
     if (9..=12).contains(&log2) {
         let align = 1usize << log2;
-        let padded = body_end.div_ceil(align) * align;
-        write_crc(buf, 4, 72..padded);
+        let padded = (body_end.div_ceil(PAYLOAD) * SECTOR).div_ceil(align) * align;
+        write_crc(&mut logical, 4, 72..padded / SECTOR * PAYLOAD);
     }
-    reseal_header(buf, 72);
+    reseal_header(&mut logical, 72);
+    for (s, chunk) in logical.chunks_exact(PAYLOAD).enumerate().take(sectors) {
+        buf[s * SECTOR..s * SECTOR + PAYLOAD].copy_from_slice(chunk);
+    }
+    if let (Some(header_sum), Some(body_sum)) = (read_u32(buf, 0), read_u32(buf, 4)) {
+        let stamp = boreal_segment::stamp::stamp(body_sum, header_sum).to_le_bytes();
+        for sector in buf.chunks_exact_mut(SECTOR) {
+            sector[PAYLOAD..].copy_from_slice(&stamp);
+        }
+    }
 }
+
+const SECTOR: usize = boreal_segment::limits::STAMP_SECTOR_SIZE;
+const PAYLOAD: usize = boreal_segment::limits::STAMP_SECTOR_PAYLOAD;

@@ -7,8 +7,8 @@
 
 use boreal_segment::limits::{PAGE_HEADER_SIZE, PAGE_PAYLOAD_MAX};
 use boreal_segment::{
-    Alignment, BatchBuilder, BatchPlace, BatchSeq, Change, Epoch, Generation, JournalFileId, Lsn,
-    PageId, PageSize, PgId, Record, Redo, SegmentMeta, Truncate,
+    Alignment, BatchBuilder, BatchPlace, BatchSeq, Change, Epoch, Generation, JournalFileId,
+    JournalVersion, Lsn, PageId, PageSize, PgId, Record, Redo, SegmentMeta, Truncate,
 };
 use proptest::prelude::*;
 
@@ -185,16 +185,23 @@ pub fn record() -> impl Strategy<Value = OwnedRecord> {
     ]
 }
 
-/// Where a batch goes: any file id and generation, an aligned offset past the header.
+/// Where a batch goes: any file id and generation, an aligned offset past the header,
+/// either journal version (mostly the current one).
 pub fn place() -> impl Strategy<Value = BatchPlace> {
-    (any::<u64>(), any::<u64>(), alignment(), 1u64..1 << 20).prop_map(
-        |(file, generation, alignment, block)| BatchPlace {
+    (
+        any::<u64>(),
+        any::<u64>(),
+        alignment(),
+        1u64..1 << 20,
+        prop_oneof![3 => Just(JournalVersion::CURRENT), 1 => Just(JournalVersion::V1)],
+    )
+        .prop_map(|(file, generation, alignment, block, version)| BatchPlace {
             file_id: JournalFileId::new(file),
             generation: Generation::new(generation),
             alignment,
             file_offset: block * u64::from(alignment.get()).max(4096),
-        },
-    )
+            version,
+        })
 }
 
 /// A fixed place for example-based tests.
@@ -204,6 +211,7 @@ pub fn fixed_place() -> BatchPlace {
         generation: Generation::new(3),
         alignment: Alignment::JOURNAL,
         file_offset: 8192,
+        version: JournalVersion::CURRENT,
     }
 }
 
@@ -225,9 +233,22 @@ pub fn small_redo(lsn: u64, body: &[u8]) -> OwnedRecord {
 /// Bytes a batch of `records` takes at `place`.
 pub fn batch_len(place: BatchPlace, records: &[OwnedRecord]) -> usize {
     let body: usize = records.iter().map(|r| r.as_record().encoded_len()).sum();
-    place
-        .alignment
-        .align_up(boreal_segment::limits::BATCH_HEADER_SIZE + body)
+    boreal_segment::batch_len(place.version, place.alignment, body)
+}
+
+/// The logical stream of a stamped (version 2) batch: every sector's first 504 bytes.
+pub fn logical_bytes(batch: &[u8]) -> Vec<u8> {
+    use boreal_segment::limits::{STAMP_SECTOR_PAYLOAD, STAMP_SECTOR_SIZE};
+    batch
+        .chunks(STAMP_SECTOR_SIZE)
+        .flat_map(|s| &s[..s.len().min(STAMP_SECTOR_PAYLOAD)])
+        .copied()
+        .collect()
+}
+
+/// Whether physical byte `at` of a stamped batch is part of a sector's stamp.
+pub fn in_stamp(at: usize) -> bool {
+    at % boreal_segment::limits::STAMP_SECTOR_SIZE >= boreal_segment::limits::STAMP_SECTOR_PAYLOAD
 }
 
 /// Builds a batch of `records` for `place` into a buffer of `buf_len` bytes; returns the

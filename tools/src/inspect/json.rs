@@ -5,8 +5,9 @@
 //! Shape: `{"format": "boreal-inspect", "format_version": 1, "path": .., "files": [..]}`,
 //! one object per file with `"kind"` one of `catalog`, `meta`, `pages`, `journal`,
 //! `unknown`. Journal files carry `"regions"` (each with `"state"` one of `valid`,
-//! `torn`, `zeros`, `stale`, `garbage`), page files `"pages"` (with `--pages`) and a
-//! `"summary"` each.
+//! `torn`, `zeros`, `stale`, `garbage`; a torn one says `"write_complete"`: whether
+//! every sector carries the batch's stamp, i.e. the write landed in full and was damaged
+//! after it), page files `"pages"` (with `--pages`) and a `"summary"` each.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -271,6 +272,7 @@ impl Emit for Json<'_> {
                 m.insert(
                     "header".into(),
                     json!({
+                        "version": h.version.get(),
                         "file_id": h.file_id.get(),
                         "generation": h.generation.get(),
                         "alignment": h.alignment.get(),
@@ -303,12 +305,13 @@ impl Emit for Json<'_> {
                 });
                 if budget.show {
                     let mut records = Vec::new();
-                    let mut at = *offset + boreal_segment::limits::BATCH_HEADER_SIZE as u64;
+                    // Logical offset in the batch; shown where it is on disk.
+                    let mut at = boreal_segment::limits::BATCH_HEADER_SIZE;
                     let mut cut = false;
                     for (i, r) in view.records().enumerate() {
                         let Ok(r) = r else { break };
-                        let here = at;
-                        at += r.encoded_len() as u64;
+                        let here = *offset + h.physical_offset(at) as u64;
+                        at += r.encoded_len();
                         if !budget.take() {
                             cut = true;
                             continue;
@@ -340,6 +343,7 @@ impl Emit for Json<'_> {
                 len,
                 header,
                 reason,
+                complete,
                 fault,
                 record_fault,
             } => json!({
@@ -352,6 +356,7 @@ impl Emit for Json<'_> {
                 "record_count": header.record_count,
                 "body_len": header.body_len,
                 "reason": reason.to_string(),
+                "write_complete": complete,
                 "fault_offset": fault,
                 "record_fault": record_fault.as_ref().map(ToString::to_string),
             }),

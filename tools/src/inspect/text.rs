@@ -309,12 +309,13 @@ impl Emit for Text<'_> {
             Ok(h) => {
                 writeln!(
                     self.out,
-                    "{name}: journal file {}, generation {}, alignment {}, size {} B ({}){}",
+                    "{name}: journal file {}, generation {}, alignment {}, size {} B ({}), version {}{}",
                     h.file_id.get(),
                     h.generation.get(),
                     grouped(h.alignment.get().into()),
                     grouped(h.file_size),
                     size(h.file_size),
+                    h.version.get(),
                     if head.len != h.file_size {
                         format!("; on disk {} B", grouped(head.len))
                     } else {
@@ -350,11 +351,12 @@ impl Emit for Text<'_> {
                     grouped(h.record_count.into()),
                     grouped(h.body_len.into()),
                 )?;
-                let mut at = *offset + boreal_segment::limits::BATCH_HEADER_SIZE as u64;
+                // Logical offset in the batch (stamps excluded); shown where it is on disk.
+                let mut at = boreal_segment::limits::BATCH_HEADER_SIZE;
                 for (i, r) in view.records().enumerate() {
                     let Ok(r) = r else { break };
-                    let here = at;
-                    at += r.encoded_len() as u64;
+                    let here = *offset + h.physical_offset(at) as u64;
+                    at += r.encoded_len();
                     if !budget.take() {
                         continue;
                     }
@@ -368,12 +370,13 @@ impl Emit for Text<'_> {
                 len,
                 header,
                 reason,
+                complete,
                 fault,
                 record_fault,
             } => {
                 writeln!(
                     self.out,
-                    "  {:>15}  {:>11}  {:>10}  {:>14}  {:>14}  {:>7}  {:>11}  TORN: {reason}{}",
+                    "  {:>15}  {:>11}  {:>10}  {:>14}  {:>14}  {:>7}  {:>11}  TORN ({}): {reason}{}",
                     grouped(*offset),
                     grouped(*len),
                     grouped(header.sequence.get()),
@@ -381,6 +384,7 @@ impl Emit for Text<'_> {
                     grouped(header.last_lsn.get()),
                     grouped(header.record_count.into()),
                     grouped(header.body_len.into()),
+                    torn_kind(*complete),
                     match record_fault {
                         Some(e) => format!("; first bad record at offset {}: {e}", grouped(*fault)),
                         None if *fault != *offset => format!(" (at offset {})", grouped(*fault)),
@@ -443,5 +447,14 @@ impl Emit for Text<'_> {
 
     fn end(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+/// What a torn region's sector stamps say about its write.
+pub(crate) fn torn_kind(complete: bool) -> &'static str {
+    if complete {
+        "damaged after a complete write: every sector carries the batch's stamp"
+    } else {
+        "torn: incomplete write"
     }
 }

@@ -85,12 +85,16 @@ pub enum Item<'a> {
     Batch { offset: u64, view: BatchView<'a> },
     /// A header that belongs here with a body that is incomplete or bad. `fault` is the
     /// file offset of the first bad byte found (a record, the padding, or the batch
-    /// itself when only the body checksum tells).
+    /// itself when only the body checksum tells). `complete`: every sector carries the
+    /// batch's stamp, so the write landed in full and the body was damaged after it was
+    /// written; otherwise the write was torn (or the batch is of version 1, without
+    /// stamps, or cut short by the end of the file).
     Torn {
         offset: u64,
         len: u64,
         header: BatchHeader,
         reason: FormatError,
+        complete: bool,
         fault: u64,
         /// When the body checksum failed: the first record that does not decode either,
         /// which pinpoints the damage.
@@ -100,26 +104,37 @@ pub enum Item<'a> {
     Empty { offset: u64, len: u64, what: Empty },
 }
 
-/// The file offset of the first bad byte a batch error names.
-pub fn fault_offset(batch_offset: u64, reason: &FormatError) -> u64 {
+/// The file offset of the first bad byte a batch error names (errors count logical
+/// bytes of the batch, sector stamps excluded: `header` says where they are on disk).
+pub fn fault_offset(batch_offset: u64, header: &BatchHeader, reason: &FormatError) -> u64 {
     match reason {
-        FormatError::InRecord { offset, .. } => batch_offset + *offset as u64,
+        FormatError::InRecord { offset, .. } => {
+            batch_offset + header.physical_offset(*offset) as u64
+        }
         FormatError::NonZeroReserved {
             what: "batch padding",
             offset,
-        } => batch_offset + *offset as u64,
+        } => batch_offset + header.physical_offset(*offset) as u64,
         _ => batch_offset,
     }
 }
 
-fn torn<'a>(offset: u64, region: &'a [u8], header: BatchHeader, reason: FormatError) -> Item<'a> {
-    let mut fault = fault_offset(offset, &reason);
+/// A torn region; `region` holds the batch's logical bytes (`classify` removed the
+/// stamps) unless it was cut short (`Truncated`, then no record is looked at).
+fn torn<'a>(
+    offset: u64,
+    region: &'a [u8],
+    header: BatchHeader,
+    reason: FormatError,
+    complete: bool,
+) -> Item<'a> {
+    let mut fault = fault_offset(offset, &header, &reason);
     let mut record_fault = None;
     if matches!(reason, FormatError::Checksum { .. }) {
         let end = (BATCH_HEADER_SIZE + header.body_len as usize).min(region.len());
         let body = region.get(BATCH_HEADER_SIZE..end).unwrap_or_default();
         if let Some(Err(e)) = Records::new(body, BATCH_HEADER_SIZE).find(Result::is_err) {
-            fault = fault_offset(offset, &e);
+            fault = fault_offset(offset, &header, &e);
             record_fault = Some(e);
         }
     }
@@ -128,6 +143,7 @@ fn torn<'a>(offset: u64, region: &'a [u8], header: BatchHeader, reason: FormatEr
         len: header.padded_len() as u64,
         header,
         reason,
+        complete,
         fault,
         record_fault,
     }
@@ -158,25 +174,33 @@ pub fn scan(
         let mut local = 0usize;
         while local < process {
             let offset = pos + local as u64;
-            let region = &window[local..got];
             let place = header.place(offset);
-            let (len, item) = match classify(region, &place) {
+            // `classify` removes a batch's stamps in place; it leaves what it calls
+            // garbage untouched, and the stale branch below reads that header again.
+            let (len, item) = match classify(&mut window[local..got], &place) {
                 Region::Valid(view) => {
                     (view.padded_len() as u64, Some(Item::Batch { offset, view }))
                 }
-                Region::Torn { header: h, reason } => {
-                    (h.padded_len() as u64, Some(torn(offset, region, h, reason)))
-                }
+                Region::Torn {
+                    header: h,
+                    reason,
+                    complete,
+                } => (
+                    h.padded_len() as u64,
+                    Some(torn(offset, &window[local..got], h, reason, complete)),
+                ),
                 Region::Zeros => {
                     merge(&mut pending, offset, align, Empty::Zeros, &mut on_item);
                     (align, None)
                 }
-                Region::Garbage(FormatError::WrongGeneration { got, .. }) => {
-                    let h = BatchHeader::decode(region).ok();
+                Region::Garbage(FormatError::WrongGeneration {
+                    got: generation, ..
+                }) => {
+                    let h = BatchHeader::decode(&window[local..got]).ok();
                     let len = h.map_or(align, |h| h.padded_len() as u64);
                     let seq = h.map_or(BatchSeq::ZERO, |h| h.sequence);
                     let stale = Empty::Stale {
-                        generation: got,
+                        generation,
                         batches: 1,
                         first_seq: seq,
                         last_seq: seq,

@@ -10,7 +10,10 @@
 //! batch *before* a later batch header of the same file, or a torn batch in a file that
 //! a newer generation follows, was acknowledged and is damaged: an error. A torn batch
 //! or unreadable bytes *after* the last batch of the newest file is the write a crash
-//! cut: a warning (recovery cuts it). Zeros and stale batches of an older generation
+//! cut: a warning (recovery cuts it), unless every sector of the torn batch carries its
+//! stamp (journal version 2): then the write landed in full and was damaged after it,
+//! it may have been acknowledged, and recovery reports it missing: an error. The
+//! report says which ("damaged after a complete write" or "torn (incomplete write)"). Zeros and stale batches of an older generation
 //! after the last batch are the normal state of a pre-written, recycled file.
 
 use std::path::PathBuf;
@@ -31,6 +34,8 @@ enum Gap {
         offset: u64,
         seq: BatchSeq,
         reason: FormatError,
+        /// Every sector carries the batch's stamp: the write landed in full.
+        complete: bool,
         fault: u64,
         record_fault: Option<FormatError>,
     },
@@ -54,22 +59,28 @@ impl Gap {
             Gap::Torn {
                 seq,
                 reason,
+                complete,
                 record_fault,
                 offset,
                 fault,
-                ..
             } => {
                 let at = if fault != offset {
                     format!(" (batch at offset {})", grouped(*offset))
                 } else {
                     String::new()
                 };
+                // What the sector stamps say about the write.
+                let what = if *complete {
+                    "damaged after a complete write"
+                } else {
+                    "torn (incomplete write)"
+                };
                 match record_fault {
                     Some(rf) => format!(
-                        "batch {} damaged{at}: {reason}; first bad record: {rf}",
+                        "batch {} {what}{at}: {reason}; first bad record: {rf}",
                         seq.get()
                     ),
-                    None => format!("batch {} damaged{at}: {reason}", seq.get()),
+                    None => format!("batch {} {what}{at}: {reason}", seq.get()),
                 }
             }
             Gap::Empty { len, what, .. } => match what {
@@ -246,21 +257,24 @@ pub(crate) fn check(
                     first.get_or_insert((offset, seq));
                     last_valid = Some((offset, seq));
                     last_seq = Some(last_seq.map_or(seq, |s| s.max(seq)));
-                    let mut at = offset + boreal_segment::limits::BATCH_HEADER_SIZE as u64;
+                    // Logical offset in the batch; the index keeps where it is on disk.
+                    let mut at = boreal_segment::limits::BATCH_HEADER_SIZE;
                     for r in view.records() {
                         let Ok(r) = r else { break };
                         if let Record::Redo(redo) = &r {
-                            index.push(redo, file_no, at);
+                            let on_disk = offset + view.header().physical_offset(at) as u64;
+                            index.push(redo, file_no, on_disk);
                         } else if let Record::Truncate(t) = &r {
                             index.truncation(t.pg_id, t.start, t.end);
                         }
-                        at += r.encoded_len() as u64;
+                        at += r.encoded_len();
                     }
                 }
                 Item::Torn {
                     offset,
                     header: h,
                     reason,
+                    complete,
                     fault,
                     record_fault,
                     ..
@@ -270,6 +284,7 @@ pub(crate) fn check(
                         offset,
                         seq: h.sequence,
                         reason,
+                        complete,
                         fault,
                         record_fault,
                     };
@@ -362,6 +377,15 @@ fn tail(
                     "{}: a newer journal file (generation {}) was written after it, so it was acknowledged",
                     g.describe(),
                     newest.get()
+                ),
+            ),
+            Gap::Torn { complete: true, .. } => report.error(
+                name,
+                Some(g.offset()),
+                format!(
+                    "{}: the last write landed in full (every sector carries its stamp) and was damaged after \
+                     it was written; it may have been acknowledged, so recovery reports it missing and never cuts it",
+                    g.describe()
                 ),
             ),
             Gap::Torn { .. } => report.warning(

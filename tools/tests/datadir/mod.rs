@@ -19,8 +19,8 @@ use boreal_engine::node::{CoreEngine, EngineConfig, MemWal};
 use boreal_engine::rt::{Runtime, RuntimeConfig};
 use boreal_segment::batch::BatchBuilder;
 use boreal_segment::{
-    Alignment, BatchSeq, Change, Epoch, Generation, JournalFileHeader, JournalFileId, Lsn, PageId,
-    PageSize, PgId, Record, Redo,
+    Alignment, BatchSeq, Change, Epoch, Generation, JournalFileHeader, JournalFileId,
+    JournalVersion, Lsn, PageId, PageSize, PgId, Record, Redo,
 };
 
 pub const PG: PgId = PgId::new(1);
@@ -122,6 +122,7 @@ pub fn write_journal(
     batches: &[(u64, Vec<Record<'_>>)],
 ) {
     let header = JournalFileHeader {
+        version: JournalVersion::CURRENT,
         file_id: JournalFileId::new(file_id),
         generation: Generation::new(generation),
         alignment: Alignment::JOURNAL,

@@ -1,0 +1,158 @@
+//! Sector stamps of version-2 journal batches: how a batch's logical bytes are laid
+//! out in 512-byte sectors, each ending with an 8-byte stamp, and how a reader checks
+//! and removes the stamps.
+//!
+//! This module owns the sector arithmetic and the stamp function. It never decides what
+//! a missing stamp means: `batch::classify` reports whether every sector carries its
+//! batch's stamp, and recovery decides (`FORMAT.md`, "Sector stamps").
+//!
+//! Why stamps: a batch is one O_DIRECT write, and a crash can leave any subset of its
+//! sectors on disk. A torn write leaves at least one sector holding older bytes (zeros,
+//! an older generation's batch, or an earlier write of the same place), which never
+//! carry this batch's stamp; a write that landed in full and was damaged afterwards
+//! (a stored bit flip) keeps a stamp in every sector. The stamp depends on the header
+//! checksum (file id, generation, offset, sequence, lengths, LSNs) and on the body
+//! checksum (the records), so a rewrite of the same place with the same sequence but
+//! other contents has other stamps.
+//!
+//! Layout: logical byte `l` of a batch (its 72-byte header, the records, the zero
+//! padding) is at physical offset `l / 504 * 512 + l % 504`; bytes `504..512` of every
+//! sector hold the stamp, little-endian.
+
+use crate::checksum::{crc32c, crc32c_append};
+use crate::limits::{STAMP_SECTOR_PAYLOAD as PAYLOAD, STAMP_SECTOR_SIZE as SECTOR, STAMP_SIZE};
+
+/// A sector carries its batch's stamp when its stored stamp differs from the expected
+/// one in at most this many bits, so that a stored bit flip that lands in a stamp does
+/// not make a complete write look torn. Any given 8 bytes other than the stamp (zeros,
+/// older bytes) pass for it with probability 43,745 / 2^64 (below 2.4e-15).
+pub const STAMP_BITS_TOLERATED: u32 = 3;
+
+/// The stamp of a batch: the splitmix64 finalizer of
+/// `(body_checksum << 32) | header_checksum`.
+pub const fn stamp(body_checksum: u32, header_checksum: u32) -> u64 {
+    let mut z = ((body_checksum as u64) << 32) | header_checksum as u64;
+    z ^= z >> 30;
+    z = z.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z ^= z >> 27;
+    z = z.wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    z
+}
+
+/// Physical offset (stamps counted) of logical byte `logical` of a stamped batch.
+pub const fn physical_offset(logical: usize) -> usize {
+    logical / PAYLOAD * SECTOR + logical % PAYLOAD
+}
+
+/// Sectors needed to hold `logical` logical bytes.
+pub const fn sectors_for(logical: usize) -> usize {
+    logical.div_ceil(PAYLOAD)
+}
+
+/// Logical bytes that `physical` bytes (whole sectors) hold.
+pub const fn logical_len(physical: usize) -> usize {
+    physical / SECTOR * PAYLOAD
+}
+
+/// Writes `stamp` at the end of every whole sector of `batch`.
+pub(crate) fn write_stamps(batch: &mut [u8], stamp: u64) {
+    let bytes = stamp.to_le_bytes();
+    for sector in batch.chunks_exact_mut(SECTOR) {
+        sector[PAYLOAD..].copy_from_slice(&bytes);
+    }
+}
+
+/// Whether a stored stamp carries `expected` (see [`STAMP_BITS_TOLERATED`]).
+pub fn carries(stored: u64, expected: u64) -> bool {
+    (stored ^ expected).count_ones() <= STAMP_BITS_TOLERATED
+}
+
+/// Sectors of `batch` (whole sectors, stamps in place) whose stamp does not carry
+/// `expected`.
+pub fn sectors_without_stamp(batch: &[u8], expected: u64) -> usize {
+    batch
+        .chunks_exact(SECTOR)
+        .filter(|sector| {
+            let mut stored = [0u8; STAMP_SIZE];
+            stored.copy_from_slice(&sector[PAYLOAD..]);
+            !carries(u64::from_le_bytes(stored), expected)
+        })
+        .count()
+}
+
+/// Removes the stamps of `batch` (whole sectors) in place: afterwards its first
+/// `logical_len(batch.len())` bytes are the logical stream; the rest is unspecified.
+/// Each payload moves once, towards the front.
+pub(crate) fn compact(batch: &mut [u8]) {
+    let sectors = batch.len() / SECTOR;
+    for s in 1..sectors {
+        batch.copy_within(s * SECTOR..s * SECTOR + PAYLOAD, s * PAYLOAD);
+    }
+}
+
+/// CRC-32C of the logical bytes from `from` (inside the first sector) to the end of
+/// `batch` (whole sectors, stamps in place), stamps excluded.
+pub(crate) fn logical_crc(batch: &[u8], from: usize) -> u32 {
+    let mut sectors = batch.chunks_exact(SECTOR);
+    let Some(first) = sectors.next() else {
+        return crc32c(&[]);
+    };
+    let mut crc = crc32c(&first[from..PAYLOAD]);
+    for sector in sectors {
+        crc = crc32c_append(crc, &sector[..PAYLOAD]);
+    }
+    crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamp_is_the_splitmix64_finalizer() {
+        // splitmix64's finalizer of 1 (its first output from state 0 is of 0x9e37..).
+        assert_eq!(stamp(0, 0), 0);
+        let z = 0x9e37_79b9_7f4a_7c15u64;
+        assert_eq!(
+            stamp((z >> 32) as u32, z as u32),
+            0xe220_a839_7b1d_cdaf,
+            "splitmix64(0) first output"
+        );
+        assert_ne!(stamp(1, 2), stamp(2, 1));
+    }
+
+    #[test]
+    fn offsets_skip_the_stamps() {
+        assert_eq!(physical_offset(0), 0);
+        assert_eq!(physical_offset(503), 503);
+        assert_eq!(physical_offset(504), 512);
+        assert_eq!(physical_offset(1008), 1024);
+        assert_eq!(sectors_for(72), 1);
+        assert_eq!(sectors_for(504), 1);
+        assert_eq!(sectors_for(505), 2);
+        assert_eq!(logical_len(4096), 8 * 504);
+    }
+
+    #[test]
+    fn compact_moves_every_payload_to_its_logical_place() {
+        let logical: Vec<u8> = (0..3 * PAYLOAD).map(|i| (i % 251) as u8).collect();
+        let mut batch = vec![0u8; 3 * SECTOR];
+        for (s, chunk) in logical.chunks(PAYLOAD).enumerate() {
+            batch[s * SECTOR..s * SECTOR + PAYLOAD].copy_from_slice(chunk);
+        }
+        write_stamps(&mut batch, 0x0102_0304_0506_0708);
+        assert_eq!(sectors_without_stamp(&batch, 0x0102_0304_0506_0708), 0);
+        assert_eq!(logical_crc(&batch, 72), crc32c(&logical[72..]));
+        compact(&mut batch);
+        assert_eq!(batch[..logical.len()], logical[..]);
+    }
+
+    #[test]
+    fn a_stamp_three_bits_off_still_carries_four_do_not() {
+        let s = stamp(7, 9);
+        assert!(carries(s ^ 0b111, s));
+        assert!(!carries(s ^ 0b1111, s));
+        assert!(!carries(0, s));
+    }
+}
