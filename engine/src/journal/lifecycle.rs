@@ -364,36 +364,83 @@ impl<I: Io> Journal<I> {
         // An unreadable header: either a recycling header write torn by a crash (the
         // body still holds the previous generation's batches, all released: the file
         // is free) or damage to a live file's header. The first batch tells them
-        // apart: batches newer than every readable header belong to the newest file,
-        // whose loss nothing else would reveal (no later batch shows a sequence gap),
-        // so its header is rebuilt from that batch (every field of a header is known
-        // from the config but the generation). Otherwise the file is zeroed and made
-        // free: its batches cannot be placed and would come back to life if it were
-        // reused with their generation; acknowledged batches it held (an older live
-        // file) show up as a sequence gap, which recovery reports missing.
+        // apart, with the segments' floors where that is not enough:
+        // - batches newer than every readable header: the newest file, whose loss
+        //   nothing else would reveal; rebuilt;
+        // - batches of a generation between two live files: a live file (files are
+        //   recycled oldest first, so a released file is older than every live one);
+        //   rebuilt;
+        // - batches older than every live file: the oldest live file, or a released
+        //   file whose recycling header tore. Nothing older shows a sequence gap, so
+        //   the batches themselves decide: if any holds redo above its segment's
+        //   floor (`keep`), the file is live and is rebuilt; otherwise nothing in it is
+        //   needed and it is zeroed and made free.
+        // A header is rebuilt from the config and that generation (every other field
+        // is known). A file that is zeroed cannot bring its batches back to life when
+        // it is reused with their generation.
         let readable_max = headers
             .iter()
             .flatten()
             .map(|h| h.generation)
             .max()
             .unwrap_or(Generation::ZERO);
+        let live_min = headers
+            .iter()
+            .flatten()
+            .map(|h| h.generation)
+            .filter(|&g| g > Generation::ZERO)
+            .min();
         for (index, why) in unreadable {
             let id = FileSet::id(index);
             let first = first_batch_generation(&io, &files[index], id).await?;
-            match first {
-                Some((generation, version)) if generation > readable_max => {
+            let rebuilt = |generation, version| JournalFileHeader {
+                version,
+                ..header_of(&cfg, index, generation)
+            };
+            let taken = headers
+                .iter()
+                .flatten()
+                .any(|h| Some(h.generation) == first.map(|f| f.0));
+            let verdict = match first {
+                Some((g, v)) if !taken && g > readable_max => Some((g, v, "newer than every file")),
+                Some((g, v)) if !taken && live_min.is_some_and(|m| m < g) => {
+                    Some((g, v, "between live files"))
+                }
+                Some((g, v)) if !taken && g > Generation::ZERO => {
+                    let probe = rebuilt(g, v);
+                    let mut ignore = |_: &[u8]| {};
+                    let mut stream = Stream::new(keep, &mut ignore);
+                    let mut records = RecoveredRecords::default();
+                    let mut pool = Vec::new();
+                    scan_file(
+                        &io,
+                        &files[index],
+                        &probe,
+                        &mut pool,
+                        cfg.recovery_read_bytes,
+                        &mut records,
+                        &mut stream,
+                    )
+                    .await?;
+                    (!stream.streamed.is_empty()).then_some((
+                        g,
+                        v,
+                        "older than every live file, holding redo not yet materialized",
+                    ))
+                }
+                _ => None,
+            };
+            match verdict {
+                Some((generation, version, why_live)) => {
                     // The file's version is its batches' (an older file keeps its own).
-                    let header = JournalFileHeader {
-                        version,
-                        ..header_of(&cfg, index, generation)
-                    };
+                    let header = rebuilt(generation, version);
                     write_header_durably(&io, &files[index], id, &header).await?;
                     report.push(format!(
-                        "{id}: header unreadable ({why}): rebuilt from its first batch (generation {generation})"
+                        "{id}: header unreadable ({why}): rebuilt from its first batch (generation {generation}, {why_live})"
                     ));
                     headers[index] = Some(header);
                 }
-                _ => {
+                None => {
                     report.push(format!(
                         "{id}: header unreadable ({why}): file re-zeroed and made free"
                     ));
