@@ -13,8 +13,8 @@ use boreal_engine::io::Clock;
 use boreal_engine::journal::{Journal, JournalConfig};
 use boreal_engine::node::{CoreEngine, EngineConfig, EngineError};
 use boreal_engine::sim::SimIo;
-use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
-use journal_support::{DIR, sim};
+use boreal_segment::{Lsn, PageSize, PgId};
+use journal_support::{DIR, append_one, sim};
 
 type Engine = CoreEngine<SimIo, Journal<SimIo>>;
 
@@ -39,23 +39,6 @@ fn journal_config() -> JournalConfig {
     }
 }
 
-async fn append(e: &Engine, lsn: u64, len: usize) -> Result<(), EngineError> {
-    let body = vec![lsn as u8; len];
-    let r = Redo {
-        lsn: Lsn::new(lsn),
-        prev_lsn_pg: Lsn::new(lsn - 1),
-        prev_lsn_page: Lsn::new(lsn.saturating_sub(4)),
-        pg_id: PG,
-        page_id: PageId::new(lsn % 4),
-        cpl: true,
-        change: Change::Delta {
-            offset: 0,
-            bytes: &body,
-        },
-    };
-    e.append(PG, Epoch::new(0), &[r]).await.map(|_| ())
-}
-
 fn reason(err: &EngineError) -> &str {
     match err {
         EngineError::Backlogged { reason, .. } => reason,
@@ -78,7 +61,7 @@ fn an_append_over_the_byte_bound_is_refused_naming_what_holds_the_backlog() {
         let err = loop {
             lsn += 1;
             assert!(lsn < 1000, "the byte bound never held");
-            if let Err(err) = append(&e, lsn, 4000).await {
+            if let Err(err) = append_one(&e, PG, lsn, 4000).await {
                 break err;
             }
         };
@@ -97,7 +80,9 @@ fn an_append_over_the_byte_bound_is_refused_naming_what_holds_the_backlog() {
         // is gone.
         e.set_min_read_point(PG, Lsn::new(lsn - 1)).unwrap();
         assert!(e.coalesce_now().await.unwrap() > 0);
-        append(&e, lsn, 4000).await.expect("under the bound again");
+        append_one(&e, PG, lsn, 4000)
+            .await
+            .expect("under the bound again");
     });
 }
 
@@ -114,12 +99,12 @@ fn the_age_bound_holds_after_an_idle_gap() {
         e.create_segment(PG, PageSize::new(4096).unwrap(), 0, 4)
             .await
             .unwrap();
-        append(&e, 1, 100).await.unwrap();
-        append(&e, 2, 100).await.unwrap();
+        append_one(&e, PG, 1, 100).await.unwrap();
+        append_one(&e, PG, 2, 100).await.unwrap();
         // The journal is idle now; its last durable batch is what the engine would
         // take for "now" if it did not check that the journal is busy.
         io.sleep(Duration::from_millis(20)).await;
-        let err = append(&e, 3, 100)
+        let err = append_one(&e, PG, 3, 100)
             .await
             .expect_err("the oldest append is 20 ms old, above backlog_age_max");
         let reason = reason(&err);

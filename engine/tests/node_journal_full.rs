@@ -9,8 +9,8 @@ mod journal_support;
 use boreal_engine::journal::{Journal, JournalConfig};
 use boreal_engine::node::{CoreEngine, EngineConfig, EngineError};
 use boreal_engine::sim::SimIo;
-use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
-use journal_support::{DIR, sim};
+use boreal_segment::{Lsn, PageSize, PgId};
+use journal_support::{DIR, append_one, sim};
 
 type Engine = CoreEngine<SimIo, Journal<SimIo>>;
 
@@ -35,23 +35,6 @@ fn journal_config() -> JournalConfig {
     }
 }
 
-async fn append(e: &Engine, lsn: u64) -> Result<(), EngineError> {
-    let body = [lsn as u8; 100];
-    let r = Redo {
-        lsn: Lsn::new(lsn),
-        prev_lsn_pg: Lsn::new(lsn - 1),
-        prev_lsn_page: Lsn::new(lsn.saturating_sub(4)),
-        pg_id: PG,
-        page_id: PageId::new(lsn % 4),
-        cpl: true,
-        change: Change::Delta {
-            offset: 0,
-            bytes: &body,
-        },
-    };
-    e.append(PG, Epoch::new(0), &[r]).await.map(|_| ())
-}
-
 #[test]
 fn a_full_journal_refuses_appends_clearly_and_recovers_once_released() {
     let sim = sim(41);
@@ -67,7 +50,7 @@ fn a_full_journal_refuses_appends_clearly_and_recovers_once_released() {
         let err = loop {
             lsn += 1;
             assert!(lsn < 10_000, "the journal never filled");
-            if let Err(err) = append(&e, lsn).await {
+            if let Err(err) = append_one(&e, PG, lsn, 100).await {
                 break err;
             }
         };
@@ -95,7 +78,7 @@ fn a_full_journal_refuses_appends_clearly_and_recovers_once_released() {
         // The shim lets the records go: they are materialized, files are released.
         e.set_min_read_point(PG, Lsn::new(lsn - 1)).unwrap();
         assert!(e.coalesce_now().await.unwrap() > 0);
-        append(&e, lsn)
+        append_one(&e, PG, lsn, 100)
             .await
             .expect("room again after materialization");
         assert_eq!(e.status(PG).unwrap().scl, Lsn::new(lsn));
