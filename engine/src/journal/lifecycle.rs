@@ -12,6 +12,7 @@
 //! found in an older-version file is closed and appends continue in the next file
 //! (`close_older_version`).
 
+use boreal_segment::error::Error as FormatError;
 use boreal_segment::limits::JOURNAL_FILE_HEADER_SIZE;
 use boreal_segment::{
     Alignment, BatchHeader, BatchSeq, Generation, JournalFileHeader, JournalFileId, JournalVersion,
@@ -355,6 +356,17 @@ impl<I: Io> Journal<I> {
                     });
                 }
                 Ok(h) => Some(h),
+                // A whole, checksummed header of a version this build does not read
+                // (a newer build wrote it): refuse, touching nothing. Treating it as
+                // unreadable would zero a file full of batches this build cannot read.
+                Err(e @ FormatError::BadVersion { .. }) => {
+                    return Err(JournalError::BadFile {
+                        file: id,
+                        what: format!(
+                            "{e}: written by another build of boreal; refusing to open the journal (nothing was changed; open it with a build that reads this version)"
+                        ),
+                    });
+                }
                 Err(e) => {
                     unreadable.push((index, e.to_string()));
                     None
