@@ -9,6 +9,7 @@
 
 mod journal_support;
 
+use boreal_engine::hotlog::HoleKind;
 use boreal_engine::io::{DmaBuf, Io, OpenOptions, WriteFlags};
 use boreal_engine::journal::{Journal, JournalConfig, MissingAction, MissingContents, file_path};
 use boreal_engine::node::{CoreEngine, EngineConfig, EngineError};
@@ -607,5 +608,79 @@ fn a_journal_file_of_an_unknown_version_is_refused_untouched() {
         let (r, after) = io.read_at(&f, DmaBuf::zeroed(8192), 8192, 0).await;
         assert_eq!(r.unwrap(), 8192);
         assert!(after.as_slice() == &before[..], "the file was changed");
+    });
+}
+
+/// A stored bit flip in the newest slot of a segment's metadata file, after the
+/// coalescer materialized and the journal released and reused the file holding the
+/// records: open falls back to the older slot, whose materialized LSN is older, and the
+/// records in between are nowhere. They are reported missing (reads that need them
+/// fail naming the hole), not silently forgotten.
+#[test]
+fn a_damaged_newest_metadata_slot_reports_the_records_it_released() {
+    let sim = sim(40);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        let e = create(&io).await;
+        // 4 KiB per append, 63 per 256 KiB file: file 0 is full after 63.
+        for lsn in 1..=70 {
+            append(&e, lsn, 0).await;
+        }
+        e.set_min_read_point(PG, Lsn::new(70)).unwrap();
+        assert!(e.coalesce_now().await.unwrap() > 0);
+        // Fill past the 16 files so the released file 0 is reused: the records of the
+        // older materialized state are then gone from the journal.
+        for lsn in 71..=1020 {
+            append(&e, lsn, 0).await;
+        }
+        let floor = e.status(PG).unwrap().materialized_lsn;
+        assert_eq!(floor, Lsn::new(70));
+        drop(e);
+        // Damage the newest slot of pg 1's metadata file (the one with the higher
+        // sequence), in its materialized LSN field.
+        let path = boreal_engine::pages::meta_file_path(CORE.as_ref(), PG);
+        let opts = OpenOptions {
+            read: true,
+            write: true,
+            direct: true,
+            ..OpenOptions::default()
+        };
+        let f = io.open(&path, opts).await.unwrap();
+        let (r, mut buf) = io.read_at(&f, DmaBuf::zeroed(8192), 8192, 0).await;
+        assert_eq!(r.unwrap(), 8192);
+        let seq = |k: usize| {
+            boreal_segment::SegmentMeta::decode(&buf.as_slice()[k * 4096..k * 4096 + 64])
+                .map_or(0, |m| m.sequence)
+        };
+        let newest = if seq(0) > seq(1) { 0 } else { 1 };
+        buf.as_mut_slice()[newest * 4096 + 26] ^= 0x01;
+        let (r, _) = io.write_at(&f, buf, 0, WriteFlags::NONE).await;
+        assert_eq!(r.unwrap(), 8192);
+        io.fdatasync(&f).await.unwrap();
+
+        let (e, _) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .expect("the core starts");
+        let st = e.status(PG).unwrap();
+        assert!(
+            st.materialized_lsn < floor,
+            "fell back to the older slot: {st:?}"
+        );
+        let damage = e.stats().recovery.meta_damage;
+        assert_eq!(damage.len(), 1, "{damage:?}");
+        assert!(damage[0].contains("are missing"), "{damage:?}");
+        // Reported (known lost, for peers to repair), not merely a backlink gap.
+        assert!(
+            st.holes.iter().any(|h| h.kind == HoleKind::Reported
+                && h.range.contains(Lsn::new(1))
+                && h.range.contains(Lsn::new(63))),
+            "{:?}",
+            st.holes
+        );
+        let err = e
+            .read_page(PG, PageId::new(0), Lsn::new(1020))
+            .await
+            .expect_err("the released records are gone");
+        assert!(matches!(err, EngineError::Hole { .. }), "{err}");
     });
 }

@@ -62,14 +62,20 @@ fn a_torn_meta_slot_keeps_the_previous_state() {
         }];
         file.write(&dm).await.unwrap(); // sequence 2, slot 0
         drop(file);
-        let (_, got) = MetaFile::open(io.clone(), path, PG).await.unwrap();
+        let (_, got, other) = MetaFile::open(io.clone(), path, PG).await.unwrap();
         assert_eq!(got.meta.materialized_lsn, Lsn::new(10));
         assert_eq!(got.truncations, dm.truncations);
+        assert_eq!(
+            other, None,
+            "the other slot holds sequence 1: valid, not damage"
+        );
         // Sequence 3 would go to slot 1: tear it.
         scribble(&io, path, 4096 + 512, 512).await;
-        let (_, got) = MetaFile::open(io.clone(), path, PG).await.unwrap();
+        let (_, got, other) = MetaFile::open(io.clone(), path, PG).await.unwrap();
         assert_eq!(got.meta.sequence, 2);
         assert_eq!(got.meta.materialized_lsn, Lsn::new(10));
+        let other = other.expect("a torn slot is reported (the engine decides what it means)");
+        assert!(other.contains("slot 1"), "{other}");
         scribble(&io, path, 0, 512).await;
         assert!(matches!(
             MetaFile::open(io.clone(), path, PG).await,

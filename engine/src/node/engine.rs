@@ -441,8 +441,34 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             catalog,
             entries,
             segments,
+            meta_damage,
             mut report,
         } = opened;
+        // A metadata slot that is neither valid nor zeros: a torn write of the newest
+        // state, whose coalescer pass never released the journal (the records above
+        // the older floor are all still there), or damage to a newest state that did
+        // (then the records between the older floor the file fell back to and the
+        // newer one are gone). The gap tells: if the segment's SCL stops at its floor
+        // below held records, the records in between are reported missing, so reads
+        // that need them fail naming the damage and peers repair them.
+        for (pg, why) in &meta_damage {
+            let Some(seg) = segments.get(pg) else {
+                continue;
+            };
+            let mut st = seg.st.borrow_mut();
+            let floor = st.hot.floor();
+            let gap = st.hot.holes(1).into_iter().next().map(|h| h.range);
+            if let Some(range) = gap.filter(|r| st.hot.scl() == floor && r.start <= floor) {
+                st.hot.report_missing(range);
+                report.meta_damage.push(format!(
+                    "{pg}: {why}; records {range} above its materialized LSN {floor} are missing"
+                ));
+            } else {
+                report.meta_damage.push(format!(
+                    "{pg}: {why}; nothing missing above its materialized LSN {floor}"
+                ));
+            }
+        }
         for range in missing {
             let mut touched = 0;
             for seg in segments.values() {
@@ -1071,6 +1097,9 @@ pub(crate) struct OpenedSegments<I: Io> {
     catalog: Catalog<I>,
     entries: Vec<CatalogEntry>,
     segments: BTreeMap<PgId, Rc<Segment<I>>>,
+    /// Segments whose metadata file had a slot that is neither valid nor zeros, and
+    /// why (see `MetaFile::open`).
+    meta_damage: Vec<(PgId, String)>,
     /// What replay did so far.
     report: RecoveryReport,
 }
@@ -1125,14 +1154,19 @@ pub(crate) async fn open_segments<I: Io>(
 ) -> Result<OpenedSegments<I>, EngineError> {
     let (catalog, entries) = Catalog::open(io.clone(), &catalog_path(&cfg.dir)).await?;
     let mut segments = BTreeMap::new();
+    let mut meta_damage = Vec::new();
     for e in &entries {
-        let seg = open_segment(io, cfg, e).await?;
+        let (seg, damage) = open_segment(io, cfg, e).await?;
+        if let Some(why) = damage {
+            meta_damage.push((e.pg, why));
+        }
         segments.insert(e.pg, Rc::new(seg));
     }
     Ok(OpenedSegments {
         catalog,
         entries,
         segments,
+        meta_damage,
         report: RecoveryReport::default(),
     })
 }
@@ -1141,8 +1175,9 @@ async fn open_segment<I: Io>(
     io: &I,
     cfg: &EngineConfig,
     e: &CatalogEntry,
-) -> Result<Segment<I>, EngineError> {
-    let (meta, durable) = MetaFile::open(io.clone(), &meta_file_path(&cfg.dir, e.pg), e.pg).await?;
+) -> Result<(Segment<I>, Option<String>), EngineError> {
+    let (meta, durable, damage) =
+        MetaFile::open(io.clone(), &meta_file_path(&cfg.dir, e.pg), e.pg).await?;
     let pages = PageFile::open(
         io.clone(),
         &page_file_path(&cfg.dir, e.pg),
@@ -1157,14 +1192,15 @@ async fn open_segment<I: Io>(
     for t in &durable.truncations {
         hot.truncate(t.epoch, t.range)?;
     }
-    Ok(Segment {
+    let seg = Segment {
         pg: e.pg,
         page_size: e.page_size,
         pages,
         meta,
         meta_lock: Lock::default(),
         st: RefCell::new(new_state(hot, durable.meta.epoch)),
-    })
+    };
+    Ok((seg, damage))
 }
 
 /// The segment's metadata as of `st`, with `materialized` as its materialized LSN (the

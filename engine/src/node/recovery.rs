@@ -247,6 +247,9 @@ pub struct RecoveryReport {
     /// Damage the journal could not place in LSNs (one line each): every segment
     /// reports a hole above its SCL.
     pub missing_unplaced: Vec<String>,
+    /// Segment metadata slots that were damaged or torn, one line each, with what was
+    /// reported missing because of them.
+    pub meta_damage: Vec<String>,
     /// The highest redo LSN replayed.
     pub max_lsn: Lsn,
 }

@@ -78,6 +78,9 @@ impl DurableMeta {
         if bytes.len() < SLOT_BYTES {
             return Err(format!("slot is {} bytes, not {SLOT_BYTES}", bytes.len()));
         }
+        if bytes[..SLOT_BYTES].iter().all(|&b| b == 0) {
+            return Err(NEVER_WRITTEN.into());
+        }
         let meta = SegmentMeta::decode(bytes).map_err(|e| e.to_string())?;
         if meta.pg_id != pg {
             return Err(format!("metadata of {} in the file of {pg}", meta.pg_id));
@@ -123,6 +126,10 @@ impl DurableMeta {
     }
 }
 
+/// Why [`DurableMeta::decode`] refuses an all-zero slot: never written (slot 0 of a new
+/// file), which is not damage.
+pub const NEVER_WRITTEN: &str = "slot never written (zeros)";
+
 /// The metadata file of one segment. See the module docs.
 #[derive(Debug)]
 pub struct MetaFile<I: Io> {
@@ -166,12 +173,16 @@ impl<I: Io> MetaFile<I> {
         })
     }
 
-    /// Opens the file and returns the newest valid metadata.
+    /// Opens the file and returns the newest valid metadata, and why the other slot is
+    /// not valid if it holds something other than zeros: a torn write of the newest
+    /// state (safe: its coalescer pass never released the journal) or damage to it
+    /// (then the metadata fell back to an older materialized LSN, and the journal may
+    /// have released the records in between; `CoreEngine::open_dir` reports the gap).
     pub async fn open(
         io: I,
         path: &Path,
         pg: PgId,
-    ) -> Result<(MetaFile<I>, DurableMeta), PageStoreError> {
+    ) -> Result<(MetaFile<I>, DurableMeta, Option<String>), PageStoreError> {
         // A damaged slot is read again before it is believed: a transient read error
         // must not make the older slot win (a stale materialized LSN).
         let (file, slots) = SLOTS
@@ -184,6 +195,10 @@ impl<I: Io> MetaFile<I> {
                 slot1,
             }
         })?;
+        let other = slots.iter().enumerate().find_map(|(k, s)| match s {
+            Err(e) if e != NEVER_WRITTEN => Some(format!("{}: slot {k}: {e}", path.display())),
+            _ => None,
+        });
         let file = MetaFile {
             io,
             file,
@@ -191,7 +206,7 @@ impl<I: Io> MetaFile<I> {
             pg,
             sequence: Cell::new(best.meta.sequence),
         };
-        Ok((file, best))
+        Ok((file, best, other))
     }
 
     /// Durably writes `next` as the next sequence (into the other slot).
