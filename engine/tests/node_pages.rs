@@ -7,7 +7,7 @@ use std::path::Path;
 use boreal_engine::buf::DmaBuf;
 use boreal_engine::hotlog::{LsnRange, Truncation};
 use boreal_engine::io::{Io, OpenOptions, WriteFlags};
-use boreal_engine::pages::{DurableMeta, MetaFile, PageFile, PageStoreError};
+use boreal_engine::pages::{DamagedState, DurableMeta, MetaFile, PageFile, PageStoreError};
 use boreal_engine::sim::{FaultConfig, Sim, SimConfig, SimIo};
 use boreal_segment::{Epoch, Lsn, PageId, PageSize, PgId, SegmentMeta};
 
@@ -75,7 +75,9 @@ fn a_torn_meta_slot_keeps_the_previous_state() {
         assert_eq!(got.meta.sequence, 2);
         assert_eq!(got.meta.materialized_lsn, Lsn::new(10));
         let other = other.expect("a torn slot is reported (the engine decides what it means)");
-        assert!(other.contains("slot 1"), "{other}");
+        assert!(other.why.contains("slot 1"), "{other:?}");
+        // Its own SegmentMeta (sector 0 of the slot) is intact and says sequence 1.
+        assert_eq!(other.state, DamagedState::Older);
         scribble(&io, path, 0, 512).await;
         assert!(matches!(
             MetaFile::open(io.clone(), path, PG).await,

@@ -19,8 +19,8 @@ use crate::hotlog::{
 };
 use crate::io::{Instant, Io};
 use crate::pages::{
-    CATALOG_SEGMENTS_MAX, Catalog, CatalogEntry, DurableMeta, MetaFile, PageFile, catalog_path,
-    meta_file_path, page_file_path,
+    CATALOG_SEGMENTS_MAX, Catalog, CatalogEntry, DamagedState, DurableMeta, MetaDamage, MetaFile,
+    PageFile, catalog_path, meta_file_path, page_file_path,
 };
 use crate::rt::JoinHandle;
 
@@ -444,30 +444,37 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
             meta_damage,
             mut report,
         } = opened;
-        // A metadata slot that is neither valid nor zeros: a torn write of the newest
-        // state, whose coalescer pass never released the journal (the records above
-        // the older floor are all still there), or damage to a newest state that did
-        // (then the records between the older floor the file fell back to and the
-        // newer one are gone). The gap tells: if the segment's SCL stops at its floor
-        // below held records, the records in between are reported missing, so reads
-        // that need them fail naming the damage and peers repair them.
-        for (pg, why) in &meta_damage {
+        // A metadata slot that is neither valid nor zeros: a torn write (its coalescer
+        // pass never released the journal, so every record above the older floor the
+        // file fell back to is still there) or damage. If the damaged slot held a newer
+        // state, the journal may have released records up to that state's materialized
+        // LSN; whatever of them the replay did not bring back is reported missing, so
+        // reads that need it fail naming the damage and peers repair it. Its own
+        // `SegmentMeta` says how far that state went; if it does not decode, everything
+        // above the SCL up to the highest record held is reported.
+        for (pg, damage) in &meta_damage {
             let Some(seg) = segments.get(pg) else {
                 continue;
             };
             let mut st = seg.st.borrow_mut();
-            let floor = st.hot.floor();
-            let gap = st.hot.holes(1).into_iter().next().map(|h| h.range);
-            if let Some(range) = gap.filter(|r| st.hot.scl() == floor && r.start <= floor) {
-                st.hot.report_missing(range);
-                report.meta_damage.push(format!(
-                    "{pg}: {why}; records {range} above its materialized LSN {floor} are missing"
-                ));
-            } else {
-                report.meta_damage.push(format!(
-                    "{pg}: {why}; nothing missing above its materialized LSN {floor}"
-                ));
-            }
+            let scl = st.hot.scl();
+            let upto = match damage.state {
+                DamagedState::Older => None,
+                DamagedState::Newer { materialized_lsn } => Some(materialized_lsn),
+                DamagedState::Unknown => Some(st.hot.max_lsn()),
+            };
+            let line = match upto.filter(|&u| u > scl) {
+                Some(u) => {
+                    let range = LsnRange::new(scl, u);
+                    st.hot.report_missing(range);
+                    format!(
+                        "{pg}: {}: records in {range} may have been released: reported missing",
+                        damage.why
+                    )
+                }
+                None => format!("{pg}: {}: nothing missing above its SCL {scl}", damage.why),
+            };
+            report.meta_damage.push(line);
         }
         for range in missing {
             let mut touched = 0;
@@ -1097,9 +1104,9 @@ pub(crate) struct OpenedSegments<I: Io> {
     catalog: Catalog<I>,
     entries: Vec<CatalogEntry>,
     segments: BTreeMap<PgId, Rc<Segment<I>>>,
-    /// Segments whose metadata file had a slot that is neither valid nor zeros, and
-    /// why (see `MetaFile::open`).
-    meta_damage: Vec<(PgId, String)>,
+    /// Segments whose metadata file had a slot that is neither valid nor zeros (see
+    /// `MetaFile::open`).
+    meta_damage: Vec<(PgId, MetaDamage)>,
     /// What replay did so far.
     report: RecoveryReport,
 }
@@ -1175,7 +1182,7 @@ async fn open_segment<I: Io>(
     io: &I,
     cfg: &EngineConfig,
     e: &CatalogEntry,
-) -> Result<(Segment<I>, Option<String>), EngineError> {
+) -> Result<(Segment<I>, Option<MetaDamage>), EngineError> {
     let (meta, durable, damage) =
         MetaFile::open(io.clone(), &meta_file_path(&cfg.dir, e.pg), e.pg).await?;
     let pages = PageFile::open(

@@ -32,10 +32,10 @@ use boreal_segment::checksum::crc32c;
 use boreal_segment::limits::SEGMENT_META_SIZE;
 use boreal_segment::{Epoch, Lsn, PgId, SegmentMeta};
 
-use super::error::PageStoreError;
+use super::error::{PageStoreError, io_err};
 use super::slots::{SlotFile, newest};
 use crate::hotlog::{LsnRange, Truncation};
-use crate::io::Io;
+use crate::io::{DmaBuf, Io};
 
 /// Bytes of one metadata slot; slot `k` lives at byte `k * META_SLOT_BYTES`.
 pub const META_SLOT_BYTES: usize = 4096;
@@ -130,6 +130,28 @@ impl DurableMeta {
 /// file), which is not damage.
 pub const NEVER_WRITTEN: &str = "slot never written (zeros)";
 
+/// A metadata slot that is neither valid nor zeros, as `MetaFile::open` found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetaDamage {
+    /// The file, the slot and why it is not valid.
+    pub why: String,
+    /// What the damaged slot still says of itself.
+    pub state: DamagedState,
+}
+
+/// How far the state in a damaged metadata slot had gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DamagedState {
+    /// Its 64-byte `SegmentMeta` (checksummed on its own) is intact and older than the
+    /// state kept: nothing newer was lost.
+    Older,
+    /// Its `SegmentMeta` is intact and newer than the state kept: the lost state had
+    /// materialized up to this LSN, so the journal may have released records up to it.
+    Newer { materialized_lsn: Lsn },
+    /// Its `SegmentMeta` does not decode: nothing says how far it had gone.
+    Unknown,
+}
+
 /// The metadata file of one segment. See the module docs.
 #[derive(Debug)]
 pub struct MetaFile<I: Io> {
@@ -182,7 +204,7 @@ impl<I: Io> MetaFile<I> {
         io: I,
         path: &Path,
         pg: PgId,
-    ) -> Result<(MetaFile<I>, DurableMeta, Option<String>), PageStoreError> {
+    ) -> Result<(MetaFile<I>, DurableMeta, Option<MetaDamage>), PageStoreError> {
         // A damaged slot is read again before it is believed: a transient read error
         // must not make the older slot win (a stale materialized LSN).
         let (file, slots) = SLOTS
@@ -195,10 +217,28 @@ impl<I: Io> MetaFile<I> {
                 slot1,
             }
         })?;
-        let other = slots.iter().enumerate().find_map(|(k, s)| match s {
-            Err(e) if e != NEVER_WRITTEN => Some(format!("{}: slot {k}: {e}", path.display())),
+        let damaged = slots.iter().enumerate().find_map(|(k, s)| match s {
+            Err(e) if e != NEVER_WRITTEN => Some((k, format!("{}: slot {k}: {e}", path.display()))),
             _ => None,
         });
+        let mut other = None;
+        if let Some((k, why)) = damaged {
+            // Rare (damage or a torn write): read the slot again for its own
+            // `SegmentMeta`, which has a checksum of its own.
+            let at = (k * SLOT_BYTES) as u64;
+            let (r, buf) = io
+                .read_at(&file, DmaBuf::zeroed(SLOT_BYTES), SLOT_BYTES, at)
+                .await;
+            r.map_err(io_err("metadata slot re-read", path, at))?;
+            let state = match SegmentMeta::decode(buf.as_slice()) {
+                Ok(m) if m.pg_id == pg && m.sequence > best.meta.sequence => DamagedState::Newer {
+                    materialized_lsn: m.materialized_lsn,
+                },
+                Ok(m) if m.pg_id == pg => DamagedState::Older,
+                _ => DamagedState::Unknown,
+            };
+            other = Some(MetaDamage { why, state });
+        }
         let file = MetaFile {
             io,
             file,

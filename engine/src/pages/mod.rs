@@ -40,7 +40,9 @@ pub use self::catalog::{
 };
 pub(crate) use self::depth::try_at_depth;
 pub use self::error::PageStoreError;
-pub use self::meta_file::{DurableMeta, META_SLOT_BYTES, META_TRUNCATIONS_MAX, MetaFile};
+pub use self::meta_file::{
+    DamagedState, DurableMeta, META_SLOT_BYTES, META_TRUNCATIONS_MAX, MetaDamage, MetaFile,
+};
 pub use self::page_file::{PageFile, PageWrite, StoredPage};
 
 use std::path::{Path, PathBuf};
