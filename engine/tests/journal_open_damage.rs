@@ -71,22 +71,41 @@ async fn create(io: &SimIo) -> Engine {
     e
 }
 
-/// Flips one bit at `offset` of journal file 0, durably (stored damage).
-async fn flip(io: &SimIo, offset: u64) {
+/// Reads `len` bytes (whole 4 KiB blocks) at `offset` of the file at `path`, lets
+/// `edit` change them, and writes them back durably (stored damage). Returns the bytes
+/// as written.
+async fn patch(
+    io: &SimIo,
+    path: &std::path::Path,
+    offset: u64,
+    len: usize,
+    edit: impl FnOnce(&mut [u8]),
+) -> Vec<u8> {
     let opts = OpenOptions {
         read: true,
         write: true,
         direct: true,
         ..OpenOptions::default()
     };
-    let f = io.open(&file_path(DIR.as_ref(), 0), opts).await.unwrap();
-    let block = offset / 4096 * 4096;
-    let (r, mut buf) = io.read_at(&f, DmaBuf::zeroed(4096), 4096, block).await;
-    assert_eq!(r.unwrap(), 4096);
-    buf.as_mut_slice()[(offset - block) as usize] ^= 0x10;
-    let (r, _) = io.write_at(&f, buf, block, WriteFlags::NONE).await;
-    assert_eq!(r.unwrap(), 4096);
+    let f = io.open(path, opts).await.unwrap();
+    let (r, mut buf) = io.read_at(&f, DmaBuf::zeroed(len), len, offset).await;
+    assert_eq!(r.unwrap(), len);
+    edit(buf.as_mut_slice());
+    let written = buf.as_slice().to_vec();
+    let (r, _) = io.write_at(&f, buf, offset, WriteFlags::NONE).await;
+    assert_eq!(r.unwrap(), len);
     io.fdatasync(&f).await.unwrap();
+    written
+}
+
+/// Flips one bit at `offset` of journal file 0, durably (stored damage).
+async fn flip(io: &SimIo, offset: u64) {
+    let block = offset / 4096 * 4096;
+    let path = file_path(DIR.as_ref(), 0);
+    patch(io, &path, block, 4096, |b| {
+        b[(offset - block) as usize] ^= 0x10
+    })
+    .await;
 }
 
 /// Batch `k` (0-based) of a journal where every append was its own batch.
@@ -377,18 +396,8 @@ fn a_torn_last_write_is_still_cut() {
 
 /// Writes zeros over the 4 KiB block at `offset` of journal file 0, durably.
 async fn zero_block(io: &SimIo, offset: u64) {
-    let opts = OpenOptions {
-        read: true,
-        write: true,
-        direct: true,
-        ..OpenOptions::default()
-    };
-    let f = io.open(&file_path(DIR.as_ref(), 0), opts).await.unwrap();
-    let mut zeros = DmaBuf::zeroed(4096);
-    zeros.set_len(4096);
-    let (r, _) = io.write_at(&f, zeros, offset, WriteFlags::NONE).await;
-    assert_eq!(r.unwrap(), 4096);
-    io.fdatasync(&f).await.unwrap();
+    let path = file_path(DIR.as_ref(), 0);
+    patch(io, &path, offset, 4096, |b| b.fill(0)).await;
 }
 
 /// `open_dir` opens the segments first and tells the journal scan which batches hold
@@ -583,31 +592,21 @@ fn a_journal_file_of_an_unknown_version_is_refused_untouched() {
             append(&e, lsn, 0).await;
         }
         drop(e);
-        let opts = OpenOptions {
-            read: true,
-            write: true,
-            direct: true,
-            ..OpenOptions::default()
-        };
-        let f = io.open(&file_path(DIR.as_ref(), 0), opts).await.unwrap();
-        let (r, mut buf) = io.read_at(&f, DmaBuf::zeroed(8192), 8192, 0).await;
-        assert_eq!(r.unwrap(), 8192);
-        let header = buf.as_mut_slice();
-        header[8..10].copy_from_slice(&3u16.to_le_bytes()); // version 3
-        let sum = boreal_segment::checksum::crc32c(&header[4..4096]);
-        header[..4].copy_from_slice(&sum.to_le_bytes());
-        let before = buf.as_slice().to_vec();
-        let (r, _) = io.write_at(&f, buf, 0, WriteFlags::NONE).await;
-        assert_eq!(r.unwrap(), 8192);
-        io.fdatasync(&f).await.unwrap();
+        let path = file_path(DIR.as_ref(), 0);
+        let before = patch(&io, &path, 0, 8192, |header| {
+            header[8..10].copy_from_slice(&3u16.to_le_bytes()); // version 3
+            let sum = boreal_segment::checksum::crc32c(&header[4..4096]);
+            header[..4].copy_from_slice(&sum.to_le_bytes());
+        })
+        .await;
         let err = Engine::open_dir(io.clone(), engine_config(), journal_config())
             .await
             .expect_err("a version this build does not read");
         let msg = err.to_string();
         assert!(msg.contains("version") && msg.contains("refusing"), "{msg}");
-        let (r, after) = io.read_at(&f, DmaBuf::zeroed(8192), 8192, 0).await;
-        assert_eq!(r.unwrap(), 8192);
-        assert!(after.as_slice() == &before[..], "the file was changed");
+        // Read back (an edit that changes nothing).
+        let after = patch(&io, &path, 0, 8192, |_| {}).await;
+        assert!(after == before, "the open changed the file");
     });
 }
 
@@ -646,26 +645,17 @@ fn damaged_newest_metadata_slot(seed: u64, at: usize) {
         assert_eq!(floor, Lsn::new(70));
         drop(e);
         // Damage the newest slot of pg 1's metadata file (the one with the higher
-        // sequence), in its materialized LSN field.
+        // sequence) at byte `at`.
         let path = boreal_engine::pages::meta_file_path(CORE.as_ref(), PG);
-        let opts = OpenOptions {
-            read: true,
-            write: true,
-            direct: true,
-            ..OpenOptions::default()
-        };
-        let f = io.open(&path, opts).await.unwrap();
-        let (r, mut buf) = io.read_at(&f, DmaBuf::zeroed(8192), 8192, 0).await;
-        assert_eq!(r.unwrap(), 8192);
-        let seq = |k: usize| {
-            boreal_segment::SegmentMeta::decode(&buf.as_slice()[k * 4096..k * 4096 + 64])
-                .map_or(0, |m| m.sequence)
-        };
-        let newest = if seq(0) > seq(1) { 0 } else { 1 };
-        buf.as_mut_slice()[newest * 4096 + at] ^= 0x01;
-        let (r, _) = io.write_at(&f, buf, 0, WriteFlags::NONE).await;
-        assert_eq!(r.unwrap(), 8192);
-        io.fdatasync(&f).await.unwrap();
+        patch(&io, &path, 0, 8192, |slots| {
+            let seq = |k: usize| {
+                boreal_segment::SegmentMeta::decode(&slots[k * 4096..k * 4096 + 64])
+                    .map_or(0, |m| m.sequence)
+            };
+            let newest = if seq(0) > seq(1) { 0 } else { 1 };
+            slots[newest * 4096 + at] ^= 0x01;
+        })
+        .await;
 
         let (e, _) = Engine::open_dir(io.clone(), engine_config(), journal_config())
             .await
