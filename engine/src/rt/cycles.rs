@@ -10,9 +10,11 @@
 //! `None` and callers read the OS clock.
 //!
 //! Calibration counts ticks over [`CALIBRATION`] between two `Instant::now()`
-//! readings; each reading is off by at most tens of ns, so the rate is off by about
-//! 1e-6, and an instant read from this clock after a minute is within ~100 µs of
-//! `Instant::now()` (the drift does not matter to durations measured on this clock).
+//! readings, each paired with the tick count by the best of 16 tries (a preemption
+//! inside one pairing would skew the rate); each pairing is off by tens of ns, so the
+//! rate is off by about 1e-6, and an instant read from this clock after a minute is
+//! within ~100 µs of `Instant::now()` (the drift does not matter to durations measured
+//! on this clock).
 
 use std::time::{Duration, Instant};
 
@@ -36,9 +38,9 @@ impl CycleClock {
         if !kernel_trusts_tsc() {
             return None;
         }
-        let (t0, c0) = (Instant::now(), ticks()?);
+        let (t0, c0) = paired_reading()?;
         std::thread::sleep(CALIBRATION);
-        let (t1, c1) = (Instant::now(), ticks()?);
+        let (t1, c1) = paired_reading()?;
         let ns = t1.saturating_duration_since(t0).as_nanos();
         let elapsed = u128::from(c1.checked_sub(c0)?);
         if elapsed == 0 || ns == 0 {
@@ -65,6 +67,24 @@ impl CycleClock {
     pub fn ns_per_tick(&self) -> f64 {
         self.ns_per_tick_q32 as f64 / (1u64 << 32) as f64
     }
+}
+
+/// An `Instant` and the tick count at the same moment: the best of a few tries, each
+/// an `Instant::now()` between two tick readings, keeping the try with the fewest
+/// ticks between them (the thread was not preempted there) and the middle of them.
+/// One reading off by a preemption would skew the calibrated rate by its length.
+fn paired_reading() -> Option<(Instant, u64)> {
+    let mut best: Option<(u64, Instant, u64)> = None;
+    for _ in 0..16 {
+        let before = ticks()?;
+        let at = Instant::now();
+        let after = ticks()?;
+        let gap = after.checked_sub(before)?;
+        if best.is_none_or(|(g, _, _)| gap < g) {
+            best = Some((gap, at, before + gap / 2));
+        }
+    }
+    best.map(|(_, at, ticks)| (at, ticks))
 }
 
 /// Whether the kernel's clocksource is the TSC (so it found it invariant and in sync).
