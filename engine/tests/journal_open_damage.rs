@@ -12,7 +12,7 @@ mod journal_support;
 use boreal_engine::hotlog::HoleKind;
 use boreal_engine::io::{DmaBuf, Io, OpenOptions, WriteFlags};
 use boreal_engine::journal::{Journal, JournalConfig, MissingAction, MissingContents, file_path};
-use boreal_engine::node::{CoreEngine, EngineConfig, EngineError};
+use boreal_engine::node::{CoreEngine, EngineConfig, EngineError, OpenReport};
 use boreal_engine::sim::SimIo;
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
 use journal_support::{DIR, sim};
@@ -61,14 +61,31 @@ async fn append(e: &Engine, lsn: u64, epoch: u64) {
 }
 
 async fn create(io: &SimIo) -> Engine {
-    let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
-        .await
-        .unwrap();
+    let (e, report) = reopen(io).await.unwrap();
     assert!(report.created);
     e.create_segment(PG, PageSize::new(4096).unwrap(), 0, 4)
         .await
         .unwrap();
     e
+}
+
+/// Opens the core again, as a restart does.
+async fn reopen(io: &SimIo) -> Result<(Engine, OpenReport), EngineError> {
+    Engine::open_dir(io.clone(), engine_config(), journal_config()).await
+}
+
+/// Reopens a core that must refuse to start with a recovery error whose message
+/// names every one of `names`.
+async fn assert_refused(io: &SimIo, names: &[&str]) {
+    let err = reopen(io)
+        .await
+        .map(|_| ())
+        .expect_err("the core refuses to start");
+    let msg = err.to_string();
+    assert!(matches!(err, EngineError::Recovery(_)), "{msg}");
+    for name in names {
+        assert!(msg.contains(name), "{name:?} not in {msg}");
+    }
 }
 
 /// Reads `len` bytes (whole 4 KiB blocks) at `offset` of the file at `path`, lets
@@ -125,9 +142,7 @@ fn a_damaged_redo_only_batch_becomes_a_hole_and_the_core_starts() {
         drop(e);
         // Batch 2 holds lsn 3: damage its records, keep its header.
         flip(&io, batch_offset(2) + 200).await;
-        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
-            .await
-            .expect("lost redo only: the core starts");
+        let (e, report) = reopen(&io).await.expect("lost redo only: the core starts");
         assert_eq!(report.missing.len(), 1, "{}", report.summary());
         let m = &report.missing[0];
         assert_eq!(m.contents, MissingContents::RedoOnly);
@@ -160,13 +175,7 @@ fn a_damaged_batch_with_a_control_record_refuses_to_start() {
         append(&e, 4, 1).await;
         drop(e);
         flip(&io, batch_offset(2) + 200).await;
-        let err = Engine::open_dir(io.clone(), engine_config(), journal_config())
-            .await
-            .unwrap_err();
-        let msg = err.to_string();
-        assert!(matches!(err, EngineError::Recovery(_)), "{msg}");
-        assert!(msg.contains("file:0 offset 12288"), "{msg}");
-        assert!(msg.contains("MayHoldControl"), "{msg}");
+        assert_refused(&io, &["file:0 offset 12288", "MayHoldControl"]).await;
     });
 }
 
@@ -182,13 +191,7 @@ fn damage_without_a_readable_header_refuses_to_start() {
         drop(e);
         // Batch 2's header: nothing says what the batch held.
         flip(&io, batch_offset(2) + 20).await;
-        let err = Engine::open_dir(io.clone(), engine_config(), journal_config())
-            .await
-            .unwrap_err();
-        let msg = err.to_string();
-        assert!(matches!(err, EngineError::Recovery(_)), "{msg}");
-        assert!(msg.contains("file:0 offset 12288"), "{msg}");
-        assert!(msg.contains("Unknown"), "{msg}");
+        assert_refused(&io, &["file:0 offset 12288", "Unknown"]).await;
     });
 }
 
@@ -239,7 +242,7 @@ fn a_truncation_in_a_damaged_last_batch_still_holds_after_restart() {
         assert_eq!(scl, Lsn::new(3));
         drop(e);
         flip(&io, batch_offset(5) + 20).await; // its header
-        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+        let (e, report) = reopen(&io)
             .await
             .expect("a tail without a readable header is cut: the core starts");
         assert_eq!(
@@ -279,7 +282,7 @@ fn a_fence_in_a_damaged_last_batch_still_holds_after_restart() {
         e.fence(PG, Epoch::new(3)).await.unwrap();
         drop(e);
         flip(&io, batch_offset(2) + 20).await; // its header
-        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+        let (e, report) = reopen(&io)
             .await
             .expect("a tail without a readable header is cut: the core starts");
         assert_eq!(report.records_recovered, 2, "the fence was cut as torn");
@@ -308,9 +311,7 @@ fn a_damaged_last_redo_only_batch_becomes_a_hole_not_cut() {
         drop(e);
         // Batch 4 holds lsn 5 and is the journal's last: damage its records.
         flip(&io, batch_offset(4) + 200).await;
-        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
-            .await
-            .expect("lost redo only: the core starts");
+        let (e, report) = reopen(&io).await.expect("lost redo only: the core starts");
         assert_eq!(report.missing.len(), 1, "{}", report.summary());
         let m = &report.missing[0];
         assert_eq!(m.offset, batch_offset(4));
@@ -332,9 +333,7 @@ fn a_damaged_last_redo_only_batch_becomes_a_hole_not_cut() {
             .await
             .unwrap();
         drop(e);
-        let (_e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
-            .await
-            .unwrap();
+        let (_e, report) = reopen(&io).await.unwrap();
         assert_eq!(report.missing.len(), 1, "{}", report.summary());
         assert_eq!(report.missing[0].offset, batch_offset(4));
         assert_eq!(report.records_recovered, 5);
@@ -355,14 +354,11 @@ fn a_damaged_last_batch_with_a_control_record_refuses_to_start() {
         e.fence(PG, Epoch::new(3)).await.unwrap();
         drop(e);
         flip(&io, batch_offset(2) + 100).await;
-        let err = Engine::open_dir(io.clone(), engine_config(), journal_config())
-            .await
-            .unwrap_err();
-        let msg = err.to_string();
-        assert!(matches!(err, EngineError::Recovery(_)), "{msg}");
-        assert!(msg.contains("file:0 offset 12288"), "{msg}");
-        assert!(msg.contains("MayHoldControl"), "{msg}");
-        assert!(msg.contains("landed in full"), "{msg}");
+        assert_refused(
+            &io,
+            &["file:0 offset 12288", "MayHoldControl", "landed in full"],
+        )
+        .await;
     });
 }
 
@@ -385,7 +381,7 @@ fn a_torn_last_write_is_still_cut() {
             .unwrap();
         drop(e);
         zero_block(&io, batch_offset(3) + 4096).await;
-        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+        let (e, report) = reopen(&io)
             .await
             .expect("a torn tail is cut: the core starts");
         assert!(report.missing.is_empty(), "{}", report.summary());
@@ -421,9 +417,7 @@ fn batches_already_materialized_are_recovered_but_not_replayed() {
             append(&e, lsn, 1).await;
         }
         drop(e);
-        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
-            .await
-            .unwrap();
+        let (e, report) = reopen(&io).await.unwrap();
         assert_eq!(
             report.records_recovered, 10,
             "6 + the fence + 3, all recovered"
@@ -534,9 +528,7 @@ fn a_damaged_header_of_the_oldest_live_file_is_rebuilt_and_nothing_is_lost() {
         }
         drop(e);
         flip(&io, 100).await; // file 0's header
-        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
-            .await
-            .expect("the core starts");
+        let (e, report) = reopen(&io).await.expect("the core starts");
         let summary = report.summary();
         assert!(report.missing.is_empty(), "{summary}");
         assert_eq!(e.status(PG).unwrap().scl, Lsn::new(100), "{summary}");
@@ -569,9 +561,7 @@ fn a_damaged_header_of_a_released_file_is_zeroed_and_the_core_starts() {
         }
         drop(e);
         flip(&io, 100).await; // file 0's header
-        let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
-            .await
-            .expect("the core starts");
+        let (e, report) = reopen(&io).await.expect("the core starts");
         let summary = report.summary();
         assert!(report.missing.is_empty(), "{summary}");
         assert_eq!(e.status(PG).unwrap().scl, Lsn::new(80), "{summary}");
@@ -599,7 +589,7 @@ fn a_journal_file_of_an_unknown_version_is_refused_untouched() {
             header[..4].copy_from_slice(&sum.to_le_bytes());
         })
         .await;
-        let err = Engine::open_dir(io.clone(), engine_config(), journal_config())
+        let err = reopen(&io)
             .await
             .expect_err("a version this build does not read");
         let msg = err.to_string();
@@ -657,9 +647,7 @@ fn damaged_newest_metadata_slot(seed: u64, at: usize) {
         })
         .await;
 
-        let (e, _) = Engine::open_dir(io.clone(), engine_config(), journal_config())
-            .await
-            .expect("the core starts");
+        let (e, _) = reopen(&io).await.expect("the core starts");
         let st = e.status(PG).unwrap();
         assert!(
             st.materialized_lsn < floor,

@@ -14,9 +14,8 @@ use boreal_engine::io::{
     Clock, DmaBuf, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags,
 };
 use boreal_engine::journal::{DurabilityMode, JournalConfig};
-use boreal_engine::node::{CoreEngine, EngineError, Wal};
 use boreal_engine::sim::{FaultConfig, Sim, SimConfig};
-use boreal_segment::{Change, Epoch, Lsn, PageId, PgId, Record, Redo};
+use boreal_segment::{Change, Lsn, PageId, PgId, Record, Redo};
 
 pub const DIR: &str = "/journal";
 
@@ -48,31 +47,6 @@ pub fn payload(lsn: u64, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| (lsn as u8).wrapping_mul(31).wrapping_add(i as u8))
         .collect()
-}
-
-/// Appends one redo record of `len` bytes at `lsn` to `pg` through the engine: page
-/// `lsn % 4`, chained to `lsn - 1` in the PG and to `lsn - 4` on the page (the shape
-/// the backpressure and full-journal tests append).
-pub async fn append_one<I: Io + 'static, W: Wal + 'static>(
-    e: &CoreEngine<I, W>,
-    pg: PgId,
-    lsn: u64,
-    len: usize,
-) -> Result<(), EngineError> {
-    let body = vec![lsn as u8; len];
-    let r = Redo {
-        lsn: Lsn::new(lsn),
-        prev_lsn_pg: Lsn::new(lsn - 1),
-        prev_lsn_page: Lsn::new(lsn.saturating_sub(4)),
-        pg_id: pg,
-        page_id: PageId::new(lsn % 4),
-        cpl: true,
-        change: Change::Delta {
-            offset: 0,
-            bytes: &body,
-        },
-    };
-    e.append(pg, Epoch::new(0), &[r]).await.map(|_| ())
 }
 
 pub fn redo<'a>(pg: u32, lsn: u64, bytes: &'a [u8]) -> Record<'a> {
