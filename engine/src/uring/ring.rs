@@ -361,6 +361,15 @@ fn monotonic_nanos() -> u64 {
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// A submit refused with `EBUSY`/`EAGAIN` (the kernel wants completions reaped first)
+/// or `EINTR`: nothing was lost, try again after a reap. Anything else is a broken ring.
+fn submit_must_wait(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBUSY | libc::EAGAIN | libc::EINTR)
+    )
+}
+
 /// The production clock: `CLOCK_MONOTONIC` since the process's first reading.
 pub(crate) fn now() -> Instant {
     let base = clock_base();
@@ -447,11 +456,7 @@ impl Ring {
                 self.enters.set(self.enters.get() + 1);
                 match ring.submit() {
                     Ok(_) => continue,
-                    Err(e)
-                        if matches!(
-                            e.raw_os_error(),
-                            Some(libc::EBUSY | libc::EAGAIN | libc::EINTR)
-                        ) => {}
+                    Err(e) if submit_must_wait(&e) => {}
                     Err(e) => panic!("io_uring submit failed: {e}"),
                 }
             }
@@ -550,11 +555,7 @@ impl Ring {
         match r {
             Ok(_) => {}
             // The kernel wants completions reaped first; the next park submits.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EBUSY | libc::EAGAIN | libc::EINTR)
-                ) => {}
+            Err(e) if submit_must_wait(&e) => {}
             Err(e) => panic!("io_uring submit failed: {e}"),
         }
     }
