@@ -10,12 +10,12 @@
 mod journal_support;
 
 use boreal_engine::hotlog::HoleKind;
-use boreal_engine::io::{DmaBuf, Io, OpenOptions, WriteFlags};
+use boreal_engine::io::{Io, OpenOptions};
 use boreal_engine::journal::{Journal, JournalConfig, MissingAction, MissingContents, file_path};
 use boreal_engine::node::{CoreEngine, EngineConfig, EngineError, OpenReport};
 use boreal_engine::sim::SimIo;
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
-use journal_support::{DIR, sim};
+use journal_support::{DIR, patch, sim};
 
 type Engine = CoreEngine<SimIo, Journal<SimIo>>;
 
@@ -86,33 +86,6 @@ async fn assert_refused(io: &SimIo, names: &[&str]) {
     for name in names {
         assert!(msg.contains(name), "{name:?} not in {msg}");
     }
-}
-
-/// Reads `len` bytes (whole 4 KiB blocks) at `offset` of the file at `path`, lets
-/// `edit` change them, and writes them back durably (stored damage). Returns the bytes
-/// as written.
-async fn patch(
-    io: &SimIo,
-    path: &std::path::Path,
-    offset: u64,
-    len: usize,
-    edit: impl FnOnce(&mut [u8]),
-) -> Vec<u8> {
-    let opts = OpenOptions {
-        read: true,
-        write: true,
-        direct: true,
-        ..OpenOptions::default()
-    };
-    let f = io.open(path, opts).await.unwrap();
-    let (r, mut buf) = io.read_at(&f, DmaBuf::zeroed(len), len, offset).await;
-    assert_eq!(r.unwrap(), len);
-    edit(buf.as_mut_slice());
-    let written = buf.as_slice().to_vec();
-    let (r, _) = io.write_at(&f, buf, offset, WriteFlags::NONE).await;
-    assert_eq!(r.unwrap(), len);
-    io.fdatasync(&f).await.unwrap();
-    written
 }
 
 /// Flips one bit at `offset` of journal file 0, durably (stored damage).

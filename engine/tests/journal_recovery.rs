@@ -8,7 +8,7 @@
 
 mod journal_support;
 
-use boreal_engine::io::{Clock, DmaBuf, Io, OpenOptions, WriteFlags};
+use boreal_engine::io::Clock;
 use boreal_engine::journal::{
     Action, DurabilityMode, Evidence, Journal, Observation, Position, RECOVERY_CASES, RegionKind,
     decide, file_path,
@@ -19,7 +19,7 @@ use boreal_segment::{
     Alignment, BatchPlace, BatchSeq, Generation, JournalFileHeader, JournalFileId, JournalVersion,
     Lsn, Record,
 };
-use journal_support::{DIR, payload, redo, sim, small_config};
+use journal_support::{DIR, patch, payload, redo, sim, small_config};
 
 const MODE: DurabilityMode = DurabilityMode::WriteThenFdatasync;
 
@@ -36,35 +36,22 @@ async fn journal_with(io: &SimIo, n: u64) {
 
 /// Overwrites `bytes` at `offset` of journal file 0, durably.
 async fn poke(io: &SimIo, offset: u64, bytes: &[u8]) {
-    let opts = OpenOptions {
-        read: true,
-        write: true,
-        direct: true,
-        ..OpenOptions::default()
-    };
-    let f = io.open(&file_path(DIR.as_ref(), 0), opts).await.unwrap();
     let block = offset / 4096 * 4096;
-    let (r, mut buf) = io.read_at(&f, DmaBuf::zeroed(8192), 8192, block).await;
-    assert_eq!(r.unwrap(), 8192);
     let at = (offset - block) as usize;
-    buf.as_mut_slice()[at..at + bytes.len()].copy_from_slice(bytes);
-    let (r, _) = io.write_at(&f, buf, block, WriteFlags::NONE).await;
-    r.unwrap();
-    io.fdatasync(&f).await.unwrap();
+    let path = file_path(DIR.as_ref(), 0);
+    patch(io, &path, block, 8192, |b| {
+        b[at..at + bytes.len()].copy_from_slice(bytes)
+    })
+    .await;
 }
 
 async fn flip(io: &SimIo, offset: u64) {
-    let opts = OpenOptions {
-        read: true,
-        direct: true,
-        ..OpenOptions::default()
-    };
-    let f = io.open(&file_path(DIR.as_ref(), 0), opts).await.unwrap();
-    let (_, buf) = io
-        .read_at(&f, DmaBuf::zeroed(4096), 4096, offset / 4096 * 4096)
-        .await;
-    let b = buf.as_slice()[(offset % 4096) as usize] ^ 0x10;
-    poke(io, offset, &[b]).await;
+    let block = offset / 4096 * 4096;
+    let path = file_path(DIR.as_ref(), 0);
+    patch(io, &path, block, 4096, |b| {
+        b[(offset - block) as usize] ^= 0x10
+    })
+    .await;
 }
 
 fn lsns(rec: &boreal_engine::journal::Recovered) -> Vec<u64> {
@@ -169,18 +156,10 @@ fn a_version_1_journal_is_read_and_appends_continue_in_a_version_2_file() {
             file[offset..offset + landed].copy_from_slice(&buf[..landed]);
             offset += len;
         }
-        let opts = OpenOptions {
-            read: true,
-            write: true,
-            direct: true,
-            ..OpenOptions::default()
-        };
-        let f = io.open(&file_path(DIR.as_ref(), 0), opts).await.unwrap();
-        let (r, _) = io
-            .write_at(&f, DmaBuf::from_slice(&file), 0, WriteFlags::NONE)
-            .await;
-        assert_eq!(r.unwrap(), file.len());
-        io.fdatasync(&f).await.unwrap();
+        patch(&io, &file_path(DIR.as_ref(), 0), 0, file.len(), |b| {
+            b.copy_from_slice(&file)
+        })
+        .await;
 
         let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
         assert_eq!(lsns(&rec), [1, 2, 3, 4, 5]);
@@ -208,17 +187,11 @@ fn a_version_1_journal_is_read_and_appends_continue_in_a_version_2_file() {
             generation: Generation::new(2),
             ..header
         };
-        let f = io.open(&file_path(DIR.as_ref(), 1), opts).await.unwrap();
-        let (r, _) = io
-            .write_at(
-                &f,
-                DmaBuf::from_slice(&next.to_vec().unwrap()),
-                0,
-                WriteFlags::NONE,
-            )
-            .await;
-        assert_eq!(r.unwrap(), 4096);
-        io.fdatasync(&f).await.unwrap();
+        let path1 = file_path(DIR.as_ref(), 1);
+        patch(&io, &path1, 0, 4096, |b| {
+            b.copy_from_slice(&next.to_vec().unwrap())
+        })
+        .await;
         let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
         assert_eq!(lsns(&rec), [1, 2, 3, 4, 5]);
         assert!(rec.missing.is_empty(), "{:?}", rec.report);
@@ -232,10 +205,9 @@ fn a_version_1_journal_is_read_and_appends_continue_in_a_version_2_file() {
         let tail = rec.tail.unwrap();
         assert_eq!(tail.file, JournalFileId::new(1));
         assert_eq!(tail.next_seq, BatchSeq::new(6));
-        let f = io.open(&file_path(DIR.as_ref(), 1), opts).await.unwrap();
-        let (r, buf) = io.read_at(&f, DmaBuf::zeroed(4096), 4096, 0).await;
-        assert_eq!(r.unwrap(), 4096);
-        let h = JournalFileHeader::decode(buf.as_slice()).unwrap();
+        // Read back (an edit that changes nothing).
+        let bytes = patch(&io, &path1, 0, 4096, |_| {}).await;
+        let h = JournalFileHeader::decode(&bytes).unwrap();
         assert_eq!(h.version, JournalVersion::V2);
     });
 }

@@ -49,6 +49,33 @@ pub fn payload(lsn: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Reads `len` bytes (whole 4 KiB blocks) at `offset` of the file at `path`, lets
+/// `edit` change them, and writes them back durably (stored damage). Returns the bytes
+/// as written.
+pub async fn patch<I: Io>(
+    io: &I,
+    path: &std::path::Path,
+    offset: u64,
+    len: usize,
+    edit: impl FnOnce(&mut [u8]),
+) -> Vec<u8> {
+    let opts = OpenOptions {
+        read: true,
+        write: true,
+        direct: true,
+        ..OpenOptions::default()
+    };
+    let f = io.open(path, opts).await.unwrap();
+    let (r, mut buf) = io.read_at(&f, DmaBuf::zeroed(len), len, offset).await;
+    assert_eq!(r.unwrap(), len);
+    edit(buf.as_mut_slice());
+    let written = buf.as_slice().to_vec();
+    let (r, _) = io.write_at(&f, buf, offset, WriteFlags::NONE).await;
+    assert_eq!(r.unwrap(), len);
+    io.fdatasync(&f).await.unwrap();
+    written
+}
+
 pub fn redo<'a>(pg: u32, lsn: u64, bytes: &'a [u8]) -> Record<'a> {
     Record::Redo(Redo {
         lsn: Lsn::new(lsn),
