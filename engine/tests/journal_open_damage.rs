@@ -69,6 +69,14 @@ async fn create(io: &SimIo) -> Engine {
     e
 }
 
+/// A core whose journal holds redo at LSNs 1..=`n`, one batch each, then stopped.
+async fn written(io: &SimIo, n: u64) {
+    let e = create(io).await;
+    for lsn in 1..=n {
+        append(&e, lsn, 0).await;
+    }
+}
+
 /// Opens the core again, as a restart does.
 async fn reopen(io: &SimIo) -> Result<(Engine, OpenReport), EngineError> {
     Engine::open_dir(io.clone(), engine_config(), journal_config()).await
@@ -108,11 +116,7 @@ fn a_damaged_redo_only_batch_becomes_a_hole_and_the_core_starts() {
     let sim = sim(31);
     let io = sim.io(0, 0);
     sim.run(async move {
-        let e = create(&io).await;
-        for lsn in 1..=5 {
-            append(&e, lsn, 0).await;
-        }
-        drop(e);
+        written(&io, 5).await;
         // Batch 2 holds lsn 3: damage its records, keep its header.
         flip(&io, batch_offset(2) + 200).await;
         let (e, report) = reopen(&io).await.expect("lost redo only: the core starts");
@@ -157,11 +161,7 @@ fn damage_without_a_readable_header_refuses_to_start() {
     let sim = sim(33);
     let io = sim.io(0, 0);
     sim.run(async move {
-        let e = create(&io).await;
-        for lsn in 1..=5 {
-            append(&e, lsn, 0).await;
-        }
-        drop(e);
+        written(&io, 5).await;
         // Batch 2's header: nothing says what the batch held.
         flip(&io, batch_offset(2) + 20).await;
         assert_refused(&io, &["file:0 offset 12288", "Unknown"]).await;
@@ -277,11 +277,7 @@ fn a_damaged_last_redo_only_batch_becomes_a_hole_not_cut() {
     let sim = sim(37);
     let io = sim.io(0, 0);
     sim.run(async move {
-        let e = create(&io).await;
-        for lsn in 1..=5 {
-            append(&e, lsn, 0).await;
-        }
-        drop(e);
+        written(&io, 5).await;
         // Batch 4 holds lsn 5 and is the journal's last: damage its records.
         flip(&io, batch_offset(4) + 200).await;
         let (e, report) = reopen(&io).await.expect("lost redo only: the core starts");
@@ -550,11 +546,7 @@ fn a_journal_file_of_an_unknown_version_is_refused_untouched() {
     let sim = sim(39);
     let io = sim.io(0, 0);
     sim.run(async move {
-        let e = create(&io).await;
-        for lsn in 1..=5 {
-            append(&e, lsn, 0).await;
-        }
-        drop(e);
+        written(&io, 5).await;
         let path = file_path(DIR.as_ref(), 0);
         let before = patch(&io, &path, 0, 8192, |header| {
             header[8..10].copy_from_slice(&3u16.to_le_bytes()); // version 3
