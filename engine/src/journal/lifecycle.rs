@@ -112,23 +112,36 @@ async fn prewrite<I: Io>(
     }
     let mut hbuf = DmaBuf::zeroed(JOURNAL_FILE_HEADER_SIZE);
     encode_header(&mut hbuf, &header_of(cfg, index, Generation::ZERO));
-    let (r, _) = io.write_at(file, hbuf, 0, WriteFlags::NONE).await;
+    write_durably(io, file, id, "header write", hbuf, 0).await
+}
+
+/// Writes all of `buf` at `offset` and syncs it; `op` names the write in errors.
+async fn write_durably<I: Io>(
+    io: &I,
+    file: &I::File,
+    id: JournalFileId,
+    op: &'static str,
+    buf: DmaBuf,
+    offset: u64,
+) -> Result<(), JournalError> {
+    let len = buf.len();
+    let (r, _) = io.write_at(file, buf, offset, WriteFlags::NONE).await;
     match r {
-        Ok(n) if n == JOURNAL_FILE_HEADER_SIZE => {}
+        Ok(n) if n == len => {}
         Ok(n) => {
             return Err(JournalError::Io {
-                op: "header write",
+                op,
                 file: id,
-                offset: 0,
+                offset,
                 errno: None,
-                cause: format!("short write: {n} of {JOURNAL_FILE_HEADER_SIZE} bytes"),
+                cause: format!("short write: {n} of {len} bytes"),
             });
         }
-        Err(e) => return Err(JournalError::io("header write", id, 0, &e)),
+        Err(e) => return Err(JournalError::io(op, id, offset, &e)),
     }
     io.fdatasync(file)
         .await
-        .map_err(|e| JournalError::io("fdatasync", id, 0, &e))
+        .map_err(|e| JournalError::io("fdatasync", id, offset, &e))
 }
 
 /// The generation and version claimed by the batch header at the first batch offset of
@@ -164,23 +177,7 @@ async fn write_header_durably<I: Io>(
 ) -> Result<(), JournalError> {
     let mut hbuf = DmaBuf::zeroed(JOURNAL_FILE_HEADER_SIZE);
     encode_header(&mut hbuf, header);
-    let (r, _) = io.write_at(file, hbuf, 0, WriteFlags::NONE).await;
-    match r {
-        Ok(n) if n == JOURNAL_FILE_HEADER_SIZE => {}
-        Ok(n) => {
-            return Err(JournalError::Io {
-                op: "header rebuild",
-                file: id,
-                offset: 0,
-                errno: None,
-                cause: format!("short write: {n} of {JOURNAL_FILE_HEADER_SIZE} bytes"),
-            });
-        }
-        Err(e) => return Err(JournalError::io("header rebuild", id, 0, &e)),
-    }
-    io.fdatasync(file)
-        .await
-        .map_err(|e| JournalError::io("fdatasync", id, 0, &e))
+    write_durably(io, file, id, "header rebuild", hbuf, 0).await
 }
 
 /// Ends appends to file `index`, whose batches are of an older `version`: the journal
@@ -206,30 +203,7 @@ async fn close_older_version<I: Io>(
     }
     let mut zeros = DmaBuf::zeroed(JOURNAL_ALIGN);
     zeros.set_len(JOURNAL_ALIGN);
-    let (r, _) = io.write_at(file, zeros, offset, WriteFlags::NONE).await;
-    match r {
-        Ok(n) if n == JOURNAL_ALIGN => {}
-        Ok(n) => {
-            return Err(JournalError::Io {
-                op: "older-version tail zeroing",
-                file: id,
-                offset,
-                errno: None,
-                cause: format!("short write: {n} of {JOURNAL_ALIGN} bytes"),
-            });
-        }
-        Err(e) => {
-            return Err(JournalError::io(
-                "older-version tail zeroing",
-                id,
-                offset,
-                &e,
-            ));
-        }
-    }
-    io.fdatasync(file)
-        .await
-        .map_err(|e| JournalError::io("fdatasync", id, offset, &e))
+    write_durably(io, file, id, "older-version tail zeroing", zeros, offset).await
 }
 
 pub(super) fn encode_header(buf: &mut DmaBuf, header: &JournalFileHeader) {
