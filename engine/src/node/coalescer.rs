@@ -35,7 +35,6 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
-use std::time::Duration;
 
 use boreal_segment::{Lsn, PageId};
 
@@ -44,7 +43,7 @@ use super::engine::{Inner, Segment, durable_meta};
 use super::error::EngineError;
 use super::wal::Wal;
 use crate::hotlog::{apply_change, backlog_bytes};
-use crate::io::{Instant, Io};
+use crate::io::Io;
 use crate::pages::{PageWrite, StoredPage, try_at_depth};
 use crate::rt::yield_now;
 
@@ -76,27 +75,10 @@ fn pass_due<I: Io, W: Wal>(inner: &Inner<I, W>) -> bool {
     if percent == 0 || inner.wal.wants_release() {
         return true;
     }
-    let (bytes, age) = backlog(inner);
+    let (bytes, age) = inner.backlog(inner.io.now());
     let bytes_start = inner.cfg.backlog_bytes_max as u128 * u128::from(percent) / 100;
     let age_start = inner.cfg.backlog_age_max * percent / 100;
     bytes as u128 > bytes_start || age > age_start
-}
-
-/// Backlog bytes and the age of the oldest unmaterialized append, over all segments.
-fn backlog<I: Io, W: Wal>(inner: &Inner<I, W>) -> (usize, Duration) {
-    let mut bytes = 0;
-    let mut oldest: Option<Instant> = None;
-    for seg in inner.segments.borrow().values() {
-        let st = seg.st.borrow();
-        bytes += st.hot.bytes();
-        if let Some(&(_, at)) = st.arrivals.front() {
-            oldest = Some(oldest.map_or(at, |o| o.min(at)));
-        }
-    }
-    let age = oldest.map_or(Duration::ZERO, |o| {
-        inner.io.now().saturating_duration_since(o)
-    });
-    (bytes, age)
 }
 
 /// One pass over every segment; returns the records materialized. An I/O error stops
