@@ -58,8 +58,20 @@ pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"BRLB");
 /// Batch flag (header byte 15): every record in the batch is redo; it holds no
 /// `Truncate` and no `SegmentMeta` record. Set by [`BatchBuilder::seal`].
 pub const BATCH_FLAG_REDO_ONLY: u8 = 0x01;
-/// Every flag bit a decoder of this version knows; any other bit is refused.
-const BATCH_FLAGS_KNOWN: u8 = BATCH_FLAG_REDO_ONLY;
+/// Batch flag (header byte 15, version 3 only): the batch was written while the batch
+/// before it (sequence - 1) was still in flight, and only after the one before that
+/// (sequence - 2) was durable. Its header therefore proves the batch two before it
+/// durable, not the one just before. Set by [`BatchBuilder::mark_pipelined`].
+pub const BATCH_FLAG_PIPELINED: u8 = 0x02;
+
+/// Every flag bit a decoder knows for batches of `version`; any other bit is refused.
+const fn flags_known(version: JournalVersion) -> u8 {
+    if version.pipelines() {
+        BATCH_FLAG_REDO_ONLY | BATCH_FLAG_PIPELINED
+    } else {
+        BATCH_FLAG_REDO_ONLY
+    }
+}
 
 const _: () = assert!(BATCH_MAGIC != JOURNAL_FILE_MAGIC);
 
@@ -69,7 +81,9 @@ pub const fn batch_len(version: JournalVersion, alignment: Alignment, body_len: 
     let logical = BATCH_HEADER_SIZE + body_len;
     match version {
         JournalVersion::V1 => alignment.align_up(logical),
-        JournalVersion::V2 => alignment.align_up(stamp::sectors_for(logical) * STAMP_SECTOR_SIZE),
+        JournalVersion::V2 | JournalVersion::V3 => {
+            alignment.align_up(stamp::sectors_for(logical) * STAMP_SECTOR_SIZE)
+        }
     }
 }
 
@@ -83,7 +97,7 @@ pub const fn body_capacity(version: JournalVersion, bytes: usize) -> usize {
     };
     let logical = match version {
         JournalVersion::V1 => bytes,
-        JournalVersion::V2 => stamp::logical_len(bytes),
+        JournalVersion::V2 | JournalVersion::V3 => stamp::logical_len(bytes),
     };
     logical.saturating_sub(BATCH_HEADER_SIZE)
 }
@@ -120,9 +134,19 @@ pub struct BatchHeader {
     pub body_checksum: u32,
     /// Flag [`BATCH_FLAG_REDO_ONLY`]: every record is redo. `false` claims nothing.
     pub redo_only: bool,
+    /// Flag [`BATCH_FLAG_PIPELINED`] (version 3 only): written while the batch before
+    /// it was in flight, so this header proves only `sequence - 2` durable.
+    pub pipelined: bool,
 }
 
 impl BatchHeader {
+    /// The highest sequence this header proves durable: every batch up to it had
+    /// completed before this one was written. `None` for the first sequence.
+    pub fn proves_durable(&self) -> Option<BatchSeq> {
+        let back = if self.pipelined { 2 } else { 1 };
+        self.sequence.get().checked_sub(back).map(BatchSeq::new)
+    }
+
     /// Bytes the batch occupies on disk: header, records, padding and stamps.
     pub fn padded_len(&self) -> usize {
         batch_len(self.version, self.alignment, self.body_len as usize)
@@ -133,7 +157,7 @@ impl BatchHeader {
     pub fn logical_len(&self) -> usize {
         match self.version {
             JournalVersion::V1 => self.padded_len(),
-            JournalVersion::V2 => stamp::logical_len(self.padded_len()),
+            JournalVersion::V2 | JournalVersion::V3 => stamp::logical_len(self.padded_len()),
         }
     }
 
@@ -142,7 +166,7 @@ impl BatchHeader {
     pub fn physical_offset(&self, logical: usize) -> usize {
         match self.version {
             JournalVersion::V1 => logical,
-            JournalVersion::V2 => stamp::physical_offset(logical),
+            JournalVersion::V2 | JournalVersion::V3 => stamp::physical_offset(logical),
         }
     }
 
@@ -173,6 +197,10 @@ impl BatchHeader {
         w.u8(self.alignment.log2());
         w.u8(if self.redo_only {
             BATCH_FLAG_REDO_ONLY
+        } else {
+            0
+        } | if self.pipelined {
+            BATCH_FLAG_PIPELINED
         } else {
             0
         });
@@ -216,7 +244,7 @@ impl BatchHeader {
         let version = JournalVersion::from_stored("batch header", r.u16())?;
         let alignment = Alignment::from_log2(r.u8())?;
         let flags = r.u8();
-        if flags & !BATCH_FLAGS_KNOWN != 0 {
+        if flags & !flags_known(version) != 0 {
             return Err(Error::UnknownFlags {
                 what: "batch header",
                 flags: u64::from(flags),
@@ -235,6 +263,7 @@ impl BatchHeader {
             alignment,
             body_checksum,
             redo_only: flags & BATCH_FLAG_REDO_ONLY != 0,
+            pipelined: flags & BATCH_FLAG_PIPELINED != 0,
         };
         header.validate()?;
         Ok((header, stored))
@@ -243,7 +272,7 @@ impl BatchHeader {
     fn validate(&self) -> Result<()> {
         let body_max = match self.version {
             JournalVersion::V1 => BATCH_V1_BODY_BYTES_MAX,
-            JournalVersion::V2 => BATCH_BODY_BYTES_MAX,
+            JournalVersion::V2 | JournalVersion::V3 => BATCH_BODY_BYTES_MAX,
         };
         if self.body_len as usize > body_max {
             return Err(out_of_bounds("body_len", self.body_len.into(), 0, body_max));
@@ -384,7 +413,7 @@ fn unstamp<'a>(header: &BatchHeader, sum: u32, region: &'a mut [u8]) -> Result<U
     })?;
     let complete = match header.version {
         JournalVersion::V1 => false,
-        JournalVersion::V2 => {
+        JournalVersion::V2 | JournalVersion::V3 => {
             let complete = stamp::sectors_without_stamp(batch, header.stamp(sum)) == 0;
             stamp::compact(batch);
             complete
@@ -613,6 +642,8 @@ pub struct BatchBuilder<'b> {
     record_count: u32,
     lsn_bounds: Option<(Lsn, Lsn)>,
     holds_control: bool,
+    /// The sealed header carries [`BATCH_FLAG_PIPELINED`].
+    pipelined: bool,
 }
 
 impl<'b> BatchBuilder<'b> {
@@ -650,6 +681,7 @@ impl<'b> BatchBuilder<'b> {
             record_count: 0,
             lsn_bounds: None,
             holds_control: false,
+            pipelined: false,
         };
         builder.set_len(BATCH_HEADER_SIZE);
         Ok(builder)
@@ -748,6 +780,23 @@ impl<'b> BatchBuilder<'b> {
         self.holds_control = true;
     }
 
+    /// Makes the sealed header carry [`BATCH_FLAG_PIPELINED`]: the writer is about to
+    /// write this batch while the batch before it is still in flight (and after the one
+    /// before that was durable). Refused for a version without the flag. Not kept by
+    /// [`pause`](Self::pause): the writer decides it when it seals.
+    pub fn mark_pipelined(&mut self) -> Result<()> {
+        if !self.place.version.pipelines() {
+            return Err(Error::InvalidField {
+                what: "batch builder",
+                field: "flags",
+                got: u64::from(BATCH_FLAG_PIPELINED),
+                rule: "only version-3 batches may be pipelined",
+            });
+        }
+        self.pipelined = true;
+        Ok(())
+    }
+
     /// Releases the borrow of the buffer and keeps what was built so far, so a caller
     /// can fill one batch over several calls (the journal's group commit: every append
     /// that arrives while a write is in flight adds its records to the next batch).
@@ -798,7 +847,7 @@ impl<'b> BatchBuilder<'b> {
         let batch = &mut self.buf[..padded];
         let body_checksum = match version {
             JournalVersion::V1 => crc32c(&batch[BATCH_HEADER_SIZE..]),
-            JournalVersion::V2 => stamp::logical_crc(batch, BATCH_HEADER_SIZE),
+            JournalVersion::V2 | JournalVersion::V3 => stamp::logical_crc(batch, BATCH_HEADER_SIZE),
         };
         let (first_lsn, last_lsn) = self.lsn_bounds.unwrap_or((Lsn::ZERO, Lsn::ZERO));
         let header = BatchHeader {
@@ -814,6 +863,7 @@ impl<'b> BatchBuilder<'b> {
             body_len: u32::try_from(body_len).expect("body length is below BATCH_BYTES_MAX"),
             body_checksum,
             redo_only: !self.holds_control,
+            pipelined: self.pipelined,
         };
         let sum = header.write(&mut batch[..BATCH_HEADER_SIZE]);
         if version.stamped() {
@@ -1025,6 +1075,52 @@ mod tests {
             Err(Error::UnknownFlags { .. })
         ));
         assert!(matches!(classify(&mut buf, &place()), Region::Garbage(_)));
+    }
+
+    #[test]
+    fn the_pipelined_flag_is_version_3_only_and_moves_the_proof_back_one_batch() {
+        let mut buf = vec![0u8; 4096];
+        let mut b = BatchBuilder::new(&mut buf, place(), BatchSeq::new(9)).unwrap();
+        b.push(&redo(7, b"abc")).unwrap();
+        b.mark_pipelined().unwrap();
+        let header = b.seal();
+        assert!(header.pipelined && header.redo_only);
+        assert_eq!(buf[15], BATCH_FLAG_REDO_ONLY | BATCH_FLAG_PIPELINED);
+        let mut copy = buf.clone();
+        assert!(
+            decode_batch(&mut copy, &place())
+                .unwrap()
+                .header()
+                .pipelined
+        );
+        assert_eq!(header.proves_durable(), Some(BatchSeq::new(7)));
+
+        // Unflagged: the header proves the batch just before it.
+        let mut plain = vec![0u8; 4096];
+        let mut b = BatchBuilder::new(&mut plain, place(), BatchSeq::new(9)).unwrap();
+        b.push(&redo(7, b"abc")).unwrap();
+        let header = b.seal();
+        assert!(!header.pipelined);
+        assert_eq!(header.proves_durable(), Some(BatchSeq::new(8)));
+
+        // A version-2 batch cannot carry it: the builder refuses, and a decoder refuses
+        // the bit in a version-2 header as an unknown flag.
+        let v2 = BatchPlace {
+            version: JournalVersion::V2,
+            ..place()
+        };
+        let mut buf2 = vec![0u8; 4096];
+        let mut b = BatchBuilder::new(&mut buf2, v2, BatchSeq::new(9)).unwrap();
+        b.push(&redo(7, b"abc")).unwrap();
+        assert!(b.mark_pipelined().is_err());
+        let _ = b.seal();
+        buf2[15] |= BATCH_FLAG_PIPELINED;
+        let sum = crc32c(&buf2[4..BATCH_HEADER_SIZE]);
+        buf2[..4].copy_from_slice(&sum.to_le_bytes());
+        assert!(matches!(
+            BatchHeader::decode(&buf2),
+            Err(Error::UnknownFlags { .. })
+        ));
     }
 
     #[test]

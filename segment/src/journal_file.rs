@@ -6,8 +6,8 @@
 //! the zero tail included. Every batch repeats the file id and generation, so a batch
 //! left over from an older generation, or one written into the wrong file, is refused
 //! by `batch::classify`. The header's version is the version of every batch in the file
-//! ([`JournalVersion`]): version 2 batches end every 512-byte sector with a stamp,
-//! version 1 batches (still read, never written) have none. This module never creates,
+//! ([`JournalVersion`]): versions 2 and 3 end every 512-byte sector of a batch with a
+//! stamp (version 3 also marks pipelined batches), version 1 batches (still read, never written) have none. This module never creates,
 //! sizes or recycles files.
 
 use crate::alignment::Alignment;
@@ -37,17 +37,24 @@ pub enum JournalVersion {
     /// "Sector stamps"), so recovery can tell a torn write from a complete write
     /// damaged after it landed.
     V2,
+    /// The layout of version 2, and a batch may carry the `PIPELINED` flag
+    /// (`batch::BATCH_FLAG_PIPELINED`): it was written while the batch before it was
+    /// still in flight, so its header proves only the batch two before it durable
+    /// (`FORMAT.md`, "Pipelined batches"). A version-2 reader would refuse the flag,
+    /// so such batches live only in version-3 files, which it refuses to open.
+    V3,
 }
 
 impl JournalVersion {
     /// The version this build writes.
-    pub const CURRENT: JournalVersion = JournalVersion::V2;
+    pub const CURRENT: JournalVersion = JournalVersion::V3;
 
     /// The version number as stored.
     pub const fn get(self) -> u16 {
         match self {
             JournalVersion::V1 => 1,
             JournalVersion::V2 => 2,
+            JournalVersion::V3 => 3,
         }
     }
 
@@ -57,6 +64,7 @@ impl JournalVersion {
         match version {
             1 => Ok(JournalVersion::V1),
             2 => Ok(JournalVersion::V2),
+            3 => Ok(JournalVersion::V3),
             got => Err(Error::BadVersion {
                 what,
                 oldest: JOURNAL_FILE_VERSION_OLDEST,
@@ -68,7 +76,12 @@ impl JournalVersion {
 
     /// Whether batches of this version carry sector stamps.
     pub const fn stamped(self) -> bool {
-        matches!(self, JournalVersion::V2)
+        matches!(self, JournalVersion::V2 | JournalVersion::V3)
+    }
+
+    /// Whether a batch of this version may carry the `PIPELINED` flag.
+    pub const fn pipelines(self) -> bool {
+        matches!(self, JournalVersion::V3)
     }
 }
 
@@ -228,8 +241,8 @@ mod tests {
     }
 
     #[test]
-    fn both_versions_round_trip_and_others_are_refused_naming_the_version() {
-        for version in [JournalVersion::V1, JournalVersion::V2] {
+    fn every_version_round_trips_and_others_are_refused_naming_the_version() {
+        for version in [JournalVersion::V1, JournalVersion::V2, JournalVersion::V3] {
             let h = JournalFileHeader {
                 version,
                 ..header()
@@ -239,13 +252,13 @@ mod tests {
             assert_eq!(JournalFileHeader::decode(&bytes).unwrap(), h);
         }
         let mut bytes = header().to_vec().unwrap();
-        bytes[8] = 3;
+        bytes[8] = 4;
         let sum = crc32c(&bytes[4..]);
         bytes[..4].copy_from_slice(&sum.to_le_bytes());
         let err = JournalFileHeader::decode(&bytes).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "journal file header: unsupported version 3 (this build reads versions 1 to 2)"
+            "journal file header: unsupported version 4 (this build reads versions 1 to 3)"
         );
     }
 
