@@ -181,6 +181,7 @@ fn job_thread(
                         record_size: job.record_size_or_bs(),
                         durability: job.boreal_durability,
                         pgs: job.boreal_pgs,
+                        pipeline_depth: job.boreal_pipeline_depth,
                         journal_bytes: job.size.unwrap_or(JOURNAL_BYTES_DEFAULT),
                     },
                 },

@@ -115,13 +115,19 @@ fn torn_tail_is_cut_and_overwritten() {
     });
 }
 
-/// A journal written before sector stamps (version 1) is still read. Appends never go
-/// into a version-1 file: the writer continues in a new version-2 file, after zeroing
-/// the block where appends would have resumed, so the torn version-1 batch cut there
-/// cannot later pass for one completed before the newer file.
+/// A journal written by an older build (version 1, before sector stamps; version 2,
+/// before pipelined batches) is still read. Appends never go into an older-version
+/// file: the writer continues in a new file of the current version, after zeroing the
+/// block where appends would have resumed, so the torn older batch cut there cannot
+/// later pass for one completed before the newer file.
 #[test]
-fn a_version_1_journal_is_read_and_appends_continue_in_a_version_2_file() {
-    let sim = sim(26);
+fn an_older_version_journal_is_read_and_appends_continue_in_a_current_version_file() {
+    older_version_journal(JournalVersion::V1, 26);
+    older_version_journal(JournalVersion::V2, 27);
+}
+
+fn older_version_journal(version: JournalVersion, seed: u64) {
+    let sim = sim(seed);
     let io = sim.io(0, 0);
     sim.run(async move {
         drop(
@@ -131,7 +137,7 @@ fn a_version_1_journal_is_read_and_appends_continue_in_a_version_2_file() {
         );
         let file_bytes = small_config(MODE).file_bytes;
         let header = JournalFileHeader {
-            version: JournalVersion::V1,
+            version,
             file_id: JournalFileId::new(0),
             generation: Generation::new(1),
             alignment: Alignment::JOURNAL,
@@ -168,11 +174,12 @@ fn a_version_1_journal_is_read_and_appends_continue_in_a_version_2_file() {
         assert_eq!(
             (tail.file, tail.offset, tail.next_seq),
             (JournalFileId::new(0), file_bytes, BatchSeq::new(5)),
-            "no room left in the version-1 file: {:?}",
+            "no room left in the older-version file: {:?}",
             rec.report
         );
+        let said = format!("version {} file", version.get());
         assert!(
-            rec.report.iter().any(|l| l.contains("version 1 file")),
+            rec.report.iter().any(|l| l.contains(&said)),
             "{:?}",
             rec.report
         );
@@ -208,7 +215,74 @@ fn a_version_1_journal_is_read_and_appends_continue_in_a_version_2_file() {
         // Read back (an edit that changes nothing).
         let bytes = patch(&io, &path1, 0, 4096, |_| {}).await;
         let h = JournalFileHeader::decode(&bytes).unwrap();
-        assert_eq!(h.version, JournalVersion::V2);
+        assert_eq!(h.version, JournalVersion::CURRENT);
+    });
+}
+
+/// A crash with two batch writes in flight: batch 5's write landed only in part (its
+/// first block), batch 6, written while 5 was in flight (`PIPELINED`), landed in full.
+/// Neither was acknowledged (acknowledgements go in order), so both are cut; the range
+/// is zeroed, so that the next batches, written there with the same sequences, cannot
+/// end just before the old batch 6 and let it pass for a later one.
+#[test]
+fn a_pipelined_batch_after_an_incomplete_one_is_cut_and_zeroed() {
+    let sim = sim(28);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        journal_with(&io, 5).await; // seq 0..=4 at 4096..=20480
+        let path = file_path(DIR.as_ref(), 0);
+        let head = patch(&io, &path, 0, 4096, |_| {}).await;
+        let header = JournalFileHeader::decode(&head).unwrap();
+        let mut region = vec![0u8; 8 * 4096];
+        let mut at = 0usize;
+        for (seq, len, pipelined) in [(5u64, 10_000usize, false), (6, 200, true)] {
+            let lsn = seq + 1;
+            let mut buf = vec![0u8; 16384];
+            let mut b = BatchBuilder::new(
+                &mut buf,
+                header.place(24576 + at as u64),
+                BatchSeq::new(seq),
+            )
+            .unwrap();
+            let body = payload(lsn, len);
+            b.push(&redo(1, lsn, &body)).unwrap();
+            if pipelined {
+                b.mark_pipelined().unwrap();
+            }
+            let padded = b.seal().padded_len();
+            // Batch 5 (three blocks): only its first block landed.
+            let landed = if pipelined { padded } else { 4096 };
+            region[at..at + landed].copy_from_slice(&buf[..landed]);
+            at += padded;
+        }
+        let end = 24576 + at as u64;
+        patch(&io, &path, 24576, region.len(), |b| {
+            b.copy_from_slice(&region)
+        })
+        .await;
+
+        let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5], "{:?}", rec.report);
+        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+        let tail = rec.tail.unwrap();
+        assert_eq!((tail.offset, tail.next_seq), (24576, BatchSeq::new(5)));
+        assert!(
+            rec.report.iter().any(|l| l.contains("zeroed")),
+            "{:?}",
+            rec.report
+        );
+        let after = patch(&io, &path, 24576, (end - 24576) as usize, |_| {}).await;
+        assert!(after.iter().all(|&b| b == 0), "the cut range is zeros");
+
+        // The next batch goes where batch 5 was, with its sequence; the old batch 6 is
+        // gone for good.
+        let body = payload(8, 200);
+        j.append(&[redo(1, 8, &body)]).await.unwrap();
+        drop(j);
+        let (_j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5, 8], "{:?}", rec.report);
+        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+        assert_eq!(rec.tail.unwrap().next_seq, BatchSeq::new(6));
     });
 }
 

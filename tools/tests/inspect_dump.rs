@@ -17,7 +17,7 @@ fn json_names_every_structure_of_a_core_dir() {
 
     let j0 = file(&doc, "journal-0000.brj");
     assert_eq!(j0["kind"], "journal");
-    assert_eq!(j0["header"]["version"], 2);
+    assert_eq!(j0["header"]["version"], 3);
     assert_eq!(j0["header"]["file_id"], 0);
     assert_eq!(j0["header"]["generation"], 1);
     assert_eq!(j0["header"]["alignment"], 4096);
@@ -36,6 +36,7 @@ fn json_names_every_structure_of_a_core_dir() {
     assert_eq!(first["last_lsn"], 1);
     assert_eq!(first["record_count"], 1);
     assert_eq!(first["body_len"], 156);
+    assert_eq!(first["pipelined"], false, "one appender never pipelines");
     let rec = &first["records"][0];
     assert_eq!(rec["kind"], "redo");
     assert_eq!(rec["offset"], 4096 + 72);

@@ -17,7 +17,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use boreal_engine::journal::DurabilityMode;
+use boreal_engine::journal::{DurabilityMode, PIPELINE_DEPTH_MAX};
 
 use crate::engine::journal::{
     JOURNAL_BYTES_MIN, PAGE_SIZE, PGS_MAX, RECORDS_PER_IO_MAX, durability_name,
@@ -64,6 +64,7 @@ pub const SUPPORTED_OPTIONS: &[&str] = &[
     "record_size",
     "boreal_durability",
     "boreal_pgs",
+    "boreal_pipeline_depth",
 ];
 
 /// fio's default `percentile_list`.
@@ -250,6 +251,9 @@ pub struct JobOptions {
     /// appends go to, round-robin per I/O, each with its own LSN chain and 1024 pages.
     /// 1..=64. Default 1.
     pub boreal_pgs: u32,
+    /// `boreal_pipeline_depth` (boreal-specific, `boreal-journal` only): batch writes the
+    /// journal keeps in flight, 1 or 2. Default: the journal's default (2).
+    pub boreal_pipeline_depth: Option<usize>,
     /// The options as written (`key`, `value`), for the JSON's `job options` echo.
     pub echo: Vec<(String, String)>,
 }
@@ -288,6 +292,7 @@ impl JobOptions {
             record_size: None,
             boreal_durability: None,
             boreal_pgs: 1,
+            boreal_pipeline_depth: None,
             echo: Vec::new(),
         }
     }
@@ -345,6 +350,10 @@ impl JobOptions {
             }
             "boreal_durability" => self.boreal_durability = Some(value.durability()?),
             "boreal_pgs" => self.boreal_pgs = value.int_in(1, u64::from(PGS_MAX))? as u32,
+            "boreal_pipeline_depth" => {
+                self.boreal_pipeline_depth =
+                    Some(value.int_in(1, PIPELINE_DEPTH_MAX as u64)? as usize);
+            }
             other => {
                 return Err(BenchError::UnsupportedOption {
                     option: other.to_string(),
@@ -396,9 +405,13 @@ impl JobOptions {
         if self.ioengine == EngineName::BorealJournal {
             return self.validate_journal();
         }
-        if self.record_size.is_some() || self.boreal_durability.is_some() || self.boreal_pgs != 1 {
+        if self.record_size.is_some()
+            || self.boreal_durability.is_some()
+            || self.boreal_pgs != 1
+            || self.boreal_pipeline_depth.is_some()
+        {
             return fail(format!(
-                "`record_size`, `boreal_durability` and `boreal_pgs` apply only to ioengine=boreal-journal (this job uses {})",
+                "`record_size`, `boreal_durability`, `boreal_pgs` and `boreal_pipeline_depth` apply only to ioengine=boreal-journal (this job uses {})",
                 self.ioengine.as_str()
             ));
         }

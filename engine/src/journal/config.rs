@@ -20,6 +20,8 @@ pub const JOURNAL_ALIGN_BYTES: usize = 4096;
 pub const JOURNAL_FILES_MIN: u32 = 2;
 /// Largest number of files of one core's journal.
 pub const JOURNAL_FILES_MAX: u32 = 4096;
+/// Largest `pipeline_depth`: recovery's proofs (`decide.rs`) know a window of two.
+pub const PIPELINE_DEPTH_MAX: usize = 2;
 /// Smallest `recovery_read_bytes`.
 pub const RECOVERY_READ_BYTES_MIN: usize = 64 << 10;
 /// Largest `recovery_read_bytes` (the read buffer is this plus one largest batch).
@@ -70,6 +72,15 @@ pub struct JournalConfig {
     pub batch_bytes_max: usize,
     /// How a batch is made durable. Default [`DurabilityMode::DsyncWrite`].
     pub durability: DurabilityMode,
+    /// Batch writes in flight at once: 1 or 2 (default 2). With 2, a batch may be
+    /// written while the one before it is still in flight (once that batch's own
+    /// predecessor is durable, inside one file, and once it holds at least as many
+    /// records as the batch in flight); appends are still acknowledged in sequence
+    /// order, and the batch carries the `PIPELINED` flag so recovery knows its header
+    /// does not prove the one before it durable. Under group commit with many
+    /// appenders this keeps the device busy while the next group forms (NVMe-NOTES,
+    /// "Group commit's ceiling"); with one appender it changes nothing.
+    pub pipeline_depth: usize,
     /// Bytes recovery reads per O_DIRECT read (reads never overlap; two are in flight,
     /// and the windows that hold valid batches are kept as the recovered records'
     /// storage); a multiple of 4096. Default 4 MiB, minimum 64 KiB, maximum 64 MiB.
@@ -85,6 +96,7 @@ impl JournalConfig {
             file_bytes: 64 << 20,
             batch_bytes_max: BATCH_BYTES_MAX,
             durability: DurabilityMode::default(),
+            pipeline_depth: PIPELINE_DEPTH_MAX,
             recovery_read_bytes: 4 << 20,
         }
     }
@@ -162,6 +174,12 @@ impl JournalConfig {
                 self.file_bytes
             ));
         }
+        if !(1..=PIPELINE_DEPTH_MAX).contains(&self.pipeline_depth) {
+            return bad(format!(
+                "pipeline_depth = {}: use 1 (one batch write in flight) or {PIPELINE_DEPTH_MAX}",
+                self.pipeline_depth
+            ));
+        }
         if !(RECOVERY_READ_BYTES_MIN..=RECOVERY_READ_BYTES_MAX).contains(&self.recovery_read_bytes)
             || !self.recovery_read_bytes.is_multiple_of(JOURNAL_ALIGN_BYTES)
         {
@@ -199,6 +217,14 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("batch_bytes_max")
+        );
+        let mut c = JournalConfig::new("/j");
+        c.pipeline_depth = 3;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("pipeline_depth = 3")
         );
         let mut c = JournalConfig::new("/j");
         c.recovery_read_bytes = 4097;

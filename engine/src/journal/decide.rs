@@ -9,12 +9,15 @@
 //! exactly one action, and a test enumerates every situation to check that the table
 //! is complete, unambiguous and never cuts what was acknowledged.
 //!
-//! What proves that a batch was acknowledged, or may have been (the writer keeps exactly
-//! one write+sync in flight, and starts batch `s + 1` only after batch `s` is durable;
-//! batches of one file generation are written back to back from offset 4096; a recycled
-//! file's new header is made durable before its first batch; files are recycled in
-//! journal order):
-//! - a later batch header (valid or torn) with a higher sequence number;
+//! What proves that a batch was acknowledged, or may have been (the writer keeps at most
+//! two writes in flight, writes batch `s + 2` only after batch `s` is durable, and writes
+//! `s + 1` before `s` is durable only inside one file, never as the first or second
+//! batch of a file, and then marks it `PIPELINED`; acknowledgements go in sequence
+//! order; batches of one file generation are written back to back from offset 4096; a
+//! recycled file's new header is made durable when nothing is in flight, before its
+//! first batch; files are recycled, and marked free, one at a time in journal order):
+//! - a later batch header (valid or torn) with a higher sequence number, except the
+//!   pipeline window below;
 //! - a later belonging batch header in the *same* file generation (contiguity: the bytes
 //!   before it were written first);
 //! - a newer file generation (its header was written after every batch of the older
@@ -28,13 +31,24 @@
 //!   sequence stays used), so the next open sees it below a later batch
 //!   ([`LaterSeq`]) and reports it again.
 //!
+//! The pipeline window (journal version 3): when the last header of the newest file is
+//! `PIPELINED`, it was written while the batch before it was in flight, so it does not
+//! prove that batch durable. If that batch did not complete (torn with a sector
+//! lacking its stamp, or no header where it must be, right after the header of the
+//! batch two before), neither was acknowledged: both are cut, from the earlier one
+//! ([`PredecessorCut`] for the later), the range is zeroed before appends resume (so no
+//! cut header is left past the tail), and their sequences are written again. If it
+//! completed (valid, or landed in full and damaged since), the usual rules hold.
+//!
 //! What cannot be proven (the guarantee that remains): with a single damaged batch, an
 //! acknowledged batch is lost without a [`MissingRange`] only if it is the last
 //! acknowledged batch of the journal, nothing after it left a readable header, and
 //! either the damage hit its 72 header bytes (the header checksum fails, so the region
 //! is garbage at the tail and is cut like a torn write whose header did not land), or
 //! its write was lost or misdirected by the device (its place holds older bytes, which
-//! one node cannot tell from a write that never happened). Its records are still on the
+//! one node cannot tell from a write that never happened). With pipelining the same
+//! holds for the batch before a last, pipelined one: damage to its header, or its lost
+//! write, reads as a write that never completed, and both are cut. Its records are still on the
 //! PG's peers (quorum writes), and the node's SCL goes down accordingly. A version-1
 //! file (no stamps) keeps the older blind spot: any damage to its last batch is cut.
 //! A batch whose write landed in full just before a crash, unacknowledged, and was
@@ -106,6 +120,13 @@ pub enum Evidence {
     /// full and the body was damaged after it was written, not torn. Computed after
     /// `Superseded` and `LaterSeq`.
     Landed,
+    /// (Valid/Torn) the last header of the journal carries the `PIPELINED` flag (it was
+    /// written while the batch before it was in flight), and that batch did not
+    /// complete: it is torn without its stamps, or no header is where it must be. The
+    /// pipelined batch was then never acknowledged either (acknowledgements go in
+    /// sequence order); both are cut, from the earlier one. Computed for the regions
+    /// after that cut.
+    PredecessorCut,
 }
 
 /// What recovery does with a region.
@@ -142,7 +163,7 @@ pub struct RecoveryCase {
 }
 
 use Action::*;
-use Evidence::{Contiguous, Landed, LaterSeq, Nothing, SeqGap, Superseded};
+use Evidence::{Contiguous, Landed, LaterSeq, Nothing, PredecessorCut, SeqGap, Superseded};
 use Position::{BeforeTail, Tail};
 use RegionKind::{Garbage, Stale, Torn, Valid, Zeros};
 
@@ -171,6 +192,20 @@ pub const RECOVERY_CASES: &[RecoveryCase] = &[
         evidence: &[Contiguous, SeqGap, LaterSeq, Landed],
         action: Impossible,
         why: "evidence of this kind is only computed for damaged regions",
+    },
+    RecoveryCase {
+        kinds: &[Valid, Torn],
+        positions: &[Tail],
+        evidence: &[PredecessorCut],
+        action: Cut,
+        why: "written while the batch before it was in flight (PIPELINED), and that batch never completed: neither was acknowledged",
+    },
+    RecoveryCase {
+        kinds: &[Valid, Torn],
+        positions: &[BeforeTail],
+        evidence: &[PredecessorCut],
+        action: Impossible,
+        why: "this evidence is only computed after the pipeline window's cut, which is the tail",
     },
     RecoveryCase {
         kinds: &[Valid],
@@ -266,7 +301,7 @@ pub const RECOVERY_CASES: &[RecoveryCase] = &[
     RecoveryCase {
         kinds: EMPTY,
         positions: ANY_POSITION,
-        evidence: &[LaterSeq, Superseded, Landed],
+        evidence: &[LaterSeq, Superseded, Landed, PredecessorCut],
         action: Impossible,
         why: "this evidence is only computed for regions with a header",
     },
@@ -418,6 +453,8 @@ pub(crate) enum Seen {
     Valid {
         seq: BatchSeq,
         batch: usize,
+        /// The header's `PIPELINED` flag (see [`Evidence::PredecessorCut`]).
+        pipelined: bool,
     },
     Torn {
         seq: BatchSeq,
@@ -427,6 +464,8 @@ pub(crate) enum Seen {
         redo_only: bool,
         /// Every sector carries the batch's stamp: the write landed in full.
         complete: bool,
+        /// The header's `PIPELINED` flag.
+        pipelined: bool,
         reason: String,
     },
     Zeros,
@@ -452,6 +491,19 @@ impl Seen {
             Seen::Valid { seq, .. } | Seen::Torn { seq, .. } => Some(*seq),
             _ => None,
         }
+    }
+
+    fn pipelined(&self) -> bool {
+        matches!(
+            self,
+            Seen::Valid {
+                pipelined: true,
+                ..
+            } | Seen::Torn {
+                pipelined: true,
+                ..
+            }
+        )
     }
 }
 
@@ -482,6 +534,11 @@ pub(crate) struct Decisions {
     /// file was ever used.
     pub tail: Option<(usize, u64)>,
     pub next_seq: BatchSeq,
+    /// `(file position in journal order, offset, len)` to overwrite with zeros, durably,
+    /// before appends resume: the pipeline window's cut, when a batch header lies past
+    /// the cut point. Left there, an appended batch could end just before it and make
+    /// it look like a later batch of the same generation.
+    pub zero: Option<(usize, u64, u64)>,
     pub report: Vec<String>,
 }
 
@@ -498,11 +555,47 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
         .collect();
     let newest = files.len().checked_sub(1);
 
+    // The pipeline window: the last header of the newest file carries `PIPELINED`, so
+    // it was written while the batch before it (its sequence - 1) was in flight. If
+    // that batch did not complete, neither was acknowledged, and both are cut from the
+    // earlier one (`cut_from`, an index into `flat`). It did not complete if its header
+    // is torn and a sector lacks the stamp, or if no header is where it must be: the
+    // regions between the header of sequence - 2 and the pipelined one. (The writer
+    // pipelines only inside one file and never the second batch of a file, so both
+    // lie in that file, after the header of sequence - 2.) Otherwise the usual rules
+    // hold: a valid batch is replayed, a landed one is missing.
+    let cut_from = newest.and_then(|n| {
+        let (&last, rest) = headers.split_last()?;
+        if flat[last].0 != n || !item(last).seen.pipelined() {
+            return None;
+        }
+        let just_before = item(last).seen.header_seq()?.get().checked_sub(1)?;
+        let &before = rest.last().filter(|&&p| flat[p].0 == n)?;
+        let before_seq = item(before).seen.header_seq()?.get();
+        if before_seq == just_before {
+            matches!(
+                item(before).seen,
+                Seen::Torn {
+                    complete: false,
+                    ..
+                }
+            )
+            .then_some(before)
+        } else if before_seq.checked_add(1) == Some(just_before) && before + 1 < last {
+            Some(before + 1)
+        } else {
+            None
+        }
+    });
     // The tail: after the last header if it is in the newest file (at it, if torn; a
     // torn one whose write landed in full is reported missing and the tail moves past it
-    // once that is decided).
+    // once that is decided); at the pipeline window's cut if there is one.
     let mut tail_torn = None;
     let tail = newest.map(|n| match headers.last() {
+        _ if cut_from.is_some() => {
+            let c = cut_from.expect("checked");
+            (flat[c].0, item(c).offset)
+        }
         Some(&h) if flat[h].0 == n => {
             let it = item(h);
             if matches!(it.seen, Seen::Torn { .. }) {
@@ -547,6 +640,11 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
         missing: Vec::new(),
         tail,
         next_seq: BatchSeq::ZERO,
+        zero: cut_from.and_then(|c| {
+            let &last = headers.last()?;
+            let end = item(last).offset + item(last).len;
+            Some((flat[c].0, item(c).offset, end - item(c).offset))
+        }),
         report: Vec::new(),
     };
     let mut prev: Option<(BatchSeq, usize)> = None; // last accepted valid batch
@@ -564,7 +662,10 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
             _ => BeforeTail,
         };
         let prev_seq = prev.map(|(s, _)| s);
+        let cut = cut_from.filter(|&c| i >= c);
         let evidence = match &it.seen {
+            _ if cut.is_some_and(|c| i > c) && it.seen.header_seq().is_some() => PredecessorCut,
+            _ if cut.is_some() => Nothing,
             Seen::Valid { seq, .. } => {
                 if prev_seq.is_some_and(|p| *seq <= p) {
                     Superseded
@@ -624,6 +725,7 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
         d.actions[fi].push(case.action);
         if let Some(seq) = it.seen.header_seq()
             && (tail_torn != Some(i) || tail_landed)
+            && cut.is_none()
         {
             seq_max = Some(seq_max.map_or(seq, |m| m.max(seq)));
         }
@@ -645,7 +747,7 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
             ));
         }
         match (case.action, &it.seen) {
-            (Accept, Seen::Valid { seq, batch }) => {
+            (Accept, Seen::Valid { seq, batch, .. }) => {
                 if let Some((p, pi)) = prev
                     && seq.get() > p.get() + 1
                     && !region_missing_since_prev
@@ -741,7 +843,15 @@ mod tests {
 
     const KINDS: [RegionKind; 5] = [Valid, Torn, Zeros, Stale, Garbage];
     const POSITIONS: [Position; 2] = [BeforeTail, Tail];
-    const EVIDENCE: [Evidence; 6] = [Nothing, Contiguous, SeqGap, LaterSeq, Superseded, Landed];
+    const EVIDENCE: [Evidence; 7] = [
+        Nothing,
+        Contiguous,
+        SeqGap,
+        LaterSeq,
+        Superseded,
+        Landed,
+        PredecessorCut,
+    ];
 
     #[test]
     fn table_is_complete_unambiguous_and_never_cuts_acknowledged_data() {
@@ -787,7 +897,7 @@ mod tests {
             }
         }
         assert_eq!(
-            possible, 19,
+            possible, 21,
             "the number of reachable situations changed: update the docs"
         );
         // Every row is used by at least one situation and explains itself.
@@ -829,8 +939,17 @@ mod tests {
             seen: Seen::Valid {
                 seq: BatchSeq::new(seq),
                 batch,
+                pipelined: false,
             },
         }
+    }
+    /// `it` with the `PIPELINED` flag set.
+    fn pipelined(mut it: Item) -> Item {
+        match &mut it.seen {
+            Seen::Valid { pipelined, .. } | Seen::Torn { pipelined, .. } => *pipelined = true,
+            _ => panic!("only a header carries the flag"),
+        }
+        it
     }
     fn torn(offset: u64, seq: u64) -> Item {
         Item {
@@ -842,6 +961,7 @@ mod tests {
                 last_lsn: Lsn::new(9),
                 redo_only: true,
                 complete: false,
+                pipelined: false,
                 reason: "crc".into(),
             },
         }
@@ -1032,5 +1152,139 @@ mod tests {
         let d = decide_all(&files, 4096);
         assert_eq!(d.actions, vec![vec![Accept, Skip], vec![Accept]]);
         assert!(d.missing.is_empty());
+    }
+
+    #[test]
+    fn a_pipelined_batch_after_one_that_did_not_complete_is_cut_with_it() {
+        // Batch 3 torn without its stamps, pipelined batch 4 valid: 3 never completed, so
+        // neither was acknowledged. Both are cut, the cut range is zeroed, and
+        // appends resume at 3's place with sequence 3.
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 1, 0),
+                    valid(8192, 2, 1),
+                    torn(12288, 3),
+                    pipelined(valid(16384, 4, 2)),
+                    zeros(20480, 4096),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Accept, Cut, Cut, Cut]);
+        assert_eq!(d.accepted, [0, 1]);
+        assert!(d.missing.is_empty(), "{:?}", d.missing);
+        assert_eq!(d.tail, Some((0, 12288)));
+        assert_eq!(d.next_seq, BatchSeq::new(3));
+        assert_eq!(d.zero, Some((0, 12288, 8192)));
+
+        // No header where batch 3 must be (its write did not land, or landed only in
+        // part without the header): the same.
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 1, 0),
+                    valid(8192, 2, 1),
+                    garbage(12288, 8192),
+                    pipelined(torn(20480, 4)),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Accept, Cut, Cut]);
+        assert!(d.missing.is_empty());
+        assert_eq!(d.tail, Some((0, 12288)));
+        assert_eq!(d.next_seq, BatchSeq::new(3));
+        assert_eq!(d.zero, Some((0, 12288, 12288)));
+    }
+
+    #[test]
+    fn a_pipelined_batch_after_a_completed_one_keeps_the_usual_rules() {
+        // Batch 3 valid: the pipelined batch is replayed (or cut if torn, as any tail).
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 2, 0),
+                    valid(8192, 3, 1),
+                    pipelined(valid(12288, 4, 2)),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Accept, Accept]);
+        assert_eq!(
+            (d.tail, d.next_seq, d.zero),
+            (Some((0, 16384)), BatchSeq::new(5), None)
+        );
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 2, 0),
+                    valid(8192, 3, 1),
+                    pipelined(torn(12288, 4)),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Accept, Cut]);
+        assert_eq!(
+            (d.tail, d.next_seq, d.zero),
+            (Some((0, 12288)), BatchSeq::new(4), None)
+        );
+
+        // Batch 3 landed in full and was damaged: maybe acknowledged, so missing, and
+        // the pipelined batch after it is replayed.
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 2, 0),
+                    landed(8192, 3),
+                    pipelined(valid(12288, 4, 1)),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Missing, Accept]);
+        assert_eq!(d.missing.len(), 1);
+        assert_eq!(d.missing[0].seq_first, Some(BatchSeq::new(3)));
+        assert_eq!(d.zero, None);
+
+        // A torn batch followed by a later pipelined one: the later one proves it
+        // (sequence 5 was written only after 3 was durable).
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 2, 0),
+                    torn(8192, 3),
+                    pipelined(valid(12288, 4, 1)),
+                    pipelined(valid(16384, 5, 2)),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Missing, Accept, Accept]);
+        assert_eq!(d.zero, None);
+
+        // Headerless damage that may span the batch two before the pipelined one (its
+        // header is gone too): not the window; reported, never cut.
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 2, 0),
+                    garbage(8192, 8192),
+                    pipelined(valid(16384, 5, 1)),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Missing, Accept]);
+        assert_eq!(d.zero, None);
     }
 }

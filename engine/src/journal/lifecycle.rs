@@ -270,9 +270,11 @@ impl<I: Io> Journal<I> {
     /// Each kept batch that the decisions will accept is also handed to `visit` as soon
     /// as the scan has checked it (see [`Stream`]), so the caller can replay while the
     /// scan reads on. The `bool` says whether the batches `visit` saw are exactly the
-    /// kept batches the decisions accepted, in order; if not (which the rules make
-    /// impossible, but a caller must not trust what it replayed without it), the
-    /// caller replays from `Recovered::records` instead.
+    /// kept batches the decisions accepted, in order; if not, the caller replays from
+    /// `Recovered::records` instead. That happens only after damage: a pipelined batch
+    /// after one that did not complete is held back (it is cut when nothing follows it,
+    /// the case a crash leaves), and accepted only when a later batch proves the one
+    /// before it completed and was damaged since.
     pub(crate) async fn open_streaming(
         io: I,
         cfg: JournalConfig,
@@ -512,6 +514,27 @@ impl<I: Io> Journal<I> {
                     set.pin_meta(index, p.pg);
                 }
             }
+        }
+        // A pipeline window cut past a batch header: zero it before anything is
+        // appended, so no header of a cut batch is left beyond the tail.
+        if let Some((pos, offset, len)) = decisions.zero {
+            let index = used[pos].0;
+            let len = usize::try_from(len).expect("two batches fit in memory");
+            let mut zeros = DmaBuf::zeroed(len);
+            zeros.set_len(len);
+            write_durably(
+                &io,
+                &files[index],
+                FileSet::id(index),
+                "pipeline window zeroing",
+                zeros,
+                offset,
+            )
+            .await?;
+            report.push(format!(
+                "{}: zeroed {len} bytes at offset {offset}: batches written while an earlier one was in flight that never completed",
+                FileSet::id(index)
+            ));
         }
         let (tail, tail_offset) = match decisions.tail {
             Some((pos, offset)) => {

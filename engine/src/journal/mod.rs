@@ -31,7 +31,7 @@ mod writer;
 
 pub use self::config::{
     DurabilityMode, JOURNAL_ALIGN_BYTES, JOURNAL_FILES_MAX, JOURNAL_FILES_MIN, JournalConfig,
-    RECOVERY_READ_BYTES_MAX, RECOVERY_READ_BYTES_MIN, file_path,
+    PIPELINE_DEPTH_MAX, RECOVERY_READ_BYTES_MAX, RECOVERY_READ_BYTES_MIN, file_path,
 };
 pub use self::decide::{
     Action, Evidence, MISSING_CASES, MissingAction, MissingCase, MissingContents, MissingRange,

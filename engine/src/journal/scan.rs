@@ -408,6 +408,7 @@ impl FileScan<'_> {
                     Seen::Valid {
                         seq: h.sequence,
                         batch: usize::MAX,
+                        pipelined: h.pipelined,
                     },
                 )
             }
@@ -423,6 +424,7 @@ impl FileScan<'_> {
                     last_lsn: h.last_lsn,
                     redo_only: h.redo_only,
                     complete,
+                    pipelined: h.pipelined,
                     reason: reason.to_string(),
                 },
             ),
@@ -480,13 +482,31 @@ impl FileScan<'_> {
             );
             if stream.last_seq.is_none_or(|p| h.sequence > p) {
                 stream.last_seq = Some(h.sequence);
-                if kept {
+                // A pipelined batch after one that did not complete is cut if nothing
+                // follows it (`decide.rs`, the pipeline window): not streamed, so the
+                // common case after a crash does not replay twice.
+                if kept && (!h.pipelined || self.previous_completed(h.sequence)) {
                     self.to_stream = Some((*batch, start, end));
                 }
             }
         }
         push_merged(&mut self.items, offset, judged.len, seen);
         kept
+    }
+
+    /// Whether the region just before a batch of sequence `seq` is the batch before it,
+    /// written in full (valid, or damaged after its write landed).
+    fn previous_completed(&self, seq: BatchSeq) -> bool {
+        let before = seq.get().checked_sub(1);
+        match self.items.last().map(|it| &it.seen) {
+            Some(Seen::Valid { seq: s, .. }) => Some(s.get()) == before,
+            Some(Seen::Torn {
+                seq: s,
+                complete: true,
+                ..
+            }) => Some(s.get()) == before,
+            _ => false,
+        }
     }
 
     /// Hands the body of the batch `record` just marked to the stream; `buf` is the

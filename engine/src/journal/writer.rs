@@ -3,9 +3,12 @@
 //! Owns the open files, the two batch buffers (one being filled, one being written),
 //! the waiters and the flusher task. Every `append` encodes its records into the batch
 //! being filled before it first waits, so records may borrow from the caller; then it
-//! waits for that batch to be durable. One flusher task per journal writes and syncs one
-//! batch at a time: whatever arrived while a write was in flight is the next batch (no
-//! fixed wait, bounded by `batch_bytes_max`).
+//! waits for that batch to be durable. Flusher tasks (one per allowed write in flight,
+//! `pipeline_depth`) write and sync batches: whatever arrived while a write was in
+//! flight is the next batch (no fixed wait, bounded by `batch_bytes_max`). With depth 2,
+//! the next batch may be written while the one before it is still in flight, once it
+//! holds at least as many records as that one: the device then works on one group
+//! while the next forms, and a batch written so carries the `PIPELINED` flag.
 //!
 //! Must never: acknowledge a record before a sync that covers it completed; retry or
 //! acknowledge anything after the first write or sync error (fail-stop: the journal
@@ -14,9 +17,16 @@
 //! [`BATCH_BUFFERS`] `DmaBuf`s, each allocated once and reused; one waker per waiting
 //! append, in reused lists).
 //!
-//! Invariants: at most one write+sync in flight; batches get consecutive sequence
+//! Invariants: at most `pipeline_depth` (≤ 2) batch writes in flight, and batch `s` is
+//! written only after batch `s - 2` is durable; a batch is written while another is in
+//! flight only if both are in the same file and the one in flight is not the first of
+//! its file (so the batch two before it is in that file too, where recovery looks for
+//! it), and then it carries `PIPELINED`; a batch that starts a file is written only
+//! when nothing is in flight (a newer generation proves every older batch complete);
+//! appends are acknowledged in sequence order (`durable` is the highest sequence with
+//! every batch up to it durable, and only grows); batches get consecutive sequence
 //! numbers and are written back to back in a file generation; a recycled file's new
-//! header is durable before its first batch is written; `durable` only grows.
+//! header is durable before its first batch is written.
 //! (Creating and opening files is `lifecycle.rs`.)
 
 use std::cell::RefCell;
@@ -32,17 +42,18 @@ use boreal_segment::{
     body_capacity,
 };
 
-use super::config::{DurabilityMode, JournalConfig};
+use super::config::{DurabilityMode, JournalConfig, PIPELINE_DEPTH_MAX};
 use super::error::{FailedOp, JournalError};
 use super::files::FileSet;
 use super::lifecycle::{encode_header, header_of};
 use crate::io::{DmaBuf, Instant, Io, WriteFlags, submit_urgently};
 use crate::rt::timeout_at;
 
-/// Batch buffers a journal allocates, at most: one being filled while one is written.
-/// Each is `batch_bytes_max` bytes, allocated (zeroed) once and kept: a buffer returned
-/// while the other is still spare is kept too, never freed and allocated again.
-const BATCH_BUFFERS: usize = 2;
+/// Batch buffers a journal allocates, at most: one being filled while up to
+/// `PIPELINE_DEPTH_MAX` are written. Each is `batch_bytes_max` bytes, allocated
+/// (zeroed) once and kept: a buffer returned while another is still spare is kept too,
+/// never freed and allocated again.
+const BATCH_BUFFERS: usize = 1 + PIPELINE_DEPTH_MAX;
 
 /// What a successful `append` covered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +83,8 @@ pub struct JournalStats {
     pub files_marked_free: u64,
     /// A batch write is in flight.
     pub inflight: bool,
+    /// Batches written while the batch before them was still in flight (`PIPELINED`).
+    pub pipelined: u64,
     /// Records in the batch being filled.
     pub filling_records: u32,
     /// Times appends had to wait because no journal file was free.
@@ -108,6 +121,19 @@ struct Job {
     new_generation: Option<Generation>,
 }
 
+/// A batch being written, oldest first in `State::flights`.
+struct Flight {
+    seq: BatchSeq,
+    file: usize,
+    offset: u64,
+    records: u32,
+    /// Its write completed (the buffer, returned); acknowledged once every older batch
+    /// completed too.
+    done: Option<DmaBuf>,
+    /// Appends waiting for it.
+    wakers: Vec<Waker>,
+}
+
 /// What the flusher does next.
 enum Work {
     /// Write a batch (after the new header of its file, if it starts one).
@@ -127,17 +153,24 @@ struct State {
     spares: Vec<DmaBuf>,
     /// Buffers allocated so far (at most [`BATCH_BUFFERS`]).
     buffers: usize,
-    inflight: Option<BatchSeq>,
+    /// Batches being written, in sequence order (at most `pipeline_depth`).
+    flights: Vec<Flight>,
     durable: Option<BatchSeq>,
     /// When the newest batch was found durable: one clock read per batch, which the
     /// engine uses instead of one per append (see [`Journal::durable_at`]).
     durable_at: Option<Instant>,
     failed: Option<JournalError>,
     filling_wakers: Vec<Waker>,
-    inflight_wakers: Vec<Waker>,
     room_wakers: Vec<Waker>,
-    spare_wakers: Vec<Waker>,
-    flusher: Option<Waker>,
+    /// Empty waker lists kept for reuse (no allocation per batch).
+    spare_lists: Vec<Vec<Waker>>,
+    /// Flushers waiting for work.
+    flushers: Vec<Waker>,
+    /// Freed files' headers being rewritten (`Work::MarkFree`) now: 0 or 1, one at a
+    /// time in the order the files were freed. A batch that starts a file waits for
+    /// it: the file may be that one, taken again for recycling since, and its new
+    /// header must land after the one that marks it free.
+    marking: u32,
     closed: bool,
     stats: JournalStats,
 }
@@ -187,18 +220,19 @@ impl<I: Io> Journal<I> {
             filling: None,
             spares: vec![DmaBuf::zeroed(cfg.batch_bytes_max)],
             buffers: 1,
-            inflight: None,
+            flights: Vec::with_capacity(PIPELINE_DEPTH_MAX),
             durable: None,
             durable_at: None,
             failed: None,
             filling_wakers: Vec::new(),
-            inflight_wakers: Vec::new(),
             room_wakers: Vec::new(),
-            spare_wakers: Vec::new(),
-            flusher: None,
+            spare_lists: Vec::new(),
+            flushers: Vec::new(),
+            marking: 0,
             closed: false,
             stats: JournalStats::default(),
         };
+        let depth = cfg.pipeline_depth.clamp(1, PIPELINE_DEPTH_MAX);
         let inner = Rc::new(Inner {
             io,
             cfg,
@@ -206,7 +240,9 @@ impl<I: Io> Journal<I> {
             space_wait_max: std::cell::Cell::new(None),
             st: RefCell::new(st),
         });
-        drop(crate::rt::spawn(flusher(inner.clone())));
+        for _ in 0..depth {
+            drop(crate::rt::spawn(flusher(inner.clone())));
+        }
         Journal { inner }
     }
 
@@ -309,13 +345,13 @@ impl<I: Io> Journal<I> {
     /// or before the first batch.
     pub fn durable_at(&self) -> Option<Instant> {
         let st = self.inner.st.borrow();
-        st.inflight.and(st.durable_at)
+        st.durable_at.filter(|_| !st.flights.is_empty())
     }
 
     pub fn stats(&self) -> JournalStats {
         let st = self.inner.st.borrow();
         let mut s = st.stats.clone();
-        s.inflight = st.inflight.is_some();
+        s.inflight = !st.flights.is_empty();
         s.filling_records = st.filling.as_ref().map_or(0, |f| f.progress.record_count());
         s.files_active = st.set.active_count();
         s.files_free = st.set.free_count();
@@ -332,14 +368,12 @@ impl<I: Io> Journal<I> {
 
 impl<I: Io> Drop for Journal<I> {
     fn drop(&mut self) {
-        let waker = {
+        let mut list = {
             let mut st = self.inner.st.borrow_mut();
             st.closed = true;
-            st.flusher.take()
+            std::mem::take(&mut st.flushers)
         };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        wake_all(&mut list);
     }
 }
 
@@ -360,8 +394,8 @@ impl<I: Io> Inner<I> {
     /// Encodes as many of `records` as fit into the batch being filled, opening one if
     /// needed. Never waits.
     fn fill(&self, records: &[Record<'_>], counted: &mut bool) -> Result<Fill, JournalError> {
-        let mut st = self.st.borrow_mut();
-        let st = &mut *st;
+        let mut guard = self.st.borrow_mut();
+        let st = &mut *guard;
         if let Some(e) = &st.failed {
             return Err(e.clone());
         }
@@ -376,9 +410,8 @@ impl<I: Io> Inner<I> {
             filling,
             set,
             stats,
-            flusher,
             ..
-        } = st;
+        } = &mut *st;
         let f = filling.as_mut().expect("a batch is open");
         let seq = f.progress.sequence();
         let mut builder = BatchBuilder::resume(&mut f.buf.as_full_mut()[..f.limit], f.progress)
@@ -407,7 +440,8 @@ impl<I: Io> Inner<I> {
             *counted = true;
             stats.appends += 1;
         }
-        if let Some(w) = flusher.take() {
+        if !st.flushers.is_empty() && self.batch_ready(st) {
+            let w = st.flushers.pop().expect("checked");
             w.wake();
         }
         Ok(Fill::Encoded { count, seq })
@@ -497,26 +531,26 @@ impl<I: Io> Inner<I> {
 
     async fn wait_durable(&self, seq: BatchSeq) -> Result<(), JournalError> {
         poll_fn(|cx| {
-            let mut st = self.st.borrow_mut();
+            let mut guard = self.st.borrow_mut();
+            let st = &mut *guard;
             if st.durable.is_some_and(|d| d >= seq) {
                 return Poll::Ready(Ok(()));
             }
             if let Some(e) = &st.failed {
                 return Poll::Ready(Err(e.clone()));
             }
-            if st.inflight == Some(seq) {
-                st.inflight_wakers.push(cx.waker().clone());
-            } else {
-                st.filling_wakers.push(cx.waker().clone());
+            match st.flights.iter_mut().find(|f| f.seq == seq) {
+                Some(f) => f.wakers.push(cx.waker().clone()),
+                None => st.filling_wakers.push(cx.waker().clone()),
             }
             Poll::Pending
         })
         .await
     }
 
-    /// Wakes the flusher if it waits for work (a freed file now needs marking).
+    /// Wakes one flusher if one waits for work (a freed file now needs marking).
     fn wake_flusher(&self) {
-        let w = self.st.borrow_mut().flusher.take();
+        let w = self.st.borrow_mut().flushers.pop();
         if let Some(w) = w {
             w.wake();
         }
@@ -525,51 +559,96 @@ impl<I: Io> Inner<I> {
     fn wake_room(&self) {
         let mut list = {
             let mut st = self.st.borrow_mut();
-            let spare = std::mem::take(&mut st.spare_wakers);
+            let spare = st.spare_lists.pop().unwrap_or_default();
             std::mem::replace(&mut st.room_wakers, spare)
         };
         wake_all(&mut list);
-        self.st.borrow_mut().spare_wakers = list;
+        self.st.borrow_mut().spare_lists.push(list);
     }
 
-    /// The flusher's wait: a freed file to mark, else the next non-empty batch;
-    /// `None` once failed or closed.
+    /// Whether the batch being filled may be written now: `None` not yet; `Some(false)`
+    /// nothing is in flight; `Some(true)` pipelined, written while the batch before it
+    /// is in flight. That needs depth 2, both batches in one file, the one in flight
+    /// not the first of its file (so the batch before it is in that file too, where
+    /// recovery looks for it), the new one not starting a file, and the new one
+    /// holding at least as many records as the one in flight (or full): taken at its
+    /// first record it would be a group of one, and the appenders the batch in flight
+    /// releases would wait for the next.
+    fn take_mode(&self, st: &State) -> Option<bool> {
+        let f = st.filling.as_ref().filter(|f| !f.progress.is_empty())?;
+        match st.flights.as_slice() {
+            [] if f.new_generation.is_some() && st.marking > 0 => None,
+            [] => Some(false),
+            [before]
+                if self.cfg.pipeline_depth >= 2
+                    && f.new_generation.is_none()
+                    && f.file == before.file
+                    && before.offset > JOURNAL_FILE_HEADER_SIZE as u64
+                    && (f.full || f.progress.record_count() >= before.records) =>
+            {
+                Some(true)
+            }
+            _ => None,
+        }
+    }
+
+    fn batch_ready(&self, st: &State) -> bool {
+        self.take_mode(st).is_some()
+    }
+
+    /// The flusher's wait: a freed file to mark, else the next batch that may be
+    /// written; `None` once failed or closed.
     fn take_job(&self, cx: &mut std::task::Context<'_>) -> Poll<Option<Work>> {
-        let mut st = self.st.borrow_mut();
-        let st = &mut *st;
+        let mut guard = self.st.borrow_mut();
+        let st = &mut *guard;
         if st.failed.is_some() {
             return Poll::Ready(None);
         }
-        assert!(st.inflight.is_none(), "one write in flight at most");
         // Once per freed file (every 64 MiB of journal by default): a header write
-        // before the next batch, so restarts read only what is still needed. Also
-        // after close, while the runtime still polls the flusher.
-        if let Some(index) = st.set.take_unmarked() {
+        // next to the batches, so restarts read only what is still needed. Also after
+        // close, while the runtime still polls the flusher.
+        // One at a time, in the order the files were freed (journal order): a crash
+        // must never leave a newer file marked free while an older one still reads as
+        // live, or the sequence gap between them would read as lost batches.
+        if st.marking == 0
+            && let Some(index) = st.set.take_unmarked()
+        {
+            st.marking += 1;
             return Poll::Ready(Some(Work::MarkFree(index)));
         }
         if st.closed {
             return Poll::Ready(None);
         }
-        let ready = st.filling.as_ref().is_some_and(|f| !f.progress.is_empty());
-        if !ready {
-            st.flusher = Some(cx.waker().clone());
+        let Some(pipelined) = self.take_mode(st) else {
+            if !st.flushers.iter().any(|w| w.will_wake(cx.waker())) {
+                st.flushers.push(cx.waker().clone());
+            }
             return Poll::Pending;
-        }
-        let mut f = st.filling.take().expect("checked above");
+        };
+        let mut f = st.filling.take().expect("take_mode saw a batch");
         let offset = f.progress.place().file_offset;
         assert_eq!(offset, st.tail_offset, "the open batch starts at the tail");
-        let header = BatchBuilder::resume(&mut f.buf.as_full_mut()[..f.limit], f.progress)
-            .expect("the paused batch resumes in its own buffer")
-            .seal();
+        let mut builder = BatchBuilder::resume(&mut f.buf.as_full_mut()[..f.limit], f.progress)
+            .expect("the paused batch resumes in its own buffer");
+        if pipelined {
+            builder
+                .mark_pipelined()
+                .expect("appends go to files of the current version, which pipelines");
+            st.stats.pipelined += 1;
+        }
+        let header = builder.seal();
         let padded = header.padded_len();
         f.buf.set_len(padded);
         st.tail_offset += padded as u64;
-        st.inflight = Some(header.sequence);
-        assert!(
-            st.inflight_wakers.is_empty(),
-            "the previous batch woke its waiters"
-        );
-        std::mem::swap(&mut st.inflight_wakers, &mut st.filling_wakers);
+        let spare = st.spare_lists.pop().unwrap_or_default();
+        st.flights.push(Flight {
+            seq: header.sequence,
+            file: f.file,
+            offset,
+            records: header.record_count,
+            done: None,
+            wakers: std::mem::replace(&mut st.filling_wakers, spare),
+        });
         Poll::Ready(Some(Work::Batch(Job {
             buf: f.buf,
             file: f.file,
@@ -675,61 +754,98 @@ impl<I: Io> Inner<I> {
         r
     }
 
-    /// Records the outcome of the job in flight and wakes who must know.
-    fn complete(
-        &self,
-        job_file: usize,
-        seq: BatchSeq,
-        mut buf: DmaBuf,
-        result: Result<(), JournalError>,
-    ) {
+    /// Records the outcome of the batch write `seq` and acknowledges, in sequence
+    /// order, every batch whose write and every older batch's write completed. After a
+    /// failure nothing more is acknowledged: everyone waiting is woken to see it.
+    fn complete(&self, seq: BatchSeq, mut buf: DmaBuf, result: Result<(), JournalError>) {
         let mut list = {
-            let mut st = self.st.borrow_mut();
-            let st = &mut *st;
-            assert_eq!(st.inflight, Some(seq), "completing the batch in flight");
-            st.inflight = None;
-            st.set.batch_done(job_file);
+            let mut guard = self.st.borrow_mut();
+            let st = &mut *guard;
+            let at = st
+                .flights
+                .iter()
+                .position(|f| f.seq == seq)
+                .expect("completing a batch in flight");
+            st.set.batch_done(st.flights[at].file);
+            let mut list = st.spare_lists.pop().unwrap_or_default();
             match result {
                 Ok(()) => {
-                    assert!(st.durable.is_none_or(|d| d < seq), "durable only grows");
-                    st.durable = Some(seq);
-                    st.durable_at = Some(self.io.now());
-                    st.stats.batches += 1;
                     st.stats.bytes += buf.len() as u64;
                     st.stats.syncs += 1;
-                    buf.clear();
-                    assert!(st.spares.len() < BATCH_BUFFERS, "a batch buffer too many");
-                    st.spares.push(buf);
-                    st.set.collect_free();
+                    st.flights[at].done = Some(buf);
                 }
                 Err(e) => {
-                    st.failed = Some(e);
-                    wake_all(&mut st.filling_wakers);
+                    buf.clear();
+                    st.spares.push(buf);
+                    let mut f = st.flights.remove(at);
+                    list.append(&mut f.wakers);
+                    st.spare_lists.push(f.wakers);
+                    if st.failed.is_none() {
+                        st.failed = Some(e);
+                    }
+                    list.append(&mut st.filling_wakers);
                 }
             }
-            let spare = std::mem::take(&mut st.spare_wakers);
-            let mut list = std::mem::replace(&mut st.inflight_wakers, spare);
+            let failed = st.failed.is_some();
+            let mut acked = None;
+            // In order: the oldest completed batches (all of them once failed, without
+            // an acknowledgement, and every waiter).
+            while let Some(first) = st.flights.first()
+                && (first.done.is_some() || failed)
+            {
+                if first.done.is_none() {
+                    // Still being written after a failure: its flusher returns the buffer.
+                    let f = &mut st.flights[0];
+                    list.append(&mut f.wakers);
+                    break;
+                }
+                let mut f = st.flights.remove(0);
+                let mut buf = f.done.take().expect("checked");
+                buf.clear();
+                assert!(st.spares.len() < BATCH_BUFFERS, "a batch buffer too many");
+                st.spares.push(buf);
+                list.append(&mut f.wakers);
+                st.spare_lists.push(f.wakers);
+                if !failed {
+                    assert!(st.durable.is_none_or(|d| d < f.seq), "durable only grows");
+                    st.durable = Some(f.seq);
+                    st.stats.batches += 1;
+                    acked = Some(f.seq);
+                }
+            }
+            if failed {
+                for f in &mut st.flights {
+                    list.append(&mut f.wakers);
+                }
+            }
+            if acked.is_some() {
+                st.durable_at = Some(self.io.now());
+                st.set.collect_free();
+            }
             list.append(&mut st.room_wakers);
             list
         };
         wake_all(&mut list);
-        self.st.borrow_mut().spare_wakers = list;
+        self.st.borrow_mut().spare_lists.push(list);
     }
 
     fn fail_header(&self, job: Job, e: JournalError) {
-        self.complete(job.file, job.seq, job.buf, Err(e));
+        self.complete(job.seq, job.buf, Err(e));
     }
 }
 
-/// The flusher task: one batch at a time, each made durable before the next starts.
+/// A flusher task (one per allowed write in flight): takes the next batch that may be
+/// written, writes it durably, and records the outcome.
 async fn flusher<I: Io>(inner: Rc<Inner<I>>) {
     let mut header_buf = Some(DmaBuf::zeroed(JOURNAL_FILE_HEADER_SIZE));
     loop {
         let Some(work) = poll_fn(|cx| inner.take_job(cx)).await else {
-            // Failed or closed: release anyone still waiting for room.
+            // Failed or closed: release anyone still waiting for room, and the other
+            // flusher.
             let mut st = inner.st.borrow_mut();
             let mut list = std::mem::take(&mut st.room_wakers);
             list.append(&mut st.filling_wakers);
+            list.append(&mut st.flushers);
             drop(st);
             wake_all(&mut list);
             return;
@@ -741,6 +857,11 @@ async fn flusher<I: Io>(inner: Rc<Inner<I>>) {
                     .write_header(&mut header_buf, index, Generation::ZERO)
                     .await;
                 let mut st = inner.st.borrow_mut();
+                st.marking -= 1;
+                // A batch that starts a file may have waited for this write.
+                if let Some(w) = st.flushers.pop() {
+                    w.wake();
+                }
                 match r {
                     Ok(()) => {
                         st.stats.syncs += 1;
@@ -749,10 +870,15 @@ async fn flusher<I: Io>(inner: Rc<Inner<I>>) {
                     // Fail-stop, as for any write: nobody waits on this write, so
                     // wake everyone waiting on the journal to see the failure.
                     Err(e) => {
-                        st.failed = Some(e);
+                        if st.failed.is_none() {
+                            st.failed = Some(e);
+                        }
                         let mut list = std::mem::take(&mut st.room_wakers);
                         list.append(&mut st.filling_wakers);
-                        list.append(&mut st.inflight_wakers);
+                        list.append(&mut st.flushers);
+                        for f in &mut st.flights {
+                            list.append(&mut f.wakers);
+                        }
                         drop(st);
                         wake_all(&mut list);
                     }
@@ -774,6 +900,6 @@ async fn flusher<I: Io>(inner: Rc<Inner<I>>) {
         let (r, buf) = inner
             .durable_write(job.file, job.buf, job.offset, false)
             .await;
-        inner.complete(job.file, job.seq, buf, r);
+        inner.complete(job.seq, buf, r);
     }
 }

@@ -284,8 +284,8 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
             journal_report: rec.report.clone(),
         };
         // What was replayed during the scan stands only if it is exactly what the
-        // decisions accepted (the rules make anything else impossible) and it all
-        // replayed. Otherwise replay again, from freshly opened segments and the
+        // decisions accepted (anything else only after damage, see
+        // `Journal::open_streaming`) and it all replayed. Otherwise replay again, from freshly opened segments and the
         // records recovery kept (read where its windows hold them): a replay error is
         // then returned from there.
         let opened = if during_scan && as_decided && streamed_err.is_none() {

@@ -7,7 +7,9 @@
 //! `unknown`. Journal files carry `"regions"` (each with `"state"` one of `valid`,
 //! `torn`, `zeros`, `stale`, `garbage`; a torn one says `"write_complete"`: whether
 //! every sector carries the batch's stamp, i.e. the write landed in full and was damaged
-//! after it), page files `"pages"` (with `--pages`) and a `"summary"` each.
+//! after it); valid and torn ones say `"pipelined"`: the batch was written while the one
+//! before it was in flight, so its header proves only the batch two before it durable),
+//! page files `"pages"` (with `--pages`) and a `"summary"` each.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -302,6 +304,7 @@ impl Emit for Json<'_> {
                     "last_lsn": h.last_lsn.get(),
                     "record_count": h.record_count,
                     "body_len": h.body_len,
+                    "pipelined": h.pipelined,
                 });
                 if budget.show {
                     let mut records = Vec::new();
@@ -357,6 +360,7 @@ impl Emit for Json<'_> {
                 "body_len": header.body_len,
                 "reason": reason.to_string(),
                 "write_complete": complete,
+                "pipelined": header.pipelined,
                 "fault_offset": fault,
                 "record_fault": record_fault.as_ref().map(ToString::to_string),
             }),

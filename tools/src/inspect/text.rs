@@ -342,7 +342,7 @@ impl Emit for Text<'_> {
                 let h = view.header();
                 writeln!(
                     self.out,
-                    "  {:>15}  {:>11}  {:>10}  {:>14}  {:>14}  {:>7}  {:>11}  valid",
+                    "  {:>15}  {:>11}  {:>10}  {:>14}  {:>14}  {:>7}  {:>11}  valid{}",
                     grouped(*offset),
                     grouped(view.padded_len() as u64),
                     grouped(h.sequence.get()),
@@ -350,6 +350,7 @@ impl Emit for Text<'_> {
                     grouped(h.last_lsn.get()),
                     grouped(h.record_count.into()),
                     grouped(h.body_len.into()),
+                    if h.pipelined { ", pipelined" } else { "" },
                 )?;
                 // Logical offset in the batch (stamps excluded); shown where it is on disk.
                 let mut at = boreal_segment::limits::BATCH_HEADER_SIZE;

@@ -101,6 +101,8 @@ pub struct JournalTarget {
     pub durability: Option<DurabilityMode>,
     /// PGs the appends go to, round-robin per I/O.
     pub pgs: u32,
+    /// Batch writes in flight (`JournalConfig::pipeline_depth`); `None`: the default.
+    pub pipeline_depth: Option<usize>,
     /// Total journal bytes, split over [`JOURNAL_FILES`] files.
     pub journal_bytes: u64,
 }
@@ -111,6 +113,7 @@ impl Default for JournalTarget {
             record_size: 4096,
             durability: None,
             pgs: 1,
+            pipeline_depth: None,
             journal_bytes: JOURNAL_BYTES_DEFAULT,
         }
     }
@@ -278,6 +281,9 @@ impl JournalEngine {
         if let Some(mode) = jt.durability {
             jcfg.durability = mode;
         }
+        if let Some(depth) = jt.pipeline_depth {
+            jcfg.pipeline_depth = depth;
+        }
         let durability = jcfg.durability;
         let (core, report, cursors, epochs, after) = rt.block_on(async {
             let (core, report) = CoreEngine::open_dir(io.clone(), ecfg, jcfg.clone())
@@ -328,9 +334,10 @@ impl JournalEngine {
             PAGE_SIZE.payload_len(),
         );
         let open_summary = format!(
-            "{}; durability {}; {} PGs × {PAGES_PER_PG} pages of {} bytes",
+            "{}; durability {}; pipeline depth {}; {} PGs × {PAGES_PER_PG} pages of {} bytes",
             report.summary(),
             durability_name(durability),
+            jcfg.pipeline_depth,
             jt.pgs,
             PAGE_SIZE.get()
         );
@@ -687,6 +694,7 @@ impl IoEngine for JournalEngine {
         );
         put("journal_batches", json!(batches));
         put("journal_syncs", json!(j.0.syncs - j.1.syncs));
+        put("journal_pipelined", json!(j.0.pipelined - j.1.pipelined));
         put(
             "records_per_batch",
             json!(ratio(j.0.records - j.1.records, batches)),
