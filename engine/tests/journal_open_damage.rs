@@ -193,11 +193,12 @@ fn a_backlog_bound_the_journal_cannot_hold_is_refused_before_any_file_is_touched
     });
 }
 
-/// The tail blind spot that remains, for control records: damage to the header of the
-/// last acknowledged batch leaves nothing that says a batch was there, and recovery
-/// cuts it like a torn write whose header did not land. A truncation or an epoch change
-/// is therefore also made durable in the segment's metadata file before it is
-/// acknowledged; cut from the journal, it must still hold after the restart.
+/// The tail blind spot that remains, for control records: damage to the header fields
+/// of the last acknowledged batch that say where it belongs (here its file id) leaves
+/// nothing that says a batch was there, and recovery cuts it like a torn write whose
+/// header did not land. A truncation or an epoch change is therefore also made durable
+/// in the segment's metadata file before it is acknowledged; cut from the journal, it
+/// must still hold after the restart.
 #[test]
 fn a_truncation_in_a_damaged_last_batch_still_holds_after_restart() {
     let sim = sim(33);
@@ -214,7 +215,7 @@ fn a_truncation_in_a_damaged_last_batch_still_holds_after_restart() {
             .unwrap();
         assert_eq!(scl, Lsn::new(3));
         drop(e);
-        flip(&io, batch_offset(5) + 20).await; // its header
+        flip(&io, batch_offset(5) + 26).await; // its header's file id
         let (e, report) = reopen(&io)
             .await
             .expect("a tail without a readable header is cut: the core starts");
@@ -254,7 +255,7 @@ fn a_fence_in_a_damaged_last_batch_still_holds_after_restart() {
         // Batch 2: the fence's `SegmentMeta` record alone, the journal's last batch.
         e.fence(PG, Epoch::new(3)).await.unwrap();
         drop(e);
-        flip(&io, batch_offset(2) + 20).await; // its header
+        flip(&io, batch_offset(2) + 26).await; // its header's file id
         let (e, report) = reopen(&io)
             .await
             .expect("a tail without a readable header is cut: the core starts");
@@ -265,6 +266,28 @@ fn a_fence_in_a_damaged_last_batch_still_holds_after_restart() {
             e.append(PG, Epoch::new(2), &[]).await.unwrap_err(),
             EngineError::StaleEpoch { .. }
         ));
+    });
+}
+
+/// The last acknowledged batch, its header damaged elsewhere than where it says where it
+/// belongs: every sector carries the stamp its stored checksums give, so the write
+/// landed in full. Nothing readable says what it held (a truncation here): reported,
+/// and the core refuses to start until it is repaired from its peers.
+#[test]
+fn a_damaged_header_of_a_landed_last_batch_is_reported_not_cut() {
+    let sim = sim(35);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        let e = create(&io).await;
+        for lsn in 1..=5 {
+            append(&e, lsn, 0).await;
+        }
+        e.truncate(PG, Epoch::new(1), Lsn::new(3), Lsn::new(5))
+            .await
+            .unwrap();
+        drop(e);
+        flip(&io, batch_offset(5) + 20).await; // its header's body length
+        assert_refused(&io, &["file:0 offset", "Unknown", "landed in full"]).await;
     });
 }
 

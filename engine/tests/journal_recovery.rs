@@ -1,10 +1,11 @@
 //! Crash recovery on hand-made damage: a torn batch at the tail is cut and overwritten;
 //! a damaged batch below the tail is reported missing (with what its header says) and
 //! never cut; a damaged header in the middle is located by its neighbours; the last
-//! acknowledged batch, its records damaged after the write landed, is reported missing,
-//! while damage to its header is cut (the documented limit); a version-1 journal is
-//! still read and appends continue in a version-2 file; and the decision table is
-//! complete.
+//! acknowledged batch, its records or its header damaged after the write landed, is
+//! reported missing, while damage that hides where it belongs is cut (the documented
+//! limit); a pipelined batch after one that did not complete is cut with it and
+//! zeroed; an older-version journal is still read and appends continue in a file of the
+//! current version; and the decision table is complete.
 
 mod journal_support;
 
@@ -286,6 +287,52 @@ fn a_pipelined_batch_after_an_incomplete_one_is_cut_and_zeroed() {
     });
 }
 
+/// The same two writes in flight, both landed in full, and the first one's header
+/// damaged since (a stored bit flip): its sectors still carry its stamp, so recovery
+/// knows the write completed, and reports the batch missing instead of cutting an
+/// acknowledged batch with the pipelined one.
+#[test]
+fn a_complete_batch_with_a_damaged_header_before_a_pipelined_one_is_reported() {
+    let sim = sim(29);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        journal_with(&io, 5).await; // seq 0..=4 at 4096..=20480
+        let path = file_path(DIR.as_ref(), 0);
+        let head = patch(&io, &path, 0, 4096, |_| {}).await;
+        let header = JournalFileHeader::decode(&head).unwrap();
+        let mut region = vec![0u8; 8 * 4096];
+        let mut at = 0usize;
+        for (seq, len, pipelined) in [(5u64, 10_000usize, false), (6, 200, true)] {
+            let lsn = seq + 1;
+            let mut buf = vec![0u8; 16384];
+            let mut b = BatchBuilder::new(
+                &mut buf,
+                header.place(24576 + at as u64),
+                BatchSeq::new(seq),
+            )
+            .unwrap();
+            let body = payload(lsn, len);
+            b.push(&redo(1, lsn, &body)).unwrap();
+            if pipelined {
+                b.mark_pipelined().unwrap();
+            }
+            let padded = b.seal().padded_len();
+            region[at..at + padded].copy_from_slice(&buf[..padded]);
+            at += padded;
+        }
+        region[17] ^= 0x04; // batch 5's header: its record count
+        patch(&io, &path, 24576, region.len(), |b| {
+            b.copy_from_slice(&region)
+        })
+        .await;
+
+        let (_j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5, 7], "{:?}", rec.report);
+        assert_eq!(rec.missing.len(), 1, "{:?}", rec.report);
+        assert_eq!(rec.missing[0].offset, 24576);
+    });
+}
+
 #[test]
 fn damaged_middle_batch_is_missing_and_never_cut() {
     let sim = sim(22);
@@ -382,21 +429,39 @@ fn damaged_last_acknowledged_batch_is_missing_never_cut() {
     });
 }
 
-/// What remains undetectable on one node: damage to the 72 header bytes of the last
-/// batch. Its header checksum fails, so nothing says a batch was there: garbage at the
-/// tail, cut like a torn write whose header did not land (peers hold the records).
+/// Damage to the 72 header bytes of the last batch: its header checksum fails. If the
+/// header still names this place (file, generation, offset) and every sector carries
+/// the stamp its stored checksums give, the write landed in full: reported missing,
+/// never cut, and appends resume after it. What remains undetectable on one node: a
+/// flip in those fields or in the stored checksums; then nothing says a batch was
+/// there, and it is cut like a torn write whose header did not land (peers hold the
+/// records).
 #[test]
-fn damaged_header_of_the_last_batch_is_cut_the_documented_limit() {
-    let sim = sim(25);
-    let io = sim.io(0, 0);
-    sim.run(async move {
-        journal_with(&io, 5).await;
-        flip(&io, 5 * 4096 + 20).await; // the last batch's header
-        let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
-        assert_eq!(lsns(&rec), [1, 2, 3, 4]);
-        assert!(rec.missing.is_empty());
-        assert_eq!(rec.tail.unwrap().offset, 5 * 4096);
-    });
+fn damaged_header_of_the_last_batch_is_reported_unless_it_hides_the_batch() {
+    for (at, reported) in [(20u64, true), (2, false), (44, false)] {
+        let sim = sim(25);
+        let io = sim.io(0, 0);
+        sim.run(async move {
+            journal_with(&io, 5).await;
+            flip(&io, 5 * 4096 + at).await; // the last batch's header
+            let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
+            assert_eq!(lsns(&rec), [1, 2, 3, 4], "flip at {at}");
+            let tail = rec.tail.unwrap();
+            if reported {
+                assert_eq!(rec.missing.len(), 1, "{:?}", rec.report);
+                assert_eq!(rec.missing[0].offset, 5 * 4096);
+                assert_eq!(tail.offset, 6 * 4096, "appends resume after it");
+                assert_eq!(
+                    tail.next_seq,
+                    BatchSeq::new(5),
+                    "its sequence (4) stays used"
+                );
+            } else {
+                assert!(rec.missing.is_empty(), "flip at {at}: {:?}", rec.report);
+                assert_eq!(tail.offset, 5 * 4096, "flip at {at}");
+            }
+        });
+    }
 }
 
 #[test]

@@ -81,6 +81,38 @@ pub fn sectors_without_stamp(batch: &[u8], expected: u64) -> usize {
         .count()
 }
 
+/// The stamp every whole sector of `bytes` carries, if they all carry one and it is
+/// not zero: what is left of a batch whose write landed in full when its header is
+/// unreadable (a torn write leaves at least one sector of older bytes, which carry
+/// another value or zeros). Compared with the first sector's value, with the usual
+/// tolerance; `None` for fewer than one sector.
+pub fn common_stamp(bytes: &[u8]) -> Option<u64> {
+    let trailer = |sector: &[u8]| {
+        let mut stored = [0u8; STAMP_SIZE];
+        stored.copy_from_slice(&sector[PAYLOAD..]);
+        u64::from_le_bytes(stored)
+    };
+    let mut sectors = bytes.chunks_exact(SECTOR);
+    let first = trailer(sectors.next()?);
+    (first != 0 && sectors.all(|s| carries(trailer(s), first))).then_some(first)
+}
+
+/// For bytes at the start of a region whose batch header does not decode: the stamp
+/// every sector carries, if it is the stamp the header's own two stored checksums
+/// (bytes 0..4 and 4..8) give. Then these are the first sectors of one batch whose
+/// write landed in full, its header damaged since (elsewhere than its checksums). Bytes
+/// left over from an older batch do not pass: a block from its middle starts with
+/// records, whose first 8 bytes do not give its stamp.
+pub fn landed_stamp(bytes: &[u8]) -> Option<u64> {
+    if bytes.len() < SECTOR {
+        return None;
+    }
+    let common = common_stamp(bytes)?;
+    let word =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    carries(common, stamp(word(4), word(0))).then_some(common)
+}
+
 /// Removes the stamps of `batch` (whole sectors) in place: afterwards its first
 /// `logical_len(batch.len())` bytes are the logical stream; the rest is unspecified.
 /// Each payload moves once, towards the front.
@@ -154,5 +186,38 @@ mod tests {
         assert!(carries(s ^ 0b111, s));
         assert!(!carries(s ^ 0b1111, s));
         assert!(!carries(0, s));
+    }
+
+    #[test]
+    fn a_common_stamp_needs_every_sector_and_is_never_zero() {
+        let s = stamp(7, 9);
+        let mut b = vec![0x55u8; 4 * SECTOR];
+        write_stamps(&mut b, s);
+        assert_eq!(common_stamp(&b), Some(s));
+        // A flipped bit in one sector's stamp is tolerated.
+        b[SECTOR + PAYLOAD] ^= 1;
+        assert_eq!(common_stamp(&b), Some(s));
+        // One sector of older bytes (a torn write): none.
+        b[2 * SECTOR..3 * SECTOR].fill(0);
+        assert_eq!(common_stamp(&b), None);
+        // Zeros everywhere: none (never written).
+        assert_eq!(common_stamp(&vec![0u8; 2 * SECTOR]), None);
+        assert_eq!(common_stamp(&[1u8; 100]), None, "less than a sector");
+    }
+
+    #[test]
+    fn a_landed_stamp_is_the_one_the_stored_checksums_give() {
+        let (header_crc, body_crc) = (0x1234_5678u32, 0x9abc_def0u32);
+        let s = stamp(body_crc, header_crc);
+        let mut b = vec![0x71u8; 2 * SECTOR];
+        b[0..4].copy_from_slice(&header_crc.to_le_bytes());
+        b[4..8].copy_from_slice(&body_crc.to_le_bytes());
+        b[20] ^= 0x08; // damage elsewhere in the header
+        write_stamps(&mut b, s);
+        assert_eq!(landed_stamp(&b), Some(s));
+        // The middle of an older batch: stamped sectors, records at the front.
+        b[0..8].fill(0x71);
+        assert_eq!(common_stamp(&b), Some(s));
+        assert_eq!(landed_stamp(&b), None);
     }
 }

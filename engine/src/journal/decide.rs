@@ -29,13 +29,20 @@
 //!   torn write over older bytes or zeros leaves at least one sector without the stamp.
 //!   Such a batch is reported missing, never cut, and appends resume after it (its
 //!   sequence stays used), so the next open sees it below a later batch
-//!   ([`LaterSeq`]) and reports it again.
+//!   ([`LaterSeq`]) and reports it again;
+//! - for the last batch whose header no longer decodes: the header still names its
+//!   place (file id, generation, offset) and every sector carries the stamp its stored
+//!   checksums give ([`Landed`] for garbage at the tail): the write landed in full and
+//!   the header was damaged since. Reported missing (contents unknown), never cut,
+//!   and appends resume after it, as above.
 //!
 //! The pipeline window (journal version 3): when the last header of the newest file is
 //! `PIPELINED`, it was written while the batch before it was in flight, so it does not
 //! prove that batch durable. If that batch did not complete (torn with a sector
 //! lacking its stamp, or no header where it must be, right after the header of the
-//! batch two before), neither was acknowledged: both are cut, from the earlier one
+//! batch two before, unless every sector there carries the stamp that the damaged
+//! header's stored checksums give: a complete write whose header was damaged since,
+//! reported missing), neither was acknowledged: both are cut, from the earlier one
 //! ([`PredecessorCut`] for the later), the range is zeroed before appends resume (so no
 //! cut header is left past the tail), and their sequences are written again. If it
 //! completed (valid, or landed in full and damaged since), the usual rules hold.
@@ -43,12 +50,14 @@
 //! What cannot be proven (the guarantee that remains): with a single damaged batch, an
 //! acknowledged batch is lost without a [`MissingRange`] only if it is the last
 //! acknowledged batch of the journal, nothing after it left a readable header, and
-//! either the damage hit its 72 header bytes (the header checksum fails, so the region
-//! is garbage at the tail and is cut like a torn write whose header did not land), or
+//! either the damage hit the header fields that prove it belongs there (its stored
+//! checksums, file id, generation or offset: the region is garbage at the tail and is
+//! cut like a torn write whose header did not land), or
 //! its write was lost or misdirected by the device (its place holds older bytes, which
 //! one node cannot tell from a write that never happened). With pipelining the same
-//! holds for the batch before a last, pipelined one: damage to its header, or its lost
-//! write, reads as a write that never completed, and both are cut. Its records are still on the
+//! holds for the batch before a last, pipelined one when its write was lost, or when
+//! damage took both its header and a sector's stamp: that reads as a write that never
+//! completed, and both are cut. Its records are still on the
 //! PG's peers (quorum writes), and the node's SCL goes down accordingly. A version-1
 //! file (no stamps) keeps the older blind spot: any damage to its last batch is cut.
 //! A batch whose write landed in full just before a crash, unacknowledged, and was
@@ -301,9 +310,30 @@ pub const RECOVERY_CASES: &[RecoveryCase] = &[
     RecoveryCase {
         kinds: EMPTY,
         positions: ANY_POSITION,
-        evidence: &[LaterSeq, Superseded, Landed, PredecessorCut],
+        evidence: &[LaterSeq, Superseded, PredecessorCut],
         action: Impossible,
         why: "this evidence is only computed for regions with a header",
+    },
+    RecoveryCase {
+        kinds: &[Zeros, Stale],
+        positions: ANY_POSITION,
+        evidence: &[Landed],
+        action: Impossible,
+        why: "only garbage can be a landed batch whose header was damaged",
+    },
+    RecoveryCase {
+        kinds: &[Garbage],
+        positions: &[BeforeTail],
+        evidence: &[Landed],
+        action: Impossible,
+        why: "computed only for the region at the tail (before it, a later header proves it)",
+    },
+    RecoveryCase {
+        kinds: &[Garbage],
+        positions: &[Tail],
+        evidence: &[Landed],
+        action: Missing,
+        why: "the last write landed in full (every sector carries the stamp its header's stored checksums give, and the header still names this place) and its header was damaged since: maybe acknowledged, so reported, never cut; appends resume after it",
     },
 ];
 
@@ -472,6 +502,12 @@ pub(crate) enum Seen {
     Stale,
     Garbage {
         reason: String,
+        /// Every 512-byte sector carries one stamp, the one the region's first 8 bytes
+        /// (a header's stored checksums) give (`boreal_segment::stamp::landed_stamp`):
+        /// a batch whose write landed in full and whose header was damaged since.
+        stamp: Option<u64>,
+        /// The one stamp every sector carries, if any (for merging blocks).
+        sectors: Option<u64>,
     },
 }
 
@@ -582,7 +618,12 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
             )
             .then_some(before)
         } else if before_seq.checked_add(1) == Some(just_before) && before + 1 < last {
-            Some(before + 1)
+            // One garbage region whose every sector carries the stamp its damaged
+            // header's stored checksums give is that batch, landed in full, its header
+            // damaged since: maybe acknowledged, not cut (the usual rules report it).
+            let landed = before + 2 == last
+                && matches!(item(before + 1).seen, Seen::Garbage { stamp: Some(_), .. });
+            (!landed).then_some(before + 1)
         } else {
             None
         }
@@ -607,6 +648,18 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
         }
         _ => (n, first_offset),
     });
+    // The region at the tail, when it has no readable header but is a batch whose
+    // write landed in full (`Seen::Garbage::stamp`): reported, and appends resume after
+    // it, as for a landed torn batch.
+    let tail_garbage = tail
+        .filter(|_| tail_torn.is_none() && cut_from.is_none())
+        .and_then(|(tf, to)| {
+            (0..flat.len()).find(|&i| {
+                flat[i].0 == tf
+                    && item(i).offset == to
+                    && matches!(item(i).seen, Seen::Garbage { stamp: Some(_), .. })
+            })
+        });
 
     // Suffix facts: the next header after each region, the highest sequence after it.
     let mut next_header = vec![None; flat.len()];
@@ -684,6 +737,7 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
                     Nothing
                 }
             }
+            _ if tail_garbage == Some(i) => Landed,
             Seen::Zeros | Seen::Stale | Seen::Garbage { .. } => {
                 let next_seq = next_header[i].and_then(|h| item(h).seen.header_seq());
                 if next_header[i].is_some_and(|h| flat[h].0 == fi) {
@@ -741,7 +795,8 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
                 case.action,
                 case.why,
                 match &it.seen {
-                    Seen::Torn { reason, .. } | Seen::Garbage { reason } => format!(" ({reason})"),
+                    Seen::Torn { reason, .. } | Seen::Garbage { reason, .. } =>
+                        format!(" ({reason})"),
                     _ => String::new(),
                 }
             ));
@@ -827,6 +882,14 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
     if let Some(h) = tail_torn.filter(|_| tail_landed) {
         d.tail = Some((flat[h].0, item(h).offset + item(h).len));
     }
+    if let Some(g) = tail_garbage
+        && d.actions[flat[g].0].get(flat[g].1) == Some(&Missing)
+    {
+        // Its sequence (the one after the last header) stays used.
+        d.tail = Some((flat[g].0, item(g).offset + item(g).len));
+        d.next_seq = after_max.next();
+        return d;
+    }
     d.next_seq = match tail_torn
         .filter(|_| !tail_landed)
         .and_then(|h| item(h).seen.header_seq())
@@ -897,7 +960,7 @@ mod tests {
             }
         }
         assert_eq!(
-            possible, 21,
+            possible, 22,
             "the number of reachable situations changed: update the docs"
         );
         // Every row is used by at least one situation and explains itself.
@@ -980,6 +1043,8 @@ mod tests {
             len,
             seen: Seen::Garbage {
                 reason: "magic".into(),
+                stamp: None,
+                sectors: None,
             },
         }
     }
@@ -1271,6 +1336,23 @@ mod tests {
         assert_eq!(d.actions[0], [Accept, Missing, Accept, Accept]);
         assert_eq!(d.zero, None);
 
+        // No readable header where batch 3 must be, but every sector carries one stamp:
+        // its write landed in full and its header was damaged since. Maybe
+        // acknowledged: reported, not cut.
+        let mut stamped = garbage(8192, 4096);
+        if let Seen::Garbage { stamp, .. } = &mut stamped.seen {
+            *stamp = Some(0x5eed);
+        }
+        let d = decide_all(
+            &[file(
+                0,
+                vec![valid(4096, 2, 0), stamped, pipelined(valid(12288, 4, 1))],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Missing, Accept]);
+        assert_eq!(d.zero, None);
+
         // Headerless damage that may span the batch two before the pipelined one (its
         // header is gone too): not the window; reported, never cut.
         let d = decide_all(
@@ -1286,5 +1368,55 @@ mod tests {
         );
         assert_eq!(d.actions[0], [Accept, Missing, Accept]);
         assert_eq!(d.zero, None);
+    }
+
+    #[test]
+    fn a_landed_last_batch_with_a_damaged_header_is_missing_and_appends_resume_after_it() {
+        let mut stamped = garbage(12288, 4096);
+        if let Seen::Garbage { stamp, .. } = &mut stamped.seen {
+            *stamp = Some(0x5eed);
+        }
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 1, 0),
+                    valid(8192, 2, 1),
+                    stamped.clone(),
+                    zeros(16384, 4096),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Accept, Missing, Cut]);
+        assert_eq!(d.tail, Some((0, 16384)));
+        assert_eq!(d.next_seq, BatchSeq::new(4), "its sequence (3) stays used");
+        assert_eq!(d.missing.len(), 1);
+        assert_eq!(d.missing[0].contents, MissingContents::Unknown);
+        // The next open, after a batch was appended after it: missing again, no gap.
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 1, 0),
+                    valid(8192, 2, 1),
+                    stamped,
+                    valid(16384, 4, 2),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Accept, Missing, Accept]);
+        assert_eq!(d.missing.len(), 1);
+        // Without the stamp (a torn write whose header did not land): cut, as before.
+        let d = decide_all(
+            &[file(
+                0,
+                vec![valid(4096, 1, 0), valid(8192, 2, 1), garbage(12288, 4096)],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Accept, Cut]);
+        assert_eq!((d.tail, d.next_seq), (Some((0, 12288)), BatchSeq::new(3)));
     }
 }

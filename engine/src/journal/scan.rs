@@ -241,6 +241,18 @@ fn push_merged(items: &mut Vec<Item>, offset: u64, len: u64, seen: Seen) {
         && !matches!(seen, Seen::Valid { .. } | Seen::Torn { .. })
     {
         last.len += len;
+        // Garbage blocks keep the stamp of a landed batch only if every block after
+        // its first carries it too.
+        if let (Seen::Garbage { stamp, sectors, .. }, Seen::Garbage { sectors: next, .. }) =
+            (&mut last.seen, &seen)
+        {
+            if *stamp != *next {
+                *stamp = None;
+            }
+            if *sectors != *next {
+                *sectors = None;
+            }
+        }
         return;
     }
     items.push(Item { offset, len, seen });
@@ -434,12 +446,30 @@ impl FileScan<'_> {
                 let len = BatchHeader::decode(region).map_or(align, |h| h.padded_len() as u64);
                 (len, Seen::Stale)
             }
-            Region::Garbage(e) => (
-                align,
+            Region::Garbage(e) => (align, {
+                let block = region
+                    .get(..align as usize)
+                    .filter(|_| self.header.version.stamped());
+                // A damaged header that still names this place (file, generation,
+                // offset: a flip elsewhere in it) over sectors that all carry the stamp
+                // its stored checksums give: a batch that landed in full.
+                let field = |b: &[u8], at: usize| {
+                    b.get(at..at + 8)
+                        .map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")))
+                };
+                let here = |b: &[u8]| {
+                    field(b, 24) == Some(place.file_id.get())
+                        && field(b, 32) == Some(place.generation.get())
+                        && field(b, 40) == Some(offset)
+                };
                 Seen::Garbage {
                     reason: e.to_string(),
-                },
-            ),
+                    stamp: block
+                        .filter(|b| here(b))
+                        .and_then(boreal_segment::stamp::landed_stamp),
+                    sectors: block.and_then(boreal_segment::stamp::common_stamp),
+                }
+            }),
         };
         Ok(Judged {
             len: len.min(size - offset).max(align),
