@@ -287,6 +287,61 @@ fn a_pipelined_batch_after_an_incomplete_one_is_cut_and_zeroed() {
     });
 }
 
+/// Two writes in flight in a recycled file: the first did not land, and its place
+/// still holds a 16 KiB batch of an older generation, which the scan steps over as a
+/// whole; the second (pipelined) landed inside that span, unseen. Everything past the
+/// tail is zeroed at open, so once a new, shorter batch is written where the first one
+/// was, the unacknowledged second one cannot come back as the batch after it.
+#[test]
+fn a_pipelined_batch_hidden_in_an_older_generation_is_zeroed_at_open() {
+    let sim = sim(30);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        journal_with(&io, 5).await; // seq 0..=4 at 4096..=20480
+        let path = file_path(DIR.as_ref(), 0);
+        let head = patch(&io, &path, 0, 4096, |_| {}).await;
+        let header = JournalFileHeader::decode(&head).unwrap();
+        let mut region = vec![0u8; 8 * 4096];
+        // The older generation's batch at 24576, 16 KiB.
+        let old_place = BatchPlace {
+            generation: Generation::new(header.generation.get() + 5),
+            ..header.place(24576)
+        };
+        let mut buf = vec![0u8; 16384];
+        let mut b = BatchBuilder::new(&mut buf, old_place, BatchSeq::new(100)).unwrap();
+        let body = payload(99, 12_000);
+        b.push(&redo(1, 99, &body)).unwrap();
+        let padded = b.seal().padded_len();
+        assert_eq!(padded, 16384);
+        region[..padded].copy_from_slice(&buf[..padded]);
+        // Batch 6 (pipelined, lsn 7) landed at 28672, inside it.
+        let mut buf = vec![0u8; 4096];
+        let mut b = BatchBuilder::new(&mut buf, header.place(28672), BatchSeq::new(6)).unwrap();
+        let body = payload(7, 200);
+        b.push(&redo(1, 7, &body)).unwrap();
+        b.mark_pipelined().unwrap();
+        b.seal();
+        region[4096..8192].copy_from_slice(&buf);
+        patch(&io, &path, 24576, region.len(), |b| {
+            b.copy_from_slice(&region)
+        })
+        .await;
+
+        let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5], "{:?}", rec.report);
+        let tail = rec.tail.unwrap();
+        assert_eq!((tail.offset, tail.next_seq), (24576, BatchSeq::new(5)));
+        let after = patch(&io, &path, 24576, 8192, |_| {}).await;
+        assert!(after.iter().all(|&b| b == 0), "past the tail is zeros");
+        let body = payload(8, 200);
+        j.append(&[redo(1, 8, &body)]).await.unwrap(); // seq 5 at 24576, 4 KiB
+        drop(j);
+        let (_j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5, 8], "{:?}", rec.report);
+        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+    });
+}
+
 /// The same two writes in flight, both landed in full, and the first one's header
 /// damaged since (a stored bit flip): its sectors still carry its stamp, so recovery
 /// knows the write completed, and reports the batch missing instead of cutting an

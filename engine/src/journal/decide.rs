@@ -127,7 +127,9 @@ pub enum Evidence {
     Superseded,
     /// (Torn) every sector carries the batch's stamp: the write reached the disk in
     /// full and the body was damaged after it was written, not torn. Computed after
-    /// `Superseded` and `LaterSeq`.
+    /// `Superseded` and `LaterSeq`. (Garbage, at the tail) the header does not decode
+    /// but still names this place, and every sector carries the stamp its stored
+    /// checksums give: the write landed in full and the header was damaged since.
     Landed,
     /// (Valid/Torn) the last header of the journal carries the `PIPELINED` flag (it was
     /// written while the batch before it was in flight), and that batch did not

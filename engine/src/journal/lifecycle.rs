@@ -206,6 +206,32 @@ async fn close_older_version<I: Io>(
     write_durably(io, file, id, "older-version tail zeroing", zeros, offset).await
 }
 
+/// Writes zeros over the two largest batches' worth of bytes at the tail (less at the
+/// end of the file) and syncs them, before anything is appended: every byte there was
+/// cut (recovery moves the tail past anything it keeps). With two batch writes in
+/// flight, the second one can land behind a first one that did not, where the scan may
+/// not see it (it steps over an older generation's batch as a whole) or where a new,
+/// shorter batch would end just before it; zeroed, it can never read as a later batch
+/// of the file. The sync also makes durable whatever the recovered tail still had only
+/// in the device's cache after a process crash. Returns the bytes zeroed.
+async fn zero_after_tail<I: Io>(
+    io: &I,
+    file: &I::File,
+    cfg: &JournalConfig,
+    index: usize,
+    offset: u64,
+) -> Result<usize, JournalError> {
+    let room = cfg.file_bytes.saturating_sub(offset);
+    let len = (2 * cfg.batch_bytes_max as u64).min(room) as usize;
+    if len == 0 {
+        return Ok(0);
+    }
+    let mut zeros = DmaBuf::zeroed(len);
+    zeros.set_len(len);
+    write_durably(io, file, FileSet::id(index), "tail zeroing", zeros, offset).await?;
+    Ok(len)
+}
+
 pub(super) fn encode_header(buf: &mut DmaBuf, header: &JournalFileHeader) {
     buf.set_len(JOURNAL_FILE_HEADER_SIZE);
     header
@@ -515,32 +541,19 @@ impl<I: Io> Journal<I> {
                 }
             }
         }
-        // A pipeline window cut past a batch header: zero it before anything is
-        // appended, so no header of a cut batch is left beyond the tail.
-        if let Some((pos, offset, len)) = decisions.zero {
-            let index = used[pos].0;
-            let len = usize::try_from(len).expect("two batches fit in memory");
-            let mut zeros = DmaBuf::zeroed(len);
-            zeros.set_len(len);
-            write_durably(
-                &io,
-                &files[index],
-                FileSet::id(index),
-                "pipeline window zeroing",
-                zeros,
-                offset,
-            )
-            .await?;
-            report.push(format!(
-                "{}: zeroed {len} bytes at offset {offset}: batches written while an earlier one was in flight that never completed",
-                FileSet::id(index)
-            ));
-        }
         let (tail, tail_offset) = match decisions.tail {
             Some((pos, offset)) => {
                 let (index, generation) = used[pos];
                 let version = headers[index].map_or(JournalVersion::CURRENT, |h| h.version);
                 let offset = if version == JournalVersion::CURRENT {
+                    let zeroed = zero_after_tail(&io, &files[index], &cfg, index, offset).await?;
+                    if let Some((zpos, zoff, zlen)) = decisions.zero {
+                        debug_assert!(zpos == pos && zoff == offset && zlen <= zeroed as u64);
+                        report.push(format!(
+                            "{}: zeroed {zlen} bytes at offset {zoff}: batches written while an earlier one was in flight that never completed",
+                            FileSet::id(index)
+                        ));
+                    }
                     offset
                 } else {
                     close_older_version(&io, &files[index], &cfg, index, offset, version).await?;

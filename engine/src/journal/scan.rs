@@ -235,10 +235,19 @@ pub struct RecordPos {
 }
 
 fn push_merged(items: &mut Vec<Item>, offset: u64, len: u64, seen: Seen) {
+    // A landed batch (garbage whose first block carries its stamp) takes only the
+    // blocks that carry that stamp too, so what follows it (the middle of an older
+    // batch) cannot hide it.
+    let landed_ends = matches!(
+        (items.last().map(|l| &l.seen), &seen),
+        (Some(Seen::Garbage { stamp: Some(s), .. }), Seen::Garbage { sectors, .. })
+            if *sectors != Some(*s)
+    );
     if let Some(last) = items.last_mut()
         && last.offset + last.len == offset
         && std::mem::discriminant(&last.seen) == std::mem::discriminant(&seen)
         && !matches!(seen, Seen::Valid { .. } | Seen::Torn { .. })
+        && !landed_ends
     {
         last.len += len;
         // Garbage blocks keep the stamp of a landed batch only if every block after

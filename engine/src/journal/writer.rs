@@ -1,7 +1,7 @@
 //! The journal of one core: group commit over pre-written, recycled files.
 //!
-//! Owns the open files, the two batch buffers (one being filled, one being written),
-//! the waiters and the flusher task. Every `append` encodes its records into the batch
+//! Owns the open files, the batch buffers (one being filled, up to two being written),
+//! the waiters and the flusher tasks. Every `append` encodes its records into the batch
 //! being filled before it first waits, so records may borrow from the caller; then it
 //! waits for that batch to be durable. Flusher tasks (one per allowed write in flight,
 //! `pipeline_depth`) write and sync batches: whatever arrived while a write was in
