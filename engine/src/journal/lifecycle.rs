@@ -10,7 +10,10 @@
 //! otherwise, so batches of an unknown generation can never come back to life when the
 //! file is reused. Appends go only to files of the current format version: a tail
 //! found in an older-version file is closed and appends continue in the next file
-//! (`close_older_version`).
+//! (`close_older_version`); in a current-version file, two largest batches' worth of
+//! bytes at the tail are zeroed and synced before anything is appended
+//! (`zero_after_tail`: a pipelined batch that landed behind one that did not must never
+//! read as a later batch).
 
 use boreal_segment::error::Error as FormatError;
 use boreal_segment::limits::JOURNAL_FILE_HEADER_SIZE;
