@@ -193,9 +193,9 @@ fn a_backlog_bound_the_journal_cannot_hold_is_refused_before_any_file_is_touched
     });
 }
 
-/// The tail blind spot that remains, for control records: damage to the header fields
-/// of the last acknowledged batch that say where it belongs (here its file id) leaves
-/// nothing that says a batch was there, and recovery cuts it like a torn write whose
+/// The tail blind spot that remains, for control records: damage of more than one bit
+/// to the header fields of the last acknowledged batch that say where it belongs (here
+/// its file id and generation) leaves nothing that says a batch was there, and recovery cuts it like a torn write whose
 /// header did not land. A truncation or an epoch change is therefore also made durable
 /// in the segment's metadata file before it is acknowledged; cut from the journal, it
 /// must still hold after the restart.
@@ -216,6 +216,7 @@ fn a_truncation_in_a_damaged_last_batch_still_holds_after_restart() {
         assert_eq!(scl, Lsn::new(3));
         drop(e);
         flip(&io, batch_offset(5) + 26).await; // its header's file id
+        flip(&io, batch_offset(5) + 34).await; // and generation
         let (e, report) = reopen(&io)
             .await
             .expect("a tail without a readable header is cut: the core starts");
@@ -256,6 +257,7 @@ fn a_fence_in_a_damaged_last_batch_still_holds_after_restart() {
         e.fence(PG, Epoch::new(3)).await.unwrap();
         drop(e);
         flip(&io, batch_offset(2) + 26).await; // its header's file id
+        flip(&io, batch_offset(2) + 34).await; // and generation
         let (e, report) = reopen(&io)
             .await
             .expect("a tail without a readable header is cut: the core starts");

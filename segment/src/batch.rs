@@ -41,7 +41,7 @@
 
 use crate::alignment::Alignment;
 use crate::checksum::{self, crc32c, is_all_zero};
-use crate::codec::{Reader, Writer, peek_u32, prefix};
+use crate::codec::{Reader, Writer, peek_u32, peek_u64, prefix};
 use crate::error::{Error, Result};
 use crate::ids::{BatchSeq, Generation, JournalFileId, Lsn};
 use crate::journal_file::{JOURNAL_FILE_MAGIC, JournalVersion};
@@ -523,6 +523,52 @@ pub enum Region<'a> {
     /// generation (a recycled file's leftovers), another offset or another version.
     /// `Error` says which.
     Garbage(Error),
+}
+
+/// For the first block of a region `classify` called garbage (other than an older
+/// generation's batch): the stamp of the batch whose write landed there in full and
+/// whose header was damaged since, if the bytes prove one. They do when the header,
+/// as stored or with one bit corrected (CRC-32C over 68 bytes corrects any single-bit
+/// error and never miscorrects two), decodes, names `place` (file id, generation,
+/// offset) and gives a stamp that every whole sector of `block` carries. When no single
+/// bit repairs it, the header's stored checksums still may (the damage hit other
+/// fields): then the file id, generation and offset as stored must name `place`. Bytes
+/// left over from an older batch do not pass (a block from its middle starts with
+/// records), nor do zeros. Only a version with stamps, and only a block whose magic is
+/// within one bit of a batch's, is looked at (a cheap test for the many garbage blocks
+/// of a recycled file). Recovery reports such a batch missing instead of cutting it.
+pub fn landed_batch(block: &[u8], place: &BatchPlace) -> Option<u64> {
+    if !place.version.stamped() || block.len() < BATCH_HEADER_SIZE.max(STAMP_SECTOR_SIZE) {
+        return None;
+    }
+    let magic = peek_u32(block, 8).unwrap_or_default();
+    if (magic ^ BATCH_MAGIC).count_ones() > 1 {
+        return None;
+    }
+    let common = stamp::common_stamp(block)?;
+    let belongs = |h: &BatchHeader| {
+        h.file_id == place.file_id
+            && h.generation == place.generation
+            && h.file_offset == place.file_offset
+    };
+    let mut head = [0u8; BATCH_HEADER_SIZE];
+    head.copy_from_slice(&block[..BATCH_HEADER_SIZE]);
+    for bit in 0..BATCH_HEADER_SIZE * 8 {
+        head[bit / 8] ^= 1 << (bit % 8);
+        if let Ok((h, sum)) = BatchHeader::decode_sealed(&head)
+            && belongs(&h)
+            && stamp::carries(common, h.stamp(sum))
+        {
+            return Some(common);
+        }
+        head[bit / 8] ^= 1 << (bit % 8);
+    }
+    // More than one bit: trust the place fields and stored checksums only as stored.
+    let word = |at: usize| peek_u64(block, at).unwrap_or_default();
+    let named_here = word(24) == place.file_id.get()
+        && word(32) == place.generation.get()
+        && word(40) == place.file_offset;
+    named_here.then(|| stamp::landed_stamp(block)).flatten()
 }
 
 /// Classifies the region of a journal file that starts at `place.file_offset`;
@@ -1121,6 +1167,55 @@ mod tests {
             BatchHeader::decode(&buf2),
             Err(Error::UnknownFlags { .. })
         ));
+    }
+
+    #[test]
+    fn a_landed_batch_is_recognised_through_a_damaged_header() {
+        let mut buf = vec![0u8; 8192];
+        let mut b = BatchBuilder::new(&mut buf, place(), BatchSeq::new(5)).unwrap();
+        b.push(&redo(7, &[0x71; 5000])).unwrap();
+        b.seal();
+        let landed = |bytes: &[u8]| landed_batch(&bytes[..4096], &place());
+        let stamp = landed(&buf).expect("an intact batch carries its stamp");
+        // Any single flipped bit of the header is corrected: checksums, magic, place.
+        for at in [0usize, 5, 9, 17, 26, 33, 44, 50, 70] {
+            let mut d = buf.clone();
+            d[at] ^= 0x10;
+            assert_eq!(landed(&d), Some(stamp), "flip at byte {at}");
+        }
+        // Two flips outside the place fields and checksums: the stored ones still tell.
+        let mut d = buf.clone();
+        d[17] ^= 1;
+        d[60] ^= 1;
+        assert_eq!(landed(&d), Some(stamp));
+        // Two flips in the place fields: nothing proves the batch belongs here.
+        let mut d = buf.clone();
+        d[26] ^= 1;
+        d[34] ^= 1;
+        assert_eq!(landed(&d), None);
+        // Another generation's batch here (a recycled file's leftovers) with a flip.
+        let mut d = buf.clone();
+        let other = BatchPlace {
+            generation: Generation::new(3),
+            ..place()
+        };
+        assert_eq!(landed_batch(&d[..4096], &other), None);
+        d[17] ^= 1;
+        assert_eq!(landed_batch(&d[..4096], &other), None);
+        // The second block of the batch (records, its stamp in every sector): not a
+        // batch that starts here.
+        assert_eq!(landed(&buf[4096..]), None);
+        // A torn write: a sector without the stamp.
+        let mut d = buf.clone();
+        d[1024..1536].fill(0);
+        d[17] ^= 1;
+        assert_eq!(landed(&d), None);
+        // Version 1 has no stamps.
+        let v1 = BatchPlace {
+            version: JournalVersion::V1,
+            ..place()
+        };
+        assert_eq!(landed_batch(&buf[..4096], &v1), None);
     }
 
     #[test]

@@ -104,6 +104,14 @@ pub(crate) fn peek_u32(buf: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(out))
 }
 
+/// Reads a little-endian `u64` at `at`, or `None` if the input is too short.
+pub(crate) fn peek_u64(buf: &[u8], at: usize) -> Option<u64> {
+    let bytes = buf.get(at..at.checked_add(8)?)?;
+    let mut out = [0u8; 8];
+    out.copy_from_slice(bytes);
+    Some(u64::from_le_bytes(out))
+}
+
 /// Returns the first `len` bytes of `buf`, or a `Truncated` error naming `what`.
 pub(crate) fn prefix<'a>(
     what: &'static str,

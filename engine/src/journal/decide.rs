@@ -30,29 +30,31 @@
 //!   Such a batch is reported missing, never cut, and appends resume after it (its
 //!   sequence stays used), so the next open sees it below a later batch
 //!   ([`LaterSeq`]) and reports it again;
-//! - for the last batch whose header no longer decodes: the header still names its
-//!   place (file id, generation, offset) and every sector carries the stamp its stored
-//!   checksums give ([`Landed`] for garbage at the tail): the write landed in full and
-//!   the header was damaged since. Reported missing (contents unknown), never cut,
-//!   and appends resume after it, as above.
+//! - for the last batch whose header no longer decodes: the header, with one bit
+//!   corrected or as stored, names its place (file id, generation, offset) and every
+//!   sector carries the stamp its checksums give (`boreal_segment::landed_batch`;
+//!   [`Landed`] for garbage at the tail): the write landed in full and the header was
+//!   damaged since. Reported missing (contents unknown), never cut, and appends resume
+//!   after it, as above.
 //!
 //! The pipeline window (journal version 3): when the last header of the newest file is
 //! `PIPELINED`, it was written while the batch before it was in flight, so it does not
 //! prove that batch durable. If that batch did not complete (torn with a sector
 //! lacking its stamp, or no header where it must be, right after the header of the
 //! batch two before, unless every sector there carries the stamp that the damaged
-//! header's stored checksums give: a complete write whose header was damaged since,
-//! reported missing), neither was acknowledged: both are cut, from the earlier one
-//! ([`PredecessorCut`] for the later), the range is zeroed before appends resume (so no
-//! cut header is left past the tail), and their sequences are written again. If it
-//! completed (valid, or landed in full and damaged since), the usual rules hold.
+//! header gives, with one bit corrected or as stored: a complete write whose header
+//! was damaged since, reported missing), neither was acknowledged: both are cut, from
+//! the earlier one ([`PredecessorCut`] for the later), the range is zeroed before
+//! appends resume (so no cut header is left past the tail), and their sequences are
+//! written again. If it completed (valid, or landed in full and damaged since), the
+//! usual rules hold.
 //!
 //! What cannot be proven (the guarantee that remains): with a single damaged batch, an
 //! acknowledged batch is lost without a [`MissingRange`] only if it is the last
 //! acknowledged batch of the journal, nothing after it left a readable header, and
-//! either the damage hit the header fields that prove it belongs there (its stored
-//! checksums, file id, generation or offset: the region is garbage at the tail and is
-//! cut like a torn write whose header did not land), or
+//! either more than one bit of damage hit the header fields that prove it belongs there
+//! (its stored checksums, file id, generation or offset: the region is garbage at the
+//! tail and is cut like a torn write whose header did not land), or
 //! its write was lost or misdirected by the device (its place holds older bytes, which
 //! one node cannot tell from a write that never happened). With pipelining the same
 //! holds for the batch before a last, pipelined one when its write was lost, or when
@@ -128,8 +130,9 @@ pub enum Evidence {
     /// (Torn) every sector carries the batch's stamp: the write reached the disk in
     /// full and the body was damaged after it was written, not torn. Computed after
     /// `Superseded` and `LaterSeq`. (Garbage, at the tail) the header does not decode
-    /// but still names this place, and every sector carries the stamp its stored
-    /// checksums give: the write landed in full and the header was damaged since.
+    /// but, with one bit corrected or as stored, names this place, and every sector
+    /// carries the stamp its checksums give: the write landed in full and the header
+    /// was damaged since.
     Landed,
     /// (Valid/Torn) the last header of the journal carries the `PIPELINED` flag (it was
     /// written while the batch before it was in flight), and that batch did not
@@ -335,7 +338,7 @@ pub const RECOVERY_CASES: &[RecoveryCase] = &[
         positions: &[Tail],
         evidence: &[Landed],
         action: Missing,
-        why: "the last write landed in full (every sector carries the stamp its header's stored checksums give, and the header still names this place) and its header was damaged since: maybe acknowledged, so reported, never cut; appends resume after it",
+        why: "the last write landed in full (every sector carries the stamp its header gives, with one bit corrected or as stored, and the header names this place) and its header was damaged since: maybe acknowledged, so reported, never cut; appends resume after it",
     },
 ];
 
@@ -504,9 +507,8 @@ pub(crate) enum Seen {
     Stale,
     Garbage {
         reason: String,
-        /// Every 512-byte sector carries one stamp, the one the region's first 8 bytes
-        /// (a header's stored checksums) give (`boreal_segment::stamp::landed_stamp`):
-        /// a batch whose write landed in full and whose header was damaged since.
+        /// The stamp of a batch whose write landed here in full and whose header was
+        /// damaged since (`boreal_segment::landed_batch`).
         stamp: Option<u64>,
         /// The one stamp every sector carries, if any (for merging blocks).
         sectors: Option<u64>,
@@ -621,8 +623,9 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
             .then_some(before)
         } else if before_seq.checked_add(1) == Some(just_before) && before + 1 < last {
             // One garbage region whose every sector carries the stamp its damaged
-            // header's stored checksums give is that batch, landed in full, its header
-            // damaged since: maybe acknowledged, not cut (the usual rules report it).
+            // header gives (one bit corrected, or as stored) is that batch, landed in
+            // full, its header damaged since: maybe acknowledged, not cut (the usual
+            // rules report it).
             let landed = before + 2 == last
                 && matches!(item(before + 1).seen, Seen::Garbage { stamp: Some(_), .. });
             (!landed).then_some(before + 1)

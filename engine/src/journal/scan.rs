@@ -456,27 +456,14 @@ impl FileScan<'_> {
                 (len, Seen::Stale)
             }
             Region::Garbage(e) => (align, {
-                let block = region
-                    .get(..align as usize)
-                    .filter(|_| self.header.version.stamped());
-                // A damaged header that still names this place (file, generation,
-                // offset: a flip elsewhere in it) over sectors that all carry the stamp
-                // its stored checksums give: a batch that landed in full.
-                let field = |b: &[u8], at: usize| {
-                    b.get(at..at + 8)
-                        .map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")))
-                };
-                let here = |b: &[u8]| {
-                    field(b, 24) == Some(place.file_id.get())
-                        && field(b, 32) == Some(place.generation.get())
-                        && field(b, 40) == Some(offset)
-                };
+                let block = region.get(..align as usize);
                 Seen::Garbage {
                     reason: e.to_string(),
-                    stamp: block
-                        .filter(|b| here(b))
-                        .and_then(boreal_segment::stamp::landed_stamp),
-                    sectors: block.and_then(boreal_segment::stamp::common_stamp),
+                    // A batch that landed in full, its header damaged since.
+                    stamp: block.and_then(|b| boreal_segment::landed_batch(b, &place)),
+                    sectors: block
+                        .filter(|_| self.header.version.stamped())
+                        .and_then(boreal_segment::stamp::common_stamp),
                 }
             }),
         };

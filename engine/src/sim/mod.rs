@@ -3,7 +3,7 @@
 //! One thread runs many simulated nodes and their cores. A [`Sim`] (the world) owns the
 //! seed's PRNG, the virtual clock, one disk per node, the network and a trace hasher;
 //! [`SimIo`] is a cheap handle bound to one node and core that implements
-//! [`Io`](crate::io::Io) and [`Clock`](crate::io::Clock) exactly as the real backend
+//! [`Io`](crate::io::Io) and [`Clock`] exactly as the real backend
 //! does (the conformance tests hold it to Linux). Tasks run on the shared runtime's
 //! executor (`crate::rt`) with the seeded-random scheduling policy and the simulator as
 //! its [`Driver`](crate::rt::Driver): when no task is ready, virtual time jumps to the
