@@ -8,7 +8,9 @@
 //! `torn`, `zeros`, `stale`, `garbage`; a torn one says `"write_complete"`: whether
 //! every sector carries the batch's stamp, i.e. the write landed in full and was damaged
 //! after it); valid and torn ones say `"pipelined"`: the batch was written while the one
-//! before it was in flight, so its header proves only the batch two before it durable),
+//! before it was in flight, so its header proves only the batch two before it durable;
+//! a garbage one says `"landed"`: its first block is a batch whose write landed in full
+//! and whose header was damaged since, so it may have been acknowledged),
 //! page files `"pages"` (with `--pages`) and a `"summary"` each.
 
 use std::io::{self, Write};
@@ -379,7 +381,10 @@ impl Emit for Json<'_> {
                         v["first_sequence"] = json!(first_seq.get());
                         v["last_sequence"] = json!(last_seq.get());
                     }
-                    Empty::Garbage { reason } => v["reason"] = json!(reason.to_string()),
+                    Empty::Garbage { reason, landed } => {
+                        v["reason"] = json!(reason.to_string());
+                        v["landed"] = json!(landed);
+                    }
                 }
                 v
             }

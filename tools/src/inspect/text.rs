@@ -377,7 +377,7 @@ impl Emit for Text<'_> {
             } => {
                 writeln!(
                     self.out,
-                    "  {:>15}  {:>11}  {:>10}  {:>14}  {:>14}  {:>7}  {:>11}  TORN ({}): {reason}{}",
+                    "  {:>15}  {:>11}  {:>10}  {:>14}  {:>14}  {:>7}  {:>11}  TORN ({}){}: {reason}{}",
                     grouped(*offset),
                     grouped(*len),
                     grouped(header.sequence.get()),
@@ -386,6 +386,7 @@ impl Emit for Text<'_> {
                     grouped(header.record_count.into()),
                     grouped(header.body_len.into()),
                     torn_kind(*complete),
+                    if header.pipelined { ", pipelined" } else { "" },
                     match record_fault {
                         Some(e) => format!("; first bad record at offset {}: {e}", grouped(*fault)),
                         None if *fault != *offset => format!(" (at offset {})", grouped(*fault)),
@@ -408,7 +409,14 @@ impl Emit for Text<'_> {
                         first_seq.get(),
                         last_seq.get()
                     ),
-                    Empty::Garbage { reason } => format!("GARBAGE: {reason}"),
+                    Empty::Garbage { reason, landed } => format!(
+                        "GARBAGE: {reason}{}",
+                        if *landed {
+                            "; a batch whose write landed in full (header damaged since)"
+                        } else {
+                            ""
+                        }
+                    ),
                 };
                 writeln!(
                     self.out,

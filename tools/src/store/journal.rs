@@ -8,7 +8,9 @@
 //! always whole in the window; the next read starts at the first region not classified.
 //! Memory stays at one window whatever the file size. Consecutive zero, garbage or stale
 //! regions are merged into one item, so a pre-zeroed 1 GiB tail is one line, not
-//! 262,144.
+//! 262,144. The exception: a garbage block that `boreal_segment::landed_batch`
+//! recognises (a batch whose write landed in full, its header damaged since) always
+//! starts an item of its own, so that what it means is never lost in a merged run.
 
 use std::fs::File;
 use std::path::Path;
@@ -16,7 +18,7 @@ use std::path::Path;
 use boreal_segment::limits::{BATCH_BYTES_MAX, BATCH_HEADER_SIZE, JOURNAL_FILE_HEADER_SIZE};
 use boreal_segment::{
     BatchHeader, BatchSeq, BatchView, Error as FormatError, Generation, JournalFileHeader, Records,
-    Region, classify,
+    Region, classify, landed_batch,
 };
 
 use super::{StoreError, io_error, read_full_at};
@@ -55,14 +57,21 @@ pub enum Empty {
         first_seq: BatchSeq,
         last_seq: BatchSeq,
     },
-    /// No batch header of this file: the reason is the first block's.
-    Garbage { reason: FormatError },
+    /// No batch header of this file: the reason is the first block's. `landed`: the
+    /// first block is a batch whose write landed in full and whose header was damaged
+    /// since (`boreal_segment::landed_batch`: its header, with one bit corrected or as
+    /// stored, names this place, and every sector carries the stamp it gives). Such a
+    /// batch may have been acknowledged; recovery reports it missing at the tail.
+    Garbage { reason: FormatError, landed: bool },
 }
 
 impl Empty {
     fn merges_with(&self, other: &Empty) -> bool {
         match (self, other) {
-            (Empty::Zeros, Empty::Zeros) | (Empty::Garbage { .. }, Empty::Garbage { .. }) => true,
+            (Empty::Zeros, Empty::Zeros) => true,
+            // A landed batch starts a region of its own; the blocks after it (its body,
+            // or older garbage) join it.
+            (Empty::Garbage { .. }, Empty::Garbage { landed, .. }) => !landed,
             (Empty::Stale { generation: a, .. }, Empty::Stale { generation: b, .. }) => a == b,
             _ => false,
         }
@@ -210,11 +219,15 @@ pub fn scan(
                     (len, None)
                 }
                 Region::Garbage(reason) => {
+                    // `classify` left the bytes as they are on disk; one block holds the
+                    // header and the sectors `landed_batch` checks.
+                    let block_end = got.min(local + align as usize);
+                    let landed = landed_batch(&window[local..block_end], &place).is_some();
                     merge(
                         &mut pending,
                         offset,
                         align,
-                        Empty::Garbage { reason },
+                        Empty::Garbage { reason, landed },
                         &mut on_item,
                     );
                     (align, None)

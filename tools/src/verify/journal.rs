@@ -5,16 +5,35 @@
 //!
 //! Where damage lies decides its severity, with the evidence the engine's recovery uses
 //! (`engine::journal::decide`): batches of one file generation are written back to back
-//! from offset 4096, one write at a time, and a newer generation's header is written
-//! only after every batch of the older files completed. So anything that is not a valid
-//! batch *before* a later batch header of the same file, or a torn batch in a file that
-//! a newer generation follows, was acknowledged and is damaged: an error. A torn batch
-//! or unreadable bytes *after* the last batch of the newest file is the write a crash
-//! cut: a warning (recovery cuts it), unless every sector of the torn batch carries its
-//! stamp (journal version 2): then the write landed in full and was damaged after it,
-//! it may have been acknowledged, and recovery reports it missing: an error. The
-//! report says which ("damaged after a complete write" or "torn (incomplete write)"). Zeros and stale batches of an older generation
-//! after the last batch are the normal state of a pre-written, recycled file.
+//! from offset 4096, and a newer generation's header is written only after every batch
+//! of the older files completed. So anything that is not a valid batch *before* a later
+//! batch header of the same file, or a torn batch in a file that a newer generation
+//! follows, was acknowledged and is damaged: an error. A torn batch or unreadable bytes
+//! *after* the last batch of the newest file is the write a crash cut: a warning
+//! (recovery cuts it), unless every sector of the torn batch carries its stamp (journal
+//! version 2 and later): then the write landed in full and was damaged after it, it may
+//! have been acknowledged, and recovery reports it missing: an error. The report says
+//! which ("damaged after a complete write" or "torn (incomplete write)"). The same holds
+//! for a region with no readable header right after the last batch of the newest file
+//! when `boreal_segment::landed_batch` recognises its first block (the header, with one
+//! bit corrected or as stored, names this place and every sector carries the stamp it
+//! gives): a batch whose write landed in full, its header damaged since; an error, never
+//! a torn tail. Zeros and stale batches of an older generation after the last batch are
+//! the normal state of a pre-written, recycled file.
+//!
+//! The pipeline window (journal version 3). The writer keeps up to two writes in
+//! flight: batch `s` may be written while `s - 1` is, and then carries the `PIPELINED`
+//! flag, so its header proves only `s - 2` durable. When the last batch header of the
+//! newest file is pipelined and the batch before it did not complete (its header is
+//! torn with a sector lacking its stamp and sequence `s - 1`, or no readable header lies
+//! between the header of `s - 2` and the pipelined one), neither was acknowledged
+//! (acknowledgements go in sequence order) and recovery cuts both: a plain crash during
+//! pipelined writes leaves this. Each region recovery cuts there, and the pipelined batch
+//! itself, is a warning, not an error. The exception, as at the tail: one garbage region
+//! that is a landed batch (see above) completed, so the usual rules hold and it is an
+//! error. Whether a pipelined batch is the last header is known only when the file's
+//! scan ends, so what its arrival would prove damaged is held until then (or until the
+//! next header of the file, which proves it after all: errors, as usual).
 
 use std::path::PathBuf;
 
@@ -36,6 +55,8 @@ enum Gap {
         reason: FormatError,
         /// Every sector carries the batch's stamp: the write landed in full.
         complete: bool,
+        /// The header's `PIPELINED` flag.
+        pipelined: bool,
         fault: u64,
         record_fault: Option<FormatError>,
     },
@@ -63,6 +84,7 @@ impl Gap {
                 record_fault,
                 offset,
                 fault,
+                ..
             } => {
                 let at = if fault != offset {
                     format!(" (batch at offset {})", grouped(*offset))
@@ -95,12 +117,137 @@ impl Gap {
                     generation.get(),
                     first_seq.get()
                 ),
-                Empty::Garbage { reason } => format!(
-                    "{} B with no valid batch header where a batch was expected ({reason})",
-                    grouped(*len)
+                Empty::Garbage { reason, landed } => format!(
+                    "{} B with no valid batch header where a batch was expected ({reason}){}",
+                    grouped(*len),
+                    if *landed {
+                        "; its first block is a batch whose write landed in full, its header damaged since"
+                    } else {
+                        ""
+                    }
                 ),
             },
         }
+    }
+}
+
+/// Where the pipeline window would start among `before`, the gaps after the last valid
+/// batch (sequence `last_valid`) and before a pipelined batch of sequence `seq` (index
+/// into `before`), if that batch is the last header of the newest file; `None` when the
+/// batch before it completed, so the usual rules hold. `extra`: gaps after `before` not
+/// kept. Mirrors `engine::journal::decide` (`cut_from`).
+fn window_cut(
+    before: &[Gap],
+    extra: u64,
+    last_valid: Option<BatchSeq>,
+    seq: BatchSeq,
+) -> Option<usize> {
+    let just_before = seq.get().checked_sub(1)?;
+    // The header before the pipelined one: the last torn one kept, else the last valid.
+    let torn_at = before.iter().rposition(|g| matches!(g, Gap::Torn { .. }));
+    let (header_seq, after) = match torn_at.map(|t| (t, &before[t])) {
+        Some((t, Gap::Torn { seq, .. })) => (seq.get(), t + 1),
+        _ => (last_valid?.get(), 0),
+    };
+    if header_seq == just_before {
+        // Its header is there: the window only if the write is torn, not landed.
+        match torn_at.map(|t| (t, &before[t])) {
+            Some((
+                t,
+                Gap::Torn {
+                    complete: false, ..
+                },
+            )) => Some(t),
+            _ => None,
+        }
+    } else if header_seq.checked_add(1) == Some(just_before) && after < before.len() {
+        // No header where it must be. One garbage region that is a landed batch is
+        // that batch, complete, its header damaged since: the usual rules hold.
+        let between = &before[after..];
+        let landed = extra == 0
+            && between.len() == 1
+            && matches!(
+                between[0],
+                Gap::Empty {
+                    what: Empty::Garbage { landed: true, .. },
+                    ..
+                }
+            );
+        (!landed).then_some(after)
+    } else {
+        None
+    }
+}
+
+/// What recovery says of a region it cuts in the pipeline window: `what` describes it,
+/// `seq` and `offset` name the pipelined last batch.
+fn window_warning(what: &str, seq: BatchSeq, offset: u64) -> String {
+    format!(
+        "{what}: pipelined batch {} at offset {} is the last batch and was written while this one was in \
+         flight, which never completed, so neither was acknowledged (a crash during pipelined writes leaves \
+         this); recovery cuts both",
+        seq.get(),
+        grouped(offset)
+    )
+}
+
+/// What recovery says of the pipelined last batch it cuts with the one before it.
+fn pipelined_warning(what: &str, seq: BatchSeq) -> String {
+    format!(
+        "{what}: pipelined (written while batch {} was in flight) and the last batch, after a batch that never \
+         completed, so it was not acknowledged either; recovery cuts it with the batch before it",
+        seq.get().saturating_sub(1)
+    )
+}
+
+/// A valid pipelined batch of the newest file after a batch that did not complete (the
+/// pipeline window), held with what its arrival would prove damaged: if the file's scan
+/// ends before another header, it was the last header and recovery cuts both
+/// (warnings); a later header proves everything before it (errors, as usual).
+struct Window {
+    offset: u64,
+    seq: BatchSeq,
+    /// The regions recovery cuts before the pipelined batch: offset and description.
+    cut: Vec<(u64, String)>,
+    /// Gaps in the window not kept in `cut`.
+    extra: u64,
+    /// What to report if a header follows after all.
+    errors: Vec<(Option<u64>, String)>,
+}
+
+impl Window {
+    /// Another header followed: everything before the pipelined batch was acknowledged.
+    fn proven(self, name: &str, report: &mut Report) {
+        for (offset, msg) in self.errors {
+            report.error(name, offset, msg);
+        }
+    }
+
+    /// The file's scan ended: the pipelined batch was its last header.
+    fn cut(self, name: &str, report: &mut Report) {
+        for (offset, what) in &self.cut {
+            report.warning(
+                name,
+                Some(*offset),
+                window_warning(what, self.seq, self.offset),
+            );
+        }
+        if self.extra > 0 {
+            report.warning(
+                name,
+                None,
+                format!(
+                    "{} more regions before pipelined batch {} not itemised; recovery cuts them",
+                    self.extra,
+                    self.seq.get()
+                ),
+            );
+        }
+        report.warning(
+            name,
+            Some(self.offset),
+            pipelined_warning(&format!("batch {}", self.seq.get()), self.seq),
+        );
     }
 }
 
@@ -193,6 +340,9 @@ pub(crate) fn check(
         let mut pending: Vec<Gap> = Vec::new();
         let mut extra_gaps: u64 = 0;
         let gen0 = header.generation == Generation::ZERO;
+        // Only the newest file's last header can open the pipeline window.
+        let windows = is_newest && !gen0;
+        let mut window: Option<Window> = None;
         journal::scan(
             file,
             path,
@@ -202,6 +352,9 @@ pub(crate) fn check(
             |item| match item {
                 Item::Batch { offset, view } => {
                     let seq = view.header().sequence;
+                    if let Some(w) = window.take() {
+                        w.proven(name, report);
+                    }
                     let where_ = match last_valid {
                         Some((poff, pseq)) => format!(
                             "between batch {} at offset {} and batch {} at offset {} (batches of one generation are \
@@ -217,18 +370,43 @@ pub(crate) fn check(
                             grouped(offset)
                         ),
                     };
-                    for g in pending.drain(..) {
-                        report.error(
-                            name,
+                    // A pipelined batch after one that did not complete: if it is the
+                    // file's last header, recovery cuts from that one on, so hold what
+                    // would be errors until that is known.
+                    let cut_from = if windows && view.header().pipelined {
+                        window_cut(&pending, extra_gaps, last_valid.map(|v| v.1), seq)
+                    } else {
+                        None
+                    };
+                    let mut held = cut_from.map(|_| Window {
+                        offset,
+                        seq,
+                        cut: Vec::new(),
+                        extra: extra_gaps,
+                        errors: Vec::new(),
+                    });
+                    let mut cut = Vec::new();
+                    let mut error = |at: Option<u64>, msg: String, in_window: bool| match &mut held
+                    {
+                        Some(w) if in_window => w.errors.push((at, msg)),
+                        _ => report.error(name, at, msg),
+                    };
+                    for (i, g) in pending.drain(..).enumerate() {
+                        let in_window = cut_from.is_some_and(|c| i >= c);
+                        error(
                             Some(g.offset()),
                             format!("{}: {where_}", g.describe()),
+                            in_window,
                         );
+                        if in_window {
+                            cut.push((g.offset(), g.describe()));
+                        }
                     }
                     if extra_gaps > 0 {
-                        report.error(
-                            name,
+                        error(
                             None,
                             format!("{extra_gaps} more damaged regions {where_}"),
+                            true,
                         );
                         extra_gaps = 0;
                     }
@@ -236,17 +414,23 @@ pub(crate) fn check(
                         let expected = pseq.get() + 1;
                         let explained = last_seq.is_some_and(|s| s.get() + 1 == seq.get());
                         if seq.get() <= pseq.get() || (seq.get() != expected && !explained) {
-                            report.error(
-                                name,
+                            // In the window the missing sequence is the batch recovery
+                            // cuts, written again after it.
+                            error(
                                 Some(offset),
                                 format!(
                                     "batch sequence {} follows {} (expected {expected})",
                                     seq.get(),
                                     pseq.get()
                                 ),
+                                true,
                             );
                         }
                     }
+                    if let Some(w) = &mut held {
+                        w.cut = cut;
+                    }
+                    window = held;
                     if gen0 {
                         report.warning(
                             name,
@@ -279,12 +463,16 @@ pub(crate) fn check(
                     record_fault,
                     ..
                 } => {
+                    if let Some(w) = window.take() {
+                        w.proven(name, report);
+                    }
                     last_seq = Some(last_seq.map_or(h.sequence, |s| s.max(h.sequence)));
                     let gap = Gap::Torn {
                         offset,
                         seq: h.sequence,
                         reason,
                         complete,
+                        pipelined: h.pipelined,
                         fault,
                         record_fault,
                     };
@@ -300,7 +488,19 @@ pub(crate) fn check(
             },
             |done| progress.update(name, done, *len),
         )?;
-        tail(name, is_newest, gen0, &pending, extra_gaps, newest, report);
+        let window_cut = window.is_some();
+        if let Some(w) = window {
+            w.cut(name, report);
+        }
+        let ctx = TailCtx {
+            name,
+            is_newest,
+            gen0,
+            newest,
+            last_valid: last_valid.map(|v| v.1),
+            window_cut,
+        };
+        tail(&ctx, &pending, extra_gaps, report);
         scanned.push(Scanned {
             name: name.clone(),
             generation: header.generation,
@@ -323,18 +523,52 @@ fn push_gap(pending: &mut Vec<Gap>, extra: &mut u64, gap: Gap) {
     }
 }
 
-/// Judges what follows the last valid batch of a file.
-fn tail(
-    name: &str,
+/// What [`tail`] needs to know of a file.
+struct TailCtx<'a> {
+    name: &'a str,
     is_newest: bool,
     gen0: bool,
-    pending: &[Gap],
-    extra: u64,
+    /// The newest generation of the journal.
     newest: Generation,
-    report: &mut Report,
-) {
+    /// Sequence of the file's last valid batch (the gaps follow it).
+    last_valid: Option<BatchSeq>,
+    /// The file's last header is a valid pipelined batch that recovery cuts with the one
+    /// before it: the tail is before it, so nothing after it is a landed last write.
+    window_cut: bool,
+}
+
+/// Judges what follows the last valid batch of a file.
+fn tail(ctx: &TailCtx<'_>, pending: &[Gap], extra: u64, report: &mut Report) {
+    let name = ctx.name;
     let last_torn = pending.iter().rposition(|g| matches!(g, Gap::Torn { .. }));
+    // The pipeline window, when the last header is a torn pipelined batch: recovery cuts
+    // from `c` to it (`last_torn`).
+    let window = match last_torn.map(|t| (t, &pending[t])) {
+        Some((
+            t,
+            Gap::Torn {
+                seq,
+                offset,
+                pipelined: true,
+                ..
+            },
+        )) if ctx.is_newest && !ctx.gen0 && extra == 0 => {
+            window_cut(&pending[..t], 0, ctx.last_valid, *seq).map(|c| (c, t, *seq, *offset))
+        }
+        _ => None,
+    };
     for (i, g) in pending.iter().enumerate() {
+        if let Some((c, t, seq, offset)) = window
+            && (c..=t).contains(&i)
+        {
+            let msg = if i == t {
+                pipelined_warning(&g.describe(), seq)
+            } else {
+                window_warning(&g.describe(), seq, offset)
+            };
+            report.warning(name, Some(g.offset()), msg);
+            continue;
+        }
         let below_header = last_torn.is_some_and(|t| i < t);
         let is_zero_or_stale = matches!(
             g,
@@ -361,7 +595,7 @@ fn tail(
         if is_zero_or_stale {
             continue;
         }
-        if gen0 {
+        if ctx.gen0 {
             report.warning(
                 name,
                 Some(g.offset()),
@@ -369,14 +603,17 @@ fn tail(
             );
             continue;
         }
+        // Recovery's tail is right after the last header of the newest file (at it, if
+        // torn), or at the pipeline window's cut.
+        let at_tail = ctx.is_newest && i == 0 && last_torn.is_none() && !ctx.window_cut;
         match g {
-            Gap::Torn { .. } if !is_newest => report.error(
+            Gap::Torn { .. } if !ctx.is_newest => report.error(
                 name,
                 Some(g.offset()),
                 format!(
                     "{}: a newer journal file (generation {}) was written after it, so it was acknowledged",
                     g.describe(),
-                    newest.get()
+                    ctx.newest.get()
                 ),
             ),
             Gap::Torn { complete: true, .. } => report.error(
@@ -396,12 +633,27 @@ fn tail(
                     g.describe()
                 ),
             ),
+            Gap::Empty {
+                len,
+                what: Empty::Garbage { reason, landed: true },
+                ..
+            } if at_tail => report.error(
+                name,
+                Some(g.offset()),
+                format!(
+                    "{} B after the last batch hold no valid batch header ({reason}), but its first block is a batch \
+                     whose write landed in full, its header damaged since (with one bit corrected or as stored, it \
+                     names this place and every sector carries the stamp it gives); it may have been acknowledged, \
+                     so recovery reports it missing and never cuts it",
+                    grouped(*len)
+                ),
+            ),
             Gap::Empty { len, what, .. } => {
                 let reason = match what {
-                    Empty::Garbage { reason } => reason.to_string(),
+                    Empty::Garbage { reason, .. } => reason.to_string(),
                     _ => String::new(),
                 };
-                let msg = if is_newest {
+                let msg = if ctx.is_newest {
                     format!(
                         "torn tail: {} B after the last batch hold no valid batch header ({reason}); a write cut by a \
                          crash, or leftovers of one (recovery cuts them)",

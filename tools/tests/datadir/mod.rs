@@ -121,6 +121,33 @@ pub fn write_journal(
     file_bytes: u64,
     batches: &[(u64, Vec<Record<'_>>)],
 ) {
+    let batches: Vec<HandBatch<'_>> = batches
+        .iter()
+        .map(|(seq, records)| HandBatch {
+            seq: *seq,
+            records: records.clone(),
+            pipelined: false,
+        })
+        .collect();
+    write_journal_batches(path, file_id, generation, file_bytes, &batches);
+}
+
+/// One batch of a hand-written journal file.
+pub struct HandBatch<'a> {
+    pub seq: u64,
+    pub records: Vec<Record<'a>>,
+    /// Sets the `PIPELINED` flag (written while the batch before was in flight).
+    pub pipelined: bool,
+}
+
+/// [`write_journal`] with the batch flags given; returns each batch's offset.
+pub fn write_journal_batches(
+    path: &Path,
+    file_id: u64,
+    generation: u64,
+    file_bytes: u64,
+    batches: &[HandBatch<'_>],
+) -> Vec<u64> {
     let header = JournalFileHeader {
         version: JournalVersion::CURRENT,
         file_id: JournalFileId::new(file_id),
@@ -131,19 +158,25 @@ pub fn write_journal(
     let mut bytes = vec![0u8; file_bytes as usize];
     header.encode_into(&mut bytes).unwrap();
     let mut offset = 4096u64;
-    for (seq, records) in batches {
+    let mut offsets = Vec::new();
+    for batch in batches {
         let mut buf = vec![0u8; 64 << 10];
         let place = header.place(offset);
-        let mut b = BatchBuilder::new(&mut buf, place, BatchSeq::new(*seq)).unwrap();
-        for r in records {
+        let mut b = BatchBuilder::new(&mut buf, place, BatchSeq::new(batch.seq)).unwrap();
+        for r in &batch.records {
             b.push(r).unwrap();
+        }
+        if batch.pipelined {
+            b.mark_pipelined().unwrap();
         }
         let h = b.seal();
         let len = h.padded_len();
         bytes[offset as usize..offset as usize + len].copy_from_slice(&buf[..len]);
+        offsets.push(offset);
         offset += len as u64;
     }
     std::fs::write(path, bytes).unwrap();
+    offsets
 }
 
 /// Flips every bit of the byte at `offset` of `path`.
@@ -156,6 +189,19 @@ pub fn flip(path: &Path, offset: u64) {
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, offset).unwrap();
     b[0] ^= 0xFF;
+    f.write_all_at(&b, offset).unwrap();
+}
+
+/// Flips one bit (`bit`, 0..8) of the byte at `offset` of `path`.
+pub fn flip_bit(path: &Path, offset: u64, bit: u8) {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, offset).unwrap();
+    b[0] ^= 1 << bit;
     f.write_all_at(&b, offset).unwrap();
 }
 

@@ -1,0 +1,182 @@
+//! Behaviour: `boreal verify` judges a pipelined last batch (journal version 3) the way
+//! recovery does. When the batch before it did not complete (torn with a sector lacking
+//! its stamp, or no readable header where it must be), a plain crash during pipelined
+//! writes left this: neither was acknowledged and recovery cuts both, so both are
+//! warnings, not errors. When the batch before it completed (valid, or landed in full
+//! with its header damaged since), the usual rules hold.
+
+#[path = "datadir/mod.rs"]
+mod datadir;
+
+use std::path::{Path, PathBuf};
+
+use boreal_segment::{Change, Lsn, PageId, PgId, Record, Redo};
+use datadir::*;
+
+fn redo(lsn: u64) -> Record<'static> {
+    Record::Redo(Redo {
+        lsn: Lsn::new(lsn),
+        prev_lsn_pg: Lsn::new(lsn - 1),
+        prev_lsn_page: Lsn::ZERO,
+        pg_id: PgId::new(1),
+        page_id: PageId::new(lsn),
+        cpl: false,
+        change: Change::Delta {
+            offset: 0,
+            bytes: b"abc",
+        },
+    })
+}
+
+/// Batches 0..=3 of one record each (one 4 KiB block each, from offset 4096), batch 3
+/// pipelined; returns the offsets.
+fn journal(path: &Path) -> Vec<u64> {
+    let batches: Vec<HandBatch<'_>> = (0..4)
+        .map(|seq| HandBatch {
+            seq,
+            records: vec![redo(seq + 1)],
+            pipelined: seq == 3,
+        })
+        .collect();
+    write_journal_batches(path, 0, 1, 64 << 10, &batches)
+}
+
+/// A fresh `journal-0000.brj` path in its own directory.
+fn fresh() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal-0000.brj");
+    (dir, path)
+}
+
+fn verify(path: &Path) -> (i32, String) {
+    let (code, out, err) = boreal(&["verify", path.to_str().unwrap()]);
+    (code, out + &err)
+}
+
+fn lines_with<'a>(out: &'a str, prefix: &str) -> Vec<&'a str> {
+    out.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
+#[test]
+fn a_pipelined_last_batch_after_one_that_did_not_complete_is_cut_with_it() {
+    // Batch 2 torn: a byte of its record and one sector's stamp never written.
+    let (_dir, path) = fresh();
+    let at = journal(&path);
+    flip(&path, at[2] + 72 + 56 + 1);
+    flip(&path, at[2] + 3 * 512 + 504);
+    let (code, out) = verify(&path);
+    assert_eq!(code, 0, "{out}");
+    assert!(lines_with(&out, "error").is_empty(), "{out}");
+    let warnings = lines_with(&out, "warning");
+    assert_eq!(warnings.len(), 2, "{out}");
+    assert!(
+        warnings[0].contains("batch 2 torn (incomplete write)")
+            && warnings[0].contains(&format!(
+                "pipelined batch 3 at offset {} is the last batch",
+                grouped(at[3])
+            ))
+            && warnings[0].contains("recovery cuts both"),
+        "{out}"
+    );
+    assert!(
+        warnings[1].contains(&format!("offset {}: batch 3: pipelined", grouped(at[3])))
+            && warnings[1].contains("recovery cuts it"),
+        "{out}"
+    );
+
+    // No header where batch 2 must be (the part of its write that landed missed the
+    // header): the same.
+    let (_dir, path) = fresh();
+    let at = journal(&path);
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[0xA5; 4096], at[2]).unwrap();
+    let (code, out) = verify(&path);
+    assert_eq!(code, 0, "{out}");
+    assert!(lines_with(&out, "error").is_empty(), "{out}");
+    let warnings = lines_with(&out, "warning");
+    assert_eq!(warnings.len(), 2, "{out}");
+    assert!(
+        warnings[0].contains(&format!(
+            "offset {}: 4,096 B with no valid batch header",
+            grouped(at[2])
+        )) && warnings[0].contains("recovery cuts both"),
+        "{out}"
+    );
+    assert!(warnings[1].contains("batch 3: pipelined"), "{out}");
+
+    // The pipelined batch torn too (its body damaged after a complete write, even):
+    // still never acknowledged, both cut.
+    let (_dir, path) = fresh();
+    let at = journal(&path);
+    flip(&path, at[2] + 72 + 56 + 1);
+    flip(&path, at[2] + 3 * 512 + 504);
+    flip(&path, at[3] + 72 + 56 + 1);
+    let (code, out) = verify(&path);
+    assert_eq!(code, 0, "{out}");
+    assert!(lines_with(&out, "error").is_empty(), "{out}");
+    let warnings = lines_with(&out, "warning");
+    assert_eq!(warnings.len(), 2, "{out}");
+    assert!(
+        warnings[0].contains("batch 2 torn (incomplete write)")
+            && warnings[0].contains("recovery cuts both"),
+        "{out}"
+    );
+    assert!(
+        warnings[1].contains("batch 3 damaged after a complete write")
+            && warnings[1].contains("pipelined")
+            && warnings[1].contains("recovery cuts it"),
+        "{out}"
+    );
+
+    // The same torn batch 2 with a header after the pipelined one: batch 4 was written
+    // only once 2 was durable, so 2 was acknowledged and is damaged.
+    let (_dir, path) = fresh();
+    let mut batches: Vec<HandBatch<'_>> = (0..5)
+        .map(|seq| HandBatch {
+            seq,
+            records: vec![redo(seq + 1)],
+            pipelined: seq >= 3,
+        })
+        .collect();
+    batches[4].pipelined = false;
+    let at = write_journal_batches(&path, 0, 1, 64 << 10, &batches);
+    flip(&path, at[2] + 72 + 56 + 1);
+    flip(&path, at[2] + 3 * 512 + 504);
+    let (code, out) = verify(&path);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("batch 2 torn (incomplete write)")
+            && out.contains("acknowledged data is lost here"),
+        "{out}"
+    );
+    assert!(!out.contains("recovery cuts"), "{out}");
+}
+
+#[test]
+fn a_pipelined_last_batch_after_a_completed_one_keeps_the_usual_rules() {
+    // Batch 2 valid: nothing to report.
+    let (_dir, path) = fresh();
+    journal(&path);
+    let (code, out) = verify(&path);
+    assert_eq!(code, 0, "{out}");
+    assert!(lines_with(&out, "warning").is_empty(), "{out}");
+    assert!(lines_with(&out, "error").is_empty(), "{out}");
+
+    // Batch 2 landed in full and one bit of its header flipped since: it may have been
+    // acknowledged, so it is an error, not part of a cut window.
+    let (_dir, path) = fresh();
+    let at = journal(&path);
+    flip_bit(&path, at[2] + 26, 3); // its file id
+    let (code, out) = verify(&path);
+    assert_eq!(code, 1, "{out}");
+    assert!(lines_with(&out, "warning").is_empty(), "{out}");
+    let errors = lines_with(&out, "error");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains(&format!("offset {}", grouped(at[2])))
+                && e.contains("a batch whose write landed in full, its header damaged since")),
+        "{out}"
+    );
+    assert!(!out.contains("recovery cuts"), "{out}");
+}
