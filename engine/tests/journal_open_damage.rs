@@ -162,8 +162,10 @@ fn damage_without_a_readable_header_refuses_to_start() {
     let io = sim.io(0, 0);
     sim.run(async move {
         written(&io, 5).await;
-        // Batch 2's header: nothing says what the batch held.
+        // Batch 2's header, two bits (one alone is corrected): nothing says what the
+        // batch held.
         flip(&io, batch_offset(2) + 20).await;
+        flip(&io, batch_offset(2) + 60).await;
         assert_refused(&io, &["file:0 offset 12288", "Unknown"]).await;
     });
 }
@@ -195,10 +197,10 @@ fn a_backlog_bound_the_journal_cannot_hold_is_refused_before_any_file_is_touched
 
 /// The tail blind spot that remains, for control records: damage of more than one bit
 /// to the header fields of the last acknowledged batch that say where it belongs (here
-/// its file id and generation) leaves nothing that says a batch was there, and recovery cuts it like a torn write whose
-/// header did not land. A truncation or an epoch change is therefore also made durable
-/// in the segment's metadata file before it is acknowledged; cut from the journal, it
-/// must still hold after the restart.
+/// its file id and generation) leaves nothing that says a batch was there, and recovery
+/// cuts it like a torn write whose header did not land. A truncation or an epoch change
+/// is therefore also made durable in the segment's metadata file before it is
+/// acknowledged; cut from the journal, it must still hold after the restart.
 #[test]
 fn a_truncation_in_a_damaged_last_batch_still_holds_after_restart() {
     let sim = sim(33);
@@ -271,10 +273,10 @@ fn a_fence_in_a_damaged_last_batch_still_holds_after_restart() {
     });
 }
 
-/// The last acknowledged batch, its header damaged elsewhere than where it says where it
-/// belongs: every sector carries the stamp its stored checksums give, so the write
-/// landed in full. Nothing readable says what it held (a truncation here): reported,
-/// and the core refuses to start until it is repaired from its peers.
+/// The last acknowledged batch, its header damaged in two bits elsewhere than where it
+/// says where it belongs: every sector carries the stamp its stored checksums give, so
+/// the write landed in full. Nothing readable says what it held (a truncation here):
+/// reported, and the core refuses to start until it is repaired from its peers.
 #[test]
 fn a_damaged_header_of_a_landed_last_batch_is_reported_not_cut() {
     let sim = sim(35);
@@ -288,7 +290,9 @@ fn a_damaged_header_of_a_landed_last_batch_is_reported_not_cut() {
             .await
             .unwrap();
         drop(e);
-        flip(&io, batch_offset(5) + 20).await; // its header's body length
+        // Two bits of its header (one alone is corrected): body length and last LSN.
+        flip(&io, batch_offset(5) + 20).await;
+        flip(&io, batch_offset(5) + 60).await;
         assert_refused(&io, &["file:0 offset", "Unknown", "landed in full"]).await;
     });
 }

@@ -375,7 +375,10 @@ fn a_complete_batch_with_a_damaged_header_before_a_pipelined_one_is_reported() {
             region[at..at + padded].copy_from_slice(&buf[..padded]);
             at += padded;
         }
-        region[17] ^= 0x04; // batch 5's header: its record count
+        // Batch 5's header, two bits (one alone is corrected): its record count and
+        // its last LSN. Its stored checksums and place fields are intact.
+        region[17] ^= 0x04;
+        region[60] ^= 0x04;
         patch(&io, &path, 24576, region.len(), |b| {
             b.copy_from_slice(&region)
         })
@@ -431,7 +434,9 @@ fn damaged_middle_header_is_located_by_its_neighbours() {
     let io = sim.io(0, 0);
     sim.run(async move {
         journal_with(&io, 5).await;
-        flip(&io, 2 * 4096 + 20).await; // batch seq 1's header
+        // Batch seq 1's header, two bits (one is corrected, see below).
+        flip(&io, 2 * 4096 + 20).await;
+        flip(&io, 2 * 4096 + 60).await;
         let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
         assert_eq!(lsns(&rec), [1, 3, 4, 5]);
         assert_eq!(rec.missing.len(), 1, "{:?}", rec.report);
@@ -484,20 +489,29 @@ fn damaged_last_acknowledged_batch_is_missing_never_cut() {
     });
 }
 
-/// Damage to the 72 header bytes of the last batch: its header checksum fails. If one
-/// bit corrects it, or the header still names this place, and every sector carries the
-/// stamp its checksums give, the write landed in full: reported missing, never cut, and
+/// Damage to the 72 header bytes of the last batch: its header checksum fails. One
+/// flipped bit is corrected and the batch replayed as written (the report says so). With
+/// more, if the header still names this place and every sector carries the stamp its
+/// stored checksums give, the write landed in full: reported missing, never cut, and
 /// appends resume after it. What remains undetectable on one node: more than one bit
 /// flipped in the fields that say where the batch belongs; then nothing says a batch
 /// was there, and it is cut like a torn write whose header did not land (peers hold
 /// the records).
 #[test]
-fn damaged_header_of_the_last_batch_is_reported_unless_it_hides_the_batch() {
-    for (flips, reported) in [
-        (&[20u64][..], true),
-        (&[2], true),
-        (&[44], true),
-        (&[26, 34], false),
+fn damaged_header_of_the_last_batch_is_corrected_or_reported_unless_it_hides_the_batch() {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Outcome {
+        Corrected,
+        Reported,
+        Cut,
+    }
+    use Outcome::*;
+    for (flips, outcome) in [
+        (&[20u64][..], Corrected),
+        (&[2], Corrected),
+        (&[44], Corrected),
+        (&[20, 60], Reported),
+        (&[26, 34], Cut),
     ] {
         let sim = sim(25);
         let io = sim.io(0, 0);
@@ -507,23 +521,59 @@ fn damaged_header_of_the_last_batch_is_reported_unless_it_hides_the_batch() {
                 flip(&io, 5 * 4096 + at).await; // the last batch's header
             }
             let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
-            assert_eq!(lsns(&rec), [1, 2, 3, 4], "flips at {flips:?}");
             let tail = rec.tail.unwrap();
-            if reported {
-                assert_eq!(rec.missing.len(), 1, "{flips:?}: {:?}", rec.report);
-                assert_eq!(rec.missing[0].offset, 5 * 4096);
-                assert_eq!(tail.offset, 6 * 4096, "appends resume after it");
-                assert_eq!(
-                    tail.next_seq,
-                    BatchSeq::new(5),
-                    "its sequence (4) stays used"
-                );
-            } else {
-                assert!(rec.missing.is_empty(), "{flips:?}: {:?}", rec.report);
-                assert_eq!(tail.offset, 5 * 4096, "{flips:?}");
+            match outcome {
+                Corrected => {
+                    assert_eq!(lsns(&rec), [1, 2, 3, 4, 5], "{flips:?}: {:?}", rec.report);
+                    assert!(rec.missing.is_empty(), "{flips:?}: {:?}", rec.report);
+                    assert!(
+                        rec.report.iter().any(|l| l.contains("corrected")),
+                        "{:?}",
+                        rec.report
+                    );
+                    assert_eq!((tail.offset, tail.next_seq), (6 * 4096, BatchSeq::new(5)));
+                }
+                Reported => {
+                    assert_eq!(lsns(&rec), [1, 2, 3, 4], "{flips:?}");
+                    assert_eq!(rec.missing.len(), 1, "{flips:?}: {:?}", rec.report);
+                    assert_eq!(rec.missing[0].offset, 5 * 4096);
+                    assert_eq!(tail.offset, 6 * 4096, "appends resume after it");
+                    assert_eq!(
+                        tail.next_seq,
+                        BatchSeq::new(5),
+                        "its sequence (4) stays used"
+                    );
+                }
+                Cut => {
+                    assert_eq!(lsns(&rec), [1, 2, 3, 4], "{flips:?}");
+                    assert!(rec.missing.is_empty(), "{flips:?}: {:?}", rec.report);
+                    assert_eq!(tail.offset, 5 * 4096, "{flips:?}");
+                }
             }
         });
     }
+}
+
+/// One flipped bit in the header of a batch in the middle of the journal: corrected,
+/// nothing missing, every record replayed, and the report names the correction.
+#[test]
+fn a_flipped_header_bit_below_the_tail_is_corrected() {
+    let sim = sim(31);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        journal_with(&io, 5).await;
+        flip(&io, 2 * 4096 + 33).await; // batch seq 1's header: its generation
+        let (_j, rec) = Journal::open(io, small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5], "{:?}", rec.report);
+        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+        assert!(
+            rec.report
+                .iter()
+                .any(|l| l.contains("offset 8192") && l.contains("corrected")),
+            "{:?}",
+            rec.report
+        );
+    });
 }
 
 #[test]

@@ -525,43 +525,54 @@ pub enum Region<'a> {
     Garbage(Error),
 }
 
+/// For a region `classify` called garbage because its batch header does not decode:
+/// the one bit (an index into the header's 72 bytes, bit `i % 8` of byte `i / 8`) whose
+/// flip makes it a header that decodes with its checksum and names `place` (file id,
+/// generation, offset), if there is one. CRC-32C over the 68 bytes after the checksum
+/// corrects any single-bit error and never miscorrects two, so the corrected header is
+/// the one that was written. Only a header whose magic is within one bit of a batch's
+/// is tried (a cheap test for the many garbage blocks of a recycled file).
+pub fn header_repair(bytes: &[u8], place: &BatchPlace) -> Option<usize> {
+    let stored = bytes.get(..BATCH_HEADER_SIZE)?;
+    let magic = peek_u32(stored, 8).unwrap_or_default();
+    if (magic ^ BATCH_MAGIC).count_ones() > 1 {
+        return None;
+    }
+    let mut head = [0u8; BATCH_HEADER_SIZE];
+    head.copy_from_slice(stored);
+    (0..BATCH_HEADER_SIZE * 8).find(|&bit| {
+        head[bit / 8] ^= 1 << (bit % 8);
+        let fits = BatchHeader::decode_sealed(&head).is_ok_and(|(h, _)| {
+            h.file_id == place.file_id
+                && h.generation == place.generation
+                && h.file_offset == place.file_offset
+        });
+        head[bit / 8] ^= 1 << (bit % 8);
+        fits
+    })
+}
+
 /// For the first block of a region `classify` called garbage (other than an older
 /// generation's batch): the stamp of the batch whose write landed there in full and
 /// whose header was damaged since, if the bytes prove one. They do when the header,
-/// as stored or with one bit corrected (CRC-32C over 68 bytes corrects any single-bit
-/// error and never miscorrects two), decodes, names `place` (file id, generation,
-/// offset) and gives a stamp that every whole sector of `block` carries. When no single
-/// bit repairs it, the header's stored checksums still may (the damage hit other
-/// fields): then the file id, generation and offset as stored must name `place`. Bytes
-/// left over from an older batch do not pass (a block from its middle starts with
-/// records), nor do zeros. Only a version with stamps, and only a block whose magic is
-/// within one bit of a batch's, is looked at (a cheap test for the many garbage blocks
-/// of a recycled file). Recovery reports such a batch missing instead of cutting it.
+/// with one bit corrected ([`header_repair`]) or as stored, names `place` (file id,
+/// generation, offset) and gives a stamp that every whole sector of `block` carries.
+/// When no single bit repairs it, the header's stored checksums still may (the damage
+/// hit other fields): then the file id, generation and offset as stored must name
+/// `place`. Bytes left over from an older batch do not pass (a block from its middle
+/// starts with records), nor do zeros. Only a version with stamps is looked at.
+/// Recovery reports such a batch missing instead of cutting it.
 pub fn landed_batch(block: &[u8], place: &BatchPlace) -> Option<u64> {
     if !place.version.stamped() || block.len() < BATCH_HEADER_SIZE.max(STAMP_SECTOR_SIZE) {
         return None;
     }
-    let magic = peek_u32(block, 8).unwrap_or_default();
-    if (magic ^ BATCH_MAGIC).count_ones() > 1 {
-        return None;
-    }
     let common = stamp::common_stamp(block)?;
-    let belongs = |h: &BatchHeader| {
-        h.file_id == place.file_id
-            && h.generation == place.generation
-            && h.file_offset == place.file_offset
-    };
-    let mut head = [0u8; BATCH_HEADER_SIZE];
-    head.copy_from_slice(&block[..BATCH_HEADER_SIZE]);
-    for bit in 0..BATCH_HEADER_SIZE * 8 {
+    if let Some(bit) = header_repair(block, place) {
+        let mut head = [0u8; BATCH_HEADER_SIZE];
+        head.copy_from_slice(&block[..BATCH_HEADER_SIZE]);
         head[bit / 8] ^= 1 << (bit % 8);
-        if let Ok((h, sum)) = BatchHeader::decode_sealed(&head)
-            && belongs(&h)
-            && stamp::carries(common, h.stamp(sum))
-        {
-            return Some(common);
-        }
-        head[bit / 8] ^= 1 << (bit % 8);
+        let (h, sum) = BatchHeader::decode_sealed(&head).ok()?;
+        return stamp::carries(common, h.stamp(sum)).then_some(common);
     }
     // More than one bit: trust the place fields and stored checksums only as stored.
     let word = |at: usize| peek_u64(block, at).unwrap_or_default();

@@ -29,7 +29,7 @@ pub mod stamp;
 pub use alignment::Alignment;
 pub use batch::{
     BATCH_FLAG_REDO_ONLY, BatchBuilder, BatchHeader, BatchPlace, BatchView, Region, batch_len,
-    body_capacity, classify, classify_with, decode_batch, landed_batch,
+    body_capacity, classify, classify_with, decode_batch, header_repair, landed_batch,
 };
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameHeader, decode_frame, encode_frame};

@@ -49,6 +49,10 @@
 //! written again. If it completed (valid, or landed in full and damaged since), the
 //! usual rules hold.
 //!
+//! One flipped bit of a batch header is corrected before any of this (`scan.rs`,
+//! `boreal_segment::header_repair`): the region is then judged as written, and the
+//! report names the correction.
+//!
 //! What cannot be proven (the guarantee that remains): with a single damaged batch, an
 //! acknowledged batch is lost without a [`MissingRange`] only if it is the last
 //! acknowledged batch of the journal, nothing after it left a readable header, and
@@ -490,6 +494,8 @@ pub(crate) enum Seen {
         batch: usize,
         /// The header's `PIPELINED` flag (see [`Evidence::PredecessorCut`]).
         pipelined: bool,
+        /// One flipped bit of the header was corrected (`boreal_segment::header_repair`).
+        repaired: bool,
     },
     Torn {
         seq: BatchSeq,
@@ -501,6 +507,8 @@ pub(crate) enum Seen {
         complete: bool,
         /// The header's `PIPELINED` flag.
         pipelined: bool,
+        /// One flipped bit of the header was corrected.
+        repaired: bool,
         reason: String,
     },
     Zeros,
@@ -789,6 +797,15 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
             seq_max = Some(seq_max.map_or(seq, |m| m.max(seq)));
         }
         let file = files[fi].file;
+        if matches!(
+            it.seen,
+            Seen::Valid { repaired: true, .. } | Seen::Torn { repaired: true, .. }
+        ) {
+            d.report.push(format!(
+                "{file} offset {} len {}: one flipped bit of the batch header corrected (stored damage; the batch is judged as written)",
+                it.offset, it.len
+            ));
+        }
         if case.action != Accept {
             d.report.push(format!(
                 "{file} offset {} len {}: {:?}, {:?}, {:?} -> {:?}: {}{}",
@@ -1008,6 +1025,7 @@ mod tests {
                 seq: BatchSeq::new(seq),
                 batch,
                 pipelined: false,
+                repaired: false,
             },
         }
     }
@@ -1030,6 +1048,7 @@ mod tests {
                 redo_only: true,
                 complete: false,
                 pipelined: false,
+                repaired: false,
                 reason: "crc".into(),
             },
         }

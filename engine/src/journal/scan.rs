@@ -406,6 +406,11 @@ impl FileScan<'_> {
         let size = self.header.file_size;
         let place = self.place(offset);
         self.scratch.clear();
+        // The stored header, kept for a one-bit correction (classify leaves garbage as
+        // it is, but we must not hold its borrow).
+        let mut head = [0u8; BATCH_HEADER_SIZE];
+        let head_len = region.len().min(BATCH_HEADER_SIZE);
+        head[..head_len].copy_from_slice(&region[..head_len]);
         let scratch = &mut self.scratch;
         let classified = classify_with(region, &place, &mut |r| summarise(scratch, r));
         if matches!(classified, Region::Torn { .. } | Region::Garbage(_))
@@ -419,6 +424,26 @@ impl FileScan<'_> {
             self.rereads_left -= 1;
             return Err(());
         }
+        // A header that does not decode, after the re-reads: one flipped bit is
+        // corrected (`boreal_segment::header_repair`, exact for a single bit) and the
+        // region judged again as it was written. The report names the repair.
+        let repair = match &classified {
+            Region::Garbage(e) if !matches!(e, FormatError::WrongGeneration { .. }) => {
+                boreal_segment::header_repair(&head[..head_len], &place)
+            }
+            _ => None,
+        };
+        let classified = match repair {
+            Some(bit) => {
+                drop(classified);
+                region[bit / 8] ^= 1 << (bit % 8);
+                self.scratch.clear();
+                let scratch = &mut self.scratch;
+                classify_with(region, &place, &mut |r| summarise(scratch, r))
+            }
+            None => classified,
+        };
+        let repaired = repair.is_some();
         let mut valid = None;
         let (len, seen) = match classified {
             Region::Valid(view) => {
@@ -430,6 +455,7 @@ impl FileScan<'_> {
                         seq: h.sequence,
                         batch: usize::MAX,
                         pipelined: h.pipelined,
+                        repaired,
                     },
                 )
             }
@@ -446,6 +472,7 @@ impl FileScan<'_> {
                     redo_only: h.redo_only,
                     complete,
                     pipelined: h.pipelined,
+                    repaired,
                     reason: reason.to_string(),
                 },
             ),
