@@ -47,7 +47,7 @@ fn a_landed_last_batch_with_a_flipped_header_bit_is_an_error() {
     );
     assert!(
         out.contains("a batch whose write landed in full, its header damaged since")
-            && out.contains("recovery reports it missing and never cuts it"),
+            && out.contains("recovery corrects the one flipped header bit and replays the batch"),
         "{out}"
     );
     assert!(!out.contains("torn tail"), "{out}");
@@ -64,6 +64,7 @@ fn a_landed_last_batch_with_a_flipped_header_bit_is_an_error() {
         .unwrap_or_else(|| panic!("no region at {last}: {regions:?}"));
     assert_eq!(garbage["state"], "garbage");
     assert_eq!(garbage["landed"], true);
+    assert_eq!(garbage["header_correctable"], true);
     assert_eq!(garbage["len"], 4096);
     let (code, out, err) = boreal(&["inspect", path.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
@@ -82,4 +83,5 @@ fn a_landed_last_batch_with_a_flipped_header_bit_is_an_error() {
     let regions = &file(&doc, path.to_str().unwrap())["regions"];
     assert_eq!(regions[2]["offset"], last);
     assert_eq!(regions[2]["landed"], false);
+    assert_eq!(regions[2]["header_correctable"], false);
 }

@@ -10,7 +10,8 @@
 //! after it); valid and torn ones say `"pipelined"`: the batch was written while the one
 //! before it was in flight, so its header proves only the batch two before it durable;
 //! a garbage one says `"landed"`: its first block is a batch whose write landed in full
-//! and whose header was damaged since, so it may have been acknowledged),
+//! and whose header was damaged since, so it may have been acknowledged, and
+//! `"header_correctable"`: one flipped bit of that header, which recovery corrects),
 //! page files `"pages"` (with `--pages`) and a `"summary"` each.
 
 use std::io::{self, Write};
@@ -381,7 +382,12 @@ impl Emit for Json<'_> {
                         v["first_sequence"] = json!(first_seq.get());
                         v["last_sequence"] = json!(last_seq.get());
                     }
-                    Empty::Garbage { reason, landed } => {
+                    Empty::Garbage {
+                        reason,
+                        landed,
+                        correctable,
+                    } => {
+                        v["header_correctable"] = json!(correctable);
                         v["reason"] = json!(reason.to_string());
                         v["landed"] = json!(landed);
                     }

@@ -409,7 +409,7 @@ impl Emit for Text<'_> {
                         first_seq.get(),
                         last_seq.get()
                     ),
-                    Empty::Garbage { reason, landed } => format!(
+                    Empty::Garbage { reason, landed, .. } => format!(
                         "GARBAGE: {reason}{}",
                         if *landed {
                             "; a batch whose write landed in full (header damaged since)"

@@ -18,7 +18,7 @@ use std::path::Path;
 use boreal_segment::limits::{BATCH_BYTES_MAX, BATCH_HEADER_SIZE, JOURNAL_FILE_HEADER_SIZE};
 use boreal_segment::{
     BatchHeader, BatchSeq, BatchView, Error as FormatError, Generation, JournalFileHeader, Records,
-    Region, classify, landed_batch,
+    Region, classify, header_repair, landed_batch,
 };
 
 use super::{StoreError, io_error, read_full_at};
@@ -62,7 +62,14 @@ pub enum Empty {
     /// since (`boreal_segment::landed_batch`: its header, with one bit corrected or as
     /// stored, names this place, and every sector carries the stamp it gives). Such a
     /// batch may have been acknowledged; recovery reports it missing at the tail.
-    Garbage { reason: FormatError, landed: bool },
+    /// `correctable`: one flipped bit of the first block's header gives a header that
+    /// names this place (`boreal_segment::header_repair`); recovery corrects it and
+    /// judges the batch as written.
+    Garbage {
+        reason: FormatError,
+        landed: bool,
+        correctable: bool,
+    },
 }
 
 impl Empty {
@@ -223,11 +230,16 @@ pub fn scan(
                     // header and the sectors `landed_batch` checks.
                     let block_end = got.min(local + align as usize);
                     let landed = landed_batch(&window[local..block_end], &place).is_some();
+                    let correctable = header_repair(&window[local..block_end], &place).is_some();
                     merge(
                         &mut pending,
                         offset,
                         align,
-                        Empty::Garbage { reason, landed },
+                        Empty::Garbage {
+                            reason,
+                            landed,
+                            correctable,
+                        },
                         &mut on_item,
                     );
                     (align, None)

@@ -117,11 +117,20 @@ impl Gap {
                     generation.get(),
                     first_seq.get()
                 ),
-                Empty::Garbage { reason, landed } => format!(
-                    "{} B with no valid batch header where a batch was expected ({reason}){}",
+                Empty::Garbage {
+                    reason,
+                    landed,
+                    correctable,
+                } => format!(
+                    "{} B with no valid batch header where a batch was expected ({reason}){}{}",
                     grouped(*len),
                     if *landed {
                         "; its first block is a batch whose write landed in full, its header damaged since"
+                    } else {
+                        ""
+                    },
+                    if *correctable {
+                        "; one flipped bit of its header: recovery corrects it and judges the batch as written"
                     } else {
                         ""
                     }
@@ -635,7 +644,12 @@ fn tail(ctx: &TailCtx<'_>, pending: &[Gap], extra: u64, report: &mut Report) {
             ),
             Gap::Empty {
                 len,
-                what: Empty::Garbage { reason, landed: true },
+                what:
+                    Empty::Garbage {
+                        reason,
+                        landed: true,
+                        correctable,
+                    },
                 ..
             } if at_tail => report.error(
                 name,
@@ -644,8 +658,13 @@ fn tail(ctx: &TailCtx<'_>, pending: &[Gap], extra: u64, report: &mut Report) {
                     "{} B after the last batch hold no valid batch header ({reason}), but its first block is a batch \
                      whose write landed in full, its header damaged since (with one bit corrected or as stored, it \
                      names this place and every sector carries the stamp it gives); it may have been acknowledged, \
-                     so recovery reports it missing and never cuts it",
-                    grouped(*len)
+                     so recovery {}",
+                    grouped(*len),
+                    if *correctable {
+                        "corrects the one flipped header bit and replays the batch"
+                    } else {
+                        "reports it missing and never cuts it"
+                    }
                 ),
             ),
             Gap::Empty { len, what, .. } => {
