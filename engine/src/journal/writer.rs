@@ -433,6 +433,11 @@ impl<I: Io> Inner<I> {
         }
         if count == 0 {
             stats.room_waits += 1;
+            // The batch just became full: it may go out now, pipelined.
+            if !st.flushers.is_empty() && self.batch_ready(st) {
+                let w = st.flushers.pop().expect("checked");
+                w.wake();
+            }
             return Ok(Fill::Wait);
         }
         stats.records += count as u64;
@@ -514,8 +519,8 @@ impl<I: Io> Inner<I> {
         true
     }
 
-    /// Waits once: until the flusher takes a batch, a batch completes, space is
-    /// released, or the journal fails. The caller re-checks.
+    /// Waits once: until a batch is taken or completes (the next batch may open), space
+    /// is released, or the journal fails. The caller re-checks.
     async fn wait_room(&self) {
         let mut registered = false;
         poll_fn(|cx| {
@@ -649,6 +654,9 @@ impl<I: Io> Inner<I> {
             done: None,
             wakers: std::mem::replace(&mut st.filling_wakers, spare),
         });
+        // Appenders waiting for the next batch to open (theirs was full) may go on now
+        // if a buffer is spare (a batch can be filled while two are written).
+        wake_all(&mut st.room_wakers);
         Poll::Ready(Some(Work::Batch(Job {
             buf: f.buf,
             file: f.file,
