@@ -561,13 +561,15 @@ pub fn header_repair(bytes: &[u8], place: &BatchPlace) -> Option<usize> {
 /// hit other fields): then the file id, generation and offset as stored must name
 /// `place`. Bytes left over from an older batch do not pass (a block from its middle
 /// starts with records), nor do zeros. Only a version with stamps is looked at.
-/// Recovery reports such a batch missing instead of cutting it.
-pub fn landed_batch(block: &[u8], place: &BatchPlace) -> Option<u64> {
+/// Recovery reports such a batch missing instead of cutting it. `repair` is what
+/// [`header_repair`] found for `block`: callers ask it first (recovery corrects the bit
+/// and judges the batch again), so its 576 tries are not made twice.
+pub fn landed_batch(block: &[u8], place: &BatchPlace, repair: Option<usize>) -> Option<u64> {
     if !place.version.stamped() || block.len() < BATCH_HEADER_SIZE.max(STAMP_SECTOR_SIZE) {
         return None;
     }
     let common = stamp::common_stamp(block)?;
-    if let Some(bit) = header_repair(block, place) {
+    if let Some(bit) = repair {
         let mut head = [0u8; BATCH_HEADER_SIZE];
         head.copy_from_slice(&block[..BATCH_HEADER_SIZE]);
         head[bit / 8] ^= 1 << (bit % 8);
@@ -1186,7 +1188,10 @@ mod tests {
         let mut b = BatchBuilder::new(&mut buf, place(), BatchSeq::new(5)).unwrap();
         b.push(&redo(7, &[0x71; 5000])).unwrap();
         b.seal();
-        let landed = |bytes: &[u8]| landed_batch(&bytes[..4096], &place());
+        let landed = |bytes: &[u8]| {
+            let block = &bytes[..4096];
+            landed_batch(block, &place(), header_repair(block, &place()))
+        };
         let stamp = landed(&buf).expect("an intact batch carries its stamp");
         // Any single flipped bit of the header is corrected: checksums, magic, place.
         for at in [0usize, 5, 9, 17, 26, 33, 44, 50, 70] {
@@ -1210,9 +1215,15 @@ mod tests {
             generation: Generation::new(3),
             ..place()
         };
-        assert_eq!(landed_batch(&d[..4096], &other), None);
+        assert_eq!(
+            landed_batch(&d[..4096], &other, header_repair(&d[..4096], &other)),
+            None
+        );
         d[17] ^= 1;
-        assert_eq!(landed_batch(&d[..4096], &other), None);
+        assert_eq!(
+            landed_batch(&d[..4096], &other, header_repair(&d[..4096], &other)),
+            None
+        );
         // The second block of the batch (records, its stamp in every sector): not a
         // batch that starts here.
         assert_eq!(landed(&buf[4096..]), None);
@@ -1226,7 +1237,7 @@ mod tests {
             version: JournalVersion::V1,
             ..place()
         };
-        assert_eq!(landed_batch(&buf[..4096], &v1), None);
+        assert_eq!(landed_batch(&buf[..4096], &v1, None), None);
     }
 
     #[test]

@@ -487,7 +487,9 @@ impl FileScan<'_> {
                 Seen::Garbage {
                     reason: e.to_string(),
                     // A batch that landed in full, its header damaged since.
-                    stamp: block.and_then(|b| boreal_segment::landed_batch(b, &place)),
+                    // `repair` found no single bit to correct (else the region would
+                    // have been judged again, as written).
+                    stamp: block.and_then(|b| boreal_segment::landed_batch(b, &place, None)),
                     sectors: block
                         .filter(|_| self.header.version.stamped())
                         .and_then(boreal_segment::stamp::common_stamp),

@@ -229,8 +229,10 @@ pub fn scan(
                     // `classify` left the bytes as they are on disk; one block holds the
                     // header and the sectors `landed_batch` checks.
                     let block_end = got.min(local + align as usize);
-                    let landed = landed_batch(&window[local..block_end], &place).is_some();
-                    let correctable = header_repair(&window[local..block_end], &place).is_some();
+                    let block = &window[local..block_end];
+                    let repair = header_repair(block, &place);
+                    let landed = landed_batch(block, &place, repair).is_some();
+                    let correctable = repair.is_some();
                     merge(
                         &mut pending,
                         offset,
