@@ -106,6 +106,13 @@ async fn flip(io: &SimIo, offset: u64) {
     .await;
 }
 
+/// Raises the min read point to `upto` and runs a coalescer pass that materializes
+/// something.
+async fn materialize(e: &Engine, upto: u64) {
+    e.set_min_read_point(PG, Lsn::new(upto)).unwrap();
+    assert!(e.coalesce_now().await.unwrap() > 0);
+}
+
 /// Batch `k` (0-based) of a journal where every append was its own batch.
 fn batch_offset(k: u64) -> u64 {
     4096 * (k + 1)
@@ -408,8 +415,7 @@ fn batches_already_materialized_are_recovered_but_not_replayed() {
             append(&e, lsn, 0).await;
         }
         e.fence(PG, Epoch::new(1)).await.unwrap();
-        e.set_min_read_point(PG, Lsn::new(6)).unwrap();
-        assert!(e.coalesce_now().await.unwrap() > 0);
+        materialize(&e, 6).await;
         assert_eq!(e.status(PG).unwrap().materialized_lsn, Lsn::new(6));
         for lsn in 7..=9 {
             append(&e, lsn, 1).await;
@@ -454,8 +460,7 @@ fn replay_during_the_scan_and_after_it_agree() {
         for lsn in 1..=8 {
             append(&e, lsn, 0).await;
         }
-        e.set_min_read_point(PG, Lsn::new(5)).unwrap();
-        assert!(e.coalesce_now().await.unwrap() > 0);
+        materialize(&e, 5).await;
         e.truncate(PG, Epoch::new(1), Lsn::new(6), Lsn::new(8))
             .await
             .unwrap();
@@ -552,8 +557,7 @@ fn a_damaged_header_of_a_released_file_is_zeroed_and_the_core_starts() {
             append(&e, lsn, 0).await;
         }
         // Materialize everything: file 0 is released (and marked free on disk).
-        e.set_min_read_point(PG, Lsn::new(70)).unwrap();
-        assert!(e.coalesce_now().await.unwrap() > 0);
+        materialize(&e, 70).await;
         for lsn in 71..=80 {
             append(&e, lsn, 0).await;
         }
@@ -618,8 +622,7 @@ fn damaged_newest_metadata_slot(seed: u64, at: usize) {
         for lsn in 1..=70 {
             append(&e, lsn, 0).await;
         }
-        e.set_min_read_point(PG, Lsn::new(70)).unwrap();
-        assert!(e.coalesce_now().await.unwrap() > 0);
+        materialize(&e, 70).await;
         // Fill past the 16 files so the released file 0 is reused: the records of the
         // older materialized state are then gone from the journal.
         for lsn in 71..=1020 {

@@ -55,6 +55,27 @@ async fn flip(io: &SimIo, offset: u64) {
     .await;
 }
 
+/// One batch as written at `place`: one redo record of `lsn` with a `len`-byte change,
+/// sealed (`PIPELINED` if asked); its padded bytes.
+fn hand_batch(place: BatchPlace, seq: u64, lsn: u64, len: usize, pipelined: bool) -> Vec<u8> {
+    let mut buf = vec![0u8; 16384];
+    let mut b = BatchBuilder::new(&mut buf, place, BatchSeq::new(seq)).unwrap();
+    let body = payload(lsn, len);
+    b.push(&redo(1, lsn, &body)).unwrap();
+    if pipelined {
+        b.mark_pipelined().unwrap();
+    }
+    let padded = b.seal().padded_len();
+    buf.truncate(padded);
+    buf
+}
+
+/// The header of journal file 0, as on disk.
+async fn file0_header(io: &SimIo) -> JournalFileHeader {
+    let head = patch(io, &file_path(DIR.as_ref(), 0), 0, 4096, |_| {}).await;
+    JournalFileHeader::decode(&head).unwrap()
+}
+
 fn lsns(rec: &boreal_engine::journal::Recovered) -> Vec<u64> {
     rec.records
         .iter()
@@ -76,7 +97,6 @@ fn torn_tail_is_cut_and_overwritten() {
         journal_with(&io, 5).await;
         // The write in flight at the crash: a 12 KiB batch of which only the first
         // 4 KiB landed.
-        let mut buf = vec![0u8; 16384];
         let place = BatchPlace {
             file_id: JournalFileId::new(0),
             generation: Generation::new(1),
@@ -84,10 +104,8 @@ fn torn_tail_is_cut_and_overwritten() {
             file_offset: 6 * 4096,
             version: JournalVersion::CURRENT,
         };
-        let mut b = BatchBuilder::new(&mut buf, place, BatchSeq::new(5)).unwrap();
-        let body = payload(6, 10000);
-        b.push(&redo(1, 6, &body)).unwrap();
-        assert_eq!(b.seal().padded_len(), 12288);
+        let buf = hand_batch(place, 5, 6, 10000, false);
+        assert_eq!(buf.len(), 12288);
         poke(&io, 6 * 4096, &buf[..4096]).await;
 
         let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
@@ -148,16 +166,9 @@ fn older_version_journal(version: JournalVersion, seed: u64) {
         header.encode_into(&mut file).unwrap();
         let mut offset = 4096usize;
         for lsn in 1..=6u64 {
-            let mut buf = vec![0u8; 16384];
-            let mut b = BatchBuilder::new(
-                &mut buf,
-                header.place(offset as u64),
-                BatchSeq::new(lsn - 1),
-            )
-            .unwrap();
-            let body = payload(lsn, if lsn == 6 { 10000 } else { 200 });
-            b.push(&redo(1, lsn, &body)).unwrap();
-            let len = b.seal().padded_len();
+            let len = if lsn == 6 { 10000 } else { 200 };
+            let buf = hand_batch(header.place(offset as u64), lsn - 1, lsn, len, false);
+            let len = buf.len();
             // The last batch (three blocks) is torn: only its first block landed.
             let landed = if lsn == 6 { 4096 } else { len };
             file[offset..offset + landed].copy_from_slice(&buf[..landed]);
@@ -232,29 +243,21 @@ fn a_pipelined_batch_after_an_incomplete_one_is_cut_and_zeroed() {
     sim.run(async move {
         journal_with(&io, 5).await; // seq 0..=4 at 4096..=20480
         let path = file_path(DIR.as_ref(), 0);
-        let head = patch(&io, &path, 0, 4096, |_| {}).await;
-        let header = JournalFileHeader::decode(&head).unwrap();
+        let header = file0_header(&io).await;
         let mut region = vec![0u8; 8 * 4096];
         let mut at = 0usize;
         for (seq, len, pipelined) in [(5u64, 10_000usize, false), (6, 200, true)] {
-            let lsn = seq + 1;
-            let mut buf = vec![0u8; 16384];
-            let mut b = BatchBuilder::new(
-                &mut buf,
+            let buf = hand_batch(
                 header.place(24576 + at as u64),
-                BatchSeq::new(seq),
-            )
-            .unwrap();
-            let body = payload(lsn, len);
-            b.push(&redo(1, lsn, &body)).unwrap();
-            if pipelined {
-                b.mark_pipelined().unwrap();
-            }
-            let padded = b.seal().padded_len();
+                seq,
+                seq + 1,
+                len,
+                pipelined,
+            );
             // Batch 5 (three blocks): only its first block landed.
-            let landed = if pipelined { padded } else { 4096 };
+            let landed = if pipelined { buf.len() } else { 4096 };
             region[at..at + landed].copy_from_slice(&buf[..landed]);
-            at += padded;
+            at += buf.len();
         }
         let end = 24576 + at as u64;
         patch(&io, &path, 24576, region.len(), |b| {
@@ -299,28 +302,18 @@ fn a_pipelined_batch_hidden_in_an_older_generation_is_zeroed_at_open() {
     sim.run(async move {
         journal_with(&io, 5).await; // seq 0..=4 at 4096..=20480
         let path = file_path(DIR.as_ref(), 0);
-        let head = patch(&io, &path, 0, 4096, |_| {}).await;
-        let header = JournalFileHeader::decode(&head).unwrap();
+        let header = file0_header(&io).await;
         let mut region = vec![0u8; 8 * 4096];
         // The older generation's batch at 24576, 16 KiB.
         let old_place = BatchPlace {
             generation: Generation::new(header.generation.get() + 5),
             ..header.place(24576)
         };
-        let mut buf = vec![0u8; 16384];
-        let mut b = BatchBuilder::new(&mut buf, old_place, BatchSeq::new(100)).unwrap();
-        let body = payload(99, 12_000);
-        b.push(&redo(1, 99, &body)).unwrap();
-        let padded = b.seal().padded_len();
-        assert_eq!(padded, 16384);
-        region[..padded].copy_from_slice(&buf[..padded]);
+        let old = hand_batch(old_place, 100, 99, 12_000, false);
+        assert_eq!(old.len(), 16384);
+        region[..16384].copy_from_slice(&old);
         // Batch 6 (pipelined, lsn 7) landed at 28672, inside it.
-        let mut buf = vec![0u8; 4096];
-        let mut b = BatchBuilder::new(&mut buf, header.place(28672), BatchSeq::new(6)).unwrap();
-        let body = payload(7, 200);
-        b.push(&redo(1, 7, &body)).unwrap();
-        b.mark_pipelined().unwrap();
-        b.seal();
+        let buf = hand_batch(header.place(28672), 6, 7, 200, true);
         region[4096..8192].copy_from_slice(&buf);
         patch(&io, &path, 24576, region.len(), |b| {
             b.copy_from_slice(&region)
@@ -353,27 +346,19 @@ fn a_complete_batch_with_a_damaged_header_before_a_pipelined_one_is_reported() {
     sim.run(async move {
         journal_with(&io, 5).await; // seq 0..=4 at 4096..=20480
         let path = file_path(DIR.as_ref(), 0);
-        let head = patch(&io, &path, 0, 4096, |_| {}).await;
-        let header = JournalFileHeader::decode(&head).unwrap();
+        let header = file0_header(&io).await;
         let mut region = vec![0u8; 8 * 4096];
         let mut at = 0usize;
         for (seq, len, pipelined) in [(5u64, 10_000usize, false), (6, 200, true)] {
-            let lsn = seq + 1;
-            let mut buf = vec![0u8; 16384];
-            let mut b = BatchBuilder::new(
-                &mut buf,
+            let buf = hand_batch(
                 header.place(24576 + at as u64),
-                BatchSeq::new(seq),
-            )
-            .unwrap();
-            let body = payload(lsn, len);
-            b.push(&redo(1, lsn, &body)).unwrap();
-            if pipelined {
-                b.mark_pipelined().unwrap();
-            }
-            let padded = b.seal().padded_len();
-            region[at..at + padded].copy_from_slice(&buf[..padded]);
-            at += padded;
+                seq,
+                seq + 1,
+                len,
+                pipelined,
+            );
+            region[at..at + buf.len()].copy_from_slice(&buf);
+            at += buf.len();
         }
         // Batch 5's header, two bits (one alone is corrected): its record count and
         // its last LSN. Its stored checksums and place fields are intact.
