@@ -5,23 +5,8 @@
 #[path = "datadir/mod.rs"]
 mod datadir;
 
-use boreal_segment::{Change, Lsn, PageId, PgId, Record, Redo};
+use datadir::hand_redo as redo;
 use datadir::*;
-
-fn redo(lsn: u64, prev_pg: u64, pg: u32, page: u64) -> Record<'static> {
-    Record::Redo(Redo {
-        lsn: Lsn::new(lsn),
-        prev_lsn_pg: Lsn::new(prev_pg),
-        prev_lsn_page: Lsn::ZERO,
-        pg_id: PgId::new(pg),
-        page_id: PageId::new(page),
-        cpl: false,
-        change: Change::Delta {
-            offset: 0,
-            bytes: b"abc",
-        },
-    })
-}
 
 #[test]
 fn a_sequence_gap_is_named_with_expected_and_found() {

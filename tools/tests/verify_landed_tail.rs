@@ -7,22 +7,12 @@
 #[path = "datadir/mod.rs"]
 mod datadir;
 
-use boreal_segment::{Change, Lsn, PageId, PgId, Record, Redo};
+use boreal_segment::Record;
 use datadir::*;
 
+/// Record `lsn` of PG 1's chain, on page `lsn`.
 fn redo(lsn: u64) -> Record<'static> {
-    Record::Redo(Redo {
-        lsn: Lsn::new(lsn),
-        prev_lsn_pg: Lsn::new(lsn - 1),
-        prev_lsn_page: Lsn::ZERO,
-        pg_id: PgId::new(1),
-        page_id: PageId::new(lsn),
-        cpl: false,
-        change: Change::Delta {
-            offset: 0,
-            bytes: b"abc",
-        },
-    })
+    hand_redo(lsn, lsn - 1, 1, lsn)
 }
 
 #[test]

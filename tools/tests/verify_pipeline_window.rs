@@ -10,22 +10,12 @@ mod datadir;
 
 use std::path::{Path, PathBuf};
 
-use boreal_segment::{Change, Lsn, PageId, PgId, Record, Redo};
+use boreal_segment::Record;
 use datadir::*;
 
+/// Record `lsn` of PG 1's chain, on page `lsn`.
 fn redo(lsn: u64) -> Record<'static> {
-    Record::Redo(Redo {
-        lsn: Lsn::new(lsn),
-        prev_lsn_pg: Lsn::new(lsn - 1),
-        prev_lsn_page: Lsn::ZERO,
-        pg_id: PgId::new(1),
-        page_id: PageId::new(lsn),
-        cpl: false,
-        change: Change::Delta {
-            offset: 0,
-            bytes: b"abc",
-        },
-    })
+    hand_redo(lsn, lsn - 1, 1, lsn)
 }
 
 /// Batches 0..=3 of one record each (one 4 KiB block each, from offset 4096), batch 3
@@ -57,6 +47,20 @@ fn lines_with<'a>(out: &'a str, prefix: &str) -> Vec<&'a str> {
     out.lines().filter(|l| l.starts_with(prefix)).collect()
 }
 
+/// Verifies `path`, expecting success with no error and exactly two warnings (the cut
+/// window: the incomplete batch and the pipelined one); returns the output and them.
+fn two_warnings_no_error(path: &Path) -> (String, Vec<String>) {
+    let (code, out) = verify(path);
+    assert_eq!(code, 0, "{out}");
+    assert!(lines_with(&out, "error").is_empty(), "{out}");
+    let warnings: Vec<String> = lines_with(&out, "warning")
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(warnings.len(), 2, "{out}");
+    (out, warnings)
+}
+
 #[test]
 fn a_pipelined_last_batch_after_one_that_did_not_complete_is_cut_with_it() {
     // Batch 2 torn: a byte of its record and one sector's stamp never written.
@@ -64,11 +68,7 @@ fn a_pipelined_last_batch_after_one_that_did_not_complete_is_cut_with_it() {
     let at = journal(&path);
     flip(&path, at[2] + 72 + 56 + 1);
     flip(&path, at[2] + 3 * 512 + 504);
-    let (code, out) = verify(&path);
-    assert_eq!(code, 0, "{out}");
-    assert!(lines_with(&out, "error").is_empty(), "{out}");
-    let warnings = lines_with(&out, "warning");
-    assert_eq!(warnings.len(), 2, "{out}");
+    let (out, warnings) = two_warnings_no_error(&path);
     assert!(
         warnings[0].contains("batch 2 torn (incomplete write)")
             && warnings[0].contains(&format!(
@@ -90,11 +90,7 @@ fn a_pipelined_last_batch_after_one_that_did_not_complete_is_cut_with_it() {
     let at = journal(&path);
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&f, &[0xA5; 4096], at[2]).unwrap();
-    let (code, out) = verify(&path);
-    assert_eq!(code, 0, "{out}");
-    assert!(lines_with(&out, "error").is_empty(), "{out}");
-    let warnings = lines_with(&out, "warning");
-    assert_eq!(warnings.len(), 2, "{out}");
+    let (out, warnings) = two_warnings_no_error(&path);
     assert!(
         warnings[0].contains(&format!(
             "offset {}: 4,096 B with no valid batch header",
@@ -111,11 +107,7 @@ fn a_pipelined_last_batch_after_one_that_did_not_complete_is_cut_with_it() {
     flip(&path, at[2] + 72 + 56 + 1);
     flip(&path, at[2] + 3 * 512 + 504);
     flip(&path, at[3] + 72 + 56 + 1);
-    let (code, out) = verify(&path);
-    assert_eq!(code, 0, "{out}");
-    assert!(lines_with(&out, "error").is_empty(), "{out}");
-    let warnings = lines_with(&out, "warning");
-    assert_eq!(warnings.len(), 2, "{out}");
+    let (out, warnings) = two_warnings_no_error(&path);
     assert!(
         warnings[0].contains("batch 2 torn (incomplete write)")
             && warnings[0].contains("recovery cuts both"),

@@ -35,6 +35,23 @@ pub const JOURNAL_FILE_BYTES: u64 = 256 << 10;
 /// `RECORDS`).
 pub const MATERIALIZED_FIRST: u64 = 40;
 
+/// A redo record of `lsn` in `pg`, page `page`, its PG backlink `prev_pg`, changing
+/// three bytes: for hand-made journals.
+pub fn hand_redo(lsn: u64, prev_pg: u64, pg: u32, page: u64) -> Record<'static> {
+    Record::Redo(Redo {
+        lsn: Lsn::new(lsn),
+        prev_lsn_pg: Lsn::new(prev_pg),
+        prev_lsn_page: Lsn::ZERO,
+        pg_id: PgId::new(pg),
+        page_id: PageId::new(page),
+        cpl: false,
+        change: Change::Delta {
+            offset: 0,
+            bytes: b"abc",
+        },
+    })
+}
+
 /// The body of the record of `lsn`.
 pub fn body(lsn: u64) -> Vec<u8> {
     vec![lsn as u8; 100]
@@ -179,8 +196,8 @@ pub fn write_journal_batches(
     offsets
 }
 
-/// Flips every bit of the byte at `offset` of `path`.
-pub fn flip(path: &Path, offset: u64) {
+/// XORs the byte at `offset` of `path` with `mask`.
+fn xor_byte(path: &Path, offset: u64, mask: u8) {
     let f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -188,21 +205,18 @@ pub fn flip(path: &Path, offset: u64) {
         .unwrap();
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, offset).unwrap();
-    b[0] ^= 0xFF;
+    b[0] ^= mask;
     f.write_all_at(&b, offset).unwrap();
+}
+
+/// Flips every bit of the byte at `offset` of `path`.
+pub fn flip(path: &Path, offset: u64) {
+    xor_byte(path, offset, 0xFF);
 }
 
 /// Flips one bit (`bit`, 0..8) of the byte at `offset` of `path`.
 pub fn flip_bit(path: &Path, offset: u64, bit: u8) {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let mut b = [0u8; 1];
-    f.read_exact_at(&mut b, offset).unwrap();
-    b[0] ^= 1 << bit;
-    f.write_all_at(&b, offset).unwrap();
+    xor_byte(path, offset, 1 << bit);
 }
 
 /// Runs `boreal ARGS`; returns the exit code, stdout and stderr.
