@@ -199,14 +199,11 @@ async fn close_older_version<I: Io>(
     offset: u64,
     version: JournalVersion,
 ) -> Result<(), JournalError> {
-    let id = FileSet::id(index);
     debug_assert!(version != JournalVersion::CURRENT);
-    if offset >= cfg.file_bytes {
-        return Ok(());
-    }
-    let mut zeros = DmaBuf::zeroed(JOURNAL_ALIGN);
-    zeros.set_len(JOURNAL_ALIGN);
-    write_durably(io, file, id, "older-version tail zeroing", zeros, offset).await
+    let op = "older-version tail zeroing";
+    zero_durably(io, file, cfg, index, offset, JOURNAL_ALIGN, op)
+        .await
+        .map(drop)
 }
 
 /// Writes zeros over the two largest batches' worth of bytes at the tail (less at the
@@ -224,14 +221,29 @@ async fn zero_after_tail<I: Io>(
     index: usize,
     offset: u64,
 ) -> Result<usize, JournalError> {
+    let len = 2 * cfg.batch_bytes_max;
+    zero_durably(io, file, cfg, index, offset, len, "tail zeroing").await
+}
+
+/// Writes zeros over `len` bytes at `offset` of file `index` (fewer at the end of the
+/// file) and syncs them; `op` names the write in errors. Returns the bytes zeroed.
+async fn zero_durably<I: Io>(
+    io: &I,
+    file: &I::File,
+    cfg: &JournalConfig,
+    index: usize,
+    offset: u64,
+    len: usize,
+    op: &'static str,
+) -> Result<usize, JournalError> {
     let room = cfg.file_bytes.saturating_sub(offset);
-    let len = (2 * cfg.batch_bytes_max as u64).min(room) as usize;
+    let len = (len as u64).min(room) as usize;
     if len == 0 {
         return Ok(0);
     }
     let mut zeros = DmaBuf::zeroed(len);
     zeros.set_len(len);
-    write_durably(io, file, FileSet::id(index), "tail zeroing", zeros, offset).await?;
+    write_durably(io, file, FileSet::id(index), op, zeros, offset).await?;
     Ok(len)
 }
 
