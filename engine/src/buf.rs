@@ -223,6 +223,26 @@ impl fmt::Debug for DmaBuf {
     }
 }
 
+/// Asks the CPU to bring the cache line holding `bytes[at]` closer (a hint: no effect
+/// on what any code reads, and nothing if `at` is out of range or the target has no
+/// prefetch instruction). For loops that know a few steps ahead which line of a large
+/// working set they will write (the coalescer's page images).
+#[inline]
+pub fn prefetch(bytes: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(b) = bytes.get(at) {
+        // SAFETY: `_mm_prefetch` only needs SSE, which every x86_64 CPU has; a prefetch
+        // never faults and changes no memory (the pointer is in bounds anyway).
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                std::ptr::from_ref(b).cast(),
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (bytes, at);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
