@@ -39,10 +39,10 @@ use std::rc::{Rc, Weak};
 use boreal_segment::{Change, Lsn, PageId, Redo};
 
 use super::cache::CachedPage;
-use crate::buf::prefetch;
 use super::engine::{Inner, Segment, durable_meta};
 use super::error::EngineError;
 use super::wal::Wal;
+use crate::buf::prefetch;
 use crate::hotlog::{apply_change, backlog_bytes};
 use crate::io::Io;
 use crate::pages::{PageWrite, StoredPage, try_at_depth};
@@ -263,7 +263,10 @@ async fn coalesce_segment<I: Io, W: Wal>(
             // The page lines the record `APPLY_PREFETCH_AHEAD` places on will write:
             // asked for now, so the copy does not wait for memory (a pass's images are
             // megabytes, written at random offsets).
-            let mut ahead = st.hot.records_in(applied, target).skip(APPLY_PREFETCH_AHEAD);
+            let mut ahead = st
+                .hot
+                .records_in(applied, target)
+                .skip(APPLY_PREFETCH_AHEAD);
             let mut ahead_pages = pages_of.clone().skip(APPLY_PREFETCH_AHEAD);
             for r in st.hot.records_in(applied, target).take(APPLY_CHUNK_RECORDS) {
                 if let (Some(a), Some(&i)) = (ahead.next(), ahead_pages.next()) {
