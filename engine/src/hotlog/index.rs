@@ -227,6 +227,15 @@ impl PageList {
         self.older.len() + 1
     }
 
+    /// The `i`-th oldest LSN (0-based).
+    fn nth(&self, i: usize) -> Option<Lsn> {
+        match i.cmp(&self.older.len()) {
+            std::cmp::Ordering::Less => Some(self.older[i]),
+            std::cmp::Ordering::Equal => Some(self.newest),
+            std::cmp::Ordering::Greater => None,
+        }
+    }
+
     fn iter(&self) -> impl Iterator<Item = Lsn> + '_ {
         self.older
             .iter()
@@ -470,6 +479,50 @@ impl Held {
             }
         }
         self.touched = touched;
+        released
+    }
+
+    /// [`pop_through`](Self::pop_through) for a caller that knows how many of the
+    /// dropped records each page has (a coalescer pass counted them when it chose its
+    /// records): one page lookup per page instead of one per record (a pass drops
+    /// ~180 k records of ~1 k pages, without yielding). `per_page` must name each page
+    /// once; panics unless it matches the records at or below `to` exactly (the total,
+    /// and per page: its `n` oldest at or below `to`, the next above it), so a wrong count
+    /// cannot leave the page index out of step.
+    pub(super) fn pop_through_counted(&mut self, to: Lsn, per_page: &[(PageId, u32)]) -> usize {
+        let mut released = 0;
+        let mut dropped = 0u64;
+        while self.by_lsn.front().is_some_and(|r| r.lsn <= to) {
+            let e = self.by_lsn.pop_front().expect("checked above");
+            released += self.unindex_but_page(&e);
+            dropped += 1;
+        }
+        let counted: u64 = per_page.iter().map(|&(_, n)| u64::from(n)).sum();
+        assert_eq!(
+            dropped, counted,
+            "{}: {dropped} records at or below {to}, the page counts say {counted}",
+            self.pg
+        );
+        for &(page, n) in per_page {
+            let n = n as usize;
+            if n == 0 {
+                continue;
+            }
+            let MapEntry::Occupied(mut o) = self.by_page.entry(page) else {
+                panic!("{}: the page index does not hold {page}", self.pg);
+            };
+            let list = o.get_mut();
+            assert!(
+                list.nth(n - 1).is_some_and(|l| l <= to) && list.nth(n).is_none_or(|l| l > to),
+                "{}: {page} does not hold exactly {n} records at or below {to}",
+                self.pg
+            );
+            if n == list.len() {
+                o.remove();
+            } else {
+                list.older.drain(..n);
+            }
+        }
         released
     }
 

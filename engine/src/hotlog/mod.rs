@@ -443,6 +443,14 @@ impl HotLog {
     /// forgotten (nothing can arrive there any more: arrivals at or below the floor are
     /// re-acknowledged without being held). Returns the bytes released.
     pub fn advance_floor(&mut self, to: Lsn) -> usize {
+        self.check_floor_target(to);
+        let before = self.bytes;
+        self.bytes -= self.records.pop_through(to);
+        self.floor_moved(to);
+        before - self.bytes
+    }
+
+    fn check_floor_target(&self, to: Lsn) {
         assert!(
             to >= self.floor && to <= self.scl,
             "{}: floor {to} outside [{}, {}]",
@@ -455,12 +463,23 @@ impl HotLog {
             "{}: floor {to} is not a chain point",
             self.pg
         );
+    }
+
+    /// [`advance_floor`](Self::advance_floor) for a caller that knows how many of the
+    /// held records at or below `to` each page has (a coalescer pass): see
+    /// `Held::pop_through_counted`. Panics if the counts are wrong.
+    pub fn advance_floor_counted(&mut self, to: Lsn, per_page: &[(PageId, u32)]) -> usize {
+        self.check_floor_target(to);
         let before = self.bytes;
-        self.bytes -= self.records.pop_through(to);
+        self.bytes -= self.records.pop_through_counted(to, per_page);
+        self.floor_moved(to);
+        before - self.bytes
+    }
+
+    fn floor_moved(&mut self, to: Lsn) {
         self.floor = to;
         self.truncations.retain(|t| t.range.end > to);
         self.reported.retain(|r| r.end > to);
-        before - self.bytes
     }
 
     /// Checks every invariant of the module docs; panics on the first that fails.

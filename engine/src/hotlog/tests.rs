@@ -344,3 +344,62 @@ fn a_fork_keeps_the_successor_index_correct() {
     put(&mut h, 110, 100).unwrap();
     assert_eq!(h.scl(), lsn(120));
 }
+
+#[test]
+fn a_counted_floor_move_drops_what_an_uncounted_one_does_and_refuses_wrong_counts() {
+    // Records 1..=40 over pages 0..5 (page = lsn % 5); the floor moves to 23.
+    let fill = || {
+        let mut h = HotLog::new(PG, Lsn::ZERO);
+        for l in 1..=40u64 {
+            let prev_page = if l > 5 { l - 5 } else { 0 };
+            let r = redo(l, l - 1, l % 5, prev_page, b"x");
+            assert_eq!(h.insert(&r), Ok(Arrival::Accepted));
+        }
+        h
+    };
+    let counts: Vec<(PageId, u32)> = (0..5u64)
+        .map(|p| {
+            (
+                PageId::new(p),
+                (1..=23u64).filter(|l| l % 5 == p).count() as u32,
+            )
+        })
+        .collect();
+    let mut plain = fill();
+    let mut counted = fill();
+    let a = plain.advance_floor(lsn(23));
+    let b = counted.advance_floor_counted(lsn(23), &counts);
+    assert_eq!(a, b);
+    counted.check_invariants();
+    for p in 0..5u64 {
+        let page = PageId::new(p);
+        let want: Vec<Lsn> = plain
+            .page_records(page, Lsn::ZERO, lsn(40))
+            .map(|r| r.lsn)
+            .collect();
+        let got: Vec<Lsn> = counted
+            .page_records(page, Lsn::ZERO, lsn(40))
+            .map(|r| r.lsn)
+            .collect();
+        assert_eq!(got, want, "page {p}");
+    }
+    // One record moved from page 1's count to page 2's: refused, whatever the total.
+    let mut wrong = counts.clone();
+    wrong[1].1 -= 1;
+    wrong[2].1 += 1;
+    let refused = std::panic::catch_unwind(move || {
+        let mut h = fill();
+        h.advance_floor_counted(lsn(23), &wrong);
+    });
+    assert!(refused.is_err());
+    // A page named twice: refused.
+    let mut twice = counts.clone();
+    twice.push((PageId::new(0), 0));
+    twice[0].1 -= 1;
+    twice[5].1 += 1;
+    let refused = std::panic::catch_unwind(move || {
+        let mut h = fill();
+        h.advance_floor_counted(lsn(23), &twice);
+    });
+    assert!(refused.is_err());
+}

@@ -346,6 +346,12 @@ async fn coalesce_segment<I: Io, W: Wal>(
     // Metadata writes are ordered (truncations and epoch changes write it too): this
     // one is computed from the state seen once the lock is held, and the floor moves
     // before the lock is released.
+    // How many of the pass's records each page has: the floor move then looks each
+    // page up once, not each record (see `HotLog::advance_floor_counted`).
+    let mut per_page: Vec<(PageId, u32)> = order.iter().map(|&p| (p, 0)).collect();
+    for &i in &record_pages {
+        per_page[i as usize].1 += 1;
+    }
     let meta_held = seg.meta_lock.lock().await;
     let (durable, generation) = {
         let st = seg.st.borrow();
@@ -360,7 +366,7 @@ async fn coalesce_segment<I: Io, W: Wal>(
     seg.meta.write(&durable).await?;
     let release_meta = {
         let mut st = seg.st.borrow_mut();
-        let released = st.hot.advance_floor(target);
+        let released = st.hot.advance_floor_counted(target, &per_page);
         inner.backlog_moved(released, 0);
         st.floor_generation += 1;
         while st.arrivals.front().is_some_and(|&(lsn, _)| lsn <= target) {
