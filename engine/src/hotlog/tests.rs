@@ -351,7 +351,7 @@ fn a_counted_floor_move_drops_what_an_uncounted_one_does_and_refuses_wrong_count
     let fill = || {
         let mut h = HotLog::new(PG, Lsn::ZERO);
         for l in 1..=40u64 {
-            let prev_page = if l > 5 { l - 5 } else { 0 };
+            let prev_page = l.saturating_sub(5);
             let r = redo(l, l - 1, l % 5, prev_page, b"x");
             assert_eq!(h.insert(&r), Ok(Arrival::Accepted));
         }
