@@ -32,6 +32,7 @@
 //! (fail-stop: a failed sync may have dropped pages, NVMe-NOTES / DESIGN §6).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
 
@@ -175,70 +176,6 @@ impl Hasher for PageHasher {
 /// Page → index of its [`PassPage`].
 type PageIndex = HashMap<PageId, u32, BuildHasherDefault<PageHasher>>;
 
-/// Segments of at most this many pages index a pass's pages in a plain array (4 bytes
-/// a page, allocated per pass) instead of a hash map.
-const DENSE_INDEX_PAGES_MAX: u64 = 1 << 20;
-
-/// Page → index of its [`PassPage`], chosen while the pass picks its records (one
-/// lookup per record: ~180 k in a pass of 32 MiB of 128-byte records, in one stretch
-/// without a yield). An array over the segment's page range when it is small enough
-/// (measured: the choice took 1.6 ms per such pass with the hash map), else a map.
-enum PassIndex {
-    Dense { first: u64, slots: Vec<u32> },
-    Map(PageIndex),
-}
-
-impl PassIndex {
-    const NONE: u32 = u32::MAX;
-
-    fn new((first, count): (u64, u64)) -> PassIndex {
-        if count <= DENSE_INDEX_PAGES_MAX {
-            PassIndex::Dense {
-                first,
-                slots: vec![Self::NONE; count as usize],
-            }
-        } else {
-            PassIndex::Map(PageIndex::default())
-        }
-    }
-
-    fn slot(first: u64, slots: &[u32], page: PageId) -> Option<usize> {
-        let i = usize::try_from(page.get().checked_sub(first)?).ok()?;
-        (i < slots.len()).then_some(i)
-    }
-
-    fn get(&self, page: PageId) -> Option<u32> {
-        match self {
-            PassIndex::Dense { first, slots } => Self::slot(*first, slots, page)
-                .map(|s| slots[s])
-                .filter(|&i| i != Self::NONE),
-            PassIndex::Map(m) => m.get(&page).copied(),
-        }
-    }
-
-    fn set(&mut self, page: PageId, i: u32) {
-        if let PassIndex::Dense { first, slots } = self {
-            if let Some(s) = Self::slot(*first, slots, page) {
-                slots[s] = i;
-                return;
-            }
-            // A page outside the segment's range (arrivals are checked against it, so
-            // only a bug or damage gets here): the map takes any page; the pass then
-            // fails reading it, as it did before the array.
-            let map: PageIndex = slots
-                .iter()
-                .enumerate()
-                .filter(|&(_, &i)| i != Self::NONE)
-                .map(|(s, &i)| (PageId::new(*first + s as u64), i))
-                .collect();
-            *self = PassIndex::Map(map);
-        }
-        if let PassIndex::Map(m) = self {
-            m.insert(page, i);
-        }
-    }
-}
-
 async fn coalesce_segment<I: Io, W: Wal>(
     inner: &Inner<I, W>,
     seg: &Segment<I>,
@@ -259,7 +196,7 @@ async fn coalesce_segment<I: Io, W: Wal>(
         if top <= floor {
             return Ok(0);
         }
-        let mut index = PassIndex::new(seg.pages.page_range());
+        let mut index = PageIndex::default();
         let mut order: Vec<PageId> = Vec::new();
         // The index into `order` of each record's page, in LSN order: applying then
         // needs no lookup.
@@ -269,16 +206,14 @@ async fn coalesce_segment<I: Io, W: Wal>(
             if bytes > 0 && bytes + backlog_bytes(&r) > inner.cfg.coalesce_pass_bytes_max {
                 break;
             }
-            let i = match index.get(r.page_id) {
-                Some(i) => i,
-                None => {
+            let i = match index.entry(r.page_id) {
+                Entry::Occupied(o) => *o.get(),
+                Entry::Vacant(v) => {
                     if order.len() == pages_max {
                         break;
                     }
                     order.push(r.page_id);
-                    let i = order.len() as u32 - 1;
-                    index.set(r.page_id, i);
-                    i
+                    *v.insert(order.len() as u32 - 1)
                 }
             };
             record_pages.push(i);

@@ -188,11 +188,6 @@ impl<I: Io> PageFile<I> {
         self.prepared_len.get()
     }
 
-    /// The PG's first page and its page count.
-    pub fn page_range(&self) -> (u64, u64) {
-        (self.first_page, self.page_count)
-    }
-
     /// Whether `page` belongs to this segment's PG.
     pub fn holds(&self, page: PageId) -> bool {
         page.get()
