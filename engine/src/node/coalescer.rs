@@ -13,14 +13,15 @@
 //! min(SCL, min read point), below any truncation being journaled, at most
 //! `coalesce_pass_bytes_max` of redo past the floor and at most
 //! `coalesce_pass_image_bytes_max` of pages touched), noting the pages it touches; take
-//! each page's base image (page cache, or the store: reads at depth); apply the records
+//! each page's base image (page cache, copied a chunk of pages at a time with a yield
+//! between, or the store: reads at depth); apply the records
 //! straight from the hot log, in LSN order, a chunk at a time with a yield between
 //! chunks (the range `(floor, target]` cannot change while the pass is in flight:
 //! nothing arrives at or below the SCL, and truncations may not start below the
 //! target); write each new image into the page's other slot (writes at depth);
 //! `fdatasync` the page file; install the new images in the page cache; write the
 //! segment metadata (materialized LSN = target) durably; move the hot log's floor
-//! (dropping the records); and only then tell the journal it may recycle up to the
+//! (dropping the records, with the per-page counts the pass knows); and only then tell the journal it may recycle up to the
 //! target. The order is what makes a crash at any point safe: until the metadata write
 //! completes, the journal still holds every record above the old materialized LSN, and
 //! the old page images are untouched.
@@ -355,15 +356,15 @@ async fn coalesce_segment<I: Io, W: Wal>(
             cache.insert((seg.pg, img.page), image);
         }
     }
-    // Metadata writes are ordered (truncations and epoch changes write it too): this
-    // one is computed from the state seen once the lock is held, and the floor moves
-    // before the lock is released.
     // How many of the pass's records each page has: the floor move then looks each
     // page up once, not each record (see `HotLog::advance_floor_counted`).
     let mut per_page: Vec<(PageId, u32)> = order.iter().map(|&p| (p, 0)).collect();
     for &i in &record_pages {
         per_page[i as usize].1 += 1;
     }
+    // Metadata writes are ordered (truncations and epoch changes write it too): this
+    // one is computed from the state seen once the lock is held, and the floor moves
+    // before the lock is released.
     let meta_held = seg.meta_lock.lock().await;
     let (durable, generation) = {
         let st = seg.st.borrow();
