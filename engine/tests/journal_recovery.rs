@@ -76,6 +76,20 @@ async fn file0_header(io: &SimIo) -> JournalFileHeader {
     JournalFileHeader::decode(&head).unwrap()
 }
 
+/// Two batch writes as they would follow `journal_with(io, 5)` (seq 0..=4 at
+/// 4096..=20480): batch 5 (lsn 6, three blocks) at 24576, then batch 6 (lsn 7), written
+/// while 5 was in flight (`PIPELINED`), right after it. Returns both, contiguous, and
+/// batch 5's length; nothing is written.
+async fn pipelined_pair(io: &SimIo) -> (Vec<u8>, usize) {
+    let header = file0_header(io).await;
+    let first = hand_batch(header.place(24576), 5, 6, 10_000, false);
+    let second = hand_batch(header.place(24576 + first.len() as u64), 6, 7, 200, true);
+    let first_len = first.len();
+    let mut region = first;
+    region.extend_from_slice(&second);
+    (region, first_len)
+}
+
 fn lsns(rec: &boreal_engine::journal::Recovered) -> Vec<u64> {
     rec.records
         .iter()
@@ -243,23 +257,10 @@ fn a_pipelined_batch_after_an_incomplete_one_is_cut_and_zeroed() {
     sim.run(async move {
         journal_with(&io, 5).await; // seq 0..=4 at 4096..=20480
         let path = file_path(DIR.as_ref(), 0);
-        let header = file0_header(&io).await;
-        let mut region = vec![0u8; 8 * 4096];
-        let mut at = 0usize;
-        for (seq, len, pipelined) in [(5u64, 10_000usize, false), (6, 200, true)] {
-            let buf = hand_batch(
-                header.place(24576 + at as u64),
-                seq,
-                seq + 1,
-                len,
-                pipelined,
-            );
-            // Batch 5 (three blocks): only its first block landed.
-            let landed = if pipelined { buf.len() } else { 4096 };
-            region[at..at + landed].copy_from_slice(&buf[..landed]);
-            at += buf.len();
-        }
-        let end = 24576 + at as u64;
+        let (mut region, first_len) = pipelined_pair(&io).await;
+        // Batch 5 (three blocks): only its first block landed.
+        region[4096..first_len].fill(0);
+        let end = 24576 + region.len() as u64;
         patch(&io, &path, 24576, region.len(), |b| {
             b.copy_from_slice(&region)
         })
@@ -346,20 +347,7 @@ fn a_complete_batch_with_a_damaged_header_before_a_pipelined_one_is_reported() {
     sim.run(async move {
         journal_with(&io, 5).await; // seq 0..=4 at 4096..=20480
         let path = file_path(DIR.as_ref(), 0);
-        let header = file0_header(&io).await;
-        let mut region = vec![0u8; 8 * 4096];
-        let mut at = 0usize;
-        for (seq, len, pipelined) in [(5u64, 10_000usize, false), (6, 200, true)] {
-            let buf = hand_batch(
-                header.place(24576 + at as u64),
-                seq,
-                seq + 1,
-                len,
-                pipelined,
-            );
-            region[at..at + buf.len()].copy_from_slice(&buf);
-            at += buf.len();
-        }
+        let (mut region, _) = pipelined_pair(&io).await;
         // Batch 5's header, two bits (one alone is corrected): its record count and
         // its last LSN. Its stored checksums and place fields are intact.
         region[17] ^= 0x04;

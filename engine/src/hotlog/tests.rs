@@ -383,23 +383,18 @@ fn a_counted_floor_move_drops_what_an_uncounted_one_does_and_refuses_wrong_count
             .collect();
         assert_eq!(got, want, "page {p}");
     }
+    let refused = |counts: Vec<(PageId, u32)>| {
+        std::panic::catch_unwind(move || fill().advance_floor_counted(lsn(23), &counts)).is_err()
+    };
     // One record moved from page 1's count to page 2's: refused, whatever the total.
     let mut wrong = counts.clone();
     wrong[1].1 -= 1;
     wrong[2].1 += 1;
-    let refused = std::panic::catch_unwind(move || {
-        let mut h = fill();
-        h.advance_floor_counted(lsn(23), &wrong);
-    });
-    assert!(refused.is_err());
+    assert!(refused(wrong));
     // A page named twice: refused.
     let mut twice = counts.clone();
     twice.push((PageId::new(0), 0));
     twice[0].1 -= 1;
     twice[5].1 += 1;
-    let refused = std::panic::catch_unwind(move || {
-        let mut h = fill();
-        h.advance_floor_counted(lsn(23), &twice);
-    });
-    assert!(refused.is_err());
+    assert!(refused(twice));
 }
