@@ -26,10 +26,11 @@
 //!   arrival newer than the page's newest (the usual case) compares against the slot
 //!   and pushes the old newest at the back of the deque: a store, no load from the
 //!   deque's buffer, which for a page touched once per thousand records is a cache
-//!   miss. Materialization pops in bulk: [`Held::pop_through`] counts the records it
-//!   drops per page in the slot and then trims each touched page's list once, so a
-//!   pass of N records over P pages costs N slot probes and P deque operations. A page
-//!   whose records are all gone leaves the map.
+//!   miss. Materialization pops in bulk: [`Held::pop_through_counted`] takes the
+//!   number of dropped records per page (a coalescer pass knows them) and trims each
+//!   page's list once, so a pass of N records over P pages costs P slot probes and P
+//!   deque operations ([`Held::pop_through`] counts them first, a probe per record). A
+//!   page whose records are all gone leaves the map.
 //!
 //! Invariants (checked by [`Held::check`]): the LSN and page indexes hold exactly the
 //! held records; the successor index holds only held records, and every one above the
@@ -200,8 +201,6 @@ pub(super) struct Held {
     /// Page → LSNs of its held records.
     by_page: U64Map<PageId, PageList>,
     bodies: Bodies,
-    /// Pages whose `PageList::dropping` is non-zero during `pop_through` (scratch).
-    touched: Vec<PageId>,
 }
 
 /// The LSNs of one page's held records: `older` (increasing) then `newest`.
@@ -209,9 +208,6 @@ pub(super) struct Held {
 struct PageList {
     newest: Lsn,
     older: VecDeque<Lsn>,
-    /// Records of the page `pop_through` has dropped and not yet trimmed (zero
-    /// outside it).
-    dropping: u32,
 }
 
 impl PageList {
@@ -219,7 +215,6 @@ impl PageList {
         PageList {
             newest: lsn,
             older: VecDeque::new(),
-            dropping: 0,
         }
     }
 
@@ -285,7 +280,6 @@ impl Held {
             successors: VecDeque::new(),
             by_page: U64Map::default(),
             bodies: Bodies::default(),
-            touched: Vec::new(),
         }
     }
 
@@ -445,41 +439,17 @@ impl Held {
         self.unindex_but_page(&e)
     }
 
-    /// Drops every record at or below `to`; returns their backlog bytes.
+    /// Drops every record at or below `to`; returns their backlog bytes. Counts the
+    /// dropped records of each page (a page-index lookup per record) and hands over to
+    /// [`pop_through_counted`](Self::pop_through_counted); a coalescer pass, which
+    /// knows the counts, calls that directly.
     pub(super) fn pop_through(&mut self, to: Lsn) -> usize {
-        let mut released = 0;
-        let mut touched = std::mem::take(&mut self.touched);
-        while self.by_lsn.front().is_some_and(|r| r.lsn <= to) {
-            let e = self.by_lsn.pop_front().expect("checked above");
-            released += self.unindex_but_page(&e);
-            let Some(list) = self.by_page.get_mut(&e.page_id) else {
-                panic!("{}: the page index does not hold {}", e.lsn, e.page_id);
-            };
-            if list.dropping == 0 {
-                touched.push(e.page_id);
-            }
-            list.dropping += 1;
+        let mut counts: U64Map<PageId, u32> = U64Map::default();
+        for e in self.by_lsn.iter().take_while(|e| e.lsn <= to) {
+            *counts.entry(e.page_id).or_default() += 1;
         }
-        // Every held record of a page at or below `to` is at the front of its list
-        // (lists are sorted), so each touched list loses its first `dropping` LSNs.
-        for page in touched.drain(..) {
-            let MapEntry::Occupied(mut o) = self.by_page.entry(page) else {
-                unreachable!("touched pages are in the map");
-            };
-            let list = o.get_mut();
-            let n = std::mem::take(&mut list.dropping) as usize;
-            assert!(
-                n <= list.len(),
-                "{page}: dropping more records than it holds"
-            );
-            if n == list.len() {
-                o.remove();
-            } else {
-                list.older.drain(..n);
-            }
-        }
-        self.touched = touched;
-        released
+        let per_page: Vec<(PageId, u32)> = counts.into_iter().collect();
+        self.pop_through_counted(to, &per_page)
     }
 
     /// [`pop_through`](Self::pop_through) for a caller that knows how many of the
@@ -625,7 +595,7 @@ impl Held {
         for (page, lsns) in &pages {
             let list = self.by_page.get(page);
             assert!(
-                list.is_some_and(|l| l.dropping == 0 && l.iter().eq(lsns.iter().copied())),
+                list.is_some_and(|l| l.iter().eq(lsns.iter().copied())),
                 "the page index disagrees on {page}"
             );
         }
