@@ -19,7 +19,7 @@
 //! padding) is at physical offset `l / 504 * 512 + l % 504`; bytes `504..512` of every
 //! sector hold the stamp, little-endian.
 
-use crate::checksum::{crc32c, crc32c_append};
+use crate::checksum::crc32c_append;
 use crate::limits::{STAMP_SECTOR_PAYLOAD as PAYLOAD, STAMP_SECTOR_SIZE as SECTOR, STAMP_SIZE};
 
 /// A sector carries its batch's stamp when its stored stamp differs from the expected
@@ -125,21 +125,40 @@ pub(crate) fn compact(batch: &mut [u8]) {
 
 /// CRC-32C of the logical bytes from `from` (inside the first sector) to the end of
 /// `batch` (whole sectors, stamps in place), stamps excluded.
+///
+/// The payloads are gathered into a stack buffer and checksummed a chunk at a time:
+/// the CRC crate runs three independent lanes only over spans of 768 bytes or more,
+/// and one 504-byte payload alone runs a single serial chain. Gathering costs one copy
+/// of the payloads and makes a 24 KiB batch 1.5x faster to checksum (NVMe-NOTES, "CPU
+/// per record").
 pub(crate) fn logical_crc(batch: &[u8], from: usize) -> u32 {
-    let mut sectors = batch.chunks_exact(SECTOR);
-    let Some(first) = sectors.next() else {
-        return crc32c(&[]);
-    };
-    let mut crc = crc32c(&first[from..PAYLOAD]);
-    for sector in sectors {
-        crc = crc32c_append(crc, &sector[..PAYLOAD]);
+    let mut chunk = [0u8; LOGICAL_CRC_CHUNK];
+    let mut filled = 0;
+    let mut crc = 0;
+    for (i, sector) in batch.chunks_exact(SECTOR).enumerate() {
+        let mut payload = &sector[if i == 0 { from } else { 0 }..PAYLOAD];
+        while !payload.is_empty() {
+            let n = payload.len().min(LOGICAL_CRC_CHUNK - filled);
+            chunk[filled..filled + n].copy_from_slice(&payload[..n]);
+            filled += n;
+            payload = &payload[n..];
+            if filled == LOGICAL_CRC_CHUNK {
+                crc = crc32c_append(crc, &chunk);
+                filled = 0;
+            }
+        }
     }
-    crc
+    crc32c_append(crc, &chunk[..filled])
 }
+
+/// Bytes `logical_crc` checksums at a time: a multiple of the CRC crate's 768-byte
+/// three-lane block, so a full chunk has no serial tail.
+const LOGICAL_CRC_CHUNK: usize = 4 * 768;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checksum::crc32c;
 
     #[test]
     fn stamp_is_the_splitmix64_finalizer() {
@@ -178,6 +197,29 @@ mod tests {
         assert_eq!(logical_crc(&batch, 72), crc32c(&logical[72..]));
         compact(&mut batch);
         assert_eq!(batch[..logical.len()], logical[..]);
+    }
+
+    #[test]
+    fn logical_crc_is_the_crc_of_the_payloads_across_chunk_edges() {
+        // From one sector to past a dozen gather chunks, ending inside, at and after a
+        // chunk's edge, from every kind of start inside the first sector.
+        for sectors in [1, 2, 6, 7, 12, 13, 49, 80] {
+            let logical: Vec<u8> = (0..sectors * PAYLOAD)
+                .map(|i| (i * 7 % 253) as u8)
+                .collect();
+            let mut batch = vec![0u8; sectors * SECTOR];
+            for (s, chunk) in logical.chunks(PAYLOAD).enumerate() {
+                batch[s * SECTOR..s * SECTOR + PAYLOAD].copy_from_slice(chunk);
+            }
+            write_stamps(&mut batch, 0x1122_3344_5566_7788);
+            for from in [0, 72, PAYLOAD - 1, PAYLOAD] {
+                assert_eq!(
+                    logical_crc(&batch, from),
+                    crc32c(&logical[from..]),
+                    "{sectors} sectors from {from}"
+                );
+            }
+        }
     }
 
     #[test]
