@@ -68,10 +68,11 @@ done
 # and at depth 2, the journal's pipeline depth: with two batches in flight and one
 # forming, W appenders put about W/3 records in a batch, and the journal's batch rate
 # follows the device's depth-2 rate (NVMe-NOTES "Two batch writes in flight" and
-# "Stalls of the coalescer").
+# "Stalls of the coalescer"). Depth 3 is measured too: the device's rate there is what
+# a third batch in flight could use (NVMe-NOTES "Three batch writes in flight").
 for job in journal-128b-qd256 journal-128b-qd64; do
   rm -rf "$OUT/$job"
-  for qd in 1 2; do
+  for qd in 1 2 3; do
     quiet
     fio --name=dsync --filename="$OUT/dsync24k.data" --size=256m --bs=24k --rw=write \
         --direct=1 --sync=dsync --ioengine=io_uring --iodepth=$qd --runtime="$RUNTIME" \
@@ -142,11 +143,12 @@ for name in ("journal-128b-qd256", "journal-128b-qd64"):
     print(f"{name:20} records/s {es.get('records_per_sec', float('nan')):>12,.0f}  commit p50 {p['50.000000']/1e3:8.1f} us  p99 {p['99.000000']/1e3:8.1f} us  "
           f"device bytes/redo byte {es.get('device_bytes_per_redo_byte', float('nan')):.2f}  records/batch {es.get('records_per_batch', float('nan')):.1f}")
     try:
-        rate = {qd: json.load(open(f"{out}/{name}-dsync-qd{qd}-fio.json"))["jobs"][0]["write"]["iops"] for qd in (1, 2)}
+        rate = {qd: json.load(open(f"{out}/{name}-dsync-qd{qd}-fio.json"))["jobs"][0]["write"]["iops"] for qd in (1, 2, 3)}
         depth = j["boreal"]["iodepth_effective"]
         batches = es["journal_batches"] / (j["job_runtime"] / 1000)
         model = depth / 3 * rate[2]
-        print(f"{'':20} peer: fio 24 KiB O_DSYNC {rate[1]:,.0f}/s at depth 1, {rate[2]:,.0f}/s at depth 2; "
+        print(f"{'':20} peer: fio 24 KiB O_DSYNC {rate[1]:,.0f}/s at depth 1, {rate[2]:,.0f}/s at depth 2 "
+              f"({rate[3]:,.0f}/s at depth 3, which the journal does not use); "
               f"boreal batches/s {batches:,.0f} ({batches / rate[2]:.2f} of depth 2); "
               f"{depth}/3 x {rate[2]:,.0f} = {model:,.0f} records/s; reached {es['records_per_sec'] / model:.2f} of it")
     except Exception as e:
