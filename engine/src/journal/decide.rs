@@ -47,7 +47,9 @@
 //! the earlier one ([`PredecessorCut`] for the later), the range is zeroed before
 //! appends resume (so no cut header is left past the tail), and their sequences are
 //! written again. If it completed (valid, or landed in full and damaged since), the
-//! usual rules hold.
+//! usual rules hold. The rule is written for a window of `k` batches (`window_cut`:
+//! the header proves only `t - k - 1`, and the cut starts at the first of `t - k ..
+//! t - 1` that did not complete); version 3 headers carry a window of at most one.
 //!
 //! One flipped bit of a batch header is corrected before any of this (`scan.rs`,
 //! `boreal_segment::header_repair`): the region is then judged as written, and the
@@ -139,11 +141,12 @@ pub enum Evidence {
     /// was damaged since.
     Landed,
     /// (Valid/Torn) the last header of the journal carries the `PIPELINED` flag (it was
-    /// written while the batch before it was in flight), and that batch did not
+    /// written while the batch before it was in flight; in general, a window of `k`
+    /// batches that may have been in flight), and that batch (one of them) did not
     /// complete: it is torn without its stamps, or no header is where it must be. The
     /// pipelined batch was then never acknowledged either (acknowledgements go in
-    /// sequence order); both are cut, from the earlier one. Computed for the regions
-    /// after that cut.
+    /// sequence order); everything is cut from the first that did not complete.
+    /// Computed for the headers after that cut.
     PredecessorCut,
 }
 
@@ -492,8 +495,10 @@ pub(crate) enum Seen {
     Valid {
         seq: BatchSeq,
         batch: usize,
-        /// The header's `PIPELINED` flag (see [`Evidence::PredecessorCut`]).
-        pipelined: bool,
+        /// The header's pipeline window: how many batches before it may still have been
+        /// in flight when it was written (`PIPELINED`: 1; see
+        /// [`Evidence::PredecessorCut`]).
+        window: u8,
         /// One flipped bit of the header was corrected (`boreal_segment::header_repair`).
         repaired: bool,
     },
@@ -505,8 +510,8 @@ pub(crate) enum Seen {
         redo_only: bool,
         /// Every sector carries the batch's stamp: the write landed in full.
         complete: bool,
-        /// The header's `PIPELINED` flag.
-        pipelined: bool,
+        /// The header's pipeline window.
+        window: u8,
         /// One flipped bit of the header was corrected.
         repaired: bool,
         reason: String,
@@ -541,17 +546,18 @@ impl Seen {
         }
     }
 
-    fn pipelined(&self) -> bool {
-        matches!(
-            self,
-            Seen::Valid {
-                pipelined: true,
-                ..
-            } | Seen::Torn {
-                pipelined: true,
-                ..
-            }
-        )
+    /// The header's pipeline window; 0 for a region without a header.
+    fn window(&self) -> u8 {
+        match self {
+            Seen::Valid { window, .. } | Seen::Torn { window, .. } => *window,
+            _ => 0,
+        }
+    }
+
+    /// A region without a readable header whose write landed in full, its header
+    /// damaged since (`Seen::Garbage::stamp`).
+    fn is_landed_garbage(&self) -> bool {
+        matches!(self, Seen::Garbage { stamp: Some(_), .. })
     }
 }
 
@@ -590,6 +596,100 @@ pub(crate) struct Decisions {
     pub report: Vec<String>,
 }
 
+/// Where the pipeline window of the last header (index `last`, window `k`) cuts: the
+/// first region of the first batch among its `k` predecessors that did not complete,
+/// and that batch's sequence (appends resume there with it); `None` when all completed, when `k` is 0, or when the regions are not what the
+/// writer leaves (the usual rules then hold). `before`: the indices of the headers
+/// before `last` in its file, newest first; `seen(i)` is region `i`.
+///
+/// The writer writes a batch with `k` in flight only inside one file and never while
+/// the oldest of them is the first batch of its file, so the header of t - k - 1 is in
+/// that file. The walk starts after it (or, if that header is unreadable, at the
+/// window's oldest header if that is t - k) and goes forward through the window,
+/// expecting sequences t - k, t - k + 1, ... A batch did not complete if:
+/// - its header is torn and a sector lacks its stamp;
+/// - its header is missing and its place (the regions up to the next header) is not one
+///   region landed in full with its header damaged since (every sector carries the
+///   stamp that header gives), one such region per missing batch, in order.
+///
+/// A landed batch before the cut is kept: it may have been acknowledged, and the usual
+/// rules report it. (With a window of one, this is the rule of journal version 3.)
+/// Regions after a batch's header and before the next header (a torn batch's leftovers)
+/// belong to it.
+fn window_cut<'a>(
+    seen: &dyn Fn(usize) -> &'a Seen,
+    last: usize,
+    before: &[usize],
+) -> Option<(usize, BatchSeq)> {
+    let k = u64::from(seen(last).window());
+    if k == 0 {
+        return None;
+    }
+    let t = seen(last).header_seq()?.get();
+    let proven = t.checked_sub(k + 1)?;
+    let seq = |i: usize| seen(i).header_seq().map(BatchSeq::get);
+    // The headers in the window, newest first, then the one below it.
+    let in_window = before
+        .iter()
+        .take_while(|&&h| seq(h) > Some(proven))
+        .count();
+    let mut i = match before.get(in_window) {
+        Some(&h) if seq(h) == Some(proven) => h + 1,
+        // The header of t - k - 1 is unreadable: the walk starts at the oldest header
+        // of the window if it is t - k (else what lies before it cannot be told apart).
+        _ => {
+            let &oldest = before[..in_window].last()?;
+            if seq(oldest) != Some(proven + 1) {
+                return None;
+            }
+            oldest
+        }
+    };
+    let mut expect = proven + 1;
+    while i < last {
+        if let Some(s) = seq(i) {
+            if s != expect {
+                return None;
+            }
+            if matches!(
+                seen(i),
+                Seen::Torn {
+                    complete: false,
+                    ..
+                }
+            ) {
+                return Some((i, BatchSeq::new(expect)));
+            }
+            expect += 1;
+            i += 1;
+            continue;
+        }
+        let run_end = (i..last).find(|&j| seq(j).is_some()).unwrap_or(last);
+        let mut missing = seq(run_end)?.checked_sub(expect)?;
+        if missing > 0 {
+            // One landed region per missing batch, from the front; the first region
+            // that is not one is where a batch did not complete. Regions left over
+            // once every missing batch is accounted for cannot be told apart: the
+            // whole run is cut.
+            let first = expect;
+            let mut j = i;
+            while j < run_end && missing > 0 {
+                if !seen(j).is_landed_garbage() {
+                    return Some((j, BatchSeq::new(expect)));
+                }
+                missing -= 1;
+                expect += 1;
+                j += 1;
+            }
+            if j < run_end || missing > 0 {
+                return Some((i, BatchSeq::new(first)));
+            }
+        }
+        i = run_end;
+    }
+    None
+}
+
 /// Decides every region of `files` (journal order: increasing generation).
 pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
     let flat: Vec<(usize, usize)> = files
@@ -603,44 +703,29 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
         .collect();
     let newest = files.len().checked_sub(1);
 
-    // The pipeline window: the last header of the newest file carries `PIPELINED`, so
-    // it was written while the batch before it (its sequence - 1) was in flight. If
-    // that batch did not complete, neither was acknowledged, and both are cut from the
-    // earlier one (`cut_from`, an index into `flat`). It did not complete if its header
-    // is torn and a sector lacks the stamp, or if no header is where it must be: the
-    // regions between the header of sequence - 2 and the pipelined one. (The writer
-    // pipelines only inside one file and never the second batch of a file, so both
-    // lie in that file, after the header of sequence - 2.) Otherwise the usual rules
-    // hold: a valid batch is replayed, a landed one is missing.
+    // The pipeline window: the last header of the newest file was written while the
+    // `k = window` batches before it (sequences t - k .. t - 1) may still have been in
+    // flight, so it proves only t - k - 1 durable. If one of those did not complete,
+    // neither it nor any later batch was acknowledged (acknowledgements go in sequence
+    // order), and everything is cut from the first that did not complete (`cut_from`,
+    // an index into `flat`). See `window_cut`.
     let cut_from = newest.and_then(|n| {
         let (&last, rest) = headers.split_last()?;
-        if flat[last].0 != n || !item(last).seen.pipelined() {
+        if flat[last].0 != n {
             return None;
         }
-        let just_before = item(last).seen.header_seq()?.get().checked_sub(1)?;
-        let &before = rest.last().filter(|&&p| flat[p].0 == n)?;
-        let before_seq = item(before).seen.header_seq()?.get();
-        if before_seq == just_before {
-            matches!(
-                item(before).seen,
-                Seen::Torn {
-                    complete: false,
-                    ..
-                }
-            )
-            .then_some(before)
-        } else if before_seq.checked_add(1) == Some(just_before) && before + 1 < last {
-            // One garbage region whose every sector carries the stamp its damaged
-            // header gives (one bit corrected, or as stored) is that batch, landed in
-            // full, its header damaged since: maybe acknowledged, not cut (the usual
-            // rules report it).
-            let landed = before + 2 == last
-                && matches!(item(before + 1).seen, Seen::Garbage { stamp: Some(_), .. });
-            (!landed).then_some(before + 1)
-        } else {
-            None
-        }
+        // The headers before it in the same file, newest first.
+        let before: Vec<usize> = rest
+            .iter()
+            .rev()
+            .take_while(|&&h| flat[h].0 == n)
+            .copied()
+            .collect();
+        window_cut(&|i| &item(i).seen, last, &before)
     });
+    // Landed batches before the cut keep their sequences (the next open sees them
+    // missing between their neighbours, not as a sequence written twice).
+    let (cut_from, cut_seq) = (cut_from.map(|c| c.0), cut_from.map(|c| c.1));
     // The tail: after the last header if it is in the newest file (at it, if torn; a
     // torn one whose write landed in full is reported missing and the tail moves past it
     // once that is decided); at the pipeline window's cut if there is one.
@@ -919,6 +1004,9 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
         Some(t) => t.max(after_max),
         None => after_max,
     };
+    if let Some(s) = cut_seq {
+        d.next_seq = d.next_seq.max(s);
+    }
     d
 }
 
@@ -1024,16 +1112,20 @@ mod tests {
             seen: Seen::Valid {
                 seq: BatchSeq::new(seq),
                 batch,
-                pipelined: false,
+                window: 0,
                 repaired: false,
             },
         }
     }
-    /// `it` with the `PIPELINED` flag set.
-    fn pipelined(mut it: Item) -> Item {
+    /// `it` with the `PIPELINED` flag set (a window of one batch).
+    fn pipelined(it: Item) -> Item {
+        with_window(it, 1)
+    }
+    /// `it` written while `k` batches before it may have been in flight.
+    fn with_window(mut it: Item, k: u8) -> Item {
         match &mut it.seen {
-            Seen::Valid { pipelined, .. } | Seen::Torn { pipelined, .. } => *pipelined = true,
-            _ => panic!("only a header carries the flag"),
+            Seen::Valid { window, .. } | Seen::Torn { window, .. } => *window = k,
+            _ => panic!("only a header carries a window"),
         }
         it
     }
@@ -1047,7 +1139,7 @@ mod tests {
                 last_lsn: Lsn::new(9),
                 redo_only: true,
                 complete: false,
-                pipelined: false,
+                window: 0,
                 repaired: false,
                 reason: "crc".into(),
             },
@@ -1392,6 +1484,152 @@ mod tests {
         );
         assert_eq!(d.actions[0], [Accept, Missing, Accept]);
         assert_eq!(d.zero, None);
+    }
+
+    /// A garbage region whose every sector carries the stamp its damaged header gives.
+    fn landed_garbage(offset: u64) -> Item {
+        let mut it = garbage(offset, 4096);
+        if let Seen::Garbage { stamp, .. } = &mut it.seen {
+            *stamp = Some(0x5eed);
+        }
+        it
+    }
+
+    #[test]
+    fn a_window_of_two_cuts_from_the_first_batch_that_did_not_complete() {
+        // Batches 3 and 4 may have been in flight when 5 was written: 5 proves only 2.
+        let w2 = |it| with_window(it, 2);
+        let decide = |items: Vec<Item>| decide_all(&[file(0, items)], 4096);
+
+        // Both completed: the usual rules, everything replayed.
+        let d = decide(vec![
+            valid(4096, 2, 0),
+            valid(8192, 3, 1),
+            pipelined(valid(12288, 4, 2)),
+            w2(valid(16384, 5, 3)),
+        ]);
+        assert_eq!(d.actions[0], [Accept, Accept, Accept, Accept]);
+        assert_eq!((d.zero, d.next_seq), (None, BatchSeq::new(6)));
+
+        // Batch 3 torn without its stamps: 3, 4 and 5 were never acknowledged, even
+        // though 4 is valid. All three are cut and zeroed; appends resume at 3.
+        let d = decide(vec![
+            valid(4096, 2, 0),
+            torn(8192, 3),
+            pipelined(valid(12288, 4, 1)),
+            w2(valid(16384, 5, 2)),
+            zeros(20480, 4096),
+        ]);
+        assert_eq!(d.actions[0], [Accept, Cut, Cut, Cut, Cut]);
+        assert!(d.missing.is_empty(), "{:?}", d.missing);
+        assert_eq!(d.accepted, [0]);
+        assert_eq!((d.tail, d.next_seq), (Some((0, 8192)), BatchSeq::new(3)));
+        assert_eq!(d.zero, Some((0, 8192, 12288)));
+
+        // Batch 3 valid, 4 torn: cut from 4.
+        let d = decide(vec![
+            valid(4096, 2, 0),
+            valid(8192, 3, 1),
+            pipelined(torn(12288, 4)),
+            w2(valid(16384, 5, 2)),
+        ]);
+        assert_eq!(d.actions[0], [Accept, Accept, Cut, Cut]);
+        assert_eq!((d.tail, d.next_seq), (Some((0, 12288)), BatchSeq::new(4)));
+        assert_eq!(d.zero, Some((0, 12288, 8192)));
+
+        // Batch 3 landed in full and was damaged since (maybe acknowledged), 4 torn:
+        // 3 is reported missing and kept, the cut starts at 4.
+        let d = decide(vec![
+            valid(4096, 2, 0),
+            landed(8192, 3),
+            pipelined(torn(12288, 4)),
+            w2(valid(16384, 5, 1)),
+        ]);
+        assert_eq!(d.actions[0], [Accept, Missing, Cut, Cut]);
+        assert_eq!(d.missing.len(), 1);
+        assert_eq!(d.missing[0].seq_first, Some(BatchSeq::new(3)));
+        assert_eq!((d.tail, d.next_seq), (Some((0, 12288)), BatchSeq::new(4)));
+
+        // No header where 3 and 4 must be: one region that is not a landed batch. Cut.
+        let d = decide(vec![
+            valid(4096, 2, 0),
+            garbage(8192, 8192),
+            w2(valid(16384, 5, 1)),
+        ]);
+        assert_eq!(d.actions[0], [Accept, Cut, Cut]);
+        assert_eq!((d.tail, d.next_seq), (Some((0, 8192)), BatchSeq::new(3)));
+
+        // Two regions, each a landed batch whose header was damaged since: both
+        // completed, maybe acknowledged: reported, not cut, and 5 is replayed.
+        let d = decide(vec![
+            valid(4096, 2, 0),
+            landed_garbage(8192),
+            landed_garbage(12288),
+            w2(valid(16384, 5, 1)),
+        ]);
+        assert_eq!(d.actions[0], [Accept, Missing, Missing, Accept]);
+        assert_eq!(d.zero, None);
+
+        // 3 landed (header damaged), 4's place holds no batch: 3 is kept and
+        // reported, the cut starts at 4's place.
+        let d = decide(vec![
+            valid(4096, 2, 0),
+            landed_garbage(8192),
+            garbage(12288, 4096),
+            w2(valid(16384, 5, 1)),
+        ]);
+        assert_eq!(d.actions[0], [Accept, Missing, Cut, Cut]);
+        assert_eq!((d.tail, d.next_seq), (Some((0, 12288)), BatchSeq::new(4)));
+        assert_eq!(d.zero, Some((0, 12288, 8192)));
+
+        // 3's header present and complete, 4's missing: one region that is not a
+        // landed batch after 3. Cut from it.
+        let d = decide(vec![
+            valid(4096, 2, 0),
+            valid(8192, 3, 1),
+            garbage(12288, 4096),
+            w2(torn(16384, 5)),
+        ]);
+        assert_eq!(d.actions[0], [Accept, Accept, Cut, Cut]);
+        assert_eq!((d.tail, d.next_seq), (Some((0, 12288)), BatchSeq::new(4)));
+    }
+
+    #[test]
+    fn a_window_of_two_without_the_header_below_it_starts_at_its_oldest_header() {
+        let w2 = |it| with_window(it, 2);
+        // The header of 2 is unreadable, 3 and 4 are there: the window is still told.
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 1, 0),
+                    garbage(8192, 4096),
+                    valid(12288, 3, 1),
+                    pipelined(torn(16384, 4)),
+                    w2(valid(20480, 5, 2)),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Missing, Accept, Cut, Cut]);
+        assert_eq!((d.tail, d.next_seq), (Some((0, 16384)), BatchSeq::new(4)));
+
+        // Only 4's header is there: whether 3 completed cannot be told, so no window;
+        // the usual rules report what is damaged and cut nothing below a header.
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 1, 0),
+                    garbage(8192, 8192),
+                    pipelined(torn(16384, 4)),
+                    w2(valid(20480, 5, 2)),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.zero, None);
+        assert!(!d.actions[0].contains(&Cut), "{:?}", d.actions[0]);
     }
 
     #[test]

@@ -454,7 +454,7 @@ impl FileScan<'_> {
                     Seen::Valid {
                         seq: h.sequence,
                         batch: usize::MAX,
-                        pipelined: h.pipelined,
+                        window: u8::from(h.pipelined),
                         repaired,
                     },
                 )
@@ -471,7 +471,7 @@ impl FileScan<'_> {
                     last_lsn: h.last_lsn,
                     redo_only: h.redo_only,
                     complete,
-                    pipelined: h.pipelined,
+                    window: u8::from(h.pipelined),
                     repaired,
                     reason: reason.to_string(),
                 },
