@@ -57,8 +57,8 @@ BOREAL-JOURNAL (ioengine=boreal-journal, boreal-specific):
                           the journal's default (dsync)
     boreal_pgs=N          protection groups (1..=64), round-robin per I/O, each with
                           its own LSN chain over 1024 pages. Default 1
-    boreal_pipeline_depth=N  batch writes in flight, 1 or 2: with 2 a batch may be
-                          written while the one before it is in flight. Default 2
+    boreal_pipeline_depth=N  batch writes in flight, 1 to 3: with 2 (3) a batch may be
+                          written while the one (two) before it are in flight. Default 3
     The JSON's per-job boreal.engine_stats has records_acknowledged, records_per_sec,
     redo_payload_bytes, device_bytes_per_redo_byte, journal_batches, journal_syncs,
     records_per_batch, backpressure_waits and more.

@@ -79,13 +79,13 @@ fn a_call_larger_than_a_batch_spans_batches() {
 }
 
 /// Many appenders that append again as soon as they are acknowledged: with
-/// `pipeline_depth` 2 some batches are written while the batch before them is in flight
-/// (and say so in their header); every append returns only once every batch up to its
-/// own is durable (acknowledgements in sequence order); with depth 1 nothing is
-/// pipelined. A reopen finds every record.
+/// `pipeline_depth` 2 some batches are written while the batch before them is in flight,
+/// with depth 3 some while the two before them are (and say so in their header); every
+/// append returns only once every batch up to its own is durable (acknowledgements in
+/// sequence order); with depth 1 nothing is pipelined. A reopen finds every record.
 #[test]
 fn a_second_batch_is_written_while_the_first_is_in_flight_and_acks_stay_in_order() {
-    for depth in [1usize, 2] {
+    for depth in [1usize, 2, 3] {
         let sim = sim(17);
         let io = sim.io(0, 0);
         sim.run(async move {
@@ -112,10 +112,13 @@ fn a_second_batch_is_written_while_the_first_is_in_flight_and_acks_stay_in_order
             }
             let s = j.stats();
             assert_eq!(s.records, 64 * 20);
-            if depth == 1 {
-                assert_eq!(s.pipelined, 0, "{s:?}");
-            } else {
-                assert!(s.pipelined > 0, "nothing pipelined: {s:?}");
+            match depth {
+                1 => assert_eq!(s.pipelined, 0, "{s:?}"),
+                2 => {
+                    assert!(s.pipelined > 0, "nothing pipelined: {s:?}");
+                    assert_eq!(s.pipelined_behind_two, 0, "{s:?}");
+                }
+                _ => assert!(s.pipelined_behind_two > 0, "never two in flight: {s:?}"),
             }
             drop(j);
             let (_j, rec) = Journal::open(io, cfg).await.unwrap();

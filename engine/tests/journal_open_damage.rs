@@ -582,7 +582,7 @@ fn a_journal_file_of_an_unknown_version_is_refused_untouched() {
         written(&io, 5).await;
         let path = file_path(DIR.as_ref(), 0);
         let before = patch(&io, &path, 0, 8192, |header| {
-            header[8..10].copy_from_slice(&4u16.to_le_bytes()); // version 4
+            header[8..10].copy_from_slice(&5u16.to_le_bytes()); // version 5
             let sum = boreal_segment::checksum::crc32c(&header[4..4096]);
             header[..4].copy_from_slice(&sum.to_le_bytes());
         })

@@ -56,15 +56,13 @@ async fn flip(io: &SimIo, offset: u64) {
 }
 
 /// One batch as written at `place`: one redo record of `lsn` with a `len`-byte change,
-/// sealed (`PIPELINED` if asked); its padded bytes.
-fn hand_batch(place: BatchPlace, seq: u64, lsn: u64, len: usize, pipelined: bool) -> Vec<u8> {
+/// sealed with the pipeline window `window`; its padded bytes.
+fn hand_batch(place: BatchPlace, seq: u64, lsn: u64, len: usize, window: u8) -> Vec<u8> {
     let mut buf = vec![0u8; 16384];
     let mut b = BatchBuilder::new(&mut buf, place, BatchSeq::new(seq)).unwrap();
     let body = payload(lsn, len);
     b.push(&redo(1, lsn, &body)).unwrap();
-    if pipelined {
-        b.mark_pipelined().unwrap();
-    }
+    b.set_window(window).unwrap();
     let padded = b.seal().padded_len();
     buf.truncate(padded);
     buf
@@ -82,8 +80,8 @@ async fn file0_header(io: &SimIo) -> JournalFileHeader {
 /// batch 5's length; nothing is written.
 async fn pipelined_pair(io: &SimIo) -> (Vec<u8>, usize) {
     let header = file0_header(io).await;
-    let first = hand_batch(header.place(24576), 5, 6, 10_000, false);
-    let second = hand_batch(header.place(24576 + first.len() as u64), 6, 7, 200, true);
+    let first = hand_batch(header.place(24576), 5, 6, 10_000, 0);
+    let second = hand_batch(header.place(24576 + first.len() as u64), 6, 7, 200, 1);
     let first_len = first.len();
     let mut region = first;
     region.extend_from_slice(&second);
@@ -118,7 +116,7 @@ fn torn_tail_is_cut_and_overwritten() {
             file_offset: 6 * 4096,
             version: JournalVersion::CURRENT,
         };
-        let buf = hand_batch(place, 5, 6, 10000, false);
+        let buf = hand_batch(place, 5, 6, 10000, 0);
         assert_eq!(buf.len(), 12288);
         poke(&io, 6 * 4096, &buf[..4096]).await;
 
@@ -181,7 +179,7 @@ fn older_version_journal(version: JournalVersion, seed: u64) {
         let mut offset = 4096usize;
         for lsn in 1..=6u64 {
             let len = if lsn == 6 { 10000 } else { 200 };
-            let buf = hand_batch(header.place(offset as u64), lsn - 1, lsn, len, false);
+            let buf = hand_batch(header.place(offset as u64), lsn - 1, lsn, len, 0);
             let len = buf.len();
             // The last batch (three blocks) is torn: only its first block landed.
             let landed = if lsn == 6 { 4096 } else { len };
@@ -291,6 +289,76 @@ fn a_pipelined_batch_after_an_incomplete_one_is_cut_and_zeroed() {
     });
 }
 
+/// A crash with three batch writes in flight: batch 5's write landed only in part, and
+/// batch 6 (written while 5 was in flight) and batch 7 (while 5 and 6 were) landed in
+/// full. None was acknowledged: all three are cut and zeroed, though 6 and 7 are valid,
+/// and appends resume at 5's place with its sequence.
+#[test]
+fn a_window_of_two_after_an_incomplete_batch_is_cut_and_zeroed() {
+    let sim = sim(29);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        journal_with(&io, 5).await; // seq 0..=4 at 4096..=20480
+        let path = file_path(DIR.as_ref(), 0);
+        let (mut region, first_len) = pipelined_pair(&io).await;
+        let header = file0_header(&io).await;
+        let third = hand_batch(header.place(24576 + region.len() as u64), 7, 8, 200, 2);
+        region.extend_from_slice(&third);
+        region[4096..first_len].fill(0);
+        let end = 24576 + region.len() as u64;
+        patch(&io, &path, 24576, region.len(), |b| {
+            b.copy_from_slice(&region)
+        })
+        .await;
+
+        let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5], "{:?}", rec.report);
+        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+        let tail = rec.tail.unwrap();
+        assert_eq!((tail.offset, tail.next_seq), (24576, BatchSeq::new(5)));
+        let after = patch(&io, &path, 24576, (end - 24576) as usize, |_| {}).await;
+        assert!(after.iter().all(|&b| b == 0), "the cut range is zeros");
+
+        let body = payload(9, 200);
+        j.append(&[redo(1, 9, &body)]).await.unwrap();
+        drop(j);
+        let (_j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5, 9], "{:?}", rec.report);
+        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+    });
+}
+
+/// The same three writes, but batch 6 was written with nothing in flight (so 5 had
+/// completed, and reads as torn only because it was damaged since): 7's window does not
+/// reach past 6's proof. 5 is reported missing, never cut; 6 and 7 are replayed.
+#[test]
+fn a_header_inside_a_window_of_two_proves_the_batch_before_it() {
+    let sim = sim(30);
+    let io = sim.io(0, 0);
+    sim.run(async move {
+        journal_with(&io, 5).await;
+        let path = file_path(DIR.as_ref(), 0);
+        let header = file0_header(&io).await;
+        let first = hand_batch(header.place(24576), 5, 6, 10_000, 0);
+        let second = hand_batch(header.place(24576 + first.len() as u64), 6, 7, 200, 0);
+        let third_at = 24576 + (first.len() + second.len()) as u64;
+        let third = hand_batch(header.place(third_at), 7, 8, 200, 2);
+        let first_len = first.len();
+        let mut region = first;
+        region.extend_from_slice(&second);
+        region.extend_from_slice(&third);
+        region[4096..first_len].fill(0);
+        patch(&io, &path, 24576, region.len(), |b| {
+            b.copy_from_slice(&region)
+        })
+        .await;
+
+        let (_j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5, 7, 8], "{:?}", rec.report);
+        assert_eq!(rec.missing.len(), 1, "{:?}", rec.report);
+    });
+}
+
 /// Two writes in flight in a recycled file: the first did not land, and its place
 /// still holds a 16 KiB batch of an older generation, which the scan steps over as a
 /// whole; the second (pipelined) landed inside that span, unseen. Everything past the
@@ -310,11 +378,11 @@ fn a_pipelined_batch_hidden_in_an_older_generation_is_zeroed_at_open() {
             generation: Generation::new(header.generation.get() + 5),
             ..header.place(24576)
         };
-        let old = hand_batch(old_place, 100, 99, 12_000, false);
+        let old = hand_batch(old_place, 100, 99, 12_000, 0);
         assert_eq!(old.len(), 16384);
         region[..16384].copy_from_slice(&old);
         // Batch 6 (pipelined, lsn 7) landed at 28672, inside it.
-        let buf = hand_batch(header.place(28672), 6, 7, 200, true);
+        let buf = hand_batch(header.place(28672), 6, 7, 200, 1);
         region[4096..8192].copy_from_slice(&buf);
         patch(&io, &path, 24576, region.len(), |b| {
             b.copy_from_slice(&region)

@@ -57,7 +57,12 @@ fn run_seed(seed: u64) -> u64 {
             let j = if incarnation == 0 {
                 Journal::create(io2, cfg).await.unwrap()
             } else {
-                let (j, _) = Journal::open(io2, cfg).await.unwrap();
+                // The open zeroes and syncs the tail, so an injected EIO can fail it:
+                // then this incarnation appends nothing.
+                let Ok((j, _)) = Journal::open(io2, cfg).await else {
+                    m.borrow_mut().failed = true;
+                    return;
+                };
                 let upto = m.borrow().released;
                 j.release(PgId::new(1), Lsn::new(upto));
                 j
@@ -99,7 +104,23 @@ fn run_seed(seed: u64) -> u64 {
             c.sleep(Duration::from_nanos(wait)).await;
             c.crash_node(0);
             c.restart_node(0);
-            let (j, rec) = Journal::open(io3, small_config(mode)).await.unwrap();
+            // An open that an injected EIO failed (it writes at the tail) changed
+            // nothing acknowledged: crash and open again.
+            let mut attempts = 0;
+            let (j, rec) = loop {
+                match Journal::open(io3.clone(), small_config(mode)).await {
+                    Ok(opened) => break opened,
+                    Err(e) => {
+                        attempts += 1;
+                        assert!(
+                            attempts < 20 && e.to_string().contains("Input/output error"),
+                            "seed {seed}: open failed: {e}"
+                        );
+                        c.crash_node(0);
+                        c.restart_node(0);
+                    }
+                }
+            };
             drop(j);
             let got: HashSet<u64> = rec
                 .records

@@ -58,18 +58,33 @@ pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"BRLB");
 /// Batch flag (header byte 15): every record in the batch is redo; it holds no
 /// `Truncate` and no `SegmentMeta` record. Set by [`BatchBuilder::seal`].
 pub const BATCH_FLAG_REDO_ONLY: u8 = 0x01;
-/// Batch flag (header byte 15, version 3 only): the batch was written while the batch
+/// Batch flag (header byte 15, versions 3 and 4): the batch was written while the batch
 /// before it (sequence - 1) was still in flight, and only after the one before that
 /// (sequence - 2) was durable. Its header therefore proves the batch two before it
-/// durable, not the one just before. Set by [`BatchBuilder::mark_pipelined`].
+/// durable, not the one just before: a window of one. Set by
+/// [`BatchBuilder::set_window`].
 pub const BATCH_FLAG_PIPELINED: u8 = 0x02;
+/// Batch flag (header byte 15, version 4 only): the batch was written while the two
+/// batches before it may still have been in flight, and only after the one before
+/// those (sequence - 3) was durable: a window of two. Never set with
+/// [`BATCH_FLAG_PIPELINED`].
+pub const BATCH_FLAG_PIPELINED_TWO: u8 = 0x04;
 
 /// Every flag bit a decoder knows for batches of `version`; any other bit is refused.
 const fn flags_known(version: JournalVersion) -> u8 {
-    if version.pipelines() {
-        BATCH_FLAG_REDO_ONLY | BATCH_FLAG_PIPELINED
-    } else {
-        BATCH_FLAG_REDO_ONLY
+    match version.window_max() {
+        0 => BATCH_FLAG_REDO_ONLY,
+        1 => BATCH_FLAG_REDO_ONLY | BATCH_FLAG_PIPELINED,
+        _ => BATCH_FLAG_REDO_ONLY | BATCH_FLAG_PIPELINED | BATCH_FLAG_PIPELINED_TWO,
+    }
+}
+
+/// The flag bits of a pipeline window (0, 1 or 2 batches).
+const fn window_flags(window: u8) -> u8 {
+    match window {
+        0 => 0,
+        1 => BATCH_FLAG_PIPELINED,
+        _ => BATCH_FLAG_PIPELINED_TWO,
     }
 }
 
@@ -81,7 +96,7 @@ pub const fn batch_len(version: JournalVersion, alignment: Alignment, body_len: 
     let logical = BATCH_HEADER_SIZE + body_len;
     match version {
         JournalVersion::V1 => alignment.align_up(logical),
-        JournalVersion::V2 | JournalVersion::V3 => {
+        JournalVersion::V2 | JournalVersion::V3 | JournalVersion::V4 => {
             alignment.align_up(stamp::sectors_for(logical) * STAMP_SECTOR_SIZE)
         }
     }
@@ -97,7 +112,7 @@ pub const fn body_capacity(version: JournalVersion, bytes: usize) -> usize {
     };
     let logical = match version {
         JournalVersion::V1 => bytes,
-        JournalVersion::V2 | JournalVersion::V3 => stamp::logical_len(bytes),
+        JournalVersion::V2 | JournalVersion::V3 | JournalVersion::V4 => stamp::logical_len(bytes),
     };
     logical.saturating_sub(BATCH_HEADER_SIZE)
 }
@@ -134,17 +149,25 @@ pub struct BatchHeader {
     pub body_checksum: u32,
     /// Flag [`BATCH_FLAG_REDO_ONLY`]: every record is redo. `false` claims nothing.
     pub redo_only: bool,
-    /// Flag [`BATCH_FLAG_PIPELINED`] (version 3 only): written while the batch before
-    /// it was in flight, so this header proves only `sequence - 2` durable.
-    pub pipelined: bool,
+    /// The pipeline window: how many batches just before it may still have been in
+    /// flight when it was written (flags [`BATCH_FLAG_PIPELINED`]: 1, version 3 or 4;
+    /// [`BATCH_FLAG_PIPELINED_TWO`]: 2, version 4), so this header proves only
+    /// `sequence - window - 1` durable.
+    pub window: u8,
 }
 
 impl BatchHeader {
     /// The highest sequence this header proves durable: every batch up to it had
-    /// completed before this one was written. `None` for the first sequence.
+    /// completed before this one was written. `None` for the first sequences.
     pub fn proves_durable(&self) -> Option<BatchSeq> {
-        let back = if self.pipelined { 2 } else { 1 };
+        let back = 1 + u64::from(self.window);
         self.sequence.get().checked_sub(back).map(BatchSeq::new)
+    }
+
+    /// Whether it was written while a batch before it was in flight (a window of one
+    /// or more).
+    pub fn pipelined(&self) -> bool {
+        self.window > 0
     }
 
     /// Bytes the batch occupies on disk: header, records, padding and stamps.
@@ -157,7 +180,9 @@ impl BatchHeader {
     pub fn logical_len(&self) -> usize {
         match self.version {
             JournalVersion::V1 => self.padded_len(),
-            JournalVersion::V2 | JournalVersion::V3 => stamp::logical_len(self.padded_len()),
+            JournalVersion::V2 | JournalVersion::V3 | JournalVersion::V4 => {
+                stamp::logical_len(self.padded_len())
+            }
         }
     }
 
@@ -166,7 +191,9 @@ impl BatchHeader {
     pub fn physical_offset(&self, logical: usize) -> usize {
         match self.version {
             JournalVersion::V1 => logical,
-            JournalVersion::V2 | JournalVersion::V3 => stamp::physical_offset(logical),
+            JournalVersion::V2 | JournalVersion::V3 | JournalVersion::V4 => {
+                stamp::physical_offset(logical)
+            }
         }
     }
 
@@ -199,11 +226,7 @@ impl BatchHeader {
             BATCH_FLAG_REDO_ONLY
         } else {
             0
-        } | if self.pipelined {
-            BATCH_FLAG_PIPELINED
-        } else {
-            0
-        });
+        } | window_flags(self.window));
         w.u32(self.record_count);
         w.u32(self.body_len);
         w.u64(self.file_id.get());
@@ -250,6 +273,15 @@ impl BatchHeader {
                 flags: u64::from(flags),
             });
         }
+        let both = BATCH_FLAG_PIPELINED | BATCH_FLAG_PIPELINED_TWO;
+        if flags & both == both {
+            return Err(Error::InvalidField {
+                what: "batch header",
+                field: "flags",
+                got: u64::from(flags),
+                rule: "PIPELINED and PIPELINED_TWO are exclusive",
+            });
+        }
         let header = BatchHeader {
             version,
             record_count: r.u32(),
@@ -263,7 +295,11 @@ impl BatchHeader {
             alignment,
             body_checksum,
             redo_only: flags & BATCH_FLAG_REDO_ONLY != 0,
-            pipelined: flags & BATCH_FLAG_PIPELINED != 0,
+            window: if flags & BATCH_FLAG_PIPELINED_TWO != 0 {
+                2
+            } else {
+                u8::from(flags & BATCH_FLAG_PIPELINED != 0)
+            },
         };
         header.validate()?;
         Ok((header, stored))
@@ -272,10 +308,19 @@ impl BatchHeader {
     fn validate(&self) -> Result<()> {
         let body_max = match self.version {
             JournalVersion::V1 => BATCH_V1_BODY_BYTES_MAX,
-            JournalVersion::V2 | JournalVersion::V3 => BATCH_BODY_BYTES_MAX,
+            JournalVersion::V2 | JournalVersion::V3 | JournalVersion::V4 => BATCH_BODY_BYTES_MAX,
         };
         if self.body_len as usize > body_max {
             return Err(out_of_bounds("body_len", self.body_len.into(), 0, body_max));
+        }
+        let window_max = self.version.window_max();
+        if self.window > window_max {
+            return Err(out_of_bounds(
+                "pipeline window",
+                self.window.into(),
+                0,
+                window_max.into(),
+            ));
         }
         let count = self.record_count as usize;
         let count_max = self.body_len as usize / RECORD_HEADER_SIZE;
@@ -413,7 +458,7 @@ fn unstamp<'a>(header: &BatchHeader, sum: u32, region: &'a mut [u8]) -> Result<U
     })?;
     let complete = match header.version {
         JournalVersion::V1 => false,
-        JournalVersion::V2 | JournalVersion::V3 => {
+        JournalVersion::V2 | JournalVersion::V3 | JournalVersion::V4 => {
             let complete = stamp::sectors_without_stamp(batch, header.stamp(sum)) == 0;
             stamp::compact(batch);
             complete
@@ -701,8 +746,8 @@ pub struct BatchBuilder<'b> {
     record_count: u32,
     lsn_bounds: Option<(Lsn, Lsn)>,
     holds_control: bool,
-    /// The sealed header carries [`BATCH_FLAG_PIPELINED`].
-    pipelined: bool,
+    /// The sealed header's pipeline window.
+    window: u8,
 }
 
 impl<'b> BatchBuilder<'b> {
@@ -740,7 +785,7 @@ impl<'b> BatchBuilder<'b> {
             record_count: 0,
             lsn_bounds: None,
             holds_control: false,
-            pipelined: false,
+            window: 0,
         };
         builder.set_len(BATCH_HEADER_SIZE);
         Ok(builder)
@@ -839,20 +884,21 @@ impl<'b> BatchBuilder<'b> {
         self.holds_control = true;
     }
 
-    /// Makes the sealed header carry [`BATCH_FLAG_PIPELINED`]: the writer is about to
-    /// write this batch while the batch before it is still in flight (and after the one
-    /// before that was durable). Refused for a version without the flag. Not kept by
-    /// [`pause`](Self::pause): the writer decides it when it seals.
-    pub fn mark_pipelined(&mut self) -> Result<()> {
-        if !self.place.version.pipelines() {
+    /// Sets the sealed header's pipeline window: the writer is about to write this
+    /// batch while the `window` batches before it may still be in flight (and after
+    /// the one before those was durable). Refused above the version's
+    /// [`window_max`](JournalVersion::window_max). Not kept by [`pause`](Self::pause):
+    /// the writer decides it when it seals.
+    pub fn set_window(&mut self, window: u8) -> Result<()> {
+        if window > self.place.version.window_max() {
             return Err(Error::InvalidField {
                 what: "batch builder",
-                field: "flags",
-                got: u64::from(BATCH_FLAG_PIPELINED),
-                rule: "only version-3 batches may be pipelined",
+                field: "pipeline window",
+                got: u64::from(window),
+                rule: "at most 1 in version 3, 2 in version 4, 0 before",
             });
         }
-        self.pipelined = true;
+        self.window = window;
         Ok(())
     }
 
@@ -906,7 +952,9 @@ impl<'b> BatchBuilder<'b> {
         let batch = &mut self.buf[..padded];
         let body_checksum = match version {
             JournalVersion::V1 => crc32c(&batch[BATCH_HEADER_SIZE..]),
-            JournalVersion::V2 | JournalVersion::V3 => stamp::logical_crc(batch, BATCH_HEADER_SIZE),
+            JournalVersion::V2 | JournalVersion::V3 | JournalVersion::V4 => {
+                stamp::logical_crc(batch, BATCH_HEADER_SIZE)
+            }
         };
         let (first_lsn, last_lsn) = self.lsn_bounds.unwrap_or((Lsn::ZERO, Lsn::ZERO));
         let header = BatchHeader {
@@ -922,7 +970,7 @@ impl<'b> BatchBuilder<'b> {
             body_len: u32::try_from(body_len).expect("body length is below BATCH_BYTES_MAX"),
             body_checksum,
             redo_only: !self.holds_control,
-            pipelined: self.pipelined,
+            window: self.window,
         };
         let sum = header.write(&mut batch[..BATCH_HEADER_SIZE]);
         if version.stamped() {
@@ -1137,49 +1185,70 @@ mod tests {
     }
 
     #[test]
-    fn the_pipelined_flag_is_version_3_only_and_moves_the_proof_back_one_batch() {
-        let mut buf = vec![0u8; 4096];
-        let mut b = BatchBuilder::new(&mut buf, place(), BatchSeq::new(9)).unwrap();
-        b.push(&redo(7, b"abc")).unwrap();
-        b.mark_pipelined().unwrap();
-        let header = b.seal();
-        assert!(header.pipelined && header.redo_only);
-        assert_eq!(buf[15], BATCH_FLAG_REDO_ONLY | BATCH_FLAG_PIPELINED);
-        let mut copy = buf.clone();
-        assert!(
-            decode_batch(&mut copy, &place())
-                .unwrap()
-                .header()
-                .pipelined
-        );
-        assert_eq!(header.proves_durable(), Some(BatchSeq::new(7)));
+    fn the_pipeline_window_moves_the_proof_back_and_is_bounded_by_the_version() {
+        // Window 1 (PIPELINED) and 2 (PIPELINED_TWO) in the current version: the header
+        // proves the batch two, or three, before it durable.
+        for (window, flag, proven) in [
+            (1u8, BATCH_FLAG_PIPELINED, 7u64),
+            (2, BATCH_FLAG_PIPELINED_TWO, 6),
+        ] {
+            let mut buf = vec![0u8; 4096];
+            let mut b = BatchBuilder::new(&mut buf, place(), BatchSeq::new(9)).unwrap();
+            b.push(&redo(7, b"abc")).unwrap();
+            b.set_window(window).unwrap();
+            let header = b.seal();
+            assert!(header.window == window && header.pipelined() && header.redo_only);
+            assert_eq!(buf[15], BATCH_FLAG_REDO_ONLY | flag);
+            let mut copy = buf.clone();
+            assert_eq!(
+                decode_batch(&mut copy, &place()).unwrap().header().window,
+                window
+            );
+            assert_eq!(header.proves_durable(), Some(BatchSeq::new(proven)));
+        }
 
-        // Unflagged: the header proves the batch just before it.
+        // No window: the header proves the batch just before it.
         let mut plain = vec![0u8; 4096];
         let mut b = BatchBuilder::new(&mut plain, place(), BatchSeq::new(9)).unwrap();
         b.push(&redo(7, b"abc")).unwrap();
         let header = b.seal();
-        assert!(!header.pipelined);
+        assert!(!header.pipelined());
         assert_eq!(header.proves_durable(), Some(BatchSeq::new(8)));
 
-        // A version-2 batch cannot carry it: the builder refuses, and a decoder refuses
-        // the bit in a version-2 header as an unknown flag.
-        let v2 = BatchPlace {
-            version: JournalVersion::V2,
-            ..place()
-        };
-        let mut buf2 = vec![0u8; 4096];
-        let mut b = BatchBuilder::new(&mut buf2, v2, BatchSeq::new(9)).unwrap();
-        b.push(&redo(7, b"abc")).unwrap();
-        assert!(b.mark_pipelined().is_err());
-        let _ = b.seal();
-        buf2[15] |= BATCH_FLAG_PIPELINED;
-        let sum = crc32c(&buf2[4..BATCH_HEADER_SIZE]);
-        buf2[..4].copy_from_slice(&sum.to_le_bytes());
-        assert!(matches!(
-            BatchHeader::decode(&buf2),
-            Err(Error::UnknownFlags { .. })
-        ));
+        // Both flags at once, under a valid checksum: refused.
+        let mut both = plain.clone();
+        both[15] |= BATCH_FLAG_PIPELINED | BATCH_FLAG_PIPELINED_TWO;
+        let sum = crc32c(&both[4..BATCH_HEADER_SIZE]);
+        both[..4].copy_from_slice(&sum.to_le_bytes());
+        let err = BatchHeader::decode(&both).unwrap_err();
+        assert!(err.to_string().contains("exclusive"), "{err}");
+
+        // Each version's bound: the builder refuses a wider window, and a decoder
+        // refuses the wider window's bit as an unknown flag.
+        for (version, max) in [
+            (JournalVersion::V2, 0u8),
+            (JournalVersion::V3, 1),
+            (JournalVersion::V4, 2),
+        ] {
+            assert_eq!(version.window_max(), max);
+            let at = BatchPlace { version, ..place() };
+            let mut buf = vec![0u8; 4096];
+            let mut b = BatchBuilder::new(&mut buf, at, BatchSeq::new(9)).unwrap();
+            b.push(&redo(7, b"abc")).unwrap();
+            assert!(b.set_window(max).is_ok());
+            assert!(b.set_window(max + 1).is_err());
+            b.set_window(0).unwrap();
+            let _ = b.seal();
+            if max < 2 {
+                buf[15] |= window_flags(max + 1);
+                let sum = crc32c(&buf[4..BATCH_HEADER_SIZE]);
+                buf[..4].copy_from_slice(&sum.to_le_bytes());
+                assert!(
+                    matches!(BatchHeader::decode(&buf), Err(Error::UnknownFlags { .. })),
+                    "{version:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -43,11 +43,18 @@ pub enum JournalVersion {
     /// (`FORMAT.md`, "Pipelined batches"). A version-2 reader would refuse the flag,
     /// so such batches live only in version-3 files, which it refuses to open.
     V3,
+    /// The layout of version 2, and a batch may have been written while up to two
+    /// batches before it were in flight: flag `PIPELINED` (one) or `PIPELINED_TWO`
+    /// (`batch::BATCH_FLAG_PIPELINED_TWO`: two), so its header proves only the batch
+    /// three before it durable (`FORMAT.md`, "Pipelined batches"). A version-3 reader
+    /// would refuse the new flag as an unknown bit and, at the tail, cut the batch as
+    /// garbage; it refuses version-4 files whole instead.
+    V4,
 }
 
 impl JournalVersion {
     /// The version this build writes.
-    pub const CURRENT: JournalVersion = JournalVersion::V3;
+    pub const CURRENT: JournalVersion = JournalVersion::V4;
 
     /// The version number as stored.
     pub const fn get(self) -> u16 {
@@ -55,6 +62,7 @@ impl JournalVersion {
             JournalVersion::V1 => 1,
             JournalVersion::V2 => 2,
             JournalVersion::V3 => 3,
+            JournalVersion::V4 => 4,
         }
     }
 
@@ -65,6 +73,7 @@ impl JournalVersion {
             1 => Ok(JournalVersion::V1),
             2 => Ok(JournalVersion::V2),
             3 => Ok(JournalVersion::V3),
+            4 => Ok(JournalVersion::V4),
             got => Err(Error::BadVersion {
                 what,
                 oldest: JOURNAL_FILE_VERSION_OLDEST,
@@ -76,12 +85,26 @@ impl JournalVersion {
 
     /// Whether batches of this version carry sector stamps.
     pub const fn stamped(self) -> bool {
-        matches!(self, JournalVersion::V2 | JournalVersion::V3)
+        matches!(
+            self,
+            JournalVersion::V2 | JournalVersion::V3 | JournalVersion::V4
+        )
     }
 
     /// Whether a batch of this version may carry the `PIPELINED` flag.
     pub const fn pipelines(self) -> bool {
-        matches!(self, JournalVersion::V3)
+        self.window_max() > 0
+    }
+
+    /// The most batches before it that a batch of this version may have been written
+    /// while they were in flight (its header's window): 2 for version 4, 1 for
+    /// version 3, else 0.
+    pub const fn window_max(self) -> u8 {
+        match self {
+            JournalVersion::V1 | JournalVersion::V2 => 0,
+            JournalVersion::V3 => 1,
+            JournalVersion::V4 => 2,
+        }
     }
 }
 
@@ -242,7 +265,12 @@ mod tests {
 
     #[test]
     fn every_version_round_trips_and_others_are_refused_naming_the_version() {
-        for version in [JournalVersion::V1, JournalVersion::V2, JournalVersion::V3] {
+        for version in [
+            JournalVersion::V1,
+            JournalVersion::V2,
+            JournalVersion::V3,
+            JournalVersion::V4,
+        ] {
             let h = JournalFileHeader {
                 version,
                 ..header()
@@ -252,13 +280,13 @@ mod tests {
             assert_eq!(JournalFileHeader::decode(&bytes).unwrap(), h);
         }
         let mut bytes = header().to_vec().unwrap();
-        bytes[8] = 4;
+        bytes[8] = 5;
         let sum = crc32c(&bytes[4..]);
         bytes[..4].copy_from_slice(&sum.to_le_bytes());
         let err = JournalFileHeader::decode(&bytes).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "journal file header: unsupported version 4 (this build reads versions 1 to 3)"
+            "journal file header: unsupported version 5 (this build reads versions 1 to 4)"
         );
     }
 

@@ -25,6 +25,7 @@ pub mod meta;
 pub mod page;
 pub mod record;
 pub mod stamp;
+pub mod window;
 
 pub use alignment::Alignment;
 pub use batch::{

@@ -17,7 +17,7 @@ fn json_names_every_structure_of_a_core_dir() {
 
     let j0 = file(&doc, "journal-0000.brj");
     assert_eq!(j0["kind"], "journal");
-    assert_eq!(j0["header"]["version"], 3);
+    assert_eq!(j0["header"]["version"], 4);
     assert_eq!(j0["header"]["file_id"], 0);
     assert_eq!(j0["header"]["generation"], 1);
     assert_eq!(j0["header"]["alignment"], 4096);

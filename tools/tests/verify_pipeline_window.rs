@@ -1,5 +1,5 @@
-//! Behaviour: `boreal verify` judges a pipelined last batch (journal version 3) the way
-//! recovery does. When the batch before it did not complete (torn with a sector lacking
+//! Behaviour: `boreal verify` judges a pipelined last batch (journal versions 3 and 4)
+//! the way recovery does. When the batch before it did not complete (torn with a sector lacking
 //! its stamp, or no readable header where it must be), a plain crash during pipelined
 //! writes left this: neither was acknowledged and recovery cuts both, so both are
 //! warnings, not errors. When the batch before it completed (valid, or landed in full
@@ -25,7 +25,7 @@ fn journal(path: &Path) -> Vec<u64> {
         .map(|seq| HandBatch {
             seq,
             records: vec![redo(seq + 1)],
-            pipelined: seq == 3,
+            window: u8::from(seq == 3),
         })
         .collect();
     write_journal_batches(path, 0, 1, 64 << 10, &batches)
@@ -127,10 +127,10 @@ fn a_pipelined_last_batch_after_one_that_did_not_complete_is_cut_with_it() {
         .map(|seq| HandBatch {
             seq,
             records: vec![redo(seq + 1)],
-            pipelined: seq >= 3,
+            window: u8::from(seq >= 3),
         })
         .collect();
-    batches[4].pipelined = false;
+    batches[4].window = 0;
     let at = write_journal_batches(&path, 0, 1, 64 << 10, &batches);
     flip(&path, at[2] + 72 + 56 + 1);
     flip(&path, at[2] + 3 * 512 + 504);
@@ -170,5 +170,95 @@ fn a_pipelined_last_batch_after_a_completed_one_keeps_the_usual_rules() {
                 && e.contains("a batch whose write landed in full, its header damaged since")),
         "{out}"
     );
+    assert!(!out.contains("recovery cuts"), "{out}");
+}
+
+/// Batches 0..=`last` of one record each, with the given pipeline windows.
+fn journal_with_windows(path: &Path, windows: &[u8]) -> Vec<u64> {
+    let batches: Vec<HandBatch<'_>> = windows
+        .iter()
+        .enumerate()
+        .map(|(seq, &window)| HandBatch {
+            seq: seq as u64,
+            records: vec![redo(seq as u64 + 1)],
+            window,
+        })
+        .collect();
+    write_journal_batches(path, 0, 1, 64 << 10, &batches)
+}
+
+/// Tears batch `seq`'s write: a byte of its record and one sector's stamp.
+fn tear(path: &Path, at: &[u64], seq: usize) {
+    flip(path, at[seq] + 72 + 56 + 1);
+    flip(path, at[seq] + 3 * 512 + 504);
+}
+
+#[test]
+fn a_window_of_two_cuts_every_batch_from_the_first_that_did_not_complete() {
+    // Batch 4 was written while 2 and 3 were in flight; 3 while 2 was. 2 never
+    // completed: none of 2, 3, 4 was acknowledged, and recovery cuts all three, though 3
+    // and 4 are valid. Three warnings, no error.
+    let (_dir, path) = fresh();
+    let at = journal_with_windows(&path, &[0, 0, 0, 1, 2]);
+    tear(&path, &at, 2);
+    let (code, out) = verify(&path);
+    assert_eq!(code, 0, "{out}");
+    assert!(lines_with(&out, "error").is_empty(), "{out}");
+    let warnings = lines_with(&out, "warning");
+    assert_eq!(warnings.len(), 3, "{out}");
+    assert!(
+        warnings[0].contains("batch 2 torn (incomplete write)")
+            && warnings[0].contains(&format!(
+                "pipelined batch 4 at offset {} is the last batch",
+                grouped(at[4])
+            ))
+            && warnings[0].contains("recovery cuts them all"),
+        "{out}"
+    );
+    assert!(
+        warnings[1].contains(&format!("offset {}: batch 3: valid", grouped(at[3])))
+            && warnings[1].contains("recovery cuts it with them"),
+        "{out}"
+    );
+    assert!(
+        warnings[2].contains(&format!("offset {}: batch 4: pipelined", grouped(at[4]))),
+        "{out}"
+    );
+
+    // 2 valid, 3 torn: the cut starts at 3.
+    let (_dir, path) = fresh();
+    let at = journal_with_windows(&path, &[0, 0, 0, 1, 2]);
+    tear(&path, &at, 3);
+    let (out, warnings) = two_warnings_no_error(&path);
+    assert!(
+        warnings[0].contains("batch 3 torn (incomplete write)")
+            && warnings[0].contains("pipelined batch 4"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_window_of_two_is_proven_by_a_later_header_or_a_header_inside_it() {
+    // A later batch 5, written with nothing in flight, proves 4 and so 2: 2 was
+    // acknowledged and is damaged.
+    let (_dir, path) = fresh();
+    let at = journal_with_windows(&path, &[0, 0, 0, 1, 2, 0]);
+    tear(&path, &at, 2);
+    let (code, out) = verify(&path);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("batch 2 torn (incomplete write)")
+            && out.contains("acknowledged data is lost here"),
+        "{out}"
+    );
+    assert!(!out.contains("recovery cuts"), "{out}");
+
+    // Batch 3 was written with nothing in flight, so 2 had completed: the window of 4
+    // does not reach past 3's proof. An error, as recovery reports it missing.
+    let (_dir, path) = fresh();
+    let at = journal_with_windows(&path, &[0, 0, 0, 0, 2]);
+    tear(&path, &at, 2);
+    let (code, out) = verify(&path);
+    assert_eq!(code, 1, "{out}");
     assert!(!out.contains("recovery cuts"), "{out}");
 }

@@ -252,7 +252,7 @@ pub struct JobOptions {
     /// 1..=64. Default 1.
     pub boreal_pgs: u32,
     /// `boreal_pipeline_depth` (boreal-specific, `boreal-journal` only): batch writes the
-    /// journal keeps in flight, 1 or 2. Default: the journal's default (2).
+    /// journal keeps in flight, 1 to 3. Default: the journal's default (3).
     pub boreal_pipeline_depth: Option<usize>,
     /// The options as written (`key`, `value`), for the JSON's `job options` echo.
     pub echo: Vec<(String, String)>,

@@ -20,8 +20,9 @@ pub const JOURNAL_ALIGN_BYTES: usize = 4096;
 pub const JOURNAL_FILES_MIN: u32 = 2;
 /// Largest number of files of one core's journal.
 pub const JOURNAL_FILES_MAX: u32 = 4096;
-/// Largest `pipeline_depth`: recovery's proofs (`decide.rs`) know a window of two.
-pub const PIPELINE_DEPTH_MAX: usize = 2;
+/// Largest `pipeline_depth`: recovery's proofs (`decide.rs`) and the batch header
+/// (journal version 4) know a window of two batches.
+pub const PIPELINE_DEPTH_MAX: usize = 3;
 /// Smallest `recovery_read_bytes`.
 pub const RECOVERY_READ_BYTES_MIN: usize = 64 << 10;
 /// Largest `recovery_read_bytes` (the read buffer is this plus one largest batch).
@@ -72,14 +73,15 @@ pub struct JournalConfig {
     pub batch_bytes_max: usize,
     /// How a batch is made durable. Default [`DurabilityMode::DsyncWrite`].
     pub durability: DurabilityMode,
-    /// Batch writes in flight at once: 1 or 2 (default 2). With 2, a batch may be
-    /// written while the one before it is still in flight (once that batch's own
-    /// predecessor is durable, inside one file, and once it holds at least as many
-    /// records as the batch in flight); appends are still acknowledged in sequence
-    /// order, and the batch carries the `PIPELINED` flag so recovery knows its header
-    /// does not prove the one before it durable. Under group commit with many
-    /// appenders this keeps the device busy while the next group forms (NVMe-NOTES,
-    /// "Group commit's ceiling"); with one appender it changes nothing.
+    /// Batch writes in flight at once: 1, 2 or 3 (default 3). With more than 1, a batch
+    /// may be written while the ones before it are still in flight (once the batch
+    /// before those is durable, inside one file, and once it holds at least as many
+    /// records as the newest in flight); appends are still acknowledged in sequence
+    /// order, and the batch's header carries its pipeline window so recovery knows
+    /// which batches before it the header does not prove durable. Under group commit
+    /// with many appenders this keeps the device busy while the next group forms
+    /// (NVMe-NOTES, "Group commit's ceiling", "Three batch writes in flight"); with one
+    /// appender it changes nothing.
     pub pipeline_depth: usize,
     /// Bytes recovery reads per O_DIRECT read (reads never overlap; two are in flight,
     /// and the windows that hold valid batches are kept as the recovered records'
@@ -176,7 +178,7 @@ impl JournalConfig {
         }
         if !(1..=PIPELINE_DEPTH_MAX).contains(&self.pipeline_depth) {
             return bad(format!(
-                "pipeline_depth = {}: use 1 (one batch write in flight) or {PIPELINE_DEPTH_MAX}",
+                "pipeline_depth = {}: use 1 (one batch write in flight) to {PIPELINE_DEPTH_MAX}",
                 self.pipeline_depth
             ));
         }
@@ -219,12 +221,12 @@ mod tests {
                 .contains("batch_bytes_max")
         );
         let mut c = JournalConfig::new("/j");
-        c.pipeline_depth = 3;
+        c.pipeline_depth = 4;
         assert!(
             c.validate()
                 .unwrap_err()
                 .to_string()
-                .contains("pipeline_depth = 3")
+                .contains("pipeline_depth = 4")
         );
         let mut c = JournalConfig::new("/j");
         c.recovery_read_bytes = 4097;

@@ -10,9 +10,10 @@
 //! is complete, unambiguous and never cuts what was acknowledged.
 //!
 //! What proves that a batch was acknowledged, or may have been (the writer keeps at most
-//! two writes in flight, writes batch `s + 2` only after batch `s` is durable, and writes
-//! `s + 1` before `s` is durable only inside one file, never as the first or second
-//! batch of a file, and then marks it `PIPELINED`; acknowledgements go in sequence
+//! three writes in flight, writes batch `s` while the `k` before it are in flight only
+//! after `s - k - 1` is durable, only inside one file, never while the oldest of those is
+//! the first batch of its file, and then gives its header that window, `PIPELINED` or
+//! `PIPELINED_TWO`; acknowledgements go in sequence
 //! order; batches of one file generation are written back to back from offset 4096; a
 //! recycled file's new header is made durable when nothing is in flight, before its
 //! first batch; files are recycled, and marked free, one at a time in journal order):
@@ -37,7 +38,7 @@
 //!   damaged since. Reported missing (contents unknown), never cut, and appends resume
 //!   after it, as above.
 //!
-//! The pipeline window (journal version 3): when the last header of the newest file is
+//! The pipeline window (journal versions 3 and 4): when the last header of the newest file is
 //! `PIPELINED`, it was written while the batch before it was in flight, so it does not
 //! prove that batch durable. If that batch did not complete (torn with a sector
 //! lacking its stamp, or no header where it must be, right after the header of the
@@ -47,9 +48,10 @@
 //! the earlier one ([`PredecessorCut`] for the later), the range is zeroed before
 //! appends resume (so no cut header is left past the tail), and their sequences are
 //! written again. If it completed (valid, or landed in full and damaged since), the
-//! usual rules hold. The rule is written for a window of `k` batches (`window_cut`:
-//! the header proves only `t - k - 1`, and the cut starts at the first of `t - k ..
-//! t - 1` that did not complete); version 3 headers carry a window of at most one.
+//! usual rules hold. The rule holds for a window of `k` batches
+//! (`boreal_segment::window`, shared with `boreal verify`: the header proves only
+//! `t - k - 1`, and the cut starts at the first of `t - k .. t - 1` that did not
+//! complete); version 3 headers carry a window of at most one, version 4 of two.
 //!
 //! One flipped bit of a batch header is corrected before any of this (`scan.rs`,
 //! `boreal_segment::header_repair`): the region is then judged as written, and the
@@ -92,6 +94,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use boreal_segment::window::{WindowRegion, window_cut};
 use boreal_segment::{BatchSeq, JournalFileId, Lsn};
 
 /// What the bytes of a region are (from `classify`).
@@ -546,18 +549,27 @@ impl Seen {
         }
     }
 
-    /// The header's pipeline window; 0 for a region without a header.
-    fn window(&self) -> u8 {
+    /// The region as the pipeline window sees it (`boreal_segment::window`).
+    fn window_region(&self) -> WindowRegion {
         match self {
-            Seen::Valid { window, .. } | Seen::Torn { window, .. } => *window,
-            _ => 0,
+            Seen::Valid { seq, window, .. } => WindowRegion::Header {
+                seq: *seq,
+                window: *window,
+                incomplete: false,
+            },
+            Seen::Torn {
+                seq,
+                window,
+                complete,
+                ..
+            } => WindowRegion::Header {
+                seq: *seq,
+                window: *window,
+                incomplete: !complete,
+            },
+            Seen::Garbage { stamp: Some(_), .. } => WindowRegion::Landed,
+            _ => WindowRegion::Other,
         }
-    }
-
-    /// A region without a readable header whose write landed in full, its header
-    /// damaged since (`Seen::Garbage::stamp`).
-    fn is_landed_garbage(&self) -> bool {
-        matches!(self, Seen::Garbage { stamp: Some(_), .. })
     }
 }
 
@@ -596,100 +608,6 @@ pub(crate) struct Decisions {
     pub report: Vec<String>,
 }
 
-/// Where the pipeline window of the last header (index `last`, window `k`) cuts: the
-/// first region of the first batch among its `k` predecessors that did not complete,
-/// and that batch's sequence (appends resume there with it); `None` when all completed, when `k` is 0, or when the regions are not what the
-/// writer leaves (the usual rules then hold). `before`: the indices of the headers
-/// before `last` in its file, newest first; `seen(i)` is region `i`.
-///
-/// The writer writes a batch with `k` in flight only inside one file and never while
-/// the oldest of them is the first batch of its file, so the header of t - k - 1 is in
-/// that file. The walk starts after it (or, if that header is unreadable, at the
-/// window's oldest header if that is t - k) and goes forward through the window,
-/// expecting sequences t - k, t - k + 1, ... A batch did not complete if:
-/// - its header is torn and a sector lacks its stamp;
-/// - its header is missing and its place (the regions up to the next header) is not one
-///   region landed in full with its header damaged since (every sector carries the
-///   stamp that header gives), one such region per missing batch, in order.
-///
-/// A landed batch before the cut is kept: it may have been acknowledged, and the usual
-/// rules report it. (With a window of one, this is the rule of journal version 3.)
-/// Regions after a batch's header and before the next header (a torn batch's leftovers)
-/// belong to it.
-fn window_cut<'a>(
-    seen: &dyn Fn(usize) -> &'a Seen,
-    last: usize,
-    before: &[usize],
-) -> Option<(usize, BatchSeq)> {
-    let k = u64::from(seen(last).window());
-    if k == 0 {
-        return None;
-    }
-    let t = seen(last).header_seq()?.get();
-    let proven = t.checked_sub(k + 1)?;
-    let seq = |i: usize| seen(i).header_seq().map(BatchSeq::get);
-    // The headers in the window, newest first, then the one below it.
-    let in_window = before
-        .iter()
-        .take_while(|&&h| seq(h) > Some(proven))
-        .count();
-    let mut i = match before.get(in_window) {
-        Some(&h) if seq(h) == Some(proven) => h + 1,
-        // The header of t - k - 1 is unreadable: the walk starts at the oldest header
-        // of the window if it is t - k (else what lies before it cannot be told apart).
-        _ => {
-            let &oldest = before[..in_window].last()?;
-            if seq(oldest) != Some(proven + 1) {
-                return None;
-            }
-            oldest
-        }
-    };
-    let mut expect = proven + 1;
-    while i < last {
-        if let Some(s) = seq(i) {
-            if s != expect {
-                return None;
-            }
-            if matches!(
-                seen(i),
-                Seen::Torn {
-                    complete: false,
-                    ..
-                }
-            ) {
-                return Some((i, BatchSeq::new(expect)));
-            }
-            expect += 1;
-            i += 1;
-            continue;
-        }
-        let run_end = (i..last).find(|&j| seq(j).is_some()).unwrap_or(last);
-        let mut missing = seq(run_end)?.checked_sub(expect)?;
-        if missing > 0 {
-            // One landed region per missing batch, from the front; the first region
-            // that is not one is where a batch did not complete. Regions left over
-            // once every missing batch is accounted for cannot be told apart: the
-            // whole run is cut.
-            let first = expect;
-            let mut j = i;
-            while j < run_end && missing > 0 {
-                if !seen(j).is_landed_garbage() {
-                    return Some((j, BatchSeq::new(expect)));
-                }
-                missing -= 1;
-                expect += 1;
-                j += 1;
-            }
-            if j < run_end || missing > 0 {
-                return Some((i, BatchSeq::new(first)));
-            }
-        }
-        i = run_end;
-    }
-    None
-}
-
 /// Decides every region of `files` (journal order: increasing generation).
 pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
     let flat: Vec<(usize, usize)> = files
@@ -708,20 +626,17 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
     // flight, so it proves only t - k - 1 durable. If one of those did not complete,
     // neither it nor any later batch was acknowledged (acknowledgements go in sequence
     // order), and everything is cut from the first that did not complete (`cut_from`,
-    // an index into `flat`). See `window_cut`.
+    // an index into `flat`). See `boreal_segment::window`.
     let cut_from = newest.and_then(|n| {
-        let (&last, rest) = headers.split_last()?;
+        let &last = headers.last()?;
         if flat[last].0 != n {
             return None;
         }
-        // The headers before it in the same file, newest first.
-        let before: Vec<usize> = rest
-            .iter()
-            .rev()
-            .take_while(|&&h| flat[h].0 == n)
-            .copied()
+        let first = last - flat[last].1;
+        let regions: Vec<WindowRegion> = (first..=last)
+            .map(|i| item(i).seen.window_region())
             .collect();
-        window_cut(&|i| &item(i).seen, last, &before)
+        window_cut(&regions).map(|(i, seq)| (first + i, seq))
     });
     // Landed batches before the cut keep their sequences (the next open sees them
     // missing between their neighbours, not as a sequence written twice).
@@ -1591,6 +1506,45 @@ mod tests {
             w2(torn(16384, 5)),
         ]);
         assert_eq!(d.actions[0], [Accept, Accept, Cut, Cut]);
+        assert_eq!((d.tail, d.next_seq), (Some((0, 12288)), BatchSeq::new(4)));
+    }
+
+    #[test]
+    fn a_header_inside_the_window_proves_what_its_own_window_allows() {
+        let w2 = |it| with_window(it, 2);
+        // 4 was written with nothing in flight, so 3 had completed: 3 reads as torn
+        // only because it was damaged since. Not the window's cut: reported missing,
+        // and 4 and 5 are replayed.
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 2, 0),
+                    torn(8192, 3),
+                    valid(12288, 4, 1),
+                    w2(valid(16384, 5, 2)),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Missing, Accept, Accept]);
+        assert_eq!(d.zero, None);
+
+        // Same, but 4 is torn too (its header intact): 3 is proven, 4 did not
+        // complete, so the cut starts at 4.
+        let d = decide_all(
+            &[file(
+                0,
+                vec![
+                    valid(4096, 2, 0),
+                    torn(8192, 3),
+                    torn(12288, 4),
+                    w2(valid(16384, 5, 1)),
+                ],
+            )],
+            4096,
+        );
+        assert_eq!(d.actions[0], [Accept, Missing, Cut, Cut]);
         assert_eq!((d.tail, d.next_seq), (Some((0, 12288)), BatchSeq::new(4)));
     }
 

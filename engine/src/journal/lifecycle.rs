@@ -10,7 +10,7 @@
 //! otherwise, so batches of an unknown generation can never come back to life when the
 //! file is reused. Appends go only to files of the current format version: a tail
 //! found in an older-version file is closed and appends continue in the next file
-//! (`close_older_version`); in a current-version file, two largest batches' worth of
+//! (`close_older_version`); in a current-version file, three largest batches' worth of
 //! bytes at the tail are zeroed and synced before anything is appended
 //! (`zero_after_tail`: a pipelined batch that landed behind one that did not must never
 //! read as a later batch).
@@ -22,7 +22,7 @@ use boreal_segment::{
     Lsn,
 };
 
-use super::config::{JOURNAL_ALIGN_BYTES as JOURNAL_ALIGN, JournalConfig};
+use super::config::{JOURNAL_ALIGN_BYTES as JOURNAL_ALIGN, JournalConfig, PIPELINE_DEPTH_MAX};
 use super::decide::{FileItems, MissingRange, decide_all};
 use super::error::JournalError;
 use super::files::FileSet;
@@ -206,13 +206,13 @@ async fn close_older_version<I: Io>(
         .map(drop)
 }
 
-/// Writes zeros over the two largest batches' worth of bytes at the tail (less at the
-/// end of the file) and syncs them, before anything is appended: every byte there was
-/// cut (recovery moves the tail past anything it keeps). With two batch writes in
-/// flight, the second one can land behind a first one that did not, where the scan may
-/// not see it (it steps over an older generation's batch as a whole) or where a new,
-/// shorter batch would end just before it; zeroed, it can never read as a later batch
-/// of the file. The sync also makes durable whatever the recovered tail still had only
+/// Writes zeros over the largest batches' worth of bytes that can be in flight at once
+/// (`PIPELINE_DEPTH_MAX` of them; less at the end of the file) at the tail and syncs
+/// them, before anything is appended: every byte there was cut (recovery moves the tail
+/// past anything it keeps). With several batch writes in flight, a later one can land
+/// behind one that did not, where the scan may not see it (it steps over an older
+/// generation's batch as a whole) or where a new, shorter batch would end just before
+/// it; zeroed, it can never read as a later batch of the file. The sync also makes durable whatever the recovered tail still had only
 /// in the device's cache after a process crash. Returns the bytes zeroed.
 async fn zero_after_tail<I: Io>(
     io: &I,
@@ -221,7 +221,7 @@ async fn zero_after_tail<I: Io>(
     index: usize,
     offset: u64,
 ) -> Result<usize, JournalError> {
-    let len = 2 * cfg.batch_bytes_max;
+    let len = PIPELINE_DEPTH_MAX * cfg.batch_bytes_max;
     zero_durably(io, file, cfg, index, offset, len, "tail zeroing").await
 }
 

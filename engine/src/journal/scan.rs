@@ -454,7 +454,7 @@ impl FileScan<'_> {
                     Seen::Valid {
                         seq: h.sequence,
                         batch: usize::MAX,
-                        window: u8::from(h.pipelined),
+                        window: h.window,
                         repaired,
                     },
                 )
@@ -471,7 +471,7 @@ impl FileScan<'_> {
                     last_lsn: h.last_lsn,
                     redo_only: h.redo_only,
                     complete,
-                    window: u8::from(h.pipelined),
+                    window: h.window,
                     repaired,
                     reason: reason.to_string(),
                 },
@@ -540,7 +540,7 @@ impl FileScan<'_> {
                 // A pipelined batch after one that did not complete is cut if nothing
                 // follows it (`decide.rs`, the pipeline window): not streamed, so the
                 // common case after a crash does not replay twice.
-                if kept && (!h.pipelined || self.previous_completed(h.sequence)) {
+                if kept && self.window_completed(h.sequence, h.window) {
                     self.to_stream = Some((*batch, start, end));
                 }
             }
@@ -549,19 +549,30 @@ impl FileScan<'_> {
         kept
     }
 
-    /// Whether the region just before a batch of sequence `seq` is the batch before it,
-    /// written in full (valid, or damaged after its write landed).
-    fn previous_completed(&self, seq: BatchSeq) -> bool {
-        let before = seq.get().checked_sub(1);
-        match self.items.last().map(|it| &it.seen) {
-            Some(Seen::Valid { seq: s, .. }) => Some(s.get()) == before,
-            Some(Seen::Torn {
-                seq: s,
-                complete: true,
-                ..
-            }) => Some(s.get()) == before,
-            _ => false,
+    /// Whether the `window` regions just before a batch of sequence `seq` are the
+    /// batches before it, each written in full (valid, or damaged after its write
+    /// landed): then no later header can cut it (`decide.rs`, the pipeline window).
+    fn window_completed(&self, seq: BatchSeq, window: u8) -> bool {
+        let window = usize::from(window);
+        if self.items.len() < window {
+            return false;
         }
+        self.items[self.items.len() - window..]
+            .iter()
+            .rev()
+            .enumerate()
+            .all(|(back, it)| {
+                let before = seq.get().checked_sub(back as u64 + 1);
+                match &it.seen {
+                    Seen::Valid { seq: s, .. }
+                    | Seen::Torn {
+                        seq: s,
+                        complete: true,
+                        ..
+                    } => Some(s.get()) == before,
+                    _ => false,
+                }
+            })
     }
 
     /// Hands the body of the batch `record` just marked to the stream; `buf` is the

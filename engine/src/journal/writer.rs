@@ -5,10 +5,11 @@
 //! being filled before it first waits, so records may borrow from the caller; then it
 //! waits for that batch to be durable. Flusher tasks (one per allowed write in flight,
 //! `pipeline_depth`) write and sync batches: whatever arrived while a write was in
-//! flight is the next batch (no fixed wait, bounded by `batch_bytes_max`). With depth 2,
-//! the next batch may be written while the one before it is still in flight, once it
-//! holds at least as many records as that one: the device then works on one group
-//! while the next forms, and a batch written so carries the `PIPELINED` flag.
+//! flight is the next batch (no fixed wait, bounded by `batch_bytes_max`). With depth 2
+//! or 3, the next batch may be written while the ones before it are still in flight,
+//! once it holds at least as many records as the newest of them: the device then works
+//! on one or two groups while the next forms, and a batch written so carries its
+//! pipeline window in its header.
 //!
 //! Must never: acknowledge a record before a sync that covers it completed; retry or
 //! acknowledge anything after the first write or sync error (fail-stop: the journal
@@ -17,11 +18,12 @@
 //! [`BATCH_BUFFERS`] `DmaBuf`s, each allocated once and reused; one waker per waiting
 //! append, in reused lists).
 //!
-//! Invariants: at most `pipeline_depth` (≤ 2) batch writes in flight, and batch `s` is
-//! written only after batch `s - 2` is durable; a batch is written while another is in
-//! flight only if both are in the same file and the one in flight is not the first of
-//! its file (so the batch two before it is in that file too, where recovery looks for
-//! it), and then it carries `PIPELINED`; a batch that starts a file is written only
+//! Invariants: at most `pipeline_depth` (≤ 3) batch writes in flight, and batch `s` is
+//! written only after batch `s - pipeline_depth` is durable; a batch is written while
+//! `k` others are in flight (or written, not yet acknowledged) only if all are in the
+//! same file and the oldest of them is not the first of its file (so the batch before
+//! them is in that file too, where recovery looks for it), and then its header carries
+//! the window `k` (`PIPELINED`, or `PIPELINED_TWO`); a batch that starts a file is written only
 //! when nothing is in flight (a newer generation proves every older batch complete);
 //! appends are acknowledged in sequence order (`durable` is the highest sequence with
 //! every batch up to it durable, and only grows); batches get consecutive sequence
@@ -83,8 +85,12 @@ pub struct JournalStats {
     pub files_marked_free: u64,
     /// A batch write is in flight.
     pub inflight: bool,
-    /// Batches written while the batch before them was still in flight (`PIPELINED`).
+    /// Batches written while the batch before them was still in flight (a pipeline
+    /// window of one or two).
     pub pipelined: u64,
+    /// Of those, batches written while the two before them were in flight (a window of
+    /// two, `PIPELINED_TWO`).
+    pub pipelined_behind_two: u64,
     /// Records in the batch being filled.
     pub filling_records: u32,
     /// Times appends had to wait because no journal file was free.
@@ -571,27 +577,38 @@ impl<I: Io> Inner<I> {
         self.st.borrow_mut().spare_lists.push(list);
     }
 
-    /// Whether the batch being filled may be written now: `None` not yet; `Some(false)`
-    /// nothing is in flight; `Some(true)` pipelined, written while the batch before it
-    /// is in flight. That needs depth 2, both batches in one file, the one in flight
-    /// not the first of its file (so the batch before it is in that file too, where
-    /// recovery looks for it), the new one not starting a file, and the new one
-    /// holding at least as many records as the one in flight (or full): taken at its
-    /// first record it would be a group of one, and the appenders the batch in flight
-    /// releases would wait for the next.
-    fn take_mode(&self, st: &State) -> Option<bool> {
+    /// Whether the batch being filled may be written now, and with which pipeline
+    /// window: `None` not yet; `Some(0)` nothing is in flight; `Some(k)` written while
+    /// the `k` batches before it are in flight (or written and not yet acknowledged).
+    /// That needs `k < pipeline_depth`, all of them and the new one in one file, the
+    /// oldest of them not the first of its file (so the batch before it is in that file
+    /// too, where recovery looks for it), the new one not starting a file, and the new
+    /// one holding at least as many records as the newest in flight (or full): taken at
+    /// its first record it would be a group of one, and the appenders the batch in
+    /// flight releases would wait for the next.
+    fn take_mode(&self, st: &State) -> Option<u8> {
         let f = st.filling.as_ref().filter(|f| !f.progress.is_empty())?;
         match st.flights.as_slice() {
             [] if f.new_generation.is_some() && st.marking > 0 => None,
-            [] => Some(false),
-            [before]
+            [] => Some(0),
+            [oldest, .., newest]
+                if st.flights.len() < self.cfg.pipeline_depth
+                    && f.new_generation.is_none()
+                    && f.file == oldest.file
+                    && f.file == newest.file
+                    && oldest.offset > JOURNAL_FILE_HEADER_SIZE as u64
+                    && (f.full || f.progress.record_count() >= newest.records) =>
+            {
+                u8::try_from(st.flights.len()).ok()
+            }
+            [only]
                 if self.cfg.pipeline_depth >= 2
                     && f.new_generation.is_none()
-                    && f.file == before.file
-                    && before.offset > JOURNAL_FILE_HEADER_SIZE as u64
-                    && (f.full || f.progress.record_count() >= before.records) =>
+                    && f.file == only.file
+                    && only.offset > JOURNAL_FILE_HEADER_SIZE as u64
+                    && (f.full || f.progress.record_count() >= only.records) =>
             {
-                Some(true)
+                Some(1)
             }
             _ => None,
         }
@@ -624,7 +641,7 @@ impl<I: Io> Inner<I> {
         if st.closed {
             return Poll::Ready(None);
         }
-        let Some(pipelined) = self.take_mode(st) else {
+        let Some(window) = self.take_mode(st) else {
             if !st.flushers.iter().any(|w| w.will_wake(cx.waker())) {
                 st.flushers.push(cx.waker().clone());
             }
@@ -635,11 +652,12 @@ impl<I: Io> Inner<I> {
         assert_eq!(offset, st.tail_offset, "the open batch starts at the tail");
         let mut builder = BatchBuilder::resume(&mut f.buf.as_full_mut()[..f.limit], f.progress)
             .expect("the paused batch resumes in its own buffer");
-        if pipelined {
+        if window > 0 {
             builder
-                .mark_pipelined()
-                .expect("appends go to files of the current version, which pipelines");
+                .set_window(window)
+                .expect("appends go to files of the current version, whose window fits the depth");
             st.stats.pipelined += 1;
+            st.stats.pipelined_behind_two += u64::from(window == 2);
         }
         let header = builder.seal();
         let padded = header.padded_len();

@@ -8,7 +8,8 @@
 //! `torn`, `zeros`, `stale`, `garbage`; a torn one says `"write_complete"`: whether
 //! every sector carries the batch's stamp, i.e. the write landed in full and was damaged
 //! after it); valid and torn ones say `"pipelined"`: the batch was written while the one
-//! before it was in flight, so its header proves only the batch two before it durable;
+//! before it was in flight, and `"window"`: how many batches before it may have been in
+//! flight (0, 1 or 2), so its header proves only the batch `window + 1` before it durable;
 //! a garbage one says `"landed"`: its first block is a batch whose write landed in full
 //! and whose header was damaged since, so it may have been acknowledged, and
 //! `"header_correctable"`: one flipped bit of that header, which recovery corrects),
@@ -307,7 +308,8 @@ impl Emit for Json<'_> {
                     "last_lsn": h.last_lsn.get(),
                     "record_count": h.record_count,
                     "body_len": h.body_len,
-                    "pipelined": h.pipelined,
+                    "pipelined": h.pipelined(),
+                    "window": h.window,
                 });
                 if budget.show {
                     let mut records = Vec::new();
@@ -363,7 +365,8 @@ impl Emit for Json<'_> {
                 "body_len": header.body_len,
                 "reason": reason.to_string(),
                 "write_complete": complete,
-                "pipelined": header.pipelined,
+                "pipelined": header.pipelined(),
+                "window": header.window,
                 "fault_offset": fault,
                 "record_fault": record_fault.as_ref().map(ToString::to_string),
             }),

@@ -350,7 +350,7 @@ impl Emit for Text<'_> {
                     grouped(h.last_lsn.get()),
                     grouped(h.record_count.into()),
                     grouped(h.body_len.into()),
-                    if h.pipelined { ", pipelined" } else { "" },
+                    window_note(h.window),
                 )?;
                 // Logical offset in the batch (stamps excluded); shown where it is on disk.
                 let mut at = boreal_segment::limits::BATCH_HEADER_SIZE;
@@ -386,7 +386,7 @@ impl Emit for Text<'_> {
                     grouped(header.record_count.into()),
                     grouped(header.body_len.into()),
                     torn_kind(*complete),
-                    if header.pipelined { ", pipelined" } else { "" },
+                    window_note(header.window),
                     match record_fault {
                         Some(e) => format!("; first bad record at offset {}: {e}", grouped(*fault)),
                         None if *fault != *offset => format!(" (at offset {})", grouped(*fault)),
@@ -465,5 +465,14 @@ pub(crate) fn torn_kind(complete: bool) -> &'static str {
         "damaged after a complete write: every sector carries the batch's stamp"
     } else {
         "torn: incomplete write"
+    }
+}
+
+/// How a batch's pipeline window reads in the listing.
+fn window_note(window: u8) -> &'static str {
+    match window {
+        0 => "",
+        1 => ", pipelined",
+        _ => ", pipelined behind two",
     }
 }

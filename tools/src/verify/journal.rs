@@ -21,22 +21,25 @@
 //! a torn tail. Zeros and stale batches of an older generation after the last batch are
 //! the normal state of a pre-written, recycled file.
 //!
-//! The pipeline window (journal version 3). The writer keeps up to two writes in
-//! flight: batch `s` may be written while `s - 1` is, and then carries the `PIPELINED`
-//! flag, so its header proves only `s - 2` durable. When the last batch header of the
-//! newest file is pipelined and the batch before it did not complete (its header is
-//! torn with a sector lacking its stamp and sequence `s - 1`, or no readable header lies
-//! between the header of `s - 2` and the pipelined one), neither was acknowledged
-//! (acknowledgements go in sequence order) and recovery cuts both: a plain crash during
-//! pipelined writes leaves this. Each region recovery cuts there, and the pipelined batch
-//! itself, is a warning, not an error. The exception, as at the tail: one garbage region
-//! that is a landed batch (see above) completed, so the usual rules hold and it is an
-//! error. Whether a pipelined batch is the last header is known only when the file's
-//! scan ends, so what its arrival would prove damaged is held until then (or until the
-//! next header of the file, which proves it after all: errors, as usual).
+//! The pipeline window (journal versions 3 and 4). The writer keeps up to three writes
+//! in flight: batch `s` may be written while the `k` before it are (its window, 1 or 2:
+//! the `PIPELINED` or `PIPELINED_TWO` flag), so its header proves only `s - k - 1`
+//! durable. When the last batch header of the newest file has a window and one of the
+//! batches in it did not complete (its header is torn with a sector lacking its stamp,
+//! or no readable header is where it must be), none from it on was acknowledged
+//! (acknowledgements go in sequence order) and recovery cuts them all: a plain crash
+//! during pipelined writes leaves this. Each region recovery cuts there, and the valid
+//! batches after it, are warnings, not errors. The exception, as at the tail: a garbage
+//! region that is a landed batch (see above) completed, so the usual rules hold and it
+//! is an error. The rule is recovery's (`boreal_segment::window`). Whether a pipelined
+//! batch is the last header is known only when the file's scan ends, so what its arrival
+//! would prove damaged is held until then, or until a later header of the file proves
+//! it after all (errors, as usual); a later header whose own window still covers the
+//! held batch (a window of two) joins the window instead.
 
 use std::path::PathBuf;
 
+use boreal_segment::window::WindowRegion;
 use boreal_segment::{BatchSeq, Error as FormatError, Generation, Record};
 
 use super::Report;
@@ -55,8 +58,8 @@ enum Gap {
         reason: FormatError,
         /// Every sector carries the batch's stamp: the write landed in full.
         complete: bool,
-        /// The header's `PIPELINED` flag.
-        pipelined: bool,
+        /// The header's pipeline window.
+        window: u8,
         fault: u64,
         record_fault: Option<FormatError>,
     },
@@ -68,6 +71,35 @@ enum Gap {
 }
 
 impl Gap {
+    /// The gap as the pipeline window sees it.
+    fn window_region(&self) -> WindowRegion {
+        match self {
+            Gap::Torn {
+                seq,
+                window,
+                complete,
+                ..
+            } => WindowRegion::Header {
+                seq: *seq,
+                window: *window,
+                incomplete: !complete,
+            },
+            Gap::Empty {
+                what: Empty::Garbage { landed: true, .. },
+                ..
+            } => WindowRegion::Landed,
+            Gap::Empty { .. } => WindowRegion::Other,
+        }
+    }
+
+    /// The sequence a torn gap's header proves durable.
+    fn proves_durable(&self) -> Option<u64> {
+        match self {
+            Gap::Torn { seq, window, .. } => seq.get().checked_sub(u64::from(*window) + 1),
+            Gap::Empty { .. } => None,
+        }
+    }
+
     fn offset(&self) -> u64 {
         match self {
             Gap::Torn { fault, .. } => *fault,
@@ -140,63 +172,55 @@ impl Gap {
     }
 }
 
-/// Where the pipeline window would start among `before`, the gaps after the last valid
-/// batch (sequence `last_valid`) and before a pipelined batch of sequence `seq` (index
-/// into `before`), if that batch is the last header of the newest file; `None` when the
-/// batch before it completed, so the usual rules hold. `extra`: gaps after `before` not
-/// kept. Mirrors `engine::journal::decide` (`cut_from`).
+/// Where the pipeline window of a last header (sequence `seq`, window `window`) would
+/// cut among `before`, the gaps after the last valid batch (`last_valid`: its sequence
+/// and window) and before that header, as an index into `before` (`before.len()` when
+/// only the gaps not kept are cut), with the sequence of the first batch cut; `None`
+/// when every batch of the window completed, so the usual rules hold. `extra`: gaps after `before` not kept. The rule is recovery's
+/// (`boreal_segment::window`).
 fn window_cut(
     before: &[Gap],
     extra: u64,
-    last_valid: Option<BatchSeq>,
+    last_valid: Option<(BatchSeq, u8)>,
     seq: BatchSeq,
-) -> Option<usize> {
-    let just_before = seq.get().checked_sub(1)?;
-    // The header before the pipelined one: the last torn one kept, else the last valid.
-    let torn_at = before.iter().rposition(|g| matches!(g, Gap::Torn { .. }));
-    let (header_seq, after) = match torn_at.map(|t| (t, &before[t])) {
-        Some((t, Gap::Torn { seq, .. })) => (seq.get(), t + 1),
-        _ => (last_valid?.get(), 0),
-    };
-    if header_seq == just_before {
-        // Its header is there: the window only if the write is torn, not landed.
-        match torn_at.map(|t| (t, &before[t])) {
-            Some((
-                t,
-                Gap::Torn {
-                    complete: false, ..
-                },
-            )) => Some(t),
-            _ => None,
-        }
-    } else if header_seq.checked_add(1) == Some(just_before) && after < before.len() {
-        // No header where it must be. One garbage region that is a landed batch is
-        // that batch, complete, its header damaged since: the usual rules hold.
-        let between = &before[after..];
-        let landed = extra == 0
-            && between.len() == 1
-            && matches!(
-                between[0],
-                Gap::Empty {
-                    what: Empty::Garbage { landed: true, .. },
-                    ..
-                }
-            );
-        (!landed).then_some(after)
-    } else {
-        None
+    window: u8,
+) -> Option<(usize, BatchSeq)> {
+    let lead = usize::from(last_valid.is_some());
+    let mut regions: Vec<WindowRegion> = Vec::with_capacity(before.len() + 3);
+    if let Some((seq, window)) = last_valid {
+        regions.push(WindowRegion::Header {
+            seq,
+            window,
+            incomplete: false,
+        });
     }
+    regions.extend(before.iter().map(Gap::window_region));
+    if extra > 0 {
+        regions.push(WindowRegion::Other);
+    }
+    regions.push(WindowRegion::Header {
+        seq,
+        window,
+        incomplete: false,
+    });
+    let (i, first) = boreal_segment::window::window_cut(&regions)?;
+    let i = i
+        .checked_sub(lead)
+        .expect("a valid batch is never the window's cut");
+    Some((i, first))
 }
 
 /// What recovery says of a region it cuts in the pipeline window: `what` describes it,
-/// `seq` and `offset` name the pipelined last batch.
-fn window_warning(what: &str, seq: BatchSeq, offset: u64) -> String {
+/// `seq` and `offset` name the pipelined last batch; `more`: other valid batches are
+/// cut between them.
+fn window_warning(what: &str, seq: BatchSeq, offset: u64, more: bool) -> String {
     format!(
         "{what}: pipelined batch {} at offset {} is the last batch and was written while this one was in \
          flight, which never completed, so neither was acknowledged (a crash during pipelined writes leaves \
-         this); recovery cuts both",
+         this); recovery cuts {}",
         seq.get(),
-        grouped(offset)
+        grouped(offset),
+        if more { "them all" } else { "both" }
     )
 }
 
@@ -214,17 +238,30 @@ fn pipelined_warning(what: &str, seq: BatchSeq) -> String {
 /// ends before another header, it was the last header and recovery cuts both
 /// (warnings); a later header proves everything before it (errors, as usual).
 struct Window {
+    /// The pipelined batch that opened the window.
     offset: u64,
     seq: BatchSeq,
-    /// The regions recovery cuts before the pipelined batch: offset and description.
+    /// The first batch recovery would cut: a later header proves the window only if it
+    /// proves this one durable.
+    cut_seq: BatchSeq,
+    /// The regions recovery cuts before the last batch: offset and description.
     cut: Vec<(u64, String)>,
     /// Gaps in the window not kept in `cut`.
     extra: u64,
+    /// Valid batches after the one that opened the window, whose headers do not prove
+    /// `cut_seq` durable (a window of two): cut with it if the scan ends.
+    later: Vec<(u64, BatchSeq)>,
     /// What to report if a header follows after all.
     errors: Vec<(Option<u64>, String)>,
 }
 
 impl Window {
+    /// Whether a later header that proves `proven` durable proves the window's cut
+    /// batch (so everything before it was acknowledged).
+    fn proven_by(&self, proven: Option<u64>) -> bool {
+        proven.is_some_and(|p| p >= self.cut_seq.get())
+    }
+
     /// Another header followed: everything before the pipelined batch was acknowledged.
     fn proven(self, name: &str, report: &mut Report) {
         for (offset, msg) in self.errors {
@@ -232,13 +269,18 @@ impl Window {
         }
     }
 
-    /// The file's scan ended: the pipelined batch was its last header.
+    /// The file's scan ended: the window's batches were its last.
     fn cut(self, name: &str, report: &mut Report) {
+        let (last_offset, last_seq) = self
+            .later
+            .last()
+            .copied()
+            .unwrap_or((self.offset, self.seq));
         for (offset, what) in &self.cut {
             report.warning(
                 name,
                 Some(*offset),
-                window_warning(what, self.seq, self.offset),
+                window_warning(what, last_seq, last_offset, !self.later.is_empty()),
             );
         }
         if self.extra > 0 {
@@ -248,15 +290,27 @@ impl Window {
                 format!(
                     "{} more regions before pipelined batch {} not itemised; recovery cuts them",
                     self.extra,
-                    self.seq.get()
+                    last_seq.get()
                 ),
             );
         }
-        report.warning(
-            name,
-            Some(self.offset),
-            pipelined_warning(&format!("batch {}", self.seq.get()), self.seq),
-        );
+        for (offset, seq) in
+            std::iter::once((self.offset, self.seq)).chain(self.later.iter().copied())
+        {
+            let msg = if seq == last_seq {
+                pipelined_warning(&format!("batch {}", seq.get()), seq)
+            } else {
+                format!(
+                    "batch {}: valid, but written while batch {} was in flight, which never completed, and \
+                     followed only by batches whose headers do not prove it (batch {} is the last); none was \
+                     acknowledged, recovery cuts it with them",
+                    seq.get(),
+                    self.cut_seq.get(),
+                    last_seq.get()
+                )
+            };
+            report.warning(name, Some(offset), msg);
+        }
     }
 }
 
@@ -343,7 +397,7 @@ pub(crate) fn check(
     let mut scanned = Vec::new();
     for (file_no, (file, len, header, path, name)) in heads.iter().enumerate() {
         let is_newest = header.generation == newest;
-        let mut last_valid: Option<(u64, BatchSeq)> = None;
+        let mut last_valid: Option<(u64, BatchSeq, u8)> = None;
         let mut first: Option<(u64, BatchSeq)> = None;
         let mut last_seq: Option<BatchSeq> = None;
         let mut pending: Vec<Gap> = Vec::new();
@@ -361,11 +415,21 @@ pub(crate) fn check(
             |item| match item {
                 Item::Batch { offset, view } => {
                     let seq = view.header().sequence;
+                    let h_window = view.header().window;
+                    // A window held open by an earlier batch: this header proves it
+                    // if it proves the window's first cut batch durable; else (a
+                    // window of two) this batch joins it, cut with it if the scan ends.
+                    let mut extended = None;
                     if let Some(w) = window.take() {
-                        w.proven(name, report);
+                        let proven = view.header().proves_durable().map(BatchSeq::get);
+                        if w.proven_by(proven) {
+                            w.proven(name, report);
+                        } else {
+                            extended = Some(w);
+                        }
                     }
                     let where_ = match last_valid {
-                        Some((poff, pseq)) => format!(
+                        Some((poff, pseq, _)) => format!(
                             "between batch {} at offset {} and batch {} at offset {} (batches of one generation are \
                              written back to back, so acknowledged data is lost here)",
                             pseq.get(),
@@ -382,18 +446,41 @@ pub(crate) fn check(
                     // A pipelined batch after one that did not complete: if it is the
                     // file's last header, recovery cuts from that one on, so hold what
                     // would be errors until that is known.
-                    let cut_from = if windows && view.header().pipelined {
-                        window_cut(&pending, extra_gaps, last_valid.map(|v| v.1), seq)
+                    let window_cut = if extended.is_some() {
+                        None
+                    } else if windows && view.header().pipelined() {
+                        window_cut(
+                            &pending,
+                            extra_gaps,
+                            last_valid.map(|v| (v.1, v.2)),
+                            seq,
+                            h_window,
+                        )
                     } else {
                         None
                     };
-                    let mut held = cut_from.map(|_| Window {
-                        offset,
-                        seq,
-                        cut: Vec::new(),
-                        extra: extra_gaps,
-                        errors: Vec::new(),
-                    });
+                    let mut held = match extended {
+                        Some(mut w) => {
+                            w.later.push((offset, seq));
+                            w.extra += extra_gaps;
+                            Some(w)
+                        }
+                        None => window_cut.map(|(_, cut_seq)| Window {
+                            offset,
+                            seq,
+                            cut_seq,
+                            cut: Vec::new(),
+                            extra: extra_gaps,
+                            later: Vec::new(),
+                            errors: Vec::new(),
+                        }),
+                    };
+                    // Every gap of an extended window is in it.
+                    let cut_from = if held.is_some() {
+                        Some(window_cut.map_or(0, |c| c.0))
+                    } else {
+                        None
+                    };
                     let mut cut = Vec::new();
                     let mut error = |at: Option<u64>, msg: String, in_window: bool| match &mut held
                     {
@@ -419,7 +506,7 @@ pub(crate) fn check(
                         );
                         extra_gaps = 0;
                     }
-                    if let Some((_, pseq)) = last_valid {
+                    if let Some((_, pseq, _)) = last_valid {
                         let expected = pseq.get() + 1;
                         let explained = last_seq.is_some_and(|s| s.get() + 1 == seq.get());
                         if seq.get() <= pseq.get() || (seq.get() != expected && !explained) {
@@ -437,7 +524,7 @@ pub(crate) fn check(
                         }
                     }
                     if let Some(w) = &mut held {
-                        w.cut = cut;
+                        w.cut.extend(cut);
                     }
                     window = held;
                     if gen0 {
@@ -448,7 +535,7 @@ pub(crate) fn check(
                         );
                     }
                     first.get_or_insert((offset, seq));
-                    last_valid = Some((offset, seq));
+                    last_valid = Some((offset, seq, h_window));
                     last_seq = Some(last_seq.map_or(seq, |s| s.max(seq)));
                     // Logical offset in the batch; the index keeps where it is on disk.
                     let mut at = boreal_segment::limits::BATCH_HEADER_SIZE;
@@ -472,19 +559,24 @@ pub(crate) fn check(
                     record_fault,
                     ..
                 } => {
-                    if let Some(w) = window.take() {
-                        w.proven(name, report);
-                    }
-                    last_seq = Some(last_seq.map_or(h.sequence, |s| s.max(h.sequence)));
                     let gap = Gap::Torn {
                         offset,
                         seq: h.sequence,
                         reason,
                         complete,
-                        pipelined: h.pipelined,
+                        window: h.window,
                         fault,
                         record_fault,
                     };
+                    // Its header proves the held window unless it is inside it.
+                    if let Some(w) = window.take() {
+                        if w.proven_by(gap.proves_durable()) {
+                            w.proven(name, report);
+                        } else {
+                            window = Some(w);
+                        }
+                    }
+                    last_seq = Some(last_seq.map_or(h.sequence, |s| s.max(h.sequence)));
                     push_gap(&mut pending, &mut extra_gaps, gap);
                 }
                 Item::Empty { offset, len, what } => {
@@ -506,7 +598,7 @@ pub(crate) fn check(
             is_newest,
             gen0,
             newest,
-            last_valid: last_valid.map(|v| v.1),
+            last_valid: last_valid.map(|v| (v.1, v.2)),
             window_cut,
         };
         tail(&ctx, &pending, extra_gaps, report);
@@ -539,10 +631,11 @@ struct TailCtx<'a> {
     gen0: bool,
     /// The newest generation of the journal.
     newest: Generation,
-    /// Sequence of the file's last valid batch (the gaps follow it).
-    last_valid: Option<BatchSeq>,
-    /// The file's last header is a valid pipelined batch that recovery cuts with the one
-    /// before it: the tail is before it, so nothing after it is a landed last write.
+    /// Sequence and pipeline window of the file's last valid batch (the gaps follow it).
+    last_valid: Option<(BatchSeq, u8)>,
+    /// The file's last valid batch is in a pipeline window that recovery cuts: the tail
+    /// is before it, so nothing after it is a landed last write, and any torn header
+    /// after it (one that does not prove the window) is cut with it.
     window_cut: bool,
 }
 
@@ -558,11 +651,12 @@ fn tail(ctx: &TailCtx<'_>, pending: &[Gap], extra: u64, report: &mut Report) {
             Gap::Torn {
                 seq,
                 offset,
-                pipelined: true,
+                window: w @ 1..,
                 ..
             },
         )) if ctx.is_newest && !ctx.gen0 && extra == 0 => {
-            window_cut(&pending[..t], 0, ctx.last_valid, *seq).map(|c| (c, t, *seq, *offset))
+            window_cut(&pending[..t], 0, ctx.last_valid, *seq, *w)
+                .map(|(c, _)| (c, t, *seq, *offset))
         }
         _ => None,
     };
@@ -573,12 +667,24 @@ fn tail(ctx: &TailCtx<'_>, pending: &[Gap], extra: u64, report: &mut Report) {
             let msg = if i == t {
                 pipelined_warning(&g.describe(), seq)
             } else {
-                window_warning(&g.describe(), seq, offset)
+                window_warning(&g.describe(), seq, offset, false)
             };
             report.warning(name, Some(g.offset()), msg);
             continue;
         }
         let below_header = last_torn.is_some_and(|t| i < t);
+        if ctx.window_cut && (below_header || matches!(g, Gap::Torn { .. })) {
+            report.warning(
+                name,
+                Some(g.offset()),
+                format!(
+                    "{}: after a pipelined batch whose window recovery cuts (a batch before it never \
+                     completed), and not proving it: never acknowledged, recovery cuts it",
+                    g.describe()
+                ),
+            );
+            continue;
+        }
         let is_zero_or_stale = matches!(
             g,
             Gap::Empty {

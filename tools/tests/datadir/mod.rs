@@ -143,7 +143,7 @@ pub fn write_journal(
         .map(|(seq, records)| HandBatch {
             seq: *seq,
             records: records.clone(),
-            pipelined: false,
+            window: 0,
         })
         .collect();
     write_journal_batches(path, file_id, generation, file_bytes, &batches);
@@ -153,8 +153,9 @@ pub fn write_journal(
 pub struct HandBatch<'a> {
     pub seq: u64,
     pub records: Vec<Record<'a>>,
-    /// Sets the `PIPELINED` flag (written while the batch before was in flight).
-    pub pipelined: bool,
+    /// The pipeline window: 1 sets `PIPELINED` (written while the batch before was in
+    /// flight), 2 `PIPELINED_TWO` (while the two before were).
+    pub window: u8,
 }
 
 /// [`write_journal`] with the batch flags given; returns each batch's offset.
@@ -183,9 +184,7 @@ pub fn write_journal_batches(
         for r in &batch.records {
             b.push(r).unwrap();
         }
-        if batch.pipelined {
-            b.mark_pipelined().unwrap();
-        }
+        b.set_window(batch.window).unwrap();
         let h = b.seal();
         let len = h.padded_len();
         bytes[offset as usize..offset as usize + len].copy_from_slice(&buf[..len]);

@@ -696,6 +696,10 @@ impl IoEngine for JournalEngine {
         put("journal_syncs", json!(j.0.syncs - j.1.syncs));
         put("journal_pipelined", json!(j.0.pipelined - j.1.pipelined));
         put(
+            "journal_pipelined_behind_two",
+            json!(j.0.pipelined_behind_two - j.1.pipelined_behind_two),
+        );
+        put(
             "records_per_batch",
             json!(ratio(j.0.records - j.1.records, batches)),
         );
