@@ -64,12 +64,11 @@ for job in write-4k-fdatasync-qd1 randread-4k-qd32 write-4k-qd32 write-128k-qd32
 done
 
 # 3. The journal through the engine. Its peer is the device's rate of durable writes
-# of one batch (fio: 24 KiB O_DSYNC writes, on $JCPU or cpu0, just before it) at depth 1
-# and at depth 2, the journal's pipeline depth: with two batches in flight and one
-# forming, W appenders put about W/3 records in a batch, and the journal's batch rate
-# follows the device's depth-2 rate (NVMe-NOTES "Two batch writes in flight" and
-# "Stalls of the coalescer"). Depth 3 is measured too: the device's rate there is what
-# a third batch in flight could use (NVMe-NOTES "Three batch writes in flight").
+# of one batch (fio: 24 KiB O_DSYNC writes, on $JCPU or cpu0, just before it) at depths
+# 1, 2 and 3. The journal keeps up to three batches in flight: W appenders form about
+# four groups (three batches in flight, one forming), so a batch holds about W/4
+# records and the journal's batch rate follows the device's depth-3 rate when the CPU
+# keeps up (NVMe-NOTES "Three batch writes in flight").
 for job in journal-128b-qd256 journal-128b-qd64; do
   rm -rf "$OUT/$job"
   for qd in 1 2 3; do
@@ -146,11 +145,11 @@ for name in ("journal-128b-qd256", "journal-128b-qd64"):
         rate = {qd: json.load(open(f"{out}/{name}-dsync-qd{qd}-fio.json"))["jobs"][0]["write"]["iops"] for qd in (1, 2, 3)}
         depth = j["boreal"]["iodepth_effective"]
         batches = es["journal_batches"] / (j["job_runtime"] / 1000)
-        model = depth / 3 * rate[2]
-        print(f"{'':20} peer: fio 24 KiB O_DSYNC {rate[1]:,.0f}/s at depth 1, {rate[2]:,.0f}/s at depth 2 "
-              f"({rate[3]:,.0f}/s at depth 3, which the journal does not use); "
-              f"boreal batches/s {batches:,.0f} ({batches / rate[2]:.2f} of depth 2); "
-              f"{depth}/3 x {rate[2]:,.0f} = {model:,.0f} records/s; reached {es['records_per_sec'] / model:.2f} of it")
+        model = depth / 4 * rate[3]
+        print(f"{'':20} peer: fio 24 KiB O_DSYNC {rate[1]:,.0f}/s at depth 1, {rate[2]:,.0f}/s at depth 2, "
+              f"{rate[3]:,.0f}/s at depth 3; "
+              f"boreal batches/s {batches:,.0f} ({batches / rate[3]:.2f} of depth 3); "
+              f"{depth}/4 x {rate[3]:,.0f} = {model:,.0f} records/s; reached {es['records_per_sec'] / model:.2f} of it")
     except Exception as e:
         print(f"{'':20} peer missing: {e}")
 print("\n== recovery"); print(open(f"{out}/recovery.txt").read().rstrip())
