@@ -212,8 +212,9 @@ async fn close_older_version<I: Io>(
 /// past anything it keeps). With several batch writes in flight, a later one can land
 /// behind one that did not, where the scan may not see it (it steps over an older
 /// generation's batch as a whole) or where a new, shorter batch would end just before
-/// it; zeroed, it can never read as a later batch of the file. The sync also makes durable whatever the recovered tail still had only
-/// in the device's cache after a process crash. Returns the bytes zeroed.
+/// it; zeroed, it can never read as a later batch of the file. The sync also makes
+/// durable whatever the recovered tail still had only in the device's cache after a
+/// process crash. Returns the bytes zeroed.
 async fn zero_after_tail<I: Io>(
     io: &I,
     file: &I::File,

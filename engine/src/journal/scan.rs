@@ -537,9 +537,9 @@ impl FileScan<'_> {
             );
             if stream.last_seq.is_none_or(|p| h.sequence > p) {
                 stream.last_seq = Some(h.sequence);
-                // A pipelined batch after one that did not complete is cut if nothing
-                // follows it (`decide.rs`, the pipeline window): not streamed, so the
-                // common case after a crash does not replay twice.
+                // A pipelined batch whose window holds a batch that did not complete
+                // is cut if nothing follows it (`decide.rs`, the pipeline window): not
+                // streamed, so the common case after a crash does not replay twice.
                 if kept && self.window_completed(h.sequence, h.window) {
                     self.to_stream = Some((*batch, start, end));
                 }

@@ -23,8 +23,8 @@
 //! `k` others are in flight (or written, not yet acknowledged) only if all are in the
 //! same file and the oldest of them is not the first of its file (so the batch before
 //! them is in that file too, where recovery looks for it), and then its header carries
-//! the window `k` (`PIPELINED`, or `PIPELINED_TWO`); a batch that starts a file is written only
-//! when nothing is in flight (a newer generation proves every older batch complete);
+//! the window `k` (`PIPELINED`, or `PIPELINED_TWO`); a batch that starts a file is
+//! written only when nothing is in flight (a newer generation proves every older batch complete);
 //! appends are acknowledged in sequence order (`durable` is the highest sequence with
 //! every batch up to it durable, and only grows); batches get consecutive sequence
 //! numbers and are written back to back in a file generation; a recycled file's new
@@ -591,26 +591,16 @@ impl<I: Io> Inner<I> {
         match st.flights.as_slice() {
             [] if f.new_generation.is_some() && st.marking > 0 => None,
             [] => Some(0),
-            [oldest, .., newest]
-                if st.flights.len() < self.cfg.pipeline_depth
+            [oldest, ..] => {
+                let newest = st.flights.last().expect("a batch is in flight");
+                (st.flights.len() < self.cfg.pipeline_depth
                     && f.new_generation.is_none()
                     && f.file == oldest.file
                     && f.file == newest.file
                     && oldest.offset > JOURNAL_FILE_HEADER_SIZE as u64
-                    && (f.full || f.progress.record_count() >= newest.records) =>
-            {
-                u8::try_from(st.flights.len()).ok()
+                    && (f.full || f.progress.record_count() >= newest.records))
+                    .then(|| u8::try_from(st.flights.len()).expect("pipeline_depth is at most 3"))
             }
-            [only]
-                if self.cfg.pipeline_depth >= 2
-                    && f.new_generation.is_none()
-                    && f.file == only.file
-                    && only.offset > JOURNAL_FILE_HEADER_SIZE as u64
-                    && (f.full || f.progress.record_count() >= only.records) =>
-            {
-                Some(1)
-            }
-            _ => None,
         }
     }
 
