@@ -85,10 +85,13 @@ struct BodyRef {
     len: u32,
 }
 
+/// One arena chunk: bodies end to end in `buf`, whose length is the bytes used and whose
+/// capacity is fixed when the chunk is made (so slices handed out never move). Bytes
+/// past the length are never read, so a chunk is never zeroed: a fresh one is
+/// allocated without initialising it, and a recycled one is cleared.
 #[derive(Clone, Debug)]
 struct Chunk {
-    buf: Box<[u8]>,
-    used: usize,
+    buf: Vec<u8>,
     /// Held records whose body is in this chunk.
     live: u32,
 }
@@ -99,7 +102,7 @@ struct Bodies {
     chunks: VecDeque<Chunk>,
     /// Sequence number of `chunks[0]`.
     first: u64,
-    spare: Vec<Box<[u8]>>,
+    spare: Vec<Vec<u8>>,
 }
 
 impl Bodies {
@@ -107,29 +110,28 @@ impl Bodies {
         let fits = self
             .chunks
             .back()
-            .is_some_and(|c| c.buf.len() - c.used >= bytes.len());
+            .is_some_and(|c| c.buf.capacity() - c.buf.len() >= bytes.len());
         if !fits {
             let buf = if bytes.len() <= CHUNK_BYTES {
                 self.spare
                     .pop()
-                    .unwrap_or_else(|| vec![0; CHUNK_BYTES].into_boxed_slice())
+                    .unwrap_or_else(|| Vec::with_capacity(CHUNK_BYTES))
             } else {
-                vec![0; bytes.len()].into_boxed_slice()
+                Vec::with_capacity(bytes.len())
             };
-            self.chunks.push_back(Chunk {
-                buf,
-                used: 0,
-                live: 0,
-            });
+            self.chunks.push_back(Chunk { buf, live: 0 });
         }
         let chunk = self.first + self.chunks.len() as u64 - 1;
         let c = self
             .chunks
             .back_mut()
             .expect("a chunk with room was just ensured");
-        let start = c.used;
-        c.buf[start..start + bytes.len()].copy_from_slice(bytes);
-        c.used += bytes.len();
+        let start = c.buf.len();
+        // Within the capacity (checked above): the buffer never reallocates, so the
+        // bodies already handed out as slices stay where they are.
+        let capacity = c.buf.capacity();
+        c.buf.extend_from_slice(bytes);
+        debug_assert_eq!(c.buf.capacity(), capacity, "an arena chunk moved");
         c.live += 1;
         BodyRef {
             chunk,
@@ -165,13 +167,15 @@ impl Bodies {
         while self.chunks.front().is_some_and(|c| c.live == 0) {
             if self.chunks.len() == 1 {
                 // The chunk being filled: start it over.
-                self.chunks[0].used = 0;
+                self.chunks[0].buf.clear();
                 break;
             }
             let c = self.chunks.pop_front().expect("checked above");
             self.first += 1;
-            if c.buf.len() == CHUNK_BYTES && self.spare.len() < SPARE_CHUNKS_MAX {
-                self.spare.push(c.buf);
+            if c.buf.capacity() == CHUNK_BYTES && self.spare.len() < SPARE_CHUNKS_MAX {
+                let mut buf = c.buf;
+                buf.clear();
+                self.spare.push(buf);
             }
         }
     }
