@@ -254,38 +254,8 @@ fn a_pipelined_batch_after_an_incomplete_one_is_cut_and_zeroed() {
     let io = sim.io(0, 0);
     sim.run(async move {
         journal_with(&io, 5).await; // seq 0..=4 at 4096..=20480
-        let path = file_path(DIR.as_ref(), 0);
-        let (mut region, first_len) = pipelined_pair(&io).await;
-        // Batch 5 (three blocks): only its first block landed.
-        region[4096..first_len].fill(0);
-        let end = 24576 + region.len() as u64;
-        patch(&io, &path, 24576, region.len(), |b| {
-            b.copy_from_slice(&region)
-        })
-        .await;
-
-        let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
-        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5], "{:?}", rec.report);
-        assert!(rec.missing.is_empty(), "{:?}", rec.report);
-        let tail = rec.tail.unwrap();
-        assert_eq!((tail.offset, tail.next_seq), (24576, BatchSeq::new(5)));
-        assert!(
-            rec.report.iter().any(|l| l.contains("zeroed")),
-            "{:?}",
-            rec.report
-        );
-        let after = patch(&io, &path, 24576, (end - 24576) as usize, |_| {}).await;
-        assert!(after.iter().all(|&b| b == 0), "the cut range is zeros");
-
-        // The next batch goes where batch 5 was, with its sequence; the old batch 6 is
-        // gone for good.
-        let body = payload(8, 200);
-        j.append(&[redo(1, 8, &body)]).await.unwrap();
-        drop(j);
-        let (_j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
-        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5, 8], "{:?}", rec.report);
-        assert!(rec.missing.is_empty(), "{:?}", rec.report);
-        assert_eq!(rec.tail.unwrap().next_seq, BatchSeq::new(6));
+        let (region, first_len) = pipelined_pair(&io).await;
+        cut_from_batch_5_and_append_over(&io, region, first_len, 8).await;
     });
 }
 
@@ -299,33 +269,54 @@ fn a_window_of_two_after_an_incomplete_batch_is_cut_and_zeroed() {
     let io = sim.io(0, 0);
     sim.run(async move {
         journal_with(&io, 5).await; // seq 0..=4 at 4096..=20480
-        let path = file_path(DIR.as_ref(), 0);
         let (mut region, first_len) = pipelined_pair(&io).await;
         let header = file0_header(&io).await;
         let third = hand_batch(header.place(24576 + region.len() as u64), 7, 8, 200, 2);
         region.extend_from_slice(&third);
-        region[4096..first_len].fill(0);
-        let end = 24576 + region.len() as u64;
-        patch(&io, &path, 24576, region.len(), |b| {
-            b.copy_from_slice(&region)
-        })
-        .await;
-
-        let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
-        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5], "{:?}", rec.report);
-        assert!(rec.missing.is_empty(), "{:?}", rec.report);
-        let tail = rec.tail.unwrap();
-        assert_eq!((tail.offset, tail.next_seq), (24576, BatchSeq::new(5)));
-        let after = patch(&io, &path, 24576, (end - 24576) as usize, |_| {}).await;
-        assert!(after.iter().all(|&b| b == 0), "the cut range is zeros");
-
-        let body = payload(9, 200);
-        j.append(&[redo(1, 9, &body)]).await.unwrap();
-        drop(j);
-        let (_j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
-        assert_eq!(lsns(&rec), [1, 2, 3, 4, 5, 9], "{:?}", rec.report);
-        assert!(rec.missing.is_empty(), "{:?}", rec.report);
+        cut_from_batch_5_and_append_over(&io, region, first_len, 9).await;
     });
+}
+
+/// Writes `region` (batch 5, `first_len` bytes, then the batches written while it was
+/// in flight) at 24576 after `journal_with(io, 5)`, with only batch 5's first block
+/// landed. Checks that an open cuts everything from batch 5 and zeroes it, and that the
+/// next append (record `lsn`) goes where batch 5 was, with its sequence, the old
+/// batches gone for good.
+async fn cut_from_batch_5_and_append_over(
+    io: &SimIo,
+    mut region: Vec<u8>,
+    first_len: usize,
+    lsn: u64,
+) {
+    let path = file_path(DIR.as_ref(), 0);
+    // Batch 5 (three blocks): only its first block landed.
+    region[4096..first_len].fill(0);
+    let end = 24576 + region.len() as u64;
+    patch(io, &path, 24576, region.len(), |b| {
+        b.copy_from_slice(&region)
+    })
+    .await;
+
+    let (j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+    assert_eq!(lsns(&rec), [1, 2, 3, 4, 5], "{:?}", rec.report);
+    assert!(rec.missing.is_empty(), "{:?}", rec.report);
+    let tail = rec.tail.unwrap();
+    assert_eq!((tail.offset, tail.next_seq), (24576, BatchSeq::new(5)));
+    assert!(
+        rec.report.iter().any(|l| l.contains("zeroed")),
+        "{:?}",
+        rec.report
+    );
+    let after = patch(io, &path, 24576, (end - 24576) as usize, |_| {}).await;
+    assert!(after.iter().all(|&b| b == 0), "the cut range is zeros");
+
+    let body = payload(lsn, 200);
+    j.append(&[redo(1, lsn, &body)]).await.unwrap();
+    drop(j);
+    let (_j, rec) = Journal::open(io.clone(), small_config(MODE)).await.unwrap();
+    assert_eq!(lsns(&rec), [1, 2, 3, 4, 5, lsn], "{:?}", rec.report);
+    assert!(rec.missing.is_empty(), "{:?}", rec.report);
+    assert_eq!(rec.tail.unwrap().next_seq, BatchSeq::new(6));
 }
 
 /// The same three writes, but batch 6 was written with nothing in flight (so 5 had

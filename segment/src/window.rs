@@ -38,6 +38,16 @@ pub enum WindowRegion {
 }
 
 impl WindowRegion {
+    /// A batch header of sequence `seq` and window `window`; `complete`: valid, or torn
+    /// with every sector carrying its stamp.
+    pub fn header(seq: BatchSeq, window: u8, complete: bool) -> WindowRegion {
+        WindowRegion::Header {
+            seq,
+            window,
+            incomplete: !complete,
+        }
+    }
+
     fn seq(&self) -> Option<u64> {
         match self {
             WindowRegion::Header { seq, .. } => Some(seq.get()),

@@ -21,14 +21,28 @@ fn redo(lsn: u64) -> Record<'static> {
 /// Batches 0..=3 of one record each (one 4 KiB block each, from offset 4096), batch 3
 /// pipelined; returns the offsets.
 fn journal(path: &Path) -> Vec<u64> {
-    let batches: Vec<HandBatch<'_>> = (0..4)
-        .map(|seq| HandBatch {
-            seq,
-            records: vec![redo(seq + 1)],
-            window: u8::from(seq == 3),
+    journal_with_windows(path, &[0, 0, 0, 1])
+}
+
+/// Batches 0, 1, ... of one record each, with the given pipeline windows; returns the
+/// offsets.
+fn journal_with_windows(path: &Path, windows: &[u8]) -> Vec<u64> {
+    let batches: Vec<HandBatch<'_>> = windows
+        .iter()
+        .enumerate()
+        .map(|(seq, &window)| HandBatch {
+            seq: seq as u64,
+            records: vec![redo(seq as u64 + 1)],
+            window,
         })
         .collect();
     write_journal_batches(path, 0, 1, 64 << 10, &batches)
+}
+
+/// Tears batch `seq`'s write: a byte of its record and one sector's stamp.
+fn tear(path: &Path, at: &[u64], seq: usize) {
+    flip(path, at[seq] + 72 + 56 + 1);
+    flip(path, at[seq] + 3 * 512 + 504);
 }
 
 /// A fresh `journal-0000.brj` path in its own directory.
@@ -66,8 +80,7 @@ fn a_pipelined_last_batch_after_one_that_did_not_complete_is_cut_with_it() {
     // Batch 2 torn: a byte of its record and one sector's stamp never written.
     let (_dir, path) = fresh();
     let at = journal(&path);
-    flip(&path, at[2] + 72 + 56 + 1);
-    flip(&path, at[2] + 3 * 512 + 504);
+    tear(&path, &at, 2);
     let (out, warnings) = two_warnings_no_error(&path);
     assert!(
         warnings[0].contains("batch 2 torn (incomplete write)")
@@ -104,8 +117,7 @@ fn a_pipelined_last_batch_after_one_that_did_not_complete_is_cut_with_it() {
     // still never acknowledged, both cut.
     let (_dir, path) = fresh();
     let at = journal(&path);
-    flip(&path, at[2] + 72 + 56 + 1);
-    flip(&path, at[2] + 3 * 512 + 504);
+    tear(&path, &at, 2);
     flip(&path, at[3] + 72 + 56 + 1);
     let (out, warnings) = two_warnings_no_error(&path);
     assert!(
@@ -123,17 +135,8 @@ fn a_pipelined_last_batch_after_one_that_did_not_complete_is_cut_with_it() {
     // The same torn batch 2 with a header after the pipelined one: batch 4 was written
     // only once 2 was durable, so 2 was acknowledged and is damaged.
     let (_dir, path) = fresh();
-    let mut batches: Vec<HandBatch<'_>> = (0..5)
-        .map(|seq| HandBatch {
-            seq,
-            records: vec![redo(seq + 1)],
-            window: u8::from(seq >= 3),
-        })
-        .collect();
-    batches[4].window = 0;
-    let at = write_journal_batches(&path, 0, 1, 64 << 10, &batches);
-    flip(&path, at[2] + 72 + 56 + 1);
-    flip(&path, at[2] + 3 * 512 + 504);
+    let at = journal_with_windows(&path, &[0, 0, 0, 1, 0]);
+    tear(&path, &at, 2);
     let (code, out) = verify(&path);
     assert_eq!(code, 1, "{out}");
     assert!(
@@ -171,26 +174,6 @@ fn a_pipelined_last_batch_after_a_completed_one_keeps_the_usual_rules() {
         "{out}"
     );
     assert!(!out.contains("recovery cuts"), "{out}");
-}
-
-/// Batches 0..=`last` of one record each, with the given pipeline windows.
-fn journal_with_windows(path: &Path, windows: &[u8]) -> Vec<u64> {
-    let batches: Vec<HandBatch<'_>> = windows
-        .iter()
-        .enumerate()
-        .map(|(seq, &window)| HandBatch {
-            seq: seq as u64,
-            records: vec![redo(seq as u64 + 1)],
-            window,
-        })
-        .collect();
-    write_journal_batches(path, 0, 1, 64 << 10, &batches)
-}
-
-/// Tears batch `seq`'s write: a byte of its record and one sector's stamp.
-fn tear(path: &Path, at: &[u64], seq: usize) {
-    flip(path, at[seq] + 72 + 56 + 1);
-    flip(path, at[seq] + 3 * 512 + 504);
 }
 
 #[test]

@@ -552,21 +552,13 @@ impl Seen {
     /// The region as the pipeline window sees it (`boreal_segment::window`).
     fn window_region(&self) -> WindowRegion {
         match self {
-            Seen::Valid { seq, window, .. } => WindowRegion::Header {
-                seq: *seq,
-                window: *window,
-                incomplete: false,
-            },
+            Seen::Valid { seq, window, .. } => WindowRegion::header(*seq, *window, true),
             Seen::Torn {
                 seq,
                 window,
                 complete,
                 ..
-            } => WindowRegion::Header {
-                seq: *seq,
-                window: *window,
-                incomplete: !complete,
-            },
+            } => WindowRegion::header(*seq, *window, *complete),
             Seen::Garbage { stamp: Some(_), .. } => WindowRegion::Landed,
             _ => WindowRegion::Other,
         }
@@ -640,7 +632,7 @@ pub(crate) fn decide_all(files: &[FileItems], first_offset: u64) -> Decisions {
     });
     // Landed batches before the cut keep their sequences (the next open sees them
     // missing between their neighbours, not as a sequence written twice).
-    let (cut_from, cut_seq) = (cut_from.map(|c| c.0), cut_from.map(|c| c.1));
+    let (cut_from, cut_seq) = cut_from.unzip();
     // The tail: after the last header if it is in the newest file (at it, if torn; a
     // torn one whose write landed in full is reported missing and the tail moves past it
     // once that is decided); at the pipeline window's cut if there is one.

@@ -79,24 +79,12 @@ impl Gap {
                 window,
                 complete,
                 ..
-            } => WindowRegion::Header {
-                seq: *seq,
-                window: *window,
-                incomplete: !complete,
-            },
+            } => WindowRegion::header(*seq, *window, *complete),
             Gap::Empty {
                 what: Empty::Garbage { landed: true, .. },
                 ..
             } => WindowRegion::Landed,
             Gap::Empty { .. } => WindowRegion::Other,
-        }
-    }
-
-    /// The sequence a torn gap's header proves durable.
-    fn proves_durable(&self) -> Option<u64> {
-        match self {
-            Gap::Torn { seq, window, .. } => seq.get().checked_sub(u64::from(*window) + 1),
-            Gap::Empty { .. } => None,
         }
     }
 
@@ -188,21 +176,13 @@ fn window_cut(
     let lead = usize::from(last_valid.is_some());
     let mut regions: Vec<WindowRegion> = Vec::with_capacity(before.len() + 3);
     if let Some((seq, window)) = last_valid {
-        regions.push(WindowRegion::Header {
-            seq,
-            window,
-            incomplete: false,
-        });
+        regions.push(WindowRegion::header(seq, window, true));
     }
     regions.extend(before.iter().map(Gap::window_region));
     if extra > 0 {
         regions.push(WindowRegion::Other);
     }
-    regions.push(WindowRegion::Header {
-        seq,
-        window,
-        incomplete: false,
-    });
+    regions.push(WindowRegion::header(seq, window, true));
     let (i, first) = boreal_segment::window::window_cut(&regions)?;
     let i = i
         .checked_sub(lead)
@@ -570,7 +550,7 @@ pub(crate) fn check(
                     };
                     // Its header proves the held window unless it is inside it.
                     if let Some(w) = window.take() {
-                        if w.proven_by(gap.proves_durable()) {
+                        if w.proven_by(h.proves_durable().map(BatchSeq::get)) {
                             w.proven(name, report);
                         } else {
                             window = Some(w);
