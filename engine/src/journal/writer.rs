@@ -257,25 +257,13 @@ impl<I: Io> Journal<I> {
     /// do not fit in one batch spans batches. Invalid or oversized records are refused
     /// before anything is encoded.
     pub async fn append(&self, records: &[Record<'_>]) -> Result<Appended, JournalError> {
-        let body_max = body_capacity(JournalVersion::CURRENT, self.inner.cfg.batch_bytes_max);
-        for (index, record) in records.iter().enumerate() {
-            record
-                .validate()
-                .map_err(|source| JournalError::InvalidRecord { index, source })?;
-            if record.encoded_len() > body_max {
-                return Err(JournalError::RecordTooLarge {
-                    index,
-                    needed: record.encoded_len(),
-                    max: body_max,
-                });
-            }
-        }
+        self.check_records(records)?;
         let mut next = 0;
         let mut batches: Option<(BatchSeq, BatchSeq)> = None;
         let mut counted = false;
         let mut space_since: Option<Instant> = None;
         while next < records.len() {
-            let fill = self.inner.fill(&records[next..], &mut counted)?;
+            let fill = self.inner.fill(&records[next..], &mut counted, None)?;
             match fill {
                 Fill::Encoded { count, seq } => {
                     next += count;
@@ -314,6 +302,60 @@ impl<I: Io> Journal<I> {
             records: records.len(),
             batches,
         })
+    }
+
+    /// Encodes all of `records` into the batch being filled (opening one if none is)
+    /// and returns that batch's sequence, or encodes nothing and returns `None` if they
+    /// do not all fit there now (the batch is full or too small for them, or no batch
+    /// buffer or file space is free): [`Journal::append`] then waits for room, and may
+    /// split them over batches. Never waits. Invalid or oversized records are refused
+    /// as `append` refuses them. The records are durable once
+    /// [`Journal::poll_durable`] says that batch is.
+    pub fn try_append(&self, records: &[Record<'_>]) -> Result<Option<BatchSeq>, JournalError> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let bytes = self.check_records(records)?;
+        let mut counted = false;
+        match self.inner.fill(records, &mut counted, Some(bytes))? {
+            Fill::Encoded { count, seq } => {
+                debug_assert_eq!(count, records.len(), "all or nothing");
+                Ok(Some(seq))
+            }
+            Fill::Wait => Ok(None),
+        }
+    }
+
+    /// `Ready(Ok)` once batch `seq` (from [`Journal::try_append`]) is durable;
+    /// `Ready(Err)` if the journal failed before it was; otherwise `Pending`, and
+    /// `cx`'s waker is woken when that changes.
+    pub fn poll_durable(
+        &self,
+        seq: BatchSeq,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<(), JournalError>> {
+        self.inner.poll_durable(seq, cx)
+    }
+
+    /// Refuses an invalid or oversized record; returns the records' encoded bytes.
+    fn check_records(&self, records: &[Record<'_>]) -> Result<usize, JournalError> {
+        let body_max = body_capacity(JournalVersion::CURRENT, self.inner.cfg.batch_bytes_max);
+        let mut bytes = 0;
+        for (index, record) in records.iter().enumerate() {
+            record
+                .validate()
+                .map_err(|source| JournalError::InvalidRecord { index, source })?;
+            let needed = record.encoded_len();
+            if needed > body_max {
+                return Err(JournalError::RecordTooLarge {
+                    index,
+                    needed,
+                    max: body_max,
+                });
+            }
+            bytes += needed;
+        }
+        Ok(bytes)
     }
 
     /// Bounds how long an append waits for a free journal file (every file holding
@@ -398,15 +440,23 @@ fn wake_all(wakers: &mut Vec<Waker>) {
 
 impl<I: Io> Inner<I> {
     /// Encodes as many of `records` as fit into the batch being filled, opening one if
-    /// needed. Never waits.
-    fn fill(&self, records: &[Record<'_>], counted: &mut bool) -> Result<Fill, JournalError> {
+    /// needed. Never waits. With `whole` (the records' encoded bytes), all or nothing:
+    /// if they do not all fit, nothing is encoded or counted and the answer is `Wait`.
+    fn fill(
+        &self,
+        records: &[Record<'_>],
+        counted: &mut bool,
+        whole: Option<usize>,
+    ) -> Result<Fill, JournalError> {
         let mut guard = self.st.borrow_mut();
         let st = &mut *guard;
         if let Some(e) = &st.failed {
             return Err(e.clone());
         }
         if st.filling.as_ref().is_some_and(|f| f.full) {
-            st.stats.room_waits += 1;
+            if whole.is_none() {
+                st.stats.room_waits += 1;
+            }
             return Ok(Fill::Wait);
         }
         if st.filling.is_none() && !self.open_batch(st, records[0].encoded_len()) {
@@ -422,6 +472,10 @@ impl<I: Io> Inner<I> {
         let seq = f.progress.sequence();
         let mut builder = BatchBuilder::resume(&mut f.buf.as_full_mut()[..f.limit], f.progress)
             .expect("the paused batch resumes in its own buffer");
+        if whole.is_some_and(|bytes| builder.remaining() < bytes) {
+            // Nothing encoded: the batch stays as it was.
+            return Ok(Fill::Wait);
+        }
         let mut count = 0;
         for record in records {
             if !builder.fits(record) {
@@ -541,22 +595,27 @@ impl<I: Io> Inner<I> {
     }
 
     async fn wait_durable(&self, seq: BatchSeq) -> Result<(), JournalError> {
-        poll_fn(|cx| {
-            let mut guard = self.st.borrow_mut();
-            let st = &mut *guard;
-            if st.durable.is_some_and(|d| d >= seq) {
-                return Poll::Ready(Ok(()));
-            }
-            if let Some(e) = &st.failed {
-                return Poll::Ready(Err(e.clone()));
-            }
-            match st.flights.iter_mut().find(|f| f.seq == seq) {
-                Some(f) => f.wakers.push(cx.waker().clone()),
-                None => st.filling_wakers.push(cx.waker().clone()),
-            }
-            Poll::Pending
-        })
-        .await
+        poll_fn(|cx| self.poll_durable(seq, cx)).await
+    }
+
+    fn poll_durable(
+        &self,
+        seq: BatchSeq,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<(), JournalError>> {
+        let mut guard = self.st.borrow_mut();
+        let st = &mut *guard;
+        if st.durable.is_some_and(|d| d >= seq) {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(e) = &st.failed {
+            return Poll::Ready(Err(e.clone()));
+        }
+        match st.flights.iter_mut().find(|f| f.seq == seq) {
+            Some(f) => f.wakers.push(cx.waker().clone()),
+            None => st.filling_wakers.push(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// Wakes one flusher if one waits for work (a freed file now needs marking).

@@ -2,10 +2,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
+use std::future::poll_fn;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use boreal_segment::{Epoch, Lsn, PageId, PageSize, PgId, Record, Redo, SegmentMeta, Truncate};
+use boreal_segment::{
+    BatchSeq, Epoch, Lsn, PageId, PageSize, PgId, Record, Redo, SegmentMeta, Truncate,
+};
 
 use super::cache::{CachedPage, PageCache};
 use super::coalescer;
@@ -33,6 +37,33 @@ const READ_ATTEMPTS_MAX: u32 = 8;
 const RECORD_LISTS_MAX: usize = 4096;
 /// A record list whose capacity grew beyond this is freed instead of kept.
 const RECORD_LIST_CAPACITY_MAX: usize = 1024;
+
+/// An append [`CoreEngine::try_append`] started: its records are in the journal and
+/// not yet acknowledged. Poll it with [`CoreEngine::poll_append`]. Dropped unpolled,
+/// it is an append whose caller went away: its records become durable (a restart
+/// replays them) but are not acknowledged or added to the segment now; the shim sends
+/// them again.
+#[derive(Debug)]
+#[must_use = "an append is acknowledged only through CoreEngine::poll_append"]
+pub struct PendingAppend {
+    pg: PgId,
+    /// The journal batch holding the records.
+    at: BatchSeq,
+    /// When it started: the arrival stamp, unless the journal's durable time is later.
+    started: Instant,
+    /// Which records (checked when polled).
+    count: usize,
+    first: Lsn,
+    last: Lsn,
+    finished: bool,
+}
+
+impl PendingAppend {
+    /// The PG appended to.
+    pub fn pg(&self) -> PgId {
+        self.pg
+    }
+}
 
 /// The durable acknowledgement of an append.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,6 +275,17 @@ impl<I: Io, W: Wal> Inner<I, W> {
             .values()
             .map(|seg| seg.st.borrow().hot.bytes())
             .sum()
+    }
+
+    /// Keeps an append's record list for the next append, unless it grew large or
+    /// enough are kept.
+    fn recycle_record_list(&self, list: Vec<Record<'_>>) {
+        if list.capacity() <= RECORD_LIST_CAPACITY_MAX {
+            let mut lists = self.record_lists.borrow_mut();
+            if lists.len() < RECORD_LISTS_MAX {
+                lists.push(recycle(list));
+            }
+        }
     }
 
     /// A segment's hot log went from `before` to `after` bytes.
@@ -622,6 +664,141 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         epoch: Epoch,
         records: &[Redo<'_>],
     ) -> Result<AppendAck, EngineError> {
+        if let Some(mut pending) = self.try_append(pg, epoch, records)? {
+            return poll_fn(|cx| self.poll_append(&mut pending, records, cx)).await;
+        }
+        self.append_waiting(pg, epoch, records).await
+    }
+
+    /// Starts an append that need not wait, without waiting: the records are checked
+    /// as [`CoreEngine::append`] checks them (the same errors) and encoded into the
+    /// journal's open batch, and the returned [`PendingAppend`] is then polled with
+    /// [`CoreEngine::poll_append`] until it is acknowledged. So a caller with many
+    /// appends in flight (the network layer, one connection's frames; the bench, fio's
+    /// iodepth) needs no task or future per append.
+    ///
+    /// `Ok(None)` (nothing journaled, nothing changed) when the append would have to
+    /// wait or do more than journal its records: the backlog is over a bound, `epoch`
+    /// raises the segment's epoch, the journal has no room for all of them in its open
+    /// batch, or every record is already held. Call `append` then.
+    pub fn try_append(
+        &self,
+        pg: PgId,
+        epoch: Epoch,
+        records: &[Redo<'_>],
+    ) -> Result<Option<PendingAppend>, EngineError> {
+        let inner = &self.inner;
+        inner.check_alive()?;
+        let seg = inner.segment(pg)?;
+        let (fills_gap, journal) = {
+            let st = seg.st.borrow();
+            if epoch < st.epoch {
+                return Err(EngineError::StaleEpoch {
+                    pg,
+                    got: epoch,
+                    current: st.epoch,
+                });
+            }
+            if epoch > st.epoch {
+                return Ok(None);
+            }
+            let list = inner.record_lists.borrow_mut().pop().unwrap_or_default();
+            let mut journal: Vec<Record<'_>> = recycle(list);
+            journal.reserve(records.len());
+            let mut fills_gap = false;
+            for r in records {
+                check_record(&seg, r)?;
+                if st.hot.judge(r)? == Arrival::Accepted {
+                    fills_gap |= r.lsn <= st.hot.max_lsn();
+                    journal.push(Record::Redo(*r));
+                }
+            }
+            (fills_gap, journal)
+        };
+        // As in `append_waiting`: the WAL's last durable time, not a clock read.
+        let started = inner.wal.durable_at().unwrap_or_else(|| inner.io.now());
+        let taken = if journal.is_empty() || (!fills_gap && inner.over_bound(started).is_some()) {
+            Ok(None)
+        } else {
+            inner.wal.try_append(&journal)
+        };
+        inner.recycle_record_list(journal);
+        let at = match taken {
+            Ok(Some(at)) => at,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(inner.wal_refused(e, false)),
+        };
+        let (first, last) = match (records.first(), records.last()) {
+            (Some(f), Some(l)) => (f.lsn, l.lsn),
+            _ => unreachable!("an append that journaled a record holds one"),
+        };
+        Ok(Some(PendingAppend {
+            pg,
+            at,
+            started,
+            count: records.len(),
+            first,
+            last,
+            finished: false,
+        }))
+    }
+
+    /// Polls an append [`CoreEngine::try_append`] started, with the same `records`:
+    /// `Ready(Ok(ack))` once they are durable, after they were added to the segment
+    /// (what `append` returns); `Ready(Err)` if the journal failed first (the engine
+    /// has stopped); else `Pending`, and `cx`'s waker is woken when the journal's batch
+    /// completes. Pending appends may be polled in any order.
+    ///
+    /// # Panics
+    ///
+    /// If `records` are not the ones the append started with (count, first and last
+    /// LSN), or if it is polled again after it was `Ready`.
+    pub fn poll_append(
+        &self,
+        pending: &mut PendingAppend,
+        records: &[Redo<'_>],
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<AppendAck, EngineError>> {
+        assert!(
+            !pending.finished,
+            "{pending:?} polled after it was acknowledged"
+        );
+        assert!(
+            records.len() == pending.count
+                && records.first().map(|r| r.lsn) == Some(pending.first)
+                && records.last().map(|r| r.lsn) == Some(pending.last),
+            "{pending:?} polled with other records ({} of them)",
+            records.len()
+        );
+        let inner = &self.inner;
+        let durable = match inner.wal.poll_durable(pending.at, cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(r) => r,
+        };
+        pending.finished = true;
+        if let Err(e) = durable {
+            return Poll::Ready(Err(inner.wal_refused(e, false)));
+        }
+        let seg = match inner.segment(pending.pg) {
+            Ok(seg) => seg,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        // The arrival stamp: when the batch holding these records was found durable.
+        let now = inner
+            .wal
+            .durable_at()
+            .map_or(pending.started, |at| pending.started.max(at));
+        Poll::Ready(self.land(&seg, records, now))
+    }
+
+    /// `append` for everything `try_append` leaves: waits for the backlog, raises the
+    /// epoch, waits for journal room, spans batches.
+    async fn append_waiting(
+        &self,
+        pg: PgId,
+        epoch: Epoch,
+        records: &[Redo<'_>],
+    ) -> Result<AppendAck, EngineError> {
         let inner = &self.inner;
         inner.check_alive()?;
         let seg = inner.segment(pg)?;
@@ -676,12 +853,7 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         if raising {
             seg.st.borrow_mut().epoch_changes_in_flight -= 1;
         }
-        if journal.capacity() <= RECORD_LIST_CAPACITY_MAX {
-            let mut lists = inner.record_lists.borrow_mut();
-            if lists.len() < RECORD_LISTS_MAX {
-                lists.push(recycle(journal));
-            }
-        }
+        inner.recycle_record_list(journal);
         if let Err(e) = res {
             return Err(inner.wal_refused(e, raising));
         }
@@ -704,6 +876,18 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
                 write_meta_now(inner, &seg).await?;
             }
         }
+        self.land(&seg, records, now)
+    }
+
+    /// Adds an append's durable records to the segment (arriving at `now`) and
+    /// returns the acknowledgement.
+    fn land(
+        &self,
+        seg: &Segment<I>,
+        records: &[Redo<'_>],
+        now: Instant,
+    ) -> Result<AppendAck, EngineError> {
+        let inner = &self.inner;
         let mut st = seg.st.borrow_mut();
         let bytes_before = st.hot.bytes();
         let (mut accepted, mut duplicates, mut first_err, mut top) = (0, 0, None, Lsn::ZERO);

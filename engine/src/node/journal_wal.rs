@@ -19,9 +19,10 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::task::{Context, Poll};
 
 use boreal_segment::limits::BATCH_HEADER_SIZE;
-use boreal_segment::{Lsn, PgId, Record, Records};
+use boreal_segment::{BatchSeq, Lsn, PgId, Record, Records};
 
 use super::config::EngineConfig;
 use super::engine::{CoreEngine, open_segments};
@@ -37,21 +38,34 @@ use crate::journal::{
 };
 use crate::pages::{CATALOG_SLOT_BYTES, PageStoreError, catalog_path};
 
+/// The engine's view of a journal error: `Full` is backpressure, anything else final.
+fn wal_error(e: JournalError) -> WalError {
+    match e {
+        JournalError::Full {
+            waited_ms, encoded, ..
+        } => WalError::Full {
+            reason: e.to_string(),
+            waited_ms,
+            encoded,
+        },
+        e => WalError::Failed(e.to_string()),
+    }
+}
+
 impl<I: Io> Wal for Journal<I> {
     async fn append(&self, records: &[Record<'_>]) -> Result<(), WalError> {
-        match Journal::append(self, records).await {
-            Ok(_) => Ok(()),
-            Err(
-                e @ JournalError::Full {
-                    waited_ms, encoded, ..
-                },
-            ) => Err(WalError::Full {
-                reason: e.to_string(),
-                waited_ms,
-                encoded,
-            }),
-            Err(e) => Err(WalError::Failed(e.to_string())),
-        }
+        Journal::append(self, records)
+            .await
+            .map(|_| ())
+            .map_err(wal_error)
+    }
+
+    fn try_append(&self, records: &[Record<'_>]) -> Result<Option<BatchSeq>, WalError> {
+        Journal::try_append(self, records).map_err(wal_error)
+    }
+
+    fn poll_durable(&self, at: BatchSeq, cx: &mut Context<'_>) -> Poll<Result<(), WalError>> {
+        Journal::poll_durable(self, at, cx).map_err(wal_error)
     }
 
     fn set_space_wait_max(&self, max: std::time::Duration) {

@@ -34,7 +34,7 @@ pub mod wal;
 
 pub use self::cache::CachedPage;
 pub use self::config::EngineConfig;
-pub use self::engine::{AppendAck, CoreEngine, CoreStats, PageImage, SegmentStatus};
+pub use self::engine::{AppendAck, CoreEngine, CoreStats, PageImage, PendingAppend, SegmentStatus};
 pub use self::error::EngineError;
 pub use self::journal_wal::{OpenReport, wal_damage};
 pub use self::recovery::{RECOVERY_TABLE, RecoveryReport, ReplayAction, ReplayCase};

@@ -10,7 +10,13 @@
 //! `journal_wal.rs` for the adapter and `CoreEngine::open_dir`); the trait lets the
 //! engine's logic be tested over an in-memory journal ([`MemWal`]) as well.
 //!
-//! Contract: `append` returns `Ok` only when every record is durable. `Err(Failed)`
+//! An append that need not wait can also be split in two ([`Wal::try_append`], then
+//! [`Wal::poll_durable`]), so a caller with many appends in flight needs no task or
+//! future per append (`CoreEngine::try_append`).
+//!
+//! Contract: `append` returns `Ok` only when every record is durable; `try_append`
+//! either takes every record or none, and `poll_durable` is `Ready(Ok)` only when every
+//! record it took is durable. `Err(Failed)`
 //! means the journal has stopped (fail-stop: it never acknowledges anything later);
 //! `Err(Full)` means it had no room for `set_space_wait_max` and goes on once records
 //! are released (some of the call's records may have been written, unacknowledged).
@@ -21,8 +27,9 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
-use boreal_segment::{Lsn, PgId, Record, SegmentMeta, Truncate};
+use boreal_segment::{BatchSeq, Lsn, PgId, Record, SegmentMeta, Truncate};
 
 use crate::hotlog::{LsnRange, OwnedRedo};
 
@@ -60,6 +67,14 @@ pub trait Wal {
     /// Appends `records`; returns once all are durable. `Failed` is final; `Full` is
     /// not (see [`WalError`]).
     async fn append(&self, records: &[Record<'_>]) -> Result<(), WalError>;
+    /// Takes all of `records` now without waiting, and returns where they went (for
+    /// [`Wal::poll_durable`]); or takes none and returns `None` when they would have to
+    /// wait for room: `append` them instead. `Err(Failed)` as for `append`.
+    fn try_append(&self, records: &[Record<'_>]) -> Result<Option<BatchSeq>, WalError>;
+    /// Whether what a `try_append` took (at `at`) is durable: `Ready(Ok)` once it is,
+    /// `Ready(Err(Failed))` if the WAL stopped before, else `Pending` (and `cx`'s waker
+    /// is woken when that changes).
+    fn poll_durable(&self, at: BatchSeq, cx: &mut Context<'_>) -> Poll<Result<(), WalError>>;
     /// Bounds how long an append waits for room before it returns
     /// [`WalError::Full`]. Default: nothing (a WAL that cannot fill, like [`MemWal`]).
     fn set_space_wait_max(&self, _max: std::time::Duration) {}
@@ -188,13 +203,22 @@ impl MemWal {
 
 impl Wal for MemWal {
     async fn append(&self, records: &[Record<'_>]) -> Result<(), WalError> {
+        self.try_append(records).map(|_| ())
+    }
+
+    /// Always takes the records: they are "durable" at once.
+    fn try_append(&self, records: &[Record<'_>]) -> Result<Option<BatchSeq>, WalError> {
         let mut s = self.inner.borrow_mut();
         if s.failed {
             return Err(WalError::Failed("MemWal: injected failure".into()));
         }
         s.records.extend(records.iter().map(WalRecord::from_record));
         s.appends += 1;
-        Ok(())
+        Ok(Some(BatchSeq::new(s.appends)))
+    }
+
+    fn poll_durable(&self, _at: BatchSeq, _cx: &mut Context<'_>) -> Poll<Result<(), WalError>> {
+        Poll::Ready(Ok(()))
     }
 
     fn release(&self, pg: PgId, upto: Lsn) {

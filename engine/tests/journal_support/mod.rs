@@ -91,8 +91,7 @@ pub fn redo<'a>(pg: u32, lsn: u64, bytes: &'a [u8]) -> Record<'a> {
 /// What to do to the next matching operation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Faults {
-    /// Fail the next batch-sized write (any write longer than one 4 KiB block, or any
-    /// write at all with `any_write`) with this errno.
+    /// Fail the next write with this errno.
     pub write_errno: Option<i32>,
     /// Complete the next write short by this many bytes.
     pub write_short_by: Option<usize>,

@@ -5,16 +5,19 @@
 //! node core does for a stream of appends with no network in front.
 //!
 //! Shape (the `io_uring` engine's, see [`super::uring`]): one runtime on the job's
-//! thread, a fixed pool of `iodepth` long-lived worker tasks spawned at open, a slot
-//! per worker. [`IoEngine::queue`] allocates the I/O's LSNs and backlinks
-//! ([`sequencer`]: one LSN counter per job, PGs round-robin per I/O, chains per PG and
-//! per page) into the worker's reused plan and hands it the I/O; nothing else.
-//! [`IoEngine::commit`] runs the executor so the workers call `append` (each encodes
-//! its records into the journal's open batch) and submits what they queued;
-//! [`IoEngine::getevents`] runs the executor (journal flusher, coalescer, workers)
-//! until `min` appends are acknowledged. The change payload of record `i` is the
-//! `i`-th `record_size` piece of the I/O's buffer (`Change::Delta` at an offset inside
-//! a page), so no record is copied before the engine encodes it.
+//! thread and a slot per in-flight I/O, as fio keeps `iodepth` I/Os in flight from
+//! one thread with no task per I/O. [`IoEngine::queue`] allocates the I/O's LSNs and
+//! backlinks ([`sequencer`]: one LSN counter per job, PGs round-robin per I/O, chains
+//! per PG and per page) into the slot's reused plan and starts the append with
+//! `CoreEngine::try_append`, which encodes its records into the journal's open batch
+//! and returns a `PendingAppend`. [`IoEngine::commit`] runs the executor (the journal's
+//! flusher pushes the batch write) and submits; [`IoEngine::getevents`] runs the
+//! executor (flusher, coalescer) and polls the pending appends in order with
+//! `CoreEngine::poll_append` until `min` are acknowledged. An append that must wait
+//! (backpressure, a full batch) is handed to the slot's worker task, spawned at open,
+//! which calls `CoreEngine::append`. The change payload of record `i` is the `i`-th
+//! `record_size` piece of the I/O's buffer (`Change::Delta` at an offset inside a
+//! page), so no record is copied before the engine encodes it.
 //!
 //! Appends may complete in any order (the hot log accepts records above a hole; the
 //! SCL catches up). The bench plays the shim's part for reads too: every
@@ -52,7 +55,9 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use boreal_engine::journal::{DurabilityMode, Journal, JournalConfig, JournalStats};
-use boreal_engine::node::{CoreEngine, CoreStats, EngineConfig, EngineError};
+use boreal_engine::node::{
+    AppendAck, CoreEngine, CoreStats, EngineConfig, EngineError, PendingAppend,
+};
 use boreal_engine::rt::{Runtime, RuntimeConfig, yield_now};
 use boreal_segment::limits::{BATCH_BYTES_MAX, JOURNAL_FILE_HEADER_SIZE};
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
@@ -168,9 +173,104 @@ struct Shared {
     read_point_at: Cell<std::time::Instant>,
     /// Acknowledgements since the clock was last read.
     acks_unchecked: Cell<u32>,
+    /// Appends `queue` started, in journal order, with their slots.
+    pending: RefCell<VecDeque<(usize, PendingAppend)>>,
+    /// The record vector `queue` and `getevents` build appends in (kept empty).
+    scratch: RefCell<Vec<Redo<'static>>>,
 }
 
 impl Shared {
+    /// The records of the I/O in slot `index` (its plan, payloads cut from its
+    /// buffer), built in `scratch` (returned empty by the caller with [`recycle`]).
+    fn records<'b>(&self, scratch: Vec<Redo<'_>>, index: usize, job: &'b Job) -> Vec<Redo<'b>> {
+        let mut records = recycle(scratch);
+        let (pg, _) = self.pgs[job.pg];
+        let plan = self.slots[index].plan.borrow();
+        let pieces = job.io.buf.as_slice().chunks_exact(self.record_size);
+        for (p, bytes) in plan.iter().zip(pieces) {
+            records.push(Redo {
+                lsn: p.lsn,
+                prev_lsn_pg: p.prev_lsn_pg,
+                prev_lsn_page: p.prev_lsn_page,
+                pg_id: pg,
+                page_id: p.page,
+                cpl: false,
+                change: Change::Delta {
+                    offset: p.offset,
+                    bytes,
+                },
+            });
+        }
+        // The I/O is one mini-transaction: its last record is the consistency point.
+        if let Some(last) = records.last_mut() {
+            last.cpl = true;
+        }
+        records
+    }
+
+    /// The append of slot `index` (`count` records) ended with `appended`: posts the
+    /// completion and frees the slot.
+    fn complete(
+        &self,
+        core: &Core,
+        index: usize,
+        job: Job,
+        count: usize,
+        appended: Result<AppendAck, EngineError>,
+    ) {
+        let (pg, _) = self.pgs[job.pg];
+        let result = match appended {
+            Ok(ack) if ack.accepted == count => {
+                self.acked(core, job.pg, ack.scl);
+                if job.counted {
+                    self.records_acked
+                        .set(self.records_acked.get() + count as u64);
+                }
+                Ok(job.io.buf.len())
+            }
+            Ok(ack) => Err(std::io::Error::other(format!(
+                "append of {count} records to {pg} accepted only {} ({} duplicates)",
+                ack.accepted, ack.duplicates
+            ))),
+            Err(e) => Err(std::io::Error::other(format!("append to {pg}: {e}"))),
+        };
+        self.done.borrow_mut().push_back(Completion {
+            token: job.io.token,
+            result,
+            buf: job.io.buf,
+        });
+        self.idle.borrow_mut().push(index);
+    }
+
+    /// Acknowledges the pending appends whose batch is durable, oldest first; the
+    /// first that is not registers `cx` to be woken when its batch completes.
+    fn poll_pending(&self, core: &Core, cx: &mut std::task::Context<'_>) {
+        loop {
+            let mut pending = self.pending.borrow_mut();
+            let Some((index, p)) = pending.front_mut() else {
+                return;
+            };
+            let index = *index;
+            let slot = &self.slots[index];
+            let job = slot
+                .job
+                .take()
+                .expect("a pending append's slot holds its I/O");
+            let scratch = std::mem::take(&mut *self.scratch.borrow_mut());
+            let records = self.records(scratch, index, &job);
+            let count = records.len();
+            let polled = core.poll_append(p, &records, cx);
+            *self.scratch.borrow_mut() = recycle(records);
+            let Poll::Ready(appended) = polled else {
+                slot.job.set(Some(job));
+                return;
+            };
+            pending.pop_front();
+            drop(pending);
+            self.complete(core, index, job, count, appended);
+        }
+    }
+
     /// An append of PG `index` was acknowledged with `scl`: remember it and, every
     /// [`READ_POINT_INTERVAL`] (looked at every [`READ_POINT_CHECK_ACKS`]
     /// acknowledgements), raise every PG's min read point to its SCL.
@@ -321,6 +421,8 @@ impl JournalEngine {
             scl,
             read_point_at: Cell::new(std::time::Instant::now()),
             acks_unchecked: Cell::new(0),
+            pending: RefCell::new(VecDeque::with_capacity(depth as usize)),
+            scratch: RefCell::new(Vec::with_capacity(records_per_io)),
         });
         for index in 0..depth as usize {
             rt.executor()
@@ -473,8 +575,10 @@ fn recycle<'b>(mut v: Vec<Redo<'_>>) -> Vec<Redo<'b>> {
         .collect()
 }
 
-/// One worker: waits for an I/O in its slot, appends its planned records (cut from
-/// the I/O's buffer) durably, posts the completion, goes idle. Returns when closing.
+/// One worker: waits for an I/O in its slot (an append `try_append` could not start),
+/// appends its planned records (cut from the I/O's buffer) durably with
+/// `CoreEngine::append`, which waits as it must; posts the completion. Returns when
+/// closing.
 async fn worker(core: Rc<Core>, shared: Rc<Shared>, index: usize) {
     let slot = &shared.slots[index];
     let mut scratch: Vec<Redo<'static>> = Vec::with_capacity(shared.records_per_io);
@@ -494,54 +598,11 @@ async fn worker(core: Rc<Core>, shared: Rc<Shared>, index: usize) {
         .await;
         let Some(job) = next else { return };
         let (pg, epoch) = shared.pgs[job.pg];
-        let mut records = recycle(std::mem::take(&mut scratch));
-        {
-            let plan = slot.plan.borrow();
-            let pieces = job.io.buf.as_slice().chunks_exact(shared.record_size);
-            for (p, bytes) in plan.iter().zip(pieces) {
-                records.push(Redo {
-                    lsn: p.lsn,
-                    prev_lsn_pg: p.prev_lsn_pg,
-                    prev_lsn_page: p.prev_lsn_page,
-                    pg_id: pg,
-                    page_id: p.page,
-                    cpl: false,
-                    change: Change::Delta {
-                        offset: p.offset,
-                        bytes,
-                    },
-                });
-            }
-        }
-        // The I/O is one mini-transaction: its last record is the consistency point.
-        if let Some(last) = records.last_mut() {
-            last.cpl = true;
-        }
+        let records = shared.records(std::mem::take(&mut scratch), index, &job);
         let count = records.len();
         let appended = core.append(pg, epoch, &records).await;
         scratch = recycle(records);
-        let result = match appended {
-            Ok(ack) if ack.accepted == count => {
-                shared.acked(&core, job.pg, ack.scl);
-                if job.counted {
-                    shared
-                        .records_acked
-                        .set(shared.records_acked.get() + count as u64);
-                }
-                Ok(job.io.buf.len())
-            }
-            Ok(ack) => Err(std::io::Error::other(format!(
-                "append of {count} records to {pg} accepted only {} ({} duplicates)",
-                ack.accepted, ack.duplicates
-            ))),
-            Err(e) => Err(std::io::Error::other(format!("append to {pg}: {e}"))),
-        };
-        shared.done.borrow_mut().push_back(Completion {
-            token: job.io.token,
-            result,
-            buf: job.io.buf,
-        });
-        shared.idle.borrow_mut().push(index);
+        shared.complete(&core, index, job, count, appended);
         if let Some(w) = shared.waiter.take() {
             w.wake();
         }
@@ -575,16 +636,32 @@ impl IoEngine for JournalEngine {
                 source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
             });
         };
-        let slot = &self.shared.slots[index];
+        let shared = &self.shared;
+        let slot = &shared.slots[index];
         let pg = self
             .sequencer
-            .next_io(self.shared.records_per_io, &mut slot.plan.borrow_mut());
-        slot.job.set(Some(Job {
+            .next_io(shared.records_per_io, &mut slot.plan.borrow_mut());
+        let job = Job {
             io,
             pg,
             counted: self.measuring,
-        }));
-        self.shared.handed.borrow_mut().push(index);
+        };
+        // Started here (encoded into the journal's open batch) unless it must wait
+        // or fails: then its worker runs `append`, which waits or reports the error.
+        let started = {
+            let core = self.core.as_ref().expect("checked by core() above");
+            let (pg, epoch) = shared.pgs[job.pg];
+            let scratch = std::mem::take(&mut *shared.scratch.borrow_mut());
+            let records = shared.records(scratch, index, &job);
+            let started = core.try_append(pg, epoch, &records);
+            *shared.scratch.borrow_mut() = recycle(records);
+            started
+        };
+        slot.job.set(Some(job));
+        match started {
+            Ok(Some(pending)) => shared.pending.borrow_mut().push_back((index, pending)),
+            Ok(None) | Err(_) => shared.handed.borrow_mut().push(index),
+        }
         Ok(Queued::Queued)
     }
 
@@ -597,9 +674,9 @@ impl IoEngine for JournalEngine {
                     w.wake();
                 }
             }
-            // First the woken workers run (each encodes its records into the open
-            // batch and wakes the journal's flusher), then the flusher (it pushes the
-            // batch write); then one io_uring_enter submits it.
+            // The appends `queue` started are in the open batch already. First the
+            // woken workers run (appends that had to wait), then the flusher (it
+            // pushes the batch write); then one io_uring_enter submits it.
             yield_now().await;
             yield_now().await;
             rt.io().submit_now();
@@ -608,10 +685,11 @@ impl IoEngine for JournalEngine {
     }
 
     fn getevents(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<(), BenchError> {
-        let (rt, _) = self.core(0)?;
+        let (rt, core) = self.core(0)?;
         let shared = &self.shared;
         if shared.done.borrow().len() < min {
             rt.block_on(poll_fn(|cx| {
+                shared.poll_pending(core, cx);
                 if shared.done.borrow().len() >= min {
                     Poll::Ready(())
                 } else {

@@ -1,0 +1,271 @@
+//! Appends in two steps on the real journal (under the simulator):
+//! `CoreEngine::try_append` encodes the records into the journal's open batch without
+//! waiting, and `CoreEngine::poll_append` acknowledges them once their batch is
+//! durable, exactly as `append` would. What must wait or do more than journal records
+//! (a raised epoch, a backlog over its bound, records that do not fit the open batch,
+//! nothing new) is declined with nothing journaled; refusals are the same errors as
+//! `append`'s; a journal failure fails the pending appends and stops the engine.
+
+mod journal_support;
+
+use std::future::poll_fn;
+use std::task::{Context, Waker};
+use std::time::Duration;
+
+use boreal_engine::journal::{DurabilityMode, Journal, JournalConfig};
+use boreal_engine::node::{AppendAck, CoreEngine, EngineConfig, EngineError, PendingAppend};
+use boreal_engine::sim::SimIo;
+use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
+use journal_support::{DIR, Faults, FaultyIo, payload, sim};
+
+type Engine = CoreEngine<FaultyIo<SimIo>, Journal<FaultyIo<SimIo>>>;
+
+const PG: PgId = PgId::new(3);
+const PAGES: u64 = 8;
+
+/// Nothing materializes: the backlog only grows, up to its 1 MiB bound.
+fn engine_config() -> EngineConfig {
+    let mut cfg = EngineConfig::new("/data/core0");
+    cfg.background_coalescer = false;
+    cfg.backlog_bytes_max = 1 << 20;
+    cfg.backpressure_wait_max = Duration::from_millis(100);
+    cfg
+}
+
+/// 16 files of 1 MiB, 64 KiB batches: a batch holds about 400 records of 128 bytes.
+fn journal_config() -> JournalConfig {
+    JournalConfig {
+        files: 16,
+        file_bytes: 1 << 20,
+        batch_bytes_max: 64 << 10,
+        durability: DurabilityMode::DsyncWrite,
+        recovery_read_bytes: 64 << 10,
+        ..JournalConfig::new(DIR)
+    }
+}
+
+async fn open(io: &FaultyIo<SimIo>, cfg: EngineConfig) -> Engine {
+    let (e, _) = Engine::open_dir(io.clone(), cfg, journal_config())
+        .await
+        .unwrap();
+    e.create_segment(PG, PageSize::new(4096).unwrap(), 0, PAGES)
+        .await
+        .unwrap();
+    e
+}
+
+/// The redo record at `lsn` (a delta of `body` on page `lsn % PAGES`), chained to
+/// `lsn - 1` in the PG and to `lsn - PAGES` on its page.
+fn record(lsn: u64, body: &[u8]) -> Redo<'_> {
+    Redo {
+        lsn: Lsn::new(lsn),
+        prev_lsn_pg: Lsn::new(lsn - 1),
+        prev_lsn_page: Lsn::new(lsn.saturating_sub(PAGES)),
+        pg_id: PG,
+        page_id: PageId::new(lsn % PAGES),
+        cpl: true,
+        change: Change::Delta {
+            offset: 0,
+            bytes: body,
+        },
+    }
+}
+
+/// Polls `pending` (started with `records`) until it is acknowledged.
+async fn acknowledged(
+    e: &Engine,
+    pending: &mut PendingAppend,
+    records: &[Redo<'_>],
+) -> Result<AppendAck, EngineError> {
+    poll_fn(|cx| e.poll_append(pending, records, cx)).await
+}
+
+fn noop() -> Context<'static> {
+    Context::from_waker(Waker::noop())
+}
+
+#[test]
+fn pending_appends_are_acknowledged_once_their_batch_is_durable() {
+    let sim = sim(21);
+    let io = FaultyIo::new(sim.io(0, 0));
+    sim.run(async move {
+        let e = open(&io, engine_config()).await;
+        let bodies: Vec<Vec<u8>> = (1..=40u64).map(|lsn| payload(lsn, 128)).collect();
+        let records: Vec<Redo<'_>> = (1..=40u64)
+            .map(|lsn| record(lsn, &bodies[lsn as usize - 1]))
+            .collect();
+        let journal_before = e.wal().stats();
+        let mut pending = Vec::new();
+        for r in &records {
+            let p = e
+                .try_append(PG, Epoch::ZERO, std::slice::from_ref(r))
+                .unwrap()
+                .expect("a record that fits the open batch is taken");
+            assert_eq!(p.pg(), PG);
+            pending.push(p);
+        }
+        let journal_after = e.wal().stats();
+        assert_eq!(journal_after.records - journal_before.records, 40);
+        // Nothing has been written yet: nothing is acknowledged, nothing is in the
+        // segment.
+        for (p, r) in pending.iter_mut().zip(&records) {
+            assert!(
+                e.poll_append(p, std::slice::from_ref(r), &mut noop())
+                    .is_pending()
+            );
+        }
+        assert_eq!(e.status(PG).unwrap().scl, Lsn::ZERO);
+        // Acknowledged in any order, each with the SCL `append` would report.
+        for i in (0..40).rev() {
+            let ack = acknowledged(&e, &mut pending[i], std::slice::from_ref(&records[i]))
+                .await
+                .unwrap();
+            assert_eq!((ack.accepted, ack.duplicates), (1, 0));
+            assert_eq!(ack.epoch, Epoch::ZERO);
+            let want_scl = if i == 0 { Lsn::new(40) } else { Lsn::ZERO };
+            assert_eq!(ack.scl, want_scl, "record {}", i + 1);
+        }
+        let st = e.status(PG).unwrap();
+        assert_eq!(st.scl, Lsn::new(40));
+        assert!(st.holes.is_empty(), "{:?}", st.holes);
+        let page = e
+            .read_page(PG, PageId::new(40 % PAGES), Lsn::new(40))
+            .await
+            .unwrap();
+        assert_eq!(page.page_lsn, Lsn::new(40));
+        assert_eq!(&page.payload[..128], &bodies[39][..]);
+        // The same records again: declined (nothing new to journal); `append`
+        // re-acknowledges them as duplicates.
+        assert!(e.try_append(PG, Epoch::ZERO, &records).unwrap().is_none());
+        assert_eq!(e.wal().stats().records, journal_after.records);
+        let again = e.append(PG, Epoch::ZERO, &records).await.unwrap();
+        assert_eq!((again.accepted, again.duplicates), (0, 40));
+    });
+}
+
+#[test]
+fn what_must_wait_is_declined_with_nothing_journaled() {
+    let sim = sim(22);
+    let io = FaultyIo::new(sim.io(0, 0));
+    sim.run(async move {
+        let e = open(&io, engine_config()).await;
+        let body = payload(1, 128);
+        let first = [record(1, &body)];
+        e.append(PG, Epoch::ZERO, &first).await.unwrap();
+        let records_then = e.wal().stats().records;
+
+        // A raised epoch is journaled with the records by `append`.
+        let second = [record(2, &body)];
+        assert!(e.try_append(PG, Epoch::new(1), &second).unwrap().is_none());
+        assert_eq!(e.wal().stats().records, records_then);
+        let ack = e.append(PG, Epoch::new(1), &second).await.unwrap();
+        assert_eq!((ack.epoch, ack.scl), (Epoch::new(1), Lsn::new(2)));
+
+        // A stale epoch and a record outside the PG's pages: `append`'s errors.
+        let third = [record(3, &body)];
+        assert!(matches!(
+            e.try_append(PG, Epoch::ZERO, &third),
+            Err(EngineError::StaleEpoch { .. })
+        ));
+        let mut outside = record(3, &body);
+        outside.page_id = PageId::new(PAGES);
+        let want = e
+            .append(PG, Epoch::new(1), &[outside])
+            .await
+            .unwrap_err()
+            .to_string();
+        let got = e
+            .try_append(PG, Epoch::new(1), &[outside])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(got, want);
+
+        // More than the open batch holds (64 KiB batches, 600 records of 128 bytes):
+        // declined whole; `append` spans batches.
+        let bodies: Vec<Vec<u8>> = (3..603u64).map(|lsn| payload(lsn, 128)).collect();
+        let many: Vec<Redo<'_>> = (3..603u64)
+            .map(|lsn| record(lsn, &bodies[lsn as usize - 3]))
+            .collect();
+        let records_then = e.wal().stats().records;
+        assert!(e.try_append(PG, Epoch::new(1), &many).unwrap().is_none());
+        assert_eq!(e.wal().stats().records, records_then);
+        let ack = e.append(PG, Epoch::new(1), &many).await.unwrap();
+        assert_eq!(ack.scl, Lsn::new(602));
+
+        // Grow the backlog (nothing materializes) with 4000-byte records taken and
+        // acknowledged in two steps, until one is declined: the backlog is then over
+        // its 1 MiB bound, and `append` waits and refuses, naming the backlog.
+        let mut lsn = 603;
+        let body = payload(lsn, 4000);
+        loop {
+            assert!(lsn < 1000, "nothing declined below lsn {lsn}");
+            let next = [record(lsn, &body)];
+            let Some(mut p) = e.try_append(PG, Epoch::new(1), &next).unwrap() else {
+                break;
+            };
+            acknowledged(&e, &mut p, &next).await.unwrap();
+            lsn += 1;
+        }
+        assert!(e.stats().backlog_bytes > 1 << 20, "{:?}", e.stats());
+        let next = [record(lsn, &body)];
+        assert!(matches!(
+            e.append(PG, Epoch::new(1), &next).await,
+            Err(EngineError::Backlogged { .. })
+        ));
+        assert_eq!(e.status(PG).unwrap().scl, Lsn::new(lsn - 1));
+    });
+}
+
+#[test]
+fn a_journal_failure_fails_pending_appends_and_stops_the_engine() {
+    let sim = sim(23);
+    let io = FaultyIo::new(sim.io(0, 0));
+    sim.run(async move {
+        let e = open(&io, engine_config()).await;
+        let body = payload(1, 128);
+        let records = [record(1, &body)];
+        let mut pending = e.try_append(PG, Epoch::ZERO, &records).unwrap().unwrap();
+        io.arm(Faults {
+            write_errno: Some(libc::EIO),
+            ..Faults::default()
+        });
+        let err = acknowledged(&e, &mut pending, &records).await.unwrap_err();
+        assert!(matches!(err, EngineError::Journal(_)), "{err:?}");
+        assert_eq!(e.status(PG).unwrap().scl, Lsn::ZERO, "nothing acknowledged");
+        // Fail-stop: nothing is taken afterwards, by either path.
+        *io.faults.borrow_mut() = Faults::default();
+        let body = payload(2, 128);
+        let later = [record(2, &body)];
+        assert!(e.try_append(PG, Epoch::ZERO, &later).is_err());
+        assert!(e.append(PG, Epoch::ZERO, &later).await.is_err());
+    });
+}
+
+#[test]
+#[should_panic(expected = "polled after it was acknowledged")]
+fn a_pending_append_is_acknowledged_once() {
+    let sim = sim(24);
+    let io = FaultyIo::new(sim.io(0, 0));
+    sim.run(async move {
+        let e = open(&io, engine_config()).await;
+        let body = payload(1, 128);
+        let records = [record(1, &body)];
+        let mut pending = e.try_append(PG, Epoch::ZERO, &records).unwrap().unwrap();
+        acknowledged(&e, &mut pending, &records).await.unwrap();
+        let _ = e.poll_append(&mut pending, &records, &mut noop());
+    });
+}
+
+#[test]
+#[should_panic(expected = "polled with other records")]
+fn a_pending_append_is_polled_with_its_own_records() {
+    let sim = sim(25);
+    let io = FaultyIo::new(sim.io(0, 0));
+    sim.run(async move {
+        let e = open(&io, engine_config()).await;
+        let body = payload(1, 128);
+        let records = [record(1, &body), record(2, &body)];
+        let mut pending = e.try_append(PG, Epoch::ZERO, &records).unwrap().unwrap();
+        let _ = e.poll_append(&mut pending, &records[..1], &mut noop());
+    });
+}
