@@ -1,6 +1,7 @@
 //! The progress line printed on a terminal during a run.
 //!
-//! Job threads bump relaxed atomic counters ([`JobProgress`]) per completion; a separate
+//! Job threads count completions locally ([`ProgressTally`]) and add them to relaxed
+//! atomic counters ([`JobProgress`]) once per round of completions; a separate
 //! thread reads them once a second and rewrites one line on stderr: elapsed time,
 //! remaining time (from `runtime`, or estimated from bytes done when the job is
 //! size-bound), and the last second's IOPS and bandwidth per direction. Nothing is
@@ -23,12 +24,36 @@ pub struct JobProgress {
 }
 
 impl JobProgress {
-    /// Counts one completed data I/O.
-    pub fn add(&self, dir: usize, bytes: u64) {
-        self.ios[dir].fetch_add(1, Ordering::Relaxed);
-        self.bytes[dir].fetch_add(bytes, Ordering::Relaxed);
+    /// Adds what a job thread tallied since it last published, and empties the tally.
+    pub fn publish(&self, tally: &mut ProgressTally) {
+        for dir in 0..2 {
+            if tally.ios[dir] > 0 {
+                self.ios[dir].fetch_add(tally.ios[dir], Ordering::Relaxed);
+                self.bytes[dir].fetch_add(tally.bytes[dir], Ordering::Relaxed);
+            }
+        }
+        *tally = ProgressTally::default();
     }
+}
 
+/// Completions a job thread counts locally and publishes ([`JobProgress::publish`])
+/// once per round of completions: two atomic adds per I/O cost ~3% of a core at a
+/// million I/Os per second, and the line is redrawn once a second anyway.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ProgressTally {
+    ios: [u64; 2],
+    bytes: [u64; 2],
+}
+
+impl ProgressTally {
+    /// Counts one completed data I/O.
+    pub fn add(&mut self, dir: usize, bytes: u64) {
+        self.ios[dir] += 1;
+        self.bytes[dir] += bytes;
+    }
+}
+
+impl JobProgress {
     fn snapshot(&self) -> ([u64; 2], [u64; 2]) {
         (
             [
@@ -181,6 +206,21 @@ mod tests {
             }
         });
         assert_eq!(line, "[1:03 elapsed, 0:07 left] read 12.3k IOPS 48.0 MiB/s");
+    }
+
+    #[test]
+    fn a_tally_is_published_whole_and_emptied() {
+        let p = JobProgress::default();
+        let mut t = ProgressTally::default();
+        p.publish(&mut t);
+        t.add(1, 128);
+        t.add(1, 128);
+        t.add(0, 4096);
+        p.publish(&mut t);
+        assert_eq!(t, ProgressTally::default());
+        t.add(1, 64);
+        p.publish(&mut t);
+        assert_eq!(p.snapshot(), ([1, 3], [4096, 320]));
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::error::BenchError;
 use crate::job::JobOptions;
 use crate::job::options::ClockSource;
 use crate::plan::JobInstance;
-use crate::progress::JobProgress;
+use crate::progress::{JobProgress, ProgressTally};
 use crate::stats::{IntervalRecorder, JobStats};
 use crate::workload::{Dir, Workload, patterned_buf};
 
@@ -132,7 +132,8 @@ pub fn run_job(
                     free_bufs: &mut Vec<DmaBuf>,
                     sync_buf: &mut Option<DmaBuf>,
                     stats: &mut JobStats,
-                    recorder: &mut IntervalRecorder|
+                    recorder: &mut IntervalRecorder,
+                    tally: &mut ProgressTally|
      -> Result<(), BenchError> {
         let token = c.token as usize;
         let slot = slots[token]
@@ -199,13 +200,15 @@ pub fn run_job(
                 }
                 d.lat.record(lat_ns);
                 recorder.record_io(done, dir, got as u64, lat_ns);
-                progress.add(dir.index(), got as u64);
+                tally.add(dir.index(), got as u64);
             }
         }
         Ok(())
     };
 
+    let mut tally = ProgressTally::default();
     loop {
+        progress.publish(&mut tally);
         let now = clock.now();
         if usage_at_start.is_none() && now >= measure_start {
             usage_at_start = affinity::thread_usage().ok();
@@ -302,6 +305,7 @@ pub fn run_job(
                         &mut sync_buf,
                         &mut stats,
                         &mut recorder,
+                        &mut tally,
                     )?;
                     // A synchronous engine never fills the depth; go back to the top
                     // so the deadline and the ramp are checked after every I/O.
@@ -327,6 +331,7 @@ pub fn run_job(
                     &mut sync_buf,
                     &mut stats,
                     &mut recorder,
+                    &mut tally,
                 )?;
             }
         } else if waiting_for_schedule {
