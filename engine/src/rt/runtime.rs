@@ -13,10 +13,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::thread;
 
+use std::time::Duration;
+
 use super::affinity::{allowed_cpus, pin_current_thread};
 use super::executor::{Driver, Executor, Policy};
 use crate::uring::{
-    RING_ENTRIES_DEFAULT, RING_ENTRIES_MAX, RING_ENTRIES_MIN, Ring, RingInfo, UringIo,
+    PARK_SPIN_DEFAULT, PARK_SPIN_MAX, RING_ENTRIES_DEFAULT, RING_ENTRIES_MAX, RING_ENTRIES_MIN,
+    Ring, RingInfo, UringIo,
 };
 
 /// How to build a [`Runtime`].
@@ -33,6 +36,11 @@ pub struct RuntimeConfig {
     /// Print the ring setup line to stderr. Default false; the environment variable
     /// `BOREAL_LOG` (set, not `0`) turns it on too.
     pub verbose: bool,
+    /// How long the core polls for completions before it sleeps in the kernel, while
+    /// operations are in flight. Default [`PARK_SPIN_DEFAULT`] (50 µs; measured in
+    /// NVMe-NOTES "Polling before sleeping"); zero never polls; at most
+    /// [`PARK_SPIN_MAX`]. It costs at most this much CPU per sleep.
+    pub park_spin: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -42,6 +50,7 @@ impl Default for RuntimeConfig {
             ring_entries: RING_ENTRIES_DEFAULT,
             policy: Policy::Fifo,
             verbose: false,
+            park_spin: PARK_SPIN_DEFAULT,
         }
     }
 }
@@ -53,6 +62,12 @@ impl RuntimeConfig {
             return Err(format!(
                 "ring_entries = {}: must be within {RING_ENTRIES_MIN}..={RING_ENTRIES_MAX}",
                 self.ring_entries
+            ));
+        }
+        if self.park_spin > PARK_SPIN_MAX {
+            return Err(format!(
+                "park_spin = {:?}: must be at most {PARK_SPIN_MAX:?}",
+                self.park_spin
             ));
         }
         Ok(())
@@ -90,7 +105,7 @@ impl Runtime {
         if let Some(cpu) = config.cpu {
             pin_current_thread(cpu)?;
         }
-        let ring = Rc::new(Ring::new(config.ring_entries)?);
+        let ring = Rc::new(Ring::new(config.ring_entries, config.park_spin)?);
         if log_enabled(&config) {
             let cpu = config
                 .cpu

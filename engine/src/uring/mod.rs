@@ -46,7 +46,8 @@ pub use self::fs::UringFile;
 pub use self::net::{UringListener, UringStream};
 pub(crate) use self::ring::Ring;
 pub use self::ring::{
-    RING_ENTRIES_DEFAULT, RING_ENTRIES_MAX, RING_ENTRIES_MIN, RingInfo, RingStats,
+    PARK_SPIN_DEFAULT, PARK_SPIN_MAX, RING_ENTRIES_DEFAULT, RING_ENTRIES_MAX, RING_ENTRIES_MIN,
+    RingInfo, RingStats,
 };
 use crate::buf::DmaBuf;
 use crate::io::{Clock, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags};

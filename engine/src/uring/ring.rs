@@ -52,6 +52,14 @@ const DROP_DRAIN_MAX: Duration = Duration::from_secs(5);
 
 /// Default submission queue size, in entries.
 pub const RING_ENTRIES_DEFAULT: u32 = 256;
+/// How long a core polls for completions before it sleeps in the kernel, while
+/// operations are in flight (`RuntimeConfig::park_spin`). On this VM a core that
+/// sleeps waits for an interrupt and a halted vCPU's wake-up, both VM exits:
+/// measured at 128 B × 256 appends, polling for up to 20-200 µs gave 1.10-1.24× the
+/// records/s at the same CPU per record (NVMe-NOTES "Polling before sleeping").
+pub const PARK_SPIN_DEFAULT: Duration = Duration::from_micros(50);
+/// Longest `park_spin` a runtime takes.
+pub const PARK_SPIN_MAX: Duration = Duration::from_millis(10);
 /// Smallest submission queue we accept (a linked pair plus a cancel must fit).
 pub const RING_ENTRIES_MIN: u32 = 8;
 /// Largest submission queue the kernel accepts.
@@ -287,6 +295,10 @@ pub struct RingStats {
     pub enters: u64,
     /// Operations submitted so far.
     pub ops_submitted: u64,
+    /// Parks whose polling saw a completion before `park_spin` ran out (no sleep).
+    pub spins_woken: u64,
+    /// Parks whose polling ran out and that slept in the kernel.
+    pub spins_slept: u64,
 }
 
 /// Wakes a parked ring from another thread by writing its eventfd.
@@ -317,6 +329,10 @@ pub(crate) struct Ring {
     in_flight: Cell<u32>,
     enters: Cell<u64>,
     submitted: Cell<u64>,
+    /// How long `park` polls before it sleeps, while operations are in flight.
+    park_spin: Duration,
+    spins_woken: Cell<u64>,
+    spins_slept: Cell<u64>,
 }
 
 impl fmt::Debug for Ring {
@@ -377,7 +393,7 @@ pub(crate) fn now() -> Instant {
 }
 
 impl Ring {
-    pub(crate) fn new(entries: u32) -> io::Result<Ring> {
+    pub(crate) fn new(entries: u32, park_spin: Duration) -> io::Result<Ring> {
         assert!(
             (RING_ENTRIES_MIN..=RING_ENTRIES_MAX).contains(&entries),
             "ring entries {entries} outside {RING_ENTRIES_MIN}..={RING_ENTRIES_MAX}"
@@ -402,6 +418,9 @@ impl Ring {
             in_flight: Cell::new(0),
             enters: Cell::new(0),
             submitted: Cell::new(0),
+            park_spin,
+            spins_woken: Cell::new(0),
+            spins_slept: Cell::new(0),
         };
         ring.arm_eventfd();
         Ok(ring)
@@ -419,6 +438,8 @@ impl Ring {
             sqes_in_flight: self.in_flight.get(),
             enters: self.enters.get(),
             ops_submitted: self.submitted.get(),
+            spins_woken: self.spins_woken.get(),
+            spins_slept: self.spins_slept.get(),
         }
     }
 
@@ -584,6 +605,38 @@ impl Ring {
         }
     }
 
+    /// Before sleeping for up to `wait` (`None`: until something completes): while
+    /// operations are in flight, polls for up to `park_spin` for a completion, seen as
+    /// the ring's task-run flag (completions waiting for this thread) or a non-empty
+    /// completion queue. Returns what is left to wait: zero if one arrived.
+    fn spin(&self, wait: Option<Duration>) -> Option<Duration> {
+        if self.park_spin.is_zero() || self.in_flight.get() == 0 || !self.info.taskrun_flag {
+            return wait;
+        }
+        let limit = wait.map_or(self.park_spin, |w| w.min(self.park_spin));
+        let start = now();
+        // What is queued must reach the kernel before anything can complete.
+        self.submit_queued();
+        loop {
+            let arrived = {
+                let mut ring = self.uring.borrow_mut();
+                // SAFETY: no other SubmissionQueue exists: the ring is borrowed mutably
+                // here and nowhere else.
+                unsafe { ring.submission_shared() }.taskrun() || !ring.completion().is_empty()
+            };
+            if arrived {
+                self.spins_woken.set(self.spins_woken.get() + 1);
+                return Some(Duration::ZERO);
+            }
+            let spent = now().saturating_duration_since(start);
+            if spent >= limit {
+                self.spins_slept.set(self.spins_slept.get() + 1);
+                return wait.map(|w| w.saturating_sub(spent));
+            }
+            std::hint::spin_loop();
+        }
+    }
+
     fn enter_wait(&self, timeout: Option<Duration>) -> io::Result<usize> {
         let ring = self.uring.borrow_mut();
         self.enters.set(self.enters.get() + 1);
@@ -611,6 +664,10 @@ impl Driver for Ring {
             // The executor's "do not block" (no clock read needed to know it is past).
             Some(Instant::ZERO) => Some(Duration::ZERO),
             d => d.map(|d| d.saturating_duration_since(now())),
+        };
+        let wait = match wait {
+            Some(d) if d.is_zero() => wait,
+            other => self.spin(other),
         };
         let res = match wait {
             Some(d) if d.is_zero() => self.enter_nonblocking(),

@@ -304,6 +304,8 @@ struct Snapshot {
     io_journal: IoCounts,
     io_pages: IoCounts,
     enters: u64,
+    /// Parks that saw a completion while polling, and parks that slept.
+    spins: (u64, u64),
     proc_thread: Option<u64>,
     proc_process: Option<u64>,
 }
@@ -477,12 +479,15 @@ impl JournalEngine {
             Some(c) => (c.wal().stats(), c.stats()),
             None => (JournalStats::default(), CoreStats::default()),
         };
+        let ring = self.rt.as_ref().map(|rt| rt.io().stats());
+        let ring = ring.as_ref();
         Snapshot {
             journal,
             core,
             io_journal: self.io.counts(FileKind::Journal),
             io_pages: self.io.counts(FileKind::PageStore),
-            enters: self.rt.as_ref().map_or(0, |rt| rt.io().stats().enters),
+            enters: ring.map_or(0, |r| r.enters),
+            spins: ring.map_or((0, 0), |r| (r.spins_woken, r.spins_slept)),
             proc_thread: proc_write_bytes("/proc/thread-self/io"),
             proc_process: proc_write_bytes("/proc/self/io"),
         }
@@ -814,6 +819,8 @@ impl IoEngine for JournalEngine {
             json!(io_journal.bytes_written),
         );
         put("io_uring_enter_calls", json!(now.enters - base.enters));
+        put("park_spins_woken", json!(now.spins.0 - base.spins.0));
+        put("park_spins_slept", json!(now.spins.1 - base.spins.1));
         put(
             "proc_thread_io_write_bytes",
             proc_delta(now.proc_thread, base.proc_thread),
