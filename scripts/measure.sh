@@ -52,6 +52,14 @@ for mode in write-fdatasync randread; do
     quiet
     "$BIN/examples/uring_bench" --file "$F" --mode $mode --bs 4096 --depth $depth \
         --seconds "$RUNTIME" --size $((256 << 20)) --cpu "$CPU" > "$OUT/runtime-$mode-boreal-$r.txt"
+    if [ $mode = write-fdatasync ]; then
+      # boreal's runtime polls up to 50 us before it sleeps; fio sleeps at once. The same
+      # without polling (NVMe-NOTES "Polling before sleeping").
+      quiet
+      "$BIN/examples/uring_bench" --file "$F" --mode $mode --bs 4096 --depth $depth \
+          --seconds "$RUNTIME" --size $((256 << 20)) --cpu "$CPU" --park-spin-us 0 \
+          > "$OUT/runtime-$mode-nopoll-$r.txt"
+    fi
   done
 done
 
@@ -89,6 +97,17 @@ rm -rf "$OUT/journal-4k-qd1"
 "$BENCH" --compare-fio bench/jobs/journal-4k-qd1.fio --rounds="$ROUNDS" --runtime="$RUNTIME" \
     --ramp_time=1 --directory="$OUT/journal-4k-qd1" --compare-dir="$OUT/compare-journal-4k-qd1" \
     --compare-cpu="$CPU" > "$OUT/compare-journal-4k-qd1.txt"
+# The same without polling before sleeping, as fio runs (NVMe-NOTES "Polling before
+# sleeping").
+for job in journal-4k-qd1 write-4k-fdatasync-qd1; do
+  quiet
+  rm -rf "$OUT/$job-nopoll"
+  "$BENCH" --compare-fio "bench/jobs/$job.fio" --rounds="$ROUNDS" --runtime="$RUNTIME" \
+      --ramp_time=1 --size=1g --directory="$OUT/$job-nopoll" --boreal_park_spin=0 \
+      --compare-dir="$OUT/compare-$job-nopoll" --compare-cpu="$CPU" \
+      > "$OUT/compare-$job-nopoll.txt"
+  rm -rf "$OUT/$job-nopoll"
+done
 quiet
 # The examples run where boreal-bench put the journal jobs.
 JCPU=${JCPU:-$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; print(j["boreal"]["cpus"][0])' "$OUT/journal-128b-qd256.json")}
@@ -127,6 +146,14 @@ for mode in ("write-fdatasync", "randread"):
     print(f"{mode:16} fio {med(fio_iops):9.0f} ops/s p50 {med(fio_p50):7.1f} p99 {med(fio_p99):7.1f} us | "
           f"boreal {med(b_ops):9.0f} ops/s p50 {med(b_p50):7.1f} p99 {med(b_p99):7.1f} us | "
           f"ops ratio {med(b_ops)/med(fio_iops):.3f}")
+    n_ops, n_p50, n_p99 = [], [], []
+    for f in sorted(glob.glob(f"{out}/runtime-{mode}-nopoll-*.txt")):
+        m = re.search(r"ops_per_s=([\d.]+) p50_us=([\d.]+) p99_us=([\d.]+)", open(f).read())
+        if m:
+            n_ops.append(float(m.group(1))); n_p50.append(float(m.group(2))); n_p99.append(float(m.group(3)))
+    if n_ops:
+        print(f"{'  (no polling)':16} {'':30} | boreal {med(n_ops):9.0f} ops/s p50 {med(n_p50):7.1f} "
+              f"p99 {med(n_p99):7.1f} us | ops ratio {med(n_ops)/med(fio_iops):.3f}")
 print("\n== boreal-bench --compare-fio (tables as printed)")
 for f in sorted(glob.glob(f"{out}/compare-*.txt")):
     print(f"-- {os.path.basename(f)}")

@@ -283,20 +283,23 @@ pub fn render_peer_job_file(
 }
 
 /// Writes sections (with overrides appended to every job section) as a fio job file,
-/// every job pinned to `cpu` (`cpus_allowed`, after the overrides so it wins).
+/// every job pinned to `cpu` (`cpus_allowed`, after the overrides so it wins), without
+/// boreal's own `boreal_*` options.
 pub fn render_job_file(sections: &[RawSection], overrides: &[RawOption], cpu: usize) -> String {
     let mut out = String::from("; written by boreal-bench --compare-fio\n");
     let line = |o: &RawOption| match &o.value {
         Some(v) => format!("{}={}\n", o.key, v),
         None => format!("{}\n", o.key),
     };
+    // fio does not know boreal's own options (`boreal_park_spin` on an io_uring job).
+    let fio_knows = |o: &&RawOption| !o.key.starts_with("boreal_");
     for section in sections {
         let _ = writeln!(out, "\n[{}]", section.name);
-        for option in &section.options {
+        for option in section.options.iter().filter(fio_knows) {
             out.push_str(&line(option));
         }
         if !section.is_global() {
-            for option in overrides {
+            for option in overrides.iter().filter(fio_knows) {
                 out.push_str(&line(option));
             }
             let _ = writeln!(out, "cpus_allowed={cpu}");
@@ -470,6 +473,23 @@ mod tests {
         assert_eq!(
             text,
             "; written by boreal-bench --compare-fio\n\n[global]\nbs=4k\n\n[a]\nrw=read\nsize=1m\ntime_based\ncpus_allowed=3\n"
+        );
+    }
+
+    #[test]
+    fn job_file_for_fio_leaves_out_boreal_options() {
+        let sections = parse_job_file(
+            "[global]\nboreal_park_spin=0\n[a]\nioengine=io_uring\nboreal_park_spin=20us\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        let overrides = crate::job::parse::parse_job_args(&["--boreal_park_spin=0"])
+            .unwrap()
+            .global;
+        let text = render_job_file(&sections, &overrides, 1);
+        assert_eq!(
+            text,
+            "; written by boreal-bench --compare-fio\n\n[global]\n\n[a]\nioengine=io_uring\ncpus_allowed=1\n"
         );
     }
 

@@ -40,6 +40,11 @@ JOB OPTIONS (meanings and defaults as in fio's HOWTO):
     stonewall clocksource (cpu clock_gettime)
   Sizes use fio's suffixes with base 1024 (4k = 4096); times take us/ms/s/m/h/d.
   Any other option is refused with the file and line it is on.
+    boreal_park_spin=TIME (io_uring and boreal-journal, boreal-specific) how long the
+                          job's runtime polls for completions before it sleeps in the
+                          kernel, while I/O is in flight; 0 never polls (fio does not
+                          poll). At most 10ms. Default 50us. --compare-fio leaves it out
+                          of fio's job file.
 
 BOREAL-JOURNAL (ioengine=boreal-journal, boreal-specific):
     Each write I/O is one durable append of bs/record_size redo records to a core of

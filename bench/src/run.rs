@@ -184,6 +184,7 @@ fn job_thread(
                         pipeline_depth: job.boreal_pipeline_depth,
                         journal_bytes: job.size.unwrap_or(JOURNAL_BYTES_DEFAULT),
                     },
+                    park_spin: job.boreal_park_spin,
                 },
             )
         });

@@ -177,6 +177,28 @@ fn every_supported_option_parses() {
 }
 
 #[test]
+fn boreal_park_spin_is_a_time_for_boreal_engines_only() {
+    let set = jobs("[a]\nioengine=io_uring\nsize=1m\nboreal_park_spin=20us\n");
+    assert_eq!(
+        set.jobs[0].boreal_park_spin,
+        Some(Duration::from_micros(20))
+    );
+    let set = jobs("[a]\nioengine=boreal-journal\nrw=write\nboreal_park_spin=0\n");
+    assert_eq!(set.jobs[0].boreal_park_spin, Some(Duration::ZERO));
+    assert_eq!(jobs("[a]\nsize=1m\n").jobs[0].boreal_park_spin, None);
+    let e = error("[a]\nsize=1m\nboreal_park_spin=50us\n");
+    assert!(
+        e.contains("only to ioengine=io_uring and ioengine=boreal-journal"),
+        "{e}"
+    );
+    let e = error("[a]\nioengine=io_uring\nsize=1m\nboreal_park_spin=11ms\n");
+    assert!(
+        e.contains("boreal_park_spin") && e.contains("at most 10000us"),
+        "{e}"
+    );
+}
+
+#[test]
 fn stonewall_and_iodepth_batch_submit_follow_fio() {
     let set = jobs(
         "[global]\nsize=1m\n[a]\n[b]\nstonewall\niodepth_batch=0\n[c]\nwait_for_previous=1\niodepth_batch_submit=4\n",

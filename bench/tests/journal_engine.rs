@@ -92,6 +92,34 @@ fn appends_at_depth_1_and_16_over_two_pgs_and_report_engine_stats() {
 }
 
 #[test]
+fn the_runtime_polls_before_sleeping_unless_told_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let spins = |spin: &str| {
+        let report = run_json(
+            dir.path(),
+            &[
+                "--name=spin",
+                "--bs=128",
+                "--record_size=128",
+                "--io_size=16k",
+                "--iodepth=4",
+                &format!("--boreal_park_spin={spin}"),
+            ],
+        );
+        let s = &report["jobs"][0]["boreal"]["engine_stats"];
+        (
+            s["park_spins_woken"].as_u64().unwrap(),
+            s["park_spins_slept"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(spins("0"), (0, 0));
+    // 128 appends, each waiting for a durable write: some parks poll (10 ms covers a
+    // durable write on any CI disk, most of the time).
+    let (woken, slept) = spins("10ms");
+    assert!(woken > 0, "woken {woken}, slept {slept}");
+}
+
+#[test]
 fn a_second_run_reuses_the_data_directory_and_continues_the_chains() {
     let dir = tempfile::tempdir().unwrap();
     let args = [

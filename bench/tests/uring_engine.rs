@@ -137,6 +137,7 @@ fn queue_does_not_submit_commit_enters_once_getevents_returns_buffers() {
             iodepth: 4,
             cpu: 0,
             journal: Default::default(),
+            park_spin: None,
         },
     )
     .unwrap();

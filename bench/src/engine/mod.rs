@@ -133,6 +133,23 @@ pub struct EngineTarget {
     /// `boreal-journal` settings (ignored by the other engines); `path` is then the
     /// job's data directory.
     pub journal: journal::JournalTarget,
+    /// `boreal_park_spin` of the runtime of the `io_uring` and `boreal-journal`
+    /// engines; `None`: the runtime's default.
+    pub park_spin: Option<std::time::Duration>,
+}
+
+impl EngineTarget {
+    /// The runtime config of a boreal engine: `ring_entries`, not pinned (the harness
+    /// pinned the thread already), the job's `boreal_park_spin`.
+    pub fn runtime_config(&self, ring_entries: u32) -> boreal_engine::rt::RuntimeConfig {
+        let default = boreal_engine::rt::RuntimeConfig::default();
+        boreal_engine::rt::RuntimeConfig {
+            cpu: None,
+            ring_entries,
+            park_spin: self.park_spin.unwrap_or(default.park_spin),
+            ..default
+        }
+    }
 }
 
 /// An I/O engine. See the module documentation for the contract.

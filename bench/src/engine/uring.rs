@@ -33,7 +33,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use boreal_engine::io::{Io as _, OpenOptions, WriteFlags};
-use boreal_engine::rt::{Runtime, RuntimeConfig, yield_now};
+use boreal_engine::rt::{Runtime, yield_now};
 use boreal_engine::uring::{RING_ENTRIES_MAX, RING_ENTRIES_MIN, UringFile, UringIo};
 
 use crate::engine::{Completion, EngineTarget, Io, IoEngine, IoKind, Queued, SyncKind};
@@ -109,13 +109,8 @@ impl UringEngine {
             offset: 0,
             source,
         };
-        let rt = Runtime::new(RuntimeConfig {
-            // The harness pinned this thread already.
-            cpu: None,
-            ring_entries: ring_entries_for(depth),
-            ..RuntimeConfig::default()
-        })
-        .map_err(|e| io_err("create io_uring runtime for", e))?;
+        let rt = Runtime::new(target.runtime_config(ring_entries_for(depth)))
+            .map_err(|e| io_err("create io_uring runtime for", e))?;
         let io = rt.io().clone();
         let opts = OpenOptions {
             read: true,

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use boreal_engine::journal::{DurabilityMode, PIPELINE_DEPTH_MAX};
+use boreal_engine::uring::PARK_SPIN_MAX;
 
 use crate::engine::journal::{
     JOURNAL_BYTES_MIN, PAGE_SIZE, PGS_MAX, RECORDS_PER_IO_MAX, durability_name,
@@ -65,6 +66,7 @@ pub const SUPPORTED_OPTIONS: &[&str] = &[
     "boreal_durability",
     "boreal_pgs",
     "boreal_pipeline_depth",
+    "boreal_park_spin",
 ];
 
 /// fio's default `percentile_list`.
@@ -254,6 +256,11 @@ pub struct JobOptions {
     /// `boreal_pipeline_depth` (boreal-specific, `boreal-journal` only): batch writes the
     /// journal keeps in flight, 1 to 3. Default: the journal's default (3).
     pub boreal_pipeline_depth: Option<usize>,
+    /// `boreal_park_spin` (boreal-specific, `io_uring` and `boreal-journal`): how long
+    /// the job's runtime polls for completions before it sleeps in the kernel, while
+    /// I/O is in flight (`RuntimeConfig::park_spin`); 0 never polls, as fio does not.
+    /// At most 10 ms. Default: the runtime's (50 µs).
+    pub boreal_park_spin: Option<Duration>,
     /// The options as written (`key`, `value`), for the JSON's `job options` echo.
     pub echo: Vec<(String, String)>,
 }
@@ -293,6 +300,7 @@ impl JobOptions {
             boreal_durability: None,
             boreal_pgs: 1,
             boreal_pipeline_depth: None,
+            boreal_park_spin: None,
             echo: Vec::new(),
         }
     }
@@ -354,6 +362,13 @@ impl JobOptions {
                 self.boreal_pipeline_depth =
                     Some(value.int_in(1, PIPELINE_DEPTH_MAX as u64)? as usize);
             }
+            "boreal_park_spin" => {
+                let spin = value.time()?;
+                if spin > PARK_SPIN_MAX {
+                    return value.bad(format!("at most {}us", PARK_SPIN_MAX.as_micros()));
+                }
+                self.boreal_park_spin = Some(spin);
+            }
             other => {
                 return Err(BenchError::UnsupportedOption {
                     option: other.to_string(),
@@ -401,6 +416,12 @@ impl JobOptions {
         }
         if self.fsync > 0 && self.fdatasync > 0 {
             return fail("give either `fsync` or `fdatasync`, not both".to_string());
+        }
+        if self.boreal_park_spin.is_some() && self.ioengine == EngineName::Psync {
+            return fail(
+                "`boreal_park_spin` applies only to ioengine=io_uring and ioengine=boreal-journal (this job uses psync)"
+                    .to_string(),
+            );
         }
         if self.ioengine == EngineName::BorealJournal {
             return self.validate_journal();

@@ -58,7 +58,7 @@ use boreal_engine::journal::{DurabilityMode, Journal, JournalConfig, JournalStat
 use boreal_engine::node::{
     AppendAck, CoreEngine, CoreStats, EngineConfig, EngineError, PendingAppend,
 };
-use boreal_engine::rt::{Runtime, RuntimeConfig, yield_now};
+use boreal_engine::rt::{Runtime, yield_now};
 use boreal_segment::limits::{BATCH_BYTES_MAX, JOURNAL_FILE_HEADER_SIZE};
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
 use serde_json::{Map, Value, json};
@@ -364,12 +364,8 @@ impl JournalEngine {
             source,
         };
         std::fs::create_dir_all(dir).map_err(|e| io_err("create data directory", e))?;
-        let rt = Runtime::new(RuntimeConfig {
-            cpu: None,
-            ring_entries: RING_ENTRIES,
-            ..RuntimeConfig::default()
-        })
-        .map_err(|e| io_err("create io_uring runtime for", e))?;
+        let rt = Runtime::new(target.runtime_config(RING_ENTRIES))
+            .map_err(|e| io_err("create io_uring runtime for", e))?;
         let io = CountingIo::new(rt.io().clone());
         let mut ecfg = EngineConfig::new(dir);
         let mut jcfg = JournalConfig::new(dir);
