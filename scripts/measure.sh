@@ -102,6 +102,7 @@ rm -rf "$OUT/journal-4k-qd1"
 for job in journal-4k-qd1 write-4k-fdatasync-qd1; do
   quiet
   rm -rf "$OUT/$job-nopoll"
+  mkdir -p "$OUT/$job-nopoll"
   "$BENCH" --compare-fio "bench/jobs/$job.fio" --rounds="$ROUNDS" --runtime="$RUNTIME" \
       --ramp_time=1 --size=1g --directory="$OUT/$job-nopoll" --boreal_park_spin=0 \
       --compare-dir="$OUT/compare-$job-nopoll" --compare-cpu="$CPU" \
