@@ -1,6 +1,7 @@
 //! One io_uring instance per core: setup with the best flags the kernel accepts, the
 //! slab of in-flight operations keyed by `user_data`, submission, completion reaping,
-//! and the executor [`Driver`] (park = submit + wait) with its eventfd [`Unpark`].
+//! and the executor [`Driver`] (park = submit + wait, after polling for up to
+//! `park_spin` while operations are in flight) with its eventfd [`Unpark`].
 //!
 //! Owns: the ring; every in-flight operation's state ([`OpSlot`]: the buffers, the
 //! `Rc` of the fd, the waker, the results); the eventfd other cores write to wake this
