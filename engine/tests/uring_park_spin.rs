@@ -1,6 +1,6 @@
 //! A parked core polls for completions for up to `RuntimeConfig::park_spin` before it
-//! sleeps in the kernel, only while operations are in flight; zero turns it off; a
-//! value above `PARK_SPIN_MAX` is refused.
+//! sleeps in the kernel, only while file operations are in flight (not for a socket
+//! waiting on a peer); zero turns it off; a value above `PARK_SPIN_MAX` is refused.
 
 use std::time::Duration;
 
@@ -64,6 +64,30 @@ fn nothing_in_flight_nothing_polled() {
             let at = io.now().saturating_add(Duration::from_millis(2));
             io.sleep_until(at).await;
         }
+    });
+    let s = rt.io().stats();
+    assert_eq!((s.spins_woken, s.spins_slept), (0, 0), "{s:?}");
+}
+
+#[test]
+fn a_socket_waiting_on_a_peer_is_not_polled_for() {
+    let rt = runtime(PARK_SPIN_MAX);
+    let io = rt.io().clone();
+    rt.block_on(async {
+        let listener = io.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        // An accept nobody answers stays in flight while the core sleeps on a timer.
+        let accept = boreal_engine::rt::spawn({
+            let io = io.clone();
+            async move {
+                let _ = io.accept(&listener).await;
+            }
+        });
+        for _ in 0..5 {
+            let at = io.now().saturating_add(Duration::from_millis(2));
+            io.sleep_until(at).await;
+        }
+        assert_eq!(io.stats().sqes_in_flight, 1, "the accept is in flight");
+        accept.abort();
     });
     let s = rt.io().stats();
     assert_eq!((s.spins_woken, s.spins_slept), (0, 0), "{s:?}");

@@ -31,7 +31,7 @@
 //! just submit and reap), else the earliest timer deadline, or `None` if no timer is
 //! armed (wait for a completion). After `park` timers are fired again against the
 //! driver's new `now()`. The io_uring driver parks in one `io_uring_enter` (submit +
-//! wait, with an EXT_ARG timeout for the deadline); while operations are in flight it
+//! wait, with an EXT_ARG timeout for the deadline); while file operations are in flight it
 //! first submits and polls the ring for up to `RuntimeConfig::park_spin` (a sleeping
 //! vCPU's wake-up costs tens of µs here). The simulator's driver advances
 //! virtual time to `min(deadline, its next event)`, delivers events due by then

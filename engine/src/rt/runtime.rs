@@ -37,7 +37,7 @@ pub struct RuntimeConfig {
     /// `BOREAL_LOG` (set, not `0`) turns it on too.
     pub verbose: bool,
     /// How long the core polls for completions before it sleeps in the kernel, while
-    /// operations are in flight. Default [`PARK_SPIN_DEFAULT`] (50 µs; measured in
+    /// file operations are in flight (a socket waiting on a peer does not count). Default [`PARK_SPIN_DEFAULT`] (50 µs; measured in
     /// NVMe-NOTES "Polling before sleeping"); zero never polls; at most
     /// [`PARK_SPIN_MAX`]. It costs at most this much CPU per sleep.
     pub park_spin: Duration,

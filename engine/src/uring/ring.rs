@@ -1,7 +1,7 @@
 //! One io_uring instance per core: setup with the best flags the kernel accepts, the
 //! slab of in-flight operations keyed by `user_data`, submission, completion reaping,
 //! and the executor [`Driver`] (park = submit + wait, after polling for up to
-//! `park_spin` while operations are in flight) with its eventfd [`Unpark`].
+//! `park_spin` while file operations are in flight) with its eventfd [`Unpark`].
 //!
 //! Owns: the ring; every in-flight operation's state ([`OpSlot`]: the buffers, the
 //! `Rc` of the fd, the waker, the results); the eventfd other cores write to wake this
@@ -53,11 +53,12 @@ const DROP_DRAIN_MAX: Duration = Duration::from_secs(5);
 
 /// Default submission queue size, in entries.
 pub const RING_ENTRIES_DEFAULT: u32 = 256;
-/// How long a core polls for completions before it sleeps in the kernel, while
-/// operations are in flight (`RuntimeConfig::park_spin`). On this VM a core that
-/// sleeps waits for an interrupt and a halted vCPU's wake-up, both VM exits:
-/// measured at 128 B × 256 appends, polling for up to 20-200 µs gave 1.10-1.24× the
-/// records/s at the same CPU per record (NVMe-NOTES "Polling before sleeping").
+/// How long a core polls for completions before it sleeps in the kernel, while file
+/// operations are in flight (`RuntimeConfig::park_spin`; a socket waiting on a peer
+/// does not count). On this VM a core that sleeps waits for an interrupt and a halted
+/// vCPU's wake-up, both VM exits: measured at 128 B × 256 appends, polling for up to
+/// 20-200 µs gave 1.10-1.24× the records/s at the same CPU per record (NVMe-NOTES
+/// "Polling before sleeping").
 pub const PARK_SPIN_DEFAULT: Duration = Duration::from_micros(50);
 /// Longest `park_spin` a runtime takes.
 pub const PARK_SPIN_MAX: Duration = Duration::from_millis(10);
@@ -328,6 +329,8 @@ pub(crate) struct Ring {
     eventfd_buf: Box<UnsafeCell<u64>>,
     eventfd_armed: Cell<bool>,
     in_flight: Cell<u32>,
+    /// The part of `in_flight` that completes on its own: every SQE but sockets'.
+    device_in_flight: Cell<u32>,
     enters: Cell<u64>,
     submitted: Cell<u64>,
     /// How long `park` polls before it sleeps, while operations are in flight.
@@ -417,6 +420,7 @@ impl Ring {
             eventfd_buf: Box::new(UnsafeCell::new(0)),
             eventfd_armed: Cell::new(false),
             in_flight: Cell::new(0),
+            device_in_flight: Cell::new(0),
             enters: Cell::new(0),
             submitted: Cell::new(0),
             park_spin,
@@ -488,7 +492,10 @@ impl Ring {
     }
 
     /// Submits one operation (one SQE, or two linked ones) and returns its future.
-    /// `data` and `fd` are kept until the last completion arrives.
+    /// `data` and `fd` are kept until the last completion arrives. `cancel_on_drop`
+    /// marks a socket operation: it may wait on a peer for as long as the peer likes,
+    /// and is cancelled when its future is dropped. Every other operation completes on
+    /// its own (the device's work), and only those make a parked core poll.
     pub(crate) fn submit(
         self: &Rc<Self>,
         entries: &[squeue::Entry],
@@ -514,6 +521,10 @@ impl Ring {
         }
         self.push(&tagged[..entries.len()]);
         self.in_flight.set(self.in_flight.get() + u32::from(parts));
+        if !cancel_on_drop {
+            self.device_in_flight
+                .set(self.device_in_flight.get() + u32::from(parts));
+        }
         self.submitted.set(self.submitted.get() + 1);
         Op {
             ring: self.clone(),
@@ -540,6 +551,9 @@ impl Ring {
                         slot.results[part] = cqe.result();
                         slot.pending -= 1;
                         self.in_flight.set(self.in_flight.get() - 1);
+                        if !slot.cancel_on_drop {
+                            self.device_in_flight.set(self.device_in_flight.get() - 1);
+                        }
                         if slot.pending == 0 {
                             if slot.orphaned {
                                 grave.extend(ops.remove(key));
@@ -607,11 +621,12 @@ impl Ring {
     }
 
     /// Before sleeping for up to `wait` (`None`: until something completes): while
-    /// operations are in flight, polls for up to `park_spin` for a completion, seen as
+    /// operations that complete on their own are in flight (file I/O, not a socket
+    /// waiting on a peer), polls for up to `park_spin` for a completion, seen as
     /// the ring's task-run flag (completions waiting for this thread) or a non-empty
     /// completion queue. Returns what is left to wait: zero if one arrived.
     fn spin(&self, wait: Option<Duration>) -> Option<Duration> {
-        if self.park_spin.is_zero() || self.in_flight.get() == 0 || !self.info.taskrun_flag {
+        if self.park_spin.is_zero() || self.device_in_flight.get() == 0 || !self.info.taskrun_flag {
             return wait;
         }
         let limit = wait.map_or(self.park_spin, |w| w.min(self.park_spin));
