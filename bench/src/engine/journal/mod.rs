@@ -90,8 +90,8 @@ pub const READ_POINT_INTERVAL: Duration = Duration::from_millis(10);
 /// Acknowledgements between two looks at the clock for [`READ_POINT_INTERVAL`]: a
 /// clock read per acknowledgement costs more than the rest of the bookkeeping.
 const READ_POINT_CHECK_ACKS: u32 = 32;
-/// Submission queue entries: the journal keeps one write (or write+sync) in flight,
-/// the coalescer up to `EngineConfig::coalesce_io_depth` (32 by default) page-store
+/// Submission queue entries: the journal keeps up to three batch writes (or
+/// write+sync pairs) in flight, the coalescer up to `EngineConfig::coalesce_io_depth` (32 by default) page-store
 /// I/Os, plus the runtime's eventfd read. A full queue is submitted and retried, so
 /// this only has to be large enough not to force extra `io_uring_enter`s.
 const RING_ENTRIES: u32 = 128;
