@@ -24,7 +24,10 @@
 //! - GetPage@LSN equals the model (the true log applied up to the LSN) for every read
 //!   that succeeds; a read may only fail with an I/O error when the disk injected one,
 //!   and with anything else only when the disk destroyed data;
-//! - an open may only fail when the disk injected a read error or destroyed data.
+//! - an open may only fail when the disk injected a read error or destroyed data; an
+//!   open refused because the journal lost batches that may have held control records
+//!   names only ranges where a stored bit flip landed (unless a write was lost or
+//!   misdirected), never an in-flight batch judged acknowledged.
 //!
 //! Replay: `SEED=<n> cargo test -p boreal-engine --test node_sim -- --nocapture` runs one
 //! seed and prints `seed=<n> trace=<hash>`. Without `SEED`, `SIM_SEEDS` seeds (default
@@ -41,6 +44,7 @@ use boreal_engine::journal::{DurabilityMode, Journal, JournalConfig, MissingActi
 use boreal_engine::node::{CoreEngine, EngineConfig, EngineError};
 use boreal_engine::rt::spawn;
 use boreal_engine::sim::{DiskStats, FaultConfig, Sim, SimConfig, SimControl, SimIo, StoredFlip};
+use boreal_segment::limits::BATCH_BYTES_MAX;
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
 
 const PGS: u32 = 3;
@@ -190,6 +194,12 @@ struct Counts {
     missing_ranges: u64,
     /// Opens that went on with lost redo reported as holes (damaged redo-only batches).
     hole_opens: u64,
+    /// Opens refused because the journal lost batches that may have held control
+    /// records.
+    refusals_lost_batches: u64,
+    /// Those whose every refused range was matched to a stored bit flip in a write
+    /// over it ([`refusal_explained`]).
+    refusals_matched: u64,
 }
 
 impl Counts {
@@ -212,6 +222,8 @@ impl Counts {
         self.losses_unreported_page_store += o.losses_unreported_page_store;
         self.missing_ranges += o.missing_ranges;
         self.hole_opens += o.hole_opens;
+        self.refusals_lost_batches += o.refusals_lost_batches;
+        self.refusals_matched += o.refusals_matched;
     }
 }
 
@@ -333,6 +345,50 @@ fn unreported_loss_explained(ctl: &SimControl) -> Option<Unexplainable> {
         return Some(Unexplainable::PageStore);
     }
     None
+}
+
+/// An open refused because the journal lost batches that may have held control
+/// records: each refused range must be where the disk destroyed something, a stored
+/// bit flip in a write that overlaps it (or a lost or misdirected write, which leaves
+/// older bytes anywhere), never an in-flight batch judged acknowledged. The journal is
+/// opened again to name the ranges (the seed ends with this refusal, so the open's
+/// writes harm nothing). True when every range was matched to a flip; false when the
+/// check could not be made (a lost or misdirected write, or the second open failed).
+async fn refusal_explained(
+    io: SimIo,
+    ctl: &SimControl,
+    mode: DurabilityMode,
+    seed: u64,
+    why: &str,
+) -> bool {
+    let stats = ctl.disk_stats(0);
+    if stats.lost_writes + stats.misdirected_writes > 0 {
+        return false;
+    }
+    let rec = match Journal::open(io, journal_config(mode)).await {
+        Ok((_, rec)) => rec,
+        // An injected read error now: nothing to compare; the refusal stood on its own.
+        Err(_) => return false,
+    };
+    let flips = ctl.stored_flips(0);
+    for r in rec
+        .missing
+        .iter()
+        .filter(|r| r.case().action == MissingAction::Refuse)
+    {
+        let name = format!("journal-{:04}.brj", r.file.get());
+        let end = r.offset + r.len.unwrap_or(BATCH_BYTES_MAX as u64);
+        let hit = flips.iter().any(|f| {
+            f.path.file_name().and_then(|n| n.to_str()) == Some(name.as_str())
+                && f.write_offset < end
+                && f.write_offset + f.write_len as u64 > r.offset
+        });
+        assert!(
+            hit,
+            "seed {seed}: the open refused {r:?}, where the disk destroyed nothing ({why}); stored flips {flips:?}"
+        );
+    }
+    true
 }
 
 /// See [`unreported_loss_explained`].
@@ -762,30 +818,40 @@ async fn meta_op(e: &Engine, m: &M, ctl: &SimControl) -> bool {
 /// One life of the node: open or create, finish what was in flight, check, work.
 async fn incarnation(io: SimIo, ctl: SimControl, m: M, mode: DurabilityMode, work: bool) {
     let before = ctl.disk_stats(0);
-    let (e, report) = match Engine::open_dir(io, engine_config(), journal_config(mode)).await {
-        Ok(x) => x,
-        Err(err) => {
-            let after = ctl.disk_stats(0);
-            let mut mm = m.borrow_mut();
-            let injected = after.read_eio > before.read_eio
-                || after.read_bit_flips > before.read_bit_flips
-                || after.write_eio > before.write_eio
-                || after.sync_eio > before.sync_eio;
-            assert!(
-                injected || destroyed(&ctl),
-                "seed {}: open failed with no fault to explain it: {err}",
-                mm.seed
-            );
-            mm.counts.open_failures += 1;
-            if matches!(err, EngineError::Recovery(_)) {
-                mm.counts.missing_ranges += 1;
-                mm.end = true;
+    let (e, report) =
+        match Engine::open_dir(io.clone(), engine_config(), journal_config(mode)).await {
+            Ok(x) => x,
+            Err(err) => {
+                if let EngineError::Recovery(why) = &err
+                    && why.starts_with("the journal lost acknowledged batches")
+                {
+                    let seed = m.borrow().seed;
+                    m.borrow_mut().counts.refusals_lost_batches += 1;
+                    if refusal_explained(io, &ctl, mode, seed, why).await {
+                        m.borrow_mut().counts.refusals_matched += 1;
+                    }
+                }
+                let after = ctl.disk_stats(0);
+                let mut mm = m.borrow_mut();
+                let injected = after.read_eio > before.read_eio
+                    || after.read_bit_flips > before.read_bit_flips
+                    || after.write_eio > before.write_eio
+                    || after.sync_eio > before.sync_eio;
+                assert!(
+                    injected || destroyed(&ctl),
+                    "seed {}: open failed with no fault to explain it: {err}",
+                    mm.seed
+                );
+                mm.counts.open_failures += 1;
+                if matches!(err, EngineError::Recovery(_)) {
+                    mm.counts.missing_ranges += 1;
+                    mm.end = true;
+                }
+                mm.booted = true;
+                mm.stopped = true;
+                return;
             }
-            mm.booted = true;
-            mm.stopped = true;
-            return;
-        }
-    };
+        };
     if std::env::var("SEED").is_ok()
         && (!report.journal_report.is_empty() || !report.missing.is_empty())
     {
@@ -1027,7 +1093,7 @@ fn node_survives_crashes_and_disk_faults() {
         disk_total.crash_dropped_changes += disk.crash_dropped_changes;
     }
     println!(
-        "node_sim: {seeds} seeds in {:.1?}: {} crashes, {} recoveries ({} failed opens), {} appends acknowledged ({} records), {} appends failed, {} fail-stops, {} reads checked ({} failed with an injected fault), {} truncations, {} fences, {} opens refused naming damage, {} opens with lost redo as holes, acknowledged losses to destroyed data: {} reported as holes, {} unreported ({} to a batch header, {} to a journal file header, {} to the page store)",
+        "node_sim: {seeds} seeds in {:.1?}: {} crashes, {} recoveries ({} failed opens), {} appends acknowledged ({} records), {} appends failed, {} fail-stops, {} reads checked ({} failed with an injected fault), {} truncations, {} fences, {} opens refused naming damage ({} for lost batches, {} of them checked: every refused range holds a stored flip), {} opens with lost redo as holes, acknowledged losses to destroyed data: {} reported as holes, {} unreported ({} to a batch header, {} to a journal file header, {} to the page store)",
         started.elapsed(),
         total.crashes,
         total.recoveries,
@@ -1041,6 +1107,8 @@ fn node_survives_crashes_and_disk_faults() {
         total.truncations,
         total.fences,
         total.missing_ranges,
+        total.refusals_lost_batches,
+        total.refusals_matched,
         total.hole_opens,
         total.losses_reported,
         total.losses_unreported,
