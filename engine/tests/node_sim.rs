@@ -27,7 +27,8 @@
 //! - an open may only fail when the disk injected a read error or destroyed data; an
 //!   open refused because the journal lost batches that may have held control records
 //!   names only ranges where a stored bit flip landed (unless a write was lost or
-//!   misdirected), never an in-flight batch judged acknowledged.
+//!   misdirected), never an in-flight batch judged acknowledged; one refused because
+//!   the catalog lost segments needs a flip in the catalog.
 //!
 //! Replay: `SEED=<n> cargo test -p boreal-engine --test node_sim -- --nocapture` runs one
 //! seed and prints `seed=<n> trace=<hash>`. Without `SEED`, `SIM_SEEDS` seeds (default
@@ -200,6 +201,9 @@ struct Counts {
     /// Those whose every refused range was matched to a stored bit flip in a write
     /// over it ([`refusal_explained`]).
     refusals_matched: u64,
+    /// Opens refused because the catalog lost segments the journal holds records of;
+    /// each needs a stored flip in the catalog file (or a lost or misdirected write).
+    refusals_catalog: u64,
 }
 
 impl Counts {
@@ -224,6 +228,7 @@ impl Counts {
         self.hole_opens += o.hole_opens;
         self.refusals_lost_batches += o.refusals_lost_batches;
         self.refusals_matched += o.refusals_matched;
+        self.refusals_catalog += o.refusals_catalog;
     }
 }
 
@@ -818,40 +823,55 @@ async fn meta_op(e: &Engine, m: &M, ctl: &SimControl) -> bool {
 /// One life of the node: open or create, finish what was in flight, check, work.
 async fn incarnation(io: SimIo, ctl: SimControl, m: M, mode: DurabilityMode, work: bool) {
     let before = ctl.disk_stats(0);
-    let (e, report) =
-        match Engine::open_dir(io.clone(), engine_config(), journal_config(mode)).await {
-            Ok(x) => x,
-            Err(err) => {
-                if let EngineError::Recovery(why) = &err
-                    && why.starts_with("the journal lost acknowledged batches")
-                {
-                    let seed = m.borrow().seed;
-                    m.borrow_mut().counts.refusals_lost_batches += 1;
-                    if refusal_explained(io, &ctl, mode, seed, why).await {
-                        m.borrow_mut().counts.refusals_matched += 1;
-                    }
+    let (e, report) = match Engine::open_dir(io.clone(), engine_config(), journal_config(mode))
+        .await
+    {
+        Ok(x) => x,
+        Err(err) => {
+            if let EngineError::Recovery(why) = &err
+                && why.starts_with("the journal lost acknowledged batches")
+            {
+                let seed = m.borrow().seed;
+                m.borrow_mut().counts.refusals_lost_batches += 1;
+                if refusal_explained(io, &ctl, mode, seed, why).await {
+                    m.borrow_mut().counts.refusals_matched += 1;
                 }
-                let after = ctl.disk_stats(0);
-                let mut mm = m.borrow_mut();
-                let injected = after.read_eio > before.read_eio
-                    || after.read_bit_flips > before.read_bit_flips
-                    || after.write_eio > before.write_eio
-                    || after.sync_eio > before.sync_eio;
+            } else if let EngineError::Recovery(why) = &err
+                && why.contains("the catalog lost segments")
+            {
+                let stats = ctl.disk_stats(0);
+                let flips = ctl.stored_flips(0);
                 assert!(
-                    injected || destroyed(&ctl),
-                    "seed {}: open failed with no fault to explain it: {err}",
-                    mm.seed
+                    stats.lost_writes + stats.misdirected_writes > 0
+                        || flips
+                            .iter()
+                            .any(|f| f.path.file_name() == Some(std::ffi::OsStr::new("catalog"))),
+                    "seed {}: the catalog lost segments with no damage to it ({why}); stored flips {flips:?}",
+                    m.borrow().seed
                 );
-                mm.counts.open_failures += 1;
-                if matches!(err, EngineError::Recovery(_)) {
-                    mm.counts.missing_ranges += 1;
-                    mm.end = true;
-                }
-                mm.booted = true;
-                mm.stopped = true;
-                return;
+                m.borrow_mut().counts.refusals_catalog += 1;
             }
-        };
+            let after = ctl.disk_stats(0);
+            let mut mm = m.borrow_mut();
+            let injected = after.read_eio > before.read_eio
+                || after.read_bit_flips > before.read_bit_flips
+                || after.write_eio > before.write_eio
+                || after.sync_eio > before.sync_eio;
+            assert!(
+                injected || destroyed(&ctl),
+                "seed {}: open failed with no fault to explain it: {err}",
+                mm.seed
+            );
+            mm.counts.open_failures += 1;
+            if matches!(err, EngineError::Recovery(_)) {
+                mm.counts.missing_ranges += 1;
+                mm.end = true;
+            }
+            mm.booted = true;
+            mm.stopped = true;
+            return;
+        }
+    };
     if std::env::var("SEED").is_ok()
         && (!report.journal_report.is_empty() || !report.missing.is_empty())
     {
@@ -1093,7 +1113,7 @@ fn node_survives_crashes_and_disk_faults() {
         disk_total.crash_dropped_changes += disk.crash_dropped_changes;
     }
     println!(
-        "node_sim: {seeds} seeds in {:.1?}: {} crashes, {} recoveries ({} failed opens), {} appends acknowledged ({} records), {} appends failed, {} fail-stops, {} reads checked ({} failed with an injected fault), {} truncations, {} fences, {} opens refused naming damage ({} for lost batches, {} of them checked: every refused range holds a stored flip), {} opens with lost redo as holes, acknowledged losses to destroyed data: {} reported as holes, {} unreported ({} to a batch header, {} to a journal file header, {} to the page store)",
+        "node_sim: {seeds} seeds in {:.1?}: {} crashes, {} recoveries ({} failed opens), {} appends acknowledged ({} records), {} appends failed, {} fail-stops, {} reads checked ({} failed with an injected fault), {} truncations, {} fences, {} opens refused naming damage ({} for lost batches, {} of them checked: every refused range holds a stored flip; {} for a catalog that lost segments, each with a flip in it), {} opens with lost redo as holes, acknowledged losses to destroyed data: {} reported as holes, {} unreported ({} to a batch header, {} to a journal file header, {} to the page store)",
         started.elapsed(),
         total.crashes,
         total.recoveries,
@@ -1109,6 +1129,7 @@ fn node_survives_crashes_and_disk_faults() {
         total.missing_ranges,
         total.refusals_lost_batches,
         total.refusals_matched,
+        total.refusals_catalog,
         total.hole_opens,
         total.losses_reported,
         total.losses_unreported,
