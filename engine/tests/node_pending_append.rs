@@ -44,14 +44,20 @@ fn journal_config() -> JournalConfig {
     }
 }
 
-async fn open(io: &FaultyIo<SimIo>, cfg: EngineConfig) -> Engine {
-    let (e, _) = Engine::open_dir(io.clone(), cfg, journal_config())
-        .await
-        .unwrap();
-    e.create_segment(PG, PageSize::new(4096).unwrap(), 0, PAGES)
-        .await
-        .unwrap();
-    e
+/// Runs `test` on a new core with segment `PG`, in a fault-free world of seed `seed`,
+/// with the `FaultyIo` under it (for faults the test arms).
+fn with_engine(seed: u64, test: impl AsyncFnOnce(&Engine, &FaultyIo<SimIo>)) {
+    let sim = sim(seed);
+    let io = FaultyIo::new(sim.io(0, 0));
+    sim.run(async {
+        let (e, _) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .unwrap();
+        e.create_segment(PG, PageSize::new(4096).unwrap(), 0, PAGES)
+            .await
+            .unwrap();
+        test(&e, &io).await;
+    });
 }
 
 /// The redo record at `lsn` (a delta of `body` on page `lsn % PAGES`), chained to
@@ -86,10 +92,7 @@ fn noop() -> Context<'static> {
 
 #[test]
 fn pending_appends_are_acknowledged_once_their_batch_is_durable() {
-    let sim = sim(21);
-    let io = FaultyIo::new(sim.io(0, 0));
-    sim.run(async move {
-        let e = open(&io, engine_config()).await;
+    with_engine(21, async |e, _| {
         let bodies: Vec<Vec<u8>> = (1..=40u64).map(|lsn| payload(lsn, 128)).collect();
         let records: Vec<Redo<'_>> = (1..=40u64)
             .map(|lsn| record(lsn, &bodies[lsn as usize - 1]))
@@ -117,7 +120,7 @@ fn pending_appends_are_acknowledged_once_their_batch_is_durable() {
         assert_eq!(e.status(PG).unwrap().scl, Lsn::ZERO);
         // Acknowledged in any order, each with the SCL `append` would report.
         for i in (0..40).rev() {
-            let ack = acknowledged(&e, &mut pending[i], std::slice::from_ref(&records[i]))
+            let ack = acknowledged(e, &mut pending[i], std::slice::from_ref(&records[i]))
                 .await
                 .unwrap();
             assert_eq!((ack.accepted, ack.duplicates), (1, 0));
@@ -145,10 +148,7 @@ fn pending_appends_are_acknowledged_once_their_batch_is_durable() {
 
 #[test]
 fn what_must_wait_is_declined_with_nothing_journaled() {
-    let sim = sim(22);
-    let io = FaultyIo::new(sim.io(0, 0));
-    sim.run(async move {
-        let e = open(&io, engine_config()).await;
+    with_engine(22, async |e, _| {
         let body = payload(1, 128);
         let first = [record(1, &body)];
         e.append(PG, Epoch::ZERO, &first).await.unwrap();
@@ -203,7 +203,7 @@ fn what_must_wait_is_declined_with_nothing_journaled() {
             let Some(mut p) = e.try_append(PG, Epoch::new(1), &next).unwrap() else {
                 break;
             };
-            acknowledged(&e, &mut p, &next).await.unwrap();
+            acknowledged(e, &mut p, &next).await.unwrap();
             lsn += 1;
         }
         assert!(e.stats().backlog_bytes > 1 << 20, "{:?}", e.stats());
@@ -218,10 +218,7 @@ fn what_must_wait_is_declined_with_nothing_journaled() {
 
 #[test]
 fn a_journal_failure_fails_pending_appends_and_stops_the_engine() {
-    let sim = sim(23);
-    let io = FaultyIo::new(sim.io(0, 0));
-    sim.run(async move {
-        let e = open(&io, engine_config()).await;
+    with_engine(23, async |e, io| {
         let body = payload(1, 128);
         let records = [record(1, &body)];
         let mut pending = e.try_append(PG, Epoch::ZERO, &records).unwrap().unwrap();
@@ -229,7 +226,7 @@ fn a_journal_failure_fails_pending_appends_and_stops_the_engine() {
             write_errno: Some(libc::EIO),
             ..Faults::default()
         });
-        let err = acknowledged(&e, &mut pending, &records).await.unwrap_err();
+        let err = acknowledged(e, &mut pending, &records).await.unwrap_err();
         assert!(matches!(err, EngineError::Journal(_)), "{err:?}");
         assert_eq!(e.status(PG).unwrap().scl, Lsn::ZERO, "nothing acknowledged");
         // Fail-stop: nothing is taken afterwards, by either path.
@@ -244,14 +241,11 @@ fn a_journal_failure_fails_pending_appends_and_stops_the_engine() {
 #[test]
 #[should_panic(expected = "polled after it was acknowledged")]
 fn a_pending_append_is_acknowledged_once() {
-    let sim = sim(24);
-    let io = FaultyIo::new(sim.io(0, 0));
-    sim.run(async move {
-        let e = open(&io, engine_config()).await;
+    with_engine(24, async |e, _| {
         let body = payload(1, 128);
         let records = [record(1, &body)];
         let mut pending = e.try_append(PG, Epoch::ZERO, &records).unwrap().unwrap();
-        acknowledged(&e, &mut pending, &records).await.unwrap();
+        acknowledged(e, &mut pending, &records).await.unwrap();
         let _ = e.poll_append(&mut pending, &records, &mut noop());
     });
 }
@@ -259,10 +253,7 @@ fn a_pending_append_is_acknowledged_once() {
 #[test]
 #[should_panic(expected = "polled with other records")]
 fn a_pending_append_is_polled_with_its_own_records() {
-    let sim = sim(25);
-    let io = FaultyIo::new(sim.io(0, 0));
-    sim.run(async move {
-        let e = open(&io, engine_config()).await;
+    with_engine(25, async |e, _| {
         let body = payload(1, 128);
         let records = [record(1, &body), record(2, &body)];
         let mut pending = e.try_append(PG, Epoch::ZERO, &records).unwrap().unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use boreal_engine::io::{Clock, DmaBuf, Io, OpenOptions, WriteFlags};
 use boreal_engine::rt::{Runtime, RuntimeConfig};
-use boreal_engine::uring::{PARK_SPIN_MAX, RingStats};
+use boreal_engine::uring::{PARK_SPIN_MAX, RingStats, UringIo};
 
 fn runtime(park_spin: Duration) -> Runtime {
     Runtime::new(RuntimeConfig {
@@ -41,6 +41,14 @@ fn durable_writes(rt: &Runtime) -> RingStats {
     rt.io().stats()
 }
 
+/// Five 2 ms sleeps on the runtime's timers: parks with a deadline.
+async fn timer_sleeps(io: &UringIo) {
+    for _ in 0..5 {
+        let at = io.now().saturating_add(Duration::from_millis(2));
+        io.sleep_until(at).await;
+    }
+}
+
 #[test]
 fn a_parked_core_polls_for_completions_before_it_sleeps() {
     // 10 ms covers a durable 4 KiB write on any disk CI runs on, most of the time;
@@ -60,10 +68,7 @@ fn nothing_in_flight_nothing_polled() {
     let rt = runtime(PARK_SPIN_MAX);
     let io = rt.io().clone();
     rt.block_on(async {
-        for _ in 0..5 {
-            let at = io.now().saturating_add(Duration::from_millis(2));
-            io.sleep_until(at).await;
-        }
+        timer_sleeps(&io).await;
     });
     let s = rt.io().stats();
     assert_eq!((s.spins_woken, s.spins_slept), (0, 0), "{s:?}");
@@ -82,10 +87,7 @@ fn a_socket_waiting_on_a_peer_is_not_polled_for() {
                 let _ = io.accept(&listener).await;
             }
         });
-        for _ in 0..5 {
-            let at = io.now().saturating_add(Duration::from_millis(2));
-            io.sleep_until(at).await;
-        }
+        timer_sleeps(&io).await;
         assert_eq!(io.stats().sqes_in_flight, 1, "the accept is in flight");
         accept.abort();
     });

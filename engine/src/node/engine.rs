@@ -277,6 +277,40 @@ impl<I: Io, W: Wal> Inner<I, W> {
             .sum()
     }
 
+    /// An append's checks against its segment: refuses the whole append if `epoch`
+    /// is stale or any record is invalid, outside the segment, inside a truncation or
+    /// a conflicting duplicate; else returns the records new to the segment, as
+    /// journal records in a kept list with room for `extra` more, and whether any of
+    /// them fills a gap below the hot log's newest record.
+    fn judge_records<'r>(
+        &self,
+        seg: &Segment<I>,
+        st: &SegState,
+        epoch: Epoch,
+        records: &[Redo<'r>],
+        extra: usize,
+    ) -> Result<(bool, Vec<Record<'r>>), EngineError> {
+        if epoch < st.epoch {
+            return Err(EngineError::StaleEpoch {
+                pg: seg.pg,
+                got: epoch,
+                current: st.epoch,
+            });
+        }
+        let list = self.record_lists.borrow_mut().pop().unwrap_or_default();
+        let mut journal: Vec<Record<'r>> = recycle(list);
+        journal.reserve(records.len() + extra);
+        let mut fills_gap = false;
+        for r in records {
+            check_record(seg, r)?;
+            if st.hot.judge(r)? == Arrival::Accepted {
+                fills_gap |= r.lsn <= st.hot.max_lsn();
+                journal.push(Record::Redo(*r));
+            }
+        }
+        Ok((fills_gap, journal))
+    }
+
     /// Keeps an append's record list for the next append, unless it grew large or
     /// enough are kept.
     fn recycle_record_list(&self, list: Vec<Record<'_>>) {
@@ -692,28 +726,10 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         let seg = inner.segment(pg)?;
         let (fills_gap, journal) = {
             let st = seg.st.borrow();
-            if epoch < st.epoch {
-                return Err(EngineError::StaleEpoch {
-                    pg,
-                    got: epoch,
-                    current: st.epoch,
-                });
-            }
             if epoch > st.epoch {
                 return Ok(None);
             }
-            let list = inner.record_lists.borrow_mut().pop().unwrap_or_default();
-            let mut journal: Vec<Record<'_>> = recycle(list);
-            journal.reserve(records.len());
-            let mut fills_gap = false;
-            for r in records {
-                check_record(&seg, r)?;
-                if st.hot.judge(r)? == Arrival::Accepted {
-                    fills_gap |= r.lsn <= st.hot.max_lsn();
-                    journal.push(Record::Redo(*r));
-                }
-            }
-            (fills_gap, journal)
+            inner.judge_records(&seg, &st, epoch, records, 0)?
         };
         // As in `append_waiting`: the WAL's last durable time, not a clock read.
         let started = inner.wal.durable_at().unwrap_or_else(|| inner.io.now());
@@ -804,25 +820,8 @@ impl<I: Io + 'static, W: Wal + 'static> CoreEngine<I, W> {
         let seg = inner.segment(pg)?;
         let (fills_gap, mut journal) = {
             let st = seg.st.borrow();
-            if epoch < st.epoch {
-                return Err(EngineError::StaleEpoch {
-                    pg,
-                    got: epoch,
-                    current: st.epoch,
-                });
-            }
-            let list = inner.record_lists.borrow_mut().pop().unwrap_or_default();
-            let mut journal: Vec<Record<'_>> = recycle(list);
-            journal.reserve(records.len() + 1);
-            let mut fills_gap = false;
-            for r in records {
-                check_record(&seg, r)?;
-                if st.hot.judge(r)? == Arrival::Accepted {
-                    fills_gap |= r.lsn <= st.hot.max_lsn();
-                    journal.push(Record::Redo(*r));
-                }
-            }
-            (fills_gap, journal)
+            // Room for the epoch record `append_waiting` may put first.
+            inner.judge_records(&seg, &st, epoch, records, 1)?
         };
         // No clock read per append on a busy core: the backlog check uses the WAL's
         // time of its last durable batch, at most one write+sync old (ages are in

@@ -333,7 +333,7 @@ pub(crate) struct Ring {
     device_in_flight: Cell<u32>,
     enters: Cell<u64>,
     submitted: Cell<u64>,
-    /// How long `park` polls before it sleeps, while operations are in flight.
+    /// How long `park` polls before it sleeps, while `device_in_flight` is not zero.
     park_spin: Duration,
     spins_woken: Cell<u64>,
     spins_slept: Cell<u64>,
@@ -624,9 +624,14 @@ impl Ring {
     /// operations that complete on their own are in flight (file I/O, not a socket
     /// waiting on a peer), polls for up to `park_spin` for a completion, seen as
     /// the ring's task-run flag (completions waiting for this thread) or a non-empty
-    /// completion queue. Returns what is left to wait: zero if one arrived.
+    /// completion queue. Returns what is left to wait: zero if one arrived. A park
+    /// that must not block (`wait` zero) does not poll.
     fn spin(&self, wait: Option<Duration>) -> Option<Duration> {
-        if self.park_spin.is_zero() || self.device_in_flight.get() == 0 || !self.info.taskrun_flag {
+        if wait.is_some_and(|w| w.is_zero())
+            || self.park_spin.is_zero()
+            || self.device_in_flight.get() == 0
+            || !self.info.taskrun_flag
+        {
             return wait;
         }
         let limit = wait.map_or(self.park_spin, |w| w.min(self.park_spin));
@@ -681,10 +686,7 @@ impl Driver for Ring {
             Some(Instant::ZERO) => Some(Duration::ZERO),
             d => d.map(|d| d.saturating_duration_since(now())),
         };
-        let wait = match wait {
-            Some(d) if d.is_zero() => wait,
-            other => self.spin(other),
-        };
+        let wait = self.spin(wait);
         let res = match wait {
             Some(d) if d.is_zero() => self.enter_nonblocking(),
             other => self.enter_wait(other),
