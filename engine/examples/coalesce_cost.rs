@@ -19,13 +19,13 @@
 
 use std::path::PathBuf;
 
-use boreal_engine::journal::{Journal, JournalConfig};
+use boreal_engine::journal::JournalConfig;
 use boreal_engine::node::{CoreEngine, EngineConfig};
 use boreal_engine::rt::{Runtime, RuntimeConfig};
 use boreal_engine::uring::UringIo;
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
 
-type Engine = CoreEngine<UringIo, Journal<UringIo>>;
+type Engine = CoreEngine<UringIo>;
 
 const RECORD_BYTES: usize = 128;
 const RECORDS_PER_APPEND: u64 = 64;

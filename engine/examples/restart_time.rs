@@ -85,7 +85,7 @@ use boreal_segment::limits::RECORD_HEADER_SIZE;
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Record, Redo};
 use support::{cpu_seconds, rss_mib};
 
-type Engine = CoreEngine<UringIo, Journal<UringIo>>;
+type Engine = CoreEngine<UringIo>;
 
 const FILE_BYTES: u64 = 64 << 20;
 const PAGE_SIZE: PageSize = PageSize::DEFAULT;
@@ -536,7 +536,7 @@ async fn fill_realistic(
             core.set_min_read_point(pg, shared.scl[i].get())
                 .expect("a PG of this core");
         }
-        let js = core.wal().stats();
+        let js = core.journal().stats();
         if js.bytes >= write_through && js.header_writes >= u64::from(jcfg.files) {
             shared.raising.set(false);
             t1 = io.now();
@@ -564,12 +564,12 @@ async fn fill_realistic(
         }
     }
     // The last phase: the min read points stay; the backlog grows to the bound.
-    let before = (core.stats(), core.wal().stats());
+    let before = (core.stats(), core.journal().stats());
     let mut watched = Duration::ZERO;
     while !shared.stop.get() {
         sleep(Duration::from_millis(100)).await;
         watched += Duration::from_millis(100);
-        let js = core.wal().stats();
+        let js = core.journal().stats();
         assert!(
             watched < FINAL_PHASE_MAX,
             "no append refused after {FINAL_PHASE_MAX:?} of the last phase: core {:?}, journal {js:?}",
@@ -604,7 +604,7 @@ async fn fill_realistic(
         retried += 1;
     }
     let cs = core.stats();
-    let js = core.wal().stats();
+    let js = core.journal().stats();
     let mut last = BTreeMap::new();
     for (i, &pg) in pgs.iter().enumerate() {
         let st = core.status(pg).expect("segment status");
@@ -687,7 +687,9 @@ async fn fill_overfill(
             let mut plan = Vec::with_capacity(RECORDS_PER_APPEND);
             let mut records: Vec<Redo<'_>> = Vec::with_capacity(RECORDS_PER_APPEND);
             let mut appended = 0u64;
-            while core.stats().backlog_bytes <= backlog_stop && core.wal().stats().bytes < target {
+            while core.stats().backlog_bytes <= backlog_stop
+                && core.journal().stats().bytes < target
+            {
                 let (_, pg) = chains.borrow_mut().next(RECORDS_PER_APPEND, &mut plan);
                 records.clear();
                 records.extend(plan.iter().map(|p| redo(pg, p, &body)));
@@ -707,7 +709,7 @@ async fn fill_overfill(
     }
     let core = Rc::into_inner(core).expect("the appenders are done");
     let stats = core.stats();
-    let engine_bytes = core.wal().stats().bytes;
+    let engine_bytes = core.journal().stats().bytes;
     assert_eq!(stats.coalescer_passes, 0, "nothing materialized");
     assert_eq!(stats.backpressure_refusals, 0, "no append refused");
     println!(

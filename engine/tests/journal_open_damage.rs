@@ -11,13 +11,13 @@ mod journal_support;
 
 use boreal_engine::hotlog::HoleKind;
 use boreal_engine::io::{Io, OpenOptions};
-use boreal_engine::journal::{Journal, JournalConfig, MissingAction, MissingContents, file_path};
+use boreal_engine::journal::{JournalConfig, MissingAction, MissingContents, file_path};
 use boreal_engine::node::{CoreEngine, EngineConfig, EngineError, OpenReport};
 use boreal_engine::sim::SimIo;
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
 use journal_support::{DIR, patch, sim};
 
-type Engine = CoreEngine<SimIo, Journal<SimIo>>;
+type Engine = CoreEngine<SimIo>;
 
 const CORE: &str = "/data/core0";
 const PG: PgId = PgId::new(1);

@@ -6,11 +6,10 @@
 //! and the set of records the engine acknowledged. GetPage@LSN must equal the model's
 //! page at that LSN (zero payload plus every kept record of the page up to it), and the
 //! SCL must equal the longest acknowledged prefix of the true chain, at every step and
-//! after every restart. Every seed runs twice: over an in-memory `MemWal` whose contents
-//! survive restarts (appends are durable when they return), and over the real per-core
-//! journal on the simulated disk (`CoreEngine::open_dir`), so the model also checks
-//! the journal's recovery, recycling and release rules; the page store runs on the
-//! simulated disk, whose crashes drop or tear un-synced writes.
+//! after every restart. The engine runs on the real per-core journal on the simulated
+//! disk (`CoreEngine::open_dir`), so the model also checks the journal's recovery,
+//! recycling and release rules; the page store runs on the simulated disk too, whose
+//! crashes drop or tear un-synced writes.
 //!
 //! Replay: `SEED=<n> cargo test -p boreal-engine --test model_engine -- --nocapture`.
 //! Without `SEED`, `MODEL_SEEDS` seeds (default 24) run.
@@ -19,8 +18,8 @@ use std::path::Path;
 
 use boreal_engine::hotlog::HotLogError;
 use boreal_engine::io::Clock;
-use boreal_engine::journal::{Journal, JournalConfig};
-use boreal_engine::node::{CoreEngine, EngineConfig, EngineError, MemWal, Wal};
+use boreal_engine::journal::JournalConfig;
+use boreal_engine::node::{CoreEngine, EngineConfig, EngineError};
 use boreal_engine::sim::{FaultConfig, Sim, SimConfig, SimControl, SimIo};
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
 
@@ -147,30 +146,6 @@ fn config() -> EngineConfig {
     cfg
 }
 
-/// How the engine's journal is made and recovered.
-trait Backend {
-    type W: Wal + 'static;
-    async fn create(&self, io: SimIo) -> CoreEngine<SimIo, Self::W>;
-    async fn reopen(&self, io: SimIo) -> CoreEngine<SimIo, Self::W>;
-}
-
-/// The in-memory journal: durable at once, survives the simulated crash.
-struct Mem(MemWal);
-
-impl Backend for Mem {
-    type W = MemWal;
-    async fn create(&self, io: SimIo) -> CoreEngine<SimIo, MemWal> {
-        CoreEngine::create(io, self.0.clone(), config())
-            .await
-            .unwrap()
-    }
-    async fn reopen(&self, io: SimIo) -> CoreEngine<SimIo, MemWal> {
-        CoreEngine::open(io, self.0.clone(), self.0.recover(), config())
-            .await
-            .unwrap()
-    }
-}
-
 /// The real journal on the simulated disk, through `CoreEngine::open_dir`.
 struct Real;
 
@@ -185,16 +160,15 @@ fn journal_config() -> JournalConfig {
     }
 }
 
-impl Backend for Real {
-    type W = Journal<SimIo>;
-    async fn create(&self, io: SimIo) -> CoreEngine<SimIo, Journal<SimIo>> {
+impl Real {
+    async fn create(&self, io: SimIo) -> CoreEngine<SimIo> {
         let (e, report) = CoreEngine::open_dir(io, config(), journal_config())
             .await
             .unwrap();
         assert!(report.created);
         e
     }
-    async fn reopen(&self, io: SimIo) -> CoreEngine<SimIo, Journal<SimIo>> {
+    async fn reopen(&self, io: SimIo) -> CoreEngine<SimIo> {
         let (e, report) = CoreEngine::open_dir(io, config(), journal_config())
             .await
             .unwrap();
@@ -204,12 +178,7 @@ impl Backend for Real {
     }
 }
 
-async fn check_reads<W: Wal + 'static>(
-    e: &CoreEngine<SimIo, W>,
-    m: &Model,
-    ctl: &SimControl,
-    reads: usize,
-) {
+async fn check_reads(e: &CoreEngine<SimIo>, m: &Model, ctl: &SimControl, reads: usize) {
     let status = e.status(PG).unwrap();
     assert_eq!(status.scl.get(), m.scl(), "scl");
     let scl = status.scl.get();
@@ -237,7 +206,7 @@ async fn check_reads<W: Wal + 'static>(
     }
 }
 
-async fn workload<B: Backend>(io: SimIo, ctl: SimControl, backend: B) {
+async fn workload(io: SimIo, ctl: SimControl, backend: Real) {
     let mut e = backend.create(io.clone()).await;
     e.create_segment(PG, PageSize::new(PAGE_SIZE).unwrap(), 0, PAGES)
         .await
@@ -408,7 +377,7 @@ fn run_seed(seed: u64) {
     eprintln!(
         "seed={seed} (replay: SEED={seed} cargo test -p boreal-engine --test model_engine -- --nocapture)"
     );
-    for real in [false, true] {
+    {
         let mut cfg = SimConfig::with_seed(seed);
         cfg.faults = FaultConfig::none();
         let sim = Sim::new(cfg);
@@ -416,13 +385,8 @@ fn run_seed(seed: u64) {
         let io = sim.io(node, 0);
         let ctl = sim.control();
         let _ = Path::new("/data/core0");
-        if real {
-            sim.run(workload(io, ctl, Real));
-        } else {
-            sim.run(workload(io, ctl, Mem(MemWal::new())));
-        }
-        let wal = if real { "journal" } else { "memwal" };
-        eprintln!("seed={seed} wal={wal} trace={:#x}", sim.trace_hash());
+        sim.run(workload(io, ctl, Real));
+        eprintln!("seed={seed} trace={:#x}", sim.trace_hash());
     }
 }
 

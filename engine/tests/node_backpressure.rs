@@ -14,13 +14,13 @@ mod journal_support;
 use std::time::Duration;
 
 use boreal_engine::io::Clock;
-use boreal_engine::journal::{Journal, JournalConfig};
+use boreal_engine::journal::JournalConfig;
 use boreal_engine::node::{CoreEngine, EngineConfig, EngineError};
 use boreal_engine::sim::SimIo;
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
 use journal_support::{DIR, sim};
 
-type Engine = CoreEngine<SimIo, Journal<SimIo>>;
+type Engine = CoreEngine<SimIo>;
 
 const PG: PgId = PgId::new(1);
 

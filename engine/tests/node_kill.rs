@@ -25,7 +25,7 @@ use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use boreal_engine::journal::{Journal, JournalConfig};
+use boreal_engine::journal::JournalConfig;
 use boreal_engine::node::{CoreEngine, EngineConfig};
 use boreal_engine::rt::{Runtime, RuntimeConfig, SplitMix64, spawn};
 use boreal_engine::uring::UringIo;
@@ -139,7 +139,7 @@ fn journal_config(dir: &Path) -> JournalConfig {
     }
 }
 
-type Engine = CoreEngine<UringIo, Journal<UringIo>>;
+type Engine = CoreEngine<UringIo>;
 
 /// One record a child appends: LSN, backlinks (pg, page), change (offset, bytes).
 type ChildRec = (u64, (u64, u64), (u32, Vec<u8>));

@@ -1,10 +1,12 @@
 //! Appends in two steps on the real journal (under the simulator):
 //! `CoreEngine::try_append` encodes the records into the journal's open batch without
 //! waiting, and `CoreEngine::poll_append` acknowledges them once their batch is
-//! durable, exactly as `append` would. What must wait or do more than journal records
-//! (a raised epoch, a backlog over its bound, records that do not fit the open batch,
-//! nothing new) is declined with nothing journaled; refusals are the same errors as
-//! `append`'s; a journal failure fails the pending appends and stops the engine.
+//! durable, exactly as `append` would. The pending append owns a copy of its records:
+//! the caller's buffer may be reused at once. What must wait or do more than journal
+//! records (a raised epoch, a backlog over its bound, records that do not fit the open
+//! batch) is declined with nothing journaled; records all held already journal nothing
+//! and are acknowledged at the first poll; refusals are the same errors as `append`'s;
+//! a journal failure fails the pending appends and stops the engine.
 
 mod journal_support;
 
@@ -12,13 +14,13 @@ use std::future::poll_fn;
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-use boreal_engine::journal::{DurabilityMode, Journal, JournalConfig};
+use boreal_engine::journal::{DurabilityMode, JournalConfig};
 use boreal_engine::node::{AppendAck, CoreEngine, EngineConfig, EngineError, PendingAppend};
 use boreal_engine::sim::SimIo;
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
 use journal_support::{DIR, Faults, FaultyIo, payload, sim};
 
-type Engine = CoreEngine<FaultyIo<SimIo>, Journal<FaultyIo<SimIo>>>;
+type Engine = CoreEngine<FaultyIo<SimIo>>;
 
 const PG: PgId = PgId::new(3);
 const PAGES: u64 = 8;
@@ -77,13 +79,9 @@ fn record(lsn: u64, body: &[u8]) -> Redo<'_> {
     }
 }
 
-/// Polls `pending` (started with `records`) until it is acknowledged.
-async fn acknowledged(
-    e: &Engine,
-    pending: &mut PendingAppend,
-    records: &[Redo<'_>],
-) -> Result<AppendAck, EngineError> {
-    poll_fn(|cx| e.poll_append(pending, records, cx)).await
+/// Polls `pending` until it is acknowledged.
+async fn acknowledged(e: &Engine, pending: &mut PendingAppend) -> Result<AppendAck, EngineError> {
+    poll_fn(|cx| e.poll_append(pending, cx)).await
 }
 
 fn noop() -> Context<'static> {
@@ -97,7 +95,7 @@ fn pending_appends_are_acknowledged_once_their_batch_is_durable() {
         let records: Vec<Redo<'_>> = (1..=40u64)
             .map(|lsn| record(lsn, &bodies[lsn as usize - 1]))
             .collect();
-        let journal_before = e.wal().stats();
+        let journal_before = e.journal().stats();
         let mut pending = Vec::new();
         for r in &records {
             let p = e
@@ -107,22 +105,17 @@ fn pending_appends_are_acknowledged_once_their_batch_is_durable() {
             assert_eq!(p.pg(), PG);
             pending.push(p);
         }
-        let journal_after = e.wal().stats();
+        let journal_after = e.journal().stats();
         assert_eq!(journal_after.records - journal_before.records, 40);
         // Nothing has been written yet: nothing is acknowledged, nothing is in the
         // segment.
-        for (p, r) in pending.iter_mut().zip(&records) {
-            assert!(
-                e.poll_append(p, std::slice::from_ref(r), &mut noop())
-                    .is_pending()
-            );
+        for p in pending.iter_mut() {
+            assert!(e.poll_append(p, &mut noop()).is_pending());
         }
         assert_eq!(e.status(PG).unwrap().scl, Lsn::ZERO);
         // Acknowledged in any order, each with the SCL `append` would report.
         for i in (0..40).rev() {
-            let ack = acknowledged(e, &mut pending[i], std::slice::from_ref(&records[i]))
-                .await
-                .unwrap();
+            let ack = acknowledged(e, &mut pending[i]).await.unwrap();
             assert_eq!((ack.accepted, ack.duplicates), (1, 0));
             assert_eq!(ack.epoch, Epoch::ZERO);
             let want_scl = if i == 0 { Lsn::new(40) } else { Lsn::ZERO };
@@ -137,10 +130,19 @@ fn pending_appends_are_acknowledged_once_their_batch_is_durable() {
             .unwrap();
         assert_eq!(page.page_lsn, Lsn::new(40));
         assert_eq!(&page.payload[..128], &bodies[39][..]);
-        // The same records again: declined (nothing new to journal); `append`
-        // re-acknowledges them as duplicates.
-        assert!(e.try_append(PG, Epoch::ZERO, &records).unwrap().is_none());
-        assert_eq!(e.wal().stats().records, journal_after.records);
+        // The same records again: nothing new to journal, re-acknowledged as
+        // duplicates at the first poll, by either path.
+        let mut again = e
+            .try_append(PG, Epoch::ZERO, &records)
+            .unwrap()
+            .expect("held records need no wait");
+        assert_eq!(again.batch(), None);
+        let ack = acknowledged(e, &mut again).await.unwrap();
+        assert_eq!(
+            (ack.accepted, ack.duplicates, ack.scl),
+            (0, 40, Lsn::new(40))
+        );
+        assert_eq!(e.journal().stats().records, journal_after.records);
         let again = e.append(PG, Epoch::ZERO, &records).await.unwrap();
         assert_eq!((again.accepted, again.duplicates), (0, 40));
     });
@@ -152,12 +154,12 @@ fn what_must_wait_is_declined_with_nothing_journaled() {
         let body = payload(1, 128);
         let first = [record(1, &body)];
         e.append(PG, Epoch::ZERO, &first).await.unwrap();
-        let records_then = e.wal().stats().records;
+        let records_then = e.journal().stats().records;
 
         // A raised epoch is journaled with the records by `append`.
         let second = [record(2, &body)];
         assert!(e.try_append(PG, Epoch::new(1), &second).unwrap().is_none());
-        assert_eq!(e.wal().stats().records, records_then);
+        assert_eq!(e.journal().stats().records, records_then);
         let ack = e.append(PG, Epoch::new(1), &second).await.unwrap();
         assert_eq!((ack.epoch, ack.scl), (Epoch::new(1), Lsn::new(2)));
 
@@ -186,9 +188,9 @@ fn what_must_wait_is_declined_with_nothing_journaled() {
         let many: Vec<Redo<'_>> = (3..603u64)
             .map(|lsn| record(lsn, &bodies[lsn as usize - 3]))
             .collect();
-        let records_then = e.wal().stats().records;
+        let records_then = e.journal().stats().records;
         assert!(e.try_append(PG, Epoch::new(1), &many).unwrap().is_none());
-        assert_eq!(e.wal().stats().records, records_then);
+        assert_eq!(e.journal().stats().records, records_then);
         let ack = e.append(PG, Epoch::new(1), &many).await.unwrap();
         assert_eq!(ack.scl, Lsn::new(602));
 
@@ -203,7 +205,7 @@ fn what_must_wait_is_declined_with_nothing_journaled() {
             let Some(mut p) = e.try_append(PG, Epoch::new(1), &next).unwrap() else {
                 break;
             };
-            acknowledged(e, &mut p, &next).await.unwrap();
+            acknowledged(e, &mut p).await.unwrap();
             lsn += 1;
         }
         assert!(e.stats().backlog_bytes > 1 << 20, "{:?}", e.stats());
@@ -226,7 +228,7 @@ fn a_journal_failure_fails_pending_appends_and_stops_the_engine() {
             write_errno: Some(libc::EIO),
             ..Faults::default()
         });
-        let err = acknowledged(e, &mut pending, &records).await.unwrap_err();
+        let err = acknowledged(e, &mut pending).await.unwrap_err();
         assert!(matches!(err, EngineError::Journal(_)), "{err:?}");
         assert_eq!(e.status(PG).unwrap().scl, Lsn::ZERO, "nothing acknowledged");
         // Fail-stop: nothing is taken afterwards, by either path.
@@ -245,18 +247,58 @@ fn a_pending_append_is_acknowledged_once() {
         let body = payload(1, 128);
         let records = [record(1, &body)];
         let mut pending = e.try_append(PG, Epoch::ZERO, &records).unwrap().unwrap();
-        acknowledged(e, &mut pending, &records).await.unwrap();
-        let _ = e.poll_append(&mut pending, &records, &mut noop());
+        acknowledged(e, &mut pending).await.unwrap();
+        let _ = e.poll_append(&mut pending, &mut noop());
     });
 }
 
 #[test]
-#[should_panic(expected = "polled with other records")]
-fn a_pending_append_is_polled_with_its_own_records() {
+fn a_pending_append_owns_its_records() {
     with_engine(25, async |e, _| {
-        let body = payload(1, 128);
-        let records = [record(1, &body), record(2, &body)];
-        let mut pending = e.try_append(PG, Epoch::ZERO, &records).unwrap().unwrap();
-        let _ = e.poll_append(&mut pending, &records[..1], &mut noop());
+        // The caller's buffer is overwritten right after the append was taken, as a
+        // connection reuses its receive buffer: what lands is what was taken.
+        let mut bodies: Vec<Vec<u8>> = (1..=3u64).map(|lsn| payload(lsn, 64)).collect();
+        let want = bodies.clone();
+        let mut pending = {
+            let records: Vec<Redo<'_>> = (1..=3u64)
+                .map(|l| record(l, &bodies[l as usize - 1]))
+                .collect();
+            e.try_append(PG, Epoch::ZERO, &records).unwrap().unwrap()
+        };
+        for b in &mut bodies {
+            b.fill(0xEE);
+        }
+        let ack = acknowledged(e, &mut pending).await.unwrap();
+        assert_eq!((ack.accepted, ack.scl), (3, Lsn::new(3)));
+        for lsn in 1..=3u64 {
+            let page = e
+                .read_page(PG, PageId::new(lsn % PAGES), Lsn::new(3))
+                .await
+                .unwrap();
+            assert_eq!(&page.payload[..64], &want[lsn as usize - 1][..]);
+        }
     });
+}
+
+#[test]
+fn a_journal_failure_keeps_its_errno() {
+    // ENOSPC and EIO stop the core alike, and the caller can tell them apart: from the
+    // failed append's error and from every later call's `Failed`.
+    for (seed, errno) in [(26, libc::ENOSPC), (27, libc::EIO)] {
+        with_engine(seed, async |e, io| {
+            let body = payload(1, 128);
+            let records = [record(1, &body)];
+            let mut pending = e.try_append(PG, Epoch::ZERO, &records).unwrap().unwrap();
+            io.arm(Faults {
+                write_errno: Some(errno),
+                ..Faults::default()
+            });
+            let err = acknowledged(e, &mut pending).await.unwrap_err();
+            assert_eq!(err.errno(), Some(errno), "{err:?}");
+            let later = e.append(PG, Epoch::ZERO, &records).await.unwrap_err();
+            assert!(matches!(later, EngineError::Failed(_)), "{later:?}");
+            assert_eq!(later.errno(), Some(errno), "{later:?}");
+            assert_eq!(e.failure().and_then(|f| f.errno), Some(errno));
+        });
+    }
 }

@@ -62,7 +62,7 @@ const UNACKED_MAX: usize = 8;
 const SEEDS_DEFAULT: u64 = 1000;
 const DIR: &str = "/data/core0";
 
-type Engine = CoreEngine<SimIo, Journal<SimIo>>;
+type Engine = CoreEngine<SimIo>;
 
 fn pg_id(i: usize) -> PgId {
     PgId::new(i as u32 + 1)

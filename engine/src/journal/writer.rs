@@ -396,6 +396,15 @@ impl<I: Io> Journal<I> {
         st.durable_at.filter(|_| !st.flights.is_empty())
     }
 
+    /// The journal is running short of free space: the coalescer should materialize
+    /// (and so release) now rather than wait for its backlog trigger. True when
+    /// appends wait for space already, or at most half the files are free (so the
+    /// files in use are released before the last free one fills). Never blocks.
+    pub fn wants_release(&self) -> bool {
+        let st = self.inner.st.borrow();
+        st.stats.waiting_for_space || st.set.free_count() * 2 < self.inner.cfg.files as usize
+    }
+
     pub fn stats(&self) -> JournalStats {
         let st = self.inner.st.borrow();
         let mut s = st.stats.clone();

@@ -2,7 +2,7 @@
 //!
 //! When: a background pass is due once the core's backlog passes
 //! `coalesce_start_percent` of `backlog_bytes_max` (or its oldest append that share of
-//! `backlog_age_max`), once the journal asks for space (`Wal::wants_release`), or when
+//! `backlog_age_max`), once the journal asks for space (`Journal::wants_release`), or when
 //! an append waits at the bound (which implies the first two). The task checks on every
 //! wake-up and every `coalesce_interval`. Waiting for a backlog is what makes a page
 //! write worth it: a page rewritten for a handful of records costs a whole page of
@@ -40,9 +40,9 @@ use std::rc::{Rc, Weak};
 use boreal_segment::{Change, Lsn, PageId, Redo};
 
 use super::cache::CachedPage;
-use super::engine::{Inner, Segment, durable_meta};
-use super::error::EngineError;
-use super::wal::Wal;
+use super::engine::Inner;
+use super::error::{EngineError, Failure};
+use super::segment::{Segment, durable_meta};
 use crate::buf::prefetch;
 use crate::hotlog::{apply_change, backlog_bytes};
 use crate::io::Io;
@@ -72,7 +72,7 @@ fn prefetch_change(r: &Redo<'_>, payload: &[u8]) {
 /// The background task: a pass whenever one is due (see the module docs) and until one
 /// materializes nothing, then sleeps until woken or `coalesce_interval` passes. Ends
 /// when the engine is dropped or has failed.
-pub(crate) async fn run<I: Io, W: Wal>(weak: Weak<Inner<I, W>>) {
+pub(crate) async fn run<I: Io>(weak: Weak<Inner<I>>) {
     loop {
         let Some(inner) = weak.upgrade() else { return };
         if pass_due(&inner) {
@@ -88,9 +88,9 @@ pub(crate) async fn run<I: Io, W: Wal>(weak: Weak<Inner<I, W>>) {
 }
 
 /// Whether a background pass should start now.
-fn pass_due<I: Io, W: Wal>(inner: &Inner<I, W>) -> bool {
+fn pass_due<I: Io>(inner: &Inner<I>) -> bool {
     let percent = inner.cfg.coalesce_start_percent;
-    if percent == 0 || inner.wal.wants_release() {
+    if percent == 0 || inner.journal.wants_release() {
         return true;
     }
     let (bytes, age) = inner.backlog(inner.io.now());
@@ -101,14 +101,17 @@ fn pass_due<I: Io, W: Wal>(inner: &Inner<I, W>) -> bool {
 
 /// One pass over every segment; returns the records materialized. An I/O error stops
 /// the core.
-pub(crate) async fn pass<I: Io, W: Wal>(inner: &Inner<I, W>) -> Result<usize, EngineError> {
+pub(crate) async fn pass<I: Io>(inner: &Inner<I>) -> Result<usize, EngineError> {
     let segments: Vec<Rc<Segment<I>>> = inner.segments.borrow().values().cloned().collect();
     let mut total = 0;
     for seg in segments {
         match coalesce_segment(inner, &seg).await {
             Ok(n) => total += n,
             Err(e) => {
-                inner.fail(format!("coalescer, {}: {e}", seg.pg));
+                inner.fail(Failure {
+                    why: format!("coalescer, {}: {e}", seg.pg),
+                    errno: e.errno(),
+                });
                 return Err(e);
             }
         }
@@ -177,10 +180,7 @@ impl Hasher for PageHasher {
 /// Page → index of its [`PassPage`].
 type PageIndex = HashMap<PageId, u32, BuildHasherDefault<PageHasher>>;
 
-async fn coalesce_segment<I: Io, W: Wal>(
-    inner: &Inner<I, W>,
-    seg: &Segment<I>,
-) -> Result<usize, EngineError> {
+async fn coalesce_segment<I: Io>(inner: &Inner<I>, seg: &Segment<I>) -> Result<usize, EngineError> {
     let pages_max = (inner.cfg.coalesce_pass_image_bytes_max / seg.page_size.payload_len()).max(1);
     let depth = inner.cfg.coalesce_io_depth;
     let (target, floor, count, order, record_pages) = {
@@ -379,13 +379,11 @@ async fn coalesce_segment<I: Io, W: Wal>(
     seg.meta.write(&durable).await?;
     let release_meta = {
         let mut st = seg.st.borrow_mut();
+        let st = &mut *st;
         let released = st.hot.advance_floor_counted(target, &per_page);
-        inner.backlog_moved(released, 0);
+        inner.backlog.hot_moved(released, 0);
         st.floor_generation += 1;
-        while st.arrivals.front().is_some_and(|&(lsn, _)| lsn <= target) {
-            st.arrivals.pop_front();
-        }
-        inner.arrivals_dropped();
+        inner.backlog.materialized(&mut st.arrivals, target);
         st.meta_generation == generation
             && st.epoch_changes_in_flight == 0
             && st.truncation_caps.is_empty()
@@ -395,9 +393,9 @@ async fn coalesce_segment<I: Io, W: Wal>(
     // The metadata file now says `target` is materialized: redo up to it is only
     // needed from the page store. Metadata records are released only if the write saw
     // every truncation and epoch change (none started, ended or is still in flight).
-    inner.wal.release(seg.pg, target);
+    inner.journal.release(seg.pg, target);
     if release_meta {
-        inner.wal.release_meta(seg.pg);
+        inner.journal.release_meta(seg.pg);
     }
     {
         let mut stats = inner.stats.borrow_mut();

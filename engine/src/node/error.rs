@@ -1,11 +1,35 @@
 //! The engine's error type: what a caller of `CoreEngine` can be refused, with the PG,
 //! LSNs and epochs involved. Refusals of input are values; I/O failures of the journal
 //! or the page store stop the core (fail-stop) and every later call gets `Failed`.
+//!
+//! Sources are kept, never flattened to text: a journal failure is the journal's own
+//! [`JournalError`] (with the errno of the write or sync that failed), a page store
+//! failure the [`PageStoreError`] (with its `io::Error`), and the `Failed` every later
+//! call gets carries the first failure's errno. So a caller can tell EIO from ENOSPC
+//! ([`EngineError::errno`]) without parsing a message.
 
 use boreal_segment::{Epoch, Lsn, PageId, PgId};
 
 use crate::hotlog::{Hole, HotLogError, LsnRange};
+use crate::journal::JournalError;
 use crate::pages::PageStoreError;
+
+/// Why a core stopped (fail-stop): the first I/O failure, said once, with its errno
+/// when the failure had one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// What failed: the operation, file and cause.
+    pub why: String,
+    /// The errno of the failed operation (`EIO`, `ENOSPC`, ...), if it was a system
+    /// call's.
+    pub errno: Option<i32>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -87,14 +111,31 @@ pub enum EngineError {
     Backlogged { reason: String, waited_ms: u64 },
     #[error("too many segments: {max} per core")]
     TooManySegments { max: usize },
+    /// The journal refused or failed the call (its error says which file, offset and
+    /// errno); a write or sync failure has stopped the core.
     #[error("journal: {0}")]
-    Journal(String),
+    Journal(#[from] JournalError),
     #[error(transparent)]
     Store(#[from] PageStoreError),
     #[error("recovery: {0}")]
     Recovery(String),
     #[error("core stopped after an I/O failure: {0}")]
-    Failed(String),
+    Failed(Failure),
     #[error("invalid config: {0}")]
     Config(String),
+}
+
+impl EngineError {
+    /// The errno behind this error, when an I/O failure caused it (the call's own, or
+    /// the one that stopped the core).
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            EngineError::Journal(
+                JournalError::Failed { errno, .. } | JournalError::Io { errno, .. },
+            ) => *errno,
+            EngineError::Store(PageStoreError::Io { source, .. }) => source.raw_os_error(),
+            EngineError::Failed(f) => f.errno,
+            _ => None,
+        }
+    }
 }

@@ -9,8 +9,10 @@
 //! it is durable, or let a read see a record above the SCL.
 //!
 //! A core starts with [`CoreEngine::open_dir`] (page store + journal, created or
-//! recovered; `journal_wal`); `CoreEngine::create`/`open` take any [`Wal`] (tests use
-//! [`MemWal`]).
+//! recovered; `open.rs`). The API is split by what a call does: `append.rs`,
+//! `control.rs` (segments, fence, truncate, read points), `read.rs` (GetPage@LSN,
+//! fetch, status); `engine.rs` holds the state they share, `segment.rs` one segment's,
+//! `backlog.rs` the core's backlog totals, `api.rs` the values handed back.
 //!
 //! Segments are created explicitly ([`CoreEngine::create_segment`]): the page size and
 //! page range of a PG are volume facts the network layer knows, and creation must be
@@ -22,20 +24,27 @@
 //! and the journal is released only after that; every base image the engine uses is
 //! complete as of the segment's current floor or newer.
 
+mod api;
+mod append;
+mod backlog;
 mod cache;
 mod coalescer;
 mod config;
+mod control;
 mod engine;
 mod error;
-mod journal_wal;
 mod notify;
+mod open;
+mod read;
 pub mod recovery;
-pub mod wal;
+mod segment;
 
+pub use self::api::{AppendAck, CoreStats, PageImage, SegmentStatus};
+pub use self::append::PendingAppend;
 pub use self::cache::CachedPage;
 pub use self::config::EngineConfig;
-pub use self::engine::{AppendAck, CoreEngine, CoreStats, PageImage, PendingAppend, SegmentStatus};
-pub use self::error::EngineError;
-pub use self::journal_wal::{OpenReport, wal_damage};
+pub use self::engine::CoreEngine;
+pub use self::error::{EngineError, Failure};
+pub use self::open::{OpenReport, wal_damage};
+pub use self::read::STATUS_HOLES_MAX;
 pub use self::recovery::{RECOVERY_TABLE, RecoveryReport, ReplayAction, ReplayCase};
-pub use self::wal::{MemWal, Wal, WalError, WalRecord, WalRecovery};

@@ -192,9 +192,8 @@ pub fn action(case: ReplayCase) -> ReplayAction {
 }
 
 /// The case of `record` for a segment whose hot log is `hot` (`None`: the PG is not
-/// held by this core). The record is borrowed (from the journal's read windows, or from
-/// an owned [`WalRecord`](crate::node::WalRecord) via `as_record`): nothing is copied to
-/// decide.
+/// held by this core). The record is borrowed (from the journal's read windows):
+/// nothing is copied to decide.
 pub fn classify(hot: Option<&HotLog>, record: &Record<'_>) -> ReplayCase {
     let Some(hot) = hot else {
         return ReplayCase::UnknownPg;

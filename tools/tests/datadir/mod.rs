@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::Command;
 
 use boreal_engine::journal::{Journal, JournalConfig};
-use boreal_engine::node::{CoreEngine, EngineConfig, MemWal};
+use boreal_engine::node::{CoreEngine, EngineConfig};
 use boreal_engine::rt::{Runtime, RuntimeConfig};
 use boreal_segment::batch::BatchBuilder;
 use boreal_segment::{
@@ -95,9 +95,19 @@ pub fn build_core(dir: &Path) {
             background_coalescer: false,
             ..EngineConfig::new(&dir)
         };
-        let engine = CoreEngine::create(io.clone(), MemWal::new(), cfg)
-            .await
-            .unwrap();
+        // The engine journals into a scratch journal, removed afterwards: the data
+        // dir's own journal is written below, one batch per record.
+        let scratch = dir.join("scratch-journal");
+        std::fs::create_dir_all(&scratch).unwrap();
+        let scratch_cfg = JournalConfig {
+            files: 2,
+            file_bytes: 1 << 20,
+            batch_bytes_max: 64 << 10,
+            recovery_read_bytes: 64 << 10,
+            ..JournalConfig::new(&scratch)
+        };
+        let wal = Journal::create(io.clone(), scratch_cfg).await.unwrap();
+        let engine = CoreEngine::create(io.clone(), wal, cfg).await.unwrap();
         engine
             .create_segment(PG, PageSize::new(PAGE_SIZE).unwrap(), 0, PAGES)
             .await
@@ -112,6 +122,7 @@ pub fn build_core(dir: &Path) {
             engine.coalesce_now().await.unwrap();
         }
         drop(engine);
+        std::fs::remove_dir_all(&scratch).unwrap();
 
         let jcfg = JournalConfig {
             files: 3,

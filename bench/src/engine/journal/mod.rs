@@ -54,7 +54,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use boreal_engine::journal::{DurabilityMode, Journal, JournalConfig, JournalStats};
+use boreal_engine::journal::{DurabilityMode, JournalConfig, JournalStats};
 use boreal_engine::node::{
     AppendAck, CoreEngine, CoreStats, EngineConfig, EngineError, PendingAppend,
 };
@@ -133,7 +133,7 @@ pub fn durability_name(mode: DurabilityMode) -> &'static str {
     }
 }
 
-type Core = CoreEngine<CountingIo, Journal<CountingIo>>;
+type Core = CoreEngine<CountingIo>;
 
 /// One I/O handed to a worker.
 struct Job {
@@ -208,6 +208,12 @@ impl Shared {
         records
     }
 
+    /// How many records [`Shared::records`] builds for the I/O in slot `index`.
+    fn record_count(&self, index: usize, job: &Job) -> usize {
+        let planned = self.slots[index].plan.borrow().len();
+        planned.min(job.io.buf.len() / self.record_size)
+    }
+
     /// The append of slot `index` (`count` records) ended with `appended`: posts the
     /// completion and frees the slot.
     fn complete(
@@ -256,11 +262,8 @@ impl Shared {
                 .job
                 .take()
                 .expect("a pending append's slot holds its I/O");
-            let scratch = std::mem::take(&mut *self.scratch.borrow_mut());
-            let records = self.records(scratch, index, &job);
-            let count = records.len();
-            let polled = core.poll_append(p, &records, cx);
-            *self.scratch.borrow_mut() = recycle(records);
+            let count = self.record_count(index, &job);
+            let polled = core.poll_append(p, cx);
             let Poll::Ready(appended) = polled else {
                 slot.job.set(Some(job));
                 return;
@@ -472,7 +475,7 @@ impl JournalEngine {
 
     fn snapshot(&self) -> Snapshot {
         let (journal, core) = match &self.core {
-            Some(c) => (c.wal().stats(), c.stats()),
+            Some(c) => (c.journal().stats(), c.stats()),
             None => (JournalStats::default(), CoreStats::default()),
         };
         let ring = self.rt.as_ref().map(|rt| rt.io().stats());

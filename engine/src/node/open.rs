@@ -1,15 +1,14 @@
-//! The real journal behind the engine's [`Wal`] seam, and the one constructor that opens
-//! (or creates) a whole core: [`CoreEngine::open_dir`].
+//! Starting a core: create it, or open it and recover. [`CoreEngine::open_dir`] is the
+//! one constructor a node (or a bench, or a test) uses.
 //!
-//! What it owns: `impl Wal for Journal<I>`, the translation of what journal recovery
-//! found ([`Recovered`]) into what the engine replays (`CoreEngine::open_replaying`), and the order of
-//! a core's start-up: config checks (a backlog bound the journal holds well) → page
-//! store catalog → journal → what to do with damage (`MISSING_CASES`: lost redo only
-//! becomes a reported hole, anything that may have held a control record refuses to
-//! start) → engine replay → journal release of everything already materialized. It
-//! never interprets a record beyond that, never drops a damaged range it cannot place
-//! (it becomes `missing_unplaced`, which the engine turns into a reported hole), and
-//! does all I/O through `I: Io`.
+//! What it owns: the order of a core's start-up: config checks (a backlog bound the
+//! journal holds well) → page store catalog → each segment's metadata → journal scan
+//! (replaying into the hot logs as it goes) → what to do with damage (`MISSING_CASES`:
+//! lost redo only becomes a reported hole, anything that may have held a control record
+//! refuses to start) → journal release of everything already materialized. It never
+//! interprets a record beyond that, never drops a damaged range it cannot place (it
+//! becomes a reported hole above every segment's SCL), and does all I/O through
+//! `I: Io`.
 //!
 //! Creation order and what a crash during it leaves: the journal files are created and
 //! pre-written first, the catalog last; the catalog is the commit point (segments need
@@ -17,80 +16,31 @@
 //! with journal files but no catalog is a creation that crashed: `open_dir` pre-writes
 //! the journal again over them (`Journal::create_over`) and says so in the report.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::task::{Context, Poll};
+use std::rc::Rc;
 
-use boreal_segment::limits::BATCH_HEADER_SIZE;
-use boreal_segment::{BatchSeq, Lsn, PgId, Record, Records};
-
-use super::config::EngineConfig;
-use super::engine::{CoreEngine, open_segments};
-use super::error::EngineError;
-use super::wal::{Wal, WalError};
-use crate::hotlog::LsnRange;
 use boreal_segment::checksum::is_all_zero;
+use boreal_segment::limits::BATCH_HEADER_SIZE;
+use boreal_segment::{Lsn, PgId, Record, Records};
 
+use super::api::CoreStats;
+use super::config::EngineConfig;
+use super::engine::{CoreEngine, Inner};
+use super::error::EngineError;
+use super::notify::Lock;
+use super::recovery::{self, RecoveryReport, ReplayAction};
+use super::segment::{SegState, Segment};
 use crate::buf::DmaBuf;
+use crate::hotlog::{HotLog, LsnRange, OwnedRedo};
 use crate::io::{Io, OpenOptions};
 use crate::journal::{
     BatchPin, Journal, JournalConfig, JournalError, MissingAction, MissingRange, Recovered,
 };
-use crate::pages::{CATALOG_SLOT_BYTES, PageStoreError, catalog_path};
-
-/// The engine's view of a journal error: `Full` is backpressure, anything else final.
-fn wal_error(e: JournalError) -> WalError {
-    match e {
-        JournalError::Full {
-            waited_ms, encoded, ..
-        } => WalError::Full {
-            reason: e.to_string(),
-            waited_ms,
-            encoded,
-        },
-        e => WalError::Failed(e.to_string()),
-    }
-}
-
-impl<I: Io> Wal for Journal<I> {
-    async fn append(&self, records: &[Record<'_>]) -> Result<(), WalError> {
-        Journal::append(self, records)
-            .await
-            .map(|_| ())
-            .map_err(wal_error)
-    }
-
-    fn try_append(&self, records: &[Record<'_>]) -> Result<Option<BatchSeq>, WalError> {
-        Journal::try_append(self, records).map_err(wal_error)
-    }
-
-    fn poll_durable(&self, at: BatchSeq, cx: &mut Context<'_>) -> Poll<Result<(), WalError>> {
-        Journal::poll_durable(self, at, cx).map_err(wal_error)
-    }
-
-    fn set_space_wait_max(&self, max: std::time::Duration) {
-        Journal::set_space_wait_max(self, Some(max));
-    }
-
-    fn release(&self, pg: PgId, upto: Lsn) {
-        Journal::release(self, pg, upto);
-    }
-
-    fn release_meta(&self, pg: PgId) {
-        Journal::release_meta(self, pg);
-    }
-
-    fn durable_at(&self) -> Option<crate::io::Instant> {
-        Journal::durable_at(self)
-    }
-
-    fn wants_release(&self) -> bool {
-        // Appends wait already, or at most half the files are free: materialize now,
-        // so the files in use are released before the last free one fills.
-        let s = Journal::stats(self);
-        s.waiting_for_space || s.files_free * 2 < self.config().files as usize
-    }
-}
+use crate::pages::{
+    CATALOG_SLOT_BYTES, Catalog, CatalogEntry, DamagedState, MetaDamage, MetaFile, PageFile,
+    PageStoreError, catalog_path, meta_file_path, page_file_path,
+};
 
 /// What the engine replays from what journal recovery found, besides the records (which
 /// `open_dir` hands the engine borrowed from `rec.records`, every valid one in journal
@@ -189,7 +139,7 @@ fn is_not_found(e: &crate::pages::PageStoreError) -> bool {
         if source.kind() == std::io::ErrorKind::NotFound)
 }
 
-impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
+impl<I: Io + 'static> CoreEngine<I> {
     /// Opens the core whose page store is in `cfg.dir` and whose journal is in
     /// `journal.dir`, or creates both if `cfg.dir` holds no catalog: the one way a node
     /// (or a bench, or a test) starts a core. Recovery order: catalog and segment
@@ -201,7 +151,7 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
         io: I,
         cfg: EngineConfig,
         journal: JournalConfig,
-    ) -> Result<(CoreEngine<I, Journal<I>>, OpenReport), EngineError> {
+    ) -> Result<(CoreEngine<I>, OpenReport), EngineError> {
         cfg.validate().map_err(EngineError::Config)?;
         journal
             .validate()
@@ -267,9 +217,7 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
             }
         };
         let (wal, rec, as_decided) =
-            Journal::open_streaming(io.clone(), journal, &keep, &mut visit)
-                .await
-                .map_err(|e| EngineError::Journal(e.to_string()))?;
+            Journal::open_streaming(io.clone(), journal, &keep, &mut visit).await?;
         // Damage in the middle of the journal may have held a `Truncate` or
         // `SegmentMeta` record (group commit puts any record in any batch). Replaying
         // around a lost truncation would bring annulled records back below the SCL and
@@ -336,7 +284,7 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
         // what each segment already materialized.
         for pg in &held {
             let floor = engine.status(*pg)?.materialized_lsn;
-            engine.wal().release(*pg, floor);
+            engine.journal().release(*pg, floor);
         }
         Ok((engine, report))
     }
@@ -345,7 +293,7 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
         io: I,
         cfg: EngineConfig,
         journal: JournalConfig,
-    ) -> Result<(CoreEngine<I, Journal<I>>, OpenReport), EngineError> {
+    ) -> Result<(CoreEngine<I>, OpenReport), EngineError> {
         let mut report = OpenReport {
             created: true,
             ..OpenReport::default()
@@ -361,13 +309,228 @@ impl<I: Io + 'static> CoreEngine<I, Journal<I>> {
                     "{:?} held journal files ({file} at least) but no catalog: a creation that crashed before its commit; journal pre-written again",
                     journal.dir
                 ));
-                Journal::create_over(io.clone(), journal)
-                    .await
-                    .map_err(|e| EngineError::Journal(e.to_string()))?
+                Journal::create_over(io.clone(), journal).await?
             }
-            Err(e) => return Err(EngineError::Journal(e.to_string())),
+            Err(e) => return Err(e.into()),
         };
         let engine = CoreEngine::create(io, wal, cfg).await?;
         Ok((engine, report))
+    }
+
+    /// A fresh core with no segments: writes an empty catalog in `cfg.dir` (which must
+    /// exist) over whatever was there. `journal` must be freshly created.
+    pub async fn create(
+        io: I,
+        journal: Journal<I>,
+        cfg: EngineConfig,
+    ) -> Result<CoreEngine<I>, EngineError> {
+        cfg.validate().map_err(EngineError::Config)?;
+        let catalog = Catalog::create(io.clone(), &catalog_path(&cfg.dir)).await?;
+        Ok(Self::start(Inner::new(
+            io,
+            journal,
+            cfg,
+            catalog,
+            Vec::new(),
+            BTreeMap::new(),
+            CoreStats::default(),
+        )))
+    }
+
+    /// After replay: notes the journal's missing ranges in every segment they may
+    /// touch and starts the engine.
+    fn finish_opened(
+        io: I,
+        journal: Journal<I>,
+        opened: OpenedSegments<I>,
+        missing: &[LsnRange],
+        missing_unplaced: &[String],
+        cfg: EngineConfig,
+    ) -> Result<CoreEngine<I>, EngineError> {
+        let OpenedSegments {
+            catalog,
+            entries,
+            segments,
+            meta_damage,
+            mut report,
+        } = opened;
+        // A metadata slot that is neither valid nor zeros: a torn write (its coalescer
+        // pass never released the journal, so every record above the older floor the
+        // file fell back to is still there) or damage. If the damaged slot held a newer
+        // state, the journal may have released records up to that state's materialized
+        // LSN; whatever of them the replay did not bring back is reported missing, so
+        // reads that need it fail naming the damage and peers repair it. Its own
+        // `SegmentMeta` says how far that state went; if it does not decode, everything
+        // above the SCL up to the highest record held is reported.
+        for (pg, damage) in &meta_damage {
+            let Some(seg) = segments.get(pg) else {
+                continue;
+            };
+            let mut st = seg.st.borrow_mut();
+            let scl = st.hot.scl();
+            let upto = match damage.state {
+                DamagedState::Older => None,
+                DamagedState::Newer { materialized_lsn } => Some(materialized_lsn),
+                DamagedState::Unknown => Some(st.hot.max_lsn()),
+            };
+            let line = match upto.filter(|&u| u > scl) {
+                Some(u) => {
+                    let range = LsnRange::new(scl, u);
+                    st.hot.report_missing(range);
+                    format!(
+                        "{pg}: {}: records in {range} may have been released: reported missing",
+                        damage.why
+                    )
+                }
+                None => format!("{pg}: {}: nothing missing above its SCL {scl}", damage.why),
+            };
+            report.meta_damage.push(line);
+        }
+        for range in missing {
+            let mut touched = 0;
+            for seg in segments.values() {
+                let mut st = seg.st.borrow_mut();
+                if range.end > st.hot.floor() {
+                    st.hot.report_missing(*range);
+                    touched += 1;
+                }
+            }
+            report.missing.push((*range, touched));
+        }
+        // Damage the journal could not place: any record above the SCL may be in it.
+        // Every segment reports a hole from its SCL up, so a read above the SCL fails
+        // naming the damage, and gossip asks peers for everything above the SCL.
+        for what in missing_unplaced {
+            for seg in segments.values() {
+                let mut st = seg.st.borrow_mut();
+                let scl = st.hot.scl();
+                st.hot.report_missing(LsnRange::new(scl, Lsn::MAX));
+            }
+            report.missing_unplaced.push(what.clone());
+        }
+        let stats = CoreStats {
+            recovery: report,
+            ..CoreStats::default()
+        };
+        Ok(Self::start(Inner::new(
+            io, journal, cfg, catalog, entries, segments, stats,
+        )))
+    }
+}
+
+/// The catalog and every segment it names, each hot log empty at the segment's
+/// materialized LSN (its floor), before any journal record is replayed.
+pub(crate) struct OpenedSegments<I: Io> {
+    catalog: Catalog<I>,
+    entries: Vec<CatalogEntry>,
+    segments: BTreeMap<PgId, Rc<Segment<I>>>,
+    /// Segments whose metadata file had a slot that is neither valid nor zeros (see
+    /// `MetaFile::open`).
+    meta_damage: Vec<(PgId, MetaDamage)>,
+    /// What replay did so far.
+    report: RecoveryReport,
+}
+
+impl<I: Io> OpenedSegments<I> {
+    /// Replays one recovered journal record, in journal order, through
+    /// `node::recovery`'s table.
+    pub(crate) fn replay(&mut self, record: &Record<'_>) -> Result<(), EngineError> {
+        let report = &mut self.report;
+        let seg = self.segments.get(&record.pg_id());
+        let mut st = seg.map(|s| s.st.borrow_mut());
+        let case = recovery::classify(st.as_deref().map(|s| &s.hot), record);
+        report.cases[case.index()] += 1;
+        match (recovery::action(case), record, st.as_deref_mut()) {
+            (ReplayAction::Skip | ReplayAction::SkipAndReport, _, _) => {}
+            (ReplayAction::Insert, Record::Redo(r), Some(st)) => {
+                report.max_lsn = report.max_lsn.max(r.lsn);
+                st.hot.insert(r)?;
+            }
+            (ReplayAction::ApplyTruncation, Record::Truncate(t), Some(st)) => {
+                st.hot.truncate(t.epoch, LsnRange::new(t.start, t.end))?;
+                st.epoch = st.epoch.max(t.epoch);
+            }
+            (ReplayAction::RaiseEpoch, Record::SegmentMeta(m), Some(st)) => {
+                st.epoch = st.epoch.max(m.epoch)
+            }
+            (ReplayAction::Fail, r, _) => {
+                return Err(EngineError::Recovery(format!("{case:?}: {}", describe(r))));
+            }
+            (a, r, _) => {
+                panic!("recovery table gave {a:?} for {case:?} on {}", describe(r))
+            }
+        }
+        Ok(())
+    }
+
+    /// Each segment's floor: journal records at or below it are in the page store.
+    pub(crate) fn floors(&self) -> BTreeMap<PgId, Lsn> {
+        self.segments
+            .iter()
+            .map(|(pg, s)| (*pg, s.st.borrow().hot.floor()))
+            .collect()
+    }
+}
+
+pub(crate) async fn open_segments<I: Io>(
+    io: &I,
+    cfg: &EngineConfig,
+) -> Result<OpenedSegments<I>, EngineError> {
+    let (catalog, entries) = Catalog::open(io.clone(), &catalog_path(&cfg.dir)).await?;
+    let mut segments = BTreeMap::new();
+    let mut meta_damage = Vec::new();
+    for e in &entries {
+        let (seg, damage) = open_segment(io, cfg, e).await?;
+        if let Some(why) = damage {
+            meta_damage.push((e.pg, why));
+        }
+        segments.insert(e.pg, Rc::new(seg));
+    }
+    Ok(OpenedSegments {
+        catalog,
+        entries,
+        segments,
+        meta_damage,
+        report: RecoveryReport::default(),
+    })
+}
+
+async fn open_segment<I: Io>(
+    io: &I,
+    cfg: &EngineConfig,
+    e: &CatalogEntry,
+) -> Result<(Segment<I>, Option<MetaDamage>), EngineError> {
+    let (meta, durable, damage) =
+        MetaFile::open(io.clone(), &meta_file_path(&cfg.dir, e.pg), e.pg).await?;
+    let pages = PageFile::open(
+        io.clone(),
+        &page_file_path(&cfg.dir, e.pg),
+        e.pg,
+        e.page_size,
+        e.first_page,
+        e.page_count,
+        cfg.page_file_grow_bytes,
+    )
+    .await?;
+    let mut hot = HotLog::new(e.pg, durable.meta.materialized_lsn);
+    for t in &durable.truncations {
+        hot.truncate(t.epoch, t.range)?;
+    }
+    let seg = Segment {
+        pg: e.pg,
+        page_size: e.page_size,
+        pages,
+        meta,
+        meta_lock: Lock::default(),
+        st: std::cell::RefCell::new(SegState::new(hot, durable.meta.epoch)),
+    };
+    Ok((seg, damage))
+}
+
+/// A record for a message: a redo record owned (its body as bytes), others as they are.
+fn describe(r: &Record<'_>) -> String {
+    match r {
+        Record::Redo(r) => format!("{:?}", OwnedRedo::from_redo(r)),
+        other => format!("{other:?}"),
     }
 }
