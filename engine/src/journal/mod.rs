@@ -26,6 +26,7 @@ mod decide;
 mod error;
 mod files;
 mod lifecycle;
+mod pipeline;
 mod scan;
 mod writer;
 

@@ -18,18 +18,14 @@
 //! [`BATCH_BUFFERS`] `DmaBuf`s, each allocated once and reused; one waker per waiting
 //! append, in reused lists).
 //!
-//! Invariants: at most `pipeline_depth` (≤ 3) batch writes in flight, and batch `s` is
-//! written only after batch `s - pipeline_depth` is durable; a batch is written while
-//! `k` others are in flight (or written, not yet acknowledged) only if all are in the
-//! same file and the oldest of them is not the first of its file (so the batch before
-//! them is in that file too, where recovery looks for it), and then its header carries
-//! the window `k` (`PIPELINED`, or `PIPELINED_TWO`); a batch that starts a file is
-//! written only when nothing is in flight (a newer generation proves every older batch complete);
-//! appends are acknowledged in sequence order (`durable` is the highest sequence with
-//! every batch up to it durable, and only grows); batches get consecutive sequence
-//! numbers and are written back to back in a file generation; a recycled file's new
-//! header is durable before its first batch is written.
-//! (Creating and opening files is `lifecycle.rs`.)
+//! Invariants: which batch may be written when, with which pipeline window, and which
+//! completion acknowledges what, are the rules of `pipeline.rs` (sans-I/O, property
+//! tested): at most `pipeline_depth` (≤ 3) batch writes in flight, pipelined only
+//! within one file and never for a batch that starts a file, acknowledged in sequence
+//! order, nothing after a failure. Here: batches get consecutive sequence numbers and
+//! are written back to back in a file generation; a recycled file's new header is
+//! durable before its first batch is written. (Creating and opening files is
+//! `lifecycle.rs`.)
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -48,6 +44,7 @@ use super::config::{DurabilityMode, JournalConfig, PIPELINE_DEPTH_MAX};
 use super::error::{FailedOp, JournalError};
 use super::files::FileSet;
 use super::lifecycle::{encode_header, header_of};
+use super::pipeline::{self, Pipeline, Retired};
 use crate::io::{DmaBuf, Instant, Io, WriteFlags, submit_urgently};
 use crate::rt::timeout_at;
 
@@ -127,15 +124,11 @@ struct Job {
     new_generation: Option<Generation>,
 }
 
-/// A batch being written, oldest first in `State::flights`.
-struct Flight {
-    seq: BatchSeq,
-    file: usize,
-    offset: u64,
-    records: u32,
-    /// Its write completed (the buffer, returned); acknowledged once every older batch
-    /// completed too.
-    done: Option<DmaBuf>,
+/// What the writer keeps with a batch in the pipeline.
+#[derive(Debug, Default)]
+struct FlightData {
+    /// The buffer, once its write completed.
+    buf: Option<DmaBuf>,
     /// Appends waiting for it.
     wakers: Vec<Waker>,
 }
@@ -159,9 +152,9 @@ struct State {
     spares: Vec<DmaBuf>,
     /// Buffers allocated so far (at most [`BATCH_BUFFERS`]).
     buffers: usize,
-    /// Batches being written, in sequence order (at most `pipeline_depth`).
-    flights: Vec<Flight>,
-    durable: Option<BatchSeq>,
+    /// Batches being written, in sequence order (at most `pipeline_depth`), and the
+    /// acknowledgement point.
+    pipeline: Pipeline<FlightData>,
     /// When the newest batch was found durable: one clock read per batch, which the
     /// engine uses instead of one per append (see [`Journal::durable_at`]).
     durable_at: Option<Instant>,
@@ -226,8 +219,7 @@ impl<I: Io> Journal<I> {
             filling: None,
             spares: vec![DmaBuf::zeroed(cfg.batch_bytes_max)],
             buffers: 1,
-            flights: Vec::with_capacity(PIPELINE_DEPTH_MAX),
-            durable: None,
+            pipeline: Pipeline::new(cfg.pipeline_depth),
             durable_at: None,
             failed: None,
             filling_wakers: Vec::new(),
@@ -393,7 +385,7 @@ impl<I: Io> Journal<I> {
     /// or before the first batch.
     pub fn durable_at(&self) -> Option<Instant> {
         let st = self.inner.st.borrow();
-        st.durable_at.filter(|_| !st.flights.is_empty())
+        st.durable_at.filter(|_| !st.pipeline.is_empty())
     }
 
     /// The journal is running short of free space: the coalescer should materialize
@@ -408,11 +400,11 @@ impl<I: Io> Journal<I> {
     pub fn stats(&self) -> JournalStats {
         let st = self.inner.st.borrow();
         let mut s = st.stats.clone();
-        s.inflight = !st.flights.is_empty();
+        s.inflight = !st.pipeline.is_empty();
         s.filling_records = st.filling.as_ref().map_or(0, |f| f.progress.record_count());
         s.files_active = st.set.active_count();
         s.files_free = st.set.free_count();
-        s.durable_seq = st.durable;
+        s.durable_seq = st.pipeline.durable();
         s.failed = st.failed.clone();
         s
     }
@@ -614,14 +606,14 @@ impl<I: Io> Inner<I> {
     ) -> Poll<Result<(), JournalError>> {
         let mut guard = self.st.borrow_mut();
         let st = &mut *guard;
-        if st.durable.is_some_and(|d| d >= seq) {
+        if st.pipeline.durable().is_some_and(|d| d >= seq) {
             return Poll::Ready(Ok(()));
         }
         if let Some(e) = &st.failed {
             return Poll::Ready(Err(e.clone()));
         }
-        match st.flights.iter_mut().find(|f| f.seq == seq) {
-            Some(f) => f.wakers.push(cx.waker().clone()),
+        match st.pipeline.get_mut(seq) {
+            Some(f) => f.data.wakers.push(cx.waker().clone()),
             None => st.filling_wakers.push(cx.waker().clone()),
         }
         Poll::Pending
@@ -646,30 +638,16 @@ impl<I: Io> Inner<I> {
     }
 
     /// Whether the batch being filled may be written now, and with which pipeline
-    /// window: `None` not yet; `Some(0)` nothing is in flight; `Some(k)` written while
-    /// the `k` batches before it are in flight (or written and not yet acknowledged).
-    /// That needs `k < pipeline_depth`, all of them and the new one in one file, the
-    /// oldest of them not the first of its file (so the batch before it is in that file
-    /// too, where recovery looks for it), the new one not starting a file, and the new
-    /// one holding at least as many records as the newest in flight (or full): taken at
-    /// its first record it would be a group of one, and the appenders the batch in
-    /// flight releases would wait for the next.
+    /// window (`pipeline.rs` says when).
     fn take_mode(&self, st: &State) -> Option<u8> {
-        let f = st.filling.as_ref().filter(|f| !f.progress.is_empty())?;
-        match st.flights.as_slice() {
-            [] if f.new_generation.is_some() && st.marking > 0 => None,
-            [] => Some(0),
-            [oldest, ..] => {
-                let newest = st.flights.last().expect("a batch is in flight");
-                (st.flights.len() < self.cfg.pipeline_depth
-                    && f.new_generation.is_none()
-                    && f.file == oldest.file
-                    && f.file == newest.file
-                    && oldest.offset > JOURNAL_FILE_HEADER_SIZE as u64
-                    && (f.full || f.progress.record_count() >= newest.records))
-                    .then(|| u8::try_from(st.flights.len()).expect("pipeline_depth is at most 3"))
-            }
-        }
+        let f = st.filling.as_ref()?;
+        let next = pipeline::Filling {
+            records: f.progress.record_count(),
+            full: f.full,
+            file: f.file,
+            starts_file: f.new_generation.is_some(),
+        };
+        st.pipeline.window(next, st.marking > 0)
     }
 
     fn batch_ready(&self, st: &State) -> bool {
@@ -722,14 +700,12 @@ impl<I: Io> Inner<I> {
         f.buf.set_len(padded);
         st.tail_offset += padded as u64;
         let spare = st.spare_lists.pop().unwrap_or_default();
-        st.flights.push(Flight {
-            seq: header.sequence,
-            file: f.file,
-            offset,
-            records: header.record_count,
-            done: None,
+        let data = FlightData {
+            buf: None,
             wakers: std::mem::replace(&mut st.filling_wakers, spare),
-        });
+        };
+        st.pipeline
+            .launch(header.sequence, f.file, offset, header.record_count, data);
         // Appenders waiting for the next batch to open (theirs was full) may go on now
         // if a buffer is spare (a batch can be filled while two are written).
         wake_all(&mut st.room_wakers);
@@ -845,61 +821,54 @@ impl<I: Io> Inner<I> {
         let mut list = {
             let mut guard = self.st.borrow_mut();
             let st = &mut *guard;
-            let at = st
-                .flights
-                .iter()
-                .position(|f| f.seq == seq)
+            let written = buf.len() as u64;
+            let flight = st
+                .pipeline
+                .get_mut(seq)
                 .expect("completing a batch in flight");
-            st.set.batch_done(st.flights[at].file);
+            buf.clear();
+            flight.data.buf = Some(buf);
+            st.set.batch_done(flight.file);
             let mut list = st.spare_lists.pop().unwrap_or_default();
+            let ok = result.is_ok();
             match result {
                 Ok(()) => {
-                    st.stats.bytes += buf.len() as u64;
+                    st.stats.bytes += written;
                     st.stats.syncs += 1;
-                    st.flights[at].done = Some(buf);
                 }
                 Err(e) => {
-                    buf.clear();
-                    st.spares.push(buf);
-                    let mut f = st.flights.remove(at);
-                    list.append(&mut f.wakers);
-                    st.spare_lists.push(f.wakers);
                     if st.failed.is_none() {
                         st.failed = Some(e);
                     }
                     list.append(&mut st.filling_wakers);
                 }
             }
-            let failed = st.failed.is_some();
-            let mut acked = None;
-            // In order: the oldest completed batches (all of them once failed, without
-            // an acknowledgement, and every waiter).
-            while let Some(first) = st.flights.first()
-                && (first.done.is_some() || failed)
-            {
-                if first.done.is_none() {
-                    // Still being written after a failure: its flusher returns the buffer.
-                    let f = &mut st.flights[0];
-                    list.append(&mut f.wakers);
-                    break;
+            let State {
+                pipeline,
+                spares,
+                spare_lists,
+                stats,
+                ..
+            } = st;
+            let acked = pipeline.complete(seq, ok, |retired| {
+                let mut f = match retired {
+                    Retired::Durable(f) => {
+                        stats.batches += 1;
+                        f
+                    }
+                    Retired::Failed(f) => f,
+                };
+                if let Some(buf) = f.data.buf.take() {
+                    assert!(spares.len() < BATCH_BUFFERS, "a batch buffer too many");
+                    spares.push(buf);
                 }
-                let mut f = st.flights.remove(0);
-                let mut buf = f.done.take().expect("checked");
-                buf.clear();
-                assert!(st.spares.len() < BATCH_BUFFERS, "a batch buffer too many");
-                st.spares.push(buf);
-                list.append(&mut f.wakers);
-                st.spare_lists.push(f.wakers);
-                if !failed {
-                    assert!(st.durable.is_none_or(|d| d < f.seq), "durable only grows");
-                    st.durable = Some(f.seq);
-                    st.stats.batches += 1;
-                    acked = Some(f.seq);
-                }
-            }
-            if failed {
-                for f in &mut st.flights {
-                    list.append(&mut f.wakers);
+                list.append(&mut f.data.wakers);
+                spare_lists.push(f.data.wakers);
+            });
+            if pipeline.failed() {
+                // Everyone still waiting on a batch in flight sees the failure now.
+                for f in pipeline.iter_mut() {
+                    list.append(&mut f.data.wakers);
                 }
             }
             if acked.is_some() {
@@ -957,11 +926,12 @@ async fn flusher<I: Io>(inner: Rc<Inner<I>>) {
                         if st.failed.is_none() {
                             st.failed = Some(e);
                         }
+                        st.pipeline.fail();
                         let mut list = std::mem::take(&mut st.room_wakers);
                         list.append(&mut st.filling_wakers);
                         list.append(&mut st.flushers);
-                        for f in &mut st.flights {
-                            list.append(&mut f.wakers);
+                        for f in st.pipeline.iter_mut() {
+                            list.append(&mut f.data.wakers);
                         }
                         drop(st);
                         wake_all(&mut list);
