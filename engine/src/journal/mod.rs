@@ -8,7 +8,9 @@
 //! - `lifecycle`: `Journal::create` (pre-allocate and pre-write every file) and
 //!   `Journal::open` (recovery);
 //! - `writer`: [`Journal`]: `append` (group commit), `release`, `stats`; fail-stop on
-//!   any write or sync error;
+//!   any write or sync error; `flusher`: the tasks that write batches durably;
+//!   `pipeline`: the rules of which batch may be written when and what a completion
+//!   acknowledges (sans-I/O);
 //! - `scan`: recovery's reading side and [`RecoveredRecords`];
 //! - `decide`: recovery's decision table ([`RECOVERY_CASES`]) and what it guarantees,
 //!   and what a damaged range may have held ([`MISSING_CASES`]).
@@ -25,6 +27,7 @@ mod config;
 mod decide;
 mod error;
 mod files;
+mod flusher;
 mod lifecycle;
 mod pipeline;
 mod scan;

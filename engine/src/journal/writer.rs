@@ -1,7 +1,8 @@
 //! The journal of one core: group commit over pre-written, recycled files.
 //!
-//! Owns the open files, the batch buffers (one being filled, up to two being written),
-//! the waiters and the flusher tasks. Every `append` encodes its records into the batch
+//! Owns the open files, the batch buffers (one being filled, up to
+//! `pipeline_depth` — three by default — being written), the waiters and the flusher
+//! tasks (`flusher.rs`). Every `append` encodes its records into the batch
 //! being filled before it first waits, so records may borrow from the caller; then it
 //! waits for that batch to be durable. Flusher tasks (one per allowed write in flight,
 //! `pipeline_depth`) write and sync batches: whatever arrived while a write was in
@@ -29,7 +30,6 @@
 
 use std::cell::RefCell;
 use std::future::poll_fn;
-use std::io;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
@@ -40,19 +40,18 @@ use boreal_segment::{
     body_capacity,
 };
 
-use super::config::{DurabilityMode, JournalConfig, PIPELINE_DEPTH_MAX};
-use super::error::{FailedOp, JournalError};
+use super::config::{JournalConfig, PIPELINE_DEPTH_MAX};
+use super::error::JournalError;
 use super::files::FileSet;
-use super::lifecycle::{encode_header, header_of};
-use super::pipeline::{self, Pipeline, Retired};
-use crate::io::{DmaBuf, Instant, Io, WriteFlags, submit_urgently};
+use super::pipeline::{self, Pipeline};
+use crate::io::{DmaBuf, Instant, Io};
 use crate::rt::timeout_at;
 
 /// Batch buffers a journal allocates, at most: one being filled while up to
 /// `PIPELINE_DEPTH_MAX` are written. Each is `batch_bytes_max` bytes, allocated
 /// (zeroed) once and kept: a buffer returned while another is still spare is kept too,
 /// never freed and allocated again.
-const BATCH_BUFFERS: usize = 1 + PIPELINE_DEPTH_MAX;
+pub(super) const BATCH_BUFFERS: usize = 1 + PIPELINE_DEPTH_MAX;
 
 /// What a successful `append` covered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,37 +103,37 @@ pub struct JournalStats {
     pub failed: Option<JournalError>,
 }
 
-struct Filling {
-    buf: DmaBuf,
+pub(super) struct Filling {
+    pub(super) buf: DmaBuf,
     /// Bytes of `buf` the batch may use (`batch_bytes_max`, or less at a file's end).
-    limit: usize,
-    progress: BatchProgress,
-    file: usize,
+    pub(super) limit: usize,
+    pub(super) progress: BatchProgress,
+    pub(super) file: usize,
     /// The file was just taken for recycling: write this header first.
-    new_generation: Option<Generation>,
+    pub(super) new_generation: Option<Generation>,
     /// No more records fit: the next append waits for the next batch.
-    full: bool,
+    pub(super) full: bool,
 }
 
-struct Job {
-    buf: DmaBuf,
-    file: usize,
-    offset: u64,
-    seq: BatchSeq,
-    new_generation: Option<Generation>,
+pub(super) struct Job {
+    pub(super) buf: DmaBuf,
+    pub(super) file: usize,
+    pub(super) offset: u64,
+    pub(super) seq: BatchSeq,
+    pub(super) new_generation: Option<Generation>,
 }
 
 /// What the writer keeps with a batch in the pipeline.
 #[derive(Debug, Default)]
-struct FlightData {
+pub(super) struct FlightData {
     /// The buffer, once its write completed.
-    buf: Option<DmaBuf>,
+    pub(super) buf: Option<DmaBuf>,
     /// Appends waiting for it.
-    wakers: Vec<Waker>,
+    pub(super) wakers: Vec<Waker>,
 }
 
 /// What the flusher does next.
-enum Work {
+pub(super) enum Work {
     /// Write a batch (after the new header of its file, if it starts one).
     Batch(Job),
     /// Rewrite the header of file `0`, freed (every record in it released), with
@@ -142,46 +141,46 @@ enum Work {
     MarkFree(usize),
 }
 
-struct State {
-    set: FileSet,
+pub(super) struct State {
+    pub(super) set: FileSet,
     /// Where the next batch goes in the current file.
-    tail_offset: u64,
-    next_seq: BatchSeq,
-    filling: Option<Filling>,
+    pub(super) tail_offset: u64,
+    pub(super) next_seq: BatchSeq,
+    pub(super) filling: Option<Filling>,
     /// Buffers neither being filled nor written (at most [`BATCH_BUFFERS`]).
-    spares: Vec<DmaBuf>,
+    pub(super) spares: Vec<DmaBuf>,
     /// Buffers allocated so far (at most [`BATCH_BUFFERS`]).
-    buffers: usize,
+    pub(super) buffers: usize,
     /// Batches being written, in sequence order (at most `pipeline_depth`), and the
     /// acknowledgement point.
-    pipeline: Pipeline<FlightData>,
+    pub(super) pipeline: Pipeline<FlightData>,
     /// When the newest batch was found durable: one clock read per batch, which the
     /// engine uses instead of one per append (see [`Journal::durable_at`]).
-    durable_at: Option<Instant>,
-    failed: Option<JournalError>,
-    filling_wakers: Vec<Waker>,
-    room_wakers: Vec<Waker>,
+    pub(super) durable_at: Option<Instant>,
+    pub(super) failed: Option<JournalError>,
+    pub(super) filling_wakers: Vec<Waker>,
+    pub(super) room_wakers: Vec<Waker>,
     /// Empty waker lists kept for reuse (no allocation per batch).
-    spare_lists: Vec<Vec<Waker>>,
+    pub(super) spare_lists: Vec<Vec<Waker>>,
     /// Flushers waiting for work.
-    flushers: Vec<Waker>,
+    pub(super) flushers: Vec<Waker>,
     /// Freed files' headers being rewritten (`Work::MarkFree`) now: 0 or 1, one at a
     /// time in the order the files were freed. A batch that starts a file waits for
     /// it: the file may be that one, taken again for recycling since, and its new
     /// header must land after the one that marks it free.
-    marking: u32,
-    closed: bool,
-    stats: JournalStats,
+    pub(super) marking: u32,
+    pub(super) closed: bool,
+    pub(super) stats: JournalStats,
 }
 
-struct Inner<I: Io> {
-    io: I,
-    cfg: JournalConfig,
-    files: Vec<I::File>,
-    st: RefCell<State>,
+pub(super) struct Inner<I: Io> {
+    pub(super) io: I,
+    pub(super) cfg: JournalConfig,
+    pub(super) files: Vec<I::File>,
+    pub(super) st: RefCell<State>,
     /// How long an append waits for a free file before it gives up with
     /// `JournalError::Full`; `None`: as long as it takes.
-    space_wait_max: std::cell::Cell<Option<std::time::Duration>>,
+    pub(super) space_wait_max: std::cell::Cell<Option<std::time::Duration>>,
 }
 
 /// One core's journal. See the module docs. Not `Send`: one per core.
@@ -239,7 +238,7 @@ impl<I: Io> Journal<I> {
             st: RefCell::new(st),
         });
         for _ in 0..depth {
-            drop(crate::rt::spawn(flusher(inner.clone())));
+            drop(crate::rt::spawn(super::flusher::flusher(inner.clone())));
         }
         Journal { inner }
     }
@@ -433,7 +432,7 @@ pub(super) fn pin(set: &mut FileSet, index: usize, record: &Record<'_>) {
     }
 }
 
-fn wake_all(wakers: &mut Vec<Waker>) {
+pub(super) fn wake_all(wakers: &mut Vec<Waker>) {
     for w in wakers.drain(..) {
         w.wake();
     }
@@ -639,7 +638,7 @@ impl<I: Io> Inner<I> {
 
     /// Whether the batch being filled may be written now, and with which pipeline
     /// window (`pipeline.rs` says when).
-    fn take_mode(&self, st: &State) -> Option<u8> {
+    pub(super) fn take_mode(&self, st: &State) -> Option<u8> {
         let f = st.filling.as_ref()?;
         let next = pipeline::Filling {
             records: f.progress.record_count(),
@@ -652,308 +651,5 @@ impl<I: Io> Inner<I> {
 
     fn batch_ready(&self, st: &State) -> bool {
         self.take_mode(st).is_some()
-    }
-
-    /// The flusher's wait: a freed file to mark, else the next batch that may be
-    /// written; `None` once failed or closed.
-    fn take_job(&self, cx: &mut std::task::Context<'_>) -> Poll<Option<Work>> {
-        let mut guard = self.st.borrow_mut();
-        let st = &mut *guard;
-        if st.failed.is_some() {
-            return Poll::Ready(None);
-        }
-        // Once per freed file (every 64 MiB of journal by default): a header write
-        // next to the batches, so restarts read only what is still needed. Also after
-        // close, while the runtime still polls the flusher.
-        // One at a time, in the order the files were freed (journal order): a crash
-        // must never leave a newer file marked free while an older one still reads as
-        // live, or the sequence gap between them would read as lost batches.
-        if st.marking == 0
-            && let Some(index) = st.set.take_unmarked()
-        {
-            st.marking += 1;
-            return Poll::Ready(Some(Work::MarkFree(index)));
-        }
-        if st.closed {
-            return Poll::Ready(None);
-        }
-        let Some(window) = self.take_mode(st) else {
-            if !st.flushers.iter().any(|w| w.will_wake(cx.waker())) {
-                st.flushers.push(cx.waker().clone());
-            }
-            return Poll::Pending;
-        };
-        let mut f = st.filling.take().expect("take_mode saw a batch");
-        let offset = f.progress.place().file_offset;
-        assert_eq!(offset, st.tail_offset, "the open batch starts at the tail");
-        let mut builder = BatchBuilder::resume(&mut f.buf.as_full_mut()[..f.limit], f.progress)
-            .expect("the paused batch resumes in its own buffer");
-        if window > 0 {
-            builder
-                .set_window(window)
-                .expect("appends go to files of the current version, whose window fits the depth");
-            st.stats.pipelined += 1;
-            st.stats.pipelined_behind_two += u64::from(window == 2);
-        }
-        let header = builder.seal();
-        let padded = header.padded_len();
-        f.buf.set_len(padded);
-        st.tail_offset += padded as u64;
-        let spare = st.spare_lists.pop().unwrap_or_default();
-        let data = FlightData {
-            buf: None,
-            wakers: std::mem::replace(&mut st.filling_wakers, spare),
-        };
-        st.pipeline
-            .launch(header.sequence, f.file, offset, header.record_count, data);
-        // Appenders waiting for the next batch to open (theirs was full) may go on now
-        // if a buffer is spare (a batch can be filled while two are written).
-        wake_all(&mut st.room_wakers);
-        Poll::Ready(Some(Work::Batch(Job {
-            buf: f.buf,
-            file: f.file,
-            offset,
-            seq: header.sequence,
-            new_generation: f.new_generation,
-        })))
-    }
-
-    /// Writes `buf` at `offset` of file `index` and makes it durable, per the mode.
-    async fn durable_write(
-        &self,
-        index: usize,
-        buf: DmaBuf,
-        offset: u64,
-        header: bool,
-    ) -> (Result<(), JournalError>, DmaBuf) {
-        let file = &self.files[index];
-        let len = buf.len();
-        let fail =
-            |op: FailedOp, e: Option<&io::Error>, short: Option<usize>| JournalError::Failed {
-                op,
-                file: FileSet::id(index),
-                offset,
-                errno: e.and_then(io::Error::raw_os_error),
-                cause: match (e, short) {
-                    (Some(e), _) => e.to_string(),
-                    (None, Some(n)) => format!("short write: {n} of {len} bytes"),
-                    (None, None) => "unknown".into(),
-                },
-            };
-        let check = |r: io::Result<usize>, op: FailedOp| match r {
-            Ok(n) if n == len => Ok(()),
-            Ok(n) => Err(fail(op, None, Some(n))),
-            Err(e) => Err(fail(op, Some(&e), None)),
-        };
-        match self.cfg.durability {
-            DurabilityMode::WriteThenFdatasync => {
-                let op = if header {
-                    FailedOp::HeaderWrite
-                } else {
-                    FailedOp::Write
-                };
-                let (r, buf) = submit_urgently(
-                    &self.io,
-                    self.io.write_at(file, buf, offset, WriteFlags::NONE),
-                )
-                .await;
-                if let Err(e) = check(r, op) {
-                    return (Err(e), buf);
-                }
-                let op = if header {
-                    FailedOp::HeaderSync
-                } else {
-                    FailedOp::Sync
-                };
-                let r = submit_urgently(&self.io, self.io.fdatasync(file))
-                    .await
-                    .map_err(|e| fail(op, Some(&e), None));
-                (r, buf)
-            }
-            DurabilityMode::Linked => {
-                let op = if header {
-                    FailedOp::HeaderWrite
-                } else {
-                    FailedOp::LinkedWriteSync
-                };
-                let (r, buf) =
-                    submit_urgently(&self.io, self.io.write_then_fdatasync(file, buf, offset))
-                        .await;
-                (check(r, op), buf)
-            }
-            DurabilityMode::DsyncWrite => {
-                let op = if header {
-                    FailedOp::HeaderWrite
-                } else {
-                    FailedOp::DsyncWrite
-                };
-                let (r, buf) = submit_urgently(
-                    &self.io,
-                    self.io.write_at(file, buf, offset, WriteFlags::DSYNC),
-                )
-                .await;
-                (check(r, op), buf)
-            }
-        }
-    }
-
-    /// Writes file `index`'s header with `generation` durably, through the flusher's
-    /// one header buffer (taken from `slot` and put back).
-    async fn write_header(
-        &self,
-        slot: &mut Option<DmaBuf>,
-        index: usize,
-        generation: Generation,
-    ) -> Result<(), JournalError> {
-        let mut hbuf = slot
-            .take()
-            .expect("the header buffer is returned after each use");
-        encode_header(&mut hbuf, &header_of(&self.cfg, index, generation));
-        let (r, hbuf) = self.durable_write(index, hbuf, 0, true).await;
-        *slot = Some(hbuf);
-        r
-    }
-
-    /// Records the outcome of the batch write `seq` and acknowledges, in sequence
-    /// order, every batch whose write and every older batch's write completed. After a
-    /// failure nothing more is acknowledged: everyone waiting is woken to see it.
-    fn complete(&self, seq: BatchSeq, mut buf: DmaBuf, result: Result<(), JournalError>) {
-        let mut list = {
-            let mut guard = self.st.borrow_mut();
-            let st = &mut *guard;
-            let written = buf.len() as u64;
-            let flight = st
-                .pipeline
-                .get_mut(seq)
-                .expect("completing a batch in flight");
-            buf.clear();
-            flight.data.buf = Some(buf);
-            st.set.batch_done(flight.file);
-            let mut list = st.spare_lists.pop().unwrap_or_default();
-            let ok = result.is_ok();
-            match result {
-                Ok(()) => {
-                    st.stats.bytes += written;
-                    st.stats.syncs += 1;
-                }
-                Err(e) => {
-                    if st.failed.is_none() {
-                        st.failed = Some(e);
-                    }
-                    list.append(&mut st.filling_wakers);
-                }
-            }
-            let State {
-                pipeline,
-                spares,
-                spare_lists,
-                stats,
-                ..
-            } = st;
-            let acked = pipeline.complete(seq, ok, |retired| {
-                let mut f = match retired {
-                    Retired::Durable(f) => {
-                        stats.batches += 1;
-                        f
-                    }
-                    Retired::Failed(f) => f,
-                };
-                if let Some(buf) = f.data.buf.take() {
-                    assert!(spares.len() < BATCH_BUFFERS, "a batch buffer too many");
-                    spares.push(buf);
-                }
-                list.append(&mut f.data.wakers);
-                spare_lists.push(f.data.wakers);
-            });
-            if pipeline.failed() {
-                // Everyone still waiting on a batch in flight sees the failure now.
-                for f in pipeline.iter_mut() {
-                    list.append(&mut f.data.wakers);
-                }
-            }
-            if acked.is_some() {
-                st.durable_at = Some(self.io.now());
-                st.set.collect_free();
-            }
-            list.append(&mut st.room_wakers);
-            list
-        };
-        wake_all(&mut list);
-        self.st.borrow_mut().spare_lists.push(list);
-    }
-
-    fn fail_header(&self, job: Job, e: JournalError) {
-        self.complete(job.seq, job.buf, Err(e));
-    }
-}
-
-/// A flusher task (one per allowed write in flight): takes the next batch that may be
-/// written, writes it durably, and records the outcome.
-async fn flusher<I: Io>(inner: Rc<Inner<I>>) {
-    let mut header_buf = Some(DmaBuf::zeroed(JOURNAL_FILE_HEADER_SIZE));
-    loop {
-        let Some(work) = poll_fn(|cx| inner.take_job(cx)).await else {
-            // Failed or closed: release anyone still waiting for room, and the other
-            // flusher.
-            let mut st = inner.st.borrow_mut();
-            let mut list = std::mem::take(&mut st.room_wakers);
-            list.append(&mut st.filling_wakers);
-            list.append(&mut st.flushers);
-            drop(st);
-            wake_all(&mut list);
-            return;
-        };
-        let job = match work {
-            Work::Batch(job) => job,
-            Work::MarkFree(index) => {
-                let r = inner
-                    .write_header(&mut header_buf, index, Generation::ZERO)
-                    .await;
-                let mut st = inner.st.borrow_mut();
-                st.marking -= 1;
-                // A batch that starts a file may have waited for this write.
-                if let Some(w) = st.flushers.pop() {
-                    w.wake();
-                }
-                match r {
-                    Ok(()) => {
-                        st.stats.syncs += 1;
-                        st.stats.files_marked_free += 1;
-                    }
-                    // Fail-stop, as for any write: nobody waits on this write, so
-                    // wake everyone waiting on the journal to see the failure.
-                    Err(e) => {
-                        if st.failed.is_none() {
-                            st.failed = Some(e);
-                        }
-                        st.pipeline.fail();
-                        let mut list = std::mem::take(&mut st.room_wakers);
-                        list.append(&mut st.filling_wakers);
-                        list.append(&mut st.flushers);
-                        for f in st.pipeline.iter_mut() {
-                            list.append(&mut f.data.wakers);
-                        }
-                        drop(st);
-                        wake_all(&mut list);
-                    }
-                }
-                continue;
-            }
-        };
-        if let Some(generation) = job.new_generation {
-            let r = inner
-                .write_header(&mut header_buf, job.file, generation)
-                .await;
-            inner.st.borrow_mut().stats.header_writes += 1;
-            if let Err(e) = r {
-                inner.fail_header(job, e);
-                continue;
-            }
-            inner.st.borrow_mut().stats.syncs += 1;
-        }
-        let (r, buf) = inner
-            .durable_write(job.file, job.buf, job.offset, false)
-            .await;
-        inner.complete(job.seq, buf, r);
     }
 }
