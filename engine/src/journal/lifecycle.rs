@@ -403,10 +403,15 @@ impl<I: Io> Journal<I> {
         //   recycled oldest first, so a released file is older than every live one);
         //   rebuilt;
         // - batches older than every live file: the oldest live file, or a released
-        //   file whose recycling header tore. Nothing older shows a sequence gap, so
-        //   the batches themselves decide: if any holds redo above its segment's
-        //   floor (`keep`), the file is live and is rebuilt; otherwise nothing in it is
-        //   needed and it is zeroed and made free.
+        //   file whose recycling or free-marking header tore or was damaged. Live
+        //   files hold consecutive generations (files are taken with the next
+        //   generation and freed oldest first), so a generation below the live ones
+        //   with a generation between them that no file holds (freed, its header
+        //   rewritten) was freed before that one: zeroed and made free. Otherwise
+        //   nothing older shows a sequence gap, so the batches themselves decide: if
+        //   any holds redo above its segment's floor or a control record (`keep`), the
+        //   file is live and is rebuilt; otherwise nothing in it is needed and it is
+        //   zeroed and made free.
         // A header is rebuilt from the config and that generation (every other field
         // is known). A file that is zeroed cannot bring its batches back to life when
         // it is reused with their generation.
@@ -422,9 +427,21 @@ impl<I: Io> Journal<I> {
             .map(|h| h.generation)
             .filter(|&g| g > Generation::ZERO)
             .min();
-        for (index, why) in unreadable {
+        let mut firsts = Vec::with_capacity(unreadable.len());
+        for &(index, _) in &unreadable {
+            firsts.push(first_batch_generation(&io, &files[index], FileSet::id(index)).await?);
+        }
+        let damaged_gens: Vec<Generation> = firsts.iter().flatten().map(|f| f.0).collect();
+        // Whether every generation strictly between `g` and the oldest live file is
+        // held by a file (one whose header is damaged too): only then may `g`'s file
+        // be the oldest live one.
+        let adjacent_to_live = |g: Generation| {
+            live_min.is_some_and(|m| {
+                (g.get() + 1..m.get()).all(|h| damaged_gens.contains(&Generation::new(h)))
+            })
+        };
+        for ((index, why), first) in unreadable.into_iter().zip(firsts) {
             let id = FileSet::id(index);
-            let first = first_batch_generation(&io, &files[index], id).await?;
             let rebuilt = |generation, version| JournalFileHeader {
                 version,
                 ..header_of(&cfg, index, generation)
@@ -438,7 +455,7 @@ impl<I: Io> Journal<I> {
                 Some((g, v)) if !taken && live_min.is_some_and(|m| m < g) => {
                     Some((g, v, "between live files"))
                 }
-                Some((g, v)) if !taken && g > Generation::ZERO => {
+                Some((g, v)) if !taken && g > Generation::ZERO && adjacent_to_live(g) => {
                     let probe = rebuilt(g, v);
                     let mut ignore = |_: &[u8]| {};
                     let mut stream = Stream::new(keep, &mut ignore);
