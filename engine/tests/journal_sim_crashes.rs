@@ -2,7 +2,9 @@
 //! one node (create or open, append from concurrent tasks, crash at a random time),
 //! and after every crash every acknowledged, unreleased record is recovered, nothing is
 //! reported missing (the disk destroys no durable data here), and a failed journal
-//! acknowledges nothing after its failure.
+//! acknowledges nothing after its failure. Across the seeds, crashes must have torn
+//! writes and dropped un-synced changes: a disk that made every write durable at once
+//! would pass every check above and prove nothing.
 //!
 //! Replay one seed: `SEED=<n> cargo test -p boreal-engine --test journal_sim_crashes -- --nocapture`.
 
@@ -16,7 +18,7 @@ use std::time::Duration;
 use boreal_engine::io::Clock;
 use boreal_engine::journal::{DurabilityMode, Journal};
 use boreal_engine::rt::spawn;
-use boreal_engine::sim::{FaultConfig, Sim, SimConfig};
+use boreal_engine::sim::{DiskStats, FaultConfig, Sim, SimConfig};
 use boreal_segment::{Lsn, PgId, Record};
 use journal_support::{payload, redo, small_config};
 
@@ -30,7 +32,7 @@ struct Model {
     fail_stops: u64,
 }
 
-fn run_seed(seed: u64) -> u64 {
+fn run_seed(seed: u64) -> (u64, DiskStats) {
     let faults = FaultConfig {
         write_eio_probability: 0.002,
         sync_eio_probability: 0.002,
@@ -151,23 +153,33 @@ fn run_seed(seed: u64) -> u64 {
             m.failed = false;
         });
     }
-    model.borrow().fail_stops
+    let fail_stops = model.borrow().fail_stops;
+    (fail_stops, ctl.disk_stats(0))
 }
 
 #[test]
 fn crashes_and_io_errors_lose_no_acknowledged_record() {
     if let Some(seed) = std::env::var("SEED").ok().and_then(|s| s.parse().ok()) {
-        println!("seed={seed} fail_stops={}", run_seed(seed));
+        let (fail_stops, disk) = run_seed(seed);
+        println!("seed={seed} fail_stops={fail_stops} {disk:?}");
         return;
     }
-    let mut fail_stops = 0;
+    let (mut fail_stops, mut torn, mut dropped) = (0, 0, 0);
     for seed in 0..30 {
         match std::panic::catch_unwind(|| run_seed(seed)) {
-            Ok(n) => fail_stops += n,
+            Ok((n, disk)) => {
+                fail_stops += n;
+                torn += disk.crash_torn_writes;
+                dropped += disk.crash_dropped_changes;
+            }
             Err(_) => panic!(
                 "seed {seed} failed; replay: SEED={seed} cargo test -p boreal-engine --test journal_sim_crashes -- --nocapture"
             ),
         }
     }
     assert!(fail_stops > 0, "no seed exercised a fail-stop");
+    assert!(
+        torn > 0 && dropped > 0,
+        "no crash tore a write ({torn}) or dropped an un-synced change ({dropped})"
+    );
 }

@@ -302,3 +302,29 @@ fn a_journal_failure_keeps_its_errno() {
         });
     }
 }
+
+#[test]
+fn a_pending_append_first_polled_while_its_batch_is_written_waits_for_it() {
+    // The network layer polls a connection's appends when it gets to them, often for
+    // the first time while their batch is on its way to the device: that is not
+    // durable yet.
+    with_engine(28, async |e, _| {
+        let body = payload(1, 128);
+        let records = [record(1, &body)];
+        let mut pending = e.try_append(PG, Epoch::ZERO, &records).unwrap().unwrap();
+        let seq = pending.batch().expect("journaled");
+        // Let the flusher take the batch and hand it to the (simulated) device; no
+        // virtual time passes, so the write cannot complete.
+        for _ in 0..8 {
+            boreal_engine::rt::yield_now().await;
+        }
+        let stats = e.journal().stats();
+        assert!(stats.inflight, "the batch is being written: {stats:?}");
+        assert!(stats.durable_seq.is_none_or(|d| d < seq), "{stats:?}");
+        assert!(e.poll_append(&mut pending, &mut noop()).is_pending());
+        assert_eq!(e.status(PG).unwrap().scl, Lsn::ZERO, "nothing acknowledged");
+        let ack = acknowledged(e, &mut pending).await.unwrap();
+        assert_eq!(ack.scl, Lsn::new(1));
+        assert!(e.journal().stats().durable_seq >= Some(seq));
+    });
+}
