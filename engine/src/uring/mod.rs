@@ -36,6 +36,7 @@
 mod fs;
 mod net;
 mod ring;
+mod setup;
 
 use std::io;
 use std::net::SocketAddr;
@@ -47,8 +48,9 @@ pub use self::net::{UringListener, UringStream};
 pub(crate) use self::ring::Ring;
 pub use self::ring::{
     PARK_SPIN_DEFAULT, PARK_SPIN_MAX, RING_ENTRIES_DEFAULT, RING_ENTRIES_MAX, RING_ENTRIES_MIN,
-    RingInfo, RingStats,
+    RingStats,
 };
+pub use self::setup::RingInfo;
 use crate::buf::DmaBuf;
 use crate::io::{Clock, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags};
 use crate::rt::Driver;
