@@ -38,7 +38,7 @@ use io_uring::{IoUring, opcode, squeue, types};
 use super::setup::{RingInfo, build_ring};
 use crate::buf::DmaBuf;
 use crate::io::Instant;
-use crate::rt::slab::{Key, Slab};
+use crate::rt::slab::{self, Key, Slab};
 use crate::rt::{Driver, Unpark};
 
 /// `user_data` of the eventfd read (never a slot: slot user_data has bit 63 clear).
@@ -184,18 +184,31 @@ impl fmt::Debug for Ring {
     }
 }
 
+/// An op's tag (`user_data`): bit 63 clear (the eventfd read's and the cancels' tags
+/// have it set), the slot's generation in bits 32..63, its index in bits 1..32, and in
+/// bit 0 which SQE of a linked pair completed.
+const UD_INDEX_BITS: u32 = 31;
+const UD_GENERATION_SHIFT: u32 = 1 + UD_INDEX_BITS;
+const _: () = assert!(
+    UD_GENERATION_SHIFT + slab::GENERATION_BITS <= 63,
+    "an op tag must carry the slab's whole generation below the flag bit"
+);
+
 fn user_data(key: Key, part: u8) -> u64 {
     assert!(
-        key.index < (1 << 31),
+        key.index < (1 << UD_INDEX_BITS),
         "op slab index {} too large",
         key.index
     );
-    (u64::from(key.generation & 0x7FFF_FFFF) << 32) | (u64::from(key.index) << 1) | u64::from(part)
+    debug_assert!(key.generation <= slab::GENERATION_MAX);
+    (u64::from(key.generation) << UD_GENERATION_SHIFT)
+        | (u64::from(key.index) << 1)
+        | u64::from(part)
 }
 
 fn decode_user_data(ud: u64) -> (u32, u32, usize) {
-    let generation = (ud >> 32) as u32;
-    let index = ((ud & 0xFFFF_FFFF) >> 1) as u32;
+    let generation = (ud >> UD_GENERATION_SHIFT) as u32;
+    let index = ((ud >> 1) & ((1 << UD_INDEX_BITS) - 1)) as u32;
     (index, generation, (ud & 1) as usize)
 }
 
@@ -265,6 +278,12 @@ impl Ring {
         };
         ring.arm_eventfd();
         Ok(ring)
+    }
+
+    /// Test hook: op slots created from now on start at `generation`.
+    #[cfg(test)]
+    pub(crate) fn start_generations_at(&self, generation: u32) {
+        self.ops.borrow_mut().start_generations_at(generation);
     }
 
     pub(crate) fn info(&self) -> &RingInfo {
@@ -641,3 +660,6 @@ impl Drop for Op {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
