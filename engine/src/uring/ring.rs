@@ -13,7 +13,10 @@
 //! submits and retries); be used from a thread other than the one that created it
 //! (`SINGLE_ISSUER`; the type is `!Send` through its `Rc`s).
 //!
-//! Invariants: `in_flight` equals the number of submitted-but-uncompleted user SQEs;
+//! Invariants: a park does not block once it woke a task, nor while completions wait
+//! (in the completion queue or, after it overflowed, in the kernel's overflow list,
+//! which only an enter with `GETEVENTS` flushes); `in_flight` equals the number of
+//! submitted-but-uncompleted user SQEs;
 //! every `user_data` of a user SQE names a live slot; a linked pair's SQEs are pushed
 //! together (space is checked first), so nothing is submitted between them; when the
 //! ring is dropped it cancels and waits for everything in flight, and if the kernel
@@ -173,6 +176,13 @@ pub(crate) struct Ring {
     park_spin: Duration,
     spins_woken: Cell<u64>,
     spins_slept: Cell<u64>,
+    /// Tasks woken by reaps so far: a park that sees it move while arming the eventfd
+    /// (which may reap) must not block.
+    woken: Cell<u64>,
+    /// Test hook: how many of `push`'s next submits act as refused with `EBUSY` (as
+    /// older kernels do while the completion queue overflows), so `push` reaps.
+    #[cfg(test)]
+    busy_submits: Cell<u32>,
 }
 
 impl fmt::Debug for Ring {
@@ -275,6 +285,9 @@ impl Ring {
             park_spin,
             spins_woken: Cell::new(0),
             spins_slept: Cell::new(0),
+            woken: Cell::new(0),
+            #[cfg(test)]
+            busy_submits: Cell::new(0),
         };
         ring.arm_eventfd();
         Ok(ring)
@@ -318,6 +331,16 @@ impl Ring {
         self.eventfd_armed.set(true);
     }
 
+    /// `io_uring_enter` to submit, or (tests) an injected `EBUSY`.
+    fn submit_or_busy(&self, ring: &IoUring) -> io::Result<usize> {
+        #[cfg(test)]
+        if self.busy_submits.get() > 0 {
+            self.busy_submits.set(self.busy_submits.get() - 1);
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        ring.submit()
+    }
+
     /// Pushes `entries` contiguously, submitting first when they do not fit.
     fn push(&self, entries: &[squeue::Entry]) {
         loop {
@@ -335,7 +358,7 @@ impl Ring {
                 }
                 drop(sq);
                 self.enters.set(self.enters.get() + 1);
-                match ring.submit() {
+                match self.submit_or_busy(&ring) {
                     Ok(_) => continue,
                     Err(e) if submit_must_wait(&e) => {}
                     Err(e) => panic!("io_uring submit failed: {e}"),
@@ -390,6 +413,7 @@ impl Ring {
     /// Moves every posted completion into its slot and wakes the owner; frees orphaned
     /// slots whose last completion arrived.
     pub(crate) fn reap(&self) {
+        let mut woken = 0;
         {
             let mut ring = self.uring.borrow_mut();
             let mut ops = self.ops.borrow_mut();
@@ -414,15 +438,25 @@ impl Ring {
                                 grave.extend(ops.remove(key));
                             } else if let Some(w) = slot.waker.take() {
                                 w.wake();
+                                woken += 1;
                             }
                         }
                     }
                 }
             }
         }
+        self.woken.set(self.woken.get() + woken);
         // Orphans' buffers and fds are released here, outside every borrow.
         let dead = std::mem::take(&mut *self.graveyard.borrow_mut());
         drop(dead);
+    }
+
+    /// Completions are waiting to be reaped: posted to the completion queue, or held
+    /// back in the kernel's overflow list (`IORING_SQ_CQ_OVERFLOW`: the queue was full;
+    /// only an enter with `GETEVENTS` moves them into it).
+    fn completions_ready(ring: &mut IoUring) -> bool {
+        // SAFETY: no other SubmissionQueue exists: the caller borrows the ring mutably.
+        unsafe { ring.submission_shared() }.cq_overflow() || !ring.completion().is_empty()
     }
 
     /// Submits the queued SQEs, if any, without waiting and without running completion
@@ -453,16 +487,15 @@ impl Ring {
 
     fn enter_nonblocking(&self) -> io::Result<usize> {
         let ring = self.uring.borrow_mut();
-        let sq_len = {
-            // SAFETY: no other SubmissionQueue exists: the ring is borrowed mutably
-            // here and nowhere else.
-            unsafe { ring.submission_shared() }.len()
-        };
-        let completions_may_wait = self.in_flight.get() > 0
-            && (!self.info.taskrun_flag || {
-                // SAFETY: as above.
-                unsafe { ring.submission_shared() }.taskrun()
-            });
+        // SAFETY: no other SubmissionQueue exists: the ring is borrowed mutably here
+        // and nowhere else.
+        let sq = unsafe { ring.submission_shared() };
+        let sq_len = sq.len();
+        // An overflowed completion queue is flushed only by an enter with GETEVENTS,
+        // whatever is in flight (the eventfd read and cancels are not counted).
+        let completions_may_wait = sq.cq_overflow()
+            || (self.in_flight.get() > 0 && (!self.info.taskrun_flag || sq.taskrun()));
+        drop(sq);
         if sq_len == 0 && !completions_may_wait {
             return Ok(0);
         }
@@ -478,8 +511,8 @@ impl Ring {
     /// Before sleeping for up to `wait` (`None`: until something completes): while
     /// operations that complete on their own are in flight (file I/O, not a socket
     /// waiting on a peer), polls for up to `park_spin` for a completion, seen as
-    /// the ring's task-run flag (completions waiting for this thread) or a non-empty
-    /// completion queue. Returns what is left to wait: zero if one arrived. A park
+    /// the ring's task-run flag (completions waiting for this thread), a non-empty
+    /// completion queue or an overflowed one. Returns what is left to wait: zero if one arrived. A park
     /// that must not block (`wait` zero) does not poll.
     fn spin(&self, wait: Option<Duration>) -> Option<Duration> {
         if wait.is_some_and(|w| w.is_zero())
@@ -498,7 +531,7 @@ impl Ring {
                 let mut ring = self.uring.borrow_mut();
                 // SAFETY: no other SubmissionQueue exists: the ring is borrowed mutably
                 // here and nowhere else.
-                unsafe { ring.submission_shared() }.taskrun() || !ring.completion().is_empty()
+                unsafe { ring.submission_shared() }.taskrun() || Self::completions_ready(&mut ring)
             };
             if arrived {
                 self.spins_woken.set(self.spins_woken.get() + 1);
@@ -533,10 +566,14 @@ impl Driver for Ring {
     }
 
     fn park(&self, deadline: Option<Instant>) {
+        let woken_before = self.woken.get();
+        // Arming may submit and, if the kernel refuses (a full queue), reap: a task
+        // that reap woke is ready, so the park must not block.
         self.arm_eventfd();
-        let cq_ready = !self.uring.borrow_mut().completion().is_empty();
+        let ready = self.woken.get() != woken_before
+            || Self::completions_ready(&mut self.uring.borrow_mut());
         let wait = match deadline {
-            _ if cq_ready => Some(Duration::ZERO),
+            _ if ready => Some(Duration::ZERO),
             // The executor's "do not block" (no clock read needed to know it is past).
             Some(Instant::ZERO) => Some(Duration::ZERO),
             d => d.map(|d| d.saturating_duration_since(now())),
