@@ -15,6 +15,9 @@
 //! Ring setup tries `SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN | TASKRUN_FLAG |
 //! SUBMIT_ALL` and falls back step by step; [`RingInfo`] records what was obtained and
 //! what was refused, and `Runtime::new` prints it to stderr when `BOREAL_LOG` is set.
+//! Features the runtime cannot do without ([`REQUIRED_FEATURES`]: `EXT_ARG` for timed
+//! parks, `NODROP`, `ASYNC_CANCEL_ANY` for a ring's drop; all in Linux 5.19) are
+//! required, not recorded: [`check_kernel`] refuses a ring without them, naming each.
 //! IOPOLL is never requested (on this VM reads return EOPNOTSUPP and fsync EINVAL).
 //! Registered buffers and files are not used: every buffer is an ordinary [`DmaBuf`].
 //!
@@ -50,7 +53,7 @@ pub use self::ring::{
     PARK_SPIN_DEFAULT, PARK_SPIN_MAX, RING_ENTRIES_DEFAULT, RING_ENTRIES_MAX, RING_ENTRIES_MIN,
     RingStats,
 };
-pub use self::setup::RingInfo;
+pub use self::setup::{KernelFeature, KernelTooOld, REQUIRED_FEATURES, RingInfo, check_kernel};
 use crate::buf::DmaBuf;
 use crate::io::{Clock, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags};
 use crate::rt::Driver;

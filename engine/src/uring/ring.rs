@@ -38,7 +38,7 @@ use std::time::Duration;
 use io_uring::types::{CancelBuilder, SubmitArgs, Timespec};
 use io_uring::{IoUring, opcode, squeue, types};
 
-use super::setup::{RingInfo, build_ring};
+use super::setup::{RingInfo, build_ring, check_kernel};
 use crate::buf::DmaBuf;
 use crate::io::Instant;
 use crate::rt::slab::{self, Key, Slab};
@@ -262,6 +262,7 @@ impl Ring {
             "ring entries {entries} outside {RING_ENTRIES_MIN}..={RING_ENTRIES_MAX}"
         );
         let (uring, info) = build_ring(entries)?;
+        check_kernel(&info).map_err(|e| io::Error::new(io::ErrorKind::Unsupported, e))?;
         // SAFETY: eventfd takes no pointers; the result is checked before use.
         let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if raw < 0 {
