@@ -23,7 +23,8 @@
 //!
 //! Must never: free a buffer or close an fd the kernel may still use (a dropped future
 //! orphans its slot; the slot is freed when the completion arrives; the ring's drop
-//! cancels and drains); submit a misaligned O_DIRECT request (refused with `EINVAL`
+//! cancels and drains); lose what a dropped operation produced (a new fd is closed,
+//! received bytes go to the stream's next recv: `op.rs`, `net.rs`); submit a misaligned O_DIRECT request (refused with `EINVAL`
 //! first); block the core thread except in `park`; be used from another thread
 //! (everything here is `!Send`).
 //!
@@ -38,6 +39,7 @@
 
 mod fs;
 mod net;
+mod op;
 mod ring;
 mod setup;
 

@@ -1,15 +1,17 @@
-//! One io_uring instance per core: setup with the best flags the kernel accepts, the
-//! slab of in-flight operations keyed by `user_data`, submission, completion reaping,
-//! and the executor [`Driver`] (park = submit + wait, after polling for up to
-//! `park_spin` while file operations are in flight) with its eventfd [`Unpark`].
+//! One io_uring instance per core (set up by `setup.rs`): the slab of in-flight
+//! operations keyed by `user_data`, submission, completion reaping, and the executor
+//! [`Driver`] (park = submit + wait, after polling for up to `park_spin` while file
+//! operations are in flight) with its eventfd [`Unpark`].
 //!
-//! Owns: the ring; every in-flight operation's state ([`OpSlot`]: the buffers, the
-//! `Rc` of the fd, the waker, the results); the eventfd other cores write to wake this
-//! one, with an 8-byte read of it always in flight.
+//! Owns: the ring; the slab of every in-flight operation's state ([`OpSlot`], `op.rs`:
+//! the buffers, the `Rc` of the fd, the waker, the results); the eventfd other cores
+//! write to wake this one, with an 8-byte read of it always in flight.
 //!
 //! Must never: free an operation's buffer or fd before the kernel posted that
 //! operation's last completion (a dropped future only marks its slot orphaned; the slot
-//! is freed in [`Ring::reap`]); drop an SQE when the submission queue is full (it
+//! is freed in [`Ring::reap`]); lose what an operation nobody takes produced (a new fd,
+//! received bytes: [`OpSlot::release_unclaimed`] runs for every slot freed without its
+//! future); drop an SQE when the submission queue is full (it
 //! submits and retries); be used from a thread other than the one that created it
 //! (`SINGLE_ISSUER`; the type is `!Send` through its `Rc`s).
 //!
@@ -32,14 +34,14 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use io_uring::types::{CancelBuilder, SubmitArgs, Timespec};
 use io_uring::{IoUring, opcode, squeue, types};
 
+use super::op::{Completion, OpData, OpKind, OpSlot, RESULT_PENDING};
 use super::setup::{RingInfo, build_ring, check_kernel};
-use crate::buf::DmaBuf;
 use crate::io::Instant;
 use crate::rt::slab::{self, Key, Slab};
 use crate::rt::{Driver, Unpark};
@@ -50,8 +52,6 @@ const EVENTFD_UD: u64 = u64::MAX;
 const CANCEL_UD: u64 = u64::MAX - 1;
 /// `IORING_ENTER_GETEVENTS` (the crate keeps its `sys` module private).
 const IORING_ENTER_GETEVENTS: u32 = 1;
-/// Result value of a part whose completion has not arrived yet.
-const RESULT_PENDING: i32 = i32::MIN;
 /// How long a dropped ring waits for the kernel to hand back in-flight buffers.
 const DROP_DRAIN_MAX: Duration = Duration::from_secs(5);
 
@@ -70,58 +70,6 @@ pub const PARK_SPIN_MAX: Duration = Duration::from_millis(10);
 pub const RING_ENTRIES_MIN: u32 = 8;
 /// Largest submission queue the kernel accepts.
 pub const RING_ENTRIES_MAX: u32 = 32768;
-
-/// Buffers and other memory an operation lends the kernel; it comes back with the
-/// completion. Everything the kernel points at lives on the heap behind these values,
-/// so moving an `OpData` (e.g. when the slab grows) moves no pointed-at byte.
-#[derive(Debug, Default)]
-pub(crate) enum OpData {
-    #[default]
-    None,
-    Buf(DmaBuf),
-    /// The buffers and the iovec array pointing at them.
-    Bufs {
-        bufs: Vec<DmaBuf>,
-        _iovecs: Vec<libc::iovec>,
-    },
-    /// The NUL-terminated path the kernel reads.
-    Path {
-        _path: std::ffi::CString,
-    },
-    Addr(Box<SockAddrBuf>),
-}
-
-/// A socket address the kernel reads (connect) or writes (accept).
-#[derive(Debug)]
-pub(crate) struct SockAddrBuf {
-    pub(crate) storage: libc::sockaddr_storage,
-    pub(crate) len: libc::socklen_t,
-}
-
-/// The state of one in-flight operation (one or two linked SQEs).
-#[derive(Debug)]
-pub(crate) struct OpSlot {
-    results: [i32; 2],
-    /// Completions still expected.
-    pending: u8,
-    parts: u8,
-    /// The future was dropped: free the slot when the last completion arrives.
-    orphaned: bool,
-    /// Submit ASYNC_CANCEL when orphaned (sockets: a pending recv would otherwise eat
-    /// data meant for the next reader).
-    cancel_on_drop: bool,
-    waker: Option<Waker>,
-    data: OpData,
-    /// Keeps the fd open until the kernel is done with it.
-    _fd: Option<Rc<OwnedFd>>,
-}
-
-/// What a finished operation hands back: the kernel's result per SQE and the data.
-#[derive(Debug)]
-pub(crate) struct Completion {
-    pub(crate) results: [i32; 2],
-    pub(crate) data: OpData,
-}
 
 /// Counters for tests and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -371,36 +319,31 @@ impl Ring {
     }
 
     /// Submits one operation (one SQE, or two linked ones) and returns its future.
-    /// `data` and `fd` are kept until the last completion arrives. `cancel_on_drop`
-    /// marks a socket operation: it may wait on a peer for as long as the peer likes,
-    /// and is cancelled when its future is dropped. Every other operation completes on
-    /// its own (the device's work), and only those make a parked core poll.
+    /// `data` and `fd` are kept until the last completion arrives. `kind` says whether
+    /// it waits on a peer (then it is cancelled when its future is dropped, and does
+    /// not make a parked core poll: only device work does) and what its result holds
+    /// that must be released if nobody takes it (see `op.rs`).
     pub(crate) fn submit(
         self: &Rc<Self>,
         entries: &[squeue::Entry],
         data: OpData,
         fd: Option<Rc<OwnedFd>>,
-        cancel_on_drop: bool,
+        kind: OpKind,
     ) -> Op {
         assert!(matches!(entries.len(), 1 | 2), "an op has one or two SQEs");
         let parts = entries.len() as u8;
-        let key = self.ops.borrow_mut().insert(OpSlot {
-            results: [RESULT_PENDING; 2],
-            pending: parts,
-            parts,
-            orphaned: false,
-            cancel_on_drop,
-            waker: None,
-            data,
-            _fd: fd,
-        });
+        let device = !kind.waits_on_peer();
+        let key = self
+            .ops
+            .borrow_mut()
+            .insert(OpSlot::new(parts, kind, data, fd));
         let mut tagged = [entries[0].clone(), entries[entries.len() - 1].clone()];
         for (part, e) in tagged.iter_mut().enumerate().take(entries.len()) {
             e.set_user_data(user_data(key, part as u8));
         }
         self.push(&tagged[..entries.len()]);
         self.in_flight.set(self.in_flight.get() + u32::from(parts));
-        if !cancel_on_drop {
+        if device {
             self.device_in_flight
                 .set(self.device_in_flight.get() + u32::from(parts));
         }
@@ -431,7 +374,7 @@ impl Ring {
                         slot.results[part] = cqe.result();
                         slot.pending -= 1;
                         self.in_flight.set(self.in_flight.get() - 1);
-                        if !slot.cancel_on_drop {
+                        if !slot.kind.waits_on_peer() {
                             self.device_in_flight.set(self.device_in_flight.get() - 1);
                         }
                         if slot.pending == 0 {
@@ -446,10 +389,13 @@ impl Ring {
                 }
             }
         }
-        self.woken.set(self.woken.get() + woken);
-        // Orphans' buffers and fds are released here, outside every borrow.
+        // Orphans' buffers and fds, and what they produced, are released here,
+        // outside every borrow.
         let dead = std::mem::take(&mut *self.graveyard.borrow_mut());
-        drop(dead);
+        for slot in dead {
+            woken += slot.release_unclaimed();
+        }
+        self.woken.set(self.woken.get() + woken);
     }
 
     /// Completions are waiting to be reaped: posted to the completion queue, or held
@@ -680,15 +626,15 @@ impl Drop for Op {
             .get_mut(key)
             .expect("op slot lives while its future does");
         if slot.pending == 0 {
-            let slot = ops.remove(key);
+            // Completed but never taken (a select or timeout chose another branch).
+            let slot = ops.remove(key).expect("slot just seen");
             drop(ops);
-            drop(slot);
+            slot.release_unclaimed();
             return;
         }
-        slot.orphaned = true;
-        slot.waker = None;
+        slot.orphan();
         let target = (0..slot.parts).find(|&p| slot.results[p as usize] == RESULT_PENDING);
-        let cancel = slot.cancel_on_drop;
+        let cancel = slot.kind.waits_on_peer();
         drop(ops);
         if cancel && let Some(part) = target {
             let e = opcode::AsyncCancel::new(user_data(key, part))

@@ -6,10 +6,11 @@ use std::os::unix::net::UnixStream;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Wake;
+use std::task::{Wake, Waker};
 use std::time::Duration;
 
 use super::*;
+use crate::buf::DmaBuf;
 use crate::io::{Io, OpenOptions, WriteFlags};
 use crate::rt::{Executor, Policy};
 use crate::uring::UringIo;
@@ -81,7 +82,12 @@ fn counting_waker() -> (Arc<Counter>, Waker) {
 }
 
 fn nop(ring: &Rc<Ring>) -> Op {
-    ring.submit(&[opcode::Nop::new().build()], OpData::None, None, false)
+    ring.submit(
+        &[opcode::Nop::new().build()],
+        OpData::None,
+        None,
+        OpKind::File,
+    )
 }
 
 /// Polls `op` once: it is pushed, or it completed.
@@ -110,7 +116,8 @@ fn a_park_that_wakes_a_task_while_arming_the_eventfd_does_not_sleep() {
     for _ in 0..ring.info.sq_entries {
         let mut buf = DmaBuf::zeroed(8);
         let e = opcode::Recv::new(types::Fd(sock.as_raw_fd()), buf.as_mut_ptr(), 8).build();
-        let mut op = Box::pin(ring.submit(&[e], OpData::Buf(buf), Some(sock.clone()), true));
+        let mut op =
+            Box::pin(ring.submit(&[e], OpData::Buf(buf), Some(sock.clone()), OpKind::Socket));
         assert!(poll_once(op.as_mut(), &idle_waker).is_pending());
         idle.push(op);
     }
