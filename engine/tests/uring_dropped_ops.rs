@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::pin::Pin;
 use std::task::Poll;
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use boreal_engine::io::{DmaBuf, Io, OpenOptions};
 use boreal_engine::rt::{self, Runtime, RuntimeConfig};
-use boreal_engine::uring::UringIo;
+use boreal_engine::uring::{UringIo, UringListener};
 
 /// Where a test drops an operation's future.
 #[derive(Clone, Copy, Debug)]
@@ -102,6 +102,17 @@ fn a_dropped_open_closes_the_fd_it_opened() {
     });
 }
 
+/// Runs `test` on a fresh runtime with a listener on a loopback port.
+fn on_loopback(test: impl AsyncFnOnce(UringIo, UringListener, SocketAddr)) {
+    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    let io = rt.io().clone();
+    rt.block_on(async {
+        let l = io.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = io.local_addr(&l).unwrap();
+        test(io, l, addr).await;
+    });
+}
+
 /// `peer`'s next read: `Ok(true)` if the connection was closed or reset, `Ok(false)`
 /// if data came, an error if it timed out (the connection is open on our side and
 /// nobody will ever answer).
@@ -118,11 +129,7 @@ fn peer_sees_close(peer: &mut TcpStream) -> std::io::Result<bool> {
 
 #[test]
 fn a_dropped_accept_closes_the_connection_it_accepted() {
-    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
-    let io = rt.io().clone();
-    rt.block_on(async {
-        let l = io.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let addr = io.local_addr(&l).unwrap();
+    on_loopback(async |io, l, addr| {
         for at in DROP_POINTS {
             // The connection waits in the listener's queue, so the accept takes it as
             // soon as the kernel sees the accept (a queued SQE still goes to the
@@ -150,11 +157,7 @@ fn a_dropped_accept_closes_the_connection_it_accepted() {
 
 #[test]
 fn a_dropped_recv_hands_its_bytes_to_the_next_recv() {
-    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
-    let io = rt.io().clone();
-    rt.block_on(async {
-        let l = io.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let addr = io.local_addr(&l).unwrap();
+    on_loopback(async |io, l, addr| {
         for at in DROP_POINTS {
             let mut peer = TcpStream::connect(addr).unwrap();
             let (s, _) = io.accept(&l).await.unwrap();
@@ -180,11 +183,7 @@ fn a_dropped_recv_hands_its_bytes_to_the_next_recv() {
 
 #[test]
 fn a_recv_after_a_dropped_one_in_flight_gets_the_next_bytes() {
-    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
-    let io = rt.io().clone();
-    rt.block_on(async {
-        let l = io.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let addr = io.local_addr(&l).unwrap();
+    on_loopback(async |io, l, addr| {
         let mut peer = TcpStream::connect(addr).unwrap();
         let (s, _) = io.accept(&l).await.unwrap();
         // Nothing to receive: the dropped recv waits in the kernel until its cancel.
