@@ -239,6 +239,7 @@ pub trait Io: Clock + Clone + 'static {
     /// Sends `buf[..buf.len()]`; returns how many bytes were sent (may be short).
     async fn send(&self, stream: &Self::Stream, buf: DmaBuf) -> (io::Result<usize>, DmaBuf);
     /// Receives up to `buf.capacity()` bytes into the start of `buf` and sets `len()` to
-    /// the count; `Ok(0)` means the peer closed.
+    /// the count; `Ok(0)` means the peer closed. Dropping the future loses no bytes:
+    /// whatever it may already have received goes to the stream's next `recv`.
     async fn recv(&self, stream: &Self::Stream, buf: DmaBuf) -> (io::Result<usize>, DmaBuf);
 }

@@ -78,8 +78,9 @@ pub enum Policy {
 /// blocking, so a busy core still submits its I/O in batches and sees completions.
 const POLL_BUDGET: u32 = 64;
 
-/// The id the `block_on` future uses in the ready queue (never a slab key: slab
-/// generations start at 0 and the index `u32::MAX` is never reached).
+/// The id the `block_on` future uses in the ready queue (never a slab key: a slab's
+/// generations stay within `slab::GENERATION_MAX`, below `u32::MAX`, and the index
+/// `u32::MAX` is never reached).
 const MAIN_ID: TaskId = TaskId(Key {
     index: u32::MAX,
     generation: u32::MAX,

@@ -3,7 +3,7 @@
 //! One single-threaded executor per core, pinned to its CPU, driven by that core's
 //! io_uring ring. Tasks are not `Send` (`Rc`/`RefCell` are fine); nothing is shared
 //! between cores except through [`cross`] queues. The same executor runs under the
-//! deterministic simulator, which plugs in through two hooks.
+//! deterministic simulator, which plugs in through three hooks.
 //!
 //! What it owns: tasks and their ready queue ([`Executor`]), timers (a heap keyed by
 //! [`Instant`](crate::io::Instant) on the driver's clock), bounded in-core channels

@@ -97,7 +97,10 @@ impl fmt::Debug for Runtime {
 
 impl Runtime {
     /// Pins the calling thread (if `config.cpu` is set) and creates its ring and
-    /// executor. Call it on the thread that will run `block_on`.
+    /// executor. Call it on the thread that will run `block_on`. A kernel without an
+    /// io_uring feature the runtime needs is refused with `ErrorKind::Unsupported`,
+    /// whose inner error is a [`KernelTooOld`](crate::uring::KernelTooOld) naming each
+    /// missing feature and the Linux release that brings it.
     pub fn new(config: RuntimeConfig) -> io::Result<Runtime> {
         config
             .validate()

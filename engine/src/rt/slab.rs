@@ -11,7 +11,20 @@
 //! heap behind the value, never inline in it).
 //!
 //! Invariants: `len` equals the number of occupied slots; every index on the free list
-//! names a vacant slot; generations only grow (wrapping at `u32::MAX`).
+//! names a vacant slot; generations only grow, wrapping from [`GENERATION_MAX`] to 0
+//! (31 bits, so that an io_uring op tag, 64 bits with a flag, the index and a part bit,
+//! carries a whole key: `uring/ring.rs` checks it at compile time).
+
+/// Bits of a slot's generation. A key whose generation had more bits than an op tag
+/// keeps would, after 2^31 reuses of one slot (hours at queue depth 1, the free list
+/// being LIFO), no longer match its own slot when its completion arrives.
+pub(crate) const GENERATION_BITS: u32 = 31;
+/// The last generation before the wrap to 0.
+pub(crate) const GENERATION_MAX: u32 = (1 << GENERATION_BITS) - 1;
+
+fn next_generation(generation: u32) -> u32 {
+    generation.wrapping_add(1) & GENERATION_MAX
+}
 
 /// A key into a [`Slab`]: slot index and the generation the value was inserted with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,6 +44,8 @@ pub(crate) struct Slab<T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
     len: usize,
+    /// Generation of a newly created slot (0; tests start it near the wrap).
+    generation_start: u32,
 }
 
 impl<T> Default for Slab<T> {
@@ -45,6 +60,7 @@ impl<T> Slab<T> {
             slots: Vec::new(),
             free: Vec::new(),
             len: 0,
+            generation_start: 0,
         }
     }
 
@@ -53,6 +69,7 @@ impl<T> Slab<T> {
             slots: Vec::with_capacity(capacity),
             free: Vec::with_capacity(capacity),
             len: 0,
+            generation_start: 0,
         }
     }
 
@@ -67,7 +84,7 @@ impl<T> Slab<T> {
             None => {
                 let i = u32::try_from(self.slots.len()).expect("slab index fits u32");
                 self.slots.push(Slot {
-                    generation: 0,
+                    generation: self.generation_start,
                     value: None,
                 });
                 i
@@ -85,6 +102,17 @@ impl<T> Slab<T> {
         slot.value = Some(make(key));
         self.len += 1;
         key
+    }
+
+    /// Test hook: slots created from now on start at `generation`, so a test reaches
+    /// the generation wrap in a few reuses instead of 2^31.
+    #[cfg(test)]
+    pub(crate) fn start_generations_at(&mut self, generation: u32) {
+        assert!(
+            generation <= GENERATION_MAX,
+            "generation {generation} too wide"
+        );
+        self.generation_start = generation;
     }
 
     pub(crate) fn insert(&mut self, value: T) -> Key {
@@ -113,7 +141,7 @@ impl<T> Slab<T> {
             return None;
         }
         let value = slot.value.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
+        slot.generation = next_generation(slot.generation);
         self.free.push(key.index);
         self.len -= 1;
         Some(value)
@@ -125,7 +153,7 @@ impl<T> Slab<T> {
         for (i, slot) in self.slots.iter_mut().enumerate() {
             if slot.value.as_ref().is_some_and(&mut pred) {
                 out.extend(slot.value.take());
-                slot.generation = slot.generation.wrapping_add(1);
+                slot.generation = next_generation(slot.generation);
                 self.free
                     .push(u32::try_from(i).expect("slab index fits u32"));
                 self.len -= 1;
@@ -159,6 +187,21 @@ mod tests {
         assert_eq!(s.get(a), None);
         assert_eq!(s.get(b), Some(&2));
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn generations_wrap_within_their_bits() {
+        let mut s = Slab::new();
+        s.start_generations_at(GENERATION_MAX - 1);
+        let mut keys = Vec::new();
+        for i in 0..4 {
+            let k = s.insert(i);
+            assert_eq!(s.remove(k), Some(i));
+            keys.push(k);
+        }
+        let gens: Vec<u32> = keys.iter().map(|k| k.generation).collect();
+        assert_eq!(gens, [GENERATION_MAX - 1, GENERATION_MAX, 0, 1]);
+        assert!(keys.iter().all(|k| k.index == 0));
     }
 
     #[test]

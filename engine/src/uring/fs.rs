@@ -23,7 +23,8 @@ use std::rc::Rc;
 
 use io_uring::{opcode, squeue, types};
 
-use super::ring::{OpData, Ring};
+use super::op::{OpData, OpKind};
+use super::ring::Ring;
 use crate::buf::{DMA_ALIGN, DmaBuf};
 use crate::io::{FallocateMode, FileInfo, OpenOptions, WriteFlags};
 
@@ -104,7 +105,7 @@ pub(crate) async fn open(ring: &Rc<Ring>, path: &Path, opts: OpenOptions) -> io:
         .mode(0o644)
         .build();
     let done = ring
-        .submit(&[e], OpData::Path { _path: cpath }, None, false)
+        .submit(&[e], OpData::Path { _path: cpath }, None, OpKind::Open)
         .await;
     let raw = errno_result(done.results[0])?;
     // SAFETY: a successful openat returned a fresh fd that nothing else owns.
@@ -173,7 +174,7 @@ pub(crate) async fn read_at(
         .offset(offset)
         .build();
     let done = ring
-        .submit(&[e], OpData::Buf(buf), Some(file.fd.clone()), false)
+        .submit(&[e], OpData::Buf(buf), Some(file.fd.clone()), OpKind::File)
         .await;
     let OpData::Buf(mut buf) = done.data else {
         unreachable!("read op returns its buffer")
@@ -209,7 +210,7 @@ pub(crate) async fn write_at(
         Err(err) => return (Err(err), buf),
     };
     let done = ring
-        .submit(&[e], OpData::Buf(buf), Some(file.fd.clone()), false)
+        .submit(&[e], OpData::Buf(buf), Some(file.fd.clone()), OpKind::File)
         .await;
     let OpData::Buf(buf) = done.data else {
         unreachable!("write op returns its buffer")
@@ -252,7 +253,7 @@ pub(crate) async fn writev_at(
                 _iovecs: iovecs,
             },
             Some(file.fd.clone()),
-            false,
+            OpKind::File,
         )
         .await;
     let OpData::Bufs { bufs, .. } = done.data else {
@@ -267,7 +268,12 @@ pub(crate) async fn sync(ring: &Rc<Ring>, file: &UringFile, data_only: bool) -> 
         e = e.flags(types::FsyncFlags::DATASYNC);
     }
     let done = ring
-        .submit(&[e.build()], OpData::None, Some(file.fd.clone()), false)
+        .submit(
+            &[e.build()],
+            OpData::None,
+            Some(file.fd.clone()),
+            OpKind::File,
+        )
         .await;
     errno_result(done.results[0]).map(|_| ())
 }
@@ -289,7 +295,7 @@ pub(crate) async fn fallocate(
         .mode(mode)
         .build();
     let done = ring
-        .submit(&[e], OpData::None, Some(file.fd.clone()), false)
+        .submit(&[e], OpData::None, Some(file.fd.clone()), OpKind::File)
         .await;
     errno_result(done.results[0]).map(|_| ())
 }
@@ -309,7 +315,12 @@ pub(crate) async fn write_then_fdatasync(
         .flags(types::FsyncFlags::DATASYNC)
         .build();
     let done = ring
-        .submit(&[w, s], OpData::Buf(buf), Some(file.fd.clone()), false)
+        .submit(
+            &[w, s],
+            OpData::Buf(buf),
+            Some(file.fd.clone()),
+            OpKind::File,
+        )
         .await;
     let OpData::Buf(buf) = done.data else {
         unreachable!("write op returns its buffer")

@@ -15,12 +15,16 @@
 //! Ring setup tries `SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN | TASKRUN_FLAG |
 //! SUBMIT_ALL` and falls back step by step; [`RingInfo`] records what was obtained and
 //! what was refused, and `Runtime::new` prints it to stderr when `BOREAL_LOG` is set.
+//! Features the runtime cannot do without ([`REQUIRED_FEATURES`]: `EXT_ARG` for timed
+//! parks, `NODROP`, `ASYNC_CANCEL_ANY` for a ring's drop; all in Linux 5.19) are
+//! required, not recorded: [`check_kernel`] refuses a ring without them, naming each.
 //! IOPOLL is never requested (on this VM reads return EOPNOTSUPP and fsync EINVAL).
 //! Registered buffers and files are not used: every buffer is an ordinary [`DmaBuf`].
 //!
 //! Must never: free a buffer or close an fd the kernel may still use (a dropped future
 //! orphans its slot; the slot is freed when the completion arrives; the ring's drop
-//! cancels and drains); submit a misaligned O_DIRECT request (refused with `EINVAL`
+//! cancels and drains); lose what a dropped operation produced (a new fd is closed,
+//! received bytes go to the stream's next recv: `op.rs`, `net.rs`); submit a misaligned O_DIRECT request (refused with `EINVAL`
 //! first); block the core thread except in `park`; be used from another thread
 //! (everything here is `!Send`).
 //!
@@ -35,7 +39,9 @@
 
 mod fs;
 mod net;
+mod op;
 mod ring;
+mod setup;
 
 use std::io;
 use std::net::SocketAddr;
@@ -47,8 +53,9 @@ pub use self::net::{UringListener, UringStream};
 pub(crate) use self::ring::Ring;
 pub use self::ring::{
     PARK_SPIN_DEFAULT, PARK_SPIN_MAX, RING_ENTRIES_DEFAULT, RING_ENTRIES_MAX, RING_ENTRIES_MIN,
-    RingInfo, RingStats,
+    RingStats,
 };
+pub use self::setup::{KernelFeature, KernelTooOld, REQUIRED_FEATURES, RingInfo, check_kernel};
 use crate::buf::DmaBuf;
 use crate::io::{Clock, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags};
 use crate::rt::Driver;

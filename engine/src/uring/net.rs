@@ -4,24 +4,44 @@
 //! Owns: [`UringListener`] and [`UringStream`] (an `Rc` of the socket fd), and the
 //! conversions between `SocketAddr` and `sockaddr_storage`.
 //!
-//! Must never: raise SIGPIPE (every send carries `MSG_NOSIGNAL`); let a dropped recv
-//! keep consuming data meant for the next one (socket ops are cancelled with
-//! ASYNC_CANCEL when their future is dropped, and their memory is still kept until the
-//! kernel completes them).
+//! Must never: raise SIGPIPE (every send carries `MSG_NOSIGNAL`); lose received bytes
+//! when a recv's future is dropped (a timeout around a recv is ordinary: a peer that
+//! is slow to answer must not cost the stream its bytes); leak the connection a
+//! dropped accept took (its peer would wait forever).
+//!
+//! Dropped operations. Socket operations are cancelled with ASYNC_CANCEL when their
+//! future is dropped, and their memory is kept until the kernel completes them. The
+//! cancel can lose the race: the kernel may already have completed the operation (its
+//! completion not yet reaped), or the future may be dropped after the completion was
+//! reaped (a `select` or timeout that chose another branch). What it produced is then
+//! released, not lost (`op.rs`): a dropped accept's connection is closed; a dropped
+//! recv's bytes are kept with the stream ([`RecvStash`]) and handed, in order, to the
+//! stream's next recv, which first waits for every dropped recv the kernel still holds
+//! to complete, so it cannot overtake bytes one of them may still take. So a stream
+//! stays usable after a dropped recv, which is the promise callers want (a recv under
+//! a deadline, retried). We keep the bytes rather than tell callers to close the stream
+//! on every timeout because the cost is only paid after a drop: a recv that was never
+//! dropped reads one counter and one empty queue. A dropped send is different: how
+//! much of it went out is unknown, so a caller that drops a send must close the stream.
 //!
 //! Invariants: streams have `TCP_NODELAY` set (the protocol batches itself); all fds are
-//! `CLOEXEC`.
+//! `CLOEXEC`; one recv at a time per stream (two concurrent recvs would split the
+//! bytes between them in no defined order).
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::io;
 use std::mem::size_of;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 
 use io_uring::{opcode, types};
 
 use super::fs::{einval, errno_result};
-use super::ring::{OpData, Ring, SockAddrBuf};
+use super::op::{OpData, OpKind, SockAddrBuf};
+use super::ring::Ring;
 use crate::buf::DmaBuf;
 
 /// Pending connections the kernel queues per listener.
@@ -38,6 +58,81 @@ pub struct UringListener {
 pub struct UringStream {
     pub(crate) fd: Rc<OwnedFd>,
     peer: SocketAddr,
+    stash: Rc<RecvStash>,
+}
+
+/// Bytes that recvs whose futures were dropped took off a stream, kept for its next
+/// recv (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct RecvStash {
+    /// Received buffers, oldest first, each with how many of its bytes were handed out.
+    kept: RefCell<VecDeque<(DmaBuf, usize)>>,
+    /// Dropped recvs the kernel still holds: any of them may yet complete with bytes
+    /// that came before what a new recv would get.
+    in_kernel: Cell<u32>,
+    /// Recvs waiting for those to complete.
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl RecvStash {
+    /// A recv's future was dropped while the kernel held it.
+    pub(crate) fn dropped_in_kernel(&self) {
+        self.in_kernel.set(self.in_kernel.get() + 1);
+    }
+
+    /// A recv nobody will take completed with `res` into `data`: keep its bytes. It
+    /// was `in_kernel` when dropped there (then waiting recvs may go on once it was the
+    /// last). Returns how many tasks this woke.
+    pub(crate) fn unclaimed(&self, res: i32, data: OpData, in_kernel: bool) -> u64 {
+        if res > 0
+            && let OpData::Buf(mut buf) = data
+        {
+            buf.set_len(res as usize);
+            self.kept.borrow_mut().push_back((buf, 0));
+        }
+        if !in_kernel {
+            return 0;
+        }
+        let left = self.in_kernel.get() - 1;
+        self.in_kernel.set(left);
+        if left > 0 {
+            return 0;
+        }
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        let n = waiters.len() as u64;
+        waiters.into_iter().for_each(Waker::wake);
+        n
+    }
+
+    /// Completes once no dropped recv of this stream is left in the kernel.
+    async fn settled(&self) {
+        std::future::poll_fn(|cx| {
+            if self.in_kernel.get() == 0 {
+                return Poll::Ready(());
+            }
+            let mut waiters = self.waiters.borrow_mut();
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Moves kept bytes, oldest first, into the start of `buf` (up to its capacity);
+    /// returns how many, or `None` if nothing is kept.
+    fn take_into(&self, buf: &mut DmaBuf) -> Option<usize> {
+        let mut kept = self.kept.borrow_mut();
+        let (front, used) = kept.front_mut()?;
+        let n = (front.len() - *used).min(buf.capacity());
+        buf.as_full_mut()[..n].copy_from_slice(&front.as_slice()[*used..*used + n]);
+        buf.set_len(n);
+        *used += n;
+        if *used == front.len() {
+            kept.pop_front();
+        }
+        Some(n)
+    }
 }
 
 impl UringStream {
@@ -200,7 +295,7 @@ pub(crate) async fn accept(
     .flags(libc::SOCK_CLOEXEC)
     .build();
     let done = ring
-        .submit(&[e], OpData::Addr(addr), Some(l.fd.clone()), true)
+        .submit(&[e], OpData::Addr(addr), Some(l.fd.clone()), OpKind::Accept)
         .await;
     let raw = errno_result(done.results[0])?;
     // SAFETY: a successful accept returned a fresh fd nobody else owns.
@@ -214,6 +309,7 @@ pub(crate) async fn accept(
         UringStream {
             fd: Rc::new(fd),
             peer,
+            stash: Rc::default(),
         },
         peer,
     ))
@@ -229,11 +325,15 @@ pub(crate) async fn connect(ring: &Rc<Ring>, addr: SocketAddr) -> io::Result<Uri
     )
     .build();
     let done = ring
-        .submit(&[e], OpData::Addr(sa), Some(fd.clone()), true)
+        .submit(&[e], OpData::Addr(sa), Some(fd.clone()), OpKind::Socket)
         .await;
     errno_result(done.results[0])?;
     set_int_opt(&fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
-    Ok(UringStream { fd, peer: addr })
+    Ok(UringStream {
+        fd,
+        peer: addr,
+        stash: Rc::default(),
+    })
 }
 
 pub(crate) async fn send(
@@ -248,7 +348,7 @@ pub(crate) async fn send(
         .flags(libc::MSG_NOSIGNAL)
         .build();
     let done = ring
-        .submit(&[e], OpData::Buf(buf), Some(s.fd.clone()), true)
+        .submit(&[e], OpData::Buf(buf), Some(s.fd.clone()), OpKind::Socket)
         .await;
     let OpData::Buf(buf) = done.data else {
         unreachable!("send returns its buffer")
@@ -264,9 +364,16 @@ pub(crate) async fn recv(
     let Ok(cap) = u32::try_from(buf.capacity()) else {
         return (Err(einval()), buf);
     };
+    if s.stash.in_kernel.get() > 0 {
+        s.stash.settled().await;
+    }
+    if let Some(n) = s.stash.take_into(&mut buf) {
+        return (Ok(n), buf);
+    }
     let e = opcode::Recv::new(types::Fd(s.fd.as_raw_fd()), buf.as_mut_ptr(), cap).build();
+    let kind = OpKind::Recv(s.stash.clone());
     let done = ring
-        .submit(&[e], OpData::Buf(buf), Some(s.fd.clone()), true)
+        .submit(&[e], OpData::Buf(buf), Some(s.fd.clone()), kind)
         .await;
     let OpData::Buf(mut buf) = done.data else {
         unreachable!("recv returns its buffer")

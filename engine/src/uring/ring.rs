@@ -1,19 +1,24 @@
-//! One io_uring instance per core: setup with the best flags the kernel accepts, the
-//! slab of in-flight operations keyed by `user_data`, submission, completion reaping,
-//! and the executor [`Driver`] (park = submit + wait, after polling for up to
-//! `park_spin` while file operations are in flight) with its eventfd [`Unpark`].
+//! One io_uring instance per core (set up by `setup.rs`): the slab of in-flight
+//! operations keyed by `user_data`, submission, completion reaping, and the executor
+//! [`Driver`] (park = submit + wait, after polling for up to `park_spin` while file
+//! operations are in flight) with its eventfd [`Unpark`].
 //!
-//! Owns: the ring; every in-flight operation's state ([`OpSlot`]: the buffers, the
-//! `Rc` of the fd, the waker, the results); the eventfd other cores write to wake this
-//! one, with an 8-byte read of it always in flight.
+//! Owns: the ring; the slab of every in-flight operation's state ([`OpSlot`], `op.rs`:
+//! the buffers, the `Rc` of the fd, the waker, the results); the eventfd other cores
+//! write to wake this one, with an 8-byte read of it always in flight.
 //!
 //! Must never: free an operation's buffer or fd before the kernel posted that
 //! operation's last completion (a dropped future only marks its slot orphaned; the slot
-//! is freed in [`Ring::reap`]); drop an SQE when the submission queue is full (it
+//! is freed in [`Ring::reap`]); lose what an operation nobody takes produced (a new fd,
+//! received bytes: [`OpSlot::release_unclaimed`] runs for every slot freed without its
+//! future); drop an SQE when the submission queue is full (it
 //! submits and retries); be used from a thread other than the one that created it
 //! (`SINGLE_ISSUER`; the type is `!Send` through its `Rc`s).
 //!
-//! Invariants: `in_flight` equals the number of submitted-but-uncompleted user SQEs;
+//! Invariants: a park does not block once it woke a task, nor while completions wait
+//! (in the completion queue or, after it overflowed, in the kernel's overflow list,
+//! which only an enter with `GETEVENTS` flushes); `in_flight` equals the number of
+//! submitted-but-uncompleted user SQEs;
 //! every `user_data` of a user SQE names a live slot; a linked pair's SQEs are pushed
 //! together (space is checked first), so nothing is submitted between them; when the
 //! ring is dropped it cancels and waits for everything in flight, and if the kernel
@@ -29,15 +34,16 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use io_uring::types::{CancelBuilder, SubmitArgs, Timespec};
 use io_uring::{IoUring, opcode, squeue, types};
 
-use crate::buf::DmaBuf;
+use super::op::{Completion, OpData, OpKind, OpSlot, RESULT_PENDING};
+use super::setup::{RingInfo, build_ring, check_kernel};
 use crate::io::Instant;
-use crate::rt::slab::{Key, Slab};
+use crate::rt::slab::{self, Key, Slab};
 use crate::rt::{Driver, Unpark};
 
 /// `user_data` of the eventfd read (never a slot: slot user_data has bit 63 clear).
@@ -46,8 +52,6 @@ const EVENTFD_UD: u64 = u64::MAX;
 const CANCEL_UD: u64 = u64::MAX - 1;
 /// `IORING_ENTER_GETEVENTS` (the crate keeps its `sys` module private).
 const IORING_ENTER_GETEVENTS: u32 = 1;
-/// Result value of a part whose completion has not arrived yet.
-const RESULT_PENDING: i32 = i32::MIN;
 /// How long a dropped ring waits for the kernel to hand back in-flight buffers.
 const DROP_DRAIN_MAX: Duration = Duration::from_secs(5);
 
@@ -66,223 +70,6 @@ pub const PARK_SPIN_MAX: Duration = Duration::from_millis(10);
 pub const RING_ENTRIES_MIN: u32 = 8;
 /// Largest submission queue the kernel accepts.
 pub const RING_ENTRIES_MAX: u32 = 32768;
-
-/// What ring setup obtained on this kernel. `Display` prints one line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RingInfo {
-    pub sq_entries: u32,
-    pub cq_entries: u32,
-    pub single_issuer: bool,
-    pub defer_taskrun: bool,
-    pub coop_taskrun: bool,
-    /// `IORING_SETUP_TASKRUN_FLAG`: lets a busy core skip `io_uring_enter` when no
-    /// completion is pending.
-    pub taskrun_flag: bool,
-    pub submit_all: bool,
-    /// `IORING_FEAT_EXT_ARG` (timed waits without a timeout SQE).
-    pub ext_arg: bool,
-    /// `IORING_FEAT_NODROP` (completions are never lost on CQ overflow).
-    pub nodrop: bool,
-    /// Flag sets tried before the one that worked, with the errno each got.
-    pub fallbacks: Vec<(String, i32)>,
-    /// Registered buffers/files are not used (unregistered buffers everywhere).
-    pub registered_buffers: bool,
-}
-
-impl fmt::Display for RingInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "io_uring sq={} cq={} setup={}",
-            self.sq_entries,
-            self.cq_entries,
-            self.setup_flags()
-        )?;
-        write!(
-            f,
-            " ext_arg={} nodrop={} registered_buffers={}",
-            self.ext_arg, self.nodrop, self.registered_buffers
-        )?;
-        for (flags, errno) in &self.fallbacks {
-            write!(f, " refused[{flags}]=errno{errno}")?;
-        }
-        Ok(())
-    }
-}
-
-impl RingInfo {
-    /// The setup flags obtained, `|`-separated (`NONE` if none).
-    pub fn setup_flags(&self) -> String {
-        let names = [
-            (self.single_issuer, "SINGLE_ISSUER"),
-            (self.defer_taskrun, "DEFER_TASKRUN"),
-            (self.coop_taskrun, "COOP_TASKRUN"),
-            (self.taskrun_flag, "TASKRUN_FLAG"),
-            (self.submit_all, "SUBMIT_ALL"),
-        ];
-        let s: Vec<&str> = names
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, n)| *n)
-            .collect();
-        if s.is_empty() {
-            "NONE".to_string()
-        } else {
-            s.join("|")
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-struct FlagSet {
-    single_issuer: bool,
-    defer_taskrun: bool,
-    coop_taskrun: bool,
-    taskrun_flag: bool,
-}
-
-impl FlagSet {
-    fn name(self) -> String {
-        let info = RingInfo {
-            sq_entries: 0,
-            cq_entries: 0,
-            single_issuer: self.single_issuer,
-            defer_taskrun: self.defer_taskrun,
-            coop_taskrun: self.coop_taskrun,
-            taskrun_flag: self.taskrun_flag,
-            submit_all: true,
-            ext_arg: false,
-            nodrop: false,
-            fallbacks: Vec::new(),
-            registered_buffers: false,
-        };
-        info.setup_flags()
-    }
-}
-
-/// Builds a ring with the best flags this kernel takes, best first.
-fn build_ring(entries: u32) -> io::Result<(IoUring, RingInfo)> {
-    let f = |single_issuer, defer_taskrun, coop_taskrun, taskrun_flag| FlagSet {
-        single_issuer,
-        defer_taskrun,
-        coop_taskrun,
-        taskrun_flag,
-    };
-    let candidates = [
-        f(true, true, true, true),
-        f(true, true, false, true),
-        f(true, true, false, false),
-        f(true, false, true, true),
-        f(false, false, true, true),
-        f(false, false, true, false),
-        f(false, false, false, false),
-    ];
-    let mut fallbacks = Vec::new();
-    for (i, c) in candidates.iter().enumerate() {
-        for submit_all in [true, false] {
-            let mut b = IoUring::builder();
-            b.dontfork();
-            if submit_all {
-                b.setup_submit_all();
-            }
-            if c.single_issuer {
-                b.setup_single_issuer();
-            }
-            if c.defer_taskrun {
-                b.setup_defer_taskrun();
-            }
-            if c.coop_taskrun {
-                b.setup_coop_taskrun();
-            }
-            if c.taskrun_flag {
-                b.setup_taskrun_flag();
-            }
-            match b.build(entries) {
-                Ok(ring) => {
-                    let p = ring.params();
-                    let info = RingInfo {
-                        sq_entries: p.sq_entries(),
-                        cq_entries: p.cq_entries(),
-                        single_issuer: c.single_issuer,
-                        defer_taskrun: c.defer_taskrun,
-                        coop_taskrun: c.coop_taskrun,
-                        taskrun_flag: c.taskrun_flag,
-                        submit_all,
-                        ext_arg: p.is_feature_ext_arg(),
-                        nodrop: p.is_feature_nodrop(),
-                        fallbacks,
-                        registered_buffers: false,
-                    };
-                    return Ok((ring, info));
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) && i + 1 < candidates.len() => {
-                    let mut name = c.name();
-                    if !submit_all {
-                        name = name
-                            .replace("|SUBMIT_ALL", "")
-                            .replace("SUBMIT_ALL", "NONE");
-                    }
-                    fallbacks.push((name, libc::EINVAL));
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) && submit_all => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Err(io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-/// Buffers and other memory an operation lends the kernel; it comes back with the
-/// completion. Everything the kernel points at lives on the heap behind these values,
-/// so moving an `OpData` (e.g. when the slab grows) moves no pointed-at byte.
-#[derive(Debug, Default)]
-pub(crate) enum OpData {
-    #[default]
-    None,
-    Buf(DmaBuf),
-    /// The buffers and the iovec array pointing at them.
-    Bufs {
-        bufs: Vec<DmaBuf>,
-        _iovecs: Vec<libc::iovec>,
-    },
-    /// The NUL-terminated path the kernel reads.
-    Path {
-        _path: std::ffi::CString,
-    },
-    Addr(Box<SockAddrBuf>),
-}
-
-/// A socket address the kernel reads (connect) or writes (accept).
-#[derive(Debug)]
-pub(crate) struct SockAddrBuf {
-    pub(crate) storage: libc::sockaddr_storage,
-    pub(crate) len: libc::socklen_t,
-}
-
-/// The state of one in-flight operation (one or two linked SQEs).
-#[derive(Debug)]
-pub(crate) struct OpSlot {
-    results: [i32; 2],
-    /// Completions still expected.
-    pending: u8,
-    parts: u8,
-    /// The future was dropped: free the slot when the last completion arrives.
-    orphaned: bool,
-    /// Submit ASYNC_CANCEL when orphaned (sockets: a pending recv would otherwise eat
-    /// data meant for the next reader).
-    cancel_on_drop: bool,
-    waker: Option<Waker>,
-    data: OpData,
-    /// Keeps the fd open until the kernel is done with it.
-    _fd: Option<Rc<OwnedFd>>,
-}
-
-/// What a finished operation hands back: the kernel's result per SQE and the data.
-#[derive(Debug)]
-pub(crate) struct Completion {
-    pub(crate) results: [i32; 2],
-    pub(crate) data: OpData,
-}
 
 /// Counters for tests and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -337,6 +124,13 @@ pub(crate) struct Ring {
     park_spin: Duration,
     spins_woken: Cell<u64>,
     spins_slept: Cell<u64>,
+    /// Tasks woken by reaps so far: a park that sees it move while arming the eventfd
+    /// (which may reap) must not block.
+    woken: Cell<u64>,
+    /// Test hook: how many of `push`'s next submits act as refused with `EBUSY` (as
+    /// older kernels do while the completion queue overflows), so `push` reaps.
+    #[cfg(test)]
+    busy_submits: Cell<u32>,
 }
 
 impl fmt::Debug for Ring {
@@ -348,18 +142,31 @@ impl fmt::Debug for Ring {
     }
 }
 
+/// An op's tag (`user_data`): bit 63 clear (the eventfd read's and the cancels' tags
+/// have it set), the slot's generation in bits 32..63, its index in bits 1..32, and in
+/// bit 0 which SQE of a linked pair completed.
+const UD_INDEX_BITS: u32 = 31;
+const UD_GENERATION_SHIFT: u32 = 1 + UD_INDEX_BITS;
+const _: () = assert!(
+    UD_GENERATION_SHIFT + slab::GENERATION_BITS <= 63,
+    "an op tag must carry the slab's whole generation below the flag bit"
+);
+
 fn user_data(key: Key, part: u8) -> u64 {
     assert!(
-        key.index < (1 << 31),
+        key.index < (1 << UD_INDEX_BITS),
         "op slab index {} too large",
         key.index
     );
-    (u64::from(key.generation & 0x7FFF_FFFF) << 32) | (u64::from(key.index) << 1) | u64::from(part)
+    debug_assert!(key.generation <= slab::GENERATION_MAX);
+    (u64::from(key.generation) << UD_GENERATION_SHIFT)
+        | (u64::from(key.index) << 1)
+        | u64::from(part)
 }
 
 fn decode_user_data(ud: u64) -> (u32, u32, usize) {
-    let generation = (ud >> 32) as u32;
-    let index = ((ud & 0xFFFF_FFFF) >> 1) as u32;
+    let generation = (ud >> UD_GENERATION_SHIFT) as u32;
+    let index = ((ud >> 1) & ((1 << UD_INDEX_BITS) - 1)) as u32;
     (index, generation, (ud & 1) as usize)
 }
 
@@ -403,6 +210,7 @@ impl Ring {
             "ring entries {entries} outside {RING_ENTRIES_MIN}..={RING_ENTRIES_MAX}"
         );
         let (uring, info) = build_ring(entries)?;
+        check_kernel(&info).map_err(|e| io::Error::new(io::ErrorKind::Unsupported, e))?;
         // SAFETY: eventfd takes no pointers; the result is checked before use.
         let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if raw < 0 {
@@ -426,9 +234,18 @@ impl Ring {
             park_spin,
             spins_woken: Cell::new(0),
             spins_slept: Cell::new(0),
+            woken: Cell::new(0),
+            #[cfg(test)]
+            busy_submits: Cell::new(0),
         };
         ring.arm_eventfd();
         Ok(ring)
+    }
+
+    /// Test hook: op slots created from now on start at `generation`.
+    #[cfg(test)]
+    pub(crate) fn start_generations_at(&self, generation: u32) {
+        self.ops.borrow_mut().start_generations_at(generation);
     }
 
     pub(crate) fn info(&self) -> &RingInfo {
@@ -463,6 +280,16 @@ impl Ring {
         self.eventfd_armed.set(true);
     }
 
+    /// `io_uring_enter` to submit, or (tests) an injected `EBUSY`.
+    fn submit_or_busy(&self, ring: &IoUring) -> io::Result<usize> {
+        #[cfg(test)]
+        if self.busy_submits.get() > 0 {
+            self.busy_submits.set(self.busy_submits.get() - 1);
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        ring.submit()
+    }
+
     /// Pushes `entries` contiguously, submitting first when they do not fit.
     fn push(&self, entries: &[squeue::Entry]) {
         loop {
@@ -480,7 +307,7 @@ impl Ring {
                 }
                 drop(sq);
                 self.enters.set(self.enters.get() + 1);
-                match ring.submit() {
+                match self.submit_or_busy(&ring) {
                     Ok(_) => continue,
                     Err(e) if submit_must_wait(&e) => {}
                     Err(e) => panic!("io_uring submit failed: {e}"),
@@ -492,36 +319,31 @@ impl Ring {
     }
 
     /// Submits one operation (one SQE, or two linked ones) and returns its future.
-    /// `data` and `fd` are kept until the last completion arrives. `cancel_on_drop`
-    /// marks a socket operation: it may wait on a peer for as long as the peer likes,
-    /// and is cancelled when its future is dropped. Every other operation completes on
-    /// its own (the device's work), and only those make a parked core poll.
+    /// `data` and `fd` are kept until the last completion arrives. `kind` says whether
+    /// it waits on a peer (then it is cancelled when its future is dropped, and does
+    /// not make a parked core poll: only device work does) and what its result holds
+    /// that must be released if nobody takes it (see `op.rs`).
     pub(crate) fn submit(
         self: &Rc<Self>,
         entries: &[squeue::Entry],
         data: OpData,
         fd: Option<Rc<OwnedFd>>,
-        cancel_on_drop: bool,
+        kind: OpKind,
     ) -> Op {
         assert!(matches!(entries.len(), 1 | 2), "an op has one or two SQEs");
         let parts = entries.len() as u8;
-        let key = self.ops.borrow_mut().insert(OpSlot {
-            results: [RESULT_PENDING; 2],
-            pending: parts,
-            parts,
-            orphaned: false,
-            cancel_on_drop,
-            waker: None,
-            data,
-            _fd: fd,
-        });
+        let device = !kind.waits_on_peer();
+        let key = self
+            .ops
+            .borrow_mut()
+            .insert(OpSlot::new(parts, kind, data, fd));
         let mut tagged = [entries[0].clone(), entries[entries.len() - 1].clone()];
         for (part, e) in tagged.iter_mut().enumerate().take(entries.len()) {
             e.set_user_data(user_data(key, part as u8));
         }
         self.push(&tagged[..entries.len()]);
         self.in_flight.set(self.in_flight.get() + u32::from(parts));
-        if !cancel_on_drop {
+        if device {
             self.device_in_flight
                 .set(self.device_in_flight.get() + u32::from(parts));
         }
@@ -535,6 +357,7 @@ impl Ring {
     /// Moves every posted completion into its slot and wakes the owner; frees orphaned
     /// slots whose last completion arrived.
     pub(crate) fn reap(&self) {
+        let mut woken = 0;
         {
             let mut ring = self.uring.borrow_mut();
             let mut ops = self.ops.borrow_mut();
@@ -551,7 +374,7 @@ impl Ring {
                         slot.results[part] = cqe.result();
                         slot.pending -= 1;
                         self.in_flight.set(self.in_flight.get() - 1);
-                        if !slot.cancel_on_drop {
+                        if !slot.kind.waits_on_peer() {
                             self.device_in_flight.set(self.device_in_flight.get() - 1);
                         }
                         if slot.pending == 0 {
@@ -559,15 +382,28 @@ impl Ring {
                                 grave.extend(ops.remove(key));
                             } else if let Some(w) = slot.waker.take() {
                                 w.wake();
+                                woken += 1;
                             }
                         }
                     }
                 }
             }
         }
-        // Orphans' buffers and fds are released here, outside every borrow.
+        // Orphans' buffers and fds, and what they produced, are released here,
+        // outside every borrow.
         let dead = std::mem::take(&mut *self.graveyard.borrow_mut());
-        drop(dead);
+        for slot in dead {
+            woken += slot.release_unclaimed();
+        }
+        self.woken.set(self.woken.get() + woken);
+    }
+
+    /// Completions are waiting to be reaped: posted to the completion queue, or held
+    /// back in the kernel's overflow list (`IORING_SQ_CQ_OVERFLOW`: the queue was full;
+    /// only an enter with `GETEVENTS` moves them into it).
+    fn completions_ready(ring: &mut IoUring) -> bool {
+        // SAFETY: no other SubmissionQueue exists: the caller borrows the ring mutably.
+        unsafe { ring.submission_shared() }.cq_overflow() || !ring.completion().is_empty()
     }
 
     /// Submits the queued SQEs, if any, without waiting and without running completion
@@ -598,16 +434,15 @@ impl Ring {
 
     fn enter_nonblocking(&self) -> io::Result<usize> {
         let ring = self.uring.borrow_mut();
-        let sq_len = {
-            // SAFETY: no other SubmissionQueue exists: the ring is borrowed mutably
-            // here and nowhere else.
-            unsafe { ring.submission_shared() }.len()
-        };
-        let completions_may_wait = self.in_flight.get() > 0
-            && (!self.info.taskrun_flag || {
-                // SAFETY: as above.
-                unsafe { ring.submission_shared() }.taskrun()
-            });
+        // SAFETY: no other SubmissionQueue exists: the ring is borrowed mutably here
+        // and nowhere else.
+        let sq = unsafe { ring.submission_shared() };
+        let sq_len = sq.len();
+        // An overflowed completion queue is flushed only by an enter with GETEVENTS,
+        // whatever is in flight (the eventfd read and cancels are not counted).
+        let completions_may_wait = sq.cq_overflow()
+            || (self.in_flight.get() > 0 && (!self.info.taskrun_flag || sq.taskrun()));
+        drop(sq);
         if sq_len == 0 && !completions_may_wait {
             return Ok(0);
         }
@@ -623,8 +458,8 @@ impl Ring {
     /// Before sleeping for up to `wait` (`None`: until something completes): while
     /// operations that complete on their own are in flight (file I/O, not a socket
     /// waiting on a peer), polls for up to `park_spin` for a completion, seen as
-    /// the ring's task-run flag (completions waiting for this thread) or a non-empty
-    /// completion queue. Returns what is left to wait: zero if one arrived. A park
+    /// the ring's task-run flag (completions waiting for this thread), a non-empty
+    /// completion queue or an overflowed one. Returns what is left to wait: zero if one arrived. A park
     /// that must not block (`wait` zero) does not poll.
     fn spin(&self, wait: Option<Duration>) -> Option<Duration> {
         if wait.is_some_and(|w| w.is_zero())
@@ -643,7 +478,7 @@ impl Ring {
                 let mut ring = self.uring.borrow_mut();
                 // SAFETY: no other SubmissionQueue exists: the ring is borrowed mutably
                 // here and nowhere else.
-                unsafe { ring.submission_shared() }.taskrun() || !ring.completion().is_empty()
+                unsafe { ring.submission_shared() }.taskrun() || Self::completions_ready(&mut ring)
             };
             if arrived {
                 self.spins_woken.set(self.spins_woken.get() + 1);
@@ -678,10 +513,14 @@ impl Driver for Ring {
     }
 
     fn park(&self, deadline: Option<Instant>) {
+        let woken_before = self.woken.get();
+        // Arming may submit and, if the kernel refuses (a full queue), reap: a task
+        // that reap woke is ready, so the park must not block.
         self.arm_eventfd();
-        let cq_ready = !self.uring.borrow_mut().completion().is_empty();
+        let ready = self.woken.get() != woken_before
+            || Self::completions_ready(&mut self.uring.borrow_mut());
         let wait = match deadline {
-            _ if cq_ready => Some(Duration::ZERO),
+            _ if ready => Some(Duration::ZERO),
             // The executor's "do not block" (no clock read needed to know it is past).
             Some(Instant::ZERO) => Some(Duration::ZERO),
             d => d.map(|d| d.saturating_duration_since(now())),
@@ -787,15 +626,15 @@ impl Drop for Op {
             .get_mut(key)
             .expect("op slot lives while its future does");
         if slot.pending == 0 {
-            let slot = ops.remove(key);
+            // Completed but never taken (a select or timeout chose another branch).
+            let slot = ops.remove(key).expect("slot just seen");
             drop(ops);
-            drop(slot);
+            slot.release_unclaimed();
             return;
         }
-        slot.orphaned = true;
-        slot.waker = None;
+        slot.orphan();
         let target = (0..slot.parts).find(|&p| slot.results[p as usize] == RESULT_PENDING);
-        let cancel = slot.cancel_on_drop;
+        let cancel = slot.kind.waits_on_peer();
         drop(ops);
         if cancel && let Some(part) = target {
             let e = opcode::AsyncCancel::new(user_data(key, part))
@@ -805,3 +644,6 @@ impl Drop for Op {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
