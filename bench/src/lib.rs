@@ -10,6 +10,10 @@
 //! Layout of the crate, one concept per file:
 //! - [`job`]: job files and command-line job options, parsed and validated.
 //! - [`plan`]: jobs expanded into one thread per job copy (`numjobs`), with files and cores.
+//! - [`placement`]: which CPU each job thread runs on.
+//! - [`workload`]: the offsets, sizes and directions a job's I/Os take.
+//! - [`run`]: a whole run: plan, layout, threads, results.
+//! - [`error`]: the crate's error type.
 //! - [`layout`]: pre-writing files before timing, so no measurement hits sparse blocks.
 //! - [`engine`]: the engine trait and the `psync`, `io_uring` and `boreal-journal` engines.
 //! - [`runner`]: the per-thread measurement loop (open-loop when `rate_iops` is set).

@@ -17,12 +17,7 @@ use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::fmt;
 use std::ptr::NonNull;
 
-/// Alignment of every [`DmaBuf`] allocation, in bytes.
-pub const DMA_ALIGN: usize = 4096;
-
-/// Largest buffer we allocate, in bytes (1 GiB): a guard against a length read from
-/// disk or network turning into a huge allocation.
-pub const DMA_BUF_CAPACITY_MAX: usize = 1 << 30;
+pub use crate::limits::{DMA_ALIGN, DMA_BUF_CAPACITY_MAX};
 
 /// Buffers of at least this many bytes are mapped straight from the kernel (anonymous
 /// `mmap`, zero-filled by the kernel) instead of the heap: for an alignment above the

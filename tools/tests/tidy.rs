@@ -6,7 +6,12 @@
 //! - `unsafe` is allowed only in the runtime and buffer modules (STYLE.md habit 7): any
 //!   other source file that opts out of the workspace's `unsafe_code = "deny"` fails.
 //!
-//! Both checks are plain functions with tests of their own, so the test itself can fail.
+//! - The `Io`/`Clock` seam (DESIGN.md §2): outside the runtime (`rt/`, `uring/`) and
+//!   the simulator (`sim/`), engine code never touches the filesystem, the clock, a
+//!   thread or a random source directly (`std::fs`, `Instant::now`, `SystemTime`,
+//!   `thread::spawn`, `rand`), or the simulator could not replay it.
+//!
+//! Each check is a plain function with a test of its own, so the test itself can fail.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,6 +41,22 @@ const UNSAFE_ALLOWED: &[&str] = &[
     // setrlimit(RLIMIT_FSIZE) in this test process is the only way to make the kernel
     // complete a real O_DIRECT write short, which the linked write→fdatasync must survive.
     "engine/tests/uring_short_write.rs",
+];
+
+/// Engine folders that may reach the OS directly: the runtime and the simulator.
+const SEAM_EXEMPT: &[&str] = &["engine/src/rt/", "engine/src/uring/", "engine/src/sim/"];
+
+/// What engine code must reach only through `Io`/`Clock` (DESIGN.md §2).
+const SEAM_FORBIDDEN: &[&str] = &[
+    "std::fs",
+    "Instant::now",
+    "SystemTime",
+    "thread::spawn",
+    "std::thread",
+    "rand::",
+    "getrandom",
+    "std::net::Tcp",
+    "std::net::Udp",
 ];
 
 fn workspace_root() -> PathBuf {
@@ -143,6 +164,89 @@ fn unsafe_violations(files: &[(String, String)]) -> Vec<String> {
         .collect()
 }
 
+/// Lines of engine sources outside [`SEAM_EXEMPT`] that use a [`SEAM_FORBIDDEN`] item
+/// (comments are not code and are skipped).
+fn seam_violations(files: &[(String, String)]) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (path, text) in files {
+        if !path.starts_with("engine/src/") || SEAM_EXEMPT.iter().any(|e| path.starts_with(e)) {
+            continue;
+        }
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            let code = code.split(" //").next().unwrap_or(code);
+            for f in SEAM_FORBIDDEN {
+                if code.contains(f) {
+                    bad.push(format!(
+                        "{path}:{}: {f} outside the Io/Clock seam: {}",
+                        n + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    bad
+}
+
+/// Every `.rs` file of the workspace crates, as (relative `/`-separated path, text).
+fn workspace_sources() -> Vec<(String, String)> {
+    let root = workspace_root();
+    let mut paths = Vec::new();
+    for dir in ["segment", "engine", "netlog", "bench", "tools"] {
+        rust_files(&root.join(dir), &mut paths);
+    }
+    assert!(
+        !paths.is_empty(),
+        "found no sources under {}",
+        root.display()
+    );
+    paths
+        .iter()
+        .filter(|p| !p.ends_with("tidy.rs"))
+        .map(|p| {
+            let rel = p.strip_prefix(&root).expect("under root");
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            (rel, std::fs::read_to_string(p).expect("read source"))
+        })
+        .collect()
+}
+
+#[test]
+fn engine_reaches_files_time_and_threads_only_through_the_seam() {
+    let bad = seam_violations(&workspace_sources());
+    assert!(bad.is_empty(), "seam violations:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn seam_check_catches_a_direct_clock_read() {
+    let files = vec![
+        (
+            "engine/src/node/coalescer.rs".to_owned(),
+            "// Instant::now in a comment is fine\nlet t = std::time::Instant::now();".to_owned(),
+        ),
+        (
+            "engine/src/uring/ring.rs".to_owned(),
+            "let f = std::fs::File::open(p);".to_owned(),
+        ),
+        (
+            "engine/src/journal/files.rs".to_owned(),
+            "use std::fs;".to_owned(),
+        ),
+        (
+            "bench/src/run.rs".to_owned(),
+            "let t = std::time::Instant::now();".to_owned(),
+        ),
+    ];
+    let bad = seam_violations(&files);
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert!(bad[0].starts_with("engine/src/node/coalescer.rs:2"));
+    assert!(bad[1].starts_with("engine/src/journal/files.rs:1"));
+}
+
 #[test]
 fn dependency_edges_follow_the_design() {
     let edges = workspace_edges();
@@ -155,26 +259,7 @@ fn dependency_edges_follow_the_design() {
 
 #[test]
 fn unsafe_only_in_runtime_and_buffers() {
-    let root = workspace_root();
-    let mut paths = Vec::new();
-    for dir in ["segment", "engine", "netlog", "bench", "tools"] {
-        rust_files(&root.join(dir), &mut paths);
-    }
-    assert!(
-        !paths.is_empty(),
-        "found no sources under {}",
-        root.display()
-    );
-    let files: Vec<(String, String)> = paths
-        .iter()
-        .filter(|p| !p.ends_with("tidy.rs"))
-        .map(|p| {
-            let rel = p.strip_prefix(&root).expect("under root");
-            let rel = rel.to_string_lossy().replace('\\', "/");
-            (rel, std::fs::read_to_string(p).expect("read source"))
-        })
-        .collect();
-    let bad = unsafe_violations(&files);
+    let bad = unsafe_violations(&workspace_sources());
     assert!(bad.is_empty(), "unsafe violations:\n{}", bad.join("\n"));
 }
 

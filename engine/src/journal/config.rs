@@ -7,32 +7,13 @@
 
 use std::path::{Path, PathBuf};
 
-use boreal_segment::limits::{
-    BATCH_BYTES_MAX, BATCH_HEADER_SIZE, JOURNAL_FILE_BYTES_MAX, JOURNAL_FILE_HEADER_SIZE,
-};
+use boreal_segment::limits::{BATCH_BYTES_MAX, JOURNAL_FILE_BYTES_MAX, JOURNAL_FILE_HEADER_SIZE};
 
 use super::error::JournalError;
 
-/// Bytes every batch and every journal file size is a multiple of: the 4 KiB physical
-/// block (NVMe-NOTES fact 1), so the device never reads-modifies-writes.
-pub const JOURNAL_ALIGN_BYTES: usize = 4096;
-/// Smallest number of files: one being written while another waits to be recycled.
-pub const JOURNAL_FILES_MIN: u32 = 2;
-/// Largest number of files of one core's journal.
-pub const JOURNAL_FILES_MAX: u32 = 4096;
-/// Largest `pipeline_depth`: recovery's proofs (`decide.rs`) and the batch header
-/// (journal version 4) know a window of two batches.
-pub const PIPELINE_DEPTH_MAX: usize = 3;
-/// Smallest `recovery_read_bytes`.
-pub const RECOVERY_READ_BYTES_MIN: usize = 64 << 10;
-/// Largest `recovery_read_bytes` (the read buffer is this plus one largest batch).
-pub const RECOVERY_READ_BYTES_MAX: usize = 64 << 20;
-
-const _: () = {
-    assert!(JOURNAL_FILE_HEADER_SIZE.is_multiple_of(JOURNAL_ALIGN_BYTES));
-    assert!(BATCH_BYTES_MAX.is_multiple_of(JOURNAL_ALIGN_BYTES));
-    assert!(RECOVERY_READ_BYTES_MIN.is_multiple_of(JOURNAL_ALIGN_BYTES));
-    assert!(BATCH_HEADER_SIZE < JOURNAL_ALIGN_BYTES);
+pub use crate::limits::{
+    JOURNAL_ALIGN_BYTES, JOURNAL_FILES_MAX, JOURNAL_FILES_MIN, PIPELINE_DEPTH_MAX,
+    RECOVERY_READ_BYTES_MAX, RECOVERY_READ_BYTES_MIN,
 };
 
 /// How a batch write is made durable before its appenders are acknowledged

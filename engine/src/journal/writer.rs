@@ -47,11 +47,10 @@ use super::pipeline::{self, Pipeline};
 use crate::io::{DmaBuf, Instant, Io};
 use crate::rt::timeout_at;
 
-/// Batch buffers a journal allocates, at most: one being filled while up to
-/// `PIPELINE_DEPTH_MAX` are written. Each is `batch_bytes_max` bytes, allocated
-/// (zeroed) once and kept: a buffer returned while another is still spare is kept too,
-/// never freed and allocated again.
-pub(super) const BATCH_BUFFERS: usize = 1 + PIPELINE_DEPTH_MAX;
+/// Batch buffers a journal allocates, at most (each `batch_bytes_max` bytes,
+/// allocated zeroed once and kept: a buffer returned while another is still spare is
+/// kept too, never freed and allocated again).
+pub(super) const BATCH_BUFFERS: usize = crate::limits::JOURNAL_BATCH_BUFFERS;
 
 /// What a successful `append` covered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@
 //! on the steady path (journal record lists and staged copies come from a bounded
 //! pool, [`StagingPool`]).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::task::{Context, Poll};
 
@@ -27,14 +27,10 @@ use super::error::EngineError;
 use super::segment::{SegState, Segment, write_meta_now};
 use crate::hotlog::Arrival;
 use crate::io::{Instant, Io};
-
-/// Most emptied journal record lists (and staged-record buffers) the core keeps for
-/// reuse (one per append in flight is what a steady load needs; more is never kept).
-const POOLED_MAX: usize = 4096;
-/// A record list whose capacity grew beyond this is freed instead of kept.
-const RECORD_LIST_CAPACITY_MAX: usize = 1024;
-/// A staged buffer whose body bytes grew beyond this is freed instead of kept.
-const STAGED_BODY_BYTES_MAX: usize = 256 << 10;
+use crate::limits::{
+    APPEND_POOL_BYTES_MAX, APPEND_POOLED_MAX, APPEND_RECORD_LIST_CAPACITY_MAX,
+    APPEND_STAGED_BODY_BYTES_MAX,
+};
 
 /// One staged record: a redo record's fields, its body in [`Staged::bodies`].
 #[derive(Clone, Copy, Debug)]
@@ -104,41 +100,67 @@ impl Staged {
 }
 
 /// Emptied journal record lists and staged-record buffers, reused by the next
-/// appends (bounded: `POOLED_MAX` of each, oversized ones freed).
+/// appends. Bounded: `APPEND_POOLED_MAX` of each, oversized ones freed, and at most
+/// `APPEND_POOL_BYTES_MAX` of capacity kept in all.
 #[derive(Debug, Default)]
 pub(crate) struct StagingPool {
     lists: RefCell<Vec<Vec<Record<'static>>>>,
     staged: RefCell<Vec<Staged>>,
+    /// Capacity kept in both pools, in bytes.
+    kept_bytes: Cell<usize>,
+}
+
+fn list_bytes(list: &Vec<Record<'_>>) -> usize {
+    list.capacity() * std::mem::size_of::<Record<'static>>()
+}
+
+fn staged_bytes(s: &Staged) -> usize {
+    s.bodies.capacity() + s.heads.capacity() * std::mem::size_of::<StagedHead>()
 }
 
 impl StagingPool {
     fn list<'r>(&self) -> Vec<Record<'r>> {
-        recycle(self.lists.borrow_mut().pop().unwrap_or_default())
+        let list = self.lists.borrow_mut().pop().unwrap_or_default();
+        self.kept_bytes
+            .set(self.kept_bytes.get() - list_bytes(&list));
+        recycle(list)
     }
 
     fn give_list(&self, list: Vec<Record<'_>>) {
-        if list.capacity() <= RECORD_LIST_CAPACITY_MAX {
+        let bytes = list_bytes(&list);
+        if list.capacity() <= APPEND_RECORD_LIST_CAPACITY_MAX && self.may_keep(bytes) {
             let mut lists = self.lists.borrow_mut();
-            if lists.len() < POOLED_MAX {
+            if lists.len() < APPEND_POOLED_MAX {
                 lists.push(recycle(list));
+                self.kept_bytes.set(self.kept_bytes.get() + bytes);
             }
         }
     }
 
     fn staged(&self) -> Staged {
-        self.staged.borrow_mut().pop().unwrap_or_default()
+        let s = self.staged.borrow_mut().pop().unwrap_or_default();
+        self.kept_bytes
+            .set(self.kept_bytes.get() - staged_bytes(&s));
+        s
     }
 
     fn give_staged(&self, mut s: Staged) {
-        if s.bodies.capacity() <= STAGED_BODY_BYTES_MAX
-            && s.heads.capacity() <= RECORD_LIST_CAPACITY_MAX
+        let bytes = staged_bytes(&s);
+        if s.bodies.capacity() <= APPEND_STAGED_BODY_BYTES_MAX
+            && s.heads.capacity() <= APPEND_RECORD_LIST_CAPACITY_MAX
+            && self.may_keep(bytes)
         {
             let mut pool = self.staged.borrow_mut();
-            if pool.len() < POOLED_MAX {
+            if pool.len() < APPEND_POOLED_MAX {
                 s.clear();
                 pool.push(s);
+                self.kept_bytes.set(self.kept_bytes.get() + bytes);
             }
         }
+    }
+
+    fn may_keep(&self, bytes: usize) -> bool {
+        self.kept_bytes.get() + bytes <= APPEND_POOL_BYTES_MAX
     }
 }
 

@@ -7,18 +7,7 @@ use std::time::Duration;
 
 use boreal_segment::limits::PAGE_SIZE_MAX;
 
-/// Highest `coalesce_start_percent`.
-pub const COALESCE_START_PERCENT_MAX: u32 = 90;
-/// Highest `coalesce_io_depth` (two passes' worth of buffers fit the core's I/O buffer
-/// pool, `pages::pool`).
-pub const COALESCE_IO_DEPTH_MAX: usize = 64;
-
-// A pass's reads (two slots each) and writes in flight, at the deepest depth and the
-// largest page, are all served from the pool without freeing anything.
-const _: () = assert!(2 * COALESCE_IO_DEPTH_MAX <= crate::pages::pool::POOL_BUFFERS_MAX);
-const _: () = assert!(
-    COALESCE_IO_DEPTH_MAX * 3 * PAGE_SIZE_MAX as usize <= crate::pages::pool::POOL_BYTES_MAX
-);
+pub use crate::limits::{COALESCE_IO_DEPTH_MAX, COALESCE_START_PERCENT_MAX};
 
 /// Configuration of one core's engine.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,8 +16,7 @@ use super::segment::SegState;
 use crate::hotlog::{OwnedRedo, apply_change};
 use crate::io::Io;
 
-/// Most holes [`SegmentStatus`] lists.
-pub const STATUS_HOLES_MAX: usize = 16;
+pub use crate::limits::STATUS_HOLES_MAX;
 /// Most times a read retries after the coalescer moved the floor under it.
 const READ_ATTEMPTS_MAX: u32 = 8;
 

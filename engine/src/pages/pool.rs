@@ -17,11 +17,7 @@ use std::cell::RefCell;
 
 use crate::buf::DmaBuf;
 
-/// Most buffers the pool keeps (enough for a pass's reads and writes in flight at the
-/// largest `coalesce_io_depth`).
-pub const POOL_BUFFERS_MAX: usize = 128;
-/// Most bytes the pool keeps.
-pub const POOL_BYTES_MAX: usize = 16 << 20;
+pub use crate::limits::{POOL_BUFFERS_MAX, POOL_BYTES_MAX};
 
 #[derive(Default)]
 struct Pool {

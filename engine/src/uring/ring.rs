@@ -43,6 +43,9 @@ use io_uring::{IoUring, opcode, squeue, types};
 use super::op::{Completion, OpData, OpKind, OpSlot, RESULT_PENDING};
 use super::setup::{RingInfo, build_ring, check_kernel};
 use crate::io::Instant;
+pub use crate::limits::{
+    PARK_SPIN_DEFAULT, PARK_SPIN_MAX, RING_ENTRIES_DEFAULT, RING_ENTRIES_MAX, RING_ENTRIES_MIN,
+};
 use crate::rt::slab::{self, Key, Slab};
 use crate::rt::{Driver, Unpark};
 
@@ -54,22 +57,6 @@ const CANCEL_UD: u64 = u64::MAX - 1;
 const IORING_ENTER_GETEVENTS: u32 = 1;
 /// How long a dropped ring waits for the kernel to hand back in-flight buffers.
 const DROP_DRAIN_MAX: Duration = Duration::from_secs(5);
-
-/// Default submission queue size, in entries.
-pub const RING_ENTRIES_DEFAULT: u32 = 256;
-/// How long a core polls for completions before it sleeps in the kernel, while file
-/// operations are in flight (`RuntimeConfig::park_spin`; a socket waiting on a peer
-/// does not count). On this VM a core that sleeps waits for an interrupt and a halted
-/// vCPU's wake-up, both VM exits: measured at 128 B × 256 appends, polling for up to
-/// 20-200 µs gave 1.10-1.24× the records/s at the same CPU per record (NVMe-NOTES
-/// "Polling before sleeping").
-pub const PARK_SPIN_DEFAULT: Duration = Duration::from_micros(50);
-/// Longest `park_spin` a runtime takes.
-pub const PARK_SPIN_MAX: Duration = Duration::from_millis(10);
-/// Smallest submission queue we accept (a linked pair plus a cancel must fit).
-pub const RING_ENTRIES_MIN: u32 = 8;
-/// Largest submission queue the kernel accepts.
-pub const RING_ENTRIES_MAX: u32 = 32768;
 
 /// Counters for tests and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
