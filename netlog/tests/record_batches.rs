@@ -312,3 +312,21 @@ fn a_record_whose_own_checksum_is_wrong_is_caught_by_verify_checksums() {
         PageId::new(10 % 7)
     );
 }
+
+#[test]
+fn decoded_records_cannot_be_re_sent_under_another_pg() {
+    let frame = hostile_append(PG, 1, &[Record::Redo(redo(PG, 10, 0, b"ab"))]);
+    let Message::AppendBatch(m) = decode_bytes(&frame).unwrap() else {
+        panic!()
+    };
+    let mut out = Vec::new();
+    Message::AppendBatch(m).encode(3, &mut out).unwrap();
+    let moved = AppendBatch {
+        pg: PgId::new(PG + 1),
+        ..m
+    };
+    assert!(matches!(
+        Message::AppendBatch(moved).encode(3, &mut out),
+        Err(ProtoError::OtherPg { index: 0, .. })
+    ));
+}

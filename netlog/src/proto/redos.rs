@@ -28,8 +28,12 @@ use crate::limits::{RECORD_BATCH_BYTES_MAX, RECORD_BATCH_RECORDS_MAX};
 
 #[derive(Clone, Copy)]
 enum Inner<'a> {
-    /// Checked record bytes of a decoded body.
-    Wire { bytes: &'a [u8], count: u32 },
+    /// Checked record bytes of a decoded body, all of `pg`.
+    Wire {
+        bytes: &'a [u8],
+        count: u32,
+        pg: PgId,
+    },
     /// The sender's records, checked when encoded.
     Slice(&'a [Redo<'a>]),
 }
@@ -135,7 +139,7 @@ impl<'a> Redos<'a> {
     /// the sender's slice).
     pub fn iter(&self) -> RedoIter<'a> {
         RedoIter(match self.0 {
-            Inner::Wire { bytes, count } => IterInner::Wire {
+            Inner::Wire { bytes, count, .. } => IterInner::Wire {
                 bytes,
                 left: count as usize,
             },
@@ -246,6 +250,7 @@ impl<'a> Redos<'a> {
         Ok(Redos(Inner::Wire {
             bytes,
             count: declared,
+            pg,
         }))
     }
 
@@ -260,8 +265,20 @@ impl<'a> Redos<'a> {
                 max: RECORD_BATCH_RECORDS_MAX as u64,
             });
         }
-        let Inner::Slice(records) = self.0 else {
-            return Ok(());
+        let records = match self.0 {
+            Inner::Slice(records) => records,
+            // Checked when decoded, for the PG of the message they came in.
+            Inner::Wire { pg: of, .. } if of == pg => return Ok(()),
+            Inner::Wire { pg: of, .. } => {
+                let first = self.iter().next().map_or(Lsn::ZERO, |r| r.lsn);
+                return Err(ProtoError::OtherPg {
+                    message,
+                    index: 0,
+                    lsn: first,
+                    expected: pg,
+                    got: of,
+                });
+            }
         };
         let mut judge = Judge::new(message, pg);
         for r in records {
