@@ -267,8 +267,9 @@ impl<'a> Redos<'a> {
         }
         let records = match self.0 {
             Inner::Slice(records) => records,
-            // Checked when decoded, for the PG of the message they came in.
-            Inner::Wire { pg: of, .. } if of == pg => return Ok(()),
+            // Checked when decoded, for the PG of the message they came in (an
+            // empty batch belongs to any PG).
+            Inner::Wire { pg: of, count, .. } if of == pg || count == 0 => return Ok(()),
             Inner::Wire { pg: of, .. } => {
                 let first = self.iter().next().map_or(Lsn::ZERO, |r| r.lsn);
                 return Err(ProtoError::OtherPg {
