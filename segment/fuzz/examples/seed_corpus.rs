@@ -104,4 +104,62 @@ fn main() {
     let mut frame = Vec::new();
     encode_frame(1, 7, b"frame body", &mut frame).expect("valid");
     write("frame", "seed-0", &frame);
+    netlog_seeds(&records);
+}
+
+/// A few valid frames of `boreal-netlog` messages, alone and as one stream.
+fn netlog_seeds(records: &[Record<'_>]) {
+    use boreal_netlog::proto::{
+        AppendEncoder, Hello, Hole, HoleKind, Message, Reason, Refusal, Seq, StatusReply,
+    };
+    let mut stream = Vec::new();
+    let one = |name: &str, msg: Message<'_>, stream: &mut Vec<u8>| {
+        let mut frame = Vec::new();
+        msg.encode(1, &mut frame).expect("valid message");
+        write("netlog_message", name, &frame);
+        stream.extend_from_slice(&frame);
+    };
+    one("hello", Message::Hello(Hello::shim()), &mut stream);
+    let refusal = Refusal {
+        reason: Reason::Hole {
+            pg: PgId::new(3),
+            lsn: Lsn::new(30),
+            start: Lsn::new(22),
+            end: Lsn::new(28),
+        },
+        text: "needs missing records",
+    };
+    one("refusal", Message::Refusal(refusal), &mut stream);
+    let holes = [Hole {
+        start: Lsn::new(22),
+        end: Lsn::new(28),
+        kind: HoleKind::Backlink,
+    }];
+    let status = StatusReply {
+        pg: PgId::new(3),
+        page_size: PageSize::DEFAULT,
+        epoch: Epoch::new(2),
+        scl: Lsn::new(22),
+        materialized_lsn: Lsn::new(10),
+        min_read_point: Lsn::new(20),
+        backlog_bytes: 300,
+        backlog_age_us: 40,
+        hot_records: 2,
+        holes: Seq::from_slice(&holes),
+    };
+    one("status", Message::StatusReply(status), &mut stream);
+    let mut append = Vec::new();
+    let mut enc = AppendEncoder::new(&mut append, Epoch::new(2), PgId::new(3));
+    for record in records {
+        if let Record::Redo(r) = record {
+            enc.push(r).expect("fits");
+        }
+    }
+    enc.finish(2).expect("valid batch");
+    write("netlog_message", "append", &append);
+    stream.extend_from_slice(&append);
+    // The frame reader's first input byte (after the mode) is the piece size.
+    let mut reader = vec![61u8];
+    reader.extend_from_slice(&stream);
+    write("netlog_frame_reader", "stream", &reader);
 }

@@ -1,0 +1,101 @@
+//! Every size and limit of the wire protocol, in one place.
+//!
+//! This module owns the numbers; `proto` only uses them. Each message's fixed part has
+//! its size here (the byte tables of `PROTOCOL.md` add up to them), and each variable
+//! part its cap. The `const _: () = assert!(..)` block at the end checks, at compile
+//! time, how they relate to each other and to `boreal-segment`'s limits: the largest
+//! body of every message fits one frame, one append's records fit one journal batch,
+//! the largest record fits one append, a fetch can always return at least one record,
+//! every count and length fits the integer it travels in. Nothing here is computed at
+//! run time.
+
+use boreal_segment::limits::{
+    BATCH_BODY_BYTES_MAX, BATCH_RECORDS_MAX, FRAME_BODY_BYTES_MAX, PAGE_PAYLOAD_MAX,
+    RECORD_BODY_BYTES_MAX, RECORD_HEADER_SIZE,
+};
+
+/// Longest availability-zone label in `HelloReply`, in bytes of UTF-8.
+pub const AZ_BYTES_MAX: usize = 64;
+/// Most cores one node announces in `HelloReply`.
+pub const CORES_MAX: usize = 1024;
+/// Longest human-readable text of a `Refusal`, in bytes of UTF-8.
+pub const REFUSAL_TEXT_BYTES_MAX: usize = 512;
+
+/// Most redo records in one `AppendBatch` or `FetchedRecords`. A shim boxcars what
+/// arrived while its connection was busy (tens to hundreds of records at a million
+/// records per second and a loopback round trip); this cap bounds the record list a
+/// node builds per frame (4096 borrowed `Redo`s, about 300 KiB) well above that.
+pub const RECORD_BATCH_RECORDS_MAX: usize = 4096;
+/// Most bytes of encoded records (headers and bodies) in one `AppendBatch` or
+/// `FetchedRecords`: one journal batch body, so one append never needs more than one
+/// journal write.
+pub const RECORD_BATCH_BYTES_MAX: usize = BATCH_BODY_BYTES_MAX;
+/// Smallest `byte_limit` of a `FetchRecords`: the largest record, so every fetch that
+/// has records to return returns at least one and a repair always makes progress.
+pub const FETCH_BYTE_LIMIT_MIN: usize = RECORD_HEADER_SIZE + RECORD_BODY_BYTES_MAX;
+
+/// Most holes listed in one `StatusReply` (the engine's status lists the lowest 16).
+pub const STATUS_HOLES_MAX: usize = 16;
+/// Most segments in one `CoreStatusReply`; more are paged with `CoreStatus.first_pg`.
+pub const CORE_STATUS_SEGMENTS_MAX: usize = 1024;
+
+/// Fixed body bytes of each message (the variable part, if any, follows).
+pub const HELLO_SIZE: usize = 16;
+pub const HELLO_REPLY_FIXED: usize = 16;
+pub const REFUSAL_FIXED: usize = 32;
+pub const CREATE_SEGMENT_SIZE: usize = 32;
+pub const SEGMENT_CREATED_SIZE: usize = 24;
+pub const APPEND_BATCH_FIXED: usize = 16;
+pub const APPEND_ACK_SIZE: usize = 32;
+pub const GET_PAGE_SIZE: usize = 24;
+pub const PAGE_REPLY_FIXED: usize = 24;
+pub const SET_READ_POINT_SIZE: usize = 24;
+pub const READ_POINT_SET_SIZE: usize = 16;
+pub const FENCE_SIZE: usize = 16;
+pub const FENCE_ACK_SIZE: usize = 24;
+pub const TRUNCATE_SIZE: usize = 32;
+pub const TRUNCATE_ACK_SIZE: usize = 24;
+pub const FETCH_RECORDS_SIZE: usize = 24;
+pub const FETCHED_RECORDS_FIXED: usize = 24;
+pub const SEGMENT_STATUS_SIZE: usize = 8;
+pub const STATUS_REPLY_FIXED: usize = 72;
+/// Bytes of one hole in a `StatusReply`.
+pub const HOLE_SIZE: usize = 24;
+pub const CORE_STATUS_SIZE: usize = 8;
+pub const CORE_STATUS_REPLY_FIXED: usize = 8;
+/// Bytes of one segment summary in a `CoreStatusReply`.
+pub const SEGMENT_SUMMARY_SIZE: usize = 40;
+/// Bytes of one core's port in a `HelloReply`.
+pub const PORT_SIZE: usize = 2;
+
+const _: () = {
+    // Every message's largest body fits one frame.
+    assert!(HELLO_REPLY_FIXED + AZ_BYTES_MAX + CORES_MAX * PORT_SIZE <= FRAME_BODY_BYTES_MAX);
+    assert!(REFUSAL_FIXED + REFUSAL_TEXT_BYTES_MAX <= FRAME_BODY_BYTES_MAX);
+    assert!(APPEND_BATCH_FIXED + RECORD_BATCH_BYTES_MAX <= FRAME_BODY_BYTES_MAX);
+    assert!(FETCHED_RECORDS_FIXED + RECORD_BATCH_BYTES_MAX <= FRAME_BODY_BYTES_MAX);
+    assert!(PAGE_REPLY_FIXED + PAGE_PAYLOAD_MAX <= FRAME_BODY_BYTES_MAX);
+    assert!(STATUS_REPLY_FIXED + STATUS_HOLES_MAX * HOLE_SIZE <= FRAME_BODY_BYTES_MAX);
+    assert!(
+        CORE_STATUS_REPLY_FIXED + CORE_STATUS_SEGMENTS_MAX * SEGMENT_SUMMARY_SIZE
+            <= FRAME_BODY_BYTES_MAX
+    );
+    // One append's records fit one journal batch, record count and bytes.
+    assert!(RECORD_BATCH_BYTES_MAX <= BATCH_BODY_BYTES_MAX);
+    assert!(RECORD_BATCH_RECORDS_MAX <= BATCH_RECORDS_MAX);
+    // The largest record fits one append, and a fetch can always return one.
+    assert!(RECORD_HEADER_SIZE + RECORD_BODY_BYTES_MAX <= RECORD_BATCH_BYTES_MAX);
+    assert!(FETCH_BYTE_LIMIT_MIN <= RECORD_BATCH_BYTES_MAX);
+    // Lengths and counts fit the integers they travel in.
+    assert!(AZ_BYTES_MAX <= u8::MAX as usize);
+    assert!(CORES_MAX <= u16::MAX as usize);
+    assert!(REFUSAL_TEXT_BYTES_MAX <= u16::MAX as usize);
+    assert!(RECORD_BATCH_RECORDS_MAX <= u32::MAX as usize);
+    assert!(RECORD_BATCH_BYTES_MAX <= u32::MAX as usize);
+    assert!(STATUS_HOLES_MAX <= u16::MAX as usize);
+    assert!(CORE_STATUS_SEGMENTS_MAX <= u32::MAX as usize);
+    // Fixed parts keep the 8-byte fields of what follows them aligned.
+    assert!(APPEND_BATCH_FIXED.is_multiple_of(8) && FETCHED_RECORDS_FIXED.is_multiple_of(8));
+    assert!(STATUS_REPLY_FIXED.is_multiple_of(8) && HOLE_SIZE.is_multiple_of(8));
+    assert!(CORE_STATUS_REPLY_FIXED.is_multiple_of(8) && SEGMENT_SUMMARY_SIZE.is_multiple_of(8));
+};

@@ -1,0 +1,374 @@
+//! The messages that carry redo: `AppendBatch` → `AppendAck`, and `FetchRecords` →
+//! `FetchedRecords` (gossip and repair), with the encoders that build their frames
+//! record by record.
+//!
+//! This module owns those four layouts and the two streaming encoders. An encoder
+//! writes a whole frame (header, fixed fields, records) into a caller-owned `Vec<u8>`
+//! that is reused from frame to frame, so encoding allocates nothing per record and
+//! nothing per frame once the buffer has grown: a shim boxcars by pushing each record
+//! as it arrives and sealing the frame when the connection is free. A frame sent to
+//! several nodes differs only in its request id: reuse the returned header's
+//! `body_checksum` with another `request_id` (`FrameHeader { request_id, ..header }`)
+//! instead of encoding the body again. An encoder dropped before it is finished takes
+//! its bytes back out of the buffer.
+
+use boreal_segment::limits::FRAME_HEADER_SIZE;
+use boreal_segment::{Epoch, FrameHeader, Lsn, PgId, Record, Redo};
+
+use super::error::{ProtoError, Result};
+use super::message::seal;
+use super::redos::{Judge, Redos};
+use super::tag::Tag;
+use super::wire::{Body, Put};
+use crate::limits::{
+    APPEND_ACK_SIZE, APPEND_BATCH_FIXED, FETCH_BYTE_LIMIT_MIN, FETCH_RECORDS_SIZE,
+    FETCHED_RECORDS_FIXED, RECORD_BATCH_BYTES_MAX,
+};
+
+const APPEND_BATCH: &str = "AppendBatch";
+const FETCHED_RECORDS: &str = "FetchedRecords";
+/// Flag bit of `FetchedRecords`: records in the asked range remain after these.
+const FLAG_MORE: u8 = 0x01;
+
+/// Shim → node: redo records of one PG to make durable, at the shim's epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendBatch<'a> {
+    pub epoch: Epoch,
+    pub pg: PgId,
+    /// At least one record, all of `pg`, LSNs increasing.
+    pub records: Redos<'a>,
+}
+
+/// Node → shim: every record of the batch is durable on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendAck {
+    pub pg: PgId,
+    /// The segment's epoch after the append.
+    pub epoch: Epoch,
+    /// The segment's SCL after the append.
+    pub scl: Lsn,
+    /// Records new to the segment.
+    pub accepted: u32,
+    /// Records it held already (or had materialized): acknowledged again.
+    pub duplicates: u32,
+}
+
+/// Peer → node: the PG's records with LSN in `(from, to]`, lowest first, up to about
+/// `byte_limit` encoded bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchRecords {
+    pub pg: PgId,
+    pub from: Lsn,
+    pub to: Lsn,
+    /// `FETCH_BYTE_LIMIT_MIN..=RECORD_BATCH_BYTES_MAX`.
+    pub byte_limit: u32,
+}
+
+/// Node → peer: the records found, and whether more of the range remain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchedRecords<'a> {
+    pub pg: PgId,
+    /// The serving segment's SCL.
+    pub scl: Lsn,
+    /// Records of the range remain after the last one sent: ask again from its LSN.
+    pub more: bool,
+    /// Records of `pg`, LSNs increasing; may be empty (then `more` is false).
+    pub records: Redos<'a>,
+}
+
+impl<'a> AppendBatch<'a> {
+    pub(crate) fn read(b: &mut Body<'a>) -> Result<AppendBatch<'a>> {
+        let epoch = b.epoch("epoch")?;
+        let pg = b.pg("pg")?;
+        let declared = b.u32("record_count")?;
+        debug_assert_eq!(b.pos(), APPEND_BATCH_FIXED);
+        let records = Redos::decode(b, pg, declared, 1)?;
+        Ok(AppendBatch { epoch, pg, records })
+    }
+
+    pub(crate) fn write(&self, out: &mut Vec<u8>) -> Result<()> {
+        self.records.check(APPEND_BATCH, self.pg, 1)?;
+        out.put_u64(self.epoch.get());
+        out.put_u32(self.pg.get());
+        // Bounded by check(): RECORD_BATCH_RECORDS_MAX <= u32::MAX.
+        out.put_u32(self.records.len() as u32);
+        self.records.write(out)
+    }
+}
+
+impl AppendAck {
+    pub(crate) fn read(b: &mut Body<'_>) -> Result<AppendAck> {
+        let pg = b.pg("pg")?;
+        let accepted = b.u32("accepted")?;
+        let duplicates = b.u32("duplicates")?;
+        b.reserved(4)?;
+        let m = AppendAck {
+            pg,
+            accepted,
+            duplicates,
+            epoch: b.epoch("epoch")?,
+            scl: b.lsn("scl")?,
+        };
+        debug_assert_eq!(b.pos(), APPEND_ACK_SIZE);
+        Ok(m)
+    }
+
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        out.put_u32(self.pg.get());
+        out.put_u32(self.accepted);
+        out.put_u32(self.duplicates);
+        out.put_zeros(4);
+        out.put_u64(self.epoch.get());
+        out.put_u64(self.scl.get());
+    }
+}
+
+impl FetchRecords {
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.from >= self.to {
+            return Err(ProtoError::LsnOutOfOrder {
+                message: "FetchRecords",
+                rule: "from < to",
+                left: self.from,
+                right: self.to,
+            });
+        }
+        let limit = self.byte_limit as usize;
+        if !(FETCH_BYTE_LIMIT_MIN..=RECORD_BATCH_BYTES_MAX).contains(&limit) {
+            return Err(ProtoError::OutOfBounds {
+                message: "FetchRecords",
+                field: "byte_limit",
+                got: limit as u64,
+                min: FETCH_BYTE_LIMIT_MIN as u64,
+                max: RECORD_BATCH_BYTES_MAX as u64,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read(b: &mut Body<'_>) -> Result<FetchRecords> {
+        let m = FetchRecords {
+            pg: b.pg("pg")?,
+            byte_limit: b.u32("byte_limit")?,
+            from: b.lsn("from")?,
+            to: b.lsn("to")?,
+        };
+        debug_assert_eq!(b.pos(), FETCH_RECORDS_SIZE);
+        m.check()?;
+        Ok(m)
+    }
+
+    pub(crate) fn write(&self, out: &mut Vec<u8>) -> Result<()> {
+        self.check()?;
+        out.put_u32(self.pg.get());
+        out.put_u32(self.byte_limit);
+        out.put_u64(self.from.get());
+        out.put_u64(self.to.get());
+        Ok(())
+    }
+}
+
+fn check_more(more: bool, count: usize) -> Result<()> {
+    if more && count == 0 {
+        return Err(ProtoError::InvalidField {
+            message: FETCHED_RECORDS,
+            field: "flags",
+            got: FLAG_MORE.into(),
+            rule: "`more` needs at least one record (a fetch always fits one)",
+        });
+    }
+    Ok(())
+}
+
+impl<'a> FetchedRecords<'a> {
+    pub(crate) fn read(b: &mut Body<'a>) -> Result<FetchedRecords<'a>> {
+        let pg = b.pg("pg")?;
+        let declared = b.u32("record_count")?;
+        let flags = b.u8("flags")?;
+        if flags & !FLAG_MORE != 0 {
+            return Err(ProtoError::UnknownCode {
+                message: FETCHED_RECORDS,
+                field: "flags",
+                got: flags.into(),
+            });
+        }
+        b.reserved(7)?;
+        let scl = b.lsn("scl")?;
+        debug_assert_eq!(b.pos(), FETCHED_RECORDS_FIXED);
+        let records = Redos::decode(b, pg, declared, 0)?;
+        let more = flags & FLAG_MORE != 0;
+        check_more(more, records.len())?;
+        Ok(FetchedRecords {
+            pg,
+            scl,
+            more,
+            records,
+        })
+    }
+
+    pub(crate) fn write(&self, out: &mut Vec<u8>) -> Result<()> {
+        self.records.check(FETCHED_RECORDS, self.pg, 0)?;
+        check_more(self.more, self.records.len())?;
+        out.put_u32(self.pg.get());
+        // Bounded by check(): RECORD_BATCH_RECORDS_MAX <= u32::MAX.
+        out.put_u32(self.records.len() as u32);
+        out.put_u8(if self.more { FLAG_MORE } else { 0 });
+        out.put_zeros(7);
+        out.put_u64(self.scl.get());
+        self.records.write(out)
+    }
+}
+
+/// The part both encoders share: a frame being built at `start` of `out`.
+#[derive(Debug)]
+struct Building<'b> {
+    out: &'b mut Vec<u8>,
+    start: usize,
+    judge: Judge,
+    sealed: bool,
+}
+
+impl<'b> Building<'b> {
+    fn new(out: &'b mut Vec<u8>, message: &'static str, pg: PgId) -> Building<'b> {
+        let start = out.len();
+        out.put_zeros(FRAME_HEADER_SIZE);
+        Building {
+            out,
+            start,
+            judge: Judge::new(message, pg),
+            sealed: false,
+        }
+    }
+
+    fn push(&mut self, r: &Redo<'_>) -> Result<()> {
+        let record = Record::Redo(*r);
+        let len = record.encoded_len();
+        self.judge.room_for(len)?;
+        self.judge.follows(r)?;
+        let index = self.judge.count() as u32;
+        let offset = self.out.len() - self.start - FRAME_HEADER_SIZE;
+        // Validates first, and leaves `out` as it was on error.
+        record
+            .encode_to_vec(self.out)
+            .map_err(|source| ProtoError::Record {
+                message: "records",
+                index,
+                offset,
+                source,
+            })?;
+        self.judge.admit(r, len);
+        Ok(())
+    }
+
+    /// Writes the record count at body offset `at` and seals the frame.
+    fn seal(&mut self, tag: Tag, request_id: u64, count_at: usize) -> Result<FrameHeader> {
+        let at = self.start + FRAME_HEADER_SIZE + count_at;
+        // At most RECORD_BATCH_RECORDS_MAX, a u32.
+        let count = self.judge.count() as u32;
+        self.out[at..at + 4].copy_from_slice(&count.to_le_bytes());
+        let header = seal(self.out, self.start, tag, request_id)?;
+        self.sealed = true;
+        Ok(header)
+    }
+}
+
+impl Drop for Building<'_> {
+    fn drop(&mut self) {
+        if !self.sealed {
+            self.out.truncate(self.start);
+        }
+    }
+}
+
+/// Builds one `AppendBatch` frame at the end of a caller-owned buffer, record by record.
+#[derive(Debug)]
+pub struct AppendEncoder<'b>(Building<'b>);
+
+impl<'b> AppendEncoder<'b> {
+    /// Starts the frame of an append of `pg` at `epoch` at the end of `out`.
+    pub fn new(out: &'b mut Vec<u8>, epoch: Epoch, pg: PgId) -> AppendEncoder<'b> {
+        let b = Building::new(out, APPEND_BATCH, pg);
+        b.out.put_u64(epoch.get());
+        b.out.put_u32(pg.get());
+        b.out.put_u32(0); // record_count, written when sealed
+        AppendEncoder(b)
+    }
+
+    /// Appends a record; `BatchFull` (nothing written) when the frame has no room:
+    /// seal it and put the record in the next one. Other errors name a record that
+    /// can never be sent (invalid, of another PG, LSN not above the previous one).
+    pub fn push(&mut self, record: &Redo<'_>) -> Result<()> {
+        self.0.push(record)
+    }
+
+    /// Records pushed so far.
+    pub fn len(&self) -> usize {
+        self.0.judge.count()
+    }
+
+    /// Whether no record was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Encoded bytes of the records pushed so far.
+    pub fn record_bytes(&self) -> usize {
+        self.0.judge.bytes()
+    }
+
+    /// Seals the frame with `request_id` (nonzero) and returns its header; the frame
+    /// is the end of the buffer from where it started. An empty batch is refused.
+    pub fn finish(mut self, request_id: u64) -> Result<FrameHeader> {
+        if self.is_empty() {
+            return Err(ProtoError::OutOfBounds {
+                message: APPEND_BATCH,
+                field: "record_count",
+                got: 0,
+                min: 1,
+                max: crate::limits::RECORD_BATCH_RECORDS_MAX as u64,
+            });
+        }
+        self.0.seal(Tag::AppendBatch, request_id, 12)
+    }
+}
+
+/// Builds one `FetchedRecords` frame at the end of a caller-owned buffer.
+#[derive(Debug)]
+pub struct FetchedEncoder<'b>(Building<'b>);
+
+impl<'b> FetchedEncoder<'b> {
+    /// Starts the reply to a fetch of `pg` from a segment whose SCL is `scl`.
+    pub fn new(out: &'b mut Vec<u8>, pg: PgId, scl: Lsn) -> FetchedEncoder<'b> {
+        let b = Building::new(out, FETCHED_RECORDS, pg);
+        b.out.put_u32(pg.get());
+        b.out.put_u32(0); // record_count, written when sealed
+        b.out.put_u8(0); // flags, written when sealed
+        b.out.put_zeros(7);
+        b.out.put_u64(scl.get());
+        FetchedEncoder(b)
+    }
+
+    /// Appends a record; `BatchFull` (nothing written) when the frame has no room
+    /// (then finish with `more`).
+    pub fn push(&mut self, record: &Redo<'_>) -> Result<()> {
+        self.0.push(record)
+    }
+
+    /// Records pushed so far.
+    pub fn len(&self) -> usize {
+        self.0.judge.count()
+    }
+
+    /// Whether no record was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Seals the frame with `request_id`; `more` says records of the range remain.
+    pub fn finish(mut self, request_id: u64, more: bool) -> Result<FrameHeader> {
+        check_more(more, self.len())?;
+        let at = self.0.start + FRAME_HEADER_SIZE + 8;
+        self.0.out[at] = if more { FLAG_MORE } else { 0 };
+        self.0.seal(Tag::FetchedRecords, request_id, 4)
+    }
+}
