@@ -21,7 +21,7 @@ use boreal_segment::{
     Region, classify, header_repair, landed_batch,
 };
 
-use super::{StoreError, io_error, read_full_at};
+use super::{StoreError, read_known};
 
 /// Bytes read per window (plus one largest batch of overlap).
 pub const READ_BYTES_DEFAULT: usize = 4 << 20;
@@ -38,7 +38,7 @@ pub struct JournalHead {
 /// Reads and decodes the first 4 KiB of a journal file.
 pub fn read_head(file: &File, path: &Path, len: u64) -> Result<JournalHead, StoreError> {
     let mut block = vec![0u8; JOURNAL_FILE_HEADER_SIZE];
-    let got = read_full_at(file, &mut block, 0).map_err(io_error(path))?;
+    let got = read_known(file, path, &mut block, 0, len)?;
     Ok(JournalHead {
         len,
         header: JournalFileHeader::decode(&block[..got]),
@@ -184,8 +184,8 @@ pub fn scan(
     let mut pos = JOURNAL_FILE_HEADER_SIZE as u64;
     while pos < end {
         let want = (window.len() as u64).min(end - pos) as usize;
-        let got = read_full_at(file, &mut window[..want], pos).map_err(io_error(path))?;
-        let at_end = pos + got as u64 >= end || got < want;
+        let got = read_known(file, path, &mut window[..want], pos, file_len)?;
+        let at_end = pos + got as u64 >= end;
         let process = if at_end { got } else { got.min(read_bytes) };
         let mut local = 0usize;
         while local < process {
