@@ -473,7 +473,7 @@ impl FileScan<'_> {
                     complete,
                     window: h.window,
                     repaired,
-                    reason: reason.to_string(),
+                    reason,
                 },
             ),
             Region::Zeros => (align, Seen::Zeros),
@@ -485,7 +485,7 @@ impl FileScan<'_> {
             Region::Garbage(e) => (align, {
                 let block = region.get(..align as usize);
                 Seen::Garbage {
-                    reason: e.to_string(),
+                    reason: e.clone(),
                     // A batch that landed in full, its header damaged since.
                     // `repair` found no single bit to correct (else the region would
                     // have been judged again, as written).
