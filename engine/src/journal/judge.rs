@@ -50,6 +50,20 @@ pub struct Repair {
     pub landed: bool,
 }
 
+/// Judges the region of `file` at `offset`, for a caller that never re-reads (the bytes
+/// are what they are: a tool reading a file at rest). See [`judge_or_reread`].
+pub fn judge_region(
+    region: &mut [u8],
+    offset: u64,
+    file: &JournalFileHeader,
+    visit: &mut dyn FnMut(&Record<'_>),
+) -> Judged {
+    match judge_or_reread(region, offset, file, false, visit) {
+        Some(judged) => judged,
+        None => unreachable!("a re-read is asked for only when the caller allows one"),
+    }
+}
+
 /// Judges the region of `file` at `offset`; `region` holds the file's bytes from there
 /// on (ideally up to `BATCH_BYTES_MAX` or the end of the file). `visit` sees every
 /// record of the batch while its body is checked (keep what it gathered only for a
@@ -57,7 +71,7 @@ pub struct Repair {
 /// a region that looks damaged (torn, or garbage other than an older generation's
 /// batch) is not judged: `None` asks the caller to read it again and call once more.
 /// Removes a batch's stamps in place, and corrects a repaired header bit in place.
-pub fn judge_region(
+pub fn judge_or_reread(
     region: &mut [u8],
     offset: u64,
     file: &JournalFileHeader,

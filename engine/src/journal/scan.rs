@@ -37,7 +37,7 @@ use boreal_segment::{
 
 use super::decide::{Item, Seen};
 use super::error::JournalError;
-use super::judge::{Judged, judge_region, push_merged};
+use super::judge::{Judged, judge_or_reread, push_merged};
 use super::lifecycle::DAMAGED_READ_ATTEMPTS;
 use crate::io::{DmaBuf, Io};
 
@@ -356,14 +356,14 @@ impl FileScan<'_> {
         self.header.place(offset)
     }
 
-    /// Judges `region` (the file's bytes from `offset`, `judge::judge_region`);
+    /// Judges `region` (the file's bytes from `offset`, `judge::judge_or_reread`);
     /// `Err(())` asks for a re-read (the region looks damaged and the re-read budget
     /// allows one more). The pins of a valid batch are gathered in `scratch`.
     fn judge(&mut self, region: &mut [u8], offset: u64, attempts: u32) -> Result<Judged, ()> {
         self.scratch.clear();
         let reread = self.rereads_left > 0 && attempts < DAMAGED_READ_ATTEMPTS;
         let scratch = &mut self.scratch;
-        match judge_region(region, offset, self.header, reread, &mut |r| {
+        match judge_or_reread(region, offset, self.header, reread, &mut |r| {
             summarise(scratch, r)
         }) {
             Some(j) => Ok(j),
