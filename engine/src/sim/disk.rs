@@ -660,6 +660,18 @@ impl Disk {
         let inode = self.inodes.get(self.names.get(path)?)?;
         Some((inode.written.to_vec(), inode.durable.to_vec()))
     }
+
+    /// Every file whose directory entry survives a crash, by path, with its durable
+    /// image: what a crash now leaves at the least (right after a crash, exactly what
+    /// the disk holds).
+    pub(crate) fn durable_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        self.names
+            .iter()
+            .filter_map(|(path, ino)| self.inodes.get(ino).map(|i| (path, i)))
+            .filter(|(_, inode)| inode.dirent_durable)
+            .map(|(path, inode)| (path.clone(), inode.durable.to_vec()))
+            .collect()
+    }
 }
 
 /// Splits `data` (at `offset`) into 512-byte sectors and keeps each with probability
@@ -730,6 +742,35 @@ mod tests {
             let (w, dur) = d.images(Path::new("f")).unwrap();
             assert_eq!(w, dur);
             assert_eq!(&w[..4096], &[7u8; 4096][..]);
+        }
+    }
+
+    #[test]
+    fn durable_files_are_what_a_crash_leaves() {
+        let mut d = Disk::new(1 << 20);
+        let mut rng = SimRng::new(5);
+        let (kept, _) = d.open(Path::new("kept"), true, false, false).unwrap();
+        let (gone, _) = d.open(Path::new("gone"), true, false, false).unwrap();
+        for ino in [kept, gone] {
+            d.write(&mut rng, &quiet(), ino, 0, &[7u8; 512], WriteHow::PLAIN)
+                .unwrap();
+        }
+        let mark = d.sync_begin(kept).unwrap();
+        d.sync_complete(&mut rng, &quiet(), kept, mark).unwrap();
+        d.write(&mut rng, &quiet(), kept, 512, &[8u8; 512], WriteHow::PLAIN)
+            .unwrap();
+        // Never synced: not listed; synced: its durable image only.
+        assert_eq!(
+            d.durable_files(),
+            vec![(PathBuf::from("kept"), vec![7u8; 512])]
+        );
+        // After a crash (which keeps or drops the never-synced file): exactly what the
+        // disk holds.
+        d.crash(&mut rng, &quiet());
+        let after = d.durable_files();
+        assert!(after.iter().any(|(p, _)| p == Path::new("kept")));
+        for (path, bytes) in after {
+            assert_eq!(bytes, d.images(&path).unwrap().0, "{path:?}");
         }
     }
 
