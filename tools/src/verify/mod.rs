@@ -6,8 +6,9 @@
 //! (corruption, or a rule of the format or layout broken) or a warning (what a crash
 //! leaves behind and recovery handles: a torn journal tail, a page write that no
 //! metadata covers yet, files of an interrupted segment creation). `journal` checks
-//! journal files (headers, batch placement and sequence, records) and collects the
-//! records for `chains` (LSN backlink rules per PG and per page); `segments` checks the
+//! journal files (headers, batch placement and sequence, records), words what the
+//! engine's own recovery decides about every damaged region (it judges nothing itself),
+//! and collects the records for `chains` (LSN backlink rules per PG and per page); `segments` checks the
 //! catalog, metadata and page files. It never writes, and memory stays bounded: files
 //! are streamed, problems past `PROBLEMS_KEPT_MAX` are only counted, and the chain index
 //! stops at `chains::CHAIN_RECORDS_MAX` records (with a note).
