@@ -12,8 +12,10 @@
 //!   `pipeline`: the rules of which batch may be written when and what a completion
 //!   acknowledges (sans-I/O);
 //! - `scan`: recovery's reading side and [`RecoveredRecords`];
+//! - `judge`: what one region of a file is, from its bytes (sans-I/O);
 //! - `decide`: recovery's decision table ([`RECOVERY_CASES`]) and what it guarantees,
-//!   and what a damaged range may have held ([`MISSING_CASES`]).
+//!   and what a damaged range may have held ([`MISSING_CASES`]). `judge` and `decide`
+//!   are public so that `boreal verify` judges a data dir with this very policy.
 //!
 //! It never interprets records beyond their PG and LSN (the hot log does), never
 //! retries a failed write, never unlinks or creates a file after `create`, and does all
@@ -24,10 +26,11 @@
 //! 4 KiB-aligned, back to back per file generation (see `segment/FORMAT.md`).
 
 mod config;
-mod decide;
+pub mod decide;
 mod error;
 mod files;
 mod flusher;
+pub mod judge;
 mod lifecycle;
 mod pipeline;
 mod scan;

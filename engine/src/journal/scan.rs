@@ -1,5 +1,6 @@
 //! Recovery's reading side: read every journal file with large O_DIRECT reads, two in
-//! flight, and describe each aligned region with `boreal_segment::classify_with`.
+//! flight, and describe each aligned region as `judge.rs` judges it (the judging
+//! `boreal verify` shares).
 //!
 //! Owns the read loop and the recovered records' storage ([`RecoveredRecords`]): the
 //! read windows themselves, kept as they came from the device (no copy), plus one small
@@ -31,12 +32,12 @@ use std::task::Poll;
 
 use boreal_segment::limits::{BATCH_BYTES_MAX, BATCH_HEADER_SIZE, JOURNAL_FILE_HEADER_SIZE};
 use boreal_segment::{
-    BatchHeader, BatchPlace, BatchSeq, Error as FormatError, JournalFileHeader, JournalFileId, Lsn,
-    PgId, Record, Region, classify_with,
+    BatchHeader, BatchPlace, BatchSeq, JournalFileHeader, JournalFileId, Lsn, PgId, Record,
 };
 
 use super::decide::{Item, Seen};
 use super::error::JournalError;
+use super::judge::{Judged, judge_or_reread, push_merged};
 use super::lifecycle::DAMAGED_READ_ATTEMPTS;
 use crate::io::{DmaBuf, Io};
 
@@ -234,39 +235,6 @@ pub struct RecordPos {
     pub index: u32,
 }
 
-fn push_merged(items: &mut Vec<Item>, offset: u64, len: u64, seen: Seen) {
-    // A landed batch (garbage whose first block carries its stamp) takes only the
-    // blocks that carry that stamp too, so what follows it (the middle of an older
-    // batch) cannot hide it.
-    let landed_ends = matches!(
-        (items.last().map(|l| &l.seen), &seen),
-        (Some(Seen::Garbage { stamp: Some(s), .. }), Seen::Garbage { sectors, .. })
-            if *sectors != Some(*s)
-    );
-    if let Some(last) = items.last_mut()
-        && last.offset + last.len == offset
-        && std::mem::discriminant(&last.seen) == std::mem::discriminant(&seen)
-        && !matches!(seen, Seen::Valid { .. } | Seen::Torn { .. })
-        && !landed_ends
-    {
-        last.len += len;
-        // Garbage blocks keep the stamp of a landed batch only if every block after
-        // its first carries it too.
-        if let (Seen::Garbage { stamp, sectors, .. }, Seen::Garbage { sectors: next, .. }) =
-            (&mut last.seen, &seen)
-        {
-            if *stamp != *next {
-                *stamp = None;
-            }
-            if *sectors != *next {
-                *sectors = None;
-            }
-        }
-        return;
-    }
-    items.push(Item { offset, len, seen });
-}
-
 /// Adds `record` to the pin summary of its batch. Records of one PG tend to come in
 /// runs, so the last entry is tried first; a batch holds records of few PGs.
 fn summarise(pins: &mut Vec<BatchPin>, record: &Record<'_>) {
@@ -383,124 +351,27 @@ struct FileScan<'h> {
     scratch: Vec<BatchPin>,
 }
 
-/// How one region was judged.
-struct Judged {
-    len: u64,
-    seen: Seen,
-    /// The region is a valid batch: (body start, body end) in the buffer it was judged
-    /// in, header, pins in `scratch`.
-    valid: Option<(usize, usize, BatchHeader)>,
-}
-
 impl FileScan<'_> {
     fn place(&self, offset: u64) -> BatchPlace {
         self.header.place(offset)
     }
 
-    /// Classifies `region` (the file's bytes from `offset`); `Err(())` asks for a
-    /// re-read (the region looks damaged and the re-read budget allows one more).
-    /// `classify_with` removes a batch's sector stamps in place, so the body of a valid
-    /// batch is contiguous in `region` (at the start and end `Judged::valid` gives).
+    /// Judges `region` (the file's bytes from `offset`, `judge::judge_or_reread`);
+    /// `Err(())` asks for a re-read (the region looks damaged and the re-read budget
+    /// allows one more). The pins of a valid batch are gathered in `scratch`.
     fn judge(&mut self, region: &mut [u8], offset: u64, attempts: u32) -> Result<Judged, ()> {
-        let align = self.header.alignment.bytes() as u64;
-        let size = self.header.file_size;
-        let place = self.place(offset);
         self.scratch.clear();
-        // The stored header, kept for a one-bit correction (classify leaves garbage as
-        // it is, but we must not hold its borrow).
-        let mut head = [0u8; BATCH_HEADER_SIZE];
-        let head_len = region.len().min(BATCH_HEADER_SIZE);
-        head[..head_len].copy_from_slice(&region[..head_len]);
+        let reread = self.rereads_left > 0 && attempts < DAMAGED_READ_ATTEMPTS;
         let scratch = &mut self.scratch;
-        let classified = classify_with(region, &place, &mut |r| summarise(scratch, r));
-        if matches!(classified, Region::Torn { .. } | Region::Garbage(_))
-            && !matches!(
-                classified,
-                Region::Garbage(FormatError::WrongGeneration { .. })
-            )
-            && self.rereads_left > 0
-            && attempts < DAMAGED_READ_ATTEMPTS
-        {
-            self.rereads_left -= 1;
-            return Err(());
+        match judge_or_reread(region, offset, self.header, reread, &mut |r| {
+            summarise(scratch, r)
+        }) {
+            Some(j) => Ok(j),
+            None => {
+                self.rereads_left -= 1;
+                Err(())
+            }
         }
-        // A header that does not decode, after the re-reads: one flipped bit is
-        // corrected (`boreal_segment::header_repair`, exact for a single bit) and the
-        // region judged again as it was written. The report names the repair.
-        let repair = match &classified {
-            Region::Garbage(e) if !matches!(e, FormatError::WrongGeneration { .. }) => {
-                boreal_segment::header_repair(&head[..head_len], &place)
-            }
-            _ => None,
-        };
-        let classified = match repair {
-            Some(bit) => {
-                drop(classified);
-                region[bit / 8] ^= 1 << (bit % 8);
-                self.scratch.clear();
-                let scratch = &mut self.scratch;
-                classify_with(region, &place, &mut |r| summarise(scratch, r))
-            }
-            None => classified,
-        };
-        let repaired = repair.is_some();
-        let mut valid = None;
-        let (len, seen) = match classified {
-            Region::Valid(view) => {
-                let h = *view.header();
-                valid = Some((BATCH_HEADER_SIZE, BATCH_HEADER_SIZE + view.body().len(), h));
-                (
-                    view.padded_len() as u64,
-                    Seen::Valid {
-                        seq: h.sequence,
-                        batch: usize::MAX,
-                        window: h.window,
-                        repaired,
-                    },
-                )
-            }
-            Region::Torn {
-                header: h,
-                reason,
-                complete,
-            } => (
-                h.padded_len() as u64,
-                Seen::Torn {
-                    seq: h.sequence,
-                    first_lsn: h.first_lsn,
-                    last_lsn: h.last_lsn,
-                    redo_only: h.redo_only,
-                    complete,
-                    window: h.window,
-                    repaired,
-                    reason: reason.to_string(),
-                },
-            ),
-            Region::Zeros => (align, Seen::Zeros),
-            Region::Garbage(FormatError::WrongGeneration { .. }) => {
-                // `classify_with` leaves the bytes of a region it calls garbage as they are.
-                let len = BatchHeader::decode(region).map_or(align, |h| h.padded_len() as u64);
-                (len, Seen::Stale)
-            }
-            Region::Garbage(e) => (align, {
-                let block = region.get(..align as usize);
-                Seen::Garbage {
-                    reason: e.to_string(),
-                    // A batch that landed in full, its header damaged since.
-                    // `repair` found no single bit to correct (else the region would
-                    // have been judged again, as written).
-                    stamp: block.and_then(|b| boreal_segment::landed_batch(b, &place, None)),
-                    sectors: block
-                        .filter(|_| self.header.version.stamped())
-                        .and_then(boreal_segment::stamp::common_stamp),
-                }
-            }),
-        };
-        Ok(Judged {
-            len: len.min(size - offset).max(align),
-            seen,
-            valid,
-        })
     }
 
     /// Records a judged region whose bytes are in `chunk` from `base` on. Returns
@@ -515,9 +386,12 @@ impl FileScan<'_> {
         base: usize,
     ) -> bool {
         let mut seen = judged.seen;
-        let kept = judged.valid.is_some() && (stream.keep)(&self.scratch);
+        let kept = judged.body.is_some() && (stream.keep)(&self.scratch);
         self.to_stream = None;
-        if let (Some((start, end, h)), Seen::Valid { batch, .. }) = (judged.valid, &mut seen) {
+        if let (Some(body), Some(h), Seen::Valid { batch, .. }) =
+            (judged.body, judged.header, &mut seen)
+        {
+            let (start, end) = (body.start, body.end);
             *batch = out.push_batch(
                 RecoveredBatch {
                     file: self.header.file_id,
@@ -610,7 +484,7 @@ async fn read_alone<I: Io>(
 /// Judges the region at `offset` whose bytes are `first` (from the window or a carry
 /// buffer), re-reading it on its own while it looks damaged and the budget allows.
 /// Returns the judgement and, if the region was judged from a re-read, that buffer.
-async fn judge_region<I: Io>(
+async fn judge_with_rereads<I: Io>(
     io: &I,
     file: &I::File,
     scan: &mut FileScan<'_>,
@@ -708,7 +582,7 @@ pub(crate) async fn scan_file<I: Io>(
                 && let Some(mut c) = carry.take()
             {
                 let (judged, reread) =
-                    judge_region(io, file, &mut scan, c.buf.as_mut_slice(), c.offset).await?;
+                    judge_with_rereads(io, file, &mut scan, c.buf.as_mut_slice(), c.offset).await?;
                 let len = judged.len;
                 let chunk = out.chunks.len();
                 let buf = reread.unwrap_or(c.buf);
@@ -741,7 +615,7 @@ pub(crate) async fn scan_file<I: Io>(
                 });
                 break;
             }
-            let (judged, reread) = judge_region(io, file, &mut scan, region, offset).await?;
+            let (judged, reread) = judge_with_rereads(io, file, &mut scan, region, offset).await?;
             let len = judged.len;
             match reread {
                 None => {
@@ -772,7 +646,7 @@ pub(crate) async fn scan_file<I: Io>(
     // they are (a truncated batch), never dropped.
     if let Some(mut c) = carry {
         let (judged, reread) =
-            judge_region(io, file, &mut scan, c.buf.as_mut_slice(), c.offset).await?;
+            judge_with_rereads(io, file, &mut scan, c.buf.as_mut_slice(), c.offset).await?;
         let chunk = out.chunks.len();
         let buf = reread.unwrap_or(c.buf);
         if scan.record(out, stream, c.offset, judged, chunk, 0) {

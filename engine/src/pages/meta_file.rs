@@ -229,7 +229,20 @@ impl<I: Io> MetaFile<I> {
             let (r, buf) = io
                 .read_at(&file, DmaBuf::zeroed(SLOT_BYTES), SLOT_BYTES, at)
                 .await;
-            r.map_err(io_err("metadata slot re-read", path, at))?;
+            // Only the slot's first bytes (its `SegmentMeta`) are judged; the file is
+            // whole (`SLOTS.open` checked its read against the file's size), so a read
+            // short of them ended early and is an error, not an older state.
+            let want = boreal_segment::limits::SEGMENT_META_SIZE;
+            let got = r.map_err(io_err("metadata slot re-read", path, at))?;
+            if got < want {
+                return Err(PageStoreError::Short {
+                    op: "metadata slot re-read",
+                    path: path.to_path_buf(),
+                    offset: at,
+                    expected: want,
+                    got,
+                });
+            }
             let state = match SegmentMeta::decode(buf.as_slice()) {
                 Ok(m) if m.pg_id == pg && m.sequence > best.meta.sequence => DamagedState::Newer {
                     materialized_lsn: m.materialized_lsn,

@@ -11,6 +11,15 @@
 //! that were written before, and nothing on the hot path writes sparsely). The zeros
 //! become durable with the next `sync`, which the coalescer issues once per pass.
 //!
+//! A read that completes short is taken for the end of the file only where the file
+//! really ends: this `PageFile` is the only writer of its file and grows it only through
+//! its own zero-fill writes, so the file's size is known (its size at open, or what those
+//! writes reached since). Past that size a page reads as never written (zeros), as the
+//! format says (`segment/FORMAT.md`, "Page file"); a read that ends before it is a
+//! [`PageStoreError::Short`] naming file, offset, expected and got, never zeros: taking it
+//! for the end of the file would serve the other slot's older image, or an empty page,
+//! in place of the newest.
+//!
 //! Page I/O goes through the core's buffer pool (`pool`): a read lands in a reused
 //! buffer (the bytes past a short read are zeroed, the rest the kernel overwrote), a
 //! write fills a reused buffer completely (payload copied, header sealed). Writes of a
@@ -79,6 +88,10 @@ pub struct PageFile<I: Io> {
     grow_bytes: u64,
     /// Bytes of the file that exist and were written (zeros or pages).
     prepared_len: Cell<u64>,
+    /// The file's size: its size at open, or the end of this file's own zero-fill
+    /// writes since, whichever is larger (nothing else writes the file). A read short of
+    /// it is a short read, not the end of the file.
+    file_len: Cell<u64>,
     /// A [`write_many`](PageFile::write_many) is in progress.
     writing: Cell<bool>,
 }
@@ -126,7 +139,7 @@ impl<I: Io> PageFile<I> {
             .await
             .map_err(io_err("fsync new page file", path, 0))?;
         Ok(Self::new(
-            io, file, path, pg, page_size, first_page, page_count, grow_bytes, 0,
+            io, file, path, pg, page_size, first_page, page_count, grow_bytes, 0, 0,
         ))
     }
 
@@ -145,7 +158,7 @@ impl<I: Io> PageFile<I> {
         let size = io.file_info(&file).size;
         let prepared = size - size % grow_bytes;
         Ok(Self::new(
-            io, file, path, pg, page_size, first_page, page_count, grow_bytes, prepared,
+            io, file, path, pg, page_size, first_page, page_count, grow_bytes, prepared, size,
         ))
     }
 
@@ -163,6 +176,7 @@ impl<I: Io> PageFile<I> {
         page_count: u64,
         grow_bytes: u64,
         prepared: u64,
+        file_len: u64,
     ) -> PageFile<I> {
         assert!(grow_bytes.is_power_of_two() && grow_bytes >= 2 * u64::from(page_size.get()));
         PageFile {
@@ -175,6 +189,7 @@ impl<I: Io> PageFile<I> {
             page_count,
             grow_bytes,
             prepared_len: Cell::new(prepared),
+            file_len: Cell::new(file_len),
             writing: Cell::new(false),
         }
     }
@@ -253,6 +268,24 @@ impl<I: Io> PageFile<I> {
                 return Err(io_err("read page", &self.path, offset)(e));
             }
         };
+        // Short of the file's known end: the read ended early (Linux allows that
+        // anywhere in a file). Not the end of the file, and not retried (see the
+        // module docs).
+        let expected = self
+            .file_len
+            .get()
+            .saturating_sub(offset)
+            .min(2 * ps as u64) as usize;
+        if got < expected {
+            pool::give(buf);
+            return Err(PageStoreError::Short {
+                op: "read page",
+                path: self.path.clone(),
+                offset,
+                expected,
+                got,
+            });
+        }
         // Past the end of the file reads as zeros (a page never written). A slot the
         // read did not reach is skipped as such; the pooled buffer's bytes after `got`
         // are someone else's, so a slot it reached in part is zero-filled first.
@@ -408,6 +441,7 @@ impl<I: Io> PageFile<I> {
             zeros = Some(buf);
             full_write("pre-write page file", &self.path, at, len, res)?;
             self.prepared_len.set(at + len as u64);
+            self.file_len.set(self.file_len.get().max(at + len as u64));
         }
         Ok(())
     }

@@ -101,7 +101,9 @@ impl SlotFile {
 
     /// Opens the file and decodes both slots in one read, re-reading while a slot is
     /// damaged (`decode` fails on bytes that are not all zeros). Bytes past the end of
-    /// the file decode as zeros.
+    /// the file decode as zeros (the file is created whole, so only damage leaves it
+    /// shorter); a read that ends before the file's size is
+    /// [`PageStoreError::Short`].
     pub(crate) async fn open<I: Io, T>(
         &self,
         io: &I,
@@ -109,11 +111,24 @@ impl SlotFile {
         decode: impl Fn(&[u8]) -> Result<T, String>,
     ) -> Result<(I::File, [Result<T, String>; 2]), PageStoreError> {
         let file = open_file(io, path, false, self.open).await?;
+        let size = io.file_info(&file).size;
         let (file_ref, decode) = (&file, &decode);
         let len = 2 * self.slot_bytes;
         let slots = reread_damaged(move || async move {
             let (res, buf) = io.read_at(file_ref, DmaBuf::zeroed(len), len, 0).await;
             let got = res.map_err(io_err(self.read, path, 0))?;
+            // Short of the file's size: the read ended early, not the file; zeros in its
+            // place would let the older slot win.
+            let expected = (len as u64).min(size) as usize;
+            if got < expected {
+                return Err(PageStoreError::Short {
+                    op: self.read,
+                    path: path.to_path_buf(),
+                    offset: 0,
+                    expected,
+                    got,
+                });
+            }
             let mut bytes = vec![0u8; len];
             bytes[..got].copy_from_slice(&buf.as_slice()[..got]);
             let slots = [

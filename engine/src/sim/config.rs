@@ -139,6 +139,13 @@ pub struct FaultConfig {
     /// A successful read returns one flipped bit (the stored image is intact, a re-read
     /// may be clean). Default 0.001.
     pub read_bit_flip_probability: f64,
+    /// A read that would return bytes returns only a prefix of them: a random whole
+    /// number of 512-byte sectors, at least one sector fewer than the file holds there
+    /// (possibly none), with `Ok`. Linux allows a read to complete short anywhere in a
+    /// file, not only at its end; a reader that takes a short read for the end of the
+    /// file sees zeros, or an older copy, where the file holds data. The stored image is
+    /// intact. Reads at or past the end of the file are unchanged. Default 0.
+    pub short_read_probability: f64,
     /// A write fails with `EIO`; a random subset of its 512-byte sectors may still
     /// have reached the file, un-synced. Default 0.001.
     pub write_eio_probability: f64,
@@ -197,6 +204,7 @@ impl FaultConfig {
         for (name, p) in [
             ("read_eio_probability", self.read_eio_probability),
             ("read_bit_flip_probability", self.read_bit_flip_probability),
+            ("short_read_probability", self.short_read_probability),
             ("write_eio_probability", self.write_eio_probability),
             ("sync_eio_probability", self.sync_eio_probability),
             (
@@ -234,6 +242,7 @@ impl Default for FaultConfig {
         FaultConfig {
             read_eio_probability: 0.001,
             read_bit_flip_probability: 0.001,
+            short_read_probability: 0.0,
             write_eio_probability: 0.001,
             sync_eio_probability: 0.001,
             stored_bit_flip_probability: 0.0,

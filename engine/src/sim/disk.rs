@@ -27,6 +27,9 @@
 //!   that: each change the failed sync covered is made durable or dropped from the
 //!   durable path (it stays in `written` until a crash), at random. A later sync
 //!   succeeds normally. This is why the journal must fail-stop on a sync error.
+//! - Short reads (`short_read_probability`, default 0): a read may return a prefix of
+//!   what the file holds, in whole sectors, as Linux allows anywhere in a file; the
+//!   image is untouched.
 //! - Space: a disk has a capacity in 4 KiB blocks counted over all `written` images; a
 //!   write that needs more completes short (whole blocks that fit) or fails `ENOSPC`.
 
@@ -266,6 +269,9 @@ pub struct DiskStats {
     pub crashes: u64,
     pub read_eio: u64,
     pub read_bit_flips: u64,
+    /// Reads completed short before the end of the file
+    /// (`FaultConfig::short_read_probability`).
+    pub short_reads: u64,
     pub write_eio: u64,
     pub sync_eio: u64,
     /// Un-synced changes a failed sync dropped from the durable path.
@@ -408,6 +414,12 @@ impl Disk {
             return Err(errno(libc::EIO));
         }
         let mut data = self.inode(ino)?.written.read(offset, len);
+        if !data.is_empty() && rng.chance(faults.short_read_probability) {
+            // A whole number of sectors, at least one fewer than the file holds here.
+            let sectors = (data.len() as u64).div_ceil(SECTOR_BYTES);
+            data.truncate((rng.below(sectors) * SECTOR_BYTES) as usize);
+            self.stats.short_reads += 1;
+        }
         if !data.is_empty() && rng.chance(faults.read_bit_flip_probability) {
             self.stats.read_bit_flips += 1;
             flip_bit(rng, &mut data);
@@ -648,6 +660,18 @@ impl Disk {
         let inode = self.inodes.get(self.names.get(path)?)?;
         Some((inode.written.to_vec(), inode.durable.to_vec()))
     }
+
+    /// Every file whose directory entry survives a crash, by path, with its durable
+    /// image: what a crash now leaves at the least (right after a crash, exactly what
+    /// the disk holds).
+    pub(crate) fn durable_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        self.names
+            .iter()
+            .filter_map(|(path, ino)| self.inodes.get(ino).map(|i| (path, i)))
+            .filter(|(_, inode)| inode.dirent_durable)
+            .map(|(path, inode)| (path.clone(), inode.durable.to_vec()))
+            .collect()
+    }
 }
 
 /// Splits `data` (at `offset`) into 512-byte sectors and keeps each with probability
@@ -718,6 +742,35 @@ mod tests {
             let (w, dur) = d.images(Path::new("f")).unwrap();
             assert_eq!(w, dur);
             assert_eq!(&w[..4096], &[7u8; 4096][..]);
+        }
+    }
+
+    #[test]
+    fn durable_files_are_what_a_crash_leaves() {
+        let mut d = Disk::new(1 << 20);
+        let mut rng = SimRng::new(5);
+        let (kept, _) = d.open(Path::new("kept"), true, false, false).unwrap();
+        let (gone, _) = d.open(Path::new("gone"), true, false, false).unwrap();
+        for ino in [kept, gone] {
+            d.write(&mut rng, &quiet(), ino, 0, &[7u8; 512], WriteHow::PLAIN)
+                .unwrap();
+        }
+        let mark = d.sync_begin(kept).unwrap();
+        d.sync_complete(&mut rng, &quiet(), kept, mark).unwrap();
+        d.write(&mut rng, &quiet(), kept, 512, &[8u8; 512], WriteHow::PLAIN)
+            .unwrap();
+        // Never synced: not listed; synced: its durable image only.
+        assert_eq!(
+            d.durable_files(),
+            vec![(PathBuf::from("kept"), vec![7u8; 512])]
+        );
+        // After a crash (which keeps or drops the never-synced file): exactly what the
+        // disk holds.
+        d.crash(&mut rng, &quiet());
+        let after = d.durable_files();
+        assert!(after.iter().any(|(p, _)| p == Path::new("kept")));
+        for (path, bytes) in after {
+            assert_eq!(bytes, d.images(&path).unwrap().0, "{path:?}");
         }
     }
 
@@ -813,6 +866,32 @@ mod tests {
             }
         }
         assert!(lost > 0 && lost < 40, "{lost}");
+    }
+
+    #[test]
+    fn a_short_read_returns_whole_sectors_short_of_what_the_file_holds() {
+        let mut d = Disk::new(1 << 20);
+        let (ino, _) = d.open(Path::new("f"), true, false, false).unwrap();
+        let mut rng = SimRng::new(3);
+        d.write(&mut rng, &quiet(), ino, 0, &[7u8; 8192], WriteHow::PLAIN)
+            .unwrap();
+        let faults = FaultConfig {
+            short_read_probability: 1.0,
+            ..quiet()
+        };
+        for _ in 0..64 {
+            let got = d.read(&mut rng, &faults, ino, 4096, 8192).unwrap();
+            assert!(got.len() < 4096, "{}", got.len());
+            assert_eq!(got.len() % SECTOR_BYTES as usize, 0);
+            assert!(got.iter().all(|&b| b == 7));
+        }
+        // At the end of the file a read stays as it is: nothing to shorten.
+        assert!(
+            d.read(&mut rng, &faults, ino, 8192, 512)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(d.stats.short_reads, 64);
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! Linux rules it enforces, held to the real backend by `tests/conformance.rs`:
 //! - O_DIRECT: file offset and every buffer length must be multiples of the file's
 //!   `dio_offset_align` (`EINVAL` otherwise); buffers are always aligned ([`DmaBuf`]).
-//! - reads at or past end of file are short (`Ok(0)` at or beyond EOF);
+//! - reads at or past end of file are short (`Ok(0)` at or beyond EOF), and with
+//!   `FaultConfig::short_read_probability` a read may end short anywhere (as Linux
+//!   allows);
 //! - writing to a file opened read-only, or reading one opened write-only, is `EBADF`;
 //! - `fallocate` with length 0 is `EINVAL`;
 //! - a handle from before its node crashed is a closed descriptor: `EBADF`.

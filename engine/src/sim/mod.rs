@@ -35,7 +35,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 pub use self::config::{ConfigError, DiskConfig, FaultConfig, LatencyConfig, NetConfig, SimConfig};
@@ -266,6 +266,15 @@ impl SimControl {
     /// exist. For tests: what reads see now, and what a crash now would at least keep.
     pub fn disk_images(&self, node: u32, path: &Path) -> Option<(Vec<u8>, Vec<u8>)> {
         self.world.borrow().disk_images(node, path)
+    }
+
+    /// Every file of `node`'s disk whose directory entry survives a crash, by path, with
+    /// its durable image. Right after [`crash_node`](Self::crash_node) this is exactly
+    /// what the node's disk holds: written under a real directory, it is the data dir a
+    /// power loss left, for tools and backends outside the simulator (`boreal verify`,
+    /// `UringIo`) to open.
+    pub fn durable_files(&self, node: u32) -> Vec<(PathBuf, Vec<u8>)> {
+        self.world.borrow().durable_files(node)
     }
 
     pub fn config(&self) -> SimConfig {

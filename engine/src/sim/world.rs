@@ -23,7 +23,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -541,6 +541,10 @@ impl World {
 
     pub(crate) fn disk_images(&self, node: u32, path: &Path) -> Option<(Vec<u8>, Vec<u8>)> {
         self.node(node).disk.images(path)
+    }
+
+    pub(crate) fn durable_files(&self, node: u32) -> Vec<(PathBuf, Vec<u8>)> {
+        self.node(node).disk.durable_files()
     }
 
     pub(crate) fn take_wakers(&mut self) -> Vec<Waker> {

@@ -264,8 +264,9 @@ fn one_file(
                     path,
                     header,
                     len,
-                    journal::READ_BYTES_DEFAULT,
-                    |item| {
+                    None,
+                    |scanned| {
+                        let item = scanned.item;
                         count(&mut summary, &item);
                         if failed.is_none()
                             && let Err(e) = emit.journal_item(&item, budget)

@@ -1,27 +1,32 @@
 //! Streaming reader of one journal file: its 4 KiB header, then every aligned region
-//! after it, described with `boreal_segment::classify` exactly as the engine's recovery
-//! describes it.
+//! after it, judged by the engine's own `journal::judge` (so `verify` hands the
+//! engine's `decide_all` exactly the regions recovery would) and shown as stored.
 //!
-//! Read pattern (the one `engine::journal::scan` uses): a window of
-//! `read_bytes + BATCH_BYTES_MAX` bytes is read at a time and only regions that start in
-//! its first `read_bytes` are classified, so a batch (at most `BATCH_BYTES_MAX`) is
-//! always whole in the window; the next read starts at the first region not classified.
-//! Memory stays at one window whatever the file size. Consecutive zero, garbage or stale
-//! regions are merged into one item, so a pre-zeroed 1 GiB tail is one line, not
-//! 262,144. The exception: a garbage block that `boreal_segment::landed_batch`
-//! recognises (a batch whose write landed in full, its header damaged since) always
-//! starts an item of its own, so that what it means is never lost in a merged run.
+//! Read pattern: a window of `READ_BYTES_DEFAULT + BATCH_BYTES_MAX` bytes is read at a
+//! time and only regions that start in its first `READ_BYTES_DEFAULT` are judged, so a
+//! batch (at most `BATCH_BYTES_MAX`) is always whole in the window; the next read
+//! starts at the first region not judged. Memory stays at one window whatever the file
+//! size (plus, for `verify`, one small entry per region: recovery decides over all of
+//! them at once). Neighbouring zero, garbage or stale regions are merged into one item
+//! exactly where recovery merges them (`journal::judge::push_merged`), so a pre-zeroed
+//! 1 GiB tail is one line, not 262,144, and every item shown is one region recovery
+//! decides about.
+//!
+//! Every region is shown as the bytes are on disk: a batch whose header is one flipped
+//! bit away from naming its place is garbage as stored (recovery corrects the bit and
+//! judges the batch as written: [`Scanned::corrected`] holds it then).
 
 use std::fs::File;
 use std::path::Path;
 
+use boreal_engine::journal::decide::{Item as RecoveryItem, Seen};
+use boreal_engine::journal::judge::{Judged, judge_region, push_merged};
 use boreal_segment::limits::{BATCH_BYTES_MAX, BATCH_HEADER_SIZE, JOURNAL_FILE_HEADER_SIZE};
 use boreal_segment::{
-    BatchHeader, BatchSeq, BatchView, Error as FormatError, Generation, JournalFileHeader, Records,
-    Region, classify, header_repair, landed_batch,
+    BatchHeader, BatchSeq, Error as FormatError, Generation, JournalFileHeader, Records,
 };
 
-use super::{StoreError, io_error, read_full_at};
+use super::{StoreError, read_known};
 
 /// Bytes read per window (plus one largest batch of overlap).
 pub const READ_BYTES_DEFAULT: usize = 4 << 20;
@@ -38,7 +43,7 @@ pub struct JournalHead {
 /// Reads and decodes the first 4 KiB of a journal file.
 pub fn read_head(file: &File, path: &Path, len: u64) -> Result<JournalHead, StoreError> {
     let mut block = vec![0u8; JOURNAL_FILE_HEADER_SIZE];
-    let got = read_full_at(file, &mut block, 0).map_err(io_error(path))?;
+    let got = read_known(file, path, &mut block, 0, len)?;
     Ok(JournalHead {
         len,
         header: JournalFileHeader::decode(&block[..got]),
@@ -50,7 +55,8 @@ pub fn read_head(file: &File, path: &Path, len: u64) -> Result<JournalHead, Stor
 pub enum Empty {
     /// Never written since the file was zeroed.
     Zeros,
-    /// Valid-looking batches of an older generation of this file (recycled leftovers).
+    /// Valid-looking batches of an older generation of this file (recycled leftovers);
+    /// `generation` is the first one's.
     Stale {
         generation: Generation,
         batches: u64,
@@ -73,17 +79,6 @@ pub enum Empty {
 }
 
 impl Empty {
-    fn merges_with(&self, other: &Empty) -> bool {
-        match (self, other) {
-            (Empty::Zeros, Empty::Zeros) => true,
-            // A landed batch starts a region of its own; the blocks after it (its body,
-            // or older garbage) join it.
-            (Empty::Garbage { .. }, Empty::Garbage { landed, .. }) => !landed,
-            (Empty::Stale { generation: a, .. }, Empty::Stale { generation: b, .. }) => a == b,
-            _ => false,
-        }
-    }
-
     /// A short name, as the JSON output spells it.
     pub fn label(&self) -> &'static str {
         match self {
@@ -94,11 +89,36 @@ impl Empty {
     }
 }
 
-/// One region of a journal file, in file order.
+/// A complete batch, its stamps removed: its header and its records.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    header: BatchHeader,
+    body: &'a [u8],
+}
+
+impl<'a> Batch<'a> {
+    pub fn header(&self) -> &BatchHeader {
+        &self.header
+    }
+
+    /// Bytes the batch occupies on disk.
+    pub fn padded_len(&self) -> usize {
+        self.header.padded_len()
+    }
+
+    /// The records, in journal order; offsets in errors count logical bytes from the
+    /// start of the batch ([`BatchHeader::physical_offset`] gives where they are on
+    /// disk). The body checksum already covered them.
+    pub fn records(&self) -> Records<'a> {
+        Records::verified(self.body, BATCH_HEADER_SIZE)
+    }
+}
+
+/// One region of a journal file, as stored, in file order.
 #[derive(Debug)]
 pub enum Item<'a> {
     /// A complete batch that belongs exactly here.
-    Batch { offset: u64, view: BatchView<'a> },
+    Batch { offset: u64, view: Batch<'a> },
     /// A header that belongs here with a body that is incomplete or bad. `fault` is the
     /// file offset of the first bad byte found (a record, the padding, or the batch
     /// itself when only the body checksum tells). `complete`: every sector carries the
@@ -120,6 +140,19 @@ pub enum Item<'a> {
     Empty { offset: u64, len: u64, what: Empty },
 }
 
+/// One region: as stored, and as recovery judges it.
+#[derive(Debug)]
+pub struct Scanned<'r, 'a> {
+    /// The region as the bytes are on disk (what `inspect` shows).
+    pub item: Item<'a>,
+    /// The region as recovery judges it: what `decide_all` takes (`Seen::Valid::batch`
+    /// counts the valid batches of the file from 0).
+    pub judged: &'r RecoveryItem,
+    /// A region whose batch header was corrected by one bit (`item` shows the garbage
+    /// it is as stored) and is then a valid batch: that batch, which recovery replays.
+    pub corrected: Option<Batch<'a>>,
+}
+
 /// The file offset of the first bad byte a batch error names (errors count logical
 /// bytes of the batch, sector stamps excluded: `header` says where they are on disk).
 pub fn fault_offset(batch_offset: u64, header: &BatchHeader, reason: &FormatError) -> u64 {
@@ -135,11 +168,11 @@ pub fn fault_offset(batch_offset: u64, header: &BatchHeader, reason: &FormatErro
     }
 }
 
-/// A torn region; `region` holds the batch's logical bytes (`classify` removed the
+/// A torn region; `region` holds the batch's logical bytes (judging removed the
 /// stamps) unless it was cut short (`Truncated`, then no record is looked at).
 fn torn<'a>(
     offset: u64,
-    region: &'a [u8],
+    region: &[u8],
     header: BatchHeader,
     reason: FormatError,
     complete: bool,
@@ -165,100 +198,167 @@ fn torn<'a>(
     }
 }
 
-/// Classifies every region of the file after its header, calling `on_item` for each in
+/// A judged region as stored: part of a run of empty regions (recovery may merge the
+/// next one into it), or an item to hand out now (with the batch recovery replays in
+/// place of garbage whose header it corrects).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a return value, taken apart at once; never stored"
+)]
+enum Stored<'a> {
+    Run(Empty),
+    Now(Item<'a>, Option<Batch<'a>>),
+}
+
+/// How the region at `offset` (its bytes `region`, after judging) shows as stored.
+fn stored<'a>(offset: u64, judged: &Judged, region: &'a [u8]) -> Stored<'a> {
+    let batch = match (&judged.body, judged.header) {
+        (Some(b), Some(header)) => Some(Batch {
+            header,
+            body: &region[b.clone()],
+        }),
+        _ => None,
+    };
+    if let Some(r) = &judged.repair {
+        let what = Empty::Garbage {
+            reason: r.stored.clone(),
+            landed: r.landed,
+            correctable: true,
+        };
+        let len = judged.len;
+        return Stored::Now(Item::Empty { offset, len, what }, batch);
+    }
+    match (&judged.seen, judged.header, batch) {
+        (Seen::Valid { .. }, _, Some(view)) => Stored::Now(Item::Batch { offset, view }, None),
+        (
+            Seen::Torn {
+                reason, complete, ..
+            },
+            Some(h),
+            _,
+        ) => Stored::Now(torn(offset, region, h, reason.clone(), *complete), None),
+        (Seen::Zeros, ..) => Stored::Run(Empty::Zeros),
+        (Seen::Stale, h, _) => {
+            let (generation, seq) = h.map_or((Generation::ZERO, BatchSeq::ZERO), |h| {
+                (h.generation, h.sequence)
+            });
+            Stored::Run(Empty::Stale {
+                generation,
+                batches: 1,
+                first_seq: seq,
+                last_seq: seq,
+            })
+        }
+        (Seen::Garbage { reason, stamp, .. }, ..) => Stored::Run(Empty::Garbage {
+            reason: reason.clone(),
+            landed: stamp.is_some(),
+            correctable: false,
+        }),
+        _ => unreachable!("judging gives a valid batch its header and body, a torn one its header"),
+    }
+}
+
+/// A run of empty regions not yet handed out (recovery may merge the next into it).
+struct Pending {
+    offset: u64,
+    len: u64,
+    what: Empty,
+}
+
+impl Pending {
+    /// Recovery merged the region `judged` into this run: so does the display.
+    fn extend(&mut self, judged: &Judged) {
+        self.len += judged.len;
+        if let (
+            Empty::Stale {
+                batches, last_seq, ..
+            },
+            Some(h),
+        ) = (&mut self.what, judged.header)
+        {
+            *batches += 1;
+            *last_seq = h.sequence;
+        }
+    }
+
+    fn scanned<'r>(self, judged: &'r RecoveryItem) -> Scanned<'r, 'static> {
+        Scanned {
+            item: Item::Empty {
+                offset: self.offset,
+                len: self.len,
+                what: self.what,
+            },
+            judged,
+            corrected: None,
+        }
+    }
+}
+
+/// Judges every region of the file after its header, calling `on_item` for each in
 /// file order and `on_progress` with the bytes scanned after each window. Scans up to
-/// the smaller of the header's `file_size` and the file's length.
+/// the smaller of the header's `file_size` and the file's length. With `keep`, every
+/// judged region is left in it, in order, for `decide_all`; without, memory stays at
+/// one window.
 pub fn scan(
     file: &File,
     path: &Path,
     header: &JournalFileHeader,
     file_len: u64,
-    read_bytes: usize,
-    mut on_item: impl FnMut(Item<'_>),
+    keep: Option<&mut Vec<RecoveryItem>>,
+    mut on_item: impl FnMut(Scanned<'_, '_>),
     mut on_progress: impl FnMut(u64),
 ) -> Result<(), StoreError> {
-    let align = header.alignment.bytes() as u64;
+    let read_bytes = READ_BYTES_DEFAULT;
     let end = header.file_size.min(file_len);
     let mut window = vec![0u8; read_bytes + BATCH_BYTES_MAX];
-    let mut pending: Option<(u64, u64, Empty)> = None;
+    let mut own = Vec::new();
+    let keep_all = keep.is_some();
+    let items = keep.unwrap_or(&mut own);
+    let first_item = items.len();
+    let mut pending: Option<Pending> = None;
+    let mut batches = 0usize;
     let mut pos = JOURNAL_FILE_HEADER_SIZE as u64;
     while pos < end {
         let want = (window.len() as u64).min(end - pos) as usize;
-        let got = read_full_at(file, &mut window[..want], pos).map_err(io_error(path))?;
-        let at_end = pos + got as u64 >= end || got < want;
+        let got = read_known(file, path, &mut window[..want], pos, file_len)?;
+        let at_end = pos + got as u64 >= end;
         let process = if at_end { got } else { got.min(read_bytes) };
         let mut local = 0usize;
         while local < process {
             let offset = pos + local as u64;
-            let place = header.place(offset);
-            // `classify` removes a batch's stamps in place; it leaves what it calls
-            // garbage untouched, and the stale branch below reads that header again.
-            let (len, item) = match classify(&mut window[local..got], &place) {
-                Region::Valid(view) => {
-                    (view.padded_len() as u64, Some(Item::Batch { offset, view }))
-                }
-                Region::Torn {
-                    header: h,
-                    reason,
-                    complete,
-                } => (
-                    h.padded_len() as u64,
-                    Some(torn(offset, &window[local..got], h, reason, complete)),
-                ),
-                Region::Zeros => {
-                    merge(&mut pending, offset, align, Empty::Zeros, &mut on_item);
-                    (align, None)
-                }
-                Region::Garbage(FormatError::WrongGeneration {
-                    got: generation, ..
-                }) => {
-                    let h = BatchHeader::decode(&window[local..got]).ok();
-                    let len = h.map_or(align, |h| h.padded_len() as u64);
-                    let seq = h.map_or(BatchSeq::ZERO, |h| h.sequence);
-                    let stale = Empty::Stale {
-                        generation,
-                        batches: 1,
-                        first_seq: seq,
-                        last_seq: seq,
-                    };
-                    let len = len.min(end - offset).max(align);
-                    merge(&mut pending, offset, len, stale, &mut on_item);
-                    (len, None)
-                }
-                Region::Garbage(reason) => {
-                    // `classify` left the bytes as they are on disk; one block holds the
-                    // header and the sectors `landed_batch` checks.
-                    let block_end = got.min(local + align as usize);
-                    let block = &window[local..block_end];
-                    let repair = header_repair(block, &place);
-                    let landed = landed_batch(block, &place, repair).is_some();
-                    let correctable = repair.is_some();
-                    merge(
-                        &mut pending,
-                        offset,
-                        align,
-                        Empty::Garbage {
-                            reason,
-                            landed,
-                            correctable,
-                        },
-                        &mut on_item,
-                    );
-                    (align, None)
-                }
-            };
-            let len = len.min(end - offset).max(align);
-            if let Some(item) = item {
-                if let Some((o, l, what)) = pending.take() {
-                    on_item(Item::Empty {
-                        offset: o,
-                        len: l,
-                        what,
-                    });
-                }
-                on_item(item);
+            let region = &mut window[local..got];
+            let mut judged = judge_region(region, offset, header, &mut |_| {});
+            if let Seen::Valid { batch, .. } = &mut judged.seen {
+                *batch = batches;
+                batches += 1;
             }
-            local += len as usize;
+            let merged = push_merged(items, offset, judged.len, judged.seen.clone());
+            if merged {
+                if let Some(p) = pending.as_mut() {
+                    p.extend(&judged);
+                }
+            } else {
+                // A new region: the run before it is whole.
+                if let Some(p) = pending.take() {
+                    on_item(p.scanned(&items[items.len() - 2]));
+                }
+                let last = &items[items.len() - 1];
+                match stored(offset, &judged, &window[local..got]) {
+                    Stored::Run(what) => {
+                        let len = judged.len;
+                        pending = Some(Pending { offset, len, what });
+                    }
+                    Stored::Now(item, corrected) => on_item(Scanned {
+                        item,
+                        judged: last,
+                        corrected,
+                    }),
+                }
+            }
+            if !keep_all && items.len() > 2 {
+                items.drain(first_item..items.len() - 2);
+            }
+            local += judged.len as usize;
         }
         if local == 0 {
             break;
@@ -266,46 +366,8 @@ pub fn scan(
         pos += local as u64;
         on_progress(pos);
     }
-    if let Some((o, l, what)) = pending.take() {
-        on_item(Item::Empty {
-            offset: o,
-            len: l,
-            what,
-        });
+    if let (Some(p), Some(last)) = (pending.take(), items.last()) {
+        on_item(p.scanned(last));
     }
     Ok(())
-}
-
-fn merge(
-    pending: &mut Option<(u64, u64, Empty)>,
-    offset: u64,
-    len: u64,
-    what: Empty,
-    on_item: &mut impl FnMut(Item<'_>),
-) {
-    if let Some((o, l, prev)) = pending
-        && *o + *l == offset
-        && prev.merges_with(&what)
-    {
-        *l += len;
-        if let (
-            Empty::Stale {
-                batches, last_seq, ..
-            },
-            Empty::Stale { last_seq: s, .. },
-        ) = (prev, what)
-        {
-            *batches += 1;
-            *last_seq = s;
-        }
-        return;
-    }
-    if let Some((o, l, prev)) = pending.take() {
-        on_item(Item::Empty {
-            offset: o,
-            len: l,
-            what: prev,
-        });
-    }
-    *pending = Some((offset, len, what));
 }

@@ -85,6 +85,20 @@ pub enum StoreError {
          pg-N.meta and pg-N.pages; a node dir holds such core dirs"
     )]
     Empty { path: PathBuf },
+    /// A read ended before the file's size (taken when the file was opened) said it
+    /// would: the file was cut while it was read, or the read ended early. Never taken
+    /// for the end of the file, which would show zeros, or an older copy, in place of
+    /// what the file holds.
+    #[error(
+        "{path}: read at offset {offset} ended after {got} of {expected} bytes, before the end \
+         of the file (was it cut or rewritten while being read?)"
+    )]
+    ShortRead {
+        path: PathBuf,
+        offset: u64,
+        expected: usize,
+        got: usize,
+    },
     #[error("writing the output: {0}")]
     Output(#[from] io::Error),
     #[error(
@@ -326,7 +340,7 @@ pub fn page_layout(
     let mut buf = vec![0u8; pages::READ_BYTES_DEFAULT];
     let mut at = 0u64;
     'outer: while at < len {
-        let got = read_full_at(file, &mut buf, at).map_err(io_error(path))?;
+        let got = read_known(file, path, &mut buf, at, len)?;
         if got == 0 {
             break;
         }
@@ -349,7 +363,7 @@ pub fn page_layout(
 
 /// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes
 /// read.
-pub fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+fn read_full_at(file: &impl FileExt, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match file.read_at(&mut buf[done..], offset + done as u64) {
@@ -360,6 +374,31 @@ pub fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usiz
         }
     }
     Ok(done)
+}
+
+/// Reads into `buf` the bytes at `offset` that a file of `len` bytes holds (all of `buf`,
+/// or up to the end of the file) and returns how many. `len` is the file's size when it
+/// was opened: a read that ends before it is [`StoreError::ShortRead`], never the end of
+/// the file. Past `len` the file truly ends, and whether that is allowed is the
+/// format's to say (the caller's).
+pub fn read_known(
+    file: &impl FileExt,
+    path: &Path,
+    buf: &mut [u8],
+    offset: u64,
+    len: u64,
+) -> Result<usize, StoreError> {
+    let expected = (buf.len() as u64).min(len.saturating_sub(offset)) as usize;
+    let got = read_full_at(file, &mut buf[..expected], offset).map_err(io_error(path))?;
+    if got < expected {
+        return Err(StoreError::ShortRead {
+            path: path.to_path_buf(),
+            offset,
+            expected,
+            got,
+        });
+    }
+    Ok(got)
 }
 
 /// Opens a file read-only and returns it with its length.

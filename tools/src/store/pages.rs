@@ -13,7 +13,7 @@ use boreal_segment::checksum::{crc32c, is_all_zero};
 use boreal_segment::limits::PAGE_HEADER_SIZE;
 use boreal_segment::{Error as FormatError, Lsn, PageId, PageSize, decode_page};
 
-use super::{StoreError, io_error, read_full_at};
+use super::{StoreError, read_known};
 
 /// Bytes read per window (rounded down to whole page pairs).
 pub const READ_BYTES_DEFAULT: usize = 4 << 20;
@@ -83,7 +83,7 @@ pub fn sniff_page_size(file: &File, path: &Path, len: u64) -> Result<Option<Page
     let mut buf = vec![0u8; 1 << 16];
     let mut at = 0u64;
     while at < len {
-        let got = read_full_at(file, &mut buf, at).map_err(io_error(path))?;
+        let got = read_known(file, path, &mut buf, at, len)?;
         if got == 0 {
             break;
         }
@@ -118,7 +118,7 @@ pub fn scan(
     let mut index = 0u64;
     while pos < len {
         let want = (window.len() as u64).min(len - pos) as usize;
-        let got = read_full_at(file, &mut window[..want], pos).map_err(io_error(path))?;
+        let got = read_known(file, path, &mut window[..want], pos, len)?;
         if got == 0 {
             break;
         }

@@ -6,8 +6,9 @@
 //! (corruption, or a rule of the format or layout broken) or a warning (what a crash
 //! leaves behind and recovery handles: a torn journal tail, a page write that no
 //! metadata covers yet, files of an interrupted segment creation). `journal` checks
-//! journal files (headers, batch placement and sequence, records) and collects the
-//! records for `chains` (LSN backlink rules per PG and per page); `segments` checks the
+//! journal files (headers, batch placement and sequence, records), words what the
+//! engine's own recovery decides about every damaged region (it judges nothing itself),
+//! and collects the records for `chains` (LSN backlink rules per PG and per page); `segments` checks the
 //! catalog, metadata and page files. It never writes, and memory stays bounded: files
 //! are streamed, problems past `PROBLEMS_KEPT_MAX` are only counted, and the chain index
 //! stops at `chains::CHAIN_RECORDS_MAX` records (with a note).
@@ -20,6 +21,8 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::Path;
 
+use boreal_engine::journal::MissingAction;
+use boreal_engine::journal::decide::Decisions;
 use serde_json::json;
 
 use crate::inspect::shown_name;
@@ -69,6 +72,30 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// What the engine's recovery decides over one core's journal: its own `decide_all`
+/// over the regions its own judging finds, so a test (or a user) can hold the engine's
+/// open to it.
+#[derive(Clone, Debug)]
+pub struct JournalRecovery {
+    /// The core dir, as the user named it (or the journal file checked on its own).
+    pub dir: String,
+    /// The journal files recovery opens (generation above 0), in journal order, as
+    /// shown: `decisions` counts files in this order.
+    pub files: Vec<String>,
+    pub decisions: Decisions,
+}
+
+impl JournalRecovery {
+    /// Whether the engine refuses to open the core for what its journal lost (a missing
+    /// range that may have held a control record, or whose contents nothing says).
+    pub fn refuses(&self) -> bool {
+        self.decisions
+            .missing
+            .iter()
+            .any(|r| r.case().action == MissingAction::Refuse)
+    }
+}
+
 /// Everything a run found.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
@@ -80,8 +107,10 @@ pub struct Report {
     pub files_with_problems: BTreeSet<String>,
     pub files_checked: u64,
     pub bytes_checked: u64,
-    /// What was not checked, and why.
+    /// What was not checked, and why; what recovery would refuse.
     pub notes: Vec<String>,
+    /// Recovery's decisions over each core's journal, in the order checked.
+    pub journals: Vec<JournalRecovery>,
 }
 
 impl Report {
@@ -113,6 +142,35 @@ impl Report {
 
     pub(crate) fn warning(&mut self, file: &str, offset: Option<u64>, message: String) {
         self.add(Severity::Warning, file, offset, message);
+    }
+
+    /// Keeps recovery's decisions over the journal of `dir`, with a note when the
+    /// engine would refuse to open it.
+    fn recovery(&mut self, dir: String, decided: Option<(Decisions, Vec<String>)>) {
+        let Some((decisions, files)) = decided else {
+            return;
+        };
+        let j = JournalRecovery {
+            dir,
+            files,
+            decisions,
+        };
+        if j.refuses() {
+            let n = j
+                .decisions
+                .missing
+                .iter()
+                .filter(|r| r.case().action == MissingAction::Refuse)
+                .count() as u64;
+            self.notes.push(format!(
+                "{}: the engine refuses to open this core: {} of its journal may have held a truncation or \
+                 an epoch change, or nothing says what {} held (see the errors); repair it from its peers",
+                if j.dir.is_empty() { "." } else { &j.dir },
+                plural(n, "damaged range"),
+                if n == 1 { "it" } else { "they" }
+            ));
+        }
+        self.journals.push(j);
     }
 
     pub(crate) fn checked(&mut self, bytes: u64) {
@@ -201,9 +259,10 @@ pub fn run(path: &Path) -> Result<Report, StoreError> {
             let name = file.display().to_string();
             match kind {
                 FileKind::Journal(id) => {
-                    let files = vec![(*id, file.clone(), name)];
+                    let files = vec![(*id, file.clone(), name.clone())];
                     let mut index = chains::ChainIndex::default();
-                    journal::check(&files, &mut index, &mut report, &mut progress)?;
+                    let decided = journal::check(&files, &mut index, &mut report, &mut progress)?;
+                    report.recovery(name, decided);
                     chains::check(&mut index, &[], &mut report);
                 }
                 FileKind::Catalog => {
@@ -234,7 +293,8 @@ pub fn run(path: &Path) -> Result<Report, StoreError> {
                     .map(|(id, p)| (*id, p.clone(), shown_name(path, p)))
                     .collect();
                 let mut index = chains::ChainIndex::default();
-                journal::check(&files, &mut index, &mut report, &mut progress)?;
+                let decided = journal::check(&files, &mut index, &mut report, &mut progress)?;
+                report.recovery(shown_name(path, &core.dir), decided);
                 chains::check(&mut index, &truncations, &mut report);
                 for u in &core.unknown {
                     report.warning(
