@@ -328,3 +328,76 @@ fn a_pending_append_first_polled_while_its_batch_is_written_waits_for_it() {
         assert!(e.journal().stats().durable_seq >= Some(seq));
     });
 }
+
+/// A short read of a committed catalog (a failing device returning fewer bytes than
+/// the file holds, even none) must stop the open with an error: read as an
+/// uncommitted catalog, it made `open_dir` create a new core over the old one.
+#[test]
+fn a_short_read_of_the_catalog_refuses_the_open_and_touches_nothing() {
+    for keep in [0, 512, 4096] {
+        let sim = sim(40 + keep as u64);
+        let io = FaultyIo::new(sim.io(0, 0));
+        sim.run(async {
+            let (e, _) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+                .await
+                .unwrap();
+            e.create_segment(PG, PageSize::new(4096).unwrap(), 0, PAGES)
+                .await
+                .unwrap();
+            let body = payload(1, 128);
+            e.append(PG, Epoch::ZERO, &[record(1, &body)])
+                .await
+                .unwrap();
+            drop(e);
+            io.arm(Faults {
+                read_short: Some(("/catalog", &[], keep)),
+                ..Faults::default()
+            });
+            let err = Engine::open_dir(io.clone(), engine_config(), journal_config())
+                .await
+                .expect_err("a short catalog read fails the open");
+            assert!(err.to_string().contains("short"), "{err}");
+            *io.faults.borrow_mut() = Faults::default();
+            let (e, report) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+                .await
+                .unwrap();
+            assert!(!report.created, "the core was created again over its data");
+            assert_eq!(e.status(PG).unwrap().scl, Lsn::new(1));
+        });
+    }
+}
+
+/// The same for a journal file's header and its first batch's header: a short read
+/// is an I/O error, never an unreadable header. Read as unreadable, both made the open
+/// re-zero the file as free, losing its acknowledged records.
+#[test]
+fn a_short_read_of_a_journal_header_refuses_the_open() {
+    let sim = sim(45);
+    let io = FaultyIo::new(sim.io(0, 0));
+    sim.run(async {
+        let (e, _) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .unwrap();
+        e.create_segment(PG, PageSize::new(4096).unwrap(), 0, PAGES)
+            .await
+            .unwrap();
+        let body = payload(1, 128);
+        e.append(PG, Epoch::ZERO, &[record(1, &body)])
+            .await
+            .unwrap();
+        drop(e);
+        io.arm(Faults {
+            read_short: Some(("journal-0000.brj", &[0, 4096], 0)),
+            ..Faults::default()
+        });
+        let err = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .expect_err("a short header read fails the open");
+        assert!(err.to_string().contains("short read"), "{err}");
+        *io.faults.borrow_mut() = Faults::default();
+        let (e, _) = Engine::open_dir(io.clone(), engine_config(), journal_config())
+            .await
+            .unwrap();
+        assert_eq!(e.status(PG).unwrap().scl, Lsn::new(1));
+    });
+}

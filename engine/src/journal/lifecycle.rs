@@ -160,7 +160,7 @@ async fn first_batch_generation<I: Io>(
         let (r, buf) = io
             .read_at(file, DmaBuf::zeroed(JOURNAL_ALIGN), JOURNAL_ALIGN, at)
             .await;
-        r.map_err(|e| JournalError::io("first batch header read", id, at, &e))?;
+        full_read(r, JOURNAL_ALIGN, "first batch header read", id, at)?;
         if let Ok(h) = BatchHeader::decode(buf.as_slice())
             && h.file_id == id
             && h.file_offset == at
@@ -169,6 +169,30 @@ async fn first_batch_generation<I: Io>(
         }
     }
     Ok(None)
+}
+
+/// A read that must return `len` bytes: the files are pre-written to their full size
+/// (checked at open), so a short read is the device or kernel failing, never the end of
+/// the file. Taken as what it is, an I/O error; read as bytes, the zeros after it would
+/// make a whole header or batch look unwritten, and the file could be re-zeroed.
+fn full_read(
+    r: std::io::Result<usize>,
+    len: usize,
+    op: &'static str,
+    id: JournalFileId,
+    offset: u64,
+) -> Result<(), JournalError> {
+    match r {
+        Ok(n) if n == len => Ok(()),
+        Ok(n) => Err(JournalError::Io {
+            op,
+            file: id,
+            offset,
+            errno: None,
+            cause: format!("short read: {n} of {len} bytes inside the file"),
+        }),
+        Err(e) => Err(JournalError::io(op, id, offset, &e)),
+    }
 }
 
 /// Writes `header` at offset 0 and syncs it.
@@ -355,7 +379,7 @@ impl<I: Io> Journal<I> {
                         0,
                     )
                     .await;
-                r.map_err(|e| JournalError::io("header read", id, 0, &e))?;
+                full_read(r, JOURNAL_FILE_HEADER_SIZE, "header read", id, 0)?;
                 let decoded = JournalFileHeader::decode(buf.as_slice());
                 if decoded.is_ok() || attempt >= DAMAGED_READ_ATTEMPTS {
                     break decoded;

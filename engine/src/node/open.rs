@@ -131,7 +131,18 @@ async fn catalog_committed<I: Io>(io: &I, cfg: &EngineConfig) -> Result<bool, En
     }
     let (res, buf) = io.read_at(&file, DmaBuf::zeroed(len), len, 0).await;
     let got = res.map_err(io_err("read catalog"))?;
-    Ok(!is_all_zero(&buf.as_slice()[..got]))
+    // The file holds both slots (checked above): a short read is a failing device, not
+    // an uncommitted catalog. Read as one, it would re-create the core over its data.
+    if got < len {
+        return Err(EngineError::Store(PageStoreError::Short {
+            op: "read catalog",
+            path,
+            offset: 0,
+            expected: len,
+            got,
+        }));
+    }
+    Ok(!is_all_zero(buf.as_slice()))
 }
 
 fn is_not_found(e: &crate::pages::PageStoreError) -> bool {

@@ -99,6 +99,10 @@ pub struct Faults {
     pub sync_errno: Option<i32>,
     /// Fail the next linked write+sync with this errno (the sync's ECANCELED).
     pub linked_errno: Option<i32>,
+    /// Complete every read of a file whose path ends with `.0` short, returning only
+    /// its first `.2` bytes (as a failing device may, mid-file): every read if `.1` is
+    /// empty, else reads at those offsets only.
+    pub read_short: Option<(&'static str, &'static [u64], usize)>,
     pub armed: bool,
 }
 
@@ -107,6 +111,14 @@ pub struct Faults {
 pub struct FaultyIo<I: Io> {
     pub inner: I,
     pub faults: Rc<RefCell<Faults>>,
+}
+
+/// A file of a [`FaultyIo`]: the inner file and the path it was opened at (for faults
+/// aimed at one file).
+#[derive(Debug)]
+pub struct FaultyFile<F> {
+    inner: F,
+    path: std::path::PathBuf,
 }
 
 impl<I: Io> FaultyIo<I> {
@@ -137,16 +149,20 @@ impl<I: Io> Clock for FaultyIo<I> {
 }
 
 impl<I: Io> Io for FaultyIo<I> {
-    type File = I::File;
+    type File = FaultyFile<I::File>;
     type Listener = I::Listener;
     type Stream = I::Stream;
 
     async fn open(&self, path: &Path, opts: OpenOptions) -> io::Result<Self::File> {
-        self.inner.open(path, opts).await
+        let inner = self.inner.open(path, opts).await?;
+        Ok(FaultyFile {
+            inner,
+            path: path.to_path_buf(),
+        })
     }
 
     fn file_info(&self, file: &Self::File) -> FileInfo {
-        self.inner.file_info(file)
+        self.inner.file_info(&file.inner)
     }
 
     fn submit_queued(&self) {
@@ -160,7 +176,27 @@ impl<I: Io> Io for FaultyIo<I> {
         len: usize,
         offset: u64,
     ) -> (io::Result<usize>, DmaBuf) {
-        self.inner.read_at(file, buf, len, offset).await
+        let short = {
+            let f = self.faults.borrow();
+            f.read_short.filter(|_| f.armed)
+        };
+        let Some((suffix, offsets, keep)) = short else {
+            return self.inner.read_at(&file.inner, buf, len, offset).await;
+        };
+        if !file.path.to_string_lossy().ends_with(suffix)
+            || !(offsets.is_empty() || offsets.contains(&offset))
+        {
+            return self.inner.read_at(&file.inner, buf, len, offset).await;
+        }
+        let (r, mut buf) = self.inner.read_at(&file.inner, buf, len, offset).await;
+        match r {
+            Ok(n) => {
+                let n = n.min(keep);
+                buf.set_len(n);
+                (Ok(n), buf)
+            }
+            e => (e, buf),
+        }
     }
 
     async fn write_at(
@@ -186,10 +222,13 @@ impl<I: Io> Io for FaultyIo<I> {
             let keep = buf.len().saturating_sub(by) / 512 * 512;
             let mut prefix = DmaBuf::zeroed(buf.capacity());
             prefix.extend_from_slice(&buf.as_slice()[..keep]);
-            let (r, _) = self.inner.write_at(file, prefix, offset, flags).await;
+            let (r, _) = self
+                .inner
+                .write_at(&file.inner, prefix, offset, flags)
+                .await;
             return (r, buf);
         }
-        self.inner.write_at(file, buf, offset, flags).await
+        self.inner.write_at(&file.inner, buf, offset, flags).await
     }
 
     async fn writev_at(
@@ -199,7 +238,7 @@ impl<I: Io> Io for FaultyIo<I> {
         offset: u64,
         flags: WriteFlags,
     ) -> (io::Result<usize>, Vec<DmaBuf>) {
-        self.inner.writev_at(file, bufs, offset, flags).await
+        self.inner.writev_at(&file.inner, bufs, offset, flags).await
     }
 
     async fn fdatasync(&self, file: &Self::File) -> io::Result<()> {
@@ -210,11 +249,11 @@ impl<I: Io> Io for FaultyIo<I> {
         if let Some(code) = errno {
             return Err(err(code));
         }
-        self.inner.fdatasync(file).await
+        self.inner.fdatasync(&file.inner).await
     }
 
     async fn fsync(&self, file: &Self::File) -> io::Result<()> {
-        self.inner.fsync(file).await
+        self.inner.fsync(&file.inner).await
     }
 
     async fn fallocate(
@@ -224,7 +263,7 @@ impl<I: Io> Io for FaultyIo<I> {
         offset: u64,
         len: u64,
     ) -> io::Result<()> {
-        self.inner.fallocate(file, mode, offset, len).await
+        self.inner.fallocate(&file.inner, mode, offset, len).await
     }
 
     async fn write_then_fdatasync(
@@ -241,11 +280,13 @@ impl<I: Io> Io for FaultyIo<I> {
             // The write landed but the linked sync was cancelled: nothing is durable.
             let (_, buf) = self
                 .inner
-                .write_at(file, buf, offset, WriteFlags::NONE)
+                .write_at(&file.inner, buf, offset, WriteFlags::NONE)
                 .await;
             return (Err(err(code)), buf);
         }
-        self.inner.write_then_fdatasync(file, buf, offset).await
+        self.inner
+            .write_then_fdatasync(&file.inner, buf, offset)
+            .await
     }
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
