@@ -27,6 +27,30 @@ use crate::limits::{
 use crate::meta::SegmentMeta;
 use crate::page::PageSize;
 
+/// A record whose format rules were checked ([`Record::validated`]): it encodes
+/// without checking them again. The only way to make one is through that check, so a
+/// layer that takes `ValidRecord`s (the journal, from the engine) need not repeat it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValidRecord<'a>(Record<'a>);
+
+impl<'a> ValidRecord<'a> {
+    /// A record the caller has just validated (inside this crate only).
+    pub(crate) fn trusted(record: Record<'a>) -> ValidRecord<'a> {
+        ValidRecord(record)
+    }
+
+    /// The record.
+    pub fn get(&self) -> &Record<'a> {
+        &self.0
+    }
+
+    /// Encodes into the front of `out` without checking the rules again; returns the
+    /// bytes written. Fails only if `out` is too small.
+    pub fn encode_into(&self, out: &mut [u8]) -> Result<usize> {
+        self.0.encode_checked(out)
+    }
+}
+
 /// Flag: the record is the last of a mini-transaction (a consistency point, CPL).
 const FLAG_CPL: u8 = 0x01;
 /// Flag: the body is a full page image, not a delta.
@@ -242,10 +266,22 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// Checks the rules of the format once and returns the record as one that may be
+    /// encoded without checking again ([`ValidRecord`]).
+    pub fn validated(self) -> Result<ValidRecord<'a>> {
+        self.validate()?;
+        Ok(ValidRecord(self))
+    }
+
     /// Encodes into the front of `out`; returns the bytes written
     /// (`self.encoded_len()`).
     pub fn encode_into(&self, out: &mut [u8]) -> Result<usize> {
         self.validate()?;
+        self.encode_checked(out)
+    }
+
+    /// [`encode_into`](Self::encode_into) for a record whose rules were checked.
+    fn encode_checked(&self, out: &mut [u8]) -> Result<usize> {
         let len = self.encoded_len();
         let got = out.len();
         let out = out.get_mut(..len).ok_or(Error::BufferTooSmall {

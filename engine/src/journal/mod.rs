@@ -48,4 +48,4 @@ pub use self::error::{FailedOp, JournalError};
 pub use self::lifecycle::{Recovered, TailPos};
 pub(crate) use self::scan::BatchPin;
 pub use self::scan::{RecordPos, RecoveredBatch, RecoveredRecords};
-pub use self::writer::{Appended, Journal, JournalStats};
+pub use self::writer::{Appended, Journal, JournalStats, ToJournal};

@@ -36,8 +36,8 @@ use std::task::{Poll, Waker};
 use boreal_segment::batch::{BatchBuilder, BatchProgress};
 use boreal_segment::limits::JOURNAL_FILE_HEADER_SIZE;
 use boreal_segment::{
-    Alignment, BatchPlace, BatchSeq, Generation, JournalVersion, Lsn, PgId, Record, batch_len,
-    body_capacity,
+    Alignment, BatchPlace, BatchSeq, Generation, JournalVersion, Lsn, PgId, Record, ValidRecord,
+    batch_len, body_capacity,
 };
 
 use super::config::{JournalConfig, PIPELINE_DEPTH_MAX};
@@ -246,7 +246,7 @@ impl<I: Io> Journal<I> {
     /// encoded into the batch being filled before the first wait; a call whose records
     /// do not fit in one batch spans batches. Invalid or oversized records are refused
     /// before anything is encoded.
-    pub async fn append(&self, records: &[Record<'_>]) -> Result<Appended, JournalError> {
+    pub async fn append<R: ToJournal>(&self, records: &[R]) -> Result<Appended, JournalError> {
         self.check_records(records)?;
         let mut next = 0;
         let mut batches: Option<(BatchSeq, BatchSeq)> = None;
@@ -301,7 +301,10 @@ impl<I: Io> Journal<I> {
     /// split them over batches. Never waits. Invalid or oversized records are refused
     /// as `append` refuses them. The records are durable once
     /// [`Journal::poll_durable`] says that batch is.
-    pub fn try_append(&self, records: &[Record<'_>]) -> Result<Option<BatchSeq>, JournalError> {
+    pub fn try_append<R: ToJournal>(
+        &self,
+        records: &[R],
+    ) -> Result<Option<BatchSeq>, JournalError> {
         if records.is_empty() {
             return Ok(None);
         }
@@ -328,14 +331,14 @@ impl<I: Io> Journal<I> {
     }
 
     /// Refuses an invalid or oversized record; returns the records' encoded bytes.
-    fn check_records(&self, records: &[Record<'_>]) -> Result<usize, JournalError> {
+    fn check_records<R: ToJournal>(&self, records: &[R]) -> Result<usize, JournalError> {
         let body_max = body_capacity(JournalVersion::CURRENT, self.inner.cfg.batch_bytes_max);
         let mut bytes = 0;
         for (index, record) in records.iter().enumerate() {
-            record
-                .validate()
+            let valid = record
+                .to_valid()
                 .map_err(|source| JournalError::InvalidRecord { index, source })?;
-            let needed = record.encoded_len();
+            let needed = valid.get().encoded_len();
             if needed > body_max {
                 return Err(JournalError::RecordTooLarge {
                     index,
@@ -424,6 +427,31 @@ impl<I: Io> Drop for Journal<I> {
     }
 }
 
+/// A record the journal takes: a [`Record`], whose format rules the journal checks,
+/// or a [`ValidRecord`], checked once already by its maker (the engine checks every
+/// record of an append once, and the journal does not check it again).
+pub trait ToJournal {
+    /// The record, checked.
+    fn to_valid(&self) -> Result<ValidRecord<'_>, boreal_segment::Error>;
+}
+
+impl ToJournal for Record<'_> {
+    fn to_valid(&self) -> Result<ValidRecord<'_>, boreal_segment::Error> {
+        self.validated()
+    }
+}
+
+impl ToJournal for ValidRecord<'_> {
+    fn to_valid(&self) -> Result<ValidRecord<'_>, boreal_segment::Error> {
+        Ok(*self)
+    }
+}
+
+/// A record `check_records` accepted.
+fn checked<R: ToJournal>(r: &R) -> ValidRecord<'_> {
+    r.to_valid().expect("check_records accepted every record")
+}
+
 pub(super) fn pin(set: &mut FileSet, index: usize, record: &Record<'_>) {
     match record {
         Record::Redo(r) => set.pin_redo(index, r.pg_id, r.lsn),
@@ -441,9 +469,9 @@ impl<I: Io> Inner<I> {
     /// Encodes as many of `records` as fit into the batch being filled, opening one if
     /// needed. Never waits. With `whole` (the records' encoded bytes), all or nothing:
     /// if they do not all fit, nothing is encoded or counted and the answer is `Wait`.
-    fn fill(
+    fn fill<R: ToJournal>(
         &self,
-        records: &[Record<'_>],
+        records: &[R],
         counted: &mut bool,
         whole: Option<usize>,
     ) -> Result<Fill, JournalError> {
@@ -458,7 +486,7 @@ impl<I: Io> Inner<I> {
             }
             return Ok(Fill::Wait);
         }
-        if st.filling.is_none() && !self.open_batch(st, records[0].encoded_len()) {
+        if st.filling.is_none() && !self.open_batch(st, checked(&records[0]).get().encoded_len()) {
             return Ok(Fill::Wait);
         }
         let State {
@@ -477,13 +505,14 @@ impl<I: Io> Inner<I> {
         }
         let mut count = 0;
         for record in records {
-            if !builder.fits(record) {
+            let valid = checked(record);
+            if !builder.fits(valid.get()) {
                 break;
             }
             builder
-                .push(record)
+                .push_valid(&valid)
                 .expect("validated records that fit are encoded");
-            pin(set, f.file, record);
+            pin(set, f.file, valid.get());
             count += 1;
         }
         f.progress = builder.pause();

@@ -19,7 +19,7 @@ use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::task::{Context, Poll};
 
-use boreal_segment::{BatchSeq, Change, Epoch, Lsn, PageId, PgId, Record, Redo};
+use boreal_segment::{BatchSeq, Change, Epoch, Lsn, PageId, PgId, Record, Redo, ValidRecord};
 
 use super::api::AppendAck;
 use super::engine::{CoreEngine, Inner, recycle};
@@ -104,14 +104,14 @@ impl Staged {
 /// `APPEND_POOL_BYTES_MAX` of capacity kept in all.
 #[derive(Debug, Default)]
 pub(crate) struct StagingPool {
-    lists: RefCell<Vec<Vec<Record<'static>>>>,
+    lists: RefCell<Vec<Vec<ValidRecord<'static>>>>,
     staged: RefCell<Vec<Staged>>,
     /// Capacity kept in both pools, in bytes.
     kept_bytes: Cell<usize>,
 }
 
-fn list_bytes(list: &Vec<Record<'_>>) -> usize {
-    list.capacity() * std::mem::size_of::<Record<'static>>()
+fn list_bytes(list: &Vec<ValidRecord<'_>>) -> usize {
+    list.capacity() * std::mem::size_of::<ValidRecord<'static>>()
 }
 
 fn staged_bytes(s: &Staged) -> usize {
@@ -119,14 +119,14 @@ fn staged_bytes(s: &Staged) -> usize {
 }
 
 impl StagingPool {
-    fn list<'r>(&self) -> Vec<Record<'r>> {
+    fn list<'r>(&self) -> Vec<ValidRecord<'r>> {
         let list = self.lists.borrow_mut().pop().unwrap_or_default();
         self.kept_bytes
             .set(self.kept_bytes.get() - list_bytes(&list));
         recycle(list)
     }
 
-    fn give_list(&self, list: Vec<Record<'_>>) {
+    fn give_list(&self, list: Vec<ValidRecord<'_>>) {
         let bytes = list_bytes(&list);
         if list.capacity() <= APPEND_RECORD_LIST_CAPACITY_MAX && self.may_keep(bytes) {
             let mut lists = self.lists.borrow_mut();
@@ -227,10 +227,10 @@ impl<I: Io> Inner<I> {
             journal: Vec::new(),
         };
         for r in records {
-            seg.check_record(r)?;
+            let valid = seg.check_record(r)?;
             if st.hot.judge(r)? == Arrival::Accepted {
                 judged.fills_gap |= r.lsn <= st.hot.max_lsn();
-                journal.push(Record::Redo(*r));
+                journal.push(valid);
             } else {
                 judged.duplicates += 1;
             }
@@ -244,8 +244,8 @@ impl<I: Io> Inner<I> {
 struct Judged<'r> {
     fills_gap: bool,
     duplicates: usize,
-    /// The records new to the segment, as journal records.
-    journal: Vec<Record<'r>>,
+    /// The records new to the segment, as journal records, checked.
+    journal: Vec<ValidRecord<'r>>,
 }
 
 impl<I: Io + 'static> CoreEngine<I> {
@@ -329,7 +329,7 @@ impl<I: Io + 'static> CoreEngine<I> {
         };
         let mut staged = inner.staging.staged();
         for r in &journal {
-            if let Record::Redo(r) = r {
+            if let Record::Redo(r) = r.get() {
                 staged.push(r);
             }
         }
@@ -428,7 +428,10 @@ impl<I: Io + 'static> CoreEngine<I> {
         };
         let raising = raise.is_some();
         if let Some(m) = raise {
-            journal.insert(0, Record::SegmentMeta(m));
+            let valid = Record::SegmentMeta(m)
+                .validated()
+                .expect("the segment's own epoch record is valid");
+            journal.insert(0, valid);
         }
         let res = if journal.is_empty() {
             Ok(())

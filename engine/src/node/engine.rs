@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use boreal_segment::{PgId, Record};
+use boreal_segment::{PgId, ValidRecord};
 
 use super::api::CoreStats;
 use super::append::StagingPool;
@@ -301,24 +301,24 @@ impl<I: Io + 'static> CoreEngine<I> {
 /// Empties a record list and gives it back with another lifetime, keeping its
 /// allocation (an in-place `collect` into a type of the same layout reuses the buffer;
 /// the test below checks it), so appends reuse their journal lists.
-pub(crate) fn recycle<'b>(mut v: Vec<Record<'_>>) -> Vec<Record<'b>> {
+pub(crate) fn recycle<'b>(mut v: Vec<ValidRecord<'_>>) -> Vec<ValidRecord<'b>> {
     v.clear();
     v.into_iter()
-        .map(|_| -> Record<'b> { unreachable!("the list is empty") })
+        .map(|_| -> ValidRecord<'b> { unreachable!("the list is empty") })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use boreal_segment::{Change, Lsn, PageId, Redo};
+    use boreal_segment::{Change, Lsn, PageId, Record, Redo};
 
     use super::*;
 
     #[test]
     fn recycle_keeps_the_allocation() {
         let bytes = vec![1u8; 8];
-        let mut v: Vec<Record<'_>> = Vec::with_capacity(32);
-        v.push(Record::Redo(Redo {
+        let mut v: Vec<ValidRecord<'_>> = Vec::with_capacity(32);
+        let r = Record::Redo(Redo {
             lsn: Lsn::new(1),
             prev_lsn_pg: Lsn::ZERO,
             prev_lsn_page: Lsn::ZERO,
@@ -329,9 +329,10 @@ mod tests {
                 offset: 0,
                 bytes: &bytes,
             },
-        }));
+        });
+        v.push(r.validated().unwrap());
         let ptr = v.as_ptr() as usize;
-        let back: Vec<Record<'static>> = recycle(v);
+        let back: Vec<ValidRecord<'static>> = recycle(v);
         assert!(back.is_empty());
         assert_eq!(back.capacity(), 32);
         assert_eq!(back.as_ptr() as usize, ptr);

@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 
-use boreal_segment::{Epoch, Lsn, PgId, Record, Redo, SegmentMeta};
+use boreal_segment::{Epoch, Lsn, PgId, Record, Redo, SegmentMeta, ValidRecord};
 
 use super::backlog::Arrivals;
 use super::engine::Inner;
@@ -95,15 +95,16 @@ impl<I: Io> Segment<I> {
 
     /// The checks of an arriving record that depend on the segment alone (the hot
     /// log judges the rest): the format's rules, the PG, the page range, the change
-    /// inside a page payload.
-    pub(crate) fn check_record(&self, r: &Redo<'_>) -> Result<(), EngineError> {
+    /// inside a page payload. Returns the record as the journal takes it, checked: the
+    /// one time an append's records are checked against the format.
+    pub(crate) fn check_record<'r>(&self, r: &Redo<'r>) -> Result<ValidRecord<'r>, EngineError> {
         let invalid = |why: String| EngineError::InvalidRecord {
             pg: self.pg,
             lsn: r.lsn,
             why,
         };
-        Record::Redo(*r)
-            .validate()
+        let valid = Record::Redo(*r)
+            .validated()
             .map_err(|e| invalid(e.to_string()))?;
         if r.pg_id != self.pg {
             return Err(invalid(format!("belongs to {}", r.pg_id)));
@@ -117,7 +118,7 @@ impl<I: Io> Segment<I> {
                 self.page_size.get()
             )));
         }
-        Ok(())
+        Ok(valid)
     }
 }
 

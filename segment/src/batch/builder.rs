@@ -10,7 +10,7 @@ use crate::limits::{
     BATCH_BYTES_MAX, BATCH_HEADER_SIZE, JOURNAL_FILE_HEADER_SIZE, STAMP_SECTOR_PAYLOAD,
     STAMP_SECTOR_SIZE,
 };
-use crate::record::Record;
+use crate::record::{Record, ValidRecord};
 use crate::stamp;
 
 /// A batch being built, without its buffer: what [`BatchBuilder::pause`] keeps and
@@ -161,6 +161,14 @@ impl<'b> BatchBuilder<'b> {
     /// and put the record in the next one. An invalid record is refused too, and in both
     /// cases the batch is unchanged.
     pub fn push(&mut self, record: &Record<'_>) -> Result<()> {
+        record.validate()?;
+        self.push_valid(&ValidRecord::trusted(*record))
+    }
+
+    /// [`push`](Self::push) for a record whose format rules were checked once already
+    /// ([`Record::validated`]): encoded without checking them again.
+    pub fn push_valid(&mut self, valid: &ValidRecord<'_>) -> Result<()> {
+        let record = valid.get();
         let n = record.encoded_len();
         if n > self.remaining() {
             return Err(Error::BatchFull {
@@ -170,12 +178,12 @@ impl<'b> BatchBuilder<'b> {
         }
         if n < self.room {
             // The common case: the record ends before the sector's stamp.
-            let used = record.encode_into(&mut self.buf[self.pos..self.limit])?;
+            let used = valid.encode_into(&mut self.buf[self.pos..self.limit])?;
             self.pos += used;
             self.room -= used;
             self.len += used;
         } else {
-            self.push_across(record, n)?;
+            self.push_across(valid, n)?;
         }
         self.record_count += 1;
         if let Some(lsn) = record.lsn() {
@@ -192,7 +200,7 @@ impl<'b> BatchBuilder<'b> {
     /// only): encodes it contiguously, then opens an 8-byte gap at every stamp it
     /// crosses by moving the pieces after each gap right, last piece first, so each
     /// byte moves once.
-    fn push_across(&mut self, record: &Record<'_>, n: usize) -> Result<()> {
+    fn push_across(&mut self, record: &ValidRecord<'_>, n: usize) -> Result<()> {
         let start = self.pos;
         let used = record.encode_into(&mut self.buf[start..self.limit])?;
         debug_assert_eq!(used, n);
