@@ -90,6 +90,17 @@ impl<I: Io + 'static> CoreEngine<I> {
         Ok(())
     }
 
+    /// The geometry of the segment of `pg`, if this core holds one: its page size,
+    /// first page and page count (what `create_segment` was given).
+    pub fn segment_geometry(&self, pg: PgId) -> Option<(PageSize, u64, u64)> {
+        self.inner
+            .entries
+            .borrow()
+            .iter()
+            .find(|e| e.pg == pg)
+            .map(|e| (e.page_size, e.first_page, e.page_count))
+    }
+
     /// Durably raises the segment's epoch to `epoch` (volume recovery fencing the old
     /// writer); refuses a lower one. Returns the segment's epoch.
     pub async fn fence(&self, pg: PgId, epoch: Epoch) -> Result<Epoch, EngineError> {
