@@ -9,6 +9,7 @@
 //!
 //! The quorum shim comes next (issue 16).
 
+pub mod client;
 pub mod limits;
 pub mod node;
 pub mod proto;

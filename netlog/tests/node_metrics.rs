@@ -1,0 +1,85 @@
+//! The node's `/metrics` is valid Prometheus text exposition: `promtool check metrics`
+//! (Debian package `prometheus`, installed by `.ci/run`) passes on a scrape taken after
+//! appends and reads, and the figures the issue names are there.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+
+use boreal_netlog::proto::{GetPage, Message};
+use boreal_segment::{Lsn, PageId, PgId};
+use support::{append_frame, config, create, shim, start};
+
+fn scrape(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    body.to_string()
+}
+
+#[test]
+fn metrics_pass_promtool_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 2);
+    cfg.metrics = Some("127.0.0.1:0".parse().unwrap());
+    let node = start(cfg);
+    let pg = PgId::new(1);
+    let mut c = shim(node.ports()[1]);
+    create(&mut c, pg, 1);
+    let mut out = Vec::new();
+    append_frame(&mut out, 1, pg, 1, 1, 16);
+    c.send_raw(&out).unwrap();
+    let (_, m) = c.recv_message().unwrap();
+    assert!(matches!(m, Message::AppendAck(_)), "{m:?}");
+    let m = c
+        .call(&Message::GetPage(GetPage {
+            pg,
+            page: PageId::new(3),
+            read_point: Lsn::new(16),
+        }))
+        .unwrap();
+    assert!(matches!(m, Message::PageReply(_)), "{m:?}");
+    // The per-PG gauges are published every 250 ms.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let text = scrape(node.metrics_addr().unwrap());
+    for want in [
+        "boreal_append_requests_total{core=\"1\"} 1",
+        "boreal_records_total{core=\"1\"} 16",
+        "boreal_segment_complete_lsn{core=\"1\",pg=\"1\"} 16",
+        "boreal_device_flushes_total{core=\"1\"}",
+        "boreal_append_seconds_bucket",
+        "boreal_getpage_seconds_count{core=\"1\"} 1",
+        "boreal_backlog_bytes{core=\"1\"}",
+        "boreal_connections{core=\"1\"} 1",
+    ] {
+        assert!(text.contains(want), "no {want:?} in:\n{text}");
+    }
+    let promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is needed (Debian package `prometheus`; .ci/run installs it)");
+    promtool
+        .stdin
+        .as_ref()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(node.stop(), 0);
+}
