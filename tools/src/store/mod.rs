@@ -215,6 +215,36 @@ fn scan_dir(dir: &Path) -> Result<(CoreDir, Vec<PathBuf>), StoreError> {
     Ok((core, subdirs))
 }
 
+/// The subdirectories a storage node (`boreal-node`) splits a core dir into: the page
+/// store and the journal. Both are one core.
+const CORE_SUBDIRS: [&str; 2] = ["pages", "journal"];
+
+/// Scans a core dir: its own files, and those of its `pages/` and `journal/`
+/// subdirectories when it has them (a storage node's layout, `core-<i>/pages`,
+/// `core-<i>/journal`). Returns the core and the other subdirectories.
+fn scan_core(dir: &Path) -> Result<(CoreDir, Vec<PathBuf>), StoreError> {
+    let (mut core, subdirs) = scan_dir(dir)?;
+    let mut others = Vec::new();
+    for sub in subdirs {
+        let is_part = sub
+            .file_name()
+            .is_some_and(|n| CORE_SUBDIRS.iter().any(|p| n == *p));
+        if !is_part {
+            others.push(sub);
+            continue;
+        }
+        let (part, _) = scan_dir(&sub)?;
+        if part.catalog.is_some() {
+            core.catalog = part.catalog;
+        }
+        core.journals.extend(part.journals);
+        core.metas.extend(part.metas);
+        core.pages.extend(part.pages);
+        core.unknown.extend(part.unknown);
+    }
+    Ok((core, others))
+}
+
 /// Finds what `path` is: a core dir, a node dir of core dirs, or one file.
 pub fn discover(path: &Path) -> Result<Target, StoreError> {
     let meta = std::fs::metadata(path).map_err(io_error(path))?;
@@ -225,13 +255,13 @@ pub fn discover(path: &Path) -> Result<Target, StoreError> {
             kind,
         });
     }
-    let (core, subdirs) = scan_dir(path)?;
+    let (core, subdirs) = scan_core(path)?;
     if !core.is_empty() {
         return Ok(Target::Dirs(vec![core]));
     }
     let mut cores = Vec::new();
     for sub in subdirs {
-        let (c, _) = scan_dir(&sub)?;
+        let (c, _) = scan_core(&sub)?;
         if !c.is_empty() {
             cores.push(c);
         }
