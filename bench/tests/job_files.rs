@@ -403,3 +403,35 @@ fn shipped_job_files_parse_and_mean_what_their_names_say() {
         assert!(j.percentile_list.contains(&99.0), "{file}");
     }
 }
+
+/// fio's `strip_blank_end` (parse.c) cuts every job-file line at its first `;` and then
+/// at its first `#`, wherever they are, and trims what is left. A comment after a value
+/// must never become part of the value: with `filename` that would create directories
+/// and write a file named after the comment.
+#[test]
+fn inline_comments_after_a_value_are_stripped_as_fio_strips_them() {
+    let set = jobs(
+        "[global] ; defaults\nbs=4k ; block size\nsize=1m# one MiB\n[a]  # the job\nfilename=/tmp/x # note\nrw=randread;random reads\ndirectory=/tmp/d;x#y\ntime_based ; flag\nruntime=1\n",
+    );
+    let job = &set.jobs[0];
+    assert_eq!(job.name, "a");
+    assert_eq!(job.bs, 4096);
+    assert_eq!(job.size, Some(1 << 20));
+    assert_eq!(job.filename.as_deref(), Some("/tmp/x"));
+    assert_eq!(job.rw, Rw::RandRead);
+    assert_eq!(job.directory.as_deref(), Some(Path::new("/tmp/d")));
+    assert!(job.time_based);
+    assert_eq!(
+        set.global_echo,
+        [
+            ("bs".to_string(), "4k".to_string()),
+            ("size".to_string(), "1m".to_string())
+        ]
+    );
+}
+
+#[test]
+fn a_comment_after_filename_never_names_the_file() {
+    let set = jobs("[a]\nsize=1m\nfilename=data/x.bin # scratch file, safe to delete\n");
+    assert_eq!(set.jobs[0].filename.as_deref(), Some("data/x.bin"));
+}

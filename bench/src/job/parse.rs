@@ -6,8 +6,11 @@
 //! Rules, as fio reads job files:
 //! - `[name]` starts a section; `[global]` holds defaults for the job sections after it.
 //! - `key=value`, `key = value` and bare `key` (a flag) are options.
-//! - Lines whose first non-blank character is `;` or `#` are comments; blank lines are
-//!   skipped. (fio does not strip comments that follow a value, and neither do we.)
+//! - `;` and `#` start a comment anywhere on a line, as fio's `strip_blank_end`
+//!   (parse.c) has it: a line is cut at its first `;`, then at its first `#`, then
+//!   trimmed; a line left empty is skipped. So `bs=4k ; block size` is `bs=4k` and
+//!   `[job] # note` is `[job]`. A value can therefore never hold `;` or `#` (in fio
+//!   neither). Command-line arguments are taken as typed, as fio takes them.
 //! - An option before the first section is an error.
 //!
 //! On the command line, `--name=x` starts a job section named `x`; options before the
@@ -54,8 +57,8 @@ pub fn parse_job_file(text: &str, path: &Path) -> Result<Vec<RawSection>, BenchE
             path: path.to_path_buf(),
             line: index + 1,
         };
-        let line = raw_line.trim();
-        if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
+        let line = strip_comment(raw_line);
+        if line.is_empty() {
             continue;
         }
         if let Some(rest) = line.strip_prefix('[') {
@@ -94,6 +97,15 @@ pub fn parse_job_file(text: &str, path: &Path) -> Result<Vec<RawSection>, BenchE
         }
     }
     Ok(sections)
+}
+
+/// A job-file line without its comment and surrounding blanks (fio's
+/// `strip_blank_front` + `strip_blank_end`): cut at the first `;`, then at the first
+/// `#`.
+pub fn strip_comment(line: &str) -> &str {
+    let line = line.split(';').next().unwrap_or_default();
+    let line = line.split('#').next().unwrap_or_default();
+    line.trim()
 }
 
 /// Splits `key=value` / `key` into a [`RawOption`].
