@@ -120,6 +120,13 @@ pub enum BenchError {
     #[error("fio: {0}")]
     Fio(String),
 
+    /// A SIGINT or SIGTERM came when nothing could be reported.
+    #[error("stopped by {signal} while {during}")]
+    Interrupted {
+        signal: &'static str,
+        during: &'static str,
+    },
+
     /// A job thread panicked (a bug in boreal-bench or an engine).
     #[error("job thread `{job}` panicked")]
     ThreadPanicked { job: String },

@@ -8,8 +8,11 @@
 //! it did not measure itself, and it never lets an engine decide what is counted.
 //!
 //! Layout of the crate, one concept per file:
+//! - [`cli`]: the command line sorted into harness options, job files and job options.
 //! - [`job`]: job files and command-line job options, parsed and validated.
-//! - [`plan`]: jobs expanded into one thread per job copy (`numjobs`), with files and cores.
+//! - [`plan`]: jobs expanded into one thread per job copy (`numjobs`), with files and
+//!   the CPUs each may run on (none pinned unless asked, as fio).
+//! - [`placement`]: which CPUs take the device's interrupts.
 //! - [`layout`]: pre-writing files before timing, so no measurement hits sparse blocks.
 //! - [`engine`]: the engine trait and the `psync`, `io_uring` and `boreal-journal` engines.
 //! - [`runner`]: the per-thread measurement loop (open-loop when `rate_iops` is set).
@@ -19,16 +22,22 @@
 //! - [`progress`]: the terminal progress line.
 //! - [`compare`]: alternating A/B runs against fio.
 //! - [`default_job`]: the embedded job run when no job is given.
-//! - [`affinity`]: thread pinning and per-thread CPU time (the crate's only `unsafe`).
+//! - [`memory`]: the run's buffers against the memory available, checked up front.
+//! - [`interrupt`]: SIGINT/SIGTERM end the run early and keep what was measured.
+//! - [`affinity`]: thread pinning, per-thread CPU time and signal handlers (the crate's
+//!   only `unsafe`).
 
 pub mod affinity;
+pub mod cli;
 pub mod compare;
 pub mod default_job;
 pub mod engine;
 pub mod error;
 pub mod hdrlog;
+pub mod interrupt;
 pub mod job;
 pub mod layout;
+pub mod memory;
 pub mod output;
 pub mod placement;
 pub mod plan;

@@ -1,14 +1,21 @@
 //! From jobs to threads: one [`JobInstance`] per copy of each job (`numjobs`), each with
-//! its file, its region and its CPU.
+//! its file, its region and where it may run.
 //!
 //! File names follow fio, so fio and boreal-bench run on the same file when compared:
 //! `filename` if given, else `directory/jobname.copy.0`. A job without `size` uses the
-//! existing file's size (minus `offset`), as fio does. CPUs: with `cpus_allowed`, copy
-//! k runs on the k-th listed CPU (mod the list's length, like fio's
-//! `cpus_allowed_policy=split`); without it, all copies of all jobs are dealt round-robin
-//! over the CPUs this process may use. Jobs are split into stonewall groups (a job with
-//! `stonewall` starts a new one), which run one after another; CPUs are dealt
-//! round-robin afresh for each group. Planning reads file metadata but writes nothing.
+//! existing file's size (minus `offset`), as fio does.
+//!
+//! Placement follows fio: a job without `cpus_allowed` is not pinned and runs wherever
+//! the scheduler puts it (pinning a job fio would let float changes what it measures:
+//! on the dev VM a depth-1 fdatasync job ran at 0.63x fio's IOPS pinned where fio
+//! floated). `cpus_allowed` limits the job's threads to a set of CPUs, every copy to the
+//! whole set (`cpus_allowed_policy=shared`, fio's default) or copy k to the k-th CPU of
+//! the set (`split`). The boreal-specific `boreal_placement=quiet` pins each copy to one
+//! CPU, dealt round-robin over the CPUs this process may use, those that take none of
+//! the device's interrupts first (NVMe-NOTES "CPU placement"); CPUs are dealt afresh
+//! for each stonewall group. Jobs are split into stonewall groups (a job with
+//! `stonewall` starts a new one), which run one after another. Planning reads file
+//! metadata but writes nothing.
 //!
 //! `ioengine=boreal-journal` jobs: the same name is the copy's data directory (journal
 //! and page store), `size` is the journal's size (default
@@ -21,6 +28,7 @@ use std::sync::Arc;
 
 use crate::engine::journal::JOURNAL_BYTES_DEFAULT;
 use crate::error::BenchError;
+use crate::job::options::{BorealPlacement, CpusAllowedPolicy};
 use crate::job::{EngineName, JobOptions, JobSet};
 
 /// One thread's worth of work.
@@ -36,8 +44,9 @@ pub struct JobInstance {
     pub path: PathBuf,
     /// Bytes of the region, starting at `options.offset`; a whole number of blocks.
     pub region_len: u64,
-    /// The CPU this thread is pinned to.
-    pub cpu: usize,
+    /// The CPUs this thread may run on; `None`: not pinned (the process's CPUs, where
+    /// the scheduler puts it).
+    pub cpus: Option<Vec<usize>>,
     /// The stonewall group: groups run one after another, in order, and the jobs of a
     /// group run together. 0 for the first job; each later job with `stonewall`
     /// starts the next group (fio's `groupid`).
@@ -102,13 +111,17 @@ pub fn plan(set: &JobSet, available_cpus: &[usize]) -> Result<Vec<JobInstance>, 
                     ),
                 });
             }
-            let cpu = match &job.cpus_allowed {
-                Some(cpus) => cpus[copy as usize % cpus.len()],
-                None => {
+            let cpus = match (&job.cpus_allowed, job.boreal_placement) {
+                (Some(set), _) => Some(match job.cpus_allowed_policy {
+                    CpusAllowedPolicy::Shared => set.clone(),
+                    CpusAllowedPolicy::Split => vec![set[copy as usize % set.len()]],
+                }),
+                (None, BorealPlacement::Quiet) => {
                     let cpu = available_cpus[next_cpu % available_cpus.len()];
                     next_cpu += 1;
-                    cpu
+                    Some(vec![cpu])
                 }
+                (None, BorealPlacement::Unpinned) => None,
             };
             instances.push(JobInstance {
                 options: Arc::clone(&options),
@@ -116,7 +129,7 @@ pub fn plan(set: &JobSet, available_cpus: &[usize]) -> Result<Vec<JobInstance>, 
                 copy,
                 path,
                 region_len,
-                cpu,
+                cpus,
                 group,
             });
         }
@@ -152,15 +165,27 @@ mod tests {
         build_jobs(&parse_job_file(text, Path::new("t.fio")).unwrap(), &[]).unwrap()
     }
 
+    fn cpus(inst: &[JobInstance]) -> Vec<Option<Vec<usize>>> {
+        inst.iter().map(|i| i.cpus.clone()).collect()
+    }
+
     #[test]
-    fn numjobs_expands_with_fio_file_names_and_round_robin_cpus() {
+    fn numjobs_expands_with_fio_file_names_and_no_pinning() {
         let s = set("[global]\nsize=1m\ndirectory=/tmp/d\n[a]\nnumjobs=3\n[b]\nfilename=f\n");
         let inst = plan(&s, &[0, 1]).unwrap();
         assert_eq!(inst.len(), 4);
         assert_eq!(inst[1].path, PathBuf::from("/tmp/d/a.1.0"));
         assert_eq!(inst[3].path, PathBuf::from("/tmp/d/f"));
-        let cpus: Vec<usize> = inst.iter().map(|i| i.cpu).collect();
-        assert_eq!(cpus, [0, 1, 0, 1]);
+        assert_eq!(cpus(&inst), [None, None, None, None]);
+    }
+
+    #[test]
+    fn quiet_placement_deals_cpus_round_robin_per_group() {
+        let s =
+            set("[global]\nsize=1m\nboreal_placement=quiet\n[a]\nnumjobs=3\n[b]\n[c]\nstonewall\n");
+        let inst = plan(&s, &[0, 1]).unwrap();
+        let got: Vec<usize> = inst.iter().map(|i| i.cpus.as_ref().unwrap()[0]).collect();
+        assert_eq!(got, [0, 1, 0, 1, 0]);
     }
 
     #[test]
@@ -174,10 +199,15 @@ mod tests {
     }
 
     #[test]
-    fn cpus_allowed_splits_copies() {
-        let s = set("[a]\nsize=1m\nnumjobs=3\ncpus_allowed=4-5\n");
-        let cpus: Vec<usize> = plan(&s, &[0]).unwrap().iter().map(|i| i.cpu).collect();
-        assert_eq!(cpus, [4, 5, 4]);
+    fn cpus_allowed_is_shared_by_default_and_split_on_request() {
+        let s = set("[a]\nsize=1m\nnumjobs=2\ncpus_allowed=4-5\n");
+        let shared = Some(vec![4, 5]);
+        assert_eq!(cpus(&plan(&s, &[0]).unwrap()), [shared.clone(), shared]);
+        let s = set("[a]\nsize=1m\nnumjobs=3\ncpus_allowed=4-5\ncpus_allowed_policy=split\n");
+        assert_eq!(
+            cpus(&plan(&s, &[0]).unwrap()),
+            [Some(vec![4]), Some(vec![5]), Some(vec![4])]
+        );
     }
 
     #[test]

@@ -1,12 +1,16 @@
-//! One whole run: plan, lay out, start one pinned thread per job copy, collect.
+//! One whole run: plan, check memory, lay out, start one thread per job copy, collect.
 //!
 //! Order matters for trustworthy numbers: every file is laid out and every engine is
 //! opened before any thread starts measuring, and all threads start together (a
 //! barrier), so no job's measurement overlaps another job's setup. Stonewall groups
 //! (see [`crate::plan`]) run one after another: a group's threads start only after
-//! every thread of the group before it has finished. Threads are pinned
-//! to their planned CPU before the engine is opened, so per-core engine state (an
-//! io_uring ring, a journal) is created on the core that will use it.
+//! every thread of the group before it has finished. A thread with a CPU set (see
+//! [`crate::plan`] for when it has one) is pinned to it before the engine is opened,
+//! so per-core engine state (an io_uring ring, a journal) is created where it is used.
+//!
+//! A SIGINT or SIGTERM ([`crate::interrupt`]) stops the run early: the running group's
+//! threads stop issuing and finish what they have in flight, later groups do not
+//! start, and the result holds what was measured (`RunResult::interrupted` says so).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,10 +21,11 @@ use crate::affinity;
 use crate::engine::journal::{JOURNAL_BYTES_DEFAULT, JournalTarget};
 use crate::engine::{EngineTarget, open_engine};
 use crate::error::BenchError;
+use crate::interrupt;
 use crate::job::{EngineName, JobSet};
 use crate::layout::lay_out;
 use crate::plan::{JobInstance, plan};
-use crate::progress::{JobProgress, Progress, RunLength};
+use crate::progress::{GroupLength, JobProgress, Progress, RunLength};
 use crate::runner::{RunnerConfig, run_job};
 use crate::stats::JobStats;
 
@@ -37,20 +42,26 @@ pub struct RunResult {
     pub started: SystemTime,
     /// Wall time of the whole run, layout excluded.
     pub elapsed: Duration,
+    /// The signal that stopped the run early (SIGINT or SIGTERM), if one did: the
+    /// stats then hold what was measured until it came, and `instances` only the
+    /// threads that ran.
+    pub interrupted: Option<i32>,
 }
 
 /// Runs every job of `set` and returns the per-thread results.
 pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
     let mut cpus =
         affinity::allowed_cpus().map_err(|source| BenchError::Affinity { cpu: 0, source })?;
-    // Jobs without cpus_allowed go round-robin over the allowed CPUs, those that take
-    // none of the first job's device interrupts first (NVMe-NOTES "CPU placement").
+    // Jobs with boreal_placement=quiet go round-robin over the allowed CPUs, those that
+    // take none of the first job's device interrupts first (NVMe-NOTES "CPU
+    // placement").
     if let Some(first) = plan(&set, &cpus)?.first()
         && let Some(p) = crate::placement::device_irqs(&first.path)
     {
         cpus = crate::placement::quiet_first(&cpus, &p.cpus);
     }
-    let instances = plan(&set, &cpus)?;
+    let mut instances = plan(&set, &cpus)?;
+    crate::memory::check(&instances, crate::memory::available_bytes())?;
 
     let mut extents: BTreeMap<PathBuf, u64> = BTreeMap::new();
     // A boreal-journal job's path is its data directory: the engine creates and
@@ -65,6 +76,12 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
     }
     for (path, len) in &extents {
         lay_out(path, *len)?;
+        if let Some(signal) = interrupt::requested() {
+            return Err(BenchError::Interrupted {
+                signal: interrupt::signal_name(signal),
+                during: "laying out files, before any job started: nothing was measured",
+            });
+        }
     }
 
     let progress: Vec<Arc<JobProgress>> = instances
@@ -73,33 +90,43 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
         .collect();
     let started = SystemTime::now();
     let t0 = Instant::now();
-    let meter = Progress::start(progress.clone(), run_length(&instances));
+    let length = run_length(&instances);
+    let meter = Progress::start(progress.clone(), length.clone());
     let mut stats = Vec::new();
     let mut first_error = None;
     // Stonewall groups run one after another; `plan` numbers them 0, 1, … in order.
-    let mut start = 0;
-    while start < instances.len() && first_error.is_none() {
-        let group = instances[start].group;
-        let end = instances[start..]
-            .iter()
-            .position(|i| i.group != group)
-            .map_or(instances.len(), |n| start + n);
-        match run_group(&instances[start..end], &progress[start..end], config) {
+    for (index, group) in length.groups.iter().enumerate() {
+        if first_error.is_some() || interrupt::requested().is_some() {
+            break;
+        }
+        meter.enter_group(index);
+        let range = group.threads.clone();
+        match run_group(&instances[range.clone()], &progress[range], config) {
             Ok(group_stats) => stats.extend(group_stats),
             Err(e) => first_error = Some(e),
         }
-        start = end;
     }
     meter.stop();
     if let Some(e) = first_error {
         return Err(e);
     }
+    let interrupted = interrupt::requested();
+    if let Some(signal) = interrupted
+        && stats.is_empty()
+    {
+        return Err(BenchError::Interrupted {
+            signal: interrupt::signal_name(signal),
+            during: "setting up the first jobs: nothing was measured",
+        });
+    }
+    instances.truncate(stats.len());
     Ok(RunResult {
         set,
         instances,
         stats,
         started,
         elapsed: t0.elapsed(),
+        interrupted,
     })
 }
 
@@ -162,42 +189,50 @@ fn job_thread(
     ready: &Barrier,
 ) -> Result<JobStats, BenchError> {
     let job = &inst.options;
-    let setup = affinity::pin_current_thread(inst.cpu)
-        .map_err(|source| BenchError::Affinity {
-            cpu: inst.cpu,
-            source,
-        })
-        .and_then(|()| {
-            open_engine(
-                job.ioengine,
-                &EngineTarget {
-                    path: inst.path.clone(),
-                    direct: job.direct,
-                    writes: job.rw.writes() || job.end_fsync,
-                    bs: job.bs,
-                    iodepth: job.iodepth,
-                    cpu: inst.cpu,
-                    journal: JournalTarget {
-                        record_size: job.record_size_or_bs(),
-                        durability: job.boreal_durability,
-                        pgs: job.boreal_pgs,
-                        pipeline_depth: job.boreal_pipeline_depth,
-                        journal_bytes: job.size.unwrap_or(JOURNAL_BYTES_DEFAULT),
-                    },
-                    park_spin: job.boreal_park_spin,
+    let pinned = match &inst.cpus {
+        Some(cpus) => {
+            affinity::pin_current_thread_to(cpus).map_err(|source| BenchError::Affinity {
+                cpu: cpus[0],
+                source,
+            })
+        }
+        None => Ok(()),
+    };
+    let setup = pinned.and_then(|()| {
+        open_engine(
+            job.ioengine,
+            &EngineTarget {
+                path: inst.path.clone(),
+                direct: job.direct,
+                writes: job.rw.writes() || job.end_fsync,
+                bs: job.bs,
+                iodepth: job.iodepth,
+                cpu: match inst.cpus.as_deref() {
+                    Some(&[cpu]) => Some(cpu),
+                    _ => None,
                 },
-            )
-        });
+                journal: JournalTarget {
+                    record_size: job.record_size_or_bs(),
+                    durability: job.boreal_durability,
+                    pgs: job.boreal_pgs,
+                    pipeline_depth: job.boreal_pipeline_depth,
+                    journal_bytes: job.size.unwrap_or(JOURNAL_BYTES_DEFAULT),
+                },
+                park_spin: job.boreal_park_spin,
+            },
+        )
+    });
     // Read before the run (it only reads sysfs and /proc): where the device's
     // interrupts go, noted when this job's CPU is one of them.
     let placement = crate::placement::device_irqs(&inst.path);
     if let Some(p) = &placement
-        && p.cpus.contains(&inst.cpu)
+        && let Some(&[cpu]) = inst.cpus.as_deref()
+        && p.cpus.contains(&cpu)
     {
         eprintln!(
             "note: job {} runs on cpu{}, which also takes the interrupts of {} ({}): a CPU-bound job there shares it with the device's completion work",
             job.name,
-            inst.cpu,
+            cpu,
             p.device,
             p.irq_names.join(", ")
         );
@@ -226,22 +261,43 @@ fn job_thread(
 /// The run's length for the progress line: stonewall groups add up, the jobs of a
 /// group overlap.
 fn run_length(instances: &[JobInstance]) -> RunLength {
-    let all_time_bound = instances
-        .iter()
-        .all(|i| i.options.runtime.is_some() && i.options.time_based);
-    let time = all_time_bound.then(|| {
-        let mut per_group: BTreeMap<u32, Duration> = BTreeMap::new();
-        for i in instances {
-            let t = i.options.ramp_time + i.options.runtime.unwrap_or_default();
-            let longest = per_group.entry(i.group).or_default();
-            *longest = (*longest).max(t);
-        }
-        per_group.values().sum()
-    });
-    let bytes = instances
-        .iter()
-        .filter(|i| !i.options.time_based)
-        .map(|i| i.options.io_size.unwrap_or(i.region_len))
-        .sum();
-    RunLength { time, bytes }
+    let mut groups: Vec<GroupLength> = Vec::new();
+    let mut start = 0;
+    while start < instances.len() {
+        let group = instances[start].group;
+        let end = instances[start..]
+            .iter()
+            .position(|i| i.group != group)
+            .map_or(instances.len(), |n| start + n);
+        let members = &instances[start..end];
+        let time_bound = members
+            .iter()
+            .all(|i| i.options.runtime.is_some() && i.options.time_based);
+        let time = time_bound.then(|| {
+            members
+                .iter()
+                .map(|i| i.options.ramp_time + i.options.runtime.unwrap_or_default())
+                .max()
+                .unwrap_or_default()
+        });
+        let bytes = members
+            .iter()
+            .filter(|i| !i.options.time_based)
+            .map(|i| i.options.io_size.unwrap_or(i.region_len))
+            .sum();
+        let mut names: Vec<&str> = members.iter().map(|i| i.options.name.as_str()).collect();
+        names.dedup();
+        let label = match names.len() {
+            1 => names[0].to_string(),
+            n => format!("{} +{}", names[0], n - 1),
+        };
+        groups.push(GroupLength {
+            label,
+            time,
+            bytes,
+            threads: start..end,
+        });
+        start = end;
+    }
+    RunLength { groups }
 }

@@ -30,6 +30,7 @@ use boreal_engine::rt::cycles::CycleClock;
 use crate::affinity;
 use crate::engine::{Completion, Io, IoEngine, IoKind, Queued, SyncKind};
 use crate::error::BenchError;
+use crate::interrupt;
 use crate::job::JobOptions;
 use crate::job::options::ClockSource;
 use crate::plan::JobInstance;
@@ -213,7 +214,8 @@ pub fn run_job(
         if usage_at_start.is_none() && now >= measure_start {
             usage_at_start = affinity::thread_usage().ok();
         }
-        let out_of_time = deadline.is_some_and(|d| now >= d);
+        // A SIGINT/SIGTERM ends the job as its deadline would (see `crate::interrupt`).
+        let out_of_time = deadline.is_some_and(|d| now >= d) || interrupt::requested().is_some();
         let out_of_bytes = !job.time_based && counted_bytes_issued >= io_limit_bytes;
         let stop_issuing = out_of_time || out_of_bytes;
         if stop_issuing && inflight == 0 && !sync_pending {

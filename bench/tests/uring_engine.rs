@@ -135,7 +135,7 @@ fn queue_does_not_submit_commit_enters_once_getevents_returns_buffers() {
             writes: true,
             bs: 4096,
             iodepth: 4,
-            cpu: 0,
+            cpu: Some(0),
             journal: Default::default(),
             park_spin: None,
         },

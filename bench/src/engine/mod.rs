@@ -128,8 +128,9 @@ pub struct EngineTarget {
     pub bs: u64,
     /// `iodepth` as asked; an engine may support less (see [`IoEngine::depth_max`]).
     pub iodepth: u32,
-    /// The CPU the calling thread is pinned to (an engine may set up per-core state).
-    pub cpu: usize,
+    /// The one CPU the calling thread is pinned to, if it is pinned to one (an engine
+    /// may set up per-core state); `None` when it may run on several.
+    pub cpu: Option<usize>,
     /// `boreal-journal` settings (ignored by the other engines); `path` is then the
     /// job's data directory.
     pub journal: journal::JournalTarget,

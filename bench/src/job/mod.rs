@@ -27,6 +27,24 @@ pub struct JobSet {
     pub jobs: Vec<JobOptions>,
 }
 
+impl JobSet {
+    /// Each job's stonewall group (fio's `groupid`): 0 for the first job, one more at
+    /// every later job with `stonewall`.
+    pub fn groups(&self) -> Vec<u32> {
+        let mut group = 0;
+        self.jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| {
+                if i > 0 && j.stonewall {
+                    group += 1;
+                }
+                group
+            })
+            .collect()
+    }
+}
+
 /// Reads and parses a job file.
 pub fn read_job_file(path: &Path) -> Result<Vec<RawSection>, BenchError> {
     let text = std::fs::read_to_string(path).map_err(|source| BenchError::JobFile {

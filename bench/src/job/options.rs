@@ -59,6 +59,8 @@ pub const SUPPORTED_OPTIONS: &[&str] = &[
     "percentile_list",
     "group_reporting",
     "cpus_allowed",
+    "cpus_allowed_policy",
+    "boreal_placement",
     "stonewall",
     "wait_for_previous",
     "clocksource",
@@ -153,6 +155,25 @@ impl ClockSource {
     }
 }
 
+/// How the threads of a job with `cpus_allowed` share its CPUs (`cpus_allowed_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpusAllowedPolicy {
+    /// `shared` (fio's default): every copy may run on every CPU of the set.
+    Shared,
+    /// `split`: copy k runs on the k-th CPU of the set (mod its length).
+    Split,
+}
+
+/// Where a job without `cpus_allowed` runs (`boreal_placement`, boreal-specific).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BorealPlacement {
+    /// `unpinned` (the default, as fio): wherever the scheduler puts it.
+    Unpinned,
+    /// `quiet`: each copy pinned to one CPU, round-robin over the CPUs allowed, those
+    /// that take none of the device's interrupts first.
+    Quiet,
+}
+
 /// The I/O engine (`ioengine=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineName {
@@ -229,9 +250,16 @@ pub struct JobOptions {
     pub percentile_list: Vec<f64>,
     /// `group_reporting`: report all jobs as one. Default 0.
     pub group_reporting: bool,
-    /// `cpus_allowed`: CPUs for this job's threads; copy k runs on the k-th (mod len).
-    /// Default: round-robin over the CPUs the process may use.
+    /// `cpus_allowed`: CPUs this job's threads may run on (see `cpus_allowed_policy`).
+    /// Default: not pinned, as fio: the threads run where the scheduler puts them.
     pub cpus_allowed: Option<Vec<usize>>,
+    /// `cpus_allowed_policy`: `shared` (every copy on the whole set) or `split` (copy k
+    /// on the k-th CPU). Default `shared`, as fio.
+    pub cpus_allowed_policy: CpusAllowedPolicy,
+    /// `boreal_placement` (boreal-specific): `unpinned` or `quiet` (each copy pinned to
+    /// a CPU that takes none of the device's interrupts, where there is one). Ignored
+    /// when `cpus_allowed` is set. Default `unpinned`.
+    pub boreal_placement: BorealPlacement,
     /// `stonewall` (alias `wait_for_previous`): start this job only after every job
     /// before it has finished, and report it in a new group (fio's meaning; set in
     /// `[global]` it runs every job on its own, one after another). Default 0.
@@ -294,6 +322,8 @@ impl JobOptions {
             percentile_list: DEFAULT_PERCENTILES.to_vec(),
             group_reporting: false,
             cpus_allowed: None,
+            cpus_allowed_policy: CpusAllowedPolicy::Shared,
+            boreal_placement: BorealPlacement::Unpinned,
             stonewall: false,
             clocksource: None,
             record_size: None,
@@ -352,6 +382,20 @@ impl JobOptions {
             "percentile_list" => self.percentile_list = value.percentiles()?,
             "group_reporting" => self.group_reporting = value.boolean()?,
             "cpus_allowed" => self.cpus_allowed = Some(value.cpu_list()?),
+            "cpus_allowed_policy" => {
+                self.cpus_allowed_policy = match value.text()? {
+                    "shared" => CpusAllowedPolicy::Shared,
+                    "split" => CpusAllowedPolicy::Split,
+                    _ => return value.bad("allowed values are shared and split"),
+                }
+            }
+            "boreal_placement" => {
+                self.boreal_placement = match value.text()? {
+                    "unpinned" => BorealPlacement::Unpinned,
+                    "quiet" => BorealPlacement::Quiet,
+                    _ => return value.bad("allowed values are unpinned and quiet"),
+                }
+            }
             "stonewall" | "wait_for_previous" => self.stonewall = value.boolean()?,
             "record_size" => {
                 self.record_size = Some(value.size_in(1, PAGE_SIZE.payload_len() as u64)?);
@@ -370,10 +414,14 @@ impl JobOptions {
                 self.boreal_park_spin = Some(spin);
             }
             other => {
+                let hint = match crate::cli::closest(other, SUPPORTED_OPTIONS.iter().copied()) {
+                    Some(near) => format!("; did you mean `{near}`?"),
+                    None => " (boreal-bench --help lists the options it takes)".to_string(),
+                };
                 return Err(BenchError::UnsupportedOption {
                     option: other.to_string(),
                     origin: option.origin.clone(),
-                    hint: format!(" (supported options: {})", SUPPORTED_OPTIONS.join(", ")),
+                    hint,
                 });
             }
         }

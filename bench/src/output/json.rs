@@ -9,7 +9,7 @@
 //! (value → count, value being the highest ns value of the histogram bucket) to every
 //! latency object with samples. Fields fio has that we do not measure (`iodepth_level`,
 //! `latency_us` buckets, `disk_util`) are left out rather than faked. Each job has a
-//! `"boreal"` object: engine, CPUs, effective depth, the per-interval series, and the
+//! `"boreal"` object: engine, placement (`unpinned`, or `pinned` to `cpus`), effective depth, the per-interval series, and the
 //! engine's own figures under `engine_stats`.
 
 use std::time::UNIX_EPOCH;
@@ -120,6 +120,9 @@ struct SyncJson {
 #[derive(Debug, Serialize)]
 struct BorealJson {
     engine: &'static str,
+    /// `unpinned` (ran where the scheduler put it, as fio does without
+    /// `cpus_allowed`) or `pinned` (to `cpus`).
+    placement: &'static str,
     cpus: Vec<usize>,
     threads: u32,
     iodepth_effective: u32,
@@ -309,7 +312,8 @@ pub fn report(result: &RunResult, entries: &[ReportEntry], bins: bool) -> Report
                 minf: s.usage.minor_faults,
                 boreal: BorealJson {
                     engine: o.ioengine.as_str(),
-                    cpus: e.cpus.clone(),
+                    placement: if e.cpus.is_some() { "pinned" } else { "unpinned" },
+                    cpus: e.cpus.clone().unwrap_or_default(),
                     threads: s.jobs_merged,
                     iodepth_effective: s.iodepth_effective,
                     rate_iops: o.rate_iops,
