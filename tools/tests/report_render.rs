@@ -121,3 +121,40 @@ fn text_table_and_binary() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not fio-format JSON"));
 }
+
+#[test]
+fn errors_are_one_line_with_documented_exit_codes() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_boreal"))
+            .env("RUST_BACKTRACE", "1")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let missing = run(&["report", "/nonexistent/r.json"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(!err.to_lowercase().contains("backtrace"), "{err}");
+
+    let input = fixture("fio-randrw-fdatasync.json");
+    let unwritable = run(&[
+        "report",
+        input.to_str().unwrap(),
+        "-o",
+        "/nonexistent/dir/r.html",
+    ]);
+    assert_eq!(unwritable.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&unwritable.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/dir/r.html"), "{err}");
+
+    let help = run(&["report", "--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Exit codes: 0"));
+    let version = run(&["-V"]);
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        concat!("boreal-", env!("CARGO_PKG_VERSION"))
+    );
+}
