@@ -1,9 +1,11 @@
-//! CPU placement, per-thread CPU accounting and signal handlers: the few OS calls that
-//! need `unsafe`.
+//! CPU placement, per-thread CPU accounting, signal handlers and the file calls std
+//! lacks: the few OS calls that need `unsafe`.
 //!
 //! Pinning job threads (`sched_setaffinity`), reading the process's CPU set
 //! (`sched_getaffinity`), a thread's CPU time (`getrusage(RUSAGE_THREAD)`), installing a
-//! signal handler (`sigaction`) and leaving at once from one (`_exit`). This module
+//! signal handler (`sigaction`) and leaving at once from one (`_exit`), dropping a
+//! file's cached pages (`posix_fadvise(POSIX_FADV_DONTNEED)`), and trimming a range
+//! (`BLKDISCARD` on a block device, `fallocate(PUNCH_HOLE)` on a file). This module
 //! is the only place in boreal-bench that may use `unsafe` (the workspace tidy test
 //! enforces it); each block says why it holds. Everything here is a thin, safe wrapper
 //! returning `std::io::Error` from `errno`.
@@ -88,6 +90,58 @@ pub fn set_signal_handler(signal: i32, handler: extern "C" fn(i32)) -> io::Resul
 pub fn exit_immediately(code: i32) -> ! {
     // SAFETY: _exit is async-signal-safe and takes any status; it never returns.
     unsafe { libc::_exit(code) }
+}
+
+/// Drops the page cache of `len` bytes of `file` from `offset`
+/// (`posix_fadvise(POSIX_FADV_DONTNEED)`; dirty pages stay until written back).
+pub fn drop_page_cache(file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor belongs to `file`, which outlives the call; fadvise reads
+    // no memory of ours.
+    let rc = unsafe {
+        libc::posix_fadvise(
+            file.as_raw_fd(),
+            offset as libc::off_t,
+            len as libc::off_t,
+            libc::POSIX_FADV_DONTNEED,
+        )
+    };
+    // posix_fadvise returns the error number rather than setting errno.
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// `BLKDISCARD`: `_IO(0x12, 119)`.
+const BLKDISCARD: libc::c_ulong = 0x1277;
+
+/// Trims `len` bytes of `file` from `offset`: `BLKDISCARD` on a block device (what fio
+/// does), a punched hole (`FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`) in a regular
+/// file (where fio's trim fails with ENOTTY).
+pub fn trim(file: &std::fs::File, block_device: bool, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    let rc = if block_device {
+        let range: [u64; 2] = [offset, len];
+        // SAFETY: BLKDISCARD reads a u64[2] (start, length) from the pointer, which
+        // points at `range`, alive for the call; `fd` belongs to `file`.
+        unsafe { libc::ioctl(fd, BLKDISCARD, range.as_ptr()) }
+    } else {
+        // SAFETY: `fd` belongs to `file`, alive for the call; fallocate reads no memory.
+        unsafe {
+            libc::fallocate(
+                fd,
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                offset as libc::off_t,
+                len as libc::off_t,
+            )
+        }
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// CPU time and scheduling counters of the calling thread (fio's `usr_cpu`, `sys_cpu`,

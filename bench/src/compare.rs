@@ -246,7 +246,7 @@ pub fn render_peer_job(job: &JobOptions, file: &Path, cpu: Option<usize>) -> Str
     if !job.ramp_time.is_zero() {
         let _ = writeln!(out, "ramp_time={}", fio_time(job.ramp_time));
     }
-    if let Some(rate) = job.rate_iops {
+    if let Some(rate) = job.rate_iops[1] {
         let _ = writeln!(out, "rate_iops={rate}");
     }
     let list: Vec<String> = job.percentile_list.iter().map(|p| p.to_string()).collect();

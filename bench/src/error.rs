@@ -91,6 +91,14 @@ pub enum BenchError {
         expected: usize,
     },
 
+    /// A block read back with `verify` is not what was written.
+    #[error("verify failed on {path} at offset {offset}: {reason}")]
+    Verify {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+
     /// The job asks for an engine this build cannot run.
     #[error("ioengine `{engine}` is not available: {reason}")]
     EngineUnavailable { engine: String, reason: String },

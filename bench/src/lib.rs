@@ -15,7 +15,11 @@
 //! - [`placement`]: which CPUs take the device's interrupts.
 //! - [`layout`]: pre-writing files before timing, so no measurement hits sparse blocks.
 //! - [`engine`]: the engine trait and the `psync`, `io_uring` and `boreal-journal` engines.
-//! - [`runner`]: the per-thread measurement loop (open-loop when `rate_iops` is set).
+//! - [`runner`]: the per-thread measurement loop, on the job's [`clock`].
+//! - [`rate`]: `rate`/`rate_iops` schedules (open-loop), linear or poisson.
+//! - [`coord`]: what a stonewall group's threads share (`exitall`, `wait_for`, `flow`).
+//! - [`verify`]: verify headers, patterns and the check of blocks read back.
+//! - [`joblog`]: fio's `write_lat_log`/`write_bw_log`/`write_iops_log` files.
 //! - [`stats`]: histograms and counters, merged after the run.
 //! - [`output`]: fio-style `normal`, `json` and `json+` reports.
 //! - [`hdrlog`]: HdrHistogram interval logs.
@@ -29,22 +33,27 @@
 
 pub mod affinity;
 pub mod cli;
+pub mod clock;
 pub mod compare;
+pub mod coord;
 pub mod default_job;
 pub mod engine;
 pub mod error;
 pub mod hdrlog;
 pub mod interrupt;
 pub mod job;
+pub mod joblog;
 pub mod layout;
 pub mod memory;
 pub mod output;
 pub mod placement;
 pub mod plan;
 pub mod progress;
+pub mod rate;
 pub mod run;
 pub mod runner;
 pub mod stats;
+pub mod verify;
 pub mod workload;
 
 pub use error::BenchError;

@@ -265,16 +265,39 @@ them (handy to shrink a shipped job: `boreal-bench jobs/x.fio --size=16m --runti
 In job files `;` and `#` start a comment anywhere on a line, as in fio.
 
 JOB OPTIONS (meanings and defaults as in fio's HOWTO):
-    name filename directory rw (read write randread randwrite rw/readwrite randrw)
-    rwmixread rwmixwrite bs size io_size offset iodepth iodepth_batch_submit numjobs
-    runtime time_based ramp_time direct ioengine (psync io_uring boreal-journal) fsync
-    fdatasync end_fsync rate_iops randseed percentile_list group_reporting
-    cpus_allowed cpus_allowed_policy (shared split) stonewall clocksource (cpu
-    clock_gettime)
+  what and where   name description filename (a:b:c) directory filename_format nrfiles
+                   filesize (or a range) openfiles file_service_type (roundrobin
+                   sequential random, :N) size io_size loops offset create_on_open
+                   invalidate (default 1: the files' page cache is dropped first)
+  pattern          rw (read write trim randread randwrite randtrim rw/readwrite randrw
+                   trimwrite randtrimwrite, with fio's :N offset modifier) rw_sequencer
+                   rwmixread rwmixwrite bs (read,write,trim) bsrange bssplit
+                   norandommap random_generator random_distribution (random zipf:T
+                   pareto:H normal:D, :CENTER) randseed randrepeat
+  engine           ioengine (psync io_uring null boreal-journal tokio-uring glommio;
+                   libaio and posixaio run on io_uring, sync/pvsync/vsync on psync)
+                   iodepth iodepth_batch_submit direct buffered sync (0 dsync 1) thread
+  timing           runtime/timeout time_based ramp_time startdelay (or a range)
+                   numjobs stonewall wait_for exitall flow flow_id flow_sleep
+                   cpus_allowed cpus_allowed_policy (shared split) clocksource (cpu
+                   clock_gettime)
+  durability       fsync fdatasync end_fsync
+  rates            rate rate_iops (read,write,trim) rate_process (linear poisson)
+  verify           verify (crc32c md5 pattern) verify_pattern verify_backlog do_verify
+  reporting        percentile_list clat_percentiles lat_percentiles group_reporting
+                   gtod_reduce disable_lat disable_clat disable_slat
+                   disable_bw_measurement write_lat_log write_bw_log write_iops_log
+                   log_avg_msec
   Sizes use fio's suffixes with base 1024 (4k = 4096); times take us/ms/s/m/h/d.
-  Any other option is refused with the file and line it is on (and the closest
-  option's name when it looks misspelled).
-    boreal_park_spin=TIME (io_uring and boreal-journal, boreal-specific) how long the
+  ${VAR} in a value is the environment variable (an unset one is refused: fio would
+  put an empty string there); $pagesize, $ncpus, $mb_memory are fio's keywords.
+  `include FILE` in a section reads FILE's options there. An fio option boreal-bench
+  does not do is refused with the file, the line and why; an unknown one with the
+  closest option's name. Trims are BLKDISCARD on a block device (as fio) and a
+  punched hole in a regular file (where fio's trim fails). Verify headers are
+  boreal-bench's own (fio cannot verify them, nor boreal-bench fio's).
+  boreal-specific:
+    boreal_park_spin=TIME (io_uring and boreal-journal) how long the
                           job's runtime polls for completions before it sleeps in the
                           kernel, while I/O is in flight; 0 never polls (fio does not
                           poll). At most 10ms. Default 50us. --compare-fio leaves it out
@@ -347,8 +370,8 @@ MEASUREMENT:
     thread) are checked against the memory available, and a job that cannot fit is
     refused. Files are laid out (written fully) before timing. clat is from
     submission to completion, slat is the submit call, lat is from the I/O's start;
-    with rate_iops the load is open-loop and lat is from each I/O's scheduled start,
-    so stalls are not hidden. ramp_time results are discarded. psync runs at depth 1
+    with rate or rate_iops the load is open-loop and lat is from each I/O's scheduled
+    start, so stalls are not hidden. ramp_time results are discarded. psync runs at depth 1
     whatever iodepth says, like fio's psync. Timestamps come from the CPU's
     time-stamp counter (clocksource=cpu, ~10 ns a reading, calibrated for 20 ms at
     start) where the kernel keeps time with it, as fio's default does, else from

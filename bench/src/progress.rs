@@ -19,16 +19,16 @@ use std::time::{Duration, Instant};
 /// Counters one job thread updates as I/Os complete.
 #[derive(Debug, Default)]
 pub struct JobProgress {
-    /// Completed reads and writes.
-    pub ios: [AtomicU64; 2],
+    /// Completed reads, writes and trims.
+    pub ios: [AtomicU64; 3],
     /// Bytes read and written.
-    pub bytes: [AtomicU64; 2],
+    pub bytes: [AtomicU64; 3],
 }
 
 impl JobProgress {
     /// Adds what a job thread tallied since it last published, and empties the tally.
     pub fn publish(&self, tally: &mut ProgressTally) {
-        for dir in 0..2 {
+        for dir in 0..3 {
             if tally.ios[dir] > 0 {
                 self.ios[dir].fetch_add(tally.ios[dir], Ordering::Relaxed);
                 self.bytes[dir].fetch_add(tally.bytes[dir], Ordering::Relaxed);
@@ -43,8 +43,8 @@ impl JobProgress {
 /// million I/Os per second, and the line is redrawn once a second anyway.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ProgressTally {
-    ios: [u64; 2],
-    bytes: [u64; 2],
+    ios: [u64; 3],
+    bytes: [u64; 3],
 }
 
 impl ProgressTally {
@@ -56,16 +56,10 @@ impl ProgressTally {
 }
 
 impl JobProgress {
-    fn snapshot(&self) -> ([u64; 2], [u64; 2]) {
+    fn snapshot(&self) -> ([u64; 3], [u64; 3]) {
         (
-            [
-                self.ios[0].load(Ordering::Relaxed),
-                self.ios[1].load(Ordering::Relaxed),
-            ],
-            [
-                self.bytes[0].load(Ordering::Relaxed),
-                self.bytes[1].load(Ordering::Relaxed),
-            ],
+            [0, 1, 2].map(|d| self.ios[d].load(Ordering::Relaxed)),
+            [0, 1, 2].map(|d| self.bytes[d].load(Ordering::Relaxed)),
         )
     }
 }
@@ -145,7 +139,7 @@ fn progress_loop(
     current: &AtomicU64,
 ) {
     let start = Instant::now();
-    let mut last = (start, [0u64; 2], [0u64; 2]);
+    let mut last = (start, [0u64; 3], [0u64; 3]);
     let mut group_seen = (usize::MAX, start);
     let mut stderr = std::io::stderr();
     while !stop.load(Ordering::Relaxed) {
@@ -158,10 +152,10 @@ fn progress_loop(
         if now.duration_since(last.0) < Duration::from_secs(1) {
             continue;
         }
-        let (mut ios, mut bytes) = ([0u64; 2], [0u64; 2]);
+        let (mut ios, mut bytes) = ([0u64; 3], [0u64; 3]);
         for job in jobs {
             let (i, b) = job.snapshot();
-            for d in 0..2 {
+            for d in 0..3 {
                 ios[d] += i[d];
                 bytes[d] += b[d];
             }
@@ -171,7 +165,7 @@ fn progress_loop(
             .iter()
             .map(|j| {
                 let (_, b) = j.snapshot();
-                b[0] + b[1]
+                b.iter().sum::<u64>()
             })
             .sum();
         let secs = now.duration_since(last.0).as_secs_f64();
@@ -237,7 +231,7 @@ pub fn format_line(
         Some((d, true)) => format!("{}+", clock(d)),
     };
     let mut line = format!("[{} elapsed, {left} left] {running}:", clock(elapsed));
-    for (d, name) in ["read", "write"].iter().enumerate() {
+    for (d, name) in ["read", "write", "trim"].iter().enumerate() {
         let (iops, bw) = rate(d);
         if iops > 0.0 {
             line.push_str(&format!(
@@ -296,7 +290,7 @@ mod tests {
         assert_eq!(t, ProgressTally::default());
         t.add(1, 64);
         p.publish(&mut t);
-        assert_eq!(p.snapshot(), ([1, 3], [4096, 320]));
+        assert_eq!(p.snapshot(), ([1, 3, 0], [4096, 320, 0]));
     }
 
     fn group(time: Option<u64>, bytes: u64) -> GroupLength {

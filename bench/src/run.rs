@@ -18,15 +18,18 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::affinity;
+use crate::coord::GroupShared;
 use crate::engine::journal::{JOURNAL_BYTES_DEFAULT, JournalTarget};
 use crate::engine::{EngineTarget, open_engine};
 use crate::error::BenchError;
 use crate::interrupt;
+use crate::job::options::SyncMode;
 use crate::job::{EngineName, JobSet};
+use crate::joblog::LogFiles;
 use crate::layout::lay_out;
 use crate::plan::{JobInstance, plan};
 use crate::progress::{GroupLength, JobProgress, Progress, RunLength};
-use crate::runner::{RunnerConfig, run_job};
+use crate::runner::{RunnerConfig, ThreadContext, run_job};
 use crate::stats::JobStats;
 
 /// The outcome of a run: the jobs, their threads, and what each thread measured.
@@ -62,17 +65,28 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
     }
     let mut instances = plan(&set, &cpus)?;
     crate::memory::check(&instances, crate::memory::available_bytes())?;
+    // Every log file is created now: a log that cannot be written stops the run before
+    // anything is laid out or measured.
+    let mut logs = instances
+        .iter()
+        .enumerate()
+        .map(|(n, inst)| LogFiles::create(&inst.options, n + 1))
+        .collect::<Result<Vec<_>, _>>()?;
+    note_engine_aliases(&set);
 
     let mut extents: BTreeMap<PathBuf, u64> = BTreeMap::new();
     // A boreal-journal job's path is its data directory: the engine creates and
-    // pre-writes what it needs when it opens, before the start barrier.
+    // pre-writes what it needs when it opens, before the start barrier. The null
+    // engine has no files; create_on_open jobs are not laid out (fio's meaning).
     for inst in instances
         .iter()
-        .filter(|i| i.options.ioengine != EngineName::BorealJournal)
+        .filter(|i| i.options.ioengine.uses_files() && !i.options.create_on_open)
     {
-        let end = inst.options.offset + inst.region_len;
-        let entry = extents.entry(inst.path.clone()).or_insert(0);
-        *entry = (*entry).max(end);
+        for (path, len) in inst.files.iter().zip(&inst.file_lens) {
+            let end = inst.options.offset + len;
+            let entry = extents.entry(path.clone()).or_insert(0);
+            *entry = (*entry).max(end);
+        }
     }
     for (path, len) in &extents {
         lay_out(path, *len)?;
@@ -101,7 +115,14 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
         }
         meter.enter_group(index);
         let range = group.threads.clone();
-        match run_group(&instances[range.clone()], &progress[range], config) {
+        let group_logs: Vec<LogFiles> =
+            logs[range.clone()].iter_mut().map(std::mem::take).collect();
+        match run_group(
+            &instances[range.clone()],
+            &progress[range],
+            group_logs,
+            config,
+        ) {
             Ok(group_stats) => stats.extend(group_stats),
             Err(e) => first_error = Some(e),
         }
@@ -135,18 +156,28 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
 fn run_group(
     instances: &[JobInstance],
     progress: &[Arc<JobProgress>],
+    logs: Vec<LogFiles>,
     config: RunnerConfig,
 ) -> Result<Vec<JobStats>, BenchError> {
     let ready = Arc::new(Barrier::new(instances.len()));
+    let shared = Arc::new(GroupShared::new(instances));
     let mut handles = Vec::new();
-    for (inst, counters) in instances.iter().zip(progress) {
+    for ((inst, counters), logs) in instances.iter().zip(progress).zip(logs) {
         let inst = inst.clone();
         let counters = Arc::clone(counters);
         let ready = Arc::clone(&ready);
+        let shared = Arc::clone(&shared);
         let name = format!("{}.{}", inst.options.name, inst.copy);
         let spawned = std::thread::Builder::new()
             .name(name.clone())
-            .spawn(move || job_thread(&inst, config, &counters, &ready));
+            .spawn(move || {
+                let result = job_thread(&inst, config, &counters, &ready, &shared, logs);
+                // Whatever happened, a job waiting for this one must not wait forever.
+                if let Some(latch) = shared.latch(inst.job_index) {
+                    latch.count_down();
+                }
+                result
+            });
         match spawned {
             Ok(handle) => handles.push(handle),
             Err(source) => {
@@ -187,6 +218,8 @@ fn job_thread(
     config: RunnerConfig,
     counters: &JobProgress,
     ready: &Barrier,
+    group: &GroupShared,
+    logs: LogFiles,
 ) -> Result<JobStats, BenchError> {
     let job = &inst.options;
     let pinned = match &inst.cpus {
@@ -203,8 +236,13 @@ fn job_thread(
             job.ioengine,
             &EngineTarget {
                 path: inst.path.clone(),
+                paths: inst.files.clone(),
+                create: job.create_on_open,
+                dsync: job.sync == SyncMode::Dsync,
+                osync: job.sync == SyncMode::Sync,
                 direct: job.direct,
-                writes: job.rw.writes() || job.end_fsync,
+                writes: job.rw.writes() || job.rw.trims() || job.end_fsync,
+                trims: job.rw.trims(),
                 bs: job.bs,
                 iodepth: job.iodepth,
                 cpu: match inst.cpus.as_deref() {
@@ -221,6 +259,14 @@ fn job_thread(
                 park_spin: job.boreal_park_spin,
             },
         )
+    });
+    // fio's `invalidate` (on by default): drop the page cache of the job's regions, so
+    // a buffered read of a file just laid out does not come from memory.
+    let setup = setup.and_then(|engine| {
+        if job.invalidate && job.ioengine.uses_files() {
+            invalidate(inst)?;
+        }
+        Ok(engine)
     });
     // Read before the run (it only reads sysfs and /proc): where the device's
     // interrupts go, noted when this job's CPU is one of them.
@@ -239,7 +285,13 @@ fn job_thread(
     }
     match setup {
         Ok(mut engine) => {
-            let mut stats = run_job(inst, engine.as_mut(), config, counters, ready)?;
+            let ctx = ThreadContext {
+                progress: counters,
+                ready,
+                group,
+                logs,
+            };
+            let mut stats = run_job(inst, engine.as_mut(), config, ctx)?;
             if let Some(p) = placement {
                 stats
                     .engine_extra
@@ -255,6 +307,61 @@ fn job_thread(
             ready.wait();
             Err(e)
         }
+    }
+}
+
+/// Drops the page cache of every file region of `inst` (`posix_fadvise(DONTNEED)`).
+fn invalidate(inst: &JobInstance) -> Result<(), BenchError> {
+    for (path, len) in inst.files.iter().zip(&inst.file_lens) {
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            // A create_on_open file does not exist yet: nothing is cached.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(BenchError::Io {
+                    op: "open to invalidate the page cache of",
+                    path: path.clone(),
+                    offset: 0,
+                    source,
+                });
+            }
+        };
+        affinity::drop_page_cache(&file, inst.options.offset, *len).map_err(|source| {
+            BenchError::Io {
+                op: "invalidate the page cache of",
+                path: path.clone(),
+                offset: inst.options.offset,
+                source,
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Says once per run, on stderr, which engine runs a job that asked for another
+/// (`ioengine=libaio` runs on boreal's io_uring engine).
+fn note_engine_aliases(set: &JobSet) {
+    let mut seen: Vec<&str> = Vec::new();
+    for job in &set.jobs {
+        if let Some(alias) = job.ioengine_alias.as_deref()
+            && !seen.contains(&alias)
+        {
+            seen.push(alias);
+            eprintln!("{}", engine_note(alias, job.ioengine));
+        }
+    }
+}
+
+/// The note for a job that asked for `alias` and runs on `engine`.
+pub fn engine_note(alias: &str, engine: EngineName) -> String {
+    match engine {
+        EngineName::IoUring => format!(
+            "note: ioengine={alias} runs on boreal's io_uring engine, with the same queue depth semantics: up to iodepth I/Os in flight, each submitted as it is queued (iodepth_batch_submit) and reaped at least one at a time"
+        ),
+        other => format!(
+            "note: ioengine={alias} runs on boreal-bench's {} engine (the same system calls, one I/O at a time)",
+            other.as_str()
+        ),
     }
 }
 
@@ -276,7 +383,11 @@ fn run_length(instances: &[JobInstance]) -> RunLength {
         let time = time_bound.then(|| {
             members
                 .iter()
-                .map(|i| i.options.ramp_time + i.options.runtime.unwrap_or_default())
+                .map(|i| {
+                    i.options.startdelay.1
+                        + i.options.ramp_time
+                        + i.options.runtime.unwrap_or_default()
+                })
                 .max()
                 .unwrap_or_default()
         });

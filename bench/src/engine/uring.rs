@@ -20,6 +20,11 @@
 //! `queue`; let a buffer go while the kernel may still use it (buffers travel inside
 //! the runtime's operations and come back with their completions).
 //!
+//! Several files (`nrfiles`) are opened through the ring at open; an I/O names its file
+//! by index. Trims are done inside `queue`, synchronously, on std handles of the same
+//! files (as fio's io_uring engine does them); `sync=dsync` makes every write
+//! `RWF_DSYNC`.
+//!
 //! Invariants: at most `depth` I/Os are queued or in flight (the harness keeps to
 //! [`IoEngine::depth_max`]; an I/O beyond it is refused, not queued); a worker index
 //! is either in `idle` or holds/executes exactly one I/O; every completion is handed to
@@ -36,7 +41,10 @@ use boreal_engine::io::{Io as _, OpenOptions, WriteFlags};
 use boreal_engine::rt::{Runtime, yield_now};
 use boreal_engine::uring::{RING_ENTRIES_MAX, RING_ENTRIES_MIN, UringFile, UringIo};
 
-use crate::engine::{Completion, EngineTarget, Io, IoEngine, IoKind, Queued, SyncKind};
+use crate::engine::{
+    Completion, EngineTarget, Io, IoEngine, IoKind, OpenedFiles, Queued, SyncKind, open_files,
+    trim_file,
+};
 use crate::error::BenchError;
 
 /// Deepest queue the engine takes: the ring must hold every I/O plus the runtime's
@@ -77,7 +85,9 @@ pub struct UringEngine {
     // Field order is drop order: the runtime (its tasks, then its ring, which drains
     // anything in flight) goes before the file and the shared state.
     rt: Option<Runtime>,
-    file: Option<Rc<UringFile>>,
+    files: Option<Rc<Vec<UringFile>>>,
+    /// std handles for trims (only when the job trims).
+    trim_files: OpenedFiles,
     shared: Rc<Shared>,
     depth: u32,
     path: PathBuf,
@@ -115,13 +125,33 @@ impl UringEngine {
         let opts = OpenOptions {
             read: true,
             write: target.writes,
+            create: target.create && target.writes,
             direct: target.direct,
             ..OpenOptions::default()
         };
-        let file = rt
-            .block_on(io.open(&target.path, opts))
-            .map_err(|e| io_err("open", e))?;
-        let file = Rc::new(file);
+        let mut opened = Vec::with_capacity(target.paths.len());
+        for path in &target.paths {
+            let file = rt
+                .block_on(io.open(path, opts))
+                .map_err(|source| BenchError::Io {
+                    op: "open",
+                    path: path.clone(),
+                    offset: 0,
+                    source,
+                })?;
+            opened.push(file);
+        }
+        let files = Rc::new(opened);
+        let trim_files = if target.trims {
+            open_files(target, true)?
+        } else {
+            Vec::new()
+        };
+        let flags = if target.dsync {
+            WriteFlags::DSYNC
+        } else {
+            WriteFlags::NONE
+        };
         let shared = Rc::new(Shared {
             slots: (0..depth).map(|_| WorkerSlot::default()).collect(),
             idle: RefCell::new((0..depth as usize).rev().collect()),
@@ -130,14 +160,20 @@ impl UringEngine {
             waiter: Cell::new(None),
         });
         for index in 0..depth as usize {
-            rt.executor()
-                .spawn(worker(io.clone(), file.clone(), shared.clone(), index));
+            rt.executor().spawn(worker(
+                io.clone(),
+                files.clone(),
+                shared.clone(),
+                index,
+                flags,
+            ));
         }
         // Let every worker run to its first wait, so each has a waker in its slot.
         rt.block_on(yield_now());
         Ok(UringEngine {
             rt: Some(rt),
-            file: Some(file),
+            files: Some(files),
+            trim_files,
             shared,
             depth,
             path: target.path.clone(),
@@ -157,7 +193,13 @@ impl UringEngine {
 
 /// One worker: waits for an I/O in its slot, does it through [`UringIo`], posts the
 /// completion, goes idle again. Lives as long as the runtime.
-async fn worker(io: UringIo, file: Rc<UringFile>, shared: Rc<Shared>, index: usize) {
+async fn worker(
+    io: UringIo,
+    files: Rc<Vec<UringFile>>,
+    shared: Rc<Shared>,
+    index: usize,
+    flags: WriteFlags,
+) {
     let slot = &shared.slots[index];
     loop {
         let job = poll_fn(|cx| match slot.io.take() {
@@ -168,19 +210,34 @@ async fn worker(io: UringIo, file: Rc<UringFile>, shared: Rc<Shared>, index: usi
             }
         })
         .await;
+        let Some(file) = files.get(job.file) else {
+            let err = std::io::Error::from(std::io::ErrorKind::NotFound);
+            shared.done.borrow_mut().push_back(Completion {
+                token: job.token,
+                result: Err(err),
+                buf: job.buf,
+            });
+            shared.idle.borrow_mut().push(index);
+            if let Some(w) = shared.waiter.take() {
+                w.wake();
+            }
+            continue;
+        };
         let (result, buf) = match job.kind {
             IoKind::Read => {
                 let len = job.buf.len();
-                io.read_at(&file, job.buf, len, job.offset).await
+                io.read_at(file, job.buf, len, job.offset).await
             }
-            IoKind::Write => {
-                io.write_at(&file, job.buf, job.offset, WriteFlags::NONE)
-                    .await
+            IoKind::Write => io.write_at(file, job.buf, job.offset, flags).await,
+            IoKind::Trim => {
+                // Trims never reach a worker (`queue` does them); refuse rather than guess.
+                let err = std::io::Error::from(std::io::ErrorKind::Unsupported);
+                (Err(err), job.buf)
             }
             IoKind::Sync(kind) => {
                 let result = match kind {
-                    SyncKind::Fdatasync => io.fdatasync(&file).await,
-                    SyncKind::Fsync => io.fsync(&file).await,
+                    SyncKind::Fdatasync => io.fdatasync(file).await,
+                    SyncKind::Fsync => io.fsync(file).await,
                 };
                 (result.map(|()| 0), job.buf)
             }
@@ -208,6 +265,17 @@ impl IoEngine for UringEngine {
 
     fn queue(&mut self, io: Io) -> Result<Queued, BenchError> {
         self.runtime(io.offset)?;
+        if io.kind == IoKind::Trim {
+            let result = match self.trim_files.get(io.file) {
+                Some(file) => trim_file(file, io.offset, io.buf.len()),
+                None => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+            };
+            return Ok(Queued::Completed(Completion {
+                token: io.token,
+                result,
+                buf: io.buf,
+            }));
+        }
         let Some(index) = self.shared.idle.borrow_mut().pop() else {
             return Err(BenchError::Io {
                 op: "queue beyond iodepth on",
@@ -264,7 +332,8 @@ impl IoEngine for UringEngine {
         // Dropping the runtime drops the idle workers and their handles on the file;
         // nothing is in flight (the harness closes only then).
         self.rt = None;
-        self.file = None;
+        self.files = None;
+        self.trim_files.clear();
         Ok(())
     }
 

@@ -96,13 +96,20 @@ pub fn fio_size(bytes: u64) -> String {
 /// (`name: (g=0): rw=randread, bs=(R) 4096B-4096B, (W) ..., ioengine=psync, iodepth=1`),
 /// as it prints one per job when a run starts (and `--parse-only` prints them alone).
 pub fn job_line(o: &JobOptions, group: u32) -> String {
-    let range = |lo: u64, hi: u64| format!("{}-{}", fio_size(lo), fio_size(hi));
-    let bs = range(o.bs, o.bs);
+    let range =
+        |b: &crate::job::kinds::BlockSize| format!("{}-{}", fio_size(b.min()), fio_size(b.max()));
+    let [r, w, t] = &o.block_sizes;
+    let rw = match o.rw_modifier {
+        Some(m) => format!("{}:{m}", o.rw.as_str()),
+        None => o.rw.as_str().to_string(),
+    };
     format!(
-        "{}: (g={group}): rw={}, bs=(R) {bs}, (W) {bs}, (T) {bs}, ioengine={}, iodepth={}",
+        "{}: (g={group}): rw={rw}, bs=(R) {}, (W) {}, (T) {}, ioengine={}, iodepth={}",
         o.name,
-        o.rw.as_str(),
-        o.ioengine.as_str(),
+        range(r),
+        range(w),
+        range(t),
+        o.ioengine_alias.as_deref().unwrap_or(o.ioengine.as_str()),
         o.iodepth
     )
 }
@@ -126,7 +133,7 @@ pub fn render(result: &RunResult, entries: &[ReportEntry]) -> String {
                 .as_ref()
                 .map_or_else(|| "unpinned".to_string(), |c| format!("{c:?}"))
         );
-        for (d, name) in ["read", "write"].iter().enumerate() {
+        for (d, name) in ["read", "write", "trim"].iter().enumerate() {
             let dir = &s.dirs[d];
             if dir.ios == 0 {
                 continue;
@@ -163,8 +170,8 @@ pub fn render(result: &RunResult, entries: &[ReportEntry]) -> String {
         );
         let _ = writeln!(
             out,
-            "     issued rwts: total={},{},0,0",
-            s.dirs[0].ios, s.dirs[1].ios
+            "     issued rwts: total={},{},{},0",
+            s.dirs[0].ios, s.dirs[1].ios, s.dirs[2].ios
         );
     }
     let mut groups: Vec<u32> = entries.iter().map(|e| e.group).collect();
@@ -172,7 +179,7 @@ pub fn render(result: &RunResult, entries: &[ReportEntry]) -> String {
     for group in groups {
         let members: Vec<&ReportEntry> = entries.iter().filter(|e| e.group == group).collect();
         let _ = writeln!(out, "\nRun status group {group} (all jobs):");
-        for (d, name) in ["READ", "WRITE"].iter().enumerate() {
+        for (d, name) in ["READ", "WRITE", "TRIM"].iter().enumerate() {
             let bytes: u64 = members.iter().map(|e| e.stats.dirs[d].bytes).sum();
             if bytes == 0 {
                 continue;
