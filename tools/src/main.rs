@@ -108,9 +108,16 @@ enum Command {
     ///
     /// Inputs: boreal-bench or fio JSON (json or json+) and HdrHistogram interval logs
     /// (boreal-bench --hdr-log). Output: a self-contained HTML page with SVG plots
-    /// (latency percentiles on a "nines" axis with the runs overlaid, IOPS over time, a
-    /// table of key figures) or the table as text. Each input file is one run,
-    /// labelled by its file name.
+    /// (latency percentiles on a "nines" axis, each curve ending at the nines its
+    /// sample count supports; IOPS over time, on a log axis when jobs differ by an
+    /// order of magnitude; a table of key figures, latencies to three significant
+    /// digits, with IOPS and p99 ratios against the first run) or the table as text.
+    /// Each input file is one run; runs are labelled by the settings that differ
+    /// between them (engine, bs, iodepth, rw, direct, numjobs, file), else by file
+    /// name. Every curve has its own colour and dash: colour per job, dash per run.
+    ///
+    /// Inputs are read in bounded memory: a file whose first 64 KiB are not JSON or an
+    /// interval log is refused there, and one above 512 MiB before it is loaded.
     ///
     /// Exit codes: 0 the report was written; 1 the report could not be written;
     /// 2 an input cannot be read or is not a report input.
