@@ -241,6 +241,7 @@ fn job_thread(
                 dsync: job.sync == SyncMode::Dsync,
                 osync: job.sync == SyncMode::Sync,
                 direct: job.direct,
+                copy_data: job.verify.is_some(),
                 writes: job.rw.writes() || job.rw.trims() || job.end_fsync,
                 trims: job.rw.trims(),
                 bs: job.bs,

@@ -136,6 +136,7 @@ fn queue_does_not_submit_commit_enters_once_getevents_returns_buffers() {
             dsync: false,
             osync: false,
             direct: true,
+            copy_data: false,
             writes: true,
             trims: false,
             bs: 4096,

@@ -41,6 +41,10 @@
 //! - `null` ([`null`]): no I/O; every I/O completes at `getevents` (fio's null
 //!   engine: what the harness itself costs).
 //!
+//! - `tokio-uring` and `glommio` (modules of the same names, behind cargo features of
+//!   the same names, off by default): the two best-known Rust io_uring runtimes, driven
+//!   through the same worker slots ([`slots`]) as boreal's, for a side-by-side run.
+//!
 //! Trims ([`IoKind::Trim`]) are done synchronously inside `queue`, as fio's io_uring
 //! engine does them: `BLKDISCARD` on a block device, a punched hole in a regular file
 //! ([`trim_file`]).
@@ -54,9 +58,14 @@
 //! The harness calls [`IoEngine::measure_start`] just before it queues the first I/O it
 //! counts (after `ramp_time`), so an engine can take its counters' baseline there.
 
+#[cfg(feature = "glommio")]
+pub mod glommio;
 pub mod journal;
 pub mod null;
 pub mod psync;
+pub mod slots;
+#[cfg(feature = "tokio-uring")]
+pub mod tokio_uring;
 pub mod uring;
 
 use std::path::PathBuf;
@@ -144,6 +153,9 @@ pub struct EngineTarget {
     pub osync: bool,
     /// Open with O_DIRECT.
     pub direct: bool,
+    /// The bytes of each I/O's buffer matter (the job verifies data): an engine that
+    /// does I/O on buffers of its own copies them in and out.
+    pub copy_data: bool,
     /// The job writes (open read-write) or only reads (open read-only).
     pub writes: bool,
     /// The job trims (an async engine opens std handles for its synchronous trims).
@@ -223,6 +235,11 @@ pub fn open_engine(
         EngineName::IoUring => Ok(Box::new(uring::UringEngine::open(target)?)),
         EngineName::Null => Ok(Box::new(null::NullEngine::open(target))),
         EngineName::BorealJournal => Ok(Box::new(journal::JournalEngine::open(target)?)),
+        #[cfg(feature = "tokio-uring")]
+        EngineName::TokioUring => Ok(Box::new(tokio_uring::TokioUringEngine::open(target)?)),
+        #[cfg(feature = "glommio")]
+        EngineName::Glommio => Ok(Box::new(glommio::GlommioEngine::open(target)?)),
+        #[allow(unreachable_patterns)]
         other => Err(unavailable(other)),
     }
 }
@@ -240,7 +257,9 @@ pub fn unavailable(name: EngineName) -> BenchError {
 
 /// True when `name` can run in this build.
 pub fn available(name: EngineName) -> bool {
-    !matches!(name, EngineName::TokioUring | EngineName::Glommio)
+    let missing = (name == EngineName::TokioUring && !cfg!(feature = "tokio-uring"))
+        || (name == EngineName::Glommio && !cfg!(feature = "glommio"));
+    !missing
 }
 
 /// What [`open_files`] opened: the files and whether each is a block device.

@@ -30,17 +30,14 @@
 //! is either in `idle` or holds/executes exactly one I/O; every completion is handed to
 //! the harness exactly once.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 
 use boreal_engine::io::{Io as _, OpenOptions, WriteFlags};
 use boreal_engine::rt::{Runtime, yield_now};
 use boreal_engine::uring::{RING_ENTRIES_MAX, RING_ENTRIES_MIN, UringFile, UringIo};
 
+use crate::engine::slots::Slots;
 use crate::engine::{
     Completion, EngineTarget, Io, IoEngine, IoKind, OpenedFiles, Queued, SyncKind, open_files,
     trim_file,
@@ -60,26 +57,6 @@ fn ring_entries_for(depth: u32) -> u32 {
         .clamp(RING_ENTRIES_MIN, RING_ENTRIES_MAX)
 }
 
-/// One worker's mailbox: the I/O handed to it, and its waker while it is idle.
-#[derive(Default)]
-struct WorkerSlot {
-    io: Cell<Option<Io>>,
-    waker: Cell<Option<Waker>>,
-}
-
-/// What the engine and its workers share (all on this thread).
-struct Shared {
-    slots: Vec<WorkerSlot>,
-    /// Workers with nothing to do.
-    idle: RefCell<Vec<usize>>,
-    /// Workers given an I/O since the last commit; woken by the commit.
-    handed: RefCell<Vec<usize>>,
-    /// Finished I/Os not yet handed to the harness.
-    done: RefCell<VecDeque<Completion>>,
-    /// The `getevents` future, while it waits.
-    waiter: Cell<Option<Waker>>,
-}
-
 /// The io_uring engine over boreal's runtime. See the module docs.
 pub struct UringEngine {
     // Field order is drop order: the runtime (its tasks, then its ring, which drains
@@ -88,7 +65,7 @@ pub struct UringEngine {
     files: Option<Rc<Vec<UringFile>>>,
     /// std handles for trims (only when the job trims).
     trim_files: OpenedFiles,
-    shared: Rc<Shared>,
+    shared: Rc<Slots>,
     depth: u32,
     path: PathBuf,
     /// I/Os submitted so far, for the `enters per I/O` figure.
@@ -152,13 +129,7 @@ impl UringEngine {
         } else {
             WriteFlags::NONE
         };
-        let shared = Rc::new(Shared {
-            slots: (0..depth).map(|_| WorkerSlot::default()).collect(),
-            idle: RefCell::new((0..depth as usize).rev().collect()),
-            handed: RefCell::new(Vec::with_capacity(depth as usize)),
-            done: RefCell::new(VecDeque::with_capacity(depth as usize)),
-            waiter: Cell::new(None),
-        });
+        let shared = Rc::new(Slots::new(depth as usize));
         for index in 0..depth as usize {
             rt.executor().spawn(worker(
                 io.clone(),
@@ -196,31 +167,22 @@ impl UringEngine {
 async fn worker(
     io: UringIo,
     files: Rc<Vec<UringFile>>,
-    shared: Rc<Shared>,
+    shared: Rc<Slots>,
     index: usize,
     flags: WriteFlags,
 ) {
-    let slot = &shared.slots[index];
     loop {
-        let job = poll_fn(|cx| match slot.io.take() {
-            Some(job) => Poll::Ready(job),
-            None => {
-                slot.waker.set(Some(cx.waker().clone()));
-                Poll::Pending
-            }
-        })
-        .await;
+        let job = shared.next(index).await;
         let Some(file) = files.get(job.file) else {
             let err = std::io::Error::from(std::io::ErrorKind::NotFound);
-            shared.done.borrow_mut().push_back(Completion {
-                token: job.token,
-                result: Err(err),
-                buf: job.buf,
-            });
-            shared.idle.borrow_mut().push(index);
-            if let Some(w) = shared.waiter.take() {
-                w.wake();
-            }
+            shared.finish(
+                index,
+                Completion {
+                    token: job.token,
+                    result: Err(err),
+                    buf: job.buf,
+                },
+            );
             continue;
         };
         let (result, buf) = match job.kind {
@@ -242,15 +204,14 @@ async fn worker(
                 (result.map(|()| 0), job.buf)
             }
         };
-        shared.done.borrow_mut().push_back(Completion {
-            token: job.token,
-            result,
-            buf,
-        });
-        shared.idle.borrow_mut().push(index);
-        if let Some(w) = shared.waiter.take() {
-            w.wake();
-        }
+        shared.finish(
+            index,
+            Completion {
+                token: job.token,
+                result,
+                buf,
+            },
+        );
     }
 }
 
@@ -276,30 +237,24 @@ impl IoEngine for UringEngine {
                 buf: io.buf,
             }));
         }
-        let Some(index) = self.shared.idle.borrow_mut().pop() else {
-            return Err(BenchError::Io {
+        match self.shared.hand(io) {
+            Ok(()) => Ok(Queued::Queued),
+            Err(io) => Err(BenchError::Io {
                 op: "queue beyond iodepth on",
                 path: self.path.clone(),
                 offset: io.offset,
                 source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
-            });
-        };
-        self.shared.slots[index].io.set(Some(io));
-        self.shared.handed.borrow_mut().push(index);
-        Ok(Queued::Queued)
+            }),
+        }
     }
 
     fn commit(&mut self) -> Result<(), BenchError> {
         let rt = self.runtime(0)?;
         let shared = &self.shared;
-        let handed = shared.handed.borrow().len() as u64;
+        let handed = shared.handed() as u64;
         rt.block_on(async {
             // Wake inside the executor, so the wake is a push on its ready queue.
-            for index in shared.handed.borrow_mut().drain(..) {
-                if let Some(w) = shared.slots[index].waker.take() {
-                    w.wake();
-                }
-            }
+            shared.wake_handed();
             // The woken workers were queued before this future, so they run (each
             // pushing its SQE, no syscall) before it is polled again.
             yield_now().await;
@@ -314,17 +269,10 @@ impl IoEngine for UringEngine {
     fn getevents(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<(), BenchError> {
         let rt = self.runtime(0)?;
         let shared = &self.shared;
-        if shared.done.borrow().len() < min {
-            rt.block_on(poll_fn(|cx| {
-                if shared.done.borrow().len() >= min {
-                    Poll::Ready(())
-                } else {
-                    shared.waiter.set(Some(cx.waker().clone()));
-                    Poll::Pending
-                }
-            }));
+        if !shared.has_done(min) {
+            rt.block_on(shared.wait_done(min));
         }
-        out.extend(shared.done.borrow_mut().drain(..));
+        shared.drain(out);
         Ok(())
     }
 

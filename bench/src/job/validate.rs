@@ -73,6 +73,20 @@ impl JobOptions {
                 self.ioengine.as_str()
             ));
         }
+        if self.ioengine == EngineName::Glommio {
+            if !self.direct {
+                return fail(
+                    "ioengine=glommio does I/O through glommio's DmaFile, which is O_DIRECT only: set direct=1"
+                        .to_string(),
+                );
+            }
+            if self.fsync > 0 || self.end_fsync || self.sync == SyncMode::Sync {
+                return fail(
+                    "ioengine=glommio's DmaFile has fdatasync but no fsync: use fdatasync=N (and no end_fsync or sync=1)"
+                        .to_string(),
+                );
+            }
+        }
         if self.boreal_park_spin.is_some()
             && !matches!(
                 self.ioengine,
@@ -134,11 +148,9 @@ impl JobOptions {
                 self.rw.as_str()
             ));
         }
-        if !self.ioengine.uses_files()
-            || matches!(self.ioengine, EngineName::TokioUring | EngineName::Glommio)
-        {
+        if !self.ioengine.uses_files() {
             return fail(format!(
-                "verify is implemented for ioengine=psync and io_uring (and libaio), not {}",
+                "verify checks data on files; ioengine={} has none",
                 self.ioengine.as_str()
             ));
         }
