@@ -249,9 +249,12 @@ fn rate_rate_iops_and_poisson() {
         r["jobs"][0][dir_name]["iops"].as_f64().unwrap()
     };
     let linear = iops(&["--rw=write", "--rate_iops=400"], "write");
-    assert!((360.0..=420.0).contains(&linear), "{linear}");
+    // Upper bounds are tight (the schedule never runs ahead); lower ones leave room for
+    // a loaded machine stalling the thread (open-loop I/Os due after the deadline are
+    // not issued).
+    assert!((280.0..=402.0).contains(&linear), "{linear}");
     let bw = iops(&["--rw=read", "--rate=800k"], "read");
-    assert!((180.0..=210.0).contains(&bw), "800 KiB/s of 4 KiB: {bw}");
+    assert!((140.0..=202.0).contains(&bw), "800 KiB/s of 4 KiB: {bw}");
     let poisson = iops(
         &["--rw=write", "--rate_iops=400", "--rate_process=poisson"],
         "write",
