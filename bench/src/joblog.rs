@@ -39,24 +39,6 @@ pub struct LogFiles {
 }
 
 impl LogFiles {
-    /// The paths `job`'s thread number `n` (from 1) logs to.
-    pub fn paths(job: &JobOptions, n: usize) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let prefixes = [
-            &job.write_lat_log,
-            &job.write_lat_log,
-            &job.write_lat_log,
-            &job.write_bw_log,
-            &job.write_iops_log,
-        ];
-        for (kind, prefix) in KINDS.iter().zip(prefixes) {
-            if let Some(prefix) = prefix {
-                out.push(PathBuf::from(format!("{prefix}_{kind}.{n}.log")));
-            }
-        }
-        out
-    }
-
     /// Creates the files of `job`'s thread number `n` (from 1), or says which cannot be.
     pub fn create(job: &JobOptions, n: usize) -> Result<LogFiles, BenchError> {
         let prefixes = [

@@ -78,14 +78,8 @@ pub fn check(instances: &[JobInstance], available: Option<u64>) -> Result<(), Be
         return Ok(());
     };
     let usable = available / 100 * USABLE_PERCENT;
-    let mut start = 0;
-    while start < instances.len() {
-        let group = instances[start].group;
-        let end = instances[start..]
-            .iter()
-            .position(|i| i.group != group)
-            .map_or(instances.len(), |n| start + n);
-        let members = &instances[start..end];
+    for range in crate::plan::group_ranges(instances) {
+        let members = &instances[range];
         let needed = members
             .iter()
             .map(thread_buffer_bytes)
@@ -105,7 +99,6 @@ pub fn check(instances: &[JobInstance], available: Option<u64>) -> Result<(), Be
                 ),
             });
         }
-        start = end;
     }
     Ok(())
 }

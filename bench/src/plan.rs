@@ -135,6 +135,23 @@ pub fn plan(set: &JobSet, available_cpus: &[usize]) -> Result<Vec<JobInstance>, 
     Ok(instances)
 }
 
+/// The index ranges of `instances` (as [`plan`] returns them) that make up each
+/// stonewall group, in order.
+pub fn group_ranges(instances: &[JobInstance]) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    while start < instances.len() {
+        let group = instances[start].group;
+        let end = instances[start..]
+            .iter()
+            .position(|i| i.group != group)
+            .map_or(instances.len(), |n| start + n);
+        ranges.push(start..end);
+        start = end;
+    }
+    ranges
+}
+
 /// Splits `filename` on `:` (`\\:` is a colon in a name).
 fn split_filenames(list: &str) -> Vec<String> {
     let mut names = vec![String::new()];

@@ -370,14 +370,8 @@ pub fn engine_note(alias: &str, engine: EngineName) -> String {
 /// group overlap.
 fn run_length(instances: &[JobInstance]) -> RunLength {
     let mut groups: Vec<GroupLength> = Vec::new();
-    let mut start = 0;
-    while start < instances.len() {
-        let group = instances[start].group;
-        let end = instances[start..]
-            .iter()
-            .position(|i| i.group != group)
-            .map_or(instances.len(), |n| start + n);
-        let members = &instances[start..end];
+    for range in crate::plan::group_ranges(instances) {
+        let members = &instances[range.clone()];
         let time_bound = members
             .iter()
             .all(|i| i.options.runtime.is_some() && i.options.time_based);
@@ -407,9 +401,8 @@ fn run_length(instances: &[JobInstance]) -> RunLength {
             label,
             time,
             bytes,
-            threads: start..end,
+            threads: range,
         });
-        start = end;
     }
     RunLength { groups }
 }

@@ -29,10 +29,9 @@ use std::rc::Rc;
 use glommio::io::{DmaBuffer, DmaFile};
 use glommio::{LocalExecutor, LocalExecutorBuilder, Placement};
 
-use crate::engine::slots::{Slots, yield_once};
+use crate::engine::slots::{Driver, Slots, commit_on, getevents_on, queue_io, yield_once};
 use crate::engine::{
     Completion, EngineTarget, Io, IoEngine, IoKind, OpenedFiles, Queued, SyncKind, open_files,
-    trim_file,
 };
 use crate::error::BenchError;
 
@@ -64,6 +63,12 @@ impl std::fmt::Debug for GlommioEngine {
 
 fn io_error(e: glommio::GlommioError<()>) -> std::io::Error {
     std::io::Error::from(e)
+}
+
+impl Driver for LocalExecutor {
+    fn drive<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.run(future)
+    }
 }
 
 impl GlommioEngine {
@@ -245,44 +250,24 @@ impl IoEngine for GlommioEngine {
 
     fn queue(&mut self, io: Io) -> Result<Queued, BenchError> {
         self.executor()?;
-        if io.kind == IoKind::Trim || io.kind == IoKind::Sync(SyncKind::Fsync) {
-            let result = match (io.kind, self.trim_files.get(io.file)) {
-                (IoKind::Trim, Some(file)) => trim_file(file, io.offset, io.buf.len()),
-                _ => Err(std::io::Error::from(std::io::ErrorKind::Unsupported)),
-            };
+        if io.kind == IoKind::Sync(SyncKind::Fsync) {
+            // DmaFile has no fsync (refused when the job is built; never guess).
             return Ok(Queued::Completed(Completion {
                 token: io.token,
-                result,
+                result: Err(std::io::Error::from(std::io::ErrorKind::Unsupported)),
                 buf: io.buf,
             }));
         }
-        match self.shared.hand(io) {
-            Ok(()) => Ok(Queued::Queued),
-            Err(io) => Err(BenchError::Io {
-                op: "queue beyond iodepth on",
-                path: self.path.clone(),
-                offset: io.offset,
-                source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
-            }),
-        }
+        queue_io(&self.shared, &self.trim_files, io, &self.path)
     }
 
     fn commit(&mut self) -> Result<(), BenchError> {
-        let ex = self.executor()?;
-        let shared = &self.shared;
-        ex.run(async {
-            shared.wake_handed();
-            yield_once().await;
-        });
+        commit_on(self.executor()?, &self.shared);
         Ok(())
     }
 
     fn getevents(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<(), BenchError> {
-        let ex = self.executor()?;
-        if !self.shared.has_done(min) {
-            ex.run(self.shared.wait_done(min));
-        }
-        self.shared.drain(out);
+        getevents_on(self.executor()?, &self.shared, min, out);
         Ok(())
     }
 

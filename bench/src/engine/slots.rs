@@ -19,7 +19,10 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
 
-use crate::engine::{Completion, Io};
+use std::path::Path;
+
+use crate::engine::{Completion, Io, IoKind, OpenedFiles, Queued, trim_file};
+use crate::error::BenchError;
 
 /// Yields once to the executor that polls it, so tasks woken before this run first
 /// (any runtime: it only wakes itself and returns pending once).
@@ -146,4 +149,72 @@ impl Slots {
     pub fn drain(&self, out: &mut Vec<Completion>) {
         out.extend(self.done.borrow_mut().drain(..));
     }
+}
+
+/// An async engine's `queue`: a trim is done at once on `trim_files` (as fio's io_uring
+/// engine does trims); anything else goes to an idle worker of `slots`. `path` names
+/// the engine in an error.
+pub fn queue_io(
+    slots: &Slots,
+    trim_files: &OpenedFiles,
+    io: Io,
+    path: &Path,
+) -> Result<Queued, BenchError> {
+    if io.kind == IoKind::Trim {
+        let result = match trim_files.get(io.file) {
+            Some(file) => trim_file(file, io.offset, io.buf.len()),
+            None => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        };
+        return Ok(Queued::Completed(Completion {
+            token: io.token,
+            result,
+            buf: io.buf,
+        }));
+    }
+    slots
+        .hand(io)
+        .map(|()| Queued::Queued)
+        .map_err(|io| BenchError::Io {
+            op: "queue beyond iodepth on",
+            path: path.to_path_buf(),
+            offset: io.offset,
+            source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
+        })
+}
+
+/// Posts an I/O a worker could not start (its file index is not one of the engine's).
+pub fn finish_unknown_file(slots: &Slots, index: usize, io: Io) {
+    slots.finish(
+        index,
+        Completion {
+            token: io.token,
+            result: Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+            buf: io.buf,
+        },
+    );
+}
+
+/// A runtime that can run a future to completion on this thread (`block_on`).
+pub trait Driver {
+    /// Runs `future` (and the runtime's tasks) until it completes.
+    fn drive<F: std::future::Future>(&self, future: F) -> F::Output;
+}
+
+/// An async engine's `commit` on a runtime that submits from its own loop: wakes the
+/// workers handed an I/O and lets them push their operations.
+pub fn commit_on(driver: &impl Driver, slots: &Slots) {
+    driver.drive(async {
+        slots.wake_handed();
+        // The woken workers run (each pushing its operation) before this resumes.
+        yield_once().await;
+    });
+}
+
+/// An async engine's `getevents`: runs `driver` until `min` completions are in, then
+/// moves them all to `out`.
+pub fn getevents_on(driver: &impl Driver, slots: &Slots, min: usize, out: &mut Vec<Completion>) {
+    if !slots.has_done(min) {
+        driver.drive(slots.wait_done(min));
+    }
+    slots.drain(out);
 }

@@ -24,10 +24,9 @@ use std::rc::Rc;
 
 use tokio_uring::buf::BoundedBuf;
 
-use crate::engine::slots::{Slots, yield_once};
+use crate::engine::slots::{Driver, Slots, commit_on, getevents_on, queue_io, yield_once};
 use crate::engine::{
     Completion, EngineTarget, Io, IoEngine, IoKind, OpenedFiles, Queued, SyncKind, open_files,
-    trim_file,
 };
 use crate::error::BenchError;
 use crate::workload::patterned_buf;
@@ -52,6 +51,12 @@ impl std::fmt::Debug for TokioUringEngine {
             .field("path", &self.path)
             .field("depth", &self.depth)
             .finish()
+    }
+}
+
+impl Driver for tokio_uring::Runtime {
+    fn drive<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.block_on(future)
     }
 }
 
@@ -192,45 +197,16 @@ impl IoEngine for TokioUringEngine {
 
     fn queue(&mut self, io: Io) -> Result<Queued, BenchError> {
         self.runtime()?;
-        if io.kind == IoKind::Trim {
-            let result = match self.trim_files.get(io.file) {
-                Some(file) => trim_file(file, io.offset, io.buf.len()),
-                None => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
-            };
-            return Ok(Queued::Completed(Completion {
-                token: io.token,
-                result,
-                buf: io.buf,
-            }));
-        }
-        match self.shared.hand(io) {
-            Ok(()) => Ok(Queued::Queued),
-            Err(io) => Err(BenchError::Io {
-                op: "queue beyond iodepth on",
-                path: self.path.clone(),
-                offset: io.offset,
-                source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
-            }),
-        }
+        queue_io(&self.shared, &self.trim_files, io, &self.path)
     }
 
     fn commit(&mut self) -> Result<(), BenchError> {
-        let rt = self.runtime()?;
-        let shared = &self.shared;
-        rt.block_on(async {
-            shared.wake_handed();
-            // The woken workers run (each pushing its operation) before this resumes.
-            yield_once().await;
-        });
+        commit_on(self.runtime()?, &self.shared);
         Ok(())
     }
 
     fn getevents(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<(), BenchError> {
-        let rt = self.runtime()?;
-        if !self.shared.has_done(min) {
-            rt.block_on(self.shared.wait_done(min));
-        }
-        self.shared.drain(out);
+        getevents_on(self.runtime()?, &self.shared, min, out);
         Ok(())
     }
 

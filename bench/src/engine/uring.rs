@@ -37,10 +37,9 @@ use boreal_engine::io::{Io as _, OpenOptions, WriteFlags};
 use boreal_engine::rt::{Runtime, yield_now};
 use boreal_engine::uring::{RING_ENTRIES_MAX, RING_ENTRIES_MIN, UringFile, UringIo};
 
-use crate::engine::slots::Slots;
+use crate::engine::slots::{Slots, finish_unknown_file, queue_io};
 use crate::engine::{
     Completion, EngineTarget, Io, IoEngine, IoKind, OpenedFiles, Queued, SyncKind, open_files,
-    trim_file,
 };
 use crate::error::BenchError;
 
@@ -174,15 +173,7 @@ async fn worker(
     loop {
         let job = shared.next(index).await;
         let Some(file) = files.get(job.file) else {
-            let err = std::io::Error::from(std::io::ErrorKind::NotFound);
-            shared.finish(
-                index,
-                Completion {
-                    token: job.token,
-                    result: Err(err),
-                    buf: job.buf,
-                },
-            );
+            finish_unknown_file(&shared, index, job);
             continue;
         };
         let (result, buf) = match job.kind {
@@ -226,26 +217,7 @@ impl IoEngine for UringEngine {
 
     fn queue(&mut self, io: Io) -> Result<Queued, BenchError> {
         self.runtime(io.offset)?;
-        if io.kind == IoKind::Trim {
-            let result = match self.trim_files.get(io.file) {
-                Some(file) => trim_file(file, io.offset, io.buf.len()),
-                None => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
-            };
-            return Ok(Queued::Completed(Completion {
-                token: io.token,
-                result,
-                buf: io.buf,
-            }));
-        }
-        match self.shared.hand(io) {
-            Ok(()) => Ok(Queued::Queued),
-            Err(io) => Err(BenchError::Io {
-                op: "queue beyond iodepth on",
-                path: self.path.clone(),
-                offset: io.offset,
-                source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
-            }),
-        }
+        queue_io(&self.shared, &self.trim_files, io, &self.path)
     }
 
     fn commit(&mut self) -> Result<(), BenchError> {
