@@ -2,19 +2,35 @@
 # Re-runs every measurement the issues ask for, each against its peer in the same run,
 # and writes the raw outputs plus a summary to OUT (default target/measure).
 #
-#   scripts/measure.sh [OUT] [--quick]
+#   scripts/measure.sh [OUT] [--quick] [--standard-only] [--runtimes]
 #
 # Needs fio, a release build (it builds one), ~3 GiB free on the filesystem of OUT, and a
 # quiet machine: each step first waits for Dirty in /proc/meminfo to drain (see
-# NVMe-NOTES.md "Dirty pages"). Comparisons with fio run both tools on CPU $CPU
-# (default: the last CPU). The CPU-bound engine jobs with no peer (journal records/s,
-# recovery, restart) run where boreal-bench places them: on a CPU that takes none of
-# the device's interrupts (bench/src/placement.rs; NVMe-NOTES.md "CPU placement"), or
-# on $JCPU if set.
+# NVMe-NOTES.md "Dirty pages"). The standard device jobs are compared with fio
+# unpinned (neither tool pinned, as fio runs a job without cpus_allowed: issue 18), and
+# again with both pinned to CPU $CPU (default: the last CPU). --standard-only runs just
+# the unpinned standard-job comparison (step 2); --runtimes runs just the four standard
+# jobs through boreal's io_uring, tokio-uring and glommio side by side (NVMe-NOTES
+# "glommio and tokio-uring on this VM"). The runtime comparison (step 1) pins
+# both to $CPU. The CPU-bound engine jobs with no peer (journal records/s, recovery,
+# restart) run where boreal_placement=quiet puts them: on a CPU that takes none of the
+# device's interrupts (bench/src/placement.rs; NVMe-NOTES.md "CPU placement"), or on
+# $JCPU if set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:-target/measure}
-QUICK=${2:-}
+OUT=target/measure
+QUICK=
+STANDARD_ONLY=
+RUNTIMES=
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=--quick ;;
+    --standard-only) STANDARD_ONLY=1 ;;
+    --runtimes) RUNTIMES=1 ;;
+    -*) echo "unknown flag $arg (flags: --quick --standard-only --runtimes)" >&2; exit 2 ;;
+    *) OUT=$arg ;;
+  esac
+done
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 CPU=${CPU:-$(( $(nproc) - 1 ))}
@@ -40,6 +56,57 @@ quiet() {
 
 echo "machine: $(nproc) CPUs, $(uname -r), $(findmnt -no FSTYPE -T "$OUT") on $(findmnt -no SOURCE -T "$OUT"); comparisons on cpu$CPU; $(date -u +%FT%TZ)" | tee "$OUT/summary.txt"
 
+if [ -n "$RUNTIMES" ]; then
+  # The four standard jobs through each runtime, unpinned, engines alternating per round.
+  cargo build --release -q -p boreal-bench --features tokio-uring,glommio
+  for r in $(seq "$ROUNDS"); do
+    for job in write-4k-fdatasync-qd1 randread-4k-qd32 write-4k-qd32 write-128k-qd32; do
+      for engine in io_uring tokio-uring glommio; do
+        quiet
+        "$BENCH" "bench/jobs/$job.fio" --ioengine=$engine --runtime="$RUNTIME" --ramp_time=1 \
+            --size=1g --directory="$OUT" --output-format=json \
+            --output="$OUT/runtimes-$job-$engine-$r.json"
+      done
+    done
+  done
+  rm -f "$OUT/boreal-bench.data"
+  python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt"
+import glob, json, statistics, sys
+out = sys.argv[1]
+print("\n== runtimes side by side (unpinned; medians of rounds): IOPS / clat p99 us (+ sync p99 for fdatasync)")
+for job in ("write-4k-fdatasync-qd1", "randread-4k-qd32", "write-4k-qd32", "write-128k-qd32"):
+    cells = []
+    for engine in ("io_uring", "tokio-uring", "glommio"):
+        iops, p99 = [], []
+        for f in glob.glob(f"{out}/runtimes-{job}-{engine}-*.json"):
+            j = json.load(open(f))["jobs"][0]
+            d = j["read"] if j["read"]["total_ios"] else j["write"]
+            lat = d["clat_ns"]["percentile"]["99.000000"] / 1e3
+            if j["sync"]["total_ios"]:
+                lat += j["sync"]["lat_ns"]["percentile"]["99.000000"] / 1e3
+            iops.append(d["iops"]); p99.append(lat)
+        cells.append(f"{engine} {statistics.median(iops):9.0f} / {statistics.median(p99):7.1f}" if iops else f"{engine} -")
+    print(f"{job:24} " + " | ".join(cells))
+PY
+  exit 0
+fi
+
+# 2 (first, and alone with --standard-only). boreal-bench against fio on the four shipped
+# device checks, unpinned: each tool's job runs where the scheduler puts it.
+for job in write-4k-fdatasync-qd1 randread-4k-qd32 write-4k-qd32 write-128k-qd32; do
+  quiet
+  "$BENCH" --compare-fio "bench/jobs/$job.fio" --rounds="$ROUNDS" --runtime="$RUNTIME" \
+      --ramp_time=1 --size=1g --directory="$OUT" --compare-dir="$OUT/compare-$job-unpinned" \
+      > "$OUT/compare-$job-unpinned.txt"
+done
+if [ -n "$STANDARD_ONLY" ]; then
+  for job in write-4k-fdatasync-qd1 randread-4k-qd32 write-4k-qd32 write-128k-qd32; do
+    echo "-- $job (unpinned)"; cat "$OUT/compare-$job-unpinned.txt"
+  done | tee -a "$OUT/summary.txt"
+  rm -f "$OUT/boreal-bench.data"
+  exit 0
+fi
+
 # 1. The runtime itself (engine/examples/uring_bench) against fio's io_uring engine.
 F="$OUT/runtime.data"
 for mode in write-fdatasync randread; do
@@ -63,7 +130,7 @@ for mode in write-fdatasync randread; do
   done
 done
 
-# 2. boreal-bench against fio on the four shipped device checks.
+# 2b. The same, both tools pinned to $CPU.
 for job in write-4k-fdatasync-qd1 randread-4k-qd32 write-4k-qd32 write-128k-qd32; do
   quiet
   "$BENCH" --compare-fio "bench/jobs/$job.fio" --rounds="$ROUNDS" --runtime="$RUNTIME" \
@@ -88,7 +155,8 @@ for job in journal-128b-qd256 journal-128b-qd64; do
   done
   quiet
   "$BENCH" "bench/jobs/$job.fio" --runtime=$((RUNTIME * 2)) --ramp_time=2 \
-      --directory="$OUT/$job" ${JCPU:+--cpus_allowed="$JCPU"} --output-format=json \
+      --directory="$OUT/$job" ${JCPU:+--cpus_allowed="$JCPU"} --boreal_placement=quiet \
+      --output-format=json \
       --output="$OUT/$job.json"
 done
 rm -f "$OUT/dsync24k.data"

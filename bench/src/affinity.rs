@@ -1,7 +1,11 @@
-//! CPU placement and per-thread CPU accounting: the few OS calls that need `unsafe`.
+//! CPU placement, per-thread CPU accounting, signal handlers and the file calls std
+//! lacks: the few OS calls that need `unsafe`.
 //!
 //! Pinning job threads (`sched_setaffinity`), reading the process's CPU set
-//! (`sched_getaffinity`) and a thread's CPU time (`getrusage(RUSAGE_THREAD)`). This module
+//! (`sched_getaffinity`), a thread's CPU time (`getrusage(RUSAGE_THREAD)`), installing a
+//! signal handler (`sigaction`) and leaving at once from one (`_exit`), dropping a
+//! file's cached pages (`posix_fadvise(POSIX_FADV_DONTNEED)`), and trimming a range
+//! (`BLKDISCARD` on a block device, `fallocate(PUNCH_HOLE)` on a file). This module
 //! is the only place in boreal-bench that may use `unsafe` (the workspace tidy test
 //! enforces it); each block says why it holds. Everything here is a thin, safe wrapper
 //! returning `std::io::Error` from `errno`.
@@ -29,19 +33,111 @@ pub fn allowed_cpus() -> io::Result<Vec<usize>> {
 
 /// Pins the calling thread to one CPU.
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    pin_current_thread_to(&[cpu])
+}
+
+/// Lets the calling thread run on the CPUs of `cpus` only (not empty).
+pub fn pin_current_thread_to(cpus: &[usize]) -> io::Result<()> {
     let cpus_max = 8 * size_of::<libc::cpu_set_t>();
-    if cpu >= cpus_max {
+    if cpus.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("cpu {cpu} is beyond the {cpus_max} CPUs a cpu_set_t holds"),
+            "an empty CPU set".to_string(),
         ));
     }
     // SAFETY: all-zero is the empty cpu set (see allowed_cpus).
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu` was checked against the set's capacity above.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
+    for &cpu in cpus {
+        if cpu >= cpus_max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cpu {cpu} is beyond the {cpus_max} CPUs a cpu_set_t holds"),
+            ));
+        }
+        // SAFETY: `cpu` was checked against the set's capacity above.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
     // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of the size passed.
     let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Runs `handler` when the process receives signal `signal` (`SA_RESTART`, so system
+/// calls it interrupts are restarted). The handler may only do what is
+/// async-signal-safe: store to atomics, or [`exit_immediately`].
+pub fn set_signal_handler(signal: i32, handler: extern "C" fn(i32)) -> io::Result<()> {
+    // SAFETY: sigaction is plain data; all-zero bytes is a valid value (empty mask, no
+    // flags, SIG_DFL).
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = handler as usize;
+    action.sa_flags = libc::SA_RESTART;
+    // SAFETY: `action.sa_mask` is a valid, writable sigset_t.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // SAFETY: `action` is fully initialised; the old action is not asked for (null);
+    // `handler` is an `extern "C" fn(i32)` that lives for the whole program.
+    let rc = unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Ends the process at once with `code` (`_exit(2)`: no destructors, no buffered output
+/// flushed), the one way out that is safe inside a signal handler.
+pub fn exit_immediately(code: i32) -> ! {
+    // SAFETY: _exit is async-signal-safe and takes any status; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Drops the page cache of `len` bytes of `file` from `offset`
+/// (`posix_fadvise(POSIX_FADV_DONTNEED)`; dirty pages stay until written back).
+pub fn drop_page_cache(file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor belongs to `file`, which outlives the call; fadvise reads
+    // no memory of ours.
+    let rc = unsafe {
+        libc::posix_fadvise(
+            file.as_raw_fd(),
+            offset as libc::off_t,
+            len as libc::off_t,
+            libc::POSIX_FADV_DONTNEED,
+        )
+    };
+    // posix_fadvise returns the error number rather than setting errno.
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// `BLKDISCARD`: `_IO(0x12, 119)`.
+const BLKDISCARD: libc::c_ulong = 0x1277;
+
+/// Trims `len` bytes of `file` from `offset`: `BLKDISCARD` on a block device (what fio
+/// does), a punched hole (`FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`) in a regular
+/// file (where fio's trim fails with ENOTTY).
+pub fn trim(file: &std::fs::File, block_device: bool, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    let rc = if block_device {
+        let range: [u64; 2] = [offset, len];
+        // SAFETY: BLKDISCARD reads a u64[2] (start, length) from the pointer, which
+        // points at `range`, alive for the call; `fd` belongs to `file`.
+        unsafe { libc::ioctl(fd, BLKDISCARD, range.as_ptr()) }
+    } else {
+        // SAFETY: `fd` belongs to `file`, alive for the call; fallocate reads no memory.
+        unsafe {
+            libc::fallocate(
+                fd,
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                offset as libc::off_t,
+                len as libc::off_t,
+            )
+        }
+    };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }

@@ -13,11 +13,12 @@
 //! both directions; completion-latency percentiles p50/p99/p99.9 of the first job's
 //! busier direction; the first job's sync p99. Use `group_reporting` for multi-job jobs.
 //!
-//! Both tools run on the same CPU: a machine's CPUs are not alike (on the dev VM cpu1
-//! takes every interrupt of the disk's one request queue, see NVMe-NOTES), and
-//! boreal-bench pins its threads while fio would float,
-//! so every job of both tools gets `cpus_allowed=<cpu>` (`--compare-cpu`, default the
-//! last CPU this process may use).
+//! Placement: by default neither tool is pinned (each job runs where the scheduler
+//! puts it, as fio runs a job without `cpus_allowed`; the job file's own
+//! `cpus_allowed` applies to both alike). With `--compare-cpu=N` every job of both
+//! tools gets `cpus_allowed=N`: a machine's CPUs are not alike (on the dev VM one CPU
+//! takes every interrupt of the disk's one request queue, see NVMe-NOTES), and pinning
+//! both to the same one takes that difference out.
 //!
 //! `ioengine=boreal-journal` jobs have no fio twin: fio runs their device peer instead,
 //! a job doing what a plain file journal would (same `bs`, `iodepth`, `rw=write`,
@@ -221,8 +222,8 @@ pub fn peer_file(data_dir: &Path) -> PathBuf {
 }
 
 /// fio's device peer of one `boreal-journal` job (see the module docs), as a job
-/// section pinned to `cpu`, writing `file`.
-pub fn render_peer_job(job: &JobOptions, file: &Path, cpu: usize) -> String {
+/// section writing `file`, pinned to `cpu` if given.
+pub fn render_peer_job(job: &JobOptions, file: &Path, cpu: Option<usize>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\n[{}]", job.name);
     let _ = writeln!(out, "filename={}", file.display());
@@ -245,7 +246,7 @@ pub fn render_peer_job(job: &JobOptions, file: &Path, cpu: usize) -> String {
     if !job.ramp_time.is_zero() {
         let _ = writeln!(out, "ramp_time={}", fio_time(job.ramp_time));
     }
-    if let Some(rate) = job.rate_iops {
+    if let Some(rate) = job.rate_iops[1] {
         let _ = writeln!(out, "rate_iops={rate}");
     }
     let list: Vec<String> = job.percentile_list.iter().map(|p| p.to_string()).collect();
@@ -253,18 +254,20 @@ pub fn render_peer_job(job: &JobOptions, file: &Path, cpu: usize) -> String {
     if job.stonewall {
         out.push_str("stonewall\n");
     }
-    let _ = writeln!(out, "cpus_allowed={cpu}");
+    if let Some(cpu) = cpu {
+        let _ = writeln!(out, "cpus_allowed={cpu}");
+    }
     out
 }
 
 /// The fio job file of a run of `boreal-journal` jobs: each job's device peer on a file
-/// in its (copy 0) data directory, every job pinned to `cpu`. Returns the text and, per
-/// job, the peer file and its size (to lay out before the first round).
+/// in its (copy 0) data directory, every job pinned to `cpu` if given. Returns the text
+/// and, per job, the peer file and its size (to lay out before the first round).
 pub fn render_peer_job_file(
     set: &JobSet,
-    cpu: usize,
+    cpu: Option<usize>,
 ) -> Result<(String, Vec<(PathBuf, u64)>), BenchError> {
-    let instances = plan(set, &[cpu])?;
+    let instances = plan(set, &[cpu.unwrap_or(0)])?;
     let mut out = String::from(
         "; written by boreal-bench --compare-fio: the device peer of each ioengine=boreal-journal job\n; (bs-byte O_DIRECT write + fdatasync at the same depth, in the job's data directory)\n",
     );
@@ -283,9 +286,13 @@ pub fn render_peer_job_file(
 }
 
 /// Writes sections (with overrides appended to every job section) as a fio job file,
-/// every job pinned to `cpu` (`cpus_allowed`, after the overrides so it wins), without
-/// boreal's own `boreal_*` options.
-pub fn render_job_file(sections: &[RawSection], overrides: &[RawOption], cpu: usize) -> String {
+/// every job pinned to `cpu` if given (`cpus_allowed`, after the overrides so it wins),
+/// without boreal's own `boreal_*` options.
+pub fn render_job_file(
+    sections: &[RawSection],
+    overrides: &[RawOption],
+    cpu: Option<usize>,
+) -> String {
     let mut out = String::from("; written by boreal-bench --compare-fio\n");
     let line = |o: &RawOption| match &o.value {
         Some(v) => format!("{}={}\n", o.key, v),
@@ -302,7 +309,9 @@ pub fn render_job_file(sections: &[RawSection], overrides: &[RawOption], cpu: us
             for option in overrides.iter().filter(fio_knows) {
                 out.push_str(&line(option));
             }
-            let _ = writeln!(out, "cpus_allowed={cpu}");
+            if let Some(cpu) = cpu {
+                let _ = writeln!(out, "cpus_allowed={cpu}");
+            }
         }
     }
     out
@@ -319,8 +328,8 @@ pub struct CompareSettings {
     pub out_dir: PathBuf,
     /// Harness settings for boreal-bench's runs.
     pub runner: RunnerConfig,
-    /// The CPU both tools run every job on.
-    pub cpu: usize,
+    /// The CPU both tools run every job on; `None`: neither is pinned.
+    pub cpu: Option<usize>,
 }
 
 /// Fails with a clear message if fio cannot be run.
@@ -361,8 +370,10 @@ pub fn compare(
         .map_err(out_err("comparison directory", &settings.out_dir))?;
     let cpu = settings.cpu;
     let mut set = set.clone();
-    for job in &mut set.jobs {
-        job.cpus_allowed = Some(vec![cpu]);
+    if let Some(cpu) = cpu {
+        for job in &mut set.jobs {
+            job.cpus_allowed = Some(vec![cpu]);
+        }
     }
     let journal_jobs = set
         .jobs
@@ -412,14 +423,24 @@ pub fn compare(
         fio_reports.push(parse_fio_json(&text)?);
 
         let result = run::run(set.clone(), settings.runner)?;
+        if let Some(signal) = result.interrupted {
+            return Err(BenchError::Interrupted {
+                signal: crate::interrupt::signal_name(signal),
+                during: "comparing with fio; the finished rounds' JSONs are kept",
+            });
+        }
         let entries = output::entries(&result);
         let text = json::to_string(&json::report(&result, &entries, false));
         let ours_json = settings.out_dir.join(format!("boreal-round{round}.json"));
         std::fs::write(&ours_json, &text).map_err(out_err("JSON report", &ours_json))?;
         ours.push(serde_json::from_str(&text).expect("our own JSON parses"));
     }
+    let placement = match cpu {
+        Some(cpu) => format!("both pinned to cpu {cpu}"),
+        None => "neither pinned".to_string(),
+    };
     let mut out = format!(
-        "{} vs {} ({} rounds, alternating, both pinned to cpu {cpu}; JSONs in {})\n",
+        "{} vs {} ({} rounds, alternating, {placement}; JSONs in {})\n",
         crate::VERSION,
         version,
         settings.rounds,
@@ -469,7 +490,7 @@ mod tests {
         let overrides = crate::job::parse::parse_job_args(&["--size=1m", "--time_based"])
             .unwrap()
             .global;
-        let text = render_job_file(&sections, &overrides, 3);
+        let text = render_job_file(&sections, &overrides, Some(3));
         assert_eq!(
             text,
             "; written by boreal-bench --compare-fio\n\n[global]\nbs=4k\n\n[a]\nrw=read\nsize=1m\ntime_based\ncpus_allowed=3\n"
@@ -486,7 +507,7 @@ mod tests {
         let overrides = crate::job::parse::parse_job_args(&["--boreal_park_spin=0"])
             .unwrap()
             .global;
-        let text = render_job_file(&sections, &overrides, 1);
+        let text = render_job_file(&sections, &overrides, Some(1));
         assert_eq!(
             text,
             "; written by boreal-bench --compare-fio\n\n[global]\n\n[a]\nioengine=io_uring\ncpus_allowed=1\n"
@@ -501,7 +522,7 @@ mod tests {
         )
         .unwrap();
         let set = crate::job::build_jobs(&sections, &[]).unwrap();
-        let (text, files) = render_peer_job_file(&set, 1).unwrap();
+        let (text, files) = render_peer_job_file(&set, Some(1)).unwrap();
         assert_eq!(
             files,
             [(

@@ -8,9 +8,12 @@
 //! [`HDR_FILE`]). This module owns the job text, the scratch directory and the
 //! environment variable [`SCALE_ENV`] that shrinks the job for tests; it runs nothing.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::error::{BenchError, Origin};
+use crate::job::JobSet;
 use crate::job::parse::{RawOption, RawSection, parse_job_args, parse_job_file};
 
 /// The job file, as shipped in `bench/jobs/default.fio`.
@@ -69,6 +72,53 @@ pub fn prepare_scratch_dir(dir: &Path) -> Result<PathBuf, BenchError> {
     std::fs::write(&probe, b"").map_err(err)?;
     std::fs::remove_file(&probe).map_err(err)?;
     std::path::absolute(dir).map_err(err)
+}
+
+/// Ramp plus runtime of every job, added up (the default job's jobs run one after
+/// another).
+pub fn length(set: &JobSet) -> Duration {
+    set.jobs
+        .iter()
+        .map(|j| j.ramp_time + j.runtime.unwrap_or_default())
+        .sum()
+}
+
+/// What the default job runs, one line per job, for `--help` (built from the parsed
+/// job, so the help never says something the job does not do).
+pub fn describe(set: &JobSet) -> String {
+    let mut out = String::new();
+    for j in &set.jobs {
+        let mut what = format!(
+            "ioengine={} rw={} bs={} iodepth={}",
+            j.ioengine.as_str(),
+            j.rw.as_str(),
+            j.bs,
+            j.iodepth
+        );
+        if j.direct {
+            what.push_str(" direct=1");
+        }
+        if j.fdatasync > 0 {
+            what.push_str(&format!(" fdatasync={}", j.fdatasync));
+        }
+        if let Some(r) = j.record_size {
+            what.push_str(&format!(" record_size={r}"));
+        }
+        let _ = writeln!(
+            out,
+            "      {:<24} {what}, {:?} ramp + {:?}",
+            j.name,
+            j.ramp_time,
+            j.runtime.unwrap_or_default()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "    {} jobs, {:?} of ramp and runtime in all, plus setup (layout, journal pre-writing).",
+        set.jobs.len(),
+        length(set)
+    );
+    out
 }
 
 /// The command that renders the default job's JSON as an HTML report.

@@ -91,6 +91,14 @@ pub enum BenchError {
         expected: usize,
     },
 
+    /// A block read back with `verify` is not what was written.
+    #[error("verify failed on {path} at offset {offset}: {reason}")]
+    Verify {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+
     /// The job asks for an engine this build cannot run.
     #[error("ioengine `{engine}` is not available: {reason}")]
     EngineUnavailable { engine: String, reason: String },
@@ -119,6 +127,13 @@ pub enum BenchError {
     /// Running fio for `--compare-fio` failed.
     #[error("fio: {0}")]
     Fio(String),
+
+    /// A SIGINT or SIGTERM came when nothing could be reported.
+    #[error("stopped by {signal} while {during}")]
+    Interrupted {
+        signal: &'static str,
+        during: &'static str,
+    },
 
     /// A job thread panicked (a bug in boreal-bench or an engine).
     #[error("job thread `{job}` panicked")]

@@ -5,9 +5,11 @@
 //! StartTime and BaseTime, then one line per interval and tag with the interval's start
 //! (seconds from BaseTime), its length, its max and the histogram, deflate-compressed
 //! and base64-encoded. Values are nanoseconds. Tags are `<job>/read.lat`,
-//! `<job>/write.lat` and `<job>/sync.lat`: for each report entry (a job thread, or the
-//! merged group) the histograms of every merged thread for that interval are added
-//! first. The log is written after the run, from histograms the job threads encoded
+//! `<job>/write.lat`, `<job>/trim.lat` and `<job>/sync.lat`: for each report entry (a
+//! job thread, or the merged group) the histograms of every merged thread for that
+//! interval are added first. An interval's start is from the job's start of
+//! measurement, as the JSON's `boreal.intervals[].t_ms` is (the ramp is left out of
+//! both), so a report lines the two up. The log is written after the run, from histograms the job threads encoded
 //! per interval, so writing it costs the measured loop nothing.
 
 use std::io::Write;
@@ -59,7 +61,6 @@ pub fn write_log<W: Write>(
         .begin_log_with(out, &mut serializer)?;
     let mut deserializer = Deserializer::new();
     for entry in entries {
-        let offset = entry.options.ramp_time;
         for sample in &entry.stats.intervals {
             for (t, kind) in INTERVAL_TAGS.iter().enumerate() {
                 if sample.encoded[t].is_empty() {
@@ -75,13 +76,8 @@ pub fn write_log<W: Write>(
                         .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
                 }
                 let tag = tag_for(&entry.name, kind);
-                log.write_histogram(
-                    &merged,
-                    offset + sample.start,
-                    sample.duration,
-                    Tag::new(&tag),
-                )
-                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+                log.write_histogram(&merged, sample.start, sample.duration, Tag::new(&tag))
+                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
             }
         }
     }

@@ -1,24 +1,255 @@
 //! `boreal-bench`: run fio-style jobs and report like fio.
 //!
-//! Arguments are fio's: job files, and job options as `--key=value` (a `--name=NAME`
-//! starts a job on the command line; options before any `--name` apply to every job
-//! and override job files). A handful of harness options (see `--help`) are taken
-//! out first. With no job at all it runs the embedded default job (see
-//! `boreal_bench::default_job`). Errors from the library are printed with their
-//! context via `anyhow`.
+//! The command line is sorted by `boreal_bench::cli`; with no job at all it runs the
+//! embedded default job (`boreal_bench::default_job`). Every output file is created
+//! before the run starts, so a path that cannot be written fails in the first second,
+//! not after the measurement; a SIGINT or SIGTERM ends the run early and the report
+//! and logs are written from what was measured. Errors are printed once, as a chain of
+//! contexts, never with a backtrace (they are the user's input or the machine's state,
+//! not a bug).
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
+use boreal_bench::cli::{self, Cli, Request};
 use boreal_bench::compare::{self, CompareSettings};
 use boreal_bench::default_job;
 use boreal_bench::job::{self, RawOption, RawSection};
 use boreal_bench::output::{self, OutputFormat, json, normal};
 use boreal_bench::runner::RunnerConfig;
-use boreal_bench::{hdrlog, run};
+use boreal_bench::{hdrlog, interrupt, run};
+
+/// Exit status of a run whose jobs failed or were refused.
+const EXIT_FAILED: u8 = 1;
+/// Exit status of a command line that cannot be understood.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let request = match cli::parse(std::env::args().skip(1).collect()) {
+        Ok(request) => request,
+        Err(e) => {
+            eprintln!("boreal-bench: {e}\n(boreal-bench --help lists the options)");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match request {
+        Request::Help => {
+            print!("{}", help_text());
+            ExitCode::SUCCESS
+        }
+        Request::Version => {
+            println!("{}", boreal_bench::VERSION);
+            ExitCode::SUCCESS
+        }
+        Request::Run(cli) => match run_cli(&cli) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("boreal-bench: error: {}", error_chain(&e));
+                ExitCode::from(EXIT_FAILED)
+            }
+        },
+    }
+}
+
+/// The error and its causes joined by `: `, leaving out a cause whose text the message
+/// before it already holds (our errors name their OS error in their own text).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+/// `--help`: the fixed text, then what the default job runs (read from the job itself,
+/// so the two never disagree).
+fn help_text() -> String {
+    let mut text = HELP.to_string();
+    match default_job::sections().and_then(|s| job::build_jobs(&s, &[])) {
+        Ok(set) => text.push_str(&default_job::describe(&set)),
+        Err(e) => text.push_str(&format!(
+            "    (the embedded default job does not parse: {e})\n"
+        )),
+    }
+    text.push_str(HELP_TAIL);
+    text
+}
+
+/// A file opened for writing before the run, with what it is for.
+struct OutputFile {
+    what: &'static str,
+    path: PathBuf,
+    file: File,
+}
+
+impl OutputFile {
+    /// Creates (truncates) `path` now, so an unwritable path fails before the run.
+    fn create(what: &'static str, path: &Path) -> Result<OutputFile> {
+        let file = File::create(path)
+            .with_context(|| format!("cannot write the {what} to {}", path.display()))?;
+        Ok(OutputFile {
+            what,
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    fn write(self, bytes: &[u8]) -> Result<()> {
+        let mut w = BufWriter::new(self.file);
+        w.write_all(bytes)
+            .and_then(|()| w.flush())
+            .with_context(|| format!("writing the {} to {}", self.what, self.path.display()))
+    }
+}
+
+fn run_cli(cli: &Cli) -> Result<ExitCode> {
+    let default = cli.job_files.is_empty() && cli.job_args.is_empty();
+    let mut sections: Vec<RawSection> = Vec::new();
+    let mut overrides: Vec<RawOption> = Vec::new();
+    if default {
+        sections = default_job::sections()?;
+        let scale = std::env::var(default_job::SCALE_ENV).ok();
+        overrides = default_job::scale_overrides(scale.as_deref())?;
+    }
+    for path in &cli.job_files {
+        sections.extend(job::read_job_file(path)?);
+    }
+    let command_line = job::parse::parse_job_args(&cli.job_args)?;
+    sections.extend(command_line.sections.iter().cloned());
+    overrides.extend(command_line.global.iter().cloned());
+    let set = job::build_jobs(&sections, &overrides)?;
+    if cli.parse_only {
+        for (job, group) in set.jobs.iter().zip(set.groups()) {
+            println!("{}", normal::job_line(job, group));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let scratch = if default {
+        let dir = default_job::prepare_scratch_dir(Path::new(default_job::SCRATCH_DIR))?;
+        eprintln!(
+            "boreal-bench: no job given, running the embedded default job {}: {} jobs one after another, {:?} of ramp and runtime in all, in {}",
+            default_job::JOB_PATH,
+            set.jobs.len(),
+            default_job::length(&set),
+            dir.display()
+        );
+        Some(PathBuf::from(default_job::SCRATCH_DIR))
+    } else {
+        None
+    };
+    let hdr_path = match (&cli.hdr_log, &scratch) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(dir)) => Some(dir.join(default_job::HDR_FILE)),
+        (None, None) => None,
+    };
+    // Every output is created before anything runs: results are never lost to a
+    // path that cannot be written.
+    let report_file = match &cli.output {
+        Some(path) => Some(OutputFile::create("report", path)?),
+        None => None,
+    };
+    let hdr_file = match &hdr_path {
+        Some(path) => Some(OutputFile::create("HdrHistogram log", path)?),
+        None => None,
+    };
+    let default_json = match &scratch {
+        Some(dir) => Some(OutputFile::create(
+            "JSON report",
+            &dir.join(default_job::JSON_FILE),
+        )?),
+        None => None,
+    };
+    let runner = RunnerConfig {
+        interval: cli.interval,
+        hdr_log: hdr_file.is_some(),
+    };
+    interrupt::install().context("installing the SIGINT/SIGTERM handler")?;
+
+    if cli.compare {
+        let allowed = boreal_bench::affinity::allowed_cpus()
+            .context("reading the CPUs this process may use")?;
+        if let Some(cpu) = cli.compare_cpu
+            && !allowed.contains(&cpu)
+        {
+            anyhow::bail!(
+                "--compare-cpu={cpu}: this process may only use CPUs {allowed:?}; pick one of them"
+            );
+        }
+        let table = compare::compare(
+            &sections,
+            &overrides,
+            &set,
+            &CompareSettings {
+                fio: cli.fio.clone(),
+                rounds: cli.rounds,
+                out_dir: cli.compare_dir.clone(),
+                runner,
+                cpu: cli.compare_cpu,
+            },
+        )?;
+        emit(report_file, &table)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let result = run::run(set, runner)?;
+    let entries = output::entries(&result);
+    if let Some(file) = hdr_file {
+        let mut log = Vec::new();
+        hdrlog::write_log(&mut log, &result, &entries).with_context(|| {
+            format!("encoding the HdrHistogram log for {}", file.path.display())
+        })?;
+        file.write(&log)?;
+    }
+    let text = match cli.format {
+        OutputFormat::Normal => normal::render(&result, &entries),
+        OutputFormat::Json => json::to_string(&json::report(&result, &entries, false)),
+        OutputFormat::JsonPlus => json::to_string(&json::report(&result, &entries, true)),
+    };
+    emit(report_file, &text)?;
+    if let Some(file) = default_json {
+        let path = file.path.clone();
+        file.write(json::to_string(&json::report(&result, &entries, true)).as_bytes())?;
+        if let Some(hdr) = &hdr_path {
+            eprintln!("\nHdrHistogram log: {}", hdr.display());
+        }
+        eprintln!("JSON report (json+): {}", path.display());
+        eprintln!("Render the report: {}", default_job::render_hint());
+    }
+    if let Some(signal) = result.interrupted {
+        eprintln!(
+            "boreal-bench: stopped early by {} after {:.1}s; the report covers what was measured until then",
+            interrupt::signal_name(signal),
+            result.elapsed.as_secs_f64()
+        );
+        return Ok(ExitCode::from((128 + signal) as u8));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn emit(file: Option<OutputFile>, text: &str) -> Result<()> {
+    match file {
+        Some(file) => file.write(text.as_bytes()),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .context("writing the report to stdout")
+        }
+    }
+}
 
 const HELP: &str = "\
 boreal-bench: a fio-style benchmark harness for boreal
@@ -31,25 +262,54 @@ Jobs come from fio job files ([global] and [job] sections) and/or the command li
 fio style: `--name=NAME` starts a job, the options after it belong to it. Job options
 given before any --name apply to every job, including those of job files, and override
 them (handy to shrink a shipped job: `boreal-bench jobs/x.fio --size=16m --runtime=2`).
+In job files `;` and `#` start a comment anywhere on a line, as in fio.
 
 JOB OPTIONS (meanings and defaults as in fio's HOWTO):
-    name filename directory rw (read write randread randwrite rw/readwrite randrw)
-    rwmixread rwmixwrite bs size io_size offset iodepth iodepth_batch_submit numjobs
-    runtime time_based ramp_time direct ioengine (psync io_uring boreal-journal) fsync
-    fdatasync end_fsync rate_iops randseed percentile_list group_reporting cpus_allowed
-    stonewall clocksource (cpu clock_gettime)
+  what and where   name description filename (a:b:c) directory filename_format nrfiles
+                   filesize (or a range) openfiles file_service_type (roundrobin
+                   sequential random, :N) size io_size loops offset create_on_open
+                   invalidate (default 1: the files' page cache is dropped first)
+  pattern          rw (read write trim randread randwrite randtrim rw/readwrite randrw
+                   trimwrite randtrimwrite, with fio's :N offset modifier) rw_sequencer
+                   rwmixread rwmixwrite bs (read,write,trim) bsrange bssplit
+                   norandommap random_generator random_distribution (random zipf:T
+                   pareto:H normal:D, :CENTER) randseed randrepeat
+  engine           ioengine (psync io_uring null boreal-journal tokio-uring glommio;
+                   libaio and posixaio run on io_uring, sync/pvsync/vsync on psync)
+                   iodepth iodepth_batch_submit direct buffered sync (0 dsync 1) thread
+  timing           runtime/timeout time_based ramp_time startdelay (or a range)
+                   numjobs stonewall wait_for exitall flow flow_id flow_sleep
+                   cpus_allowed cpus_allowed_policy (shared split) clocksource (cpu
+                   clock_gettime)
+  durability       fsync fdatasync end_fsync
+  rates            rate rate_iops (read,write,trim) rate_process (linear poisson)
+  verify           verify (crc32c md5 pattern) verify_pattern verify_backlog do_verify
+  reporting        percentile_list clat_percentiles lat_percentiles group_reporting
+                   gtod_reduce disable_lat disable_clat disable_slat
+                   disable_bw_measurement write_lat_log write_bw_log write_iops_log
+                   log_avg_msec
   Sizes use fio's suffixes with base 1024 (4k = 4096); times take us/ms/s/m/h/d.
-  Any other option is refused with the file and line it is on.
-    boreal_park_spin=TIME (io_uring and boreal-journal, boreal-specific) how long the
+  ${VAR} in a value is the environment variable (an unset one is refused: fio would
+  put an empty string there); $pagesize, $ncpus, $mb_memory are fio's keywords.
+  `include FILE` in a section reads FILE's options there. An fio option boreal-bench
+  does not do is refused with the file, the line and why; an unknown one with the
+  closest option's name. Trims are BLKDISCARD on a block device (as fio) and a
+  punched hole in a regular file (where fio's trim fails). Verify headers are
+  boreal-bench's own (fio cannot verify them, nor boreal-bench fio's).
+  boreal-specific:
+    boreal_park_spin=TIME (io_uring and boreal-journal) how long the
                           job's runtime polls for completions before it sleeps in the
                           kernel, while I/O is in flight; 0 never polls (fio does not
                           poll). At most 10ms. Default 50us. --compare-fio leaves it out
                           of fio's job file.
+    boreal_placement=P    unpinned (default, as fio) or quiet: pin each copy of a job
+                          without cpus_allowed to its own CPU, those that take none of
+                          the device's interrupts first (see MEASUREMENT)
 
 BOREAL-JOURNAL (ioengine=boreal-journal, boreal-specific):
     Each write I/O is one durable append of bs/record_size redo records to a core of
     boreal's storage engine (per-core journal with group commit, hot log, coalescer,
-    page store) on the job's pinned io_uring runtime; iodepth appends in flight. clat
+    page store) on the job's io_uring runtime; iodepth appends in flight. clat
     is the commit latency. rw must be write (GetPage@LSN reads are not implemented
     yet); fsync/fdatasync/end_fsync are refused (appends are durable when acked).
     directory/filename names the job's data directory (created; reused and recycled
@@ -69,263 +329,60 @@ BOREAL-JOURNAL (ioengine=boreal-journal, boreal-specific):
     records_per_batch, backpressure_waits and more.
 
 HARNESS OPTIONS:
-    --output-format=FMT   normal (default), json, or json+ (json with histogram bins)
+    --output-format=FMT   normal (default), json, or json+ (json with histogram bins);
+                          with json on stdout, stdout holds the JSON and nothing else
     --output=FILE         write the report to FILE instead of stdout
     --hdr-log=FILE        also write an HdrHistogram interval log (ns) to FILE
     --log-interval=TIME   interval of the log and of the JSON's per-interval series
                           (default 1s)
+    --parse-only          read and check the jobs, print fio's line for each, do no I/O
     --compare-fio         run the jobs through fio and boreal-bench alternately and
                           print medians and ratios (fio must be installed)
     --rounds=N            rounds of the comparison (default 3)
     --compare-dir=DIR     where the comparison writes its job file and JSONs
                           (default ./compare-out)
     --fio=PATH            the fio binary for --compare-fio (default: fio on PATH)
-    --compare-cpu=N       the CPU both tools run every job on in --compare-fio (both
-                          get cpus_allowed=N; default: the last CPU this process may
-                          use)
+    --compare-cpu=N       pin every job of both tools to CPU N in --compare-fio
+                          (cpus_allowed=N); default: neither is pinned
     -h, --help            this text
     -V, --version         the version
+  Output files (--output, --hdr-log, the default job's files) are created before the
+  run starts, so a path that cannot be written is refused at once.
 
 DEFAULT:
     Given no job file and no --name, boreal-bench runs its embedded default job
-    (bench/jobs/default.fio): the four standard device checks (4k write+fdatasync
-    depth 1, 4k randread depth 32, 4k write depth 32, 128k write depth 32), one after
-    another, each 2 s ramp + 6 s measured on a 256 MiB file through ioengine=io_uring,
-    about 35 s in all. It works in target/boreal-bench/ under the current directory
+    (bench/jobs/default.fio) in target/boreal-bench/ under the current directory
     (created if missing; run it from the workspace root: `cargo run --release -p
     boreal-bench`), prints the fio-style report, writes target/boreal-bench/default.json
-    (json+) and target/boreal-bench/default.hdr (HdrHistogram log), and ends with the
-    command that renders them as HTML. Harness options (--compare-fio, --output-format,
-    ...) apply to it too.
+    (json+) and target/boreal-bench/default.hdr (HdrHistogram log), and ends (on stderr)
+    with the command that renders them as HTML. Harness options (--compare-fio,
+    --output-format, ...) apply to it too. Its jobs, one after another:
+";
 
+const HELP_TAIL: &str = "
 MEASUREMENT:
-    One thread per job copy (numjobs), pinned per cpus_allowed or round-robin over
-    the CPUs allowed, those that take none of the device's interrupts first (a
-    job pinned onto one is noted). Files are laid out (written fully) before timing. clat is from
+    One thread per job copy (numjobs). As in fio, a job without cpus_allowed is not
+    pinned: it runs where the scheduler puts it. cpus_allowed=LIST limits it to those
+    CPUs (cpus_allowed_policy=shared, the default: every copy on the whole list;
+    split: copy k on the k-th CPU); boreal_placement=quiet pins each copy to its own
+    CPU, those that take none of the device's interrupts first (a job pinned onto one
+    is noted). Before anything is written the run's I/O buffers (bs x iodepth per
+    thread) are checked against the memory available, and a job that cannot fit is
+    refused. Files are laid out (written fully) before timing. clat is from
     submission to completion, slat is the submit call, lat is from the I/O's start;
-    with rate_iops the load is open-loop and lat is from each I/O's scheduled start,
-    so stalls are not hidden. ramp_time results are discarded. psync runs at depth 1
+    with rate or rate_iops the load is open-loop and lat is from each I/O's scheduled
+    start, so stalls are not hidden. ramp_time results are discarded. psync runs at depth 1
     whatever iodepth says, like fio's psync. Timestamps come from the CPU's
     time-stamp counter (clocksource=cpu, ~10 ns a reading, calibrated for 20 ms at
     start) where the kernel keeps time with it, as fio's default does, else from
     clock_gettime (~23 ns); the JSON's boreal.clocksource says which.
+    SIGINT or SIGTERM (Ctrl-C) stops the run as fio does: every job stops issuing,
+    the report and logs are written from what was measured so far; a second signal
+    ends the process at once.
+
+EXIT STATUS:
+    0    every job ran (or, with --parse-only, every job parsed)
+    1    a job was refused or failed, or an output could not be written
+    2    the command line could not be understood (unknown flag, missing value)
+    130  stopped by SIGINT, 143 by SIGTERM, after writing what was measured
 ";
-
-#[derive(Debug)]
-struct Cli {
-    format: OutputFormat,
-    output: Option<PathBuf>,
-    hdr_log: Option<PathBuf>,
-    interval: Duration,
-    compare: bool,
-    rounds: u32,
-    compare_dir: PathBuf,
-    fio: PathBuf,
-    compare_cpu: Option<usize>,
-    job_files: Vec<PathBuf>,
-    job_args: Vec<String>,
-}
-
-fn parse_cli(args: Vec<String>) -> Result<Option<Cli>> {
-    let mut cli = Cli {
-        format: OutputFormat::Normal,
-        output: None,
-        hdr_log: None,
-        interval: Duration::from_secs(1),
-        compare: false,
-        rounds: 3,
-        compare_dir: PathBuf::from("compare-out"),
-        fio: PathBuf::from("fio"),
-        compare_cpu: None,
-        job_files: Vec::new(),
-        job_args: Vec::new(),
-    };
-    const TAKES_VALUE: [&str; 8] = [
-        "output-format",
-        "output",
-        "hdr-log",
-        "log-interval",
-        "rounds",
-        "compare-dir",
-        "fio",
-        "compare-cpu",
-    ];
-    let mut iter = args.into_iter();
-    while let Some(arg) = iter.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "-V" | "--version" => {
-                println!("{}", boreal_bench::VERSION);
-                std::process::exit(0);
-            }
-            "--compare-fio" => {
-                cli.compare = true;
-                continue;
-            }
-            _ => {}
-        }
-        let Some(body) = arg.strip_prefix("--") else {
-            cli.job_files.push(PathBuf::from(arg));
-            continue;
-        };
-        let (key, inline) = match body.split_once('=') {
-            Some((k, v)) => (k, Some(v.to_string())),
-            None => (body, None),
-        };
-        if !TAKES_VALUE.contains(&key) {
-            cli.job_args.push(arg);
-            continue;
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => iter
-                .next()
-                .with_context(|| format!("--{key} needs a value (--{key}=VALUE)"))?,
-        };
-        match key {
-            "output-format" => cli.format = value.parse().map_err(anyhow::Error::msg)?,
-            "output" => cli.output = Some(PathBuf::from(value)),
-            "hdr-log" => cli.hdr_log = Some(PathBuf::from(value)),
-            "log-interval" => {
-                cli.interval = job::options::parse_time(&value)
-                    .filter(|d| *d >= Duration::from_millis(1))
-                    .with_context(|| {
-                        format!("--log-interval={value}: expected a time of at least 1ms, e.g. 500ms or 1s")
-                    })?;
-            }
-            "rounds" => {
-                cli.rounds = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .with_context(|| format!("--rounds={value}: expected 1..=1000"))?;
-            }
-            "compare-dir" => cli.compare_dir = PathBuf::from(value),
-            "fio" => cli.fio = PathBuf::from(value),
-            "compare-cpu" => {
-                cli.compare_cpu =
-                    Some(value.parse().ok().with_context(|| {
-                        format!("--compare-cpu={value}: expected a CPU number")
-                    })?);
-            }
-            _ => unreachable!("listed in TAKES_VALUE"),
-        }
-    }
-    Ok(Some(cli))
-}
-
-fn main() -> Result<()> {
-    let Some(cli) = parse_cli(std::env::args().skip(1).collect())? else {
-        print!("{HELP}");
-        return Ok(());
-    };
-    let default = cli.job_files.is_empty() && cli.job_args.is_empty();
-    let mut sections: Vec<RawSection> = Vec::new();
-    let mut overrides: Vec<RawOption> = Vec::new();
-    if default {
-        sections = default_job::sections()?;
-        let scale = std::env::var(default_job::SCALE_ENV).ok();
-        overrides = default_job::scale_overrides(scale.as_deref())?;
-    }
-    for path in &cli.job_files {
-        sections.extend(job::read_job_file(path)?);
-    }
-    let command_line = job::parse::parse_job_args(&cli.job_args)?;
-    sections.extend(command_line.sections.iter().cloned());
-    overrides.extend(command_line.global.iter().cloned());
-    let set = job::build_jobs(&sections, &overrides)?;
-    let scratch = if default {
-        let dir = default_job::prepare_scratch_dir(Path::new(default_job::SCRATCH_DIR))?;
-        println!(
-            "boreal-bench: no job given, running the embedded default job {}: {} checks one after another, {:?} of ramp and runtime in all, in {}",
-            default_job::JOB_PATH,
-            set.jobs.len(),
-            default_length(&set),
-            dir.display()
-        );
-        Some(PathBuf::from(default_job::SCRATCH_DIR))
-    } else {
-        None
-    };
-    let hdr_log = match (&cli.hdr_log, &scratch) {
-        (Some(path), _) => Some(path.clone()),
-        (None, Some(dir)) => Some(dir.join(default_job::HDR_FILE)),
-        (None, None) => None,
-    };
-    let runner = RunnerConfig {
-        interval: cli.interval,
-        hdr_log: hdr_log.is_some(),
-    };
-
-    if cli.compare {
-        let allowed = boreal_bench::affinity::allowed_cpus()
-            .context("reading the CPUs this process may use")?;
-        let cpu = match cli.compare_cpu {
-            Some(cpu) if allowed.contains(&cpu) => cpu,
-            Some(cpu) => anyhow::bail!(
-                "--compare-cpu={cpu}: this process may only use CPUs {allowed:?}; pick one of them"
-            ),
-            None => *allowed.last().context("no CPU is allowed")?,
-        };
-        let table = compare::compare(
-            &sections,
-            &overrides,
-            &set,
-            &CompareSettings {
-                fio: cli.fio.clone(),
-                rounds: cli.rounds,
-                out_dir: cli.compare_dir.clone(),
-                runner,
-                cpu,
-            },
-        )?;
-        return emit(&cli, &table);
-    }
-
-    let result = run::run(set, runner)?;
-    let entries = output::entries(&result);
-    if let Some(path) = &hdr_log {
-        hdrlog::write_log_file(path, &result, &entries)?;
-    }
-    let text = match cli.format {
-        OutputFormat::Normal => normal::render(&result, &entries),
-        OutputFormat::Json => json::to_string(&json::report(&result, &entries, false)),
-        OutputFormat::JsonPlus => json::to_string(&json::report(&result, &entries, true)),
-    };
-    emit(&cli, &text)?;
-    if let Some(dir) = &scratch {
-        let json_path = dir.join(default_job::JSON_FILE);
-        std::fs::write(
-            &json_path,
-            json::to_string(&json::report(&result, &entries, true)),
-        )
-        .with_context(|| format!("writing the JSON report to {}", json_path.display()))?;
-        if let Some(hdr) = &hdr_log {
-            println!("\nHdrHistogram log: {}", hdr.display());
-        }
-        println!("JSON report (json+): {}", json_path.display());
-        println!("Render the report: {}", default_job::render_hint());
-    }
-    Ok(())
-}
-
-/// Ramp plus runtime of every job, added up (the default job's groups run in turn).
-fn default_length(set: &job::JobSet) -> Duration {
-    set.jobs
-        .iter()
-        .map(|j| j.ramp_time + j.runtime.unwrap_or_default())
-        .sum()
-}
-
-fn emit(cli: &Cli, text: &str) -> Result<()> {
-    match &cli.output {
-        Some(path) => std::fs::write(path, text)
-            .with_context(|| format!("writing the report to {}", path.display())),
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes())?;
-            stdout.flush()?;
-            Ok(())
-        }
-    }
-}

@@ -1,14 +1,25 @@
 //! From jobs to threads: one [`JobInstance`] per copy of each job (`numjobs`), each with
-//! its file, its region and its CPU.
+//! its file, its region and where it may run.
 //!
-//! File names follow fio, so fio and boreal-bench run on the same file when compared:
-//! `filename` if given, else `directory/jobname.copy.0`. A job without `size` uses the
-//! existing file's size (minus `offset`), as fio does. CPUs: with `cpus_allowed`, copy
-//! k runs on the k-th listed CPU (mod the list's length, like fio's
-//! `cpus_allowed_policy=split`); without it, all copies of all jobs are dealt round-robin
-//! over the CPUs this process may use. Jobs are split into stonewall groups (a job with
-//! `stonewall` starts a new one), which run one after another; CPUs are dealt
-//! round-robin afresh for each group. Planning reads file metadata but writes nothing.
+//! File names follow fio, so fio and boreal-bench run on the same files when compared:
+//! `filename` if given (a `:`-separated list, `\:` for a colon in a name; every copy
+//! shares them), else `nrfiles` names from `filename_format` (default
+//! `$jobname.$jobnum.$filenum`), in `directory`. Each file's region starts at `offset`
+//! and is `filesize` long (a size picked per file when it is a range), else `size /
+//! nrfiles`, else the existing file's size minus `offset`, as fio does; regions are
+//! whole blocks of the smallest block size.
+//!
+//! Placement follows fio: a job without `cpus_allowed` is not pinned and runs wherever
+//! the scheduler puts it (pinning a job fio would let float changes what it measures:
+//! on the dev VM a depth-1 fdatasync job ran at 0.63x fio's IOPS pinned where fio
+//! floated). `cpus_allowed` limits the job's threads to a set of CPUs, every copy to the
+//! whole set (`cpus_allowed_policy=shared`, fio's default) or copy k to the k-th CPU of
+//! the set (`split`). The boreal-specific `boreal_placement=quiet` pins each copy to one
+//! CPU, dealt round-robin over the CPUs this process may use, those that take none of
+//! the device's interrupts first (NVMe-NOTES "CPU placement"); CPUs are dealt afresh
+//! for each stonewall group. Jobs are split into stonewall groups (a job with
+//! `stonewall` starts a new one), which run one after another. Planning reads file
+//! metadata but writes nothing.
 //!
 //! `ioengine=boreal-journal` jobs: the same name is the copy's data directory (journal
 //! and page store), `size` is the journal's size (default
@@ -21,6 +32,7 @@ use std::sync::Arc;
 
 use crate::engine::journal::JOURNAL_BYTES_DEFAULT;
 use crate::error::BenchError;
+use crate::job::kinds::{BorealPlacement, CpusAllowedPolicy};
 use crate::job::{EngineName, JobOptions, JobSet};
 
 /// One thread's worth of work.
@@ -32,12 +44,19 @@ pub struct JobInstance {
     pub job_index: usize,
     /// Which copy of the job this is, `0..numjobs`.
     pub copy: u32,
-    /// The file to do I/O on.
+    /// The first file (a `boreal-journal` job's data directory).
     pub path: PathBuf,
-    /// Bytes of the region, starting at `options.offset`; a whole number of blocks.
+    /// Every file of the thread, in the order I/Os number them.
+    pub files: Vec<PathBuf>,
+    /// Bytes of each file's region, starting at `options.offset`; whole blocks.
+    pub file_lens: Vec<u64>,
+    /// Bytes of all the regions together (the default `io_size`).
     pub region_len: u64,
-    /// The CPU this thread is pinned to.
-    pub cpu: usize,
+    /// The CPUs this thread may run on; `None`: not pinned (the process's CPUs, where
+    /// the scheduler puts it).
+    pub cpus: Option<Vec<usize>>,
+    /// `wait_for`: the index of the (earlier) job this one waits for.
+    pub wait_for: Option<usize>,
     /// The stonewall group: groups run one after another, in order, and the jobs of a
     /// group run together. 0 for the first job; each later job with `stonewall`
     /// starts the next group (fio's `groupid`).
@@ -59,64 +78,38 @@ pub fn plan(set: &JobSet, available_cpus: &[usize]) -> Result<Vec<JobInstance>, 
         }
         let options = Arc::new(job.clone());
         for copy in 0..job.numjobs {
-            let path = match &job.filename {
-                Some(name) => {
-                    let path = PathBuf::from(name);
-                    match (&job.directory, path.is_relative()) {
-                        (Some(dir), true) => dir.join(path),
-                        _ => path,
-                    }
-                }
-                None => {
-                    let name = format!("{}.{}.0", job.name, copy);
-                    match &job.directory {
-                        Some(dir) => dir.join(name),
-                        None => PathBuf::from(name),
-                    }
-                }
+            let files = file_names(job, copy);
+            let file_lens = if job.ioengine == EngineName::BorealJournal {
+                vec![job.size.unwrap_or(JOURNAL_BYTES_DEFAULT)]
+            } else {
+                region_lens(job, copy, &files)?
             };
-            let size = match job.size {
-                Some(size) => size,
-                None if job.ioengine == EngineName::BorealJournal => JOURNAL_BYTES_DEFAULT,
-                None => {
-                    let existing = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                    if existing <= job.offset {
-                        return Err(BenchError::Job {
-                            job: job.name.clone(),
-                            message: format!(
-                                "no `size` given and {} does not exist or is not larger than `offset`; set `size`",
-                                path.display()
-                            ),
-                        });
-                    }
-                    existing - job.offset
-                }
-            };
-            let region_len = size / job.bs * job.bs;
-            if region_len == 0 {
-                return Err(BenchError::Job {
-                    job: job.name.clone(),
-                    message: format!(
-                        "the region ({size} bytes) holds no whole block of bs={}",
-                        job.bs
-                    ),
-                });
-            }
-            let cpu = match &job.cpus_allowed {
-                Some(cpus) => cpus[copy as usize % cpus.len()],
-                None => {
+            let region_len: u64 = file_lens.iter().sum();
+            let cpus = match (&job.cpus_allowed, job.boreal_placement) {
+                (Some(set), _) => Some(match job.cpus_allowed_policy {
+                    CpusAllowedPolicy::Shared => set.clone(),
+                    CpusAllowedPolicy::Split => vec![set[copy as usize % set.len()]],
+                }),
+                (None, BorealPlacement::Quiet) => {
                     let cpu = available_cpus[next_cpu % available_cpus.len()];
                     next_cpu += 1;
-                    cpu
+                    Some(vec![cpu])
                 }
+                (None, BorealPlacement::Unpinned) => None,
             };
             instances.push(JobInstance {
                 options: Arc::clone(&options),
                 job_index,
                 copy,
-                path,
+                path: files[0].clone(),
+                wait_for: job
+                    .wait_for
+                    .as_ref()
+                    .and_then(|name| set.jobs[..job_index].iter().rposition(|j| &j.name == name)),
+                files,
+                file_lens,
                 region_len,
-                cpu,
+                cpus,
                 group,
             });
         }
@@ -142,6 +135,110 @@ pub fn plan(set: &JobSet, available_cpus: &[usize]) -> Result<Vec<JobInstance>, 
     Ok(instances)
 }
 
+/// The index ranges of `instances` (as [`plan`] returns them) that make up each
+/// stonewall group, in order.
+pub fn group_ranges(instances: &[JobInstance]) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    while start < instances.len() {
+        let group = instances[start].group;
+        let end = instances[start..]
+            .iter()
+            .position(|i| i.group != group)
+            .map_or(instances.len(), |n| start + n);
+        ranges.push(start..end);
+        start = end;
+    }
+    ranges
+}
+
+/// Splits `filename` on `:` (`\\:` is a colon in a name).
+fn split_filenames(list: &str) -> Vec<String> {
+    let mut names = vec![String::new()];
+    let mut chars = list.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&':') => {
+                names.last_mut().expect("one name at least").push(':');
+                chars.next();
+            }
+            ':' => names.push(String::new()),
+            c => names.last_mut().expect("one name at least").push(c),
+        }
+    }
+    names.retain(|n| !n.is_empty());
+    names
+}
+
+/// The files of copy `copy` of `job` (see the module docs).
+fn file_names(job: &JobOptions, copy: u32) -> Vec<PathBuf> {
+    let names: Vec<String> = match &job.filename {
+        Some(list) => split_filenames(list),
+        None => (0..job.nrfiles)
+            .map(|n| {
+                job.filename_format
+                    .replace("$jobname", &job.name)
+                    .replace("$jobnum", &copy.to_string())
+                    .replace("$filenum", &n.to_string())
+            })
+            .collect(),
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            let path = PathBuf::from(name);
+            match (&job.directory, path.is_relative()) {
+                (Some(dir), true) => dir.join(path),
+                _ => path,
+            }
+        })
+        .collect()
+}
+
+/// Each file's region length (see the module docs), whole blocks of the smallest size.
+fn region_lens(job: &JobOptions, copy: u32, files: &[PathBuf]) -> Result<Vec<u64>, BenchError> {
+    let fail = |message: String| BenchError::Job {
+        job: job.name.clone(),
+        message,
+    };
+    let count = files.len() as u64;
+    let mut rng = crate::workload::Rng::new(job.randseed ^ 0xF11E_51CE ^ u64::from(copy));
+    let mut lens = Vec::with_capacity(files.len());
+    for path in files {
+        let len = match (job.filesize, job.size) {
+            (Some((lo, hi)), _) => lo + if hi > lo { rng.below(hi - lo + 1) } else { 0 },
+            (None, Some(size)) => size / count,
+            (None, None) if !job.ioengine.uses_files() => {
+                return Err(fail(format!(
+                    "ioengine={} needs `size` (there is no file to take it from)",
+                    job.ioengine.as_str()
+                )));
+            }
+            (None, None) => {
+                let existing = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                if existing <= job.offset {
+                    return Err(fail(format!(
+                        "no `size` given and {} does not exist or is not larger than `offset`; set `size`",
+                        path.display()
+                    )));
+                }
+                existing - job.offset
+            }
+        };
+        let unit = job.min_bs().max(1);
+        let region = len / unit * unit;
+        if region < job.bs {
+            return Err(fail(format!(
+                "the region of {} ({len} bytes) holds no whole block of bs={}",
+                path.display(),
+                job.bs
+            )));
+        }
+        lens.push(region);
+    }
+    Ok(lens)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,15 +249,27 @@ mod tests {
         build_jobs(&parse_job_file(text, Path::new("t.fio")).unwrap(), &[]).unwrap()
     }
 
+    fn cpus(inst: &[JobInstance]) -> Vec<Option<Vec<usize>>> {
+        inst.iter().map(|i| i.cpus.clone()).collect()
+    }
+
     #[test]
-    fn numjobs_expands_with_fio_file_names_and_round_robin_cpus() {
+    fn numjobs_expands_with_fio_file_names_and_no_pinning() {
         let s = set("[global]\nsize=1m\ndirectory=/tmp/d\n[a]\nnumjobs=3\n[b]\nfilename=f\n");
         let inst = plan(&s, &[0, 1]).unwrap();
         assert_eq!(inst.len(), 4);
         assert_eq!(inst[1].path, PathBuf::from("/tmp/d/a.1.0"));
         assert_eq!(inst[3].path, PathBuf::from("/tmp/d/f"));
-        let cpus: Vec<usize> = inst.iter().map(|i| i.cpu).collect();
-        assert_eq!(cpus, [0, 1, 0, 1]);
+        assert_eq!(cpus(&inst), [None, None, None, None]);
+    }
+
+    #[test]
+    fn quiet_placement_deals_cpus_round_robin_per_group() {
+        let s =
+            set("[global]\nsize=1m\nboreal_placement=quiet\n[a]\nnumjobs=3\n[b]\n[c]\nstonewall\n");
+        let inst = plan(&s, &[0, 1]).unwrap();
+        let got: Vec<usize> = inst.iter().map(|i| i.cpus.as_ref().unwrap()[0]).collect();
+        assert_eq!(got, [0, 1, 0, 1, 0]);
     }
 
     #[test]
@@ -174,10 +283,15 @@ mod tests {
     }
 
     #[test]
-    fn cpus_allowed_splits_copies() {
-        let s = set("[a]\nsize=1m\nnumjobs=3\ncpus_allowed=4-5\n");
-        let cpus: Vec<usize> = plan(&s, &[0]).unwrap().iter().map(|i| i.cpu).collect();
-        assert_eq!(cpus, [4, 5, 4]);
+    fn cpus_allowed_is_shared_by_default_and_split_on_request() {
+        let s = set("[a]\nsize=1m\nnumjobs=2\ncpus_allowed=4-5\n");
+        let shared = Some(vec![4, 5]);
+        assert_eq!(cpus(&plan(&s, &[0]).unwrap()), [shared.clone(), shared]);
+        let s = set("[a]\nsize=1m\nnumjobs=3\ncpus_allowed=4-5\ncpus_allowed_policy=split\n");
+        assert_eq!(
+            cpus(&plan(&s, &[0]).unwrap()),
+            [Some(vec![4]), Some(vec![5]), Some(vec![4])]
+        );
     }
 
     #[test]
@@ -195,6 +309,22 @@ mod tests {
             "[global]\nioengine=boreal-journal\nrw=write\nfilename=/nonexistent/x\n[a]\n[b]\nstonewall\n",
         );
         assert_eq!(plan(&s, &[0]).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn nrfiles_filename_format_and_filename_lists() {
+        let s = set("[a]\nsize=4m\nnrfiles=4\nnumjobs=2\ndirectory=/d\n");
+        let inst = plan(&s, &[0]).unwrap();
+        assert_eq!(inst[1].files.len(), 4);
+        assert_eq!(inst[1].files[3], PathBuf::from("/d/a.1.3"));
+        assert_eq!(inst[1].file_lens, [1 << 20; 4]);
+        assert_eq!(inst[1].region_len, 4 << 20);
+        let s = set("[a]\nsize=2m\nfilename_format=f.$filenum.$jobname\nnrfiles=2\n");
+        assert_eq!(plan(&s, &[0]).unwrap()[0].files[1], PathBuf::from("f.1.a"));
+        let s = set("[a]\nfilesize=1m\nfilename=x:y\\:z\n");
+        let inst = plan(&s, &[0]).unwrap();
+        assert_eq!(inst[0].files, [PathBuf::from("x"), PathBuf::from("y:z")]);
+        assert_eq!(inst[0].region_len, 2 << 20);
     }
 
     #[test]

@@ -157,8 +157,11 @@ impl DirStats {
     }
 }
 
-/// Which latency an interval histogram holds, and its tag in the HdrHistogram log.
-pub const INTERVAL_TAGS: [&str; 3] = ["read.lat", "write.lat", "sync.lat"];
+/// Which latency an interval histogram holds, and its tag in the HdrHistogram log:
+/// one per direction ([`Dir::index`]), then syncs ([`SYNC_TAG`]).
+pub const INTERVAL_TAGS: [&str; 4] = ["read.lat", "write.lat", "trim.lat", "sync.lat"];
+/// Index of the sync histogram in [`INTERVAL_TAGS`].
+pub const SYNC_TAG: usize = 3;
 
 /// One interval of the measured time.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -167,27 +170,27 @@ pub struct IntervalSample {
     pub start: Duration,
     /// Length of the interval (the last one may be shorter).
     pub duration: Duration,
-    /// Completed reads and writes.
-    pub ios: [u64; 2],
-    /// Bytes read and written.
-    pub bytes: [u64; 2],
+    /// Completed reads, writes and trims.
+    pub ios: [u64; 3],
+    /// Bytes read, written and trimmed.
+    pub bytes: [u64; 3],
     /// Completed syncs.
     pub sync_ios: u64,
     /// V2-encoded latency histograms per [`INTERVAL_TAGS`], one entry per job merged in
     /// (empty unless an HdrHistogram log was asked for).
-    pub encoded: [Vec<Vec<u8>>; 3],
+    pub encoded: [Vec<Vec<u8>>; 4],
 }
 
 impl IntervalSample {
     /// Adds `other` (the same interval of another job) into `self`.
     pub fn merge(&mut self, other: &IntervalSample) {
         self.duration = self.duration.max(other.duration);
-        for d in 0..2 {
+        for d in 0..3 {
             self.ios[d] += other.ios[d];
             self.bytes[d] += other.bytes[d];
         }
         self.sync_ios += other.sync_ios;
-        for t in 0..3 {
+        for t in 0..4 {
             self.encoded[t].extend(other.encoded[t].iter().cloned());
         }
     }
@@ -200,7 +203,7 @@ pub struct IntervalRecorder {
     len: Duration,
     current: IntervalSample,
     index: u64,
-    hists: Option<[Histogram<u64>; 3]>,
+    hists: Option<[Histogram<u64>; 4]>,
     done: Vec<IntervalSample>,
 }
 
@@ -216,7 +219,14 @@ impl IntervalRecorder {
                 ..IntervalSample::default()
             },
             index: 0,
-            hists: with_hdr.then(|| [new_histogram(), new_histogram(), new_histogram()]),
+            hists: with_hdr.then(|| {
+                [
+                    new_histogram(),
+                    new_histogram(),
+                    new_histogram(),
+                    new_histogram(),
+                ]
+            }),
             done: Vec::new(),
         }
     }
@@ -251,13 +261,13 @@ impl IntervalRecorder {
         self.index += 1;
     }
 
-    /// Records a completed data I/O.
-    pub fn record_io(&mut self, t: Instant, dir: Dir, bytes: u64, lat_ns: u64) {
+    /// Records a completed data I/O (its latency, if measured).
+    pub fn record_io(&mut self, t: Instant, dir: Dir, bytes: u64, lat_ns: Option<u64>) {
         self.advance_to(t);
         self.current.ios[dir.index()] += 1;
         self.current.bytes[dir.index()] += bytes;
-        if let Some(hists) = self.hists.as_mut() {
-            hists[dir.index()].saturating_record(lat_ns.clamp(1, LAT_NS_MAX));
+        if let (Some(hists), Some(ns)) = (self.hists.as_mut(), lat_ns) {
+            hists[dir.index()].saturating_record(ns.clamp(1, LAT_NS_MAX));
         }
     }
 
@@ -266,7 +276,7 @@ impl IntervalRecorder {
         self.advance_to(t);
         self.current.sync_ios += 1;
         if let Some(hists) = self.hists.as_mut() {
-            hists[2].saturating_record(lat_ns.clamp(1, LAT_NS_MAX));
+            hists[SYNC_TAG].saturating_record(lat_ns.clamp(1, LAT_NS_MAX));
         }
     }
 
@@ -306,8 +316,8 @@ impl IntervalRecorder {
 /// Everything one job thread (or a merged group) measured.
 #[derive(Debug, Clone, Default)]
 pub struct JobStats {
-    /// Reads and writes, indexed by [`Dir::index`].
-    pub dirs: [DirStats; 2],
+    /// Reads, writes and trims, indexed by [`Dir::index`].
+    pub dirs: [DirStats; 3],
     /// fsync/fdatasync latency, from queue to completion.
     pub sync: LatStat,
     /// Measured time (after ramp), the longest of the merged jobs.
@@ -318,6 +328,8 @@ pub struct JobStats {
     pub intervals: Vec<IntervalSample>,
     /// Engine-specific figures.
     pub engine_extra: serde_json::Map<String, serde_json::Value>,
+    /// Figures of the harness itself (offset coverage, verify counts), for the JSON.
+    pub harness_extra: serde_json::Map<String, serde_json::Value>,
     /// How many job threads were merged into this.
     pub jobs_merged: u32,
     /// The depth the job ran at: `min(iodepth, engine.depth_max())` (the largest of
@@ -330,7 +342,7 @@ pub struct JobStats {
 impl JobStats {
     /// Adds another job's stats into `self` (fio's `group_reporting`).
     pub fn merge(&mut self, other: &JobStats) {
-        for d in 0..2 {
+        for d in 0..3 {
             self.dirs[d].merge(&other.dirs[d]);
         }
         self.sync.merge(&other.sync);
@@ -350,6 +362,16 @@ impl JobStats {
             self.engine_extra
                 .entry(key.clone())
                 .or_insert_with(|| value.clone());
+        }
+        for (key, value) in &other.harness_extra {
+            let merged = match (self.harness_extra.get(key), value) {
+                (Some(serde_json::Value::Number(a)), serde_json::Value::Number(b)) => {
+                    serde_json::Value::from(a.as_u64().unwrap_or(0) + b.as_u64().unwrap_or(0))
+                }
+                (Some(mine), _) => mine.clone(),
+                (None, theirs) => theirs.clone(),
+            };
+            self.harness_extra.insert(key.clone(), merged);
         }
         self.jobs_merged += other.jobs_merged;
         self.iodepth_effective = self.iodepth_effective.max(other.iodepth_effective);
@@ -392,13 +414,18 @@ mod tests {
         let t0 = Instant::now();
         let s = Duration::from_secs(1);
         let mut rec = IntervalRecorder::new(t0, s, true);
-        rec.record_io(t0 + Duration::from_millis(10), Dir::Read, 4096, 1000);
-        rec.record_io(t0 + Duration::from_millis(2500), Dir::Write, 4096, 1000);
+        rec.record_io(t0 + Duration::from_millis(10), Dir::Read, 4096, Some(1000));
+        rec.record_io(
+            t0 + Duration::from_millis(2500),
+            Dir::Write,
+            4096,
+            Some(1000),
+        );
         let series = rec.finish(t0 + Duration::from_millis(2600));
         assert_eq!(series.len(), 3);
-        assert_eq!(series[0].ios, [1, 0]);
-        assert_eq!(series[1].ios, [0, 0]);
-        assert_eq!(series[2].ios, [0, 1]);
+        assert_eq!(series[0].ios, [1, 0, 0]);
+        assert_eq!(series[1].ios, [0, 0, 0]);
+        assert_eq!(series[2].ios, [0, 1, 0]);
         assert_eq!(series[2].start, Duration::from_secs(2));
         assert_eq!(series[2].duration, Duration::from_millis(600));
         assert_eq!(series[0].encoded[0].len(), 1);

@@ -68,13 +68,18 @@ fn no_arguments_runs_the_default_in_target_and_says_how_to_render_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let scratch = dir.path().join("target/boreal-bench");
+    // The banner and the trailer go to stderr, so stdout holds only the report.
     assert!(
-        stdout.contains(&scratch.display().to_string()),
-        "says where: {stdout}"
+        stderr.contains(&scratch.display().to_string()),
+        "says where: {stderr}"
     );
     assert!(stdout.contains("Run status group 5"), "{stdout}");
+    assert!(
+        stdout.starts_with("write-4k-fdatasync-qd1: (g=0)"),
+        "{stdout}"
+    );
     assert_eq!(
-        stdout.lines().last().unwrap(),
+        stderr.lines().last().unwrap(),
         "Render the report: cargo run -p boreal-tools -- report target/boreal-bench/default.json -o target/boreal-bench/report.html"
     );
     let report: Value =
@@ -105,6 +110,24 @@ fn no_arguments_runs_the_default_in_target_and_says_how_to_render_it() {
     );
     let log = std::fs::read_to_string(scratch.join("default.hdr")).unwrap();
     assert!(log.contains("write-128k-qd32/write.lat"), "{log}");
+}
+
+#[test]
+fn default_job_with_json_on_stdout_prints_only_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
+        .current_dir(dir.path())
+        .env(SCALE_ENV, "smoke")
+        .arg("--output-format=json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 6);
 }
 
 #[test]

@@ -131,11 +131,17 @@ fn queue_does_not_submit_commit_enters_once_getevents_returns_buffers() {
         EngineName::IoUring,
         &EngineTarget {
             path: path.clone(),
+            paths: vec![path.clone()],
+            create: false,
+            dsync: false,
+            osync: false,
             direct: true,
+            copy_data: false,
             writes: true,
+            trims: false,
             bs: 4096,
             iodepth: 4,
-            cpu: 0,
+            cpu: Some(0),
             journal: Default::default(),
             park_spin: None,
         },
@@ -158,6 +164,7 @@ fn queue_does_not_submit_commit_enters_once_getevents_returns_buffers() {
         };
         let io = Io {
             token,
+            file: 0,
             kind,
             offset: token * 4096,
             buf: buf(token as u8 + 1),
@@ -167,6 +174,7 @@ fn queue_does_not_submit_commit_enters_once_getevents_returns_buffers() {
     assert_eq!(enters(engine.as_ref()), before, "queue makes no syscall");
     let fifth = Io {
         token: 9,
+        file: 0,
         kind: IoKind::Read,
         offset: 0,
         buf: buf(0),
@@ -189,6 +197,7 @@ fn queue_does_not_submit_commit_enters_once_getevents_returns_buffers() {
     sync_buf.clear();
     let sync = Io {
         token: 7,
+        file: 0,
         kind: IoKind::Sync(SyncKind::Fdatasync),
         offset: 0,
         buf: sync_buf,

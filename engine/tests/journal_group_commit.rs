@@ -69,7 +69,13 @@ fn a_call_larger_than_a_batch_spans_batches() {
             j.append(&[too_big]).await,
             Err(JournalError::RecordTooLarge { index: 0, .. })
         ));
-        assert!(j.append::<boreal_segment::Record>(&[]).await.unwrap().batches.is_none());
+        assert!(
+            j.append::<boreal_segment::Record>(&[])
+                .await
+                .unwrap()
+                .batches
+                .is_none()
+        );
         drop(j);
         let (_j, rec) = Journal::open(io, small_config(DurabilityMode::Linked))
             .await

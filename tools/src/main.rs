@@ -1,11 +1,14 @@
 //! `boreal`: the boreal command-line tool. Subcommands: `inspect`, `verify`, `report`.
+//!
+//! Errors are printed once, as one line naming what failed (the OS error once), never
+//! with a backtrace; every subcommand documents its exit codes in its `--help`.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
 use boreal_tools::inspect::{self, InspectOptions};
 use boreal_tools::report::{self, Format};
@@ -16,13 +19,24 @@ use boreal_tools::verify;
 const EXIT_UNREADABLE: u8 = 2;
 /// Exit code of `verify` when it found problems.
 const EXIT_PROBLEMS: u8 = 1;
+/// Exit code of `report` when the report could not be written.
+const EXIT_OUTPUT: u8 = 1;
+
+/// The version as every boreal program prints it (`NAME-VERSION`, as fio prints
+/// `fio-3.33` and boreal-bench `boreal-bench-0.1.0`).
+const VERSION: &str = concat!("boreal-", env!("CARGO_PKG_VERSION"));
 
 /// The boreal command-line tool.
+///
+/// Exit codes: see each command's --help; 2 when the command line cannot be understood.
 #[derive(Debug, Parser)]
-#[command(name = "boreal", version, about)]
+#[command(name = "boreal", about, disable_version_flag = true)]
 struct Cli {
+    /// Print the version (boreal-VERSION) and exit.
+    #[arg(short = 'V', long, action = ArgAction::SetTrue)]
+    version: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,11 +104,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Latency reports from benchmark output: one or more boreal-bench or fio JSON files
-    /// (json or json+) and HdrHistogram interval logs (boreal-bench --hdr-log), rendered
-    /// as a self-contained HTML page with SVG plots (latency percentiles on a "nines"
-    /// axis with the runs overlaid, IOPS over time, a table of key figures) or as a text
-    /// table. Each input file is one run, labelled by its file name.
+    /// Latency reports from benchmark output files.
+    ///
+    /// Inputs: boreal-bench or fio JSON (json or json+) and HdrHistogram interval logs
+    /// (boreal-bench --hdr-log). Output: a self-contained HTML page with SVG plots
+    /// (latency percentiles on a "nines" axis, each curve ending at the nines its
+    /// sample count supports; IOPS over time, on a log axis when jobs differ by an
+    /// order of magnitude; a table of key figures, latencies to three significant
+    /// digits, with IOPS and p99 ratios against the first run) or the table as text.
+    /// Each input file is one run; runs are labelled by the settings that differ
+    /// between them (engine, bs, iodepth, rw, direct, numjobs, file), else by file
+    /// name. Every curve has its own colour and dash: colour per job, dash per run.
+    ///
+    /// Inputs are read in bounded memory: a file whose first 64 KiB are not JSON or an
+    /// interval log is refused there, and one above 512 MiB before it is loaded.
+    ///
+    /// Exit codes: 0 the report was written; 1 the report could not be written;
+    /// 2 an input cannot be read or is not a report input.
+    #[command(verbatim_doc_comment)]
     Report {
         /// Input files: *.json from boreal-bench or fio, HdrHistogram logs.
         #[arg(required = true)]
@@ -119,7 +146,15 @@ enum FormatArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    if cli.version {
+        println!("{VERSION}");
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command else {
+        eprintln!("boreal: a command is needed: inspect, verify or report (boreal --help)");
+        return ExitCode::from(EXIT_UNREADABLE);
+    };
+    match command {
         Command::Inspect {
             path,
             json,
@@ -175,35 +210,64 @@ fn main() -> ExitCode {
             format,
             output,
             title,
-        } => match run_report(&inputs, format, output, &title) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("Error: {e:?}");
-                ExitCode::FAILURE
+        } => {
+            let runs = match inputs
+                .iter()
+                .map(|path| report::load(path))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(runs) => runs,
+                Err(e) => {
+                    eprintln!("boreal report: {e}");
+                    return ExitCode::from(EXIT_UNREADABLE);
+                }
+            };
+            match write_report(&runs, format, output, &title) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("boreal report: {}", error_chain(&e));
+                    ExitCode::from(EXIT_OUTPUT)
+                }
             }
-        },
+        }
     }
 }
 
-fn run_report(
-    inputs: &[PathBuf],
+/// The error and its causes joined by `: `, leaving out a cause whose text the message
+/// before it already holds.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+fn write_report(
+    runs: &[report::Run],
     format: FormatArg,
     output: Option<PathBuf>,
     title: &str,
 ) -> Result<()> {
-    let runs = inputs
-        .iter()
-        .map(|path| report::load(path))
-        .collect::<Result<Vec<_>, _>>()?;
     let format = match format {
         FormatArg::Html => Format::Html,
         FormatArg::Text => Format::Text,
     };
-    let text = report::render(&runs, format, title);
+    let text = report::render(runs, format, title);
     match output {
         Some(path) => std::fs::write(&path, text)
             .with_context(|| format!("writing the report to {}", path.display()))?,
-        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .context("writing the report to stdout")?,
     }
     Ok(())
 }

@@ -38,6 +38,17 @@
 //!   the same runtime; `getevents` drives that executor until `min` appends are
 //!   acknowledged. Writes only (GetPage@LSN reads come later).
 //!
+//! - `null` ([`null`]): no I/O; every I/O completes at `getevents` (fio's null
+//!   engine: what the harness itself costs).
+//!
+//! - `tokio-uring` and `glommio` (modules of the same names, behind cargo features of
+//!   the same names, off by default): the two best-known Rust io_uring runtimes, driven
+//!   through the same worker slots ([`slots`]) as boreal's, for a side-by-side run.
+//!
+//! Trims ([`IoKind::Trim`]) are done synchronously inside `queue`, as fio's io_uring
+//! engine does them: `BLKDISCARD` on a block device, a punched hole in a regular file
+//! ([`trim_file`]).
+//!
 //! Engines planned:
 //! - the cluster engine: the journal engine's appends going through the quorum shim to
 //!   six storage nodes.
@@ -47,8 +58,14 @@
 //! The harness calls [`IoEngine::measure_start`] just before it queues the first I/O it
 //! counts (after `ramp_time`), so an engine can take its counters' baseline there.
 
+#[cfg(feature = "glommio")]
+pub mod glommio;
 pub mod journal;
+pub mod null;
 pub mod psync;
+pub mod slots;
+#[cfg(feature = "tokio-uring")]
+pub mod tokio_uring;
 pub mod uring;
 
 use std::path::PathBuf;
@@ -79,6 +96,9 @@ pub enum IoKind {
     /// Make every completed write durable; `offset` and `buf` are unused (`buf` is
     /// empty, `len() == 0`, and comes back with the completion).
     Sync(SyncKind),
+    /// Discard `buf.len()` bytes at `offset` (`buf`'s contents are unused); the
+    /// completion's count is that length.
+    Trim,
 }
 
 /// One I/O handed to an engine.
@@ -88,6 +108,8 @@ pub struct Io {
     pub token: u64,
     /// What to do.
     pub kind: IoKind,
+    /// Which of the target's files ([`EngineTarget::paths`]).
+    pub file: usize,
     /// Byte offset in the file.
     pub offset: u64,
     /// The data (writes) or the destination (reads); owned by the engine until completion.
@@ -118,18 +140,33 @@ pub enum Queued {
 /// What an engine is opened on. Built by the harness from the job.
 #[derive(Debug, Clone)]
 pub struct EngineTarget {
-    /// The (laid-out) file.
+    /// The (laid-out) file; the first of `paths` (a `boreal-journal` job's data
+    /// directory).
     pub path: PathBuf,
+    /// Every file of the job, in the order [`Io::file`] numbers them.
+    pub paths: Vec<PathBuf>,
+    /// Create files that do not exist (`create_on_open`).
+    pub create: bool,
+    /// Every write durable when it completes (`sync=dsync`: O_DSYNC / RWF_DSYNC).
+    pub dsync: bool,
+    /// Open with O_SYNC (`sync=1`, psync only).
+    pub osync: bool,
     /// Open with O_DIRECT.
     pub direct: bool,
+    /// The bytes of each I/O's buffer matter (the job verifies data): an engine that
+    /// does I/O on buffers of its own copies them in and out.
+    pub copy_data: bool,
     /// The job writes (open read-write) or only reads (open read-only).
     pub writes: bool,
+    /// The job trims (an async engine opens std handles for its synchronous trims).
+    pub trims: bool,
     /// Block size of the job, bytes.
     pub bs: u64,
     /// `iodepth` as asked; an engine may support less (see [`IoEngine::depth_max`]).
     pub iodepth: u32,
-    /// The CPU the calling thread is pinned to (an engine may set up per-core state).
-    pub cpu: usize,
+    /// The one CPU the calling thread is pinned to, if it is pinned to one (an engine
+    /// may set up per-core state); `None` when it may run on several.
+    pub cpu: Option<usize>,
     /// `boreal-journal` settings (ignored by the other engines); `path` is then the
     /// job's data directory.
     pub journal: journal::JournalTarget,
@@ -196,6 +233,76 @@ pub fn open_engine(
     match name {
         EngineName::Psync => Ok(Box::new(psync::PsyncEngine::open(target)?)),
         EngineName::IoUring => Ok(Box::new(uring::UringEngine::open(target)?)),
+        EngineName::Null => Ok(Box::new(null::NullEngine::open(target))),
         EngineName::BorealJournal => Ok(Box::new(journal::JournalEngine::open(target)?)),
+        #[cfg(feature = "tokio-uring")]
+        EngineName::TokioUring => Ok(Box::new(tokio_uring::TokioUringEngine::open(target)?)),
+        #[cfg(feature = "glommio")]
+        EngineName::Glommio => Ok(Box::new(glommio::GlommioEngine::open(target)?)),
+        #[allow(unreachable_patterns)]
+        other => Err(unavailable(other)),
     }
+}
+
+/// The error for an engine this build does not have.
+pub fn unavailable(name: EngineName) -> BenchError {
+    BenchError::EngineUnavailable {
+        engine: name.as_str().to_string(),
+        reason: format!(
+            "this boreal-bench was built without it; build with `cargo build --release -p boreal-bench --features {}`",
+            name.as_str()
+        ),
+    }
+}
+
+/// True when `name` can run in this build.
+pub fn available(name: EngineName) -> bool {
+    let missing = (name == EngineName::TokioUring && !cfg!(feature = "tokio-uring"))
+        || (name == EngineName::Glommio && !cfg!(feature = "glommio"));
+    !missing
+}
+
+/// What [`open_files`] opened: the files and whether each is a block device.
+pub type OpenedFiles = Vec<(std::fs::File, bool)>;
+
+/// Opens every file of `target` with std, as the synchronous engines (and the trims
+/// of the others) use them.
+pub fn open_files(target: &EngineTarget, writes: bool) -> Result<OpenedFiles, BenchError> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let mut out = Vec::with_capacity(target.paths.len());
+    for path in &target.paths {
+        let mut options = std::fs::OpenOptions::new();
+        options
+            .read(true)
+            .write(writes)
+            .create(target.create && writes);
+        let mut flags = 0;
+        if target.direct {
+            flags |= libc::O_DIRECT;
+        }
+        if target.dsync {
+            flags |= libc::O_DSYNC;
+        }
+        if target.osync {
+            flags |= libc::O_SYNC;
+        }
+        options.custom_flags(flags);
+        let file = options.open(path).map_err(|source| BenchError::Io {
+            op: "open",
+            path: path.clone(),
+            offset: 0,
+            source,
+        })?;
+        let block = file
+            .metadata()
+            .map(|m| m.file_type().is_block_device())
+            .unwrap_or(false);
+        out.push((file, block));
+    }
+    Ok(out)
+}
+
+/// Trims `len` bytes at `offset` of a file from [`open_files`] (see the module docs).
+pub fn trim_file(file: &(std::fs::File, bool), offset: u64, len: usize) -> std::io::Result<usize> {
+    crate::affinity::trim(&file.0, file.1, offset, len as u64).map(|()| len)
 }

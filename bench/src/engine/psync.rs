@@ -3,40 +3,31 @@
 //! This is the baseline every other engine is compared with, and it behaves like fio's
 //! psync: synchronous, so the effective depth is 1 whatever `iodepth` says, every I/O
 //! completes inside [`IoEngine::queue`], and there is no submission latency. It uses
-//! only safe std calls (`FileExt::read_at`/`write_at`, `File::sync_all`/`sync_data`).
+//! safe std calls (`FileExt::read_at`/`write_at`, `File::sync_all`/`sync_data`); a trim
+//! goes through [`super::trim_file`]. fio's `sync`, `pvsync` and `vsync` engines run
+//! here too (the same system calls, one I/O at a time).
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use crate::engine::{Completion, EngineTarget, Io, IoEngine, IoKind, Queued, SyncKind};
+use crate::engine::{
+    Completion, EngineTarget, Io, IoEngine, IoKind, Queued, SyncKind, open_files, trim_file,
+};
 use crate::error::BenchError;
 
-/// pread/pwrite on one file.
+/// pread/pwrite on a job's files.
 #[derive(Debug)]
 pub struct PsyncEngine {
-    file: Option<File>,
+    files: Vec<(File, bool)>,
     path: PathBuf,
 }
 
 impl PsyncEngine {
-    /// Opens `target.path`, with O_DIRECT if asked.
+    /// Opens every file of `target`, with O_DIRECT (and O_DSYNC / O_SYNC) if asked.
     pub fn open(target: &EngineTarget) -> Result<PsyncEngine, BenchError> {
-        let mut options = OpenOptions::new();
-        options.read(true).write(target.writes);
-        if target.direct {
-            options.custom_flags(libc::O_DIRECT);
-        }
-        let file = options
-            .open(&target.path)
-            .map_err(|source| BenchError::Io {
-                op: "open",
-                path: target.path.clone(),
-                offset: 0,
-                source,
-            })?;
         Ok(PsyncEngine {
-            file: Some(file),
+            files: open_files(target, target.writes)?,
             path: target.path.clone(),
         })
     }
@@ -52,19 +43,20 @@ impl IoEngine for PsyncEngine {
     }
 
     fn queue(&mut self, mut io: Io) -> Result<Queued, BenchError> {
-        let Some(file) = self.file.as_ref() else {
+        let Some(file) = self.files.get(io.file) else {
             return Err(BenchError::Io {
-                op: "queue on closed engine",
+                op: "queue on a closed engine or a file it does not have",
                 path: self.path.clone(),
                 offset: io.offset,
                 source: std::io::Error::from(std::io::ErrorKind::NotConnected),
             });
         };
         let result = match io.kind {
-            IoKind::Read => file.read_at(io.buf.as_mut_slice(), io.offset),
-            IoKind::Write => file.write_at(io.buf.as_slice(), io.offset),
-            IoKind::Sync(SyncKind::Fsync) => file.sync_all().map(|()| 0),
-            IoKind::Sync(SyncKind::Fdatasync) => file.sync_data().map(|()| 0),
+            IoKind::Read => file.0.read_at(io.buf.as_mut_slice(), io.offset),
+            IoKind::Write => file.0.write_at(io.buf.as_slice(), io.offset),
+            IoKind::Trim => trim_file(file, io.offset, io.buf.len()),
+            IoKind::Sync(SyncKind::Fsync) => file.0.sync_all().map(|()| 0),
+            IoKind::Sync(SyncKind::Fdatasync) => file.0.sync_data().map(|()| 0),
         };
         Ok(Queued::Completed(Completion {
             token: io.token,
@@ -84,7 +76,7 @@ impl IoEngine for PsyncEngine {
     }
 
     fn close(&mut self) -> Result<(), BenchError> {
-        self.file = None;
+        self.files.clear();
         Ok(())
     }
 }

@@ -20,23 +20,27 @@
 //! `queue`; let a buffer go while the kernel may still use it (buffers travel inside
 //! the runtime's operations and come back with their completions).
 //!
+//! Several files (`nrfiles`) are opened through the ring at open; an I/O names its file
+//! by index. Trims are done inside `queue`, synchronously, on std handles of the same
+//! files (as fio's io_uring engine does them); `sync=dsync` makes every write
+//! `RWF_DSYNC`.
+//!
 //! Invariants: at most `depth` I/Os are queued or in flight (the harness keeps to
 //! [`IoEngine::depth_max`]; an I/O beyond it is refused, not queued); a worker index
 //! is either in `idle` or holds/executes exactly one I/O; every completion is handed to
 //! the harness exactly once.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 
 use boreal_engine::io::{Io as _, OpenOptions, WriteFlags};
 use boreal_engine::rt::{Runtime, yield_now};
 use boreal_engine::uring::{RING_ENTRIES_MAX, RING_ENTRIES_MIN, UringFile, UringIo};
 
-use crate::engine::{Completion, EngineTarget, Io, IoEngine, IoKind, Queued, SyncKind};
+use crate::engine::slots::{Slots, finish_unknown_file, queue_io};
+use crate::engine::{
+    Completion, EngineTarget, Io, IoEngine, IoKind, OpenedFiles, Queued, SyncKind, open_files,
+};
 use crate::error::BenchError;
 
 /// Deepest queue the engine takes: the ring must hold every I/O plus the runtime's
@@ -52,33 +56,15 @@ fn ring_entries_for(depth: u32) -> u32 {
         .clamp(RING_ENTRIES_MIN, RING_ENTRIES_MAX)
 }
 
-/// One worker's mailbox: the I/O handed to it, and its waker while it is idle.
-#[derive(Default)]
-struct WorkerSlot {
-    io: Cell<Option<Io>>,
-    waker: Cell<Option<Waker>>,
-}
-
-/// What the engine and its workers share (all on this thread).
-struct Shared {
-    slots: Vec<WorkerSlot>,
-    /// Workers with nothing to do.
-    idle: RefCell<Vec<usize>>,
-    /// Workers given an I/O since the last commit; woken by the commit.
-    handed: RefCell<Vec<usize>>,
-    /// Finished I/Os not yet handed to the harness.
-    done: RefCell<VecDeque<Completion>>,
-    /// The `getevents` future, while it waits.
-    waiter: Cell<Option<Waker>>,
-}
-
 /// The io_uring engine over boreal's runtime. See the module docs.
 pub struct UringEngine {
     // Field order is drop order: the runtime (its tasks, then its ring, which drains
     // anything in flight) goes before the file and the shared state.
     rt: Option<Runtime>,
-    file: Option<Rc<UringFile>>,
-    shared: Rc<Shared>,
+    files: Option<Rc<Vec<UringFile>>>,
+    /// std handles for trims (only when the job trims).
+    trim_files: OpenedFiles,
+    shared: Rc<Slots>,
     depth: u32,
     path: PathBuf,
     /// I/Os submitted so far, for the `enters per I/O` figure.
@@ -115,29 +101,49 @@ impl UringEngine {
         let opts = OpenOptions {
             read: true,
             write: target.writes,
+            create: target.create && target.writes,
             direct: target.direct,
             ..OpenOptions::default()
         };
-        let file = rt
-            .block_on(io.open(&target.path, opts))
-            .map_err(|e| io_err("open", e))?;
-        let file = Rc::new(file);
-        let shared = Rc::new(Shared {
-            slots: (0..depth).map(|_| WorkerSlot::default()).collect(),
-            idle: RefCell::new((0..depth as usize).rev().collect()),
-            handed: RefCell::new(Vec::with_capacity(depth as usize)),
-            done: RefCell::new(VecDeque::with_capacity(depth as usize)),
-            waiter: Cell::new(None),
-        });
+        let mut opened = Vec::with_capacity(target.paths.len());
+        for path in &target.paths {
+            let file = rt
+                .block_on(io.open(path, opts))
+                .map_err(|source| BenchError::Io {
+                    op: "open",
+                    path: path.clone(),
+                    offset: 0,
+                    source,
+                })?;
+            opened.push(file);
+        }
+        let files = Rc::new(opened);
+        let trim_files = if target.trims {
+            open_files(target, true)?
+        } else {
+            Vec::new()
+        };
+        let flags = if target.dsync {
+            WriteFlags::DSYNC
+        } else {
+            WriteFlags::NONE
+        };
+        let shared = Rc::new(Slots::new(depth as usize));
         for index in 0..depth as usize {
-            rt.executor()
-                .spawn(worker(io.clone(), file.clone(), shared.clone(), index));
+            rt.executor().spawn(worker(
+                io.clone(),
+                files.clone(),
+                shared.clone(),
+                index,
+                flags,
+            ));
         }
         // Let every worker run to its first wait, so each has a waker in its slot.
         rt.block_on(yield_now());
         Ok(UringEngine {
             rt: Some(rt),
-            file: Some(file),
+            files: Some(files),
+            trim_files,
             shared,
             depth,
             path: target.path.clone(),
@@ -157,43 +163,46 @@ impl UringEngine {
 
 /// One worker: waits for an I/O in its slot, does it through [`UringIo`], posts the
 /// completion, goes idle again. Lives as long as the runtime.
-async fn worker(io: UringIo, file: Rc<UringFile>, shared: Rc<Shared>, index: usize) {
-    let slot = &shared.slots[index];
+async fn worker(
+    io: UringIo,
+    files: Rc<Vec<UringFile>>,
+    shared: Rc<Slots>,
+    index: usize,
+    flags: WriteFlags,
+) {
     loop {
-        let job = poll_fn(|cx| match slot.io.take() {
-            Some(job) => Poll::Ready(job),
-            None => {
-                slot.waker.set(Some(cx.waker().clone()));
-                Poll::Pending
-            }
-        })
-        .await;
+        let job = shared.next(index).await;
+        let Some(file) = files.get(job.file) else {
+            finish_unknown_file(&shared, index, job);
+            continue;
+        };
         let (result, buf) = match job.kind {
             IoKind::Read => {
                 let len = job.buf.len();
-                io.read_at(&file, job.buf, len, job.offset).await
+                io.read_at(file, job.buf, len, job.offset).await
             }
-            IoKind::Write => {
-                io.write_at(&file, job.buf, job.offset, WriteFlags::NONE)
-                    .await
+            IoKind::Write => io.write_at(file, job.buf, job.offset, flags).await,
+            IoKind::Trim => {
+                // Trims never reach a worker (`queue` does them); refuse rather than guess.
+                let err = std::io::Error::from(std::io::ErrorKind::Unsupported);
+                (Err(err), job.buf)
             }
             IoKind::Sync(kind) => {
                 let result = match kind {
-                    SyncKind::Fdatasync => io.fdatasync(&file).await,
-                    SyncKind::Fsync => io.fsync(&file).await,
+                    SyncKind::Fdatasync => io.fdatasync(file).await,
+                    SyncKind::Fsync => io.fsync(file).await,
                 };
                 (result.map(|()| 0), job.buf)
             }
         };
-        shared.done.borrow_mut().push_back(Completion {
-            token: job.token,
-            result,
-            buf,
-        });
-        shared.idle.borrow_mut().push(index);
-        if let Some(w) = shared.waiter.take() {
-            w.wake();
-        }
+        shared.finish(
+            index,
+            Completion {
+                token: job.token,
+                result,
+                buf,
+            },
+        );
     }
 }
 
@@ -208,30 +217,16 @@ impl IoEngine for UringEngine {
 
     fn queue(&mut self, io: Io) -> Result<Queued, BenchError> {
         self.runtime(io.offset)?;
-        let Some(index) = self.shared.idle.borrow_mut().pop() else {
-            return Err(BenchError::Io {
-                op: "queue beyond iodepth on",
-                path: self.path.clone(),
-                offset: io.offset,
-                source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
-            });
-        };
-        self.shared.slots[index].io.set(Some(io));
-        self.shared.handed.borrow_mut().push(index);
-        Ok(Queued::Queued)
+        queue_io(&self.shared, &self.trim_files, io, &self.path)
     }
 
     fn commit(&mut self) -> Result<(), BenchError> {
         let rt = self.runtime(0)?;
         let shared = &self.shared;
-        let handed = shared.handed.borrow().len() as u64;
+        let handed = shared.handed() as u64;
         rt.block_on(async {
             // Wake inside the executor, so the wake is a push on its ready queue.
-            for index in shared.handed.borrow_mut().drain(..) {
-                if let Some(w) = shared.slots[index].waker.take() {
-                    w.wake();
-                }
-            }
+            shared.wake_handed();
             // The woken workers were queued before this future, so they run (each
             // pushing its SQE, no syscall) before it is polled again.
             yield_now().await;
@@ -246,17 +241,10 @@ impl IoEngine for UringEngine {
     fn getevents(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<(), BenchError> {
         let rt = self.runtime(0)?;
         let shared = &self.shared;
-        if shared.done.borrow().len() < min {
-            rt.block_on(poll_fn(|cx| {
-                if shared.done.borrow().len() >= min {
-                    Poll::Ready(())
-                } else {
-                    shared.waiter.set(Some(cx.waker().clone()));
-                    Poll::Pending
-                }
-            }));
+        if !shared.has_done(min) {
+            rt.block_on(shared.wait_done(min));
         }
-        out.extend(shared.done.borrow_mut().drain(..));
+        shared.drain(out);
         Ok(())
     }
 
@@ -264,7 +252,8 @@ impl IoEngine for UringEngine {
         // Dropping the runtime drops the idle workers and their handles on the file;
         // nothing is in flight (the harness closes only then).
         self.rt = None;
-        self.file = None;
+        self.files = None;
+        self.trim_files.clear();
         Ok(())
     }
 

@@ -6,9 +6,16 @@
 //! Rules, as fio reads job files:
 //! - `[name]` starts a section; `[global]` holds defaults for the job sections after it.
 //! - `key=value`, `key = value` and bare `key` (a flag) are options.
-//! - Lines whose first non-blank character is `;` or `#` are comments; blank lines are
-//!   skipped. (fio does not strip comments that follow a value, and neither do we.)
+//! - `;` and `#` start a comment anywhere on a line, as fio's `strip_blank_end`
+//!   (parse.c) has it: a line is cut at its first `;`, then at its first `#`, then
+//!   trimmed; a line left empty is skipped. So `bs=4k ; block size` is `bs=4k` and
+//!   `[job] # note` is `[job]`. A value can therefore never hold `;` or `#` (in fio
+//!   neither). Command-line arguments are taken as typed, as fio takes them.
 //! - An option before the first section is an error.
+//! - `include FILE` inside a section reads FILE's options into the section, as if they
+//!   were written there (fio's rule: an included file holds options only, no sections;
+//!   it may include further files). This module does not read files: the caller hands
+//!   it an `include` resolver ([`parse_job_file_with`]).
 //!
 //! On the command line, `--name=x` starts a job section named `x`; options before the
 //! first `--name` are global.
@@ -46,16 +53,37 @@ impl RawSection {
     }
 }
 
+/// Reads an included file's options: given the file name as written and where the
+/// `include` line is, returns the options (with their own origins).
+pub type IncludeResolver<'a> = dyn FnMut(&str, &Origin) -> Result<Vec<RawOption>, BenchError> + 'a;
+
 /// Parses the text of a job file; `path` is used only in error messages and origins.
+/// An `include` line is refused (use [`parse_job_file_with`] to read them).
 pub fn parse_job_file(text: &str, path: &Path) -> Result<Vec<RawSection>, BenchError> {
+    parse_job_file_with(text, path, &mut |file, origin| {
+        Err(BenchError::Syntax {
+            origin: origin.clone(),
+            message: format!(
+                "`include {file}`: included files are read only from job files on disk"
+            ),
+        })
+    })
+}
+
+/// Parses the text of a job file, reading `include`d files with `include`.
+pub fn parse_job_file_with(
+    text: &str,
+    path: &Path,
+    include: &mut IncludeResolver<'_>,
+) -> Result<Vec<RawSection>, BenchError> {
     let mut sections: Vec<RawSection> = Vec::new();
     for (index, raw_line) in text.lines().enumerate() {
         let origin = Origin::File {
             path: path.to_path_buf(),
             line: index + 1,
         };
-        let line = raw_line.trim();
-        if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
+        let line = strip_comment(raw_line);
+        if line.is_empty() {
             continue;
         }
         if let Some(rest) = line.strip_prefix('[') {
@@ -79,6 +107,18 @@ pub fn parse_job_file(text: &str, path: &Path) -> Result<Vec<RawSection>, BenchE
             });
             continue;
         }
+        if let Some(file) = include_target(line) {
+            let Some(section) = sections.last_mut() else {
+                return Err(BenchError::Syntax {
+                    origin,
+                    message: format!(
+                        "`include {file}` comes before any [section]; put it under [global] or a job"
+                    ),
+                });
+            };
+            section.options.extend(include(file, &origin)?);
+            continue;
+        }
         let option = parse_option(line, origin.clone())?;
         match sections.last_mut() {
             Some(section) => section.options.push(option),
@@ -96,22 +136,62 @@ pub fn parse_job_file(text: &str, path: &Path) -> Result<Vec<RawSection>, BenchE
     Ok(sections)
 }
 
+/// A job-file line without its comment and surrounding blanks (fio's
+/// `strip_blank_front` + `strip_blank_end`): cut at the first `;`, then at the first
+/// `#`.
+pub fn strip_comment(line: &str) -> &str {
+    let line = line.split(';').next().unwrap_or_default();
+    let line = line.split('#').next().unwrap_or_default();
+    line.trim()
+}
+
+/// The file of an `include FILE` line (comment already stripped), if it is one.
+fn include_target(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("include")?;
+    rest.starts_with([' ', '\t'])
+        .then(|| rest.trim())
+        .filter(|f| !f.is_empty() && !f.contains('='))
+}
+
+/// Parses the body of an included file: options only, one per line, comments as in a
+/// job file; `include` lines go to `include` again. `path` names it in origins.
+pub fn parse_included(
+    text: &str,
+    path: &Path,
+    include: &mut IncludeResolver<'_>,
+) -> Result<Vec<RawOption>, BenchError> {
+    let mut options = Vec::new();
+    for (index, raw_line) in text.lines().enumerate() {
+        let origin = Origin::File {
+            path: path.to_path_buf(),
+            line: index + 1,
+        };
+        let line = strip_comment(raw_line);
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with('[') {
+            return Err(BenchError::Syntax {
+                origin,
+                message: "an included file holds options only, no [sections] (fio's rule)"
+                    .to_string(),
+            });
+        }
+        if let Some(file) = include_target(line) {
+            options.extend(include(file, &origin)?);
+            continue;
+        }
+        options.push(parse_option(line, origin)?);
+    }
+    Ok(options)
+}
+
 /// Splits `key=value` / `key` into a [`RawOption`].
 fn parse_option(text: &str, origin: Origin) -> Result<RawOption, BenchError> {
     let (key, value) = match text.split_once('=') {
         Some((key, value)) => (key.trim(), Some(value.trim().to_string())),
         None => (text.trim(), None),
     };
-    if let Some(file) = key.strip_prefix("include ") {
-        return Err(BenchError::UnsupportedOption {
-            option: "include".to_string(),
-            origin,
-            hint: format!(
-                " (paste the options of `{}` into the job file instead)",
-                file.trim()
-            ),
-        });
-    }
     if key.is_empty() {
         return Err(BenchError::Syntax {
             origin,

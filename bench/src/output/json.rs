@@ -9,7 +9,7 @@
 //! (value → count, value being the highest ns value of the histogram bucket) to every
 //! latency object with samples. Fields fio has that we do not measure (`iodepth_level`,
 //! `latency_us` buckets, `disk_util`) are left out rather than faked. Each job has a
-//! `"boreal"` object: engine, CPUs, effective depth, the per-interval series, and the
+//! `"boreal"` object: engine, placement (`unpinned`, or `pinned` to `cpus`), effective depth, the per-interval series, and the
 //! engine's own figures under `engine_stats`.
 
 use std::time::UNIX_EPOCH;
@@ -17,6 +17,8 @@ use std::time::UNIX_EPOCH;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
+use crate::job::JobOptions;
+use crate::job::kinds::RateProcess;
 use crate::output::{ReportEntry, rate_per_sec};
 use crate::run::RunResult;
 use crate::stats::{DirStats, IntervalSample, JobStats, LatStat};
@@ -120,16 +122,30 @@ struct SyncJson {
 #[derive(Debug, Serialize)]
 struct BorealJson {
     engine: &'static str,
+    /// `unpinned` (ran where the scheduler put it, as fio does without
+    /// `cpus_allowed`) or `pinned` (to `cpus`).
+    placement: &'static str,
     cpus: Vec<usize>,
     threads: u32,
     iodepth_effective: u32,
-    rate_iops: Option<u64>,
+    /// The job's `rate` (bytes/s) and `rate_iops` limits: read, write, trim.
+    rate: [Option<u64>; 3],
+    rate_iops: [Option<u64>; 3],
+    rate_process: &'static str,
+    /// How a job that asked for another engine ran (`ioengine=libaio`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    engine_note: Option<String>,
     clocksource: &'static str,
     latency_note: &'static str,
     saturated_latencies: u64,
     interval_ms: u64,
     intervals: Vec<IntervalJson>,
     engine_stats: serde_json::Map<String, serde_json::Value>,
+    /// The harness's own figures: `offsets` (blocks in the regions, blocks the I/Os
+    /// touched, I/Os issued; ramp included), `verified_blocks`, and
+    /// `storage_read_bytes` (what the job's reads fetched from storage rather than the
+    /// page cache, from /proc/thread-self/io).
+    harness: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -140,6 +156,7 @@ struct IntervalJson {
     write_ios: u64,
     read_bytes: u64,
     write_bytes: u64,
+    trim_ios: u64,
     sync_ios: u64,
 }
 
@@ -207,10 +224,12 @@ fn dir_json(
     d: &DirStats,
     dir: usize,
     stats: &JobStats,
-    percentiles: &[f64],
+    o: &JobOptions,
     bins: bool,
     group_bw_bytes: f64,
 ) -> DirJson {
+    let clat_percentiles = o.clat_percentiles.then_some(o.percentile_list.as_slice());
+    let lat_percentiles = o.lat_percentiles.then_some(o.percentile_list.as_slice());
     let bw_bytes = rate_per_sec(d.bytes, stats);
     let runtime_ms = if d.ios > 0 {
         stats.runtime.as_millis() as u64
@@ -244,8 +263,8 @@ fn dir_json(
         short_ios: 0,
         drop_ios: 0,
         slat_ns: lat_json(&d.slat, None, bins),
-        clat_ns: lat_json(&d.clat, Some(percentiles), bins),
-        lat_ns: lat_json(&d.lat, None, bins),
+        clat_ns: lat_json(&d.clat, clat_percentiles, bins),
+        lat_ns: lat_json(&d.lat, lat_percentiles, bins),
         bw_min: bw_min as u64,
         bw_max: bw_max as u64,
         bw_agg: if group_bw_bytes > 0.0 {
@@ -270,7 +289,7 @@ pub fn report(result: &RunResult, entries: &[ReportEntry], bins: bool) -> Report
         .started
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let group_bw: [f64; 2] = [0, 1].map(|d| {
+    let group_bw: [f64; 3] = [0, 1, 2].map(|d| {
         entries
             .iter()
             .map(|e| rate_per_sec(e.stats.dirs[d].bytes, &e.stats))
@@ -294,9 +313,9 @@ pub fn report(result: &RunResult, entries: &[ReportEntry], bins: bool) -> Report
                 eta: 0,
                 elapsed: result.elapsed.as_secs().max(1),
                 job_options: Ordered(o.echo.clone()),
-                read: dir_json(&s.dirs[0], 0, s, &o.percentile_list, bins, group_bw[0]),
-                write: dir_json(&s.dirs[1], 1, s, &o.percentile_list, bins, group_bw[1]),
-                trim: dir_json(&DirStats::default(), 0, s, &o.percentile_list, false, 0.0),
+                read: dir_json(&s.dirs[0], 0, s, o, bins, group_bw[0]),
+                write: dir_json(&s.dirs[1], 1, s, o, bins, group_bw[1]),
+                trim: dir_json(&s.dirs[2], 2, s, o, bins, group_bw[2]),
                 sync: SyncJson {
                     total_ios: s.sync.count(),
                     lat_ns: lat_json(&s.sync, Some(&o.percentile_list), bins),
@@ -309,13 +328,24 @@ pub fn report(result: &RunResult, entries: &[ReportEntry], bins: bool) -> Report
                 minf: s.usage.minor_faults,
                 boreal: BorealJson {
                     engine: o.ioengine.as_str(),
-                    cpus: e.cpus.clone(),
+                    placement: if e.cpus.is_some() { "pinned" } else { "unpinned" },
+                    cpus: e.cpus.clone().unwrap_or_default(),
                     threads: s.jobs_merged,
                     iodepth_effective: s.iodepth_effective,
+                    rate: o.rate,
                     rate_iops: o.rate_iops,
+                    rate_process: match o.rate_process {
+                        RateProcess::Linear => "linear",
+                        RateProcess::Poisson => "poisson",
+                    },
+                    engine_note: o
+                        .ioengine_alias
+                        .as_deref()
+                        .map(|alias| crate::run::engine_note(alias, o.ioengine)),
                     clocksource: s.clocksource,
-                    latency_note: "clat_ns: submission to completion; lat_ns: from the I/O's start (its scheduled start when rate_iops is set) to completion",
-                    saturated_latencies: [&s.dirs[0], &s.dirs[1]]
+                    latency_note: "clat_ns: submission to completion; lat_ns: from the I/O's start (its scheduled start when rate or rate_iops is set) to completion",
+                    saturated_latencies: s
+                        .dirs
                         .iter()
                         .map(|d| d.lat.saturated + d.clat.saturated)
                         .sum::<u64>()
@@ -331,10 +361,12 @@ pub fn report(result: &RunResult, entries: &[ReportEntry], bins: bool) -> Report
                             write_ios: i.ios[1],
                             read_bytes: i.bytes[0],
                             write_bytes: i.bytes[1],
+                            trim_ios: i.ios[2],
                             sync_ios: i.sync_ios,
                         })
                         .collect(),
                     engine_stats: s.engine_extra.clone(),
+                    harness: s.harness_extra.clone(),
                 },
             }
         })

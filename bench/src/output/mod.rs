@@ -51,8 +51,9 @@ pub struct ReportEntry {
     pub options: Arc<JobOptions>,
     /// The merged measurements.
     pub stats: JobStats,
-    /// CPUs of the threads merged here.
-    pub cpus: Vec<usize>,
+    /// CPUs the threads merged here were pinned to (sorted, each once); `None` when
+    /// any of them was not pinned (it ran where the scheduler put it).
+    pub cpus: Option<Vec<usize>>,
     /// The stonewall group (fio's `groupid`).
     pub group: u32,
 }
@@ -65,13 +66,21 @@ pub fn entries(result: &RunResult) -> Vec<ReportEntry> {
         match out.last_mut() {
             Some(entry) if grouped && entry.group == inst.group => {
                 entry.stats.merge(stats);
-                entry.cpus.push(inst.cpu);
+                entry.cpus = match (entry.cpus.take(), &inst.cpus) {
+                    (Some(mut mine), Some(theirs)) => {
+                        mine.extend(theirs);
+                        mine.sort_unstable();
+                        mine.dedup();
+                        Some(mine)
+                    }
+                    _ => None,
+                };
             }
             _ => out.push(ReportEntry {
                 name: inst.options.name.clone(),
                 options: Arc::clone(&inst.options),
                 stats: stats.clone(),
-                cpus: vec![inst.cpu],
+                cpus: inst.cpus.clone(),
                 group: inst.group,
             }),
         }

@@ -7,6 +7,7 @@
 
 use std::fmt::Write;
 
+use crate::job::JobOptions;
 use crate::output::{ReportEntry, rate_per_sec};
 use crate::run::RunResult;
 use crate::stats::LatStat;
@@ -73,31 +74,66 @@ fn percentile_lines(out: &mut String, label: &str, stat: &LatStat, list: &[f64])
     }
 }
 
+/// A block size as fio's job line shows it (`num2str` with 4 digits, base 1024):
+/// `4096B`, `16.0KiB`, `128KiB`, `1024KiB`, `64.0MiB`.
+pub fn fio_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 10_000 {
+        return format!("{bytes}B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 10_000.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let digits = (value.trunc() as u64).to_string().len();
+    let decimals = 3usize.saturating_sub(digits);
+    format!("{value:.decimals$}{}", UNITS[unit])
+}
+
+/// fio's line announcing a job
+/// (`name: (g=0): rw=randread, bs=(R) 4096B-4096B, (W) ..., ioengine=psync, iodepth=1`),
+/// as it prints one per job when a run starts (and `--parse-only` prints them alone).
+pub fn job_line(o: &JobOptions, group: u32) -> String {
+    let range =
+        |b: &crate::job::kinds::BlockSize| format!("{}-{}", fio_size(b.min()), fio_size(b.max()));
+    let [r, w, t] = &o.block_sizes;
+    let rw = match o.rw_modifier {
+        Some(m) => format!("{}:{m}", o.rw.as_str()),
+        None => o.rw.as_str().to_string(),
+    };
+    format!(
+        "{}: (g={group}): rw={rw}, bs=(R) {}, (W) {}, (T) {}, ioengine={}, iodepth={}",
+        o.name,
+        range(r),
+        range(w),
+        range(t),
+        o.ioengine_alias.as_deref().unwrap_or(o.ioengine.as_str()),
+        o.iodepth
+    )
+}
+
 /// Renders the whole report.
 pub fn render(result: &RunResult, entries: &[ReportEntry]) -> String {
     let mut out = String::new();
     for e in entries {
-        let o = &e.options;
-        let _ = writeln!(
-            out,
-            "{}: (g={}): rw={}, bs={}B, ioengine={}, iodepth={}",
-            o.name,
-            e.group,
-            o.rw.as_str(),
-            o.bs,
-            o.ioengine.as_str(),
-            o.iodepth
-        );
+        let _ = writeln!(out, "{}", job_line(&e.options, e.group));
     }
     let _ = writeln!(out, "{}", crate::VERSION);
     for e in entries {
         let s = &e.stats;
         let _ = writeln!(
             out,
-            "\n{}: (groupid={}, jobs={}): err= 0: cpus={:?}",
-            e.name, e.group, s.jobs_merged, e.cpus
+            "\n{}: (groupid={}, jobs={}): err= 0: cpus={}",
+            e.name,
+            e.group,
+            s.jobs_merged,
+            e.cpus
+                .as_ref()
+                .map_or_else(|| "unpinned".to_string(), |c| format!("{c:?}"))
         );
-        for (d, name) in ["read", "write"].iter().enumerate() {
+        for (d, name) in ["read", "write", "trim"].iter().enumerate() {
             let dir = &s.dirs[d];
             if dir.ios == 0 {
                 continue;
@@ -134,8 +170,8 @@ pub fn render(result: &RunResult, entries: &[ReportEntry]) -> String {
         );
         let _ = writeln!(
             out,
-            "     issued rwts: total={},{},0,0",
-            s.dirs[0].ios, s.dirs[1].ios
+            "     issued rwts: total={},{},{},0",
+            s.dirs[0].ios, s.dirs[1].ios, s.dirs[2].ios
         );
     }
     let mut groups: Vec<u32> = entries.iter().map(|e| e.group).collect();
@@ -143,7 +179,7 @@ pub fn render(result: &RunResult, entries: &[ReportEntry]) -> String {
     for group in groups {
         let members: Vec<&ReportEntry> = entries.iter().filter(|e| e.group == group).collect();
         let _ = writeln!(out, "\nRun status group {group} (all jobs):");
-        for (d, name) in ["READ", "WRITE"].iter().enumerate() {
+        for (d, name) in ["READ", "WRITE", "TRIM"].iter().enumerate() {
             let bytes: u64 = members.iter().map(|e| e.stats.dirs[d].bytes).sum();
             if bytes == 0 {
                 continue;
@@ -167,4 +203,27 @@ pub fn render(result: &RunResult, entries: &[ReportEntry]) -> String {
     }
     let _ = result;
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_sizes_print_as_fio_prints_them() {
+        let cases = [
+            (4096, "4096B"),
+            (1500, "1500B"),
+            (16 << 10, "16.0KiB"),
+            (12 << 10, "12.0KiB"),
+            (100 << 10, "100KiB"),
+            (128 << 10, "128KiB"),
+            (1 << 20, "1024KiB"),
+            (4 << 20, "4096KiB"),
+            (64 << 20, "64.0MiB"),
+        ];
+        for (bytes, text) in cases {
+            assert_eq!(fio_size(bytes), text);
+        }
+    }
 }

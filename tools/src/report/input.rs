@@ -7,9 +7,19 @@
 //! boreal-bench's `boreal.intervals` give IOPS over time; fio's JSON has no series.
 //!
 //! HdrHistogram interval logs: one curve per tag from the whole log's merged histogram,
-//! and IOPS over time per tag from each interval's count.
+//! and IOPS over time per tag from each interval's count. Times in both are seconds
+//! from each job's start of measurement (boreal-bench's log leaves the ramp out, as
+//! its JSON does), so the two line up on one time axis.
+//!
+//! Memory stays bounded whatever the file: the first [`SNIFF_BYTES`] are read and must
+//! look like JSON or an interval log (a 2 GiB file of something else is refused after
+//! them), and a file above [`INPUT_BYTES_MAX`] is refused before it is loaded.
+//!
+//! Each JSON run also carries the settings that tell runs apart ([`Run::attributes`]:
+//! engine, bs, iodepth, rw, direct, numjobs, file), which label runs by what differs.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
 use hdrhistogram::Histogram;
@@ -67,11 +77,30 @@ pub struct TimeSeries {
     pub points: Vec<(f64, f64)>,
 }
 
+/// Bytes read to recognise an input before loading it.
+pub const SNIFF_BYTES: usize = 64 << 10;
+/// Largest input loaded, bytes (fio's json+ of a long multi-job run is tens of MiB).
+pub const INPUT_BYTES_MAX: u64 = 512 << 20;
+
+/// The settings that label runs, in label order, with fio's defaults.
+pub const ATTRIBUTES: [(&str, &str); 7] = [
+    ("engine", "psync"),
+    ("bs", "4k"),
+    ("iodepth", "1"),
+    ("rw", "read"),
+    ("direct", "0"),
+    ("numjobs", "1"),
+    ("file", ""),
+];
+
 /// One input file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
-    /// The file's name, which labels the run everywhere.
+    /// The file's name.
     pub label: String,
+    /// The run's settings per [`ATTRIBUTES`] (values of its jobs joined by `|` when
+    /// they differ); empty for an HdrHistogram log.
+    pub attributes: Vec<(String, String)>,
     /// Which tool wrote it (`fio-3.33`, `boreal-bench-0.1.0`, `HdrHistogram log`).
     pub source: String,
     /// Table rows.
@@ -82,36 +111,109 @@ pub struct Run {
     pub series: Vec<TimeSeries>,
 }
 
-/// Reads one input file.
+/// What the first bytes of an input say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Json,
+    HdrLog,
+}
+
+/// Recognises an input from its first bytes: JSON starts with `{` (after any lines of
+/// warnings fio prints before it), an interval log with `#`-comments, `Tag=` or a
+/// histogram line.
+fn sniff(head: &[u8]) -> Option<Kind> {
+    let text = String::from_utf8_lossy(head);
+    for line in text.lines() {
+        let line = line.trim_start();
+        if line.starts_with('{') {
+            return Some(Kind::Json);
+        }
+        if line.starts_with('#') || line.starts_with("Tag=") || line.contains("HISTF") {
+            return Some(Kind::HdrLog);
+        }
+        if line.starts_with("fio:") || line.starts_with("note:") || line.is_empty() {
+            continue;
+        }
+        // Anything else before the JSON or the log's header is not an input.
+        return None;
+    }
+    None
+}
+
+/// Reads one input file (see the module docs for the memory bound).
 pub fn load(path: &Path) -> Result<Run, ReportError> {
-    let bytes = std::fs::read(path).map_err(|source| ReportError::Read {
+    let read_err = |source| ReportError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    let label = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
-    let text = String::from_utf8_lossy(&bytes);
+    };
     let format_err = |message: String| ReportError::Format {
         path: path.to_path_buf(),
         message,
     };
-    if let Some(start) = text.find('{')
-        && text[..start]
-            .lines()
-            .all(|l| !l.starts_with("Tag=") && !l.starts_with("#["))
-    {
-        let value: Value = serde_json::from_str(&text[start..])
-            .map_err(|e| format_err(format!("not valid JSON: {e}")))?;
-        return from_json(label, &value).map_err(format_err);
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    (&mut file)
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(read_err)?;
+    let Some(kind) = sniff(&head) else {
+        return Err(format_err(format!(
+            "not a report input: its first {} bytes are neither fio-format JSON nor an HdrHistogram interval log",
+            head.len()
+        )));
+    };
+    let len = file.metadata().map_err(read_err)?.len();
+    if len > INPUT_BYTES_MAX {
+        return Err(format_err(format!(
+            "{len} bytes is more than the {INPUT_BYTES_MAX} bytes boreal report loads; report on a shorter run (or fewer jobs per file)"
+        )));
     }
-    if text.contains("#[") || text.contains("HISTF") {
-        return from_hdr_log(label, &bytes).map_err(format_err);
+    let mut bytes = head;
+    file.read_to_end(&mut bytes).map_err(read_err)?;
+    let label = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    match kind {
+        Kind::Json => {
+            let text = String::from_utf8_lossy(&bytes);
+            let start = text.find('{').unwrap_or(0);
+            let value: Value = serde_json::from_str(&text[start..])
+                .map_err(|e| format_err(format!("not valid JSON: {e}")))?;
+            from_json(label, &value).map_err(format_err)
+        }
+        Kind::HdrLog => from_hdr_log(label, &bytes).map_err(format_err),
     }
-    Err(format_err(
-        "neither fio-format JSON nor an HdrHistogram interval log".to_string(),
-    ))
+}
+
+/// One job's settings per [`ATTRIBUTES`]: its options over the global ones, fio's
+/// defaults, and boreal-bench's engine (what ran) over `ioengine` (what was asked).
+fn job_attributes(global: &Value, job: &Value) -> Vec<String> {
+    let option = |key: &str| -> Option<String> {
+        job["job options"][key]
+            .as_str()
+            .or_else(|| global[key].as_str())
+            .map(str::to_string)
+    };
+    ATTRIBUTES
+        .iter()
+        .map(|(name, default)| {
+            let value = match *name {
+                "engine" => job["boreal"]["engine"]
+                    .as_str()
+                    .map(str::to_string)
+                    .or_else(|| option("ioengine")),
+                "rw" => option("rw").or_else(|| option("readwrite")),
+                "bs" => option("bs").or_else(|| option("blocksize")),
+                "direct" => option("direct").or_else(|| {
+                    option("buffered").map(|b| if b == "0" { "1".into() } else { "0".into() })
+                }),
+                "file" => option("filename").or_else(|| option("directory")),
+                other => option(other),
+            };
+            value.unwrap_or_else(|| (*default).to_string())
+        })
+        .collect()
 }
 
 fn pct(lat: &Value, p: &str) -> Option<f64> {
@@ -172,8 +274,25 @@ fn from_json(label: String, value: &Value) -> Result<Run, String> {
         .get("jobs")
         .and_then(Value::as_array)
         .ok_or("no \"jobs\" array")?;
+    let global = value.get("global options").cloned().unwrap_or(Value::Null);
+    let mut per_job: Vec<Vec<String>> = jobs.iter().map(|j| job_attributes(&global, j)).collect();
+    let attributes = ATTRIBUTES
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| {
+            let mut values: Vec<String> = Vec::new();
+            for a in per_job.iter_mut() {
+                let v = std::mem::take(&mut a[i]);
+                if !values.contains(&v) {
+                    values.push(v);
+                }
+            }
+            (name.to_string(), values.join("|"))
+        })
+        .collect();
     let mut run = Run {
         label,
+        attributes,
         source,
         rows: Vec::new(),
         curves: Vec::new(),
@@ -185,7 +304,13 @@ fn from_json(label: String, value: &Value) -> Result<Run, String> {
             .and_then(Value::as_str)
             .unwrap_or("job")
             .to_string();
-        if jobs.len() > 1 {
+        // fio's job names need not be unique (numjobs copies share one): number them
+        // only then.
+        let same = jobs
+            .iter()
+            .filter(|j| j.get("jobname").and_then(Value::as_str) == Some(name.as_str()))
+            .count();
+        if same > 1 {
             name = format!("{name}#{index}");
         }
         let sync = &job["sync"]["lat_ns"];
@@ -217,13 +342,22 @@ fn from_json(label: String, value: &Value) -> Result<Run, String> {
             run.curves.push(c);
         }
         if let Some(intervals) = job["boreal"]["intervals"].as_array() {
+            // A last partial interval shorter than half the others is left out: its
+            // rate over a sliver of time is noise, not a stall.
+            let full = intervals
+                .iter()
+                .filter_map(|i| i["duration_ms"].as_f64())
+                .fold(0.0f64, f64::max);
             let points: Vec<(f64, f64)> = intervals
                 .iter()
                 .filter_map(|i| {
                     let t = i["t_ms"].as_f64()? / 1000.0;
-                    let len = i["duration_ms"].as_f64()? / 1000.0;
-                    let ios = i["read_ios"].as_f64()? + i["write_ios"].as_f64()?;
-                    (len > 0.0).then_some((t + len, ios / len))
+                    let len_ms = i["duration_ms"].as_f64()?;
+                    let len = len_ms / 1000.0;
+                    let ios = i["read_ios"].as_f64()?
+                        + i["write_ios"].as_f64()?
+                        + i["trim_ios"].as_f64().unwrap_or(0.0);
+                    (len > 0.0 && len_ms * 2.0 >= full).then_some((t + len, ios / len))
                 })
                 .collect();
             if !points.is_empty() {
@@ -272,6 +406,7 @@ fn from_hdr_log(label: String, bytes: &[u8]) -> Result<Run, String> {
     }
     let mut run = Run {
         label,
+        attributes: Vec::new(),
         source: "HdrHistogram log".to_string(),
         rows: Vec::new(),
         curves: Vec::new(),

@@ -2,10 +2,13 @@
 //!
 //! The percentile plot puts percentile p at x = -log10(1 - p/100), so 90%, 99%, 99.9%,
 //! 99.99% are evenly spaced and the tail — where runs differ — gets most of the width;
-//! latency is on a log axis with 1-2-5 ticks labelled in ns/µs/ms/s. The last point of
-//! each curve (its maximum) sits at log10(samples) nines, which is where the data stops
-//! saying anything. Everything is plain SVG text with no script, so pages are
-//! self-contained and render the same in any browser.
+//! latency is on a log axis with 1-2-5 ticks labelled in ns/µs/ms/s. A curve of N
+//! samples ends at log10(N) nines ([`clip_to_samples`]): its maximum is drawn there,
+//! and nothing beyond, because N samples say nothing about rarer events (a 1000-sample
+//! curve drawn out to 99.999% would invent two nines). Values over time go on a linear
+//! axis, or a log axis when the series differ by orders of magnitude. Everything is
+//! plain SVG text with no script, so pages are self-contained and render the same in
+//! any browser.
 
 use std::fmt::Write;
 
@@ -23,7 +26,14 @@ pub const COLORS: [&str; 10] = [
     "#4e79a7", "#e15759", "#59a14f", "#f28e2b", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7",
     "#9c755f", "#bab0ac",
 ];
-/// Dash patterns for several curves of one run.
+/// Tableau 20, as pairs of a dark and a light shade of each hue: a job's curves in two
+/// runs share a hue and differ in shade (and dash).
+pub const PAIRED: [&str; 20] = [
+    "#4e79a7", "#a0cbe8", "#f28e2b", "#ffbe7d", "#59a14f", "#8cd17d", "#b6992d", "#f1ce63",
+    "#499894", "#86bcb6", "#e15759", "#ff9d9a", "#79706e", "#bab0ac", "#d37295", "#fabfd2",
+    "#b07aa1", "#d4a6c8", "#9d7660", "#d7b5a6",
+];
+/// Dash patterns: one per run when runs are compared.
 pub const DASHES: [&str; 4] = ["", "7 4", "2 3", "10 3 2 3"];
 
 /// One line of a plot.
@@ -72,6 +82,23 @@ pub fn format_count(x: f64) -> String {
     }
 }
 
+/// A curve's points cut at what `count` samples support: points beyond log10(count)
+/// nines are dropped and the maximum (100%) is drawn at log10(count) nines, as
+/// percentile `100 × (1 − 1/count)`.
+pub fn clip_to_samples(points: &[(f64, f64)], count: u64) -> Vec<(f64, f64)> {
+    let count = count.max(1) as f64;
+    let end = 100.0 * (1.0 - 1.0 / count);
+    let mut out: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|&(p, _)| p <= end + 1e-9)
+        .collect();
+    if let Some(&(_, max)) = points.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+        out.push((end, max));
+    }
+    out
+}
+
 /// Percentile to nines: 90 → 1, 99 → 2, 99.9 → 3. Capped at `nines_max`.
 pub fn nines(p: f64, nines_max: f64) -> f64 {
     let rest = 1.0 - p / 100.0;
@@ -89,17 +116,45 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn frame(out: &mut String, aria: &str) {
+/// A plot's size, px.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Area {
+    /// Width.
+    pub w: f64,
+    /// Height.
+    pub h: f64,
+}
+
+impl Area {
+    /// The full-width plot.
+    pub const FULL: Area = Area {
+        w: WIDTH,
+        h: HEIGHT,
+    };
+    /// One of a row of two small multiples.
+    pub const SMALL: Area = Area { w: 480.0, h: 240.0 };
+
+    fn plot_w(self) -> f64 {
+        self.w - LEFT - RIGHT
+    }
+
+    fn plot_h(self) -> f64 {
+        self.h - TOP - BOTTOM
+    }
+}
+
+fn frame(out: &mut String, area: Area, aria: &str) {
+    let (w, h) = (area.w, area.h);
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{}" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif" font-size="13">"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{}" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif" font-size="13">"#,
         escape(aria)
     );
     let _ = write!(
         out,
         r##"<rect x="{LEFT}" y="{TOP}" width="{}" height="{}" fill="#fff" stroke="#bbb"/>"##,
-        WIDTH - LEFT - RIGHT,
-        HEIGHT - TOP - BOTTOM
+        area.plot_w(),
+        area.plot_h()
     );
 }
 
@@ -129,18 +184,18 @@ fn polyline(out: &mut String, line: &Line, map: impl Fn(f64, f64) -> (f64, f64))
     );
 }
 
-fn x_label(out: &mut String, text: &str) {
+fn x_label(out: &mut String, area: Area, text: &str) {
     let _ = write!(
         out,
         r##"<text x="{}" y="{}" text-anchor="middle" fill="#333">{}</text>"##,
-        LEFT + (WIDTH - LEFT - RIGHT) / 2.0,
-        HEIGHT - 10.0,
+        LEFT + area.plot_w() / 2.0,
+        area.h - 10.0,
         escape(text)
     );
 }
 
-fn y_label(out: &mut String, text: &str) {
-    let cy = TOP + (HEIGHT - TOP - BOTTOM) / 2.0;
+fn y_label(out: &mut String, area: Area, text: &str) {
+    let cy = TOP + area.plot_h() / 2.0;
     let _ = write!(
         out,
         r##"<text x="16" y="{cy}" text-anchor="middle" fill="#333" transform="rotate(-90 16 {cy})">{}</text>"##,
@@ -185,7 +240,7 @@ fn nice_step(span: f64, n: f64) -> f64 {
 /// where 100% is drawn.
 pub fn percentile_plot(lines: &[Line], nines_max: f64, aria: &str) -> String {
     let mut out = String::new();
-    frame(&mut out, aria);
+    frame(&mut out, Area::FULL, aria);
     let values = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
     let (mut lo, mut hi) = values.fold((f64::MAX, 0f64), |(lo, hi), v| {
         (lo.min(v.max(1.0)), hi.max(v))
@@ -255,47 +310,80 @@ pub fn percentile_plot(lines: &[Line], nines_max: f64, aria: &str) -> String {
     }
     x_label(
         &mut out,
+        Area::FULL,
         "percentile (log scale of 1 − p: each step is one more nine)",
     );
-    y_label(&mut out, "latency (log scale)");
+    y_label(&mut out, Area::FULL, "latency (log scale)");
     out.push_str("</svg>");
     out
 }
 
-/// A plot of values over time; `lines` hold (seconds, value) points.
-pub fn time_plot(lines: &[Line], y_name: &str, aria: &str) -> String {
+/// True when series whose means are `means` differ by an order of magnitude or more
+/// (a linear axis would flatten the small ones onto zero).
+pub fn wants_log_axis(means: &[f64]) -> bool {
+    let positive: Vec<f64> = means.iter().copied().filter(|m| *m > 0.0).collect();
+    let lo = positive.iter().copied().fold(f64::MAX, f64::min);
+    let hi = positive.iter().copied().fold(0.0f64, f64::max);
+    positive.len() > 1 && hi / lo >= 10.0
+}
+
+/// A plot of values over time in `area`; `lines` hold (seconds, value) points;
+/// `log_y` puts the values on a log axis (1-2-5 ticks; zeros sit on the floor).
+pub fn time_plot(area: Area, lines: &[Line], y_name: &str, aria: &str, log_y: bool) -> String {
     let mut out = String::new();
-    frame(&mut out, aria);
+    frame(&mut out, area, aria);
     let t_max = lines
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.0))
         .fold(0.0f64, f64::max)
-        .max(1.0);
-    let y_max_data = lines
+        .max(1e-3);
+    let values: Vec<f64> = lines
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.1))
-        .fold(0.0f64, f64::max)
-        .max(1.0);
-    let y_step = nice_step(y_max_data, 5.0);
-    let y_max = (y_max_data / y_step).ceil() * y_step;
-    let x_step = nice_step(t_max, 10.0);
-    let x_max = (t_max / x_step).ceil() * x_step;
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
+        .collect();
+    let y_max_data = values.iter().copied().fold(0.0f64, f64::max).max(1.0);
+    // The y range and its ticks, linear or log.
+    let (lo, hi, ticks): (f64, f64, Vec<f64>) = if log_y {
+        let lo_data = values
+            .iter()
+            .copied()
+            .filter(|v| *v > 0.0)
+            .fold(f64::MAX, f64::min)
+            .min(y_max_data);
+        let lo = 10f64.powf(lo_data.log10().floor());
+        let hi = 10f64.powf(y_max_data.log10().ceil()).max(lo * 10.0);
+        (lo, hi, log_ticks(lo, hi))
+    } else {
+        let step = nice_step(y_max_data, if area.h < HEIGHT { 3.0 } else { 5.0 });
+        let hi = (y_max_data / step).ceil() * step;
+        let ticks = (0..=((hi / step).round() as usize))
+            .map(|i| i as f64 * step)
+            .collect();
+        (0.0, hi, ticks)
+    };
+    let x_step = nice_step(t_max, if area.w < WIDTH { 5.0 } else { 10.0 });
+    // A last point a hair past a step (an interval's end) does not earn another step.
+    let x_max = ((t_max / x_step) - 0.02).ceil().max(1.0) * x_step;
+    let (plot_w, plot_h) = (area.plot_w(), area.plot_h());
     let px = |t: f64| LEFT + plot_w * t / x_max;
-    let py = |v: f64| TOP + plot_h * (1.0 - v / y_max);
-    let mut y = 0.0;
-    while y <= y_max + y_step / 2.0 {
-        let yy = py(y);
+    let py = |v: f64| {
+        let f = if log_y {
+            (v.max(lo).log10() - lo.log10()) / (hi.log10() - lo.log10())
+        } else {
+            v / hi
+        };
+        TOP + plot_h * (1.0 - f)
+    };
+    for t in ticks {
+        let yy = py(t);
         let _ = write!(
             out,
             r##"<line x1="{LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e4e4e4"/><text x="{}" y="{:.1}" text-anchor="end" fill="#333">{}</text>"##,
-            WIDTH - RIGHT,
+            LEFT + plot_w,
             LEFT - 6.0,
             yy + 4.0,
-            format_count(y)
+            format_count(t)
         );
-        y += y_step;
     }
     let mut t = 0.0;
     while t <= x_max + x_step / 2.0 {
@@ -308,8 +396,8 @@ pub fn time_plot(lines: &[Line], y_name: &str, aria: &str) -> String {
         let _ = write!(
             out,
             r##"<line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{}" stroke="#eeeeee"/><text x="{x:.1}" y="{}" text-anchor="middle" fill="#333">{label}</text>"##,
-            HEIGHT - BOTTOM,
-            HEIGHT - BOTTOM + 18.0
+            TOP + plot_h,
+            TOP + plot_h + 18.0
         );
         t += x_step;
     }
@@ -326,8 +414,13 @@ pub fn time_plot(lines: &[Line], y_name: &str, aria: &str) -> String {
             );
         }
     }
-    x_label(&mut out, "time since the start of measurement");
-    y_label(&mut out, y_name);
+    x_label(&mut out, area, "time since the start of measurement");
+    let y_name = if log_y {
+        format!("{y_name} (log scale)")
+    } else {
+        y_name.to_string()
+    };
+    y_label(&mut out, area, &y_name);
     out.push_str("</svg>");
     out
 }
@@ -342,6 +435,30 @@ mod tests {
         assert!((nines(99.9, 6.0) - 3.0).abs() < 1e-9);
         assert_eq!(nines(100.0, 4.0), 4.0);
         assert_eq!(nines(0.0, 4.0), 0.0);
+    }
+
+    #[test]
+    fn curves_end_at_the_nines_their_samples_support() {
+        let points = [
+            (0.0, 10.0),
+            (50.0, 20.0),
+            (99.0, 30.0),
+            (99.9, 40.0),
+            (100.0, 50.0),
+        ];
+        let clipped = clip_to_samples(&points, 100);
+        assert_eq!(
+            clipped,
+            [(0.0, 10.0), (50.0, 20.0), (99.0, 30.0), (99.0, 50.0)]
+        );
+        let end = clipped.last().unwrap().0;
+        assert!(
+            (nines(end, 6.0) - 2.0).abs() < 1e-9,
+            "100 samples: two nines"
+        );
+        assert_eq!(clip_to_samples(&points, 1_000_000).len(), 5);
+        assert!(wants_log_axis(&[100.0, 50_000.0]));
+        assert!(!wants_log_axis(&[30_000.0, 50_000.0]));
     }
 
     #[test]
