@@ -49,6 +49,10 @@ struct Args {
     /// Overrides `az` (the availability-zone label).
     #[arg(long, value_name = "LABEL")]
     az: Option<String>,
+    /// Overrides `cpus`: the CPUs to pin the cores to, comma-separated (core i on the
+    /// i-th).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    cpus: Option<Vec<usize>>,
     /// Overrides `pin`: `--pin false` lets the kernel place the cores' threads.
     #[arg(long, value_name = "BOOL")]
     pin: Option<bool>,
@@ -86,6 +90,9 @@ fn config(args: &Args) -> Result<NodeConfig> {
     }
     if let Some(a) = &args.az {
         cfg.az = a.clone();
+    }
+    if let Some(c) = &args.cpus {
+        cfg.cpus = c.clone();
     }
     if let Some(p) = args.pin {
         cfg.pin = p;
