@@ -308,16 +308,20 @@ impl<I: Io + 'static> Reader<I> {
             }),
             // It must wait (backpressure, a raised epoch, a full batch): carried out
             // here, so nothing after it on this connection is applied before it.
-            Ok(None) => match engine.append(b.pg, b.epoch, &scratch).await {
-                Ok(ack) => {
-                    self.count_append(started, records, bytes);
-                    self.conn.push(Entry::Ready(encode(
-                        Message::AppendAck(wire_ack(b.pg, &ack)),
-                        id,
-                    )));
+            Ok(None) => {
+                self.ctx.handles.appends_waited.inc();
+                let appended = engine.append(b.pg, b.epoch, &scratch).await;
+                match appended {
+                    Ok(ack) => {
+                        self.count_append(started, records, bytes);
+                        self.conn.push(Entry::Ready(encode(
+                            Message::AppendAck(wire_ack(b.pg, &ack)),
+                            id,
+                        )));
+                    }
+                    Err(e) => self.refuse_engine(id, b.pg, &e),
                 }
-                Err(e) => self.refuse_engine(id, b.pg, &e),
-            },
+            }
             Err(e) => self.refuse_engine(id, b.pg, &e),
         }
         self.scratch = recycle(scratch);

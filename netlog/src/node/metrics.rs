@@ -61,6 +61,7 @@ pub struct NodeMetrics {
     pub backlog_bytes: Family<CoreLabels, Gauge>,
     pub backlog_age_seconds: Family<CoreLabels, Gauge<f64, AtomicU64>>,
     pub append_seconds: Family<CoreLabels, Histogram, fn() -> Histogram>,
+    pub appends_waited: Family<CoreLabels, Counter>,
     pub getpage_seconds: Family<CoreLabels, Histogram, fn() -> Histogram>,
     pub connections: Family<CoreLabels, Gauge>,
     pub connections_accepted: Family<CoreLabels, Counter>,
@@ -91,6 +92,7 @@ impl NodeMetrics {
             backlog_bytes: Family::default(),
             backlog_age_seconds: Family::default(),
             append_seconds: Family::new_with_constructor(latency_histogram),
+            appends_waited: Family::default(),
             getpage_seconds: Family::new_with_constructor(latency_histogram),
             connections: Family::default(),
             connections_accepted: Family::default(),
@@ -150,6 +152,11 @@ impl NodeMetrics {
             "append_seconds",
             "Time from an AppendBatch's arrival to its durable acknowledgement being queued",
             self.append_seconds.clone(),
+        );
+        r.register(
+            "appends_waited",
+            "AppendBatch requests that could not be journaled at once (backpressure, a raised epoch, no room in the open batch) and held up their connection until done",
+            self.appends_waited.clone(),
         );
         r.register(
             "getpage_seconds",
