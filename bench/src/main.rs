@@ -324,6 +324,10 @@ BOREAL-JOURNAL (ioengine=boreal-journal, boreal-specific):
                           its own LSN chain over 1024 pages. Default 1
     boreal_pipeline_depth=N  batch writes in flight, 1 to 3: with 2 (3) a batch may be
                           written while the one (two) before it are in flight. Default 3
+    boreal_coalesce_pace=P  below P% of its backlog bound the coalescer writes its
+                          pages behind the journal's batches, a few at a time, so
+                          commits never queue behind a burst of page writes; 0
+                          writes at full depth. Default 75
     The JSON's per-job boreal.engine_stats has records_acknowledged, records_per_sec,
     redo_payload_bytes, device_bytes_per_redo_byte, journal_batches, journal_syncs,
     records_per_batch, backpressure_waits and more.

@@ -255,6 +255,7 @@ fn job_thread(
                     durability: job.boreal_durability,
                     pgs: job.boreal_pgs,
                     pipeline_depth: job.boreal_pipeline_depth,
+                    coalesce_pace: job.boreal_coalesce_pace,
                     journal_bytes: job.size.unwrap_or(JOURNAL_BYTES_DEFAULT),
                 },
                 park_spin: job.boreal_park_spin,

@@ -118,6 +118,7 @@ pub const SUPPORTED_OPTIONS: &[&str] = &[
     "boreal_durability",
     "boreal_pgs",
     "boreal_pipeline_depth",
+    "boreal_coalesce_pace",
     "boreal_park_spin",
 ];
 
@@ -324,6 +325,10 @@ pub struct JobOptions {
     /// `boreal_pipeline_depth` (boreal-specific, `boreal-journal` only): batch writes the
     /// journal keeps in flight, 1 to 3. Default: the journal's default (3).
     pub boreal_pipeline_depth: Option<usize>,
+    /// `boreal_coalesce_pace` (boreal-specific, `boreal-journal` only): the backlog
+    /// percentage below which the coalescer paces its page writes behind the journal
+    /// (`EngineConfig::coalesce_pace_below_percent`); 0 never paces. `None`: the default.
+    pub boreal_coalesce_pace: Option<u32>,
     /// `boreal_park_spin` (boreal-specific, `io_uring` and `boreal-journal`): how long
     /// the job's runtime polls for completions before it sleeps in the kernel, while
     /// I/O is in flight (`RuntimeConfig::park_spin`); 0 never polls, as fio does not.
@@ -433,6 +438,7 @@ impl JobOptions {
             boreal_durability: None,
             boreal_pgs: 1,
             boreal_pipeline_depth: None,
+            boreal_coalesce_pace: None,
             boreal_park_spin: None,
             echo: Vec::new(),
         }
@@ -689,6 +695,9 @@ impl JobOptions {
             "boreal_pipeline_depth" => {
                 self.boreal_pipeline_depth =
                     Some(value.int_in(1, PIPELINE_DEPTH_MAX as u64)? as usize);
+            }
+            "boreal_coalesce_pace" => {
+                self.boreal_coalesce_pace = Some(value.int_in(0, 100)? as u32);
             }
             "boreal_park_spin" => {
                 let spin = value.time()?;

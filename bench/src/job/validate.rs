@@ -112,9 +112,10 @@ impl JobOptions {
             || self.boreal_durability.is_some()
             || self.boreal_pgs != 1
             || self.boreal_pipeline_depth.is_some()
+            || self.boreal_coalesce_pace.is_some()
         {
             return fail(format!(
-                "`record_size`, `boreal_durability`, `boreal_pgs` and `boreal_pipeline_depth` apply only to ioengine=boreal-journal (this job uses {})",
+                "`record_size`, `boreal_durability`, `boreal_pgs`, `boreal_pipeline_depth` and `boreal_coalesce_pace` apply only to ioengine=boreal-journal (this job uses {})",
                 self.ioengine.as_str()
             ));
         }

@@ -389,6 +389,11 @@ impl<I: Io> Journal<I> {
         st.durable_at.filter(|_| !st.pipeline.is_empty())
     }
 
+    /// The highest batch durable with every batch before it (`None` before the first).
+    pub fn durable_seq(&self) -> Option<BatchSeq> {
+        self.inner.st.borrow().pipeline.durable()
+    }
+
     /// The journal is running short of free space: the coalescer should materialize
     /// (and so release) now rather than wait for its backlog trigger. True when
     /// appends wait for space already, or at most half the files are free (so the

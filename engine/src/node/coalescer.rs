@@ -87,6 +87,52 @@ pub(crate) async fn run<I: Io>(weak: Weak<Inner<I>>) {
     }
 }
 
+/// Writes a pass's pages. While the backlog is far from its bound
+/// (`coalesce_pace_below_percent`), `coalesce_paced_depth` writes at a time, each group
+/// after the journal's next batch turned durable (or 1 ms, if the journal is idle): the
+/// journal's durable writes, which appends wait for, then find the device with at most
+/// that many page writes queued ahead of them, and each page write's bytes are flushed
+/// by the journal's next flush instead of in one page-file sync's burst. Once the
+/// backlog is closer to its bound, the rest go at `depth` at once.
+async fn write_paced<I: Io>(
+    inner: &Inner<I>,
+    seg: &Segment<I>,
+    writes: &[PageWrite<'_>],
+    depth: usize,
+) -> Result<(), EngineError> {
+    let percent = inner.cfg.coalesce_pace_below_percent;
+    let step = inner.cfg.coalesce_paced_depth.min(depth).max(1);
+    let mut at = 0;
+    while at < writes.len() && percent > 0 && !backlog_above(inner, percent) {
+        let end = (at + step).min(writes.len());
+        seg.pages.write_many(&writes[at..end], step).await?;
+        at = end;
+        if at < writes.len() {
+            let next = inner
+                .journal
+                .durable_seq()
+                .map_or(boreal_segment::BatchSeq::new(0), |s| s.next());
+            let wait = std::future::poll_fn(|cx| inner.journal.poll_durable(next, cx));
+            let _ = crate::rt::timeout(PACE_WAIT_MAX, wait).await;
+        }
+    }
+    if at < writes.len() {
+        seg.pages.write_many(&writes[at..], depth).await?;
+    }
+    Ok(())
+}
+
+/// Longest a paced pass waits for the journal's next batch between two groups of page
+/// writes (an idle journal has none coming).
+const PACE_WAIT_MAX: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Whether the backlog is above `percent` of either of its bounds.
+fn backlog_above<I: Io>(inner: &Inner<I>, percent: u32) -> bool {
+    let (bytes, age) = inner.backlog(inner.io.now());
+    bytes as u128 * 100 > inner.cfg.backlog_bytes_max as u128 * u128::from(percent)
+        || age * 100 > inner.cfg.backlog_age_max * percent
+}
+
 /// Whether a background pass should start now.
 fn pass_due<I: Io>(inner: &Inner<I>) -> bool {
     let percent = inner.cfg.coalesce_start_percent;
@@ -341,7 +387,7 @@ async fn coalesce_segment<I: Io>(inner: &Inner<I>, seg: &Segment<I>) -> Result<u
             page_lsn: img.page_lsn,
         })
         .collect();
-    seg.pages.write_many(&writes, depth).await?;
+    write_paced(inner, seg, &writes, depth).await?;
     drop(writes);
     seg.pages.sync().await?;
     let written = images.len();

@@ -50,6 +50,16 @@ pub struct EngineConfig {
     /// Page reads and writes a pass keeps in flight (NVMe-NOTES fact 6: reads and
     /// unsynced writes scale with depth). Default 32, range 1..=64.
     pub coalesce_io_depth: usize,
+    /// While the backlog is below this percentage of its bounds, a pass writes its
+    /// pages behind the journal: `coalesce_paced_depth` page writes after each journal
+    /// batch turns durable, instead of `coalesce_io_depth` at once, so the journal's
+    /// durable writes never queue behind a burst of page writes (NVMe-NOTES, "The
+    /// coalescer's page writes and the journal's p99"). Above it, the pass writes at
+    /// full depth to keep the backlog from its bound. 0: never pace. Default 75,
+    /// at most 100, percent.
+    pub coalesce_pace_below_percent: u32,
+    /// Page writes a paced pass issues per journal batch. Default 4, range 1..=64.
+    pub coalesce_paced_depth: usize,
     /// Run the coalescer as a background task. Default true. Tests that drive
     /// materialization by hand (`CoreEngine::coalesce_now`) turn it off.
     pub background_coalescer: bool,
@@ -78,6 +88,8 @@ impl EngineConfig {
             coalesce_pass_bytes_max: 32 << 20,
             coalesce_pass_image_bytes_max: 32 << 20,
             coalesce_io_depth: 32,
+            coalesce_pace_below_percent: 75,
+            coalesce_paced_depth: 4,
             background_coalescer: true,
             replay_during_scan: true,
             page_file_grow_bytes: 1 << 20,
@@ -132,6 +144,18 @@ impl EngineConfig {
             return Err(format!(
                 "coalesce_io_depth {} is outside 1..={COALESCE_IO_DEPTH_MAX}: use a value in range",
                 self.coalesce_io_depth
+            ));
+        }
+        if self.coalesce_pace_below_percent > 100 {
+            return Err(format!(
+                "coalesce_pace_below_percent {} is above 100: use 0..=100",
+                self.coalesce_pace_below_percent
+            ));
+        }
+        if !(1..=COALESCE_IO_DEPTH_MAX).contains(&self.coalesce_paced_depth) {
+            return Err(format!(
+                "coalesce_paced_depth {} is outside 1..={COALESCE_IO_DEPTH_MAX}: use a value in range",
+                self.coalesce_paced_depth
             ));
         }
         let grow_min = 2 * u64::from(PAGE_SIZE_MAX);

@@ -108,6 +108,8 @@ pub struct JournalTarget {
     pub pgs: u32,
     /// Batch writes in flight (`JournalConfig::pipeline_depth`); `None`: the default.
     pub pipeline_depth: Option<usize>,
+    /// `EngineConfig::coalesce_pace_below_percent`; `None`: the default.
+    pub coalesce_pace: Option<u32>,
     /// Total journal bytes, split over [`JOURNAL_FILES`] files.
     pub journal_bytes: u64,
 }
@@ -119,6 +121,7 @@ impl Default for JournalTarget {
             durability: None,
             pgs: 1,
             pipeline_depth: None,
+            coalesce_pace: None,
             journal_bytes: JOURNAL_BYTES_DEFAULT,
         }
     }
@@ -384,6 +387,9 @@ impl JournalEngine {
         }
         if let Some(depth) = jt.pipeline_depth {
             jcfg.pipeline_depth = depth;
+        }
+        if let Some(pace) = jt.coalesce_pace {
+            ecfg.coalesce_pace_below_percent = pace;
         }
         let durability = jcfg.durability;
         let (core, report, cursors, epochs, after) = rt.block_on(async {
