@@ -13,3 +13,4 @@ pub mod client;
 pub mod limits;
 pub mod node;
 pub mod proto;
+pub mod quorum;

@@ -1,0 +1,10 @@
+//! `quorum`: the compute-side shim's protocol logic — the watermarks (PGCL, VCL, VDL)
+//! from segment acknowledgements, and volume recovery's decision — as sans-I/O state
+//! machines: events in, decisions out, property-tested without a runtime (DESIGN.md
+//! §2). The driver that talks to storage nodes sits on top.
+
+pub mod recovery;
+pub mod watermarks;
+
+pub use self::recovery::{Decision, PgView, RecordMark, RecoveryError, SegmentView, decide};
+pub use self::watermarks::{READ_QUORUM, SEGMENTS, WRITE_QUORUM, Watermarks};
