@@ -11,6 +11,8 @@
 
 pub mod client;
 pub mod limits;
+pub mod link;
 pub mod node;
 pub mod proto;
 pub mod quorum;
+pub mod sync;

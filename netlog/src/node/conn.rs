@@ -41,11 +41,11 @@ use boreal_segment::{Frame, PgId, Redo};
 
 use super::core::CoreCtx;
 use super::refuse::reason_of;
-use super::signal::{Either, WakeSlot, either};
 use crate::proto::{
     AppendAck, AppendBatch, FetchRecords, FetchedEncoder, FrameReader, GetPage, HelloReply,
     Message, PgRule, Reason, Refusal, Role, Seq, Step, clip_text, negotiate,
 };
+use crate::sync::{Either, WakeSlot, either};
 
 /// Bytes one receive asks for.
 const RECV_BYTES: usize = 256 << 10;

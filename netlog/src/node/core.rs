@@ -25,8 +25,8 @@ use prometheus_client::metrics::histogram::Histogram;
 
 use super::conn;
 use super::metrics::{CoreLabels, NodeMetrics, PUBLISH_INTERVAL, PgLabels, RefusedLabels};
-use super::signal::{Either, Signal, either};
 use crate::proto::{PgRule, Reason};
+use crate::sync::{Either, Signal, either};
 
 /// Limits of what one core serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,8 +7,7 @@
 //! connections, metrics publishing; generic over `Io`, so the whole-cluster simulation
 //! runs the very same server), `conn` (one connection: batched ingestion, ordered
 //! answers), `dispatch` (control and status requests), `refuse` (engine errors as wire
-//! refusals), `metrics` (Prometheus), `signal` (small single-core sync tools),
-//! `process` (threads, pinning, the data directory's lock and identity, signals: what
+//! refusals), `metrics` (Prometheus), `process` (threads, pinning, the data directory's lock and identity, signals: what
 //! `boreal-node` runs).
 //!
 //! What it never does: let a record cross cores (each core serves only its PGs and
@@ -22,9 +21,8 @@ mod dispatch;
 pub mod metrics;
 pub mod process;
 mod refuse;
-mod signal;
 
 pub use self::config::{Durability, EngineSection, JournalSection, NodeConfig};
 pub use self::core::{CoreCtx, Identity, ServeLimits, serve};
 pub use self::metrics::{Exporter, NodeMetrics};
-pub use self::signal::Signal;
+pub use crate::sync::Signal;

@@ -1,6 +1,7 @@
-//! Two small single-threaded synchronization tools the core server needs: a one-shot
-//! [`Signal`] (stop serving) and a [`WakeSlot`] (one task waiting for another on the
-//! same core). No locks, no allocation once built; `!Send` like everything on a core.
+//! Small single-threaded synchronization tools for tasks on one core: a one-shot
+//! [`Signal`] (stop serving), a [`WakeSlot`] (one task waiting for another), an
+//! [`AsyncLock`] (one holder at a time, FIFO) and [`either`]. No OS locks; `!Send`
+//! like everything on a core.
 
 use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
@@ -87,4 +88,40 @@ pub async fn either<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Ou
         Poll::Pending
     })
     .await
+}
+
+/// An async mutex without data: one holder at a time, waiters served in order.
+#[derive(Debug, Default)]
+pub struct AsyncLock {
+    held: Cell<bool>,
+    waiters: RefCell<std::collections::VecDeque<Waker>>,
+}
+
+/// Held until dropped.
+#[derive(Debug)]
+pub struct AsyncLockGuard<'a>(&'a AsyncLock);
+
+impl Drop for AsyncLockGuard<'_> {
+    fn drop(&mut self) {
+        self.0.held.set(false);
+        if let Some(w) = self.0.waiters.borrow_mut().pop_front() {
+            w.wake();
+        }
+    }
+}
+
+impl AsyncLock {
+    /// Waits until the lock is free and takes it.
+    pub async fn lock(&self) -> AsyncLockGuard<'_> {
+        poll_fn(|cx| {
+            if !self.held.get() {
+                self.held.set(true);
+                return Poll::Ready(());
+            }
+            self.waiters.borrow_mut().push_back(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        AsyncLockGuard(self)
+    }
 }
