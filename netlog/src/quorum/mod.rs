@@ -3,8 +3,12 @@
 //! machines: events in, decisions out, property-tested without a runtime (DESIGN.md
 //! §2). The driver that talks to storage nodes sits on top.
 
+pub mod alloc;
 pub mod recovery;
+pub mod volume;
 pub mod watermarks;
 
+pub use self::alloc::{AllocError, Allocator, PageChange};
 pub use self::recovery::{Decision, PgView, RecordMark, RecoveryError, SegmentView, decide};
+pub use self::volume::{Member, VolumeConfig};
 pub use self::watermarks::{READ_QUORUM, SEGMENTS, WRITE_QUORUM, Watermarks};
