@@ -409,6 +409,29 @@ impl Io for SimIo {
         self.sync_op(file).await
     }
 
+    async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let id = {
+            let mut w = self.world.borrow_mut();
+            if !w.node(self.node).alive {
+                return Err(errno(libc::EIO));
+            }
+            let upto = w.node(self.node).disk.sync_dir_begin(dir)?;
+            let at = {
+                let lat = w.config.disk.sync_latency;
+                w.after(lat)
+            };
+            let kind = OpKind::SyncDir {
+                dir: dir.to_path_buf(),
+                upto,
+            };
+            w.submit(self.node, kind, at)
+        };
+        match self.op(id).await {
+            OpOut::Unit(r) => r,
+            OpOut::Bufs(..) => unreachable!("a directory sync completes without buffers"),
+        }
+    }
+
     async fn fallocate(
         &self,
         file: &SimFile,

@@ -32,6 +32,7 @@ pub(crate) enum TraceOp {
     Timer,
     Fault,
     Workload,
+    SyncDir,
 }
 
 /// A 64-bit running hash of the events of one run.

@@ -23,7 +23,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -83,6 +83,9 @@ pub(crate) enum OpKind {
         /// For the second stage of `write_then_fdatasync`: the write's result and buffer.
         after_write: Option<(usize, DmaBuf)>,
     },
+    /// A directory fsync: covers the entries created before `upto` (taken at
+    /// submission).
+    SyncDir { dir: PathBuf, upto: u64 },
 }
 
 /// A finished operation's result, waiting for its future.
@@ -414,6 +417,15 @@ impl World {
                     None => OpOut::Unit(r),
                 }
             }
+            OpKind::SyncDir { dir, upto } => {
+                let disk = &mut self.nodes[node as usize].disk;
+                let r = disk.sync_dir_complete(&mut self.rng, &faults, &dir, upto);
+                self.trace.event(
+                    TraceOp::SyncDir,
+                    &[u64::from(node), upto, unit_word(&r), now],
+                );
+                OpOut::Unit(r)
+            }
         };
         let Some(slot) = self.ops.get_mut(&id) else {
             return;
@@ -505,6 +517,9 @@ impl World {
                     Some((_, buf)) => OpOut::Bufs(Err(errno(libc::ECANCELED)), vec![buf]),
                     None => OpOut::Unit(Err(errno(libc::ECANCELED))),
                 },
+                OpState::InFlight(OpKind::SyncDir { .. }) => {
+                    OpOut::Unit(Err(errno(libc::ECANCELED)))
+                }
                 OpState::Done(out) => out,
             };
             if !slot.orphaned {
