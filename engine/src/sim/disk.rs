@@ -3,9 +3,11 @@
 //! Owns every file of one node: its name, the image reads see (`written`, the page
 //! cache plus the device's volatile cache), the image that survives a crash
 //! (`durable`), and the ordered list of changes made since the last sync (`pending`).
-//! It is a pure state machine: it takes a [`SimRng`] and a [`FaultConfig`] and never
-//! touches time, wakers or the trace (the world does that around it), so its crash
-//! semantics are unit-tested directly.
+//! It is a pure state machine: it takes a [`DiskCtx`] (the node's fault stream, its
+//! [`FaultConfig`], the cluster's [`FaultAtlas`] and the time) and never touches wakers,
+//! timers or the trace (the world does that around it), so its crash semantics are
+//! unit-tested directly. What destroys data at rest (bad sectors, decay, corruption, a
+//! wipe) is in `damage.rs`; the byte images in `image.rs`.
 //!
 //! Invariants:
 //! - `durable` replayed with every `pending` change, in order, equals `written`, except
@@ -32,14 +34,24 @@
 //!   removes the file with `crash_drop_unsynced_file_probability`, whatever was synced
 //!   in it (POSIX promises nothing more; ext4 often does better, which no caller may
 //!   count on).
+//! - Data-destroying faults drawn at random (stored bit flips, lost and misdirected
+//!   writes) are injected only if the atlas admits them on this node; refused ones are
+//!   counted (`atlas_suppressed`) and the write lands cleanly. Every one injected is in
+//!   the damage log (`damage`).
+//! - Reads see the written image, except that a read touching a bad sector fails with
+//!   `EIO` (until a write covers the whole sector) and a misdirected read returns
+//!   another offset's bytes.
 //! - Space: a disk has a capacity in 4 KiB blocks counted over all `written` images; a
 //!   write that needs more completes short (whole blocks that fit) or fails `ENOSPC`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::atlas::FaultAtlas;
 use super::config::FaultConfig;
+use super::damage::{Damage, DamageKind};
+use super::image::{Change, Image};
 use super::rng::SimRng;
 use crate::io::FallocateMode;
 
@@ -52,167 +64,37 @@ pub(crate) fn errno(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)
 }
 
-/// A sparse byte image: a length and the 4 KiB blocks that were ever allocated.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Image {
-    len: u64,
-    blocks: BTreeMap<u64, Box<[u8]>>,
+/// What a disk operation draws on: the node's own fault stream and faults, the budget
+/// for data-destroying faults, and the time (for the damage log and decay).
+pub(crate) struct DiskCtx<'a> {
+    pub(crate) rng: &'a mut SimRng,
+    pub(crate) faults: &'a FaultConfig,
+    pub(crate) atlas: &'a mut FaultAtlas,
+    pub(crate) node: u32,
+    pub(crate) now_ns: u64,
 }
 
-impl Image {
-    pub(crate) fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn allocated_blocks(&self) -> u64 {
-        self.blocks.len() as u64
-    }
-
-    fn block_mut(&mut self, index: u64) -> &mut [u8] {
-        self.blocks
-            .entry(index)
-            .or_insert_with(|| vec![0u8; BLOCK_BYTES as usize].into_boxed_slice())
-    }
-
-    /// Bytes `[offset, offset + len)` clipped at the end of the image (short at EOF).
-    pub(crate) fn read(&self, offset: u64, len: usize) -> Vec<u8> {
-        let end = offset.saturating_add(len as u64).min(self.len);
-        if offset >= end {
-            return Vec::new();
-        }
-        let mut out = vec![0u8; (end - offset) as usize];
-        let mut pos = offset;
-        while pos < end {
-            let index = pos / BLOCK_BYTES;
-            let in_block = (pos % BLOCK_BYTES) as usize;
-            let n = ((BLOCK_BYTES as usize - in_block) as u64).min(end - pos) as usize;
-            if let Some(b) = self.blocks.get(&index) {
-                let at = (pos - offset) as usize;
-                out[at..at + n].copy_from_slice(&b[in_block..in_block + n]);
-            }
-            pos += n as u64;
-        }
-        out
-    }
-
-    fn write(&mut self, offset: u64, data: &[u8]) {
-        let mut pos = offset;
-        let mut rest = data;
-        while !rest.is_empty() {
-            let in_block = (pos % BLOCK_BYTES) as usize;
-            let n = (BLOCK_BYTES as usize - in_block).min(rest.len());
-            self.block_mut(pos / BLOCK_BYTES)[in_block..in_block + n].copy_from_slice(&rest[..n]);
-            pos += n as u64;
-            rest = &rest[n..];
-        }
-        self.len = self.len.max(offset + data.len() as u64);
-    }
-
-    fn zero(&mut self, offset: u64, len: u64) {
-        let end = offset + len;
-        let mut pos = offset;
-        while pos < end {
-            let in_block = (pos % BLOCK_BYTES) as usize;
-            let n = ((BLOCK_BYTES as usize - in_block) as u64).min(end - pos) as usize;
-            self.block_mut(pos / BLOCK_BYTES)[in_block..in_block + n].fill(0);
-            pos += n as u64;
-        }
-    }
-
-    fn set_len(&mut self, len: u64) {
-        if len < self.len {
-            let first_gone = len.div_ceil(BLOCK_BYTES);
-            self.blocks.retain(|&i, _| i < first_gone);
-            let tail = (len % BLOCK_BYTES) as usize;
-            if tail != 0
-                && let Some(b) = self.blocks.get_mut(&(len / BLOCK_BYTES))
-            {
-                b[tail..].fill(0);
-            }
-        }
-        self.len = len;
-    }
-
-    fn allocate(&mut self, offset: u64, len: u64) {
-        if len == 0 {
-            return;
-        }
-        for index in offset / BLOCK_BYTES..(offset + len).div_ceil(BLOCK_BYTES) {
-            self.block_mut(index);
-        }
-    }
-
-    fn missing_blocks(&self, offset: u64, len: u64) -> u64 {
-        if len == 0 {
-            return 0;
-        }
-        (offset / BLOCK_BYTES..(offset + len).div_ceil(BLOCK_BYTES))
-            .filter(|i| !self.blocks.contains_key(i))
-            .count() as u64
-    }
-
-    /// All bytes `[0, len)`, for tests and inspection.
-    pub(crate) fn to_vec(&self) -> Vec<u8> {
-        self.read(0, self.len as usize)
-    }
-}
-
-/// One change to a file, as the durable path sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Change {
-    Write {
-        offset: u64,
-        data: Vec<u8>,
-    },
-    SetLen(u64),
-    Allocate {
-        offset: u64,
-        len: u64,
-        keep_size: bool,
-    },
-    ZeroRange {
-        offset: u64,
-        len: u64,
-    },
-}
-
-impl Change {
-    fn apply(&self, image: &mut Image) {
-        match self {
-            Change::Write { offset, data } => image.write(*offset, data),
-            Change::SetLen(len) => image.set_len(*len),
-            Change::Allocate {
-                offset,
-                len,
-                keep_size,
-            } => {
-                image.allocate(*offset, *len);
-                if !keep_size {
-                    image.len = image.len.max(offset + len);
-                }
-            }
-            Change::ZeroRange { offset, len } => {
-                image.zero(*offset, *len);
-                image.len = image.len.max(offset + len);
-            }
-        }
+impl DiskCtx<'_> {
+    /// Whether the atlas lets a random data-destroying fault land here (charged if so).
+    pub(super) fn admit(&mut self, path: &Path, offset: u64, len: u64) -> bool {
+        self.atlas.admit(self.node, path, offset, len)
     }
 }
 
 #[derive(Clone, Debug)]
-struct Pending {
+pub(super) struct Pending {
     seq: u64,
-    change: Change,
+    pub(super) change: Change,
     /// A DSYNC write: already durable, survives every crash.
     durable: bool,
 }
 
 #[derive(Clone, Debug)]
-struct Inode {
-    path: PathBuf,
-    written: Image,
-    durable: Image,
-    pending: Vec<Pending>,
+pub(super) struct Inode {
+    pub(super) path: PathBuf,
+    pub(super) written: Image,
+    pub(super) durable: Image,
+    pub(super) pending: Vec<Pending>,
     next_seq: u64,
     /// The directory entry survives a crash: its directory was synced after the file
     /// was created (or the file survived a crash, after which its entry is on disk).
@@ -290,6 +172,18 @@ pub struct DiskStats {
     /// Files a crash removed because their directory was not synced after their
     /// creation.
     pub crash_dropped_files: u64,
+    /// Reads that returned another offset's bytes.
+    pub misdirected_reads: u64,
+    /// Sectors that went bad (decay at rest, or `SimControl::add_bad_sectors`).
+    pub latent_sectors: u64,
+    /// Reads that failed with `EIO` on a bad sector.
+    pub latent_read_eio: u64,
+    /// Ranges corrupted through `SimControl::corrupt`.
+    pub corruptions: u64,
+    /// Times the disk was wiped (the node replaced).
+    pub wipes: u64,
+    /// Random data-destroying faults the atlas refused (not injected).
+    pub atlas_suppressed: u64,
 }
 
 /// Where a stored bit flip landed: the write it damaged (its file, offset and length
@@ -308,15 +202,20 @@ impl DiskStats {
     /// Faults that destroy data that was reported written: after one of these, even an
     /// acknowledged, synced record may be damaged (and must be detected).
     pub fn data_destroying_faults(&self) -> u64 {
-        self.stored_bit_flips + self.lost_writes + self.misdirected_writes
+        self.stored_bit_flips
+            + self.lost_writes
+            + self.misdirected_writes
+            + self.latent_sectors
+            + self.corruptions
+            + self.wipes
     }
 }
 
 /// The disk of one node. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Disk {
-    names: BTreeMap<PathBuf, Ino>,
-    inodes: BTreeMap<Ino, Inode>,
+    pub(super) names: BTreeMap<PathBuf, Ino>,
+    pub(super) inodes: BTreeMap<Ino, Inode>,
     next_ino: u64,
     /// Files created so far: the creation counter directory syncs mark.
     created: u64,
@@ -324,6 +223,13 @@ pub(crate) struct Disk {
     pub(crate) stats: DiskStats,
     /// Every stored bit flip, in order.
     pub(crate) stored_flips: Vec<StoredFlip>,
+    /// Every data-destroying fault, in order.
+    pub(crate) damage: Vec<Damage>,
+    /// Bad sectors: `(inode, sector index)`. They outlive crashes (the medium).
+    pub(super) bad: BTreeSet<(Ino, u64)>,
+    /// When the next sector decays, virtual ns; `None` until decay is first checked
+    /// with a decay rate.
+    pub(super) next_decay_ns: Option<u64>,
 }
 
 impl Disk {
@@ -336,15 +242,36 @@ impl Disk {
             capacity_blocks: capacity_bytes / BLOCK_BYTES,
             stats: DiskStats::default(),
             stored_flips: Vec::new(),
+            damage: Vec::new(),
+            bad: BTreeSet::new(),
+            next_decay_ns: None,
         }
     }
 
-    fn inode(&self, ino: Ino) -> io::Result<&Inode> {
+    /// Replaces every file with nothing (the node's disk is swapped for a new one).
+    /// Inode numbers go on counting, so a handle from before can never name a new file;
+    /// counters and the damage log are kept.
+    pub(crate) fn wipe(&mut self, now_ns: u64) {
+        self.names.clear();
+        self.inodes.clear();
+        self.bad.clear();
+        self.next_decay_ns = None;
+        self.stats.wipes += 1;
+        self.damage.push(Damage {
+            kind: DamageKind::Wipe,
+            path: PathBuf::from("/"),
+            offset: 0,
+            len: 0,
+            at_ns: now_ns,
+        });
+    }
+
+    pub(super) fn inode(&self, ino: Ino) -> io::Result<&Inode> {
         // A file handle outliving a crash that removed its file: the descriptor is bad.
         self.inodes.get(&ino).ok_or_else(|| errno(libc::EBADF))
     }
 
-    fn inode_mut(&mut self, ino: Ino) -> io::Result<&mut Inode> {
+    pub(super) fn inode_mut(&mut self, ino: Ino) -> io::Result<&mut Inode> {
         self.inodes.get_mut(&ino).ok_or_else(|| errno(libc::EBADF))
     }
 
@@ -399,8 +326,10 @@ impl Disk {
         let inode = self.inode_mut(ino)?;
         if truncate && inode.written.len() != 0 {
             inode.record(Change::SetLen(0), false);
+            // The sectors left the file: a new write there gets fresh ones.
+            self.bad.retain(|&(i, _)| i != ino);
         }
-        Ok((ino, inode.written.len()))
+        Ok((ino, self.inode(ino)?.written.len()))
     }
 
     #[cfg(test)]
@@ -408,24 +337,37 @@ impl Disk {
         Ok(self.inode(ino)?.written.len())
     }
 
-    /// Reads from the written image (what the page cache shows), short at EOF.
+    /// Reads from the written image (what the page cache shows), short at EOF; `align`
+    /// is the O_DIRECT alignment (1 for buffered files), where a misdirected read goes.
     pub(crate) fn read(
         &mut self,
-        rng: &mut SimRng,
-        faults: &FaultConfig,
+        cx: &mut DiskCtx<'_>,
         ino: Ino,
         offset: u64,
         len: usize,
+        align: u64,
     ) -> io::Result<Vec<u8>> {
         self.stats.reads += 1;
-        if rng.chance(faults.read_eio_probability) {
+        self.decay(cx);
+        if cx.rng.chance(cx.faults.read_eio_probability) {
             self.stats.read_eio += 1;
             return Err(errno(libc::EIO));
         }
         let mut data = self.inode(ino)?.written.read(offset, len);
-        if !data.is_empty() && rng.chance(faults.read_bit_flip_probability) {
+        if self.touches_bad_sector(ino, offset, data.len() as u64) {
+            self.stats.latent_read_eio += 1;
+            return Err(errno(libc::EIO));
+        }
+        if !data.is_empty() && cx.rng.chance(cx.faults.misdirected_read_probability) {
+            self.stats.misdirected_reads += 1;
+            let target = shifted(cx.rng, offset, align);
+            let other = self.inode(ino)?.written.read(target, data.len());
+            data.fill(0);
+            data[..other.len()].copy_from_slice(&other);
+        }
+        if !data.is_empty() && cx.rng.chance(cx.faults.read_bit_flip_probability) {
             self.stats.read_bit_flips += 1;
-            flip_bit(rng, &mut data);
+            flip_bit(cx.rng, &mut data);
         }
         Ok(data)
     }
@@ -434,8 +376,7 @@ impl Disk {
     /// (short when the disk fills up).
     pub(crate) fn write(
         &mut self,
-        rng: &mut SimRng,
-        faults: &FaultConfig,
+        cx: &mut DiskCtx<'_>,
         ino: Ino,
         offset: u64,
         data: &[u8],
@@ -444,6 +385,9 @@ impl Disk {
         let WriteHow { align, dsync } = how;
         self.stats.writes += 1;
         self.inode(ino)?;
+        self.decay(cx);
+        let rng = &mut *cx.rng;
+        let faults = cx.faults;
         if data.is_empty() {
             return Ok(0);
         }
@@ -478,7 +422,7 @@ impl Disk {
             let mut missing = 0u64;
             let mut index = offset / BLOCK_BYTES;
             while fit < len {
-                if !written.blocks.contains_key(&index) {
+                if !written.has_block(index) {
                     missing += 1;
                     if missing > free {
                         break;
@@ -496,31 +440,60 @@ impl Disk {
             len = fit;
         }
         let reported = len as usize;
-        if rng.chance(faults.lost_write_probability) {
-            self.stats.lost_writes += 1;
-            return Ok(reported);
-        }
-        let mut target = offset;
-        if rng.chance(faults.misdirected_write_probability) {
-            self.stats.misdirected_writes += 1;
-            let shift = rng.range_inclusive(1, 8) * align.max(SECTOR_BYTES);
-            target = if offset >= shift && rng.chance(0.5) {
-                offset - shift
-            } else {
-                offset + shift
-            };
-        }
+        let path = self.inode(ino)?.path.clone();
+        // Every draw is made before the atlas is asked, so a refused fault shifts no
+        // later draw of this node's stream.
+        let lost = rng.chance(faults.lost_write_probability);
+        let misdirected = !lost && rng.chance(faults.misdirected_write_probability);
+        let target = if misdirected {
+            shifted(rng, offset, align)
+        } else {
+            offset
+        };
         let mut bytes = data[..reported].to_vec();
-        if rng.chance(faults.stored_bit_flip_probability) {
-            self.stats.stored_bit_flips += 1;
-            let index = flip_bit(rng, &mut bytes);
-            self.stored_flips.push(StoredFlip {
-                path: self.inode(ino)?.path.clone(),
-                write_offset: target,
-                write_len: bytes.len(),
-                index,
-            });
+        let flip = !lost && rng.chance(faults.stored_bit_flip_probability);
+        let flip_index = flip.then(|| flip_bit(rng, &mut bytes));
+        let mut damage = None;
+        if lost {
+            if cx.admit(&path, offset, len) {
+                self.stats.lost_writes += 1;
+                self.log_damage(DamageKind::LostWrite, &path, offset, len, cx.now_ns);
+                return Ok(reported);
+            }
+            self.stats.atlas_suppressed += 1;
         }
+        let mut target = target;
+        if misdirected {
+            let (lo, hi) = (offset.min(target), offset.max(target) + len);
+            if cx.admit(&path, lo, hi - lo) {
+                self.stats.misdirected_writes += 1;
+                damage = Some(DamageKind::MisdirectedWrite {
+                    landed_offset: target,
+                });
+            } else {
+                self.stats.atlas_suppressed += 1;
+                target = offset;
+            }
+        }
+        if let Some(index) = flip_index {
+            if cx.admit(&path, target, len) {
+                self.stats.stored_bit_flips += 1;
+                self.stored_flips.push(StoredFlip {
+                    path: path.clone(),
+                    write_offset: target,
+                    write_len: bytes.len(),
+                    index,
+                });
+                self.log_damage(DamageKind::StoredBitFlip, &path, target, len, cx.now_ns);
+            } else {
+                self.stats.atlas_suppressed += 1;
+                bytes.copy_from_slice(&data[..reported]);
+            }
+        }
+        if let Some(kind) = damage {
+            self.log_damage(kind, &path, offset, len, cx.now_ns);
+        }
+        self.clear_bad_sectors(ino, target, len);
         self.inode_mut(ino)?.record(
             Change::Write {
                 offset: target,
@@ -576,6 +549,9 @@ impl Disk {
             },
             FallocateMode::ZeroRange => Change::ZeroRange { offset, len },
         };
+        if mode == FallocateMode::ZeroRange {
+            self.clear_bad_sectors(ino, offset, len);
+        }
         self.inode_mut(ino)?.record(change, false);
         Ok(())
     }
@@ -590,13 +566,14 @@ impl Disk {
     /// here): see the module docs.
     pub(crate) fn sync_complete(
         &mut self,
-        rng: &mut SimRng,
-        faults: &FaultConfig,
+        cx: &mut DiskCtx<'_>,
         ino: Ino,
         upto: u64,
     ) -> io::Result<()> {
         self.stats.syncs += 1;
-        let eio = rng.chance(faults.sync_eio_probability);
+        self.decay(cx);
+        let rng = &mut *cx.rng;
+        let eio = rng.chance(cx.faults.sync_eio_probability);
         let inode = self
             .inodes
             .get_mut(&ino)
@@ -636,18 +613,18 @@ impl Disk {
     /// may have written some.
     pub(crate) fn sync_dir_complete(
         &mut self,
-        rng: &mut SimRng,
-        faults: &FaultConfig,
+        cx: &mut DiskCtx<'_>,
         dir: &Path,
         upto: u64,
     ) -> io::Result<()> {
         self.stats.dir_syncs += 1;
-        let eio = rng.chance(faults.sync_eio_probability);
+        self.decay(cx);
+        let eio = cx.rng.chance(cx.faults.sync_eio_probability);
         for inode in self.inodes.values_mut() {
             if inode.dirent_durable || inode.created >= upto || inode.path.parent() != Some(dir) {
                 continue;
             }
-            if !eio || rng.chance(0.5) {
+            if !eio || cx.rng.chance(0.5) {
                 inode.dirent_durable = true;
             }
         }
@@ -659,8 +636,10 @@ impl Disk {
     }
 
     /// Power loss: see the module docs for exactly what survives.
-    pub(crate) fn crash(&mut self, rng: &mut SimRng, faults: &FaultConfig) {
+    pub(crate) fn crash(&mut self, cx: &mut DiskCtx<'_>) {
         self.stats.crashes += 1;
+        let rng = &mut *cx.rng;
+        let faults = cx.faults;
         let mut gone = Vec::new();
         for (&ino, inode) in self.inodes.iter_mut() {
             if !inode.dirent_durable && rng.chance(faults.crash_drop_unsynced_file_probability) {
@@ -694,6 +673,7 @@ impl Disk {
             if let Some(inode) = self.inodes.remove(&ino) {
                 self.names.remove(&inode.path);
             }
+            self.bad.retain(|&(i, _)| i != ino);
         }
     }
 
@@ -722,6 +702,17 @@ fn sector_subset(rng: &mut SimRng, offset: u64, data: &[u8]) -> Vec<(u64, Vec<u8
     out
 }
 
+/// Where a misdirected read or write goes: 1..=8 alignment units (at least a sector)
+/// before or after `offset`, never below 0.
+fn shifted(rng: &mut SimRng, offset: u64, align: u64) -> u64 {
+    let shift = rng.range_inclusive(1, 8) * align.max(SECTOR_BYTES);
+    if offset >= shift && rng.chance(0.5) {
+        offset - shift
+    } else {
+        offset + shift
+    }
+}
+
 /// Flips one random bit of `data`; returns its byte.
 fn flip_bit(rng: &mut SimRng, data: &mut [u8]) -> usize {
     let bit = rng.below(data.len() as u64 * 8);
@@ -737,6 +728,17 @@ mod tests {
         FaultConfig::none()
     }
 
+    /// A context with no atlas (every fault allowed), at time 0.
+    fn c<'a>(rng: &'a mut SimRng, faults: &'a FaultConfig) -> DiskCtx<'a> {
+        DiskCtx {
+            rng,
+            faults,
+            atlas: Box::leak(Box::default()),
+            node: 0,
+            now_ns: 0,
+        }
+    }
+
     /// A disk holding the empty file `f`, whose directory entry is durable.
     fn setup() -> (Disk, Ino, SimRng) {
         let mut d = Disk::new(1 << 20);
@@ -744,7 +746,7 @@ mod tests {
         assert_eq!(size, 0);
         let mut rng = SimRng::new(9);
         let mark = d.sync_dir_begin(Path::new("")).unwrap();
-        d.sync_dir_complete(&mut rng, &quiet(), Path::new(""), mark)
+        d.sync_dir_complete(&mut c(&mut rng, &quiet()), Path::new(""), mark)
             .unwrap();
         (d, ino, rng)
     }
@@ -767,13 +769,26 @@ mod tests {
         for seed in 0..50 {
             let (mut d, ino, _) = setup();
             let mut rng = SimRng::new(seed);
-            d.write(&mut rng, &quiet(), ino, 0, &[7u8; 4096], WriteHow::PLAIN)
-                .unwrap();
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                0,
+                &[7u8; 4096],
+                WriteHow::PLAIN,
+            )
+            .unwrap();
             let mark = d.sync_begin(ino).unwrap();
-            d.sync_complete(&mut rng, &quiet(), ino, mark).unwrap();
-            d.write(&mut rng, &quiet(), ino, 4096, &[8u8; 4096], WriteHow::PLAIN)
+            d.sync_complete(&mut c(&mut rng, &quiet()), ino, mark)
                 .unwrap();
-            d.crash(&mut rng, &quiet());
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                4096,
+                &[8u8; 4096],
+                WriteHow::PLAIN,
+            )
+            .unwrap();
+            d.crash(&mut c(&mut rng, &quiet()));
             let (w, dur) = d.images(Path::new("f")).unwrap();
             assert_eq!(w, dur);
             assert_eq!(&w[..4096], &[7u8; 4096][..]);
@@ -787,10 +802,17 @@ mod tests {
             let (mut d, ino, _) = setup();
             let mut rng = SimRng::new(seed);
             let mark = d.sync_begin(ino).unwrap();
-            d.sync_complete(&mut rng, &quiet(), ino, mark).unwrap();
-            d.write(&mut rng, &quiet(), ino, 0, &[1u8; 4096], WriteHow::PLAIN)
+            d.sync_complete(&mut c(&mut rng, &quiet()), ino, mark)
                 .unwrap();
-            d.crash(&mut rng, &quiet());
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                0,
+                &[1u8; 4096],
+                WriteHow::PLAIN,
+            )
+            .unwrap();
+            d.crash(&mut c(&mut rng, &quiet()));
             let (w, _) = d.images(Path::new("f")).unwrap();
             if w.is_empty() {
                 dropped += 1;
@@ -813,11 +835,23 @@ mod tests {
         for seed in 0..50 {
             let (mut d, ino, _) = setup();
             let mut rng = SimRng::new(seed);
-            d.write(&mut rng, &quiet(), ino, 0, &[1u8; 512], WriteHow::PLAIN)
-                .unwrap();
-            d.write(&mut rng, &quiet(), ino, 0, &[2u8; 512], WriteHow::DSYNC)
-                .unwrap();
-            d.crash(&mut rng, &quiet());
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                0,
+                &[1u8; 512],
+                WriteHow::PLAIN,
+            )
+            .unwrap();
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                0,
+                &[2u8; 512],
+                WriteHow::DSYNC,
+            )
+            .unwrap();
+            d.crash(&mut c(&mut rng, &quiet()));
             let (w, _) = d.images(Path::new("f")).unwrap();
             assert_eq!(w, vec![2u8; 512]);
         }
@@ -828,13 +862,26 @@ mod tests {
         let mut faults = quiet();
         faults.crash_keep_unsynced_probability = 0.0;
         let (mut d, ino, mut rng) = setup();
-        d.write(&mut rng, &faults, ino, 0, &[1u8; 512], WriteHow::PLAIN)
-            .unwrap();
+        d.write(
+            &mut c(&mut rng, &faults),
+            ino,
+            0,
+            &[1u8; 512],
+            WriteHow::PLAIN,
+        )
+        .unwrap();
         let mark = d.sync_begin(ino).unwrap();
-        d.write(&mut rng, &faults, ino, 512, &[2u8; 512], WriteHow::PLAIN)
+        d.write(
+            &mut c(&mut rng, &faults),
+            ino,
+            512,
+            &[2u8; 512],
+            WriteHow::PLAIN,
+        )
+        .unwrap();
+        d.sync_complete(&mut c(&mut rng, &faults), ino, mark)
             .unwrap();
-        d.sync_complete(&mut rng, &faults, ino, mark).unwrap();
-        d.crash(&mut rng, &faults);
+        d.crash(&mut c(&mut rng, &faults));
         assert_eq!(d.images(Path::new("f")).unwrap().0, vec![1u8; 512]);
     }
 
@@ -847,26 +894,34 @@ mod tests {
             let (mut d, ino, _) = setup();
             let mut rng = SimRng::new(seed);
             let mark = d.sync_begin(ino).unwrap();
-            d.sync_complete(&mut rng, &faults, ino, mark).unwrap();
-            d.write(&mut rng, &faults, ino, 0, &[3u8; 512], WriteHow::PLAIN)
+            d.sync_complete(&mut c(&mut rng, &faults), ino, mark)
                 .unwrap();
+            d.write(
+                &mut c(&mut rng, &faults),
+                ino,
+                0,
+                &[3u8; 512],
+                WriteHow::PLAIN,
+            )
+            .unwrap();
             let mark = d.sync_begin(ino).unwrap();
             faults.sync_eio_probability = 1.0;
             assert_eq!(
-                d.sync_complete(&mut rng, &faults, ino, mark)
+                d.sync_complete(&mut c(&mut rng, &faults), ino, mark)
                     .unwrap_err()
                     .raw_os_error(),
                 Some(libc::EIO)
             );
             faults.sync_eio_probability = 0.0;
             assert_eq!(
-                d.read(&mut rng, &faults, ino, 0, 512).unwrap(),
+                d.read(&mut c(&mut rng, &faults), ino, 0, 512, 512).unwrap(),
                 vec![3u8; 512]
             );
             // The retry "succeeds" but does not bring the dropped data back.
             let mark = d.sync_begin(ino).unwrap();
-            d.sync_complete(&mut rng, &faults, ino, mark).unwrap();
-            d.crash(&mut rng, &faults);
+            d.sync_complete(&mut c(&mut rng, &faults), ino, mark)
+                .unwrap();
+            d.crash(&mut c(&mut rng, &faults));
             if d.images(Path::new("f")).unwrap().0.is_empty() {
                 lost += 1;
             }
@@ -881,8 +936,7 @@ mod tests {
         let mut rng = SimRng::new(1);
         let n = d
             .write(
-                &mut rng,
-                &quiet(),
+                &mut c(&mut rng, &quiet()),
                 ino,
                 0,
                 &[1u8; 3 * 4096],
@@ -891,13 +945,25 @@ mod tests {
             .unwrap();
         assert_eq!(n, 2 * 4096);
         let e = d
-            .write(&mut rng, &quiet(), ino, 8192, &[1u8; 512], WriteHow::PLAIN)
+            .write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                8192,
+                &[1u8; 512],
+                WriteHow::PLAIN,
+            )
             .unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
         // Overwriting allocated blocks needs no space.
         assert_eq!(
-            d.write(&mut rng, &quiet(), ino, 0, &[2u8; 512], WriteHow::PLAIN)
-                .unwrap(),
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                0,
+                &[2u8; 512],
+                WriteHow::PLAIN
+            )
+            .unwrap(),
             512
         );
         assert_eq!(
@@ -914,15 +980,27 @@ mod tests {
         faults.lost_write_probability = 1.0;
         let (mut d, ino, mut rng) = setup();
         assert_eq!(
-            d.write(&mut rng, &faults, ino, 0, &[1u8; 512], WriteHow::PLAIN)
-                .unwrap(),
+            d.write(
+                &mut c(&mut rng, &faults),
+                ino,
+                0,
+                &[1u8; 512],
+                WriteHow::PLAIN
+            )
+            .unwrap(),
             512
         );
         assert_eq!(d.size(ino).unwrap(), 0);
         faults.lost_write_probability = 0.0;
         faults.misdirected_write_probability = 1.0;
-        d.write(&mut rng, &faults, ino, 4096, &[1u8; 512], WriteHow::PLAIN)
-            .unwrap();
+        d.write(
+            &mut c(&mut rng, &faults),
+            ino,
+            4096,
+            &[1u8; 512],
+            WriteHow::PLAIN,
+        )
+        .unwrap();
         let (w, _) = d.images(Path::new("f")).unwrap();
         assert_ne!(w.get(4096..4608), Some(&[1u8; 512][..]));
         assert_eq!(d.stats.data_destroying_faults(), 2);
@@ -936,20 +1014,27 @@ mod tests {
             let mut rng = SimRng::new(seed);
             let (ino, _) = d.open(Path::new("/d/f"), true, false, false).unwrap();
             // Synced data does not make the name durable.
-            d.write(&mut rng, &quiet(), ino, 0, &[1u8; 512], WriteHow::DSYNC)
-                .unwrap();
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                0,
+                &[1u8; 512],
+                WriteHow::DSYNC,
+            )
+            .unwrap();
             let mark = d.sync_begin(ino).unwrap();
-            d.sync_complete(&mut rng, &quiet(), ino, mark).unwrap();
+            d.sync_complete(&mut c(&mut rng, &quiet()), ino, mark)
+                .unwrap();
             // A sync of another directory does not either.
             let mark = d.sync_dir_begin(Path::new("/e")).unwrap();
-            d.sync_dir_complete(&mut rng, &quiet(), Path::new("/e"), mark)
+            d.sync_dir_complete(&mut c(&mut rng, &quiet()), Path::new("/e"), mark)
                 .unwrap();
             // A directory sync submitted before the creation does not cover it.
             let early = d.sync_dir_begin(Path::new("/d")).unwrap();
             let (_, _) = d.open(Path::new("/d/g"), true, false, false).unwrap();
-            d.sync_dir_complete(&mut rng, &quiet(), Path::new("/d"), early)
+            d.sync_dir_complete(&mut c(&mut rng, &quiet()), Path::new("/d"), early)
                 .unwrap();
-            d.crash(&mut rng, &quiet());
+            d.crash(&mut c(&mut rng, &quiet()));
             // The early sync covered /d/f (created before it), never /d/g.
             assert_eq!(
                 d.images(Path::new("/d/f")).map(|(w, _)| w),
@@ -968,12 +1053,13 @@ mod tests {
             let mut rng = SimRng::new(seed);
             let (ino, _) = d.open(Path::new("/d/f"), true, false, false).unwrap();
             let mark = d.sync_begin(ino).unwrap();
-            d.sync_complete(&mut rng, &quiet(), ino, mark).unwrap();
-            d.crash(&mut rng, &quiet());
+            d.sync_complete(&mut c(&mut rng, &quiet()), ino, mark)
+                .unwrap();
+            d.crash(&mut c(&mut rng, &quiet()));
             if d.images(Path::new("/d/f")).is_some() {
                 kept += 1;
                 // What a crash kept is on disk for good, entry included.
-                d.crash(&mut rng, &quiet());
+                d.crash(&mut c(&mut rng, &quiet()));
                 assert!(d.images(Path::new("/d/f")).is_some());
             } else {
                 dropped += 1;
