@@ -563,6 +563,16 @@ impl<I: Io> Journal<I> {
             });
         }
         drop(pool);
+        // What the scan read may be a killed process's writes that never reached the
+        // disk: still in the page cache, lost at the next power cut. Recovery builds on
+        // them (the SCL, appends after them), so they are made durable first; a sync of
+        // a file with nothing dirty costs next to nothing. (The tail zeroing below syncs
+        // only the tail file.)
+        for &(index, _) in &used {
+            io.fdatasync(&files[index]).await.map_err(|e| {
+                JournalError::io("fdatasync of a recovered file", FileSet::id(index), 0, &e)
+            })?;
+        }
         let decisions = decide_all(&scanned, JOURNAL_FILE_HEADER_SIZE as u64);
         report.extend(decisions.report.iter().cloned());
         let streamed_as_decided = decisions
