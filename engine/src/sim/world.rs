@@ -653,7 +653,9 @@ impl World {
 
     /// The node's process dies (SIGKILL, OOM): its handles close, the kernel closes
     /// its sockets (a FIN, or a reset where unread bytes were waiting) and finishes its
-    /// in-flight I/O, and its page cache keeps every un-synced write. Only a later
+    /// in-flight I/O before the process is gone (now, not at the operations' own
+    /// times, so none lands under a later incarnation), and its page cache keeps every
+    /// un-synced write. Only a later
     /// crash can lose those. A no-op on a node that is not up.
     pub(crate) fn kill_process(&mut self, node: u32) {
         if !self.node(node).is_up() {
@@ -661,6 +663,23 @@ impl World {
         }
         let now = self.now.as_nanos();
         self.trace.event(TraceOp::Kill, &[u64::from(node), now]);
+        // The process's exit waits for its in-flight I/O (io_uring's teardown does): it
+        // completes now, so nothing of the dead process lands after a new one started.
+        // (A linked write's completion starts its sync: the loop finishes that too.)
+        loop {
+            let in_flight: Vec<u64> = self
+                .ops
+                .iter()
+                .filter(|(_, s)| s.node == node && matches!(s.state, OpState::InFlight(_)))
+                .map(|(&id, _)| id)
+                .collect();
+            if in_flight.is_empty() {
+                break;
+            }
+            for id in in_flight {
+                self.complete_op(id);
+            }
+        }
         let n = self.node_mut(node);
         n.state = NodeState::ProcessDown;
         n.incarnation += 1;
