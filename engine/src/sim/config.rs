@@ -174,8 +174,9 @@ pub struct FaultConfig {
     /// 512-byte sectors then survives independently (so it can be cut at any 512-byte
     /// boundary, or keep a ragged subset). Default 0.25.
     pub crash_torn_write_probability: f64,
-    /// At a crash, a file created but never synced vanishes with this probability (its
-    /// directory entry was never made durable). Default 0.5.
+    /// At a crash, a file whose directory was not synced (`Io::sync_dir`) after the file
+    /// was created vanishes with this probability, however much of its data was synced
+    /// (its directory entry was never made durable). Default 0.5.
     pub crash_drop_unsynced_file_probability: f64,
     /// A `send` resets the connection instead (both ends see `ECONNRESET`). This is how
     /// the simulator models packet loss on a stream: TCP never loses bytes silently, it
