@@ -282,6 +282,14 @@ async fn open_flags_follow_linux<I: Io>(io: I, dir: PathBuf) {
     assert_eq!(io.file_info(&t).size, 0);
 }
 
+async fn sync_dir_syncs_directories_only<I: Io>(io: I, dir: PathBuf) {
+    let path = dir.join("entry");
+    let f = io.open(&path, rw(false)).await.unwrap();
+    io.fsync(&f).await.unwrap();
+    io.sync_dir(&dir).await.unwrap();
+    assert_eq!(errno(io.sync_dir(&path).await), Some(libc::ENOTDIR));
+}
+
 async fn sockets_connect_send_recv_close<I: Io>(io: I, _dir: PathBuf) {
     let listener = io.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr: SocketAddr = io.local_addr(&listener).unwrap();
@@ -384,5 +392,6 @@ conformance!(
     fallocate_changes_size_as_linux_does,
     write_then_fdatasync_writes_and_syncs,
     open_flags_follow_linux,
+    sync_dir_syncs_directories_only,
     sockets_connect_send_recv_close,
 );

@@ -57,7 +57,19 @@ fn run_seed(seed: u64) -> (u64, DiskStats) {
         sim.spawn_on(0, 0, async move {
             let cfg = small_config(mode);
             let j = if incarnation == 0 {
-                Journal::create(io2, cfg).await.unwrap()
+                // Creation syncs too, so an injected EIO can fail it; nothing was
+                // acknowledged yet, so a failed creation is simply made again over
+                // what it left.
+                let mut created = Journal::create(io2.clone(), cfg.clone()).await;
+                for _ in 0..20 {
+                    match &created {
+                        Err(e) if e.to_string().contains("Input/output error") => {
+                            created = Journal::create_over(io2.clone(), cfg.clone()).await;
+                        }
+                        _ => break,
+                    }
+                }
+                created.unwrap()
             } else {
                 // The open zeroes and syncs the tail, so an injected EIO can fail it:
                 // then this incarnation appends nothing.

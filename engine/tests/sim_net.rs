@@ -1,6 +1,9 @@
 //! The simulated network's faults, through the `Io` API: partitions hold bytes and
-//! then reset, one-way partitions block only one way, resets and crashes surface as
-//! errors, connects time out or are refused as Linux's would, jittery delays never
+//! reset a connection with bytes in flight after its own timeout (never an idle one),
+//! one-way partitions block only one way, a crashed peer leaves connections half-open
+//! (sends into the void, then `ETIMEDOUT`, or a reset once it restarts), a killed
+//! process's kernel closes its sockets, connects time out or are refused as Linux's
+//! would (a lost SYN-ACK included), slow links are slower, jittery delays never
 //! reorder a stream, and a full buffer makes `send` wait.
 
 use std::net::SocketAddr;
@@ -9,7 +12,9 @@ use std::time::Duration;
 use boreal_engine::buf::DmaBuf;
 use boreal_engine::io::{Clock, Io};
 use boreal_engine::rt::{spawn, timeout};
-use boreal_engine::sim::{FaultConfig, LatencyConfig, Sim, SimConfig, SimIo, SimStream, node_ip};
+use boreal_engine::sim::{
+    FaultConfig, LatencyConfig, LinkConfig, Sim, SimConfig, SimIo, SimStream, node_ip,
+};
 
 const PORT: u16 = 9000;
 
@@ -84,19 +89,58 @@ fn one_way_partition_blocks_only_one_direction() {
 }
 
 #[test]
-fn a_long_partition_resets_the_stream() {
+fn a_partition_resets_a_stream_with_bytes_in_flight_after_its_own_timeout() {
     let (sim, a, b) = two_nodes(quiet(3));
     let ctl = sim.control();
     let after = sim.control().config().net.partition_reset_after_ns;
     sim.run(async {
         let (ca, cb) = pair(&a, &b).await;
+        let (idle_a, idle_b) = pair(&a, &b).await;
         ctl.partition(a.node(), b.node());
-        let t0 = b.now();
+        // The connection's timer starts with its first held send, not the partition.
+        a.sleep(Duration::from_nanos(after / 2)).await;
+        let t1 = a.now();
+        a.send(&ca, DmaBuf::from_slice(b"x")).await.0.unwrap();
         let e = recv_bytes(&b, &cb).await.unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ECONNRESET));
-        assert!(b.now().as_nanos() - t0.as_nanos() >= after);
+        assert_eq!(b.now().as_nanos() - t1.as_nanos(), after);
         let (r, _) = a.send(&ca, DmaBuf::from_slice(b"x")).await;
         assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ECONNRESET));
+        // An idle connection survives the same partition (no keepalive) and works once
+        // it heals.
+        a.sleep(Duration::from_nanos(3 * after)).await;
+        ctl.heal(a.node(), b.node());
+        a.send(&idle_a, DmaBuf::from_slice(b"still here"))
+            .await
+            .0
+            .unwrap();
+        assert_eq!(recv_bytes(&b, &idle_b).await.unwrap(), b"still here");
+    });
+}
+
+#[test]
+fn a_partition_healed_in_time_resets_nothing() {
+    let (sim, a, b) = two_nodes(quiet(13));
+    let ctl = sim.control();
+    let after = sim.control().config().net.partition_reset_after_ns;
+    sim.run(async {
+        let (ca, cb) = pair(&a, &b).await;
+        // Acknowledgements blocked: the sender's bytes arrive but it retransmits.
+        ctl.partition_one_way(b.node(), a.node());
+        a.send(&ca, DmaBuf::from_slice(b"one")).await.0.unwrap();
+        assert_eq!(recv_bytes(&b, &cb).await.unwrap(), b"one");
+        a.sleep(Duration::from_nanos(after / 2)).await;
+        ctl.heal_one_way(b.node(), a.node());
+        // A second partition later does not inherit the first one's timer.
+        a.sleep(Duration::from_nanos(after)).await;
+        ctl.partition(a.node(), b.node());
+        a.send(&ca, DmaBuf::from_slice(b"two")).await.0.unwrap();
+        a.sleep(Duration::from_nanos(after * 3 / 4)).await;
+        ctl.heal(a.node(), b.node());
+        assert_eq!(recv_bytes(&b, &cb).await.unwrap(), b"two");
+        a.sleep(Duration::from_nanos(2 * after)).await;
+        a.send(&ca, DmaBuf::from_slice(b"three")).await.0.unwrap();
+        assert_eq!(recv_bytes(&b, &cb).await.unwrap(), b"three");
     });
 }
 
@@ -143,16 +187,27 @@ fn resets_surface_as_errors_on_both_ends() {
 }
 
 #[test]
-fn a_crashed_node_resets_its_streams_and_stops_answering() {
+fn a_crashed_peer_leaves_the_connection_half_open_until_a_timeout() {
     let (sim, a, b) = two_nodes(quiet(7));
     let ctl = sim.control();
+    let after = ctl.config().net.partition_reset_after_ns;
     sim.run(async {
         let (ca, _cb) = pair(&a, &b).await;
+        let (quiet_a, _quiet_b) = pair(&a, &b).await;
         ctl.crash_node(b.node());
-        assert_eq!(
-            recv_bytes(&a, &ca).await.unwrap_err().raw_os_error(),
-            Some(libc::ECONNRESET)
+        // The survivor's receive hangs: a dead host sends neither FIN nor RST.
+        assert!(
+            timeout(Duration::from_secs(60), recv_bytes(&a, &quiet_a))
+                .await
+                .is_err(),
+            "a receive on a half-open connection returned"
         );
+        // Its sends succeed, into the void, until TCP gives up retransmitting them.
+        let t0 = a.now();
+        a.send(&ca, DmaBuf::from_slice(b"lost")).await.0.unwrap();
+        let e = recv_bytes(&a, &ca).await.unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ETIMEDOUT));
+        assert_eq!(a.now().as_nanos() - t0.as_nanos(), after);
         let e = a.connect(addr_of(&b)).await.unwrap_err();
         assert_eq!(
             e.raw_os_error(),
@@ -165,6 +220,70 @@ fn a_crashed_node_resets_its_streams_and_stops_answering() {
             e.raw_os_error(),
             Some(libc::ECONNREFUSED),
             "restarted, nothing listening"
+        );
+        // The idle half-open connection learns only when it sends: the restarted host
+        // answers with a reset.
+        a.send(&quiet_a, DmaBuf::from_slice(b"hello?"))
+            .await
+            .0
+            .unwrap();
+        let e = recv_bytes(&a, &quiet_a).await.unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ECONNRESET));
+    });
+}
+
+#[test]
+fn bytes_in_flight_to_a_crashed_peer_draw_a_reset_once_it_restarts() {
+    let (sim, a, b) = two_nodes(quiet(17));
+    let ctl = sim.control();
+    let after = ctl.config().net.partition_reset_after_ns;
+    sim.run(async {
+        let (ca, _cb) = pair(&a, &b).await;
+        ctl.crash_node(b.node());
+        a.send(&ca, DmaBuf::from_slice(b"retransmitted"))
+            .await
+            .0
+            .unwrap();
+        a.sleep(Duration::from_nanos(after / 4)).await;
+        ctl.restart_node(b.node());
+        let t0 = a.now();
+        let e = recv_bytes(&a, &ca).await.unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ECONNRESET));
+        assert!(
+            a.now().as_nanos() - t0.as_nanos() < after / 2,
+            "the reset comes with the next retransmission, not the timeout"
+        );
+    });
+}
+
+#[test]
+fn a_killed_process_closes_its_sockets_at_once() {
+    let (sim, a, b) = two_nodes(quiet(19));
+    let ctl = sim.control();
+    sim.run(async {
+        let (ca, _cb) = pair(&a, &b).await;
+        let (unread_a, _unread_b) = pair(&a, &b).await;
+        a.send(&unread_a, DmaBuf::from_slice(b"never read"))
+            .await
+            .0
+            .unwrap();
+        a.sleep(Duration::from_millis(50)).await;
+        ctl.kill_process(b.node());
+        assert_eq!(
+            recv_bytes(&a, &ca).await.unwrap(),
+            b"",
+            "a FIN: the kernel closed the socket"
+        );
+        assert_eq!(
+            recv_bytes(&a, &unread_a).await.unwrap_err().raw_os_error(),
+            Some(libc::ECONNRESET),
+            "a reset: the socket held unread bytes"
+        );
+        let e = a.connect(addr_of(&b)).await.unwrap_err();
+        assert_eq!(
+            e.raw_os_error(),
+            Some(libc::ECONNREFUSED),
+            "the machine is up, the port is closed"
         );
     });
 }
@@ -229,5 +348,80 @@ fn a_full_buffer_makes_send_wait_for_the_reader() {
         assert_eq!(recv_bytes(&b, &cb).await.unwrap().len(), 1000);
         let (r, _) = a.send(&ca, DmaBuf::from_slice(&[2; 10])).await;
         assert_eq!(r.unwrap(), 10);
+    });
+}
+
+#[test]
+fn a_blocked_syn_ack_makes_connect_time_out_and_the_server_never_accepts() {
+    let (sim, a, b) = two_nodes(quiet(21));
+    let ctl = sim.control();
+    let connect_timeout = ctl.config().net.connect_timeout_ns;
+    sim.run(async {
+        let listener = b.bind(addr_of(&b)).await.unwrap();
+        // The SYN gets through; the SYN-ACK does not.
+        ctl.partition_one_way(b.node(), a.node());
+        let t0 = a.now();
+        let e = a.connect(addr_of(&b)).await.unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ETIMEDOUT));
+        assert_eq!(a.now().as_nanos() - t0.as_nanos(), connect_timeout);
+        let accepted = timeout(Duration::from_secs(5), b.accept(&listener)).await;
+        assert!(
+            accepted.is_err(),
+            "the server accepted a half-made connection"
+        );
+        ctl.heal_all();
+        let client = a.connect(addr_of(&b)).await.unwrap();
+        let (server, _) = b.accept(&listener).await.unwrap();
+        a.send(&client, DmaBuf::from_slice(b"ok")).await.0.unwrap();
+        assert_eq!(recv_bytes(&b, &server).await.unwrap(), b"ok");
+    });
+}
+
+#[test]
+fn a_slow_link_multiplies_its_delays_one_way() {
+    let mut c = quiet(23);
+    c.net.delay = LatencyConfig::fixed(100_000);
+    let (sim, a, b) = two_nodes(c);
+    let ctl = sim.control();
+    sim.run(async {
+        let (ca, cb) = pair(&a, &b).await;
+        ctl.set_link(
+            a.node(),
+            b.node(),
+            LinkConfig {
+                delay_factor: 30.0,
+                extra_delay_ns: 1_000_000,
+            },
+        );
+        let t0 = b.now();
+        a.send(&ca, DmaBuf::from_slice(b"slow")).await.0.unwrap();
+        assert_eq!(recv_bytes(&b, &cb).await.unwrap(), b"slow");
+        assert_eq!(b.now().as_nanos() - t0.as_nanos(), 4_000_000);
+        let t0 = a.now();
+        b.send(&cb, DmaBuf::from_slice(b"fast")).await.0.unwrap();
+        assert_eq!(recv_bytes(&a, &ca).await.unwrap(), b"fast");
+        assert_eq!(a.now().as_nanos() - t0.as_nanos(), 100_000, "only one way");
+        ctl.set_link(a.node(), b.node(), LinkConfig::default());
+        let t0 = b.now();
+        a.send(&ca, DmaBuf::from_slice(b"again")).await.0.unwrap();
+        assert_eq!(recv_bytes(&b, &cb).await.unwrap(), b"again");
+        assert_eq!(b.now().as_nanos() - t0.as_nanos(), 100_000);
+    });
+}
+
+#[test]
+fn handles_of_a_dead_process_are_closed_descriptors() {
+    let (sim, a, b) = two_nodes(quiet(25));
+    let ctl = sim.control();
+    sim.run(async {
+        let (_ca, cb) = pair(&a, &b).await;
+        ctl.kill_process(b.node());
+        ctl.restart_node(b.node());
+        let (r, _) = b.send(&cb, DmaBuf::from_slice(b"x")).await;
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EBADF));
+        assert_eq!(
+            recv_bytes(&b, &cb).await.unwrap_err().raw_os_error(),
+            Some(libc::EBADF)
+        );
     });
 }

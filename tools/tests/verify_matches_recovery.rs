@@ -37,6 +37,10 @@ const PAGES: u64 = 8;
 const LIVES: u32 = 4;
 const APPENDERS: u32 = 3;
 const SEEDS_DEFAULT: u64 = 60;
+/// Seeds beyond the default range run every time for a verdict the default range
+/// does not produce: 213 refuses the open (1 of the first 240 seeds does, with the
+/// simulator's per-node fault streams).
+const NAMED_SEEDS: &[u64] = &[213];
 /// LSNs a volume recovery annuls above a segment's SCL at every open.
 const TRUNCATE_SPAN: u64 = 64;
 
@@ -428,7 +432,8 @@ fn verify_and_the_engines_open_agree_on_crashed_disks() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(SEEDS_DEFAULT);
-    for seed in 0..seeds {
+    let named = NAMED_SEEDS.iter().copied().filter(|&s| s >= seeds);
+    for seed in (0..seeds).chain(named) {
         let r =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_seed(seed, &mut seen)));
         if r.is_err() {
@@ -440,9 +445,9 @@ fn verify_and_the_engines_open_agree_on_crashed_disks() {
     }
     println!("{seeds} seeds: {seen:?}");
     if seeds >= SEEDS_DEFAULT {
-        // Measured over the default seeds: 17 seeds with a region cut, 7 with ranges
-        // missing, 1 refused open (of 60). None of them may vanish: a comparison of
-        // clean journals proves nothing.
+        // Measured over the default seeds and the named ones: 14 seeds with a region
+        // cut, 5 with ranges missing, 1 refused open. None of them may vanish: a
+        // comparison of clean journals proves nothing.
         assert!(
             seen.cut > 0 && seen.missing > 0 && seen.refused > 0,
             "the crashes no longer produce every verdict: {seen:?}"

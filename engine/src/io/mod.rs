@@ -17,6 +17,9 @@
 //!   journal treats any short write as failure).
 //! - Only a completed `fdatasync`/`fsync`, or a write with `WriteFlags::DSYNC`, makes
 //!   bytes durable. `O_DIRECT` alone is not durable.
+//! - A new file's name is durable only after its directory was synced
+//!   ([`Io::sync_dir`]) once the file existed; syncing the file itself does not
+//!   promise it (POSIX does not, and the simulator drops such a file at a crash).
 //!
 //! The traits use `async fn` and are not object-safe on purpose: callers are generic over
 //! `I: Io`, everything is monomorphized, and futures are not `Send` (thread-per-core).
@@ -203,6 +206,13 @@ pub trait Io: Clock + Clone + 'static {
 
     async fn fdatasync(&self, file: &Self::File) -> io::Result<()>;
     async fn fsync(&self, file: &Self::File) -> io::Result<()>;
+
+    /// `fsync(2)` of the directory `dir` (opened `O_RDONLY | O_DIRECTORY`): makes
+    /// durable the entries created in it before the call. Whoever creates a file calls
+    /// this before anything relies on finding the file after a crash. `ENOTDIR` if
+    /// `dir` is not a directory, `ENOENT` if it does not exist.
+    async fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+
     async fn fallocate(
         &self,
         file: &Self::File,

@@ -282,7 +282,8 @@ pub(super) fn encode_header(buf: &mut DmaBuf, header: &JournalFileHeader) {
 impl<I: Io> Journal<I> {
     /// Creates a fresh journal in `cfg.dir` (which must exist and hold no journal
     /// files): pre-allocates and pre-writes every file with zeros, writes its header,
-    /// syncs it. Must run inside the runtime (it spawns the flusher task).
+    /// syncs it, then syncs the directory so that every file's name is durable. Must
+    /// run inside the runtime (it spawns the flusher task).
     pub async fn create(io: I, cfg: JournalConfig) -> Result<Journal<I>, JournalError> {
         Self::create_with(io, cfg, true).await
     }
@@ -316,6 +317,18 @@ impl<I: Io> Journal<I> {
             prewrite(&io, &file, &cfg, index).await?;
             files.push(file);
         }
+        // The files' names are durable only once their directory is synced: without
+        // this, a crash after the catalog commits could leave a core with journal files
+        // missing (POSIX does not make a new name durable with the file's own fsync).
+        let last = FileSet::id(files.len().saturating_sub(1));
+        io.sync_dir(&cfg.dir).await.map_err(|e| {
+            JournalError::io(
+                "fsync of the journal directory, after creating",
+                last,
+                0,
+                &e,
+            )
+        })?;
         let set = FileSet::new(files.len());
         Ok(Journal::start(io, cfg, files, set, 0, BatchSeq::ZERO))
     }
@@ -574,6 +587,16 @@ impl<I: Io> Journal<I> {
             });
         }
         drop(pool);
+        // What the scan read may be a killed process's writes that never reached the
+        // disk: still in the page cache, lost at the next power cut. Recovery builds on
+        // them (the SCL, appends after them), so they are made durable first; a sync of
+        // a file with nothing dirty costs next to nothing. (The tail zeroing below syncs
+        // only the tail file.)
+        for &(index, _) in &used {
+            io.fdatasync(&files[index]).await.map_err(|e| {
+                JournalError::io("fdatasync of a recovered file", FileSet::id(index), 0, &e)
+            })?;
+        }
         let decisions = decide_all(&scanned, JOURNAL_FILE_HEADER_SIZE as u64);
         report.extend(decisions.report.iter().cloned());
         let streamed_as_decided = decisions

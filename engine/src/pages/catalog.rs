@@ -134,6 +134,7 @@ const SLOTS: SlotFile = SlotFile {
     read: "read catalog",
     write: "write catalog",
     fsync_new: "fsync new catalog",
+    fsync_dir: "fsync directory of new catalog",
 };
 
 impl<I: Io> Catalog<I> {

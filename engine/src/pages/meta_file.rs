@@ -171,6 +171,7 @@ const SLOTS: SlotFile = SlotFile {
     read: "read meta file",
     write: "write meta file",
     fsync_new: "fsync new meta file",
+    fsync_dir: "fsync directory of new meta file",
 };
 
 impl<I: Io> MetaFile<I> {

@@ -39,7 +39,7 @@ use super::align_up;
 use super::depth::try_at_depth;
 use super::error::{PageStoreError, full_write, io_err};
 use super::pool;
-use super::slots::{open_file, reread_damaged};
+use super::slots::{open_file, reread_damaged, sync_parent};
 use crate::buf::DmaBuf;
 use crate::io::{Io, WriteFlags};
 
@@ -138,6 +138,7 @@ impl<I: Io> PageFile<I> {
         io.fsync(&file)
             .await
             .map_err(io_err("fsync new page file", path, 0))?;
+        sync_parent(&io, path, "fsync directory of new page file").await?;
         Ok(Self::new(
             io, file, path, pg, page_size, first_page, page_count, grow_bytes, 0, 0,
         ))

@@ -3,7 +3,8 @@
 //!
 //! A two-slot file holds two fixed-size slots, slot `k` at byte `k * slot_bytes`. It is
 //! created with both slots present (slot 0 zeros, slot 1 the initial state with
-//! sequence 1) in one write, then `fsync`ed, so later writes never extend it. The write
+//! sequence 1) in one write, then `fsync`ed (and its directory, so that its name is
+//! durable too), so later writes never extend it. The write
 //! with sequence `s` goes to slot `s % 2` with `RWF_DSYNC`, so a torn write damages only
 //! the slot being written and the other keeps the previous state. Open reads both slots
 //! in one O_DIRECT read and keeps the valid one with the highest sequence.
@@ -37,6 +38,20 @@ pub(crate) struct SlotFile {
     pub write: &'static str,
     /// Op of the `fsync` that makes a new file durable.
     pub fsync_new: &'static str,
+    /// Op of the `fsync` of the directory that makes a new file's name durable.
+    pub fsync_dir: &'static str,
+}
+
+/// Syncs the directory holding `path`, so that a file just created there is found
+/// after a crash (its own fsync does not promise that). Errors name `op` and the
+/// directory.
+pub(crate) async fn sync_parent<I: Io>(
+    io: &I,
+    path: &Path,
+    op: &'static str,
+) -> Result<(), PageStoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    io.sync_dir(dir).await.map_err(io_err(op, dir, 0))
 }
 
 /// Opens `path` read-write O_DIRECT; with `create`, creates or empties it. Errors name
@@ -79,7 +94,7 @@ where
 
 impl SlotFile {
     /// Creates (or empties) the file with slot 0 zeros and slot 1 filled by `initial`
-    /// (sequence 1), in one write, then `fsync`s it.
+    /// (sequence 1), in one write, then `fsync`s it and its directory.
     pub(crate) async fn create<I: Io>(
         &self,
         io: &I,
@@ -96,6 +111,7 @@ impl SlotFile {
         io.fsync(&file)
             .await
             .map_err(io_err(self.fsync_new, path, 0))?;
+        sync_parent(io, path, self.fsync_dir).await?;
         Ok(file)
     }
 

@@ -41,6 +41,22 @@ pub trait Driver {
     /// Timers compare their deadlines against this.
     fn now(&self) -> Instant;
 
+    /// The time on the clock of the tasks of `domain`. The same as [`now`](Driver::now)
+    /// unless the driver gives domains clocks of their own (the simulator: each node
+    /// has an offset and a drift); timers armed by a task run on its domain's clock.
+    fn now_in(&self, domain: Domain) -> Instant {
+        let _ = domain;
+        self.now()
+    }
+
+    /// The instant on [`now`](Driver::now)'s clock at which `domain`'s clock reaches
+    /// `deadline` (the first such instant). Identity unless domains have clocks of
+    /// their own.
+    fn deadline_in(&self, domain: Domain, deadline: Instant) -> Instant {
+        let _ = domain;
+        deadline
+    }
+
     /// Submits pending work and waits for completions, waking the tasks they belong
     /// to. Returns when at least one completion was processed, when `deadline` has
     /// passed, or spuriously. `None` means wait without a deadline (the executor has
@@ -181,7 +197,7 @@ pub(crate) struct Inner {
     pub(crate) timers: RefCell<Timers>,
     remote: Arc<Remote>,
     /// Domain of the code now running (the polled task's, or the root domain).
-    domain: Cell<Domain>,
+    pub(crate) domain: Cell<Domain>,
     root_domain: Cell<Domain>,
     /// Tasks polled since the driver last parked, over every `block_on` call.
     polls_since_park: Cell<u32>,
@@ -548,9 +564,10 @@ pub fn current_domain() -> Domain {
     with_current(|inner| inner.domain.get())
 }
 
-/// The current executor's clock (its driver's `now`).
+/// The current executor's clock as the running task's domain sees it (its driver's
+/// `now_in`).
 pub fn now() -> Instant {
-    with_current(|inner| inner.driver.now())
+    with_current(|inner| inner.driver.now_in(inner.domain.get()))
 }
 
 /// Yields once: the task goes to the back of the ready queue.

@@ -1,6 +1,10 @@
 //! Timers kept in the executor: a min-heap of deadlines on the driver's clock, and the
 //! futures built on it ([`sleep`], [`sleep_until`], [`timeout`], [`timeout_at`]).
 //!
+//! A deadline is on the clock of the task that arms it (`Driver::now_in` its domain:
+//! under the simulator each node has its own offset and drift); the heap holds the
+//! driver instant at which that clock reaches it (`Driver::deadline_in`).
+//!
 //! Owns: one entry per armed [`Sleep`] (deadline, waker, fired flag) and a heap of
 //! `(deadline, sequence, key)`. The executor fires every entry whose deadline is at or
 //! before `Driver::now()` after each park and tells the driver the earliest deadline.
@@ -23,6 +27,7 @@ use std::time::Duration;
 
 use super::executor::{Inner, try_current, with_current};
 use super::slab::{Key, Slab};
+use super::task::Domain;
 use crate::io::Instant;
 
 #[derive(Debug)]
@@ -119,7 +124,8 @@ impl Timers {
 #[derive(Debug)]
 pub struct Sleep {
     deadline: Instant,
-    armed: Option<(Weak<Inner>, Key)>,
+    /// The executor, the entry, and the domain whose clock the deadline is on.
+    armed: Option<(Weak<Inner>, Key, Domain)>,
 }
 
 impl Sleep {
@@ -132,7 +138,7 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some((exec, key)) = &self.armed {
+        if let Some((exec, key, domain)) = &self.armed {
             let Some(inner) = exec.upgrade() else {
                 return Poll::Ready(());
             };
@@ -143,8 +149,18 @@ impl Future for Sleep {
             if e.fired {
                 timers.entries.remove(*key);
                 drop(timers);
-                self.armed = None;
-                return Poll::Ready(());
+                // The domain's clock may have been changed since it was armed (the
+                // simulator steps a node's clock): complete only once it reads the
+                // deadline, else arm again.
+                let (domain, deadline) = (*domain, self.deadline);
+                if inner.driver.now_in(domain) >= deadline {
+                    self.armed = None;
+                    return Poll::Ready(());
+                }
+                let at = inner.driver.deadline_in(domain, deadline);
+                let key = inner.timers.borrow_mut().arm(at, cx.waker().clone());
+                self.armed = Some((std::rc::Rc::downgrade(&inner), key, domain));
+                return Poll::Pending;
             }
             match &mut e.waker {
                 Some(w) if w.will_wake(cx.waker()) => {}
@@ -154,11 +170,13 @@ impl Future for Sleep {
         }
         let deadline = self.deadline;
         with_current(|inner| {
-            if inner.driver.now() >= deadline {
+            let domain = inner.domain.get();
+            if inner.driver.now_in(domain) >= deadline {
                 return Poll::Ready(());
             }
-            let key = inner.timers.borrow_mut().arm(deadline, cx.waker().clone());
-            self.armed = Some((std::rc::Rc::downgrade(inner), key));
+            let at = inner.driver.deadline_in(domain, deadline);
+            let key = inner.timers.borrow_mut().arm(at, cx.waker().clone());
+            self.armed = Some((std::rc::Rc::downgrade(inner), key, domain));
             Poll::Pending
         })
     }
@@ -166,7 +184,7 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some((exec, key)) = self.armed.take()
+        if let Some((exec, key, _)) = self.armed.take()
             && let Some(inner) = exec.upgrade()
             && let Ok(mut timers) = inner.timers.try_borrow_mut()
         {
@@ -185,7 +203,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 
 /// Completes after `d` on the current executor's clock. Panics outside an executor.
 pub fn sleep(d: Duration) -> Sleep {
-    let deadline = with_current(|inner| inner.driver.now()).saturating_add(d);
+    let deadline = super::executor::now().saturating_add(d);
     sleep_until(deadline)
 }
 
@@ -196,7 +214,7 @@ pub struct Elapsed;
 
 /// Runs `fut` until it completes or `d` passes (then `fut` is dropped).
 pub async fn timeout<F: Future>(d: Duration, fut: F) -> Result<F::Output, Elapsed> {
-    let deadline = with_current(|inner| inner.driver.now()).saturating_add(d);
+    let deadline = super::executor::now().saturating_add(d);
     timeout_at(deadline, fut).await
 }
 

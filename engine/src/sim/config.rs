@@ -1,16 +1,23 @@
-//! Simulator configuration: the seed, latencies and every fault probability.
+//! Simulator configuration: the seed, latencies, every fault probability, and what one
+//! node may have of its own ([`NodeConfig`]: disk, faults, clock) and one link
+//! ([`LinkConfig`]: a delay factor).
 //!
 //! Owns plain data only; it never draws a random number or touches the world. Every
 //! field says its default, its unit and what it does. Probabilities are per operation
 //! (per read, per write, per send, ...) in `0.0..=1.0`; durations are in nanoseconds of
 //! virtual time. [`SimConfig::validate`] refuses values the simulator cannot honour.
 //!
+//! [`SimConfig`]'s `disk` and `faults` are what every node starts with; a node added
+//! with its own [`NodeConfig`] (or changed later through `SimControl`) keeps its own.
+//!
 //! Two presets: [`FaultConfig::none`] (a perfect disk and network, used by the
 //! conformance tests) and [`FaultConfig::default`] (rare faults of every kind that keep
 //! data intact: EIO, read-side bit flips, resets, torn un-synced writes). Faults that
 //! destroy data for real (stored bit flips, lost and misdirected writes) default to
 //! zero: a test that enables them must expect acknowledged data to be damaged and check
-//! that the damage is detected, not that it cannot happen.
+//! that the damage is detected, not that it cannot happen (or bound it across nodes
+//! with a `FaultAtlas`). Misdirected reads and sector decay default to zero too: they
+//! keep data intact or destroy it, but no existing workload expects them.
 
 use std::fmt;
 
@@ -107,8 +114,12 @@ pub struct NetConfig {
     /// How long `connect` waits when the SYN cannot get through (partition, dead or
     /// unknown host) before failing with `ETIMEDOUT`, ns. Default 1 s.
     pub connect_timeout_ns: u64,
-    /// How long a one-way partition may hold a stream's bytes before the stream is reset
-    /// (TCP's retransmission timeout giving up), ns. Default 2 s.
+    /// How long TCP retransmits bytes no acknowledgement comes back for before it gives
+    /// up, ns: a connection with bytes in flight across a partition (either direction:
+    /// data or acknowledgements) is reset this long after its bytes were first held,
+    /// and one whose peer host died (half-open) fails with `ETIMEDOUT` this long after
+    /// its first unacknowledged send. An idle connection never times out (no
+    /// keepalive). Default 2 s.
     pub partition_reset_after_ns: u64,
     /// Bytes one direction of a stream buffers (sent, not yet received) before `send`
     /// waits: the socket buffers' backpressure. Default 256 KiB. Minimum 1.
@@ -170,8 +181,9 @@ pub struct FaultConfig {
     /// 512-byte sectors then survives independently (so it can be cut at any 512-byte
     /// boundary, or keep a ragged subset). Default 0.25.
     pub crash_torn_write_probability: f64,
-    /// At a crash, a file created but never synced vanishes with this probability (its
-    /// directory entry was never made durable). Default 0.5.
+    /// At a crash, a file whose directory was not synced (`Io::sync_dir`) after the file
+    /// was created vanishes with this probability, however much of its data was synced
+    /// (its directory entry was never made durable). Default 0.5.
     pub crash_drop_unsynced_file_probability: f64,
     /// A `send` resets the connection instead (both ends see `ECONNRESET`). This is how
     /// the simulator models packet loss on a stream: TCP never loses bytes silently, it
@@ -180,6 +192,16 @@ pub struct FaultConfig {
     /// A `send` of more than one byte accepts only a random prefix (a short send, as a
     /// full socket buffer gives). Default 0.05.
     pub short_send_probability: f64,
+    /// A successful read returns the bytes of another offset of the same file (a
+    /// multiple of the dio alignment, 1..=8 units away; zeros past its end); the stored
+    /// image is intact and a re-read may be right. Default 0.
+    pub misdirected_read_probability: f64,
+    /// Sector decay at rest: the mean virtual time between two sectors of this disk
+    /// going bad (a latent sector error: reads that touch it fail with `EIO` until a
+    /// write covers the whole sector), ns; exponential. Only written sectors decay.
+    /// Destroys data. Default 0 (never). Applied lazily, at the node's next disk
+    /// operation, so decay draws from the node's own fault stream.
+    pub sector_decay_mean_ns: u64,
 }
 
 impl FaultConfig {
@@ -196,7 +218,24 @@ impl FaultConfig {
             misdirected_write_probability: 0.0,
             stream_reset_probability: 0.0,
             short_send_probability: 0.0,
+            misdirected_read_probability: 0.0,
+            sector_decay_mean_ns: 0,
             ..FaultConfig::default()
+        }
+    }
+
+    /// These faults with every fault that destroys or misplaces data turned off
+    /// (stored bit flips, lost and misdirected writes, misdirected reads, sector
+    /// decay), keeping the transient ones (EIO, read flips, resets, short sends) and
+    /// the crash rules.
+    pub fn without_data_loss(self) -> FaultConfig {
+        FaultConfig {
+            stored_bit_flip_probability: 0.0,
+            lost_write_probability: 0.0,
+            misdirected_write_probability: 0.0,
+            misdirected_read_probability: 0.0,
+            sector_decay_mean_ns: 0,
+            ..self
         }
     }
 
@@ -230,6 +269,10 @@ impl FaultConfig {
             ),
             ("stream_reset_probability", self.stream_reset_probability),
             ("short_send_probability", self.short_send_probability),
+            (
+                "misdirected_read_probability",
+                self.misdirected_read_probability,
+            ),
         ] {
             probability(name, p)?;
         }
@@ -253,7 +296,85 @@ impl Default for FaultConfig {
             crash_drop_unsynced_file_probability: 0.5,
             stream_reset_probability: 0.0005,
             short_send_probability: 0.05,
+            misdirected_read_probability: 0.0,
+            sector_decay_mean_ns: 0,
         }
+    }
+}
+
+/// A node's monotonic clock against virtual time: `local = offset_ns + virtual *
+/// (1 + drift_ppm / 1e6)`. Timers of the node's tasks fire by this clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ClockConfig {
+    /// The node's clock at virtual time 0, ns. Default 0.
+    pub offset_ns: u64,
+    /// How fast the node's clock runs against virtual time, parts per million (+100:
+    /// 100 µs fast per second). Default 0. Range `-500_000..=500_000`.
+    pub drift_ppm: i32,
+}
+
+/// Drift beyond this, in ppm, either way, is refused (a clock must move forward).
+pub const CLOCK_DRIFT_PPM_MAX: i32 = 500_000;
+
+impl ClockConfig {
+    fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        if self.drift_ppm.abs() > CLOCK_DRIFT_PPM_MAX {
+            return Err(ConfigError(format!(
+                "{name}.drift_ppm must be within ±{CLOCK_DRIFT_PPM_MAX}, got {}",
+                self.drift_ppm
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What one node has of its own: its disk, its faults and its clock. Every node also
+/// has its own fault streams (one for its disk, one for what it sends), derived from
+/// the seed and its id, so one node's I/O never shifts another node's faults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NodeConfig {
+    pub disk: DiskConfig,
+    pub faults: FaultConfig,
+    pub clock: ClockConfig,
+}
+
+impl NodeConfig {
+    /// Refuses values the simulator cannot honour, saying what to change.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.disk.validate()?;
+        self.faults.validate()?;
+        self.clock.validate("clock")
+    }
+}
+
+/// One direction of a link between two nodes (`from -> to`): a slow or clogged link.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinkConfig {
+    /// Every delay drawn for this link is multiplied by this. Default 1.0. Minimum 0.
+    pub delay_factor: f64,
+    /// Added to every delay of this link, ns (a clogged link). Default 0.
+    pub extra_delay_ns: u64,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig {
+            delay_factor: 1.0,
+            extra_delay_ns: 0,
+        }
+    }
+}
+
+impl LinkConfig {
+    /// Refuses a factor that is negative or not finite.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.delay_factor.is_finite() && self.delay_factor >= 0.0) {
+            return Err(ConfigError(format!(
+                "link delay_factor must be finite and >= 0, got {}",
+                self.delay_factor
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -262,9 +383,17 @@ impl Default for FaultConfig {
 pub struct SimConfig {
     /// Decides every scheduling choice, latency and fault. Default 0.
     pub seed: u64,
+    /// The disk every node starts with.
     pub disk: DiskConfig,
     pub net: NetConfig,
+    /// The faults every node starts with.
     pub faults: FaultConfig,
+    /// Each node added without its own [`NodeConfig`] draws its clock offset uniformly
+    /// from `0..=clock_offset_ns_max`, ns (from its own stream). Default 0.
+    pub clock_offset_ns_max: u64,
+    /// ... and its drift uniformly from `-clock_drift_ppm_max..=clock_drift_ppm_max`.
+    /// Default 0. At most [`CLOCK_DRIFT_PPM_MAX`].
+    pub clock_drift_ppm_max: u32,
 }
 
 impl SimConfig {
@@ -278,7 +407,26 @@ impl SimConfig {
 
     /// Refuses values the simulator cannot honour, saying what to change.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let d = &self.disk;
+        self.disk.validate()?;
+        self.net.delay.validate("net.delay")?;
+        if self.net.stream_buffer_bytes == 0 {
+            return Err(ConfigError(
+                "net.stream_buffer_bytes must be at least 1".into(),
+            ));
+        }
+        if self.clock_drift_ppm_max > CLOCK_DRIFT_PPM_MAX as u32 {
+            return Err(ConfigError(format!(
+                "clock_drift_ppm_max must be at most {CLOCK_DRIFT_PPM_MAX}, got {}",
+                self.clock_drift_ppm_max
+            )));
+        }
+        self.faults.validate()
+    }
+}
+
+impl DiskConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let d = self;
         if d.capacity_bytes < 4096 {
             return Err(ConfigError(format!(
                 "disk.capacity_bytes must be at least 4096, got {}",
@@ -293,14 +441,7 @@ impl SimConfig {
         }
         d.read_latency.validate("disk.read_latency")?;
         d.write_latency.validate("disk.write_latency")?;
-        d.sync_latency.validate("disk.sync_latency")?;
-        self.net.delay.validate("net.delay")?;
-        if self.net.stream_buffer_bytes == 0 {
-            return Err(ConfigError(
-                "net.stream_buffer_bytes must be at least 1".into(),
-            ));
-        }
-        self.faults.validate()
+        d.sync_latency.validate("disk.sync_latency")
     }
 }
 
@@ -347,5 +488,27 @@ mod tests {
         let mut c = SimConfig::default();
         c.disk.dio_align_bytes = 500;
         assert!(c.validate().unwrap_err().0.contains("dio_align_bytes"));
+        let mut c = SimConfig::default();
+        c.faults.misdirected_read_probability = -0.1;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .0
+                .contains("misdirected_read_probability")
+        );
+        let n = NodeConfig {
+            disk: DiskConfig::default(),
+            faults: FaultConfig::none(),
+            clock: ClockConfig {
+                offset_ns: 0,
+                drift_ppm: -600_000,
+            },
+        };
+        assert!(n.validate().unwrap_err().0.contains("drift_ppm"));
+        let l = LinkConfig {
+            delay_factor: f64::NAN,
+            extra_delay_ns: 0,
+        };
+        assert!(l.validate().unwrap_err().0.contains("delay_factor"));
     }
 }

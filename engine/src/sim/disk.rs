@@ -3,9 +3,11 @@
 //! Owns every file of one node: its name, the image reads see (`written`, the page
 //! cache plus the device's volatile cache), the image that survives a crash
 //! (`durable`), and the ordered list of changes made since the last sync (`pending`).
-//! It is a pure state machine: it takes a [`SimRng`] and a [`FaultConfig`] and never
-//! touches time, wakers or the trace (the world does that around it), so its crash
-//! semantics are unit-tested directly.
+//! It is a pure state machine: it takes a [`DiskCtx`] (the node's fault stream, its
+//! [`FaultConfig`], the cluster's [`FaultAtlas`] and the time) and never touches wakers,
+//! timers or the trace (the world does that around it), so its crash semantics are
+//! unit-tested directly. What destroys data at rest (bad sectors, decay, corruption, a
+//! wipe) is in `damage.rs`; the byte images in `image.rs`.
 //!
 //! Invariants:
 //! - `durable` replayed with every `pending` change, in order, equals `written`, except
@@ -27,17 +29,32 @@
 //!   that: each change the failed sync covered is made durable or dropped from the
 //!   durable path (it stays in `written` until a crash), at random. A later sync
 //!   succeeds normally. This is why the journal must fail-stop on a sync error.
+//! - Directory entries: a file's name survives a crash only if its directory was synced
+//!   ([`Disk::sync_dir_complete`]) after the file was created; otherwise the crash
+//!   removes the file with `crash_drop_unsynced_file_probability`, whatever was synced
+//!   in it (POSIX promises nothing more; ext4 often does better, which no caller may
+//!   count on).
+//! - Data-destroying faults drawn at random (stored bit flips, lost and misdirected
+//!   writes) are injected only if the atlas admits them on this node; refused ones are
+//!   counted (`atlas_suppressed`) and the write lands cleanly. Every one injected is in
+//!   the damage log (`damage`).
+//! - Reads see the written image, except that a read touching a bad sector fails with
+//!   `EIO` (until a write covers the whole sector) and a misdirected read returns
+//!   another offset's bytes.
 //! - Short reads (`short_read_probability`, default 0): a read may return a prefix of
 //!   what the file holds, in whole sectors, as Linux allows anywhere in a file; the
 //!   image is untouched.
 //! - Space: a disk has a capacity in 4 KiB blocks counted over all `written` images; a
 //!   write that needs more completes short (whole blocks that fit) or fails `ENOSPC`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::atlas::FaultAtlas;
 use super::config::FaultConfig;
+use super::damage::{Damage, DamageKind};
+use super::image::{Change, Image};
 use super::rng::SimRng;
 use crate::io::FallocateMode;
 
@@ -50,170 +67,44 @@ pub(crate) fn errno(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)
 }
 
-/// A sparse byte image: a length and the 4 KiB blocks that were ever allocated.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Image {
-    len: u64,
-    blocks: BTreeMap<u64, Box<[u8]>>,
+/// What a disk operation draws on: the node's own fault stream and faults, the budget
+/// for data-destroying faults, and the time (for the damage log and decay).
+pub(crate) struct DiskCtx<'a> {
+    pub(crate) rng: &'a mut SimRng,
+    pub(crate) faults: &'a FaultConfig,
+    pub(crate) atlas: &'a mut FaultAtlas,
+    pub(crate) node: u32,
+    pub(crate) now_ns: u64,
 }
 
-impl Image {
-    pub(crate) fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn allocated_blocks(&self) -> u64 {
-        self.blocks.len() as u64
-    }
-
-    fn block_mut(&mut self, index: u64) -> &mut [u8] {
-        self.blocks
-            .entry(index)
-            .or_insert_with(|| vec![0u8; BLOCK_BYTES as usize].into_boxed_slice())
-    }
-
-    /// Bytes `[offset, offset + len)` clipped at the end of the image (short at EOF).
-    pub(crate) fn read(&self, offset: u64, len: usize) -> Vec<u8> {
-        let end = offset.saturating_add(len as u64).min(self.len);
-        if offset >= end {
-            return Vec::new();
-        }
-        let mut out = vec![0u8; (end - offset) as usize];
-        let mut pos = offset;
-        while pos < end {
-            let index = pos / BLOCK_BYTES;
-            let in_block = (pos % BLOCK_BYTES) as usize;
-            let n = ((BLOCK_BYTES as usize - in_block) as u64).min(end - pos) as usize;
-            if let Some(b) = self.blocks.get(&index) {
-                let at = (pos - offset) as usize;
-                out[at..at + n].copy_from_slice(&b[in_block..in_block + n]);
-            }
-            pos += n as u64;
-        }
-        out
-    }
-
-    fn write(&mut self, offset: u64, data: &[u8]) {
-        let mut pos = offset;
-        let mut rest = data;
-        while !rest.is_empty() {
-            let in_block = (pos % BLOCK_BYTES) as usize;
-            let n = (BLOCK_BYTES as usize - in_block).min(rest.len());
-            self.block_mut(pos / BLOCK_BYTES)[in_block..in_block + n].copy_from_slice(&rest[..n]);
-            pos += n as u64;
-            rest = &rest[n..];
-        }
-        self.len = self.len.max(offset + data.len() as u64);
-    }
-
-    fn zero(&mut self, offset: u64, len: u64) {
-        let end = offset + len;
-        let mut pos = offset;
-        while pos < end {
-            let in_block = (pos % BLOCK_BYTES) as usize;
-            let n = ((BLOCK_BYTES as usize - in_block) as u64).min(end - pos) as usize;
-            self.block_mut(pos / BLOCK_BYTES)[in_block..in_block + n].fill(0);
-            pos += n as u64;
-        }
-    }
-
-    fn set_len(&mut self, len: u64) {
-        if len < self.len {
-            let first_gone = len.div_ceil(BLOCK_BYTES);
-            self.blocks.retain(|&i, _| i < first_gone);
-            let tail = (len % BLOCK_BYTES) as usize;
-            if tail != 0
-                && let Some(b) = self.blocks.get_mut(&(len / BLOCK_BYTES))
-            {
-                b[tail..].fill(0);
-            }
-        }
-        self.len = len;
-    }
-
-    fn allocate(&mut self, offset: u64, len: u64) {
-        if len == 0 {
-            return;
-        }
-        for index in offset / BLOCK_BYTES..(offset + len).div_ceil(BLOCK_BYTES) {
-            self.block_mut(index);
-        }
-    }
-
-    fn missing_blocks(&self, offset: u64, len: u64) -> u64 {
-        if len == 0 {
-            return 0;
-        }
-        (offset / BLOCK_BYTES..(offset + len).div_ceil(BLOCK_BYTES))
-            .filter(|i| !self.blocks.contains_key(i))
-            .count() as u64
-    }
-
-    /// All bytes `[0, len)`, for tests and inspection.
-    pub(crate) fn to_vec(&self) -> Vec<u8> {
-        self.read(0, self.len as usize)
-    }
-}
-
-/// One change to a file, as the durable path sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Change {
-    Write {
-        offset: u64,
-        data: Vec<u8>,
-    },
-    SetLen(u64),
-    Allocate {
-        offset: u64,
-        len: u64,
-        keep_size: bool,
-    },
-    ZeroRange {
-        offset: u64,
-        len: u64,
-    },
-}
-
-impl Change {
-    fn apply(&self, image: &mut Image) {
-        match self {
-            Change::Write { offset, data } => image.write(*offset, data),
-            Change::SetLen(len) => image.set_len(*len),
-            Change::Allocate {
-                offset,
-                len,
-                keep_size,
-            } => {
-                image.allocate(*offset, *len);
-                if !keep_size {
-                    image.len = image.len.max(offset + len);
-                }
-            }
-            Change::ZeroRange { offset, len } => {
-                image.zero(*offset, *len);
-                image.len = image.len.max(offset + len);
-            }
-        }
+impl DiskCtx<'_> {
+    /// Whether the atlas lets a random data-destroying fault land here (charged if so).
+    pub(super) fn admit(&mut self, path: &Path, offset: u64, len: u64) -> bool {
+        self.atlas.admit(self.node, path, offset, len)
     }
 }
 
 #[derive(Clone, Debug)]
-struct Pending {
+pub(super) struct Pending {
     seq: u64,
-    change: Change,
+    pub(super) change: Change,
     /// A DSYNC write: already durable, survives every crash.
     durable: bool,
 }
 
 #[derive(Clone, Debug)]
-struct Inode {
-    path: PathBuf,
-    written: Image,
-    durable: Image,
-    pending: Vec<Pending>,
+pub(super) struct Inode {
+    pub(super) path: PathBuf,
+    pub(super) written: Image,
+    pub(super) durable: Image,
+    pub(super) pending: Vec<Pending>,
     next_seq: u64,
-    /// The directory entry survives a crash (the file was synced at least once).
+    /// The directory entry survives a crash: its directory was synced after the file
+    /// was created (or the file survived a crash, after which its entry is on disk).
     dirent_durable: bool,
+    /// When the file was created, on the disk's creation counter: a directory sync
+    /// covers the entries created before it was submitted.
+    created: u64,
 }
 
 impl Inode {
@@ -226,9 +117,6 @@ impl Inode {
             change,
             durable,
         });
-        if durable {
-            self.dirent_durable = true;
-        }
     }
 }
 
@@ -285,8 +173,23 @@ pub struct DiskStats {
     pub crash_dropped_changes: u64,
     /// Un-synced writes a crash tore.
     pub crash_torn_writes: u64,
-    /// Never-synced files a crash removed.
+    /// Directory syncs completed (successfully or not).
+    pub dir_syncs: u64,
+    /// Files a crash removed because their directory was not synced after their
+    /// creation.
     pub crash_dropped_files: u64,
+    /// Reads that returned another offset's bytes.
+    pub misdirected_reads: u64,
+    /// Sectors that went bad (decay at rest, or `SimControl::add_bad_sectors`).
+    pub latent_sectors: u64,
+    /// Reads that failed with `EIO` on a bad sector.
+    pub latent_read_eio: u64,
+    /// Ranges corrupted through `SimControl::corrupt`.
+    pub corruptions: u64,
+    /// Times the disk was wiped (the node replaced).
+    pub wipes: u64,
+    /// Random data-destroying faults the atlas refused (not injected).
+    pub atlas_suppressed: u64,
 }
 
 /// Where a stored bit flip landed: the write it damaged (its file, offset and length
@@ -305,20 +208,34 @@ impl DiskStats {
     /// Faults that destroy data that was reported written: after one of these, even an
     /// acknowledged, synced record may be damaged (and must be detected).
     pub fn data_destroying_faults(&self) -> u64 {
-        self.stored_bit_flips + self.lost_writes + self.misdirected_writes
+        self.stored_bit_flips
+            + self.lost_writes
+            + self.misdirected_writes
+            + self.latent_sectors
+            + self.corruptions
+            + self.wipes
     }
 }
 
 /// The disk of one node. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Disk {
-    names: BTreeMap<PathBuf, Ino>,
-    inodes: BTreeMap<Ino, Inode>,
+    pub(super) names: BTreeMap<PathBuf, Ino>,
+    pub(super) inodes: BTreeMap<Ino, Inode>,
     next_ino: u64,
+    /// Files created so far: the creation counter directory syncs mark.
+    created: u64,
     capacity_blocks: u64,
     pub(crate) stats: DiskStats,
     /// Every stored bit flip, in order.
     pub(crate) stored_flips: Vec<StoredFlip>,
+    /// Every data-destroying fault, in order.
+    pub(crate) damage: Vec<Damage>,
+    /// Bad sectors: `(inode, sector index)`. They outlive crashes (the medium).
+    pub(super) bad: BTreeSet<(Ino, u64)>,
+    /// When the next sector decays, virtual ns; `None` until decay is first checked
+    /// with a decay rate.
+    pub(super) next_decay_ns: Option<u64>,
 }
 
 impl Disk {
@@ -327,18 +244,40 @@ impl Disk {
             names: BTreeMap::new(),
             inodes: BTreeMap::new(),
             next_ino: 1,
+            created: 0,
             capacity_blocks: capacity_bytes / BLOCK_BYTES,
             stats: DiskStats::default(),
             stored_flips: Vec::new(),
+            damage: Vec::new(),
+            bad: BTreeSet::new(),
+            next_decay_ns: None,
         }
     }
 
-    fn inode(&self, ino: Ino) -> io::Result<&Inode> {
+    /// Replaces every file with nothing (the node's disk is swapped for a new one).
+    /// Inode numbers go on counting, so a handle from before can never name a new file;
+    /// counters and the damage log are kept.
+    pub(crate) fn wipe(&mut self, now_ns: u64) {
+        self.names.clear();
+        self.inodes.clear();
+        self.bad.clear();
+        self.next_decay_ns = None;
+        self.stats.wipes += 1;
+        self.damage.push(Damage {
+            kind: DamageKind::Wipe,
+            path: PathBuf::from("/"),
+            offset: 0,
+            len: 0,
+            at_ns: now_ns,
+        });
+    }
+
+    pub(super) fn inode(&self, ino: Ino) -> io::Result<&Inode> {
         // A file handle outliving a crash that removed its file: the descriptor is bad.
         self.inodes.get(&ino).ok_or_else(|| errno(libc::EBADF))
     }
 
-    fn inode_mut(&mut self, ino: Ino) -> io::Result<&mut Inode> {
+    pub(super) fn inode_mut(&mut self, ino: Ino) -> io::Result<&mut Inode> {
         self.inodes.get_mut(&ino).ok_or_else(|| errno(libc::EBADF))
     }
 
@@ -371,6 +310,8 @@ impl Disk {
             None if create || create_new => {
                 let ino = Ino(self.next_ino);
                 self.next_ino += 1;
+                let created = self.created;
+                self.created += 1;
                 self.names.insert(path.to_path_buf(), ino);
                 self.inodes.insert(
                     ino,
@@ -381,6 +322,7 @@ impl Disk {
                         pending: Vec::new(),
                         next_seq: 0,
                         dirent_durable: false,
+                        created,
                     },
                 );
                 ino
@@ -390,8 +332,10 @@ impl Disk {
         let inode = self.inode_mut(ino)?;
         if truncate && inode.written.len() != 0 {
             inode.record(Change::SetLen(0), false);
+            // The sectors left the file: a new write there gets fresh ones.
+            self.bad.retain(|&(i, _)| i != ino);
         }
-        Ok((ino, inode.written.len()))
+        Ok((ino, self.inode(ino)?.written.len()))
     }
 
     #[cfg(test)]
@@ -399,30 +343,43 @@ impl Disk {
         Ok(self.inode(ino)?.written.len())
     }
 
-    /// Reads from the written image (what the page cache shows), short at EOF.
+    /// Reads from the written image (what the page cache shows), short at EOF; `align`
+    /// is the O_DIRECT alignment (1 for buffered files), where a misdirected read goes.
     pub(crate) fn read(
         &mut self,
-        rng: &mut SimRng,
-        faults: &FaultConfig,
+        cx: &mut DiskCtx<'_>,
         ino: Ino,
         offset: u64,
         len: usize,
+        align: u64,
     ) -> io::Result<Vec<u8>> {
         self.stats.reads += 1;
-        if rng.chance(faults.read_eio_probability) {
+        self.decay(cx);
+        if cx.rng.chance(cx.faults.read_eio_probability) {
             self.stats.read_eio += 1;
             return Err(errno(libc::EIO));
         }
         let mut data = self.inode(ino)?.written.read(offset, len);
-        if !data.is_empty() && rng.chance(faults.short_read_probability) {
+        if self.touches_bad_sector(ino, offset, data.len() as u64) {
+            self.stats.latent_read_eio += 1;
+            return Err(errno(libc::EIO));
+        }
+        if !data.is_empty() && cx.rng.chance(cx.faults.misdirected_read_probability) {
+            self.stats.misdirected_reads += 1;
+            let target = shifted(cx.rng, offset, align);
+            let other = self.inode(ino)?.written.read(target, data.len());
+            data.fill(0);
+            data[..other.len()].copy_from_slice(&other);
+        }
+        if !data.is_empty() && cx.rng.chance(cx.faults.short_read_probability) {
             // A whole number of sectors, at least one fewer than the file holds here.
             let sectors = (data.len() as u64).div_ceil(SECTOR_BYTES);
-            data.truncate((rng.below(sectors) * SECTOR_BYTES) as usize);
+            data.truncate((cx.rng.below(sectors) * SECTOR_BYTES) as usize);
             self.stats.short_reads += 1;
         }
-        if !data.is_empty() && rng.chance(faults.read_bit_flip_probability) {
+        if !data.is_empty() && cx.rng.chance(cx.faults.read_bit_flip_probability) {
             self.stats.read_bit_flips += 1;
-            flip_bit(rng, &mut data);
+            flip_bit(cx.rng, &mut data);
         }
         Ok(data)
     }
@@ -431,8 +388,7 @@ impl Disk {
     /// (short when the disk fills up).
     pub(crate) fn write(
         &mut self,
-        rng: &mut SimRng,
-        faults: &FaultConfig,
+        cx: &mut DiskCtx<'_>,
         ino: Ino,
         offset: u64,
         data: &[u8],
@@ -441,6 +397,9 @@ impl Disk {
         let WriteHow { align, dsync } = how;
         self.stats.writes += 1;
         self.inode(ino)?;
+        self.decay(cx);
+        let rng = &mut *cx.rng;
+        let faults = cx.faults;
         if data.is_empty() {
             return Ok(0);
         }
@@ -475,7 +434,7 @@ impl Disk {
             let mut missing = 0u64;
             let mut index = offset / BLOCK_BYTES;
             while fit < len {
-                if !written.blocks.contains_key(&index) {
+                if !written.has_block(index) {
                     missing += 1;
                     if missing > free {
                         break;
@@ -493,31 +452,60 @@ impl Disk {
             len = fit;
         }
         let reported = len as usize;
-        if rng.chance(faults.lost_write_probability) {
-            self.stats.lost_writes += 1;
-            return Ok(reported);
-        }
-        let mut target = offset;
-        if rng.chance(faults.misdirected_write_probability) {
-            self.stats.misdirected_writes += 1;
-            let shift = rng.range_inclusive(1, 8) * align.max(SECTOR_BYTES);
-            target = if offset >= shift && rng.chance(0.5) {
-                offset - shift
-            } else {
-                offset + shift
-            };
-        }
+        let path = self.inode(ino)?.path.clone();
+        // Every draw is made before the atlas is asked, so a refused fault shifts no
+        // later draw of this node's stream.
+        let lost = rng.chance(faults.lost_write_probability);
+        let misdirected = !lost && rng.chance(faults.misdirected_write_probability);
+        let target = if misdirected {
+            shifted(rng, offset, align)
+        } else {
+            offset
+        };
         let mut bytes = data[..reported].to_vec();
-        if rng.chance(faults.stored_bit_flip_probability) {
-            self.stats.stored_bit_flips += 1;
-            let index = flip_bit(rng, &mut bytes);
-            self.stored_flips.push(StoredFlip {
-                path: self.inode(ino)?.path.clone(),
-                write_offset: target,
-                write_len: bytes.len(),
-                index,
-            });
+        let flip = !lost && rng.chance(faults.stored_bit_flip_probability);
+        let flip_index = flip.then(|| flip_bit(rng, &mut bytes));
+        let mut damage = None;
+        if lost {
+            if cx.admit(&path, offset, len) {
+                self.stats.lost_writes += 1;
+                self.log_damage(DamageKind::LostWrite, &path, offset, len, cx.now_ns);
+                return Ok(reported);
+            }
+            self.stats.atlas_suppressed += 1;
         }
+        let mut target = target;
+        if misdirected {
+            let (lo, hi) = (offset.min(target), offset.max(target) + len);
+            if cx.admit(&path, lo, hi - lo) {
+                self.stats.misdirected_writes += 1;
+                damage = Some(DamageKind::MisdirectedWrite {
+                    landed_offset: target,
+                });
+            } else {
+                self.stats.atlas_suppressed += 1;
+                target = offset;
+            }
+        }
+        if let Some(index) = flip_index {
+            if cx.admit(&path, target, len) {
+                self.stats.stored_bit_flips += 1;
+                self.stored_flips.push(StoredFlip {
+                    path: path.clone(),
+                    write_offset: target,
+                    write_len: bytes.len(),
+                    index,
+                });
+                self.log_damage(DamageKind::StoredBitFlip, &path, target, len, cx.now_ns);
+            } else {
+                self.stats.atlas_suppressed += 1;
+                bytes.copy_from_slice(&data[..reported]);
+            }
+        }
+        if let Some(kind) = damage {
+            self.log_damage(kind, &path, offset, len, cx.now_ns);
+        }
+        self.clear_bad_sectors(ino, target, len);
         self.inode_mut(ino)?.record(
             Change::Write {
                 offset: target,
@@ -573,6 +561,9 @@ impl Disk {
             },
             FallocateMode::ZeroRange => Change::ZeroRange { offset, len },
         };
+        if mode == FallocateMode::ZeroRange {
+            self.clear_bad_sectors(ino, offset, len);
+        }
         self.inode_mut(ino)?.record(change, false);
         Ok(())
     }
@@ -587,13 +578,14 @@ impl Disk {
     /// here): see the module docs.
     pub(crate) fn sync_complete(
         &mut self,
-        rng: &mut SimRng,
-        faults: &FaultConfig,
+        cx: &mut DiskCtx<'_>,
         ino: Ino,
         upto: u64,
     ) -> io::Result<()> {
         self.stats.syncs += 1;
-        let eio = rng.chance(faults.sync_eio_probability);
+        self.decay(cx);
+        let rng = &mut *cx.rng;
+        let eio = rng.chance(cx.faults.sync_eio_probability);
         let inode = self
             .inodes
             .get_mut(&ino)
@@ -612,13 +604,54 @@ impl Disk {
             self.stats.sync_eio_dropped_changes += dropped;
             return Err(errno(libc::EIO));
         }
-        inode.dirent_durable = true;
+        Ok(())
+    }
+
+    /// A directory sync is submitted: it will cover the entries created in `dir` so
+    /// far. Returns the mark to pass to [`Disk::sync_dir_complete`]. `ENOTDIR` if `dir`
+    /// names a file. Every other path is a directory that exists: the simulated disk
+    /// has no directory objects (the `Io` seam cannot create one), so directories are
+    /// implicit, and durable.
+    pub(crate) fn sync_dir_begin(&self, dir: &Path) -> io::Result<u64> {
+        if self.names.contains_key(dir) {
+            return Err(errno(libc::ENOTDIR));
+        }
+        Ok(self.created)
+    }
+
+    /// A directory sync completes. `Ok`: the entry of every file created in `dir`
+    /// before `upto` is durable. `EIO` (drawn here, with the sync probability): each
+    /// such entry is made durable or not, at random, as a failed metadata writeback
+    /// may have written some.
+    pub(crate) fn sync_dir_complete(
+        &mut self,
+        cx: &mut DiskCtx<'_>,
+        dir: &Path,
+        upto: u64,
+    ) -> io::Result<()> {
+        self.stats.dir_syncs += 1;
+        self.decay(cx);
+        let eio = cx.rng.chance(cx.faults.sync_eio_probability);
+        for inode in self.inodes.values_mut() {
+            if inode.dirent_durable || inode.created >= upto || inode.path.parent() != Some(dir) {
+                continue;
+            }
+            if !eio || cx.rng.chance(0.5) {
+                inode.dirent_durable = true;
+            }
+        }
+        if eio {
+            self.stats.sync_eio += 1;
+            return Err(errno(libc::EIO));
+        }
         Ok(())
     }
 
     /// Power loss: see the module docs for exactly what survives.
-    pub(crate) fn crash(&mut self, rng: &mut SimRng, faults: &FaultConfig) {
+    pub(crate) fn crash(&mut self, cx: &mut DiskCtx<'_>) {
         self.stats.crashes += 1;
+        let rng = &mut *cx.rng;
+        let faults = cx.faults;
         let mut gone = Vec::new();
         for (&ino, inode) in self.inodes.iter_mut() {
             if !inode.dirent_durable && rng.chance(faults.crash_drop_unsynced_file_probability) {
@@ -652,6 +685,7 @@ impl Disk {
             if let Some(inode) = self.inodes.remove(&ino) {
                 self.names.remove(&inode.path);
             }
+            self.bad.retain(|&(i, _)| i != ino);
         }
     }
 
@@ -692,6 +726,17 @@ fn sector_subset(rng: &mut SimRng, offset: u64, data: &[u8]) -> Vec<(u64, Vec<u8
     out
 }
 
+/// Where a misdirected read or write goes: 1..=8 alignment units (at least a sector)
+/// before or after `offset`, never below 0.
+fn shifted(rng: &mut SimRng, offset: u64, align: u64) -> u64 {
+    let shift = rng.range_inclusive(1, 8) * align.max(SECTOR_BYTES);
+    if offset >= shift && rng.chance(0.5) {
+        offset - shift
+    } else {
+        offset + shift
+    }
+}
+
 /// Flips one random bit of `data`; returns its byte.
 fn flip_bit(rng: &mut SimRng, data: &mut [u8]) -> usize {
     let bit = rng.below(data.len() as u64 * 8);
@@ -707,11 +752,27 @@ mod tests {
         FaultConfig::none()
     }
 
+    /// A context with no atlas (every fault allowed), at time 0.
+    fn c<'a>(rng: &'a mut SimRng, faults: &'a FaultConfig) -> DiskCtx<'a> {
+        DiskCtx {
+            rng,
+            faults,
+            atlas: Box::leak(Box::default()),
+            node: 0,
+            now_ns: 0,
+        }
+    }
+
+    /// A disk holding the empty file `f`, whose directory entry is durable.
     fn setup() -> (Disk, Ino, SimRng) {
         let mut d = Disk::new(1 << 20);
         let (ino, size) = d.open(Path::new("f"), true, false, false).unwrap();
         assert_eq!(size, 0);
-        (d, ino, SimRng::new(9))
+        let mut rng = SimRng::new(9);
+        let mark = d.sync_dir_begin(Path::new("")).unwrap();
+        d.sync_dir_complete(&mut c(&mut rng, &quiet()), Path::new(""), mark)
+            .unwrap();
+        (d, ino, rng)
     }
 
     #[test]
@@ -732,13 +793,26 @@ mod tests {
         for seed in 0..50 {
             let (mut d, ino, _) = setup();
             let mut rng = SimRng::new(seed);
-            d.write(&mut rng, &quiet(), ino, 0, &[7u8; 4096], WriteHow::PLAIN)
-                .unwrap();
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                0,
+                &[7u8; 4096],
+                WriteHow::PLAIN,
+            )
+            .unwrap();
             let mark = d.sync_begin(ino).unwrap();
-            d.sync_complete(&mut rng, &quiet(), ino, mark).unwrap();
-            d.write(&mut rng, &quiet(), ino, 4096, &[8u8; 4096], WriteHow::PLAIN)
+            d.sync_complete(&mut c(&mut rng, &quiet()), ino, mark)
                 .unwrap();
-            d.crash(&mut rng, &quiet());
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                4096,
+                &[8u8; 4096],
+                WriteHow::PLAIN,
+            )
+            .unwrap();
+            d.crash(&mut c(&mut rng, &quiet()));
             let (w, dur) = d.images(Path::new("f")).unwrap();
             assert_eq!(w, dur);
             assert_eq!(&w[..4096], &[7u8; 4096][..]);
@@ -749,26 +823,43 @@ mod tests {
     fn durable_files_are_what_a_crash_leaves() {
         let mut d = Disk::new(1 << 20);
         let mut rng = SimRng::new(5);
-        let (kept, _) = d.open(Path::new("kept"), true, false, false).unwrap();
-        let (gone, _) = d.open(Path::new("gone"), true, false, false).unwrap();
+        let (kept, _) = d.open(Path::new("/d/kept"), true, false, false).unwrap();
+        // Only `kept`'s name is made durable (a directory sync after its creation).
+        let m = d.sync_dir_begin(Path::new("/d")).unwrap();
+        d.sync_dir_complete(&mut c(&mut rng, &quiet()), Path::new("/d"), m)
+            .unwrap();
+        let (gone, _) = d.open(Path::new("/d/gone"), true, false, false).unwrap();
         for ino in [kept, gone] {
-            d.write(&mut rng, &quiet(), ino, 0, &[7u8; 512], WriteHow::PLAIN)
-                .unwrap();
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                0,
+                &[7u8; 512],
+                WriteHow::PLAIN,
+            )
+            .unwrap();
         }
         let mark = d.sync_begin(kept).unwrap();
-        d.sync_complete(&mut rng, &quiet(), kept, mark).unwrap();
-        d.write(&mut rng, &quiet(), kept, 512, &[8u8; 512], WriteHow::PLAIN)
+        d.sync_complete(&mut c(&mut rng, &quiet()), kept, mark)
             .unwrap();
+        d.write(
+            &mut c(&mut rng, &quiet()),
+            kept,
+            512,
+            &[8u8; 512],
+            WriteHow::PLAIN,
+        )
+        .unwrap();
         // Never synced: not listed; synced: its durable image only.
         assert_eq!(
             d.durable_files(),
-            vec![(PathBuf::from("kept"), vec![7u8; 512])]
+            vec![(PathBuf::from("/d/kept"), vec![7u8; 512])]
         );
         // After a crash (which keeps or drops the never-synced file): exactly what the
         // disk holds.
-        d.crash(&mut rng, &quiet());
+        d.crash(&mut c(&mut rng, &quiet()));
         let after = d.durable_files();
-        assert!(after.iter().any(|(p, _)| p == Path::new("kept")));
+        assert!(after.iter().any(|(p, _)| p == Path::new("/d/kept")));
         for (path, bytes) in after {
             assert_eq!(bytes, d.images(&path).unwrap().0, "{path:?}");
         }
@@ -781,10 +872,17 @@ mod tests {
             let (mut d, ino, _) = setup();
             let mut rng = SimRng::new(seed);
             let mark = d.sync_begin(ino).unwrap();
-            d.sync_complete(&mut rng, &quiet(), ino, mark).unwrap();
-            d.write(&mut rng, &quiet(), ino, 0, &[1u8; 4096], WriteHow::PLAIN)
+            d.sync_complete(&mut c(&mut rng, &quiet()), ino, mark)
                 .unwrap();
-            d.crash(&mut rng, &quiet());
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                0,
+                &[1u8; 4096],
+                WriteHow::PLAIN,
+            )
+            .unwrap();
+            d.crash(&mut c(&mut rng, &quiet()));
             let (w, _) = d.images(Path::new("f")).unwrap();
             if w.is_empty() {
                 dropped += 1;
@@ -807,11 +905,23 @@ mod tests {
         for seed in 0..50 {
             let (mut d, ino, _) = setup();
             let mut rng = SimRng::new(seed);
-            d.write(&mut rng, &quiet(), ino, 0, &[1u8; 512], WriteHow::PLAIN)
-                .unwrap();
-            d.write(&mut rng, &quiet(), ino, 0, &[2u8; 512], WriteHow::DSYNC)
-                .unwrap();
-            d.crash(&mut rng, &quiet());
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                0,
+                &[1u8; 512],
+                WriteHow::PLAIN,
+            )
+            .unwrap();
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                0,
+                &[2u8; 512],
+                WriteHow::DSYNC,
+            )
+            .unwrap();
+            d.crash(&mut c(&mut rng, &quiet()));
             let (w, _) = d.images(Path::new("f")).unwrap();
             assert_eq!(w, vec![2u8; 512]);
         }
@@ -822,13 +932,26 @@ mod tests {
         let mut faults = quiet();
         faults.crash_keep_unsynced_probability = 0.0;
         let (mut d, ino, mut rng) = setup();
-        d.write(&mut rng, &faults, ino, 0, &[1u8; 512], WriteHow::PLAIN)
-            .unwrap();
+        d.write(
+            &mut c(&mut rng, &faults),
+            ino,
+            0,
+            &[1u8; 512],
+            WriteHow::PLAIN,
+        )
+        .unwrap();
         let mark = d.sync_begin(ino).unwrap();
-        d.write(&mut rng, &faults, ino, 512, &[2u8; 512], WriteHow::PLAIN)
+        d.write(
+            &mut c(&mut rng, &faults),
+            ino,
+            512,
+            &[2u8; 512],
+            WriteHow::PLAIN,
+        )
+        .unwrap();
+        d.sync_complete(&mut c(&mut rng, &faults), ino, mark)
             .unwrap();
-        d.sync_complete(&mut rng, &faults, ino, mark).unwrap();
-        d.crash(&mut rng, &faults);
+        d.crash(&mut c(&mut rng, &faults));
         assert_eq!(d.images(Path::new("f")).unwrap().0, vec![1u8; 512]);
     }
 
@@ -841,26 +964,34 @@ mod tests {
             let (mut d, ino, _) = setup();
             let mut rng = SimRng::new(seed);
             let mark = d.sync_begin(ino).unwrap();
-            d.sync_complete(&mut rng, &faults, ino, mark).unwrap();
-            d.write(&mut rng, &faults, ino, 0, &[3u8; 512], WriteHow::PLAIN)
+            d.sync_complete(&mut c(&mut rng, &faults), ino, mark)
                 .unwrap();
+            d.write(
+                &mut c(&mut rng, &faults),
+                ino,
+                0,
+                &[3u8; 512],
+                WriteHow::PLAIN,
+            )
+            .unwrap();
             let mark = d.sync_begin(ino).unwrap();
             faults.sync_eio_probability = 1.0;
             assert_eq!(
-                d.sync_complete(&mut rng, &faults, ino, mark)
+                d.sync_complete(&mut c(&mut rng, &faults), ino, mark)
                     .unwrap_err()
                     .raw_os_error(),
                 Some(libc::EIO)
             );
             faults.sync_eio_probability = 0.0;
             assert_eq!(
-                d.read(&mut rng, &faults, ino, 0, 512).unwrap(),
+                d.read(&mut c(&mut rng, &faults), ino, 0, 512, 512).unwrap(),
                 vec![3u8; 512]
             );
             // The retry "succeeds" but does not bring the dropped data back.
             let mark = d.sync_begin(ino).unwrap();
-            d.sync_complete(&mut rng, &faults, ino, mark).unwrap();
-            d.crash(&mut rng, &faults);
+            d.sync_complete(&mut c(&mut rng, &faults), ino, mark)
+                .unwrap();
+            d.crash(&mut c(&mut rng, &faults));
             if d.images(Path::new("f")).unwrap().0.is_empty() {
                 lost += 1;
             }
@@ -873,21 +1004,29 @@ mod tests {
         let mut d = Disk::new(1 << 20);
         let (ino, _) = d.open(Path::new("f"), true, false, false).unwrap();
         let mut rng = SimRng::new(3);
-        d.write(&mut rng, &quiet(), ino, 0, &[7u8; 8192], WriteHow::PLAIN)
-            .unwrap();
+        d.write(
+            &mut c(&mut rng, &quiet()),
+            ino,
+            0,
+            &[7u8; 8192],
+            WriteHow::PLAIN,
+        )
+        .unwrap();
         let faults = FaultConfig {
             short_read_probability: 1.0,
             ..quiet()
         };
         for _ in 0..64 {
-            let got = d.read(&mut rng, &faults, ino, 4096, 8192).unwrap();
+            let got = d
+                .read(&mut c(&mut rng, &faults), ino, 4096, 8192, 512)
+                .unwrap();
             assert!(got.len() < 4096, "{}", got.len());
             assert_eq!(got.len() % SECTOR_BYTES as usize, 0);
             assert!(got.iter().all(|&b| b == 7));
         }
         // At the end of the file a read stays as it is: nothing to shorten.
         assert!(
-            d.read(&mut rng, &faults, ino, 8192, 512)
+            d.read(&mut c(&mut rng, &faults), ino, 8192, 512, 512)
                 .unwrap()
                 .is_empty()
         );
@@ -901,8 +1040,7 @@ mod tests {
         let mut rng = SimRng::new(1);
         let n = d
             .write(
-                &mut rng,
-                &quiet(),
+                &mut c(&mut rng, &quiet()),
                 ino,
                 0,
                 &[1u8; 3 * 4096],
@@ -911,13 +1049,25 @@ mod tests {
             .unwrap();
         assert_eq!(n, 2 * 4096);
         let e = d
-            .write(&mut rng, &quiet(), ino, 8192, &[1u8; 512], WriteHow::PLAIN)
+            .write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                8192,
+                &[1u8; 512],
+                WriteHow::PLAIN,
+            )
             .unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
         // Overwriting allocated blocks needs no space.
         assert_eq!(
-            d.write(&mut rng, &quiet(), ino, 0, &[2u8; 512], WriteHow::PLAIN)
-                .unwrap(),
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                0,
+                &[2u8; 512],
+                WriteHow::PLAIN
+            )
+            .unwrap(),
             512
         );
         assert_eq!(
@@ -934,31 +1084,97 @@ mod tests {
         faults.lost_write_probability = 1.0;
         let (mut d, ino, mut rng) = setup();
         assert_eq!(
-            d.write(&mut rng, &faults, ino, 0, &[1u8; 512], WriteHow::PLAIN)
-                .unwrap(),
+            d.write(
+                &mut c(&mut rng, &faults),
+                ino,
+                0,
+                &[1u8; 512],
+                WriteHow::PLAIN
+            )
+            .unwrap(),
             512
         );
         assert_eq!(d.size(ino).unwrap(), 0);
         faults.lost_write_probability = 0.0;
         faults.misdirected_write_probability = 1.0;
-        d.write(&mut rng, &faults, ino, 4096, &[1u8; 512], WriteHow::PLAIN)
-            .unwrap();
+        d.write(
+            &mut c(&mut rng, &faults),
+            ino,
+            4096,
+            &[1u8; 512],
+            WriteHow::PLAIN,
+        )
+        .unwrap();
         let (w, _) = d.images(Path::new("f")).unwrap();
         assert_ne!(w.get(4096..4608), Some(&[1u8; 512][..]));
         assert_eq!(d.stats.data_destroying_faults(), 2);
     }
 
     #[test]
-    fn never_synced_file_may_vanish() {
+    fn a_file_survives_a_crash_only_once_its_directory_was_synced() {
         let mut gone = 0;
         for seed in 0..40 {
-            let (mut d, _, _) = setup();
+            let mut d = Disk::new(1 << 20);
             let mut rng = SimRng::new(seed);
-            d.crash(&mut rng, &quiet());
-            if d.images(Path::new("f")).is_none() {
+            let (ino, _) = d.open(Path::new("/d/f"), true, false, false).unwrap();
+            // Synced data does not make the name durable.
+            d.write(
+                &mut c(&mut rng, &quiet()),
+                ino,
+                0,
+                &[1u8; 512],
+                WriteHow::DSYNC,
+            )
+            .unwrap();
+            let mark = d.sync_begin(ino).unwrap();
+            d.sync_complete(&mut c(&mut rng, &quiet()), ino, mark)
+                .unwrap();
+            // A sync of another directory does not either.
+            let mark = d.sync_dir_begin(Path::new("/e")).unwrap();
+            d.sync_dir_complete(&mut c(&mut rng, &quiet()), Path::new("/e"), mark)
+                .unwrap();
+            // A directory sync submitted before the creation does not cover it.
+            let early = d.sync_dir_begin(Path::new("/d")).unwrap();
+            let (_, _) = d.open(Path::new("/d/g"), true, false, false).unwrap();
+            d.sync_dir_complete(&mut c(&mut rng, &quiet()), Path::new("/d"), early)
+                .unwrap();
+            d.crash(&mut c(&mut rng, &quiet()));
+            // The early sync covered /d/f (created before it), never /d/g.
+            assert_eq!(
+                d.images(Path::new("/d/f")).map(|(w, _)| w),
+                Some(vec![1u8; 512])
+            );
+            if d.images(Path::new("/d/g")).is_none() {
                 gone += 1;
             }
+            let e = d.sync_dir_begin(Path::new("/d/f")).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOTDIR));
         }
-        assert!(gone > 0 && gone < 40);
+        assert!(gone > 0 && gone < 40, "{gone}");
+        let (mut kept, mut dropped) = (0, 0);
+        for seed in 0..40 {
+            let mut d = Disk::new(1 << 20);
+            let mut rng = SimRng::new(seed);
+            let (ino, _) = d.open(Path::new("/d/f"), true, false, false).unwrap();
+            let mark = d.sync_begin(ino).unwrap();
+            d.sync_complete(&mut c(&mut rng, &quiet()), ino, mark)
+                .unwrap();
+            d.crash(&mut c(&mut rng, &quiet()));
+            if d.images(Path::new("/d/f")).is_some() {
+                kept += 1;
+                // What a crash kept is on disk for good, entry included.
+                d.crash(&mut c(&mut rng, &quiet()));
+                assert!(d.images(Path::new("/d/f")).is_some());
+            } else {
+                dropped += 1;
+            }
+        }
+        assert!(kept > 0 && dropped > 0, "kept {kept} dropped {dropped}");
+        assert_eq!(
+            Disk::new(1 << 20)
+                .sync_dir_begin(Path::new("/nothing/here"))
+                .unwrap(),
+            0
+        );
     }
 }

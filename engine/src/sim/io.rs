@@ -14,7 +14,11 @@
 //!   allows);
 //! - writing to a file opened read-only, or reading one opened write-only, is `EBADF`;
 //! - `fallocate` with length 0 is `EINVAL`;
-//! - a handle from before its node crashed is a closed descriptor: `EBADF`.
+//! - a handle (file, listener, stream) from before its node crashed or its process was
+//!   killed is a closed descriptor: `EBADF`, and dropping it does nothing.
+//!
+//! Time: [`Clock`] on a `SimIo` is its node's clock (offset and drift against virtual
+//! time, `clock.rs`); latencies and network delays are virtual time.
 
 use std::fmt;
 use std::io;
@@ -23,7 +27,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::disk::{Ino, errno};
-use super::world::{OpFuture, OpKind, OpOut, Sleep, WorldRef, with_world};
+use super::wait::{OpFuture, Sleep};
+use super::world::{OpKind, OpOut, World, WorldRef, with_world};
 use crate::buf::DmaBuf;
 use crate::io::{Clock, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags};
 use crate::rt::Domain;
@@ -67,6 +72,8 @@ impl SimFile {
 pub struct SimListener {
     world: WorldRef,
     id: u64,
+    node: u32,
+    incarnation: u64,
 }
 
 impl fmt::Debug for SimListener {
@@ -78,6 +85,10 @@ impl fmt::Debug for SimListener {
 impl Drop for SimListener {
     fn drop(&mut self) {
         if let Ok(mut w) = self.world.try_borrow_mut() {
+            if !handle_live(&w, self.node, self.incarnation) {
+                // Its process died; the kernel already closed it.
+                return;
+            }
             w.listener_close(self.id);
             let wakers = w.take_wakers();
             drop(w);
@@ -92,6 +103,8 @@ pub struct SimStream {
     world: WorldRef,
     conn: u64,
     side: usize,
+    node: u32,
+    incarnation: u64,
 }
 
 impl SimStream {
@@ -118,12 +131,22 @@ impl fmt::Debug for SimStream {
 impl Drop for SimStream {
     fn drop(&mut self) {
         if let Ok(mut w) = self.world.try_borrow_mut() {
+            if !handle_live(&w, self.node, self.incarnation) {
+                // Its process died: the crash or the kill already did what happens.
+                return;
+            }
             w.close_side(self.conn, self.side);
             let wakers = w.take_wakers();
             drop(w);
             wakers.into_iter().for_each(std::task::Waker::wake);
         }
     }
+}
+
+/// Whether a handle of `node`'s incarnation `incarnation` is still an open descriptor.
+fn handle_live(w: &World, node: u32, incarnation: u64) -> bool {
+    let n = w.node(node);
+    n.is_up() && n.incarnation == incarnation
 }
 
 impl SimIo {
@@ -147,7 +170,7 @@ impl SimIo {
     fn check(&self, file: &SimFile, need_read: bool, need_write: bool) -> io::Result<()> {
         let w = self.world.borrow();
         let node = w.node(file.node);
-        if file.node != self.node || !node.alive || node.incarnation != file.incarnation {
+        if file.node != self.node || !node.is_up() || node.incarnation != file.incarnation {
             return Err(errno(libc::EBADF));
         }
         if (need_read && !file.read) || (need_write && !file.write) {
@@ -186,6 +209,30 @@ impl SimIo {
         self.world.borrow_mut().submit_failed(self.node, out)
     }
 
+    /// `EBADF` unless `node`'s incarnation `incarnation` still runs (a socket handle).
+    fn check_handle(&self, node: u32, incarnation: u64) -> io::Result<()> {
+        if handle_live(&self.world.borrow(), node, incarnation) {
+            Ok(())
+        } else {
+            Err(errno(libc::EBADF))
+        }
+    }
+
+    /// Waits until virtual time (not this node's clock) reaches `at`.
+    async fn sleep_virtual(&self, at: Instant) {
+        Sleep {
+            world: self.world.clone(),
+            node: None,
+            deadline: at,
+            timer: None,
+        }
+        .await
+    }
+
+    fn incarnation(&self) -> u64 {
+        self.world.borrow().node(self.node).incarnation
+    }
+
     async fn write_op(
         &self,
         file: &SimFile,
@@ -201,17 +248,13 @@ impl SimIo {
             Err(e) => self.failed(OpOut::Bufs(Err(e), bufs)),
             Ok(()) => {
                 let mut w = self.world.borrow_mut();
-                let mut at = {
-                    let lat = w.config.disk.write_latency;
-                    w.after(lat)
-                };
-                if flags.dsync {
-                    let sync = {
-                        let lat = w.config.disk.sync_latency;
-                        w.sample(lat)
-                    };
-                    at = Instant::from_nanos(at.as_nanos().saturating_add(sync));
-                }
+                let at = w.disk_after(self.node, |d| {
+                    if flags.dsync {
+                        vec![d.write_latency, d.sync_latency]
+                    } else {
+                        vec![d.write_latency]
+                    }
+                });
                 let align = u64::from(file.info.dio_offset_align).max(1);
                 let kind = OpKind::Write {
                     ino: file.ino,
@@ -235,10 +278,7 @@ impl SimIo {
         let id = {
             let mut w = self.world.borrow_mut();
             let upto = w.node(self.node).disk.sync_begin(file.ino)?;
-            let at = {
-                let lat = w.config.disk.sync_latency;
-                w.after(lat)
-            };
+            let at = w.disk_after(self.node, |d| vec![d.sync_latency]);
             w.submit(
                 self.node,
                 OpKind::Sync {
@@ -268,13 +308,15 @@ fn one(r: io::Result<usize>, mut bufs: Vec<DmaBuf>) -> (io::Result<usize>, DmaBu
 }
 
 impl Clock for SimIo {
+    /// This node's clock.
     fn now(&self) -> Instant {
-        self.world.borrow().now()
+        self.world.borrow().local_now(self.node)
     }
 
     async fn sleep_until(&self, deadline: Instant) {
         Sleep {
             world: self.world.clone(),
+            node: Some(self.node),
             deadline,
             timer: None,
         }
@@ -299,10 +341,10 @@ impl Io for SimIo {
             return Err(errno(libc::EINVAL));
         }
         with_world(&self.world, |w| {
-            if !w.node(self.node).alive {
+            if !w.node(self.node).is_up() {
                 return Err(errno(libc::EIO));
             }
-            let align = w.config.disk.dio_align_bytes;
+            let align = w.node(self.node).config.disk.dio_align_bytes;
             let now = w.now().as_nanos();
             let n = w.node_mut(self.node);
             let incarnation = n.incarnation;
@@ -358,10 +400,8 @@ impl Io for SimIo {
             Err(e) => self.failed(OpOut::Bufs(Err(e), vec![buf])),
             Ok(()) => {
                 let mut w = self.world.borrow_mut();
-                let at = {
-                    let lat = w.config.disk.read_latency;
-                    w.after(lat)
-                };
+                let at = w.disk_after(self.node, |d| vec![d.read_latency]);
+                let align = u64::from(file.info.dio_offset_align).max(1);
                 w.submit(
                     self.node,
                     OpKind::Read {
@@ -369,6 +409,7 @@ impl Io for SimIo {
                         offset,
                         len,
                         buf,
+                        align,
                     },
                     at,
                 )
@@ -411,6 +452,26 @@ impl Io for SimIo {
         self.sync_op(file).await
     }
 
+    async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let id = {
+            let mut w = self.world.borrow_mut();
+            if !w.node(self.node).is_up() {
+                return Err(errno(libc::EIO));
+            }
+            let upto = w.node(self.node).disk.sync_dir_begin(dir)?;
+            let at = w.disk_after(self.node, |d| vec![d.sync_latency]);
+            let kind = OpKind::SyncDir {
+                dir: dir.to_path_buf(),
+                upto,
+            };
+            w.submit(self.node, kind, at)
+        };
+        match self.op(id).await {
+            OpOut::Unit(r) => r,
+            OpOut::Bufs(..) => unreachable!("a directory sync completes without buffers"),
+        }
+    }
+
     async fn fallocate(
         &self,
         file: &SimFile,
@@ -422,14 +483,11 @@ impl Io for SimIo {
         if len == 0 {
             return Err(errno(libc::EINVAL));
         }
-        let deadline = {
-            let mut w = self.world.borrow_mut();
-            {
-                let lat = w.config.disk.write_latency;
-                w.after(lat)
-            }
-        };
-        self.sleep_until(deadline).await;
+        let deadline = self
+            .world
+            .borrow_mut()
+            .disk_after(self.node, |d| vec![d.write_latency]);
+        self.sleep_virtual(deadline).await;
         self.check(file, false, true)?;
         with_world(&self.world, |w| {
             let now = w.now().as_nanos();
@@ -469,14 +527,18 @@ impl Io for SimIo {
         Ok(SimListener {
             world: self.world.clone(),
             id,
+            node: self.node,
+            incarnation: self.incarnation(),
         })
     }
 
     fn local_addr(&self, listener: &SimListener) -> io::Result<SocketAddr> {
+        self.check_handle(listener.node, listener.incarnation)?;
         self.world.borrow().listener_addr(listener.id)
     }
 
     async fn accept(&self, listener: &SimListener) -> io::Result<(SimStream, SocketAddr)> {
+        self.check_handle(listener.node, listener.incarnation)?;
         let (conn, from) =
             std::future::poll_fn(|cx| with_world(&self.world, |w| w.poll_accept(listener.id, cx)))
                 .await?;
@@ -485,6 +547,8 @@ impl Io for SimIo {
                 world: self.world.clone(),
                 conn,
                 side: 1,
+                node: self.node,
+                incarnation: self.incarnation(),
             },
             from,
         ))
@@ -496,34 +560,34 @@ impl Io for SimIo {
             Refused,
             Open(u64),
         }
-        let (dst, syn_at, timeout) = with_world(&self.world, |w| {
-            if !w.node(self.node).alive {
+        let (dst, timeout) = with_world(&self.world, |w| {
+            if !w.node(self.node).is_up() {
                 return Err(errno(libc::ENETDOWN));
             }
             let timeout = w
-                .now()
+                .local_now(self.node)
                 .saturating_add(Duration::from_nanos(w.config.net.connect_timeout_ns));
-            Ok((
-                w.resolve(self.node, addr.ip()),
-                {
-                    let lat = w.config.net.delay;
-                    w.after(lat)
-                },
-                timeout,
-            ))
+            Ok((w.resolve(self.node, addr.ip()), timeout))
         })?;
         let Some(dst) = dst else {
             self.sleep_until(timeout).await;
             return Err(errno(libc::ETIMEDOUT));
         };
-        self.sleep_until(syn_at).await;
+        let me = self.node;
+        let syn_at = self.world.borrow_mut().net_after(me, dst);
+        self.sleep_virtual(syn_at).await;
         let syn = with_world(&self.world, |w| {
-            if !w.link_open(self.node, dst) || !w.node(dst).alive {
-                return Syn::Lost;
-            }
-            match w.conn_open(self.node, dst, addr.port()) {
-                Ok((conn, _)) => Syn::Open(conn),
-                Err(_) => Syn::Refused,
+            if !w.link_open(me, dst) || !w.node(dst).kernel_up() {
+                Syn::Lost
+            } else if !w.listening(dst, addr.port()) {
+                // A reset comes back, if it can.
+                if w.link_open(dst, me) {
+                    Syn::Refused
+                } else {
+                    Syn::Lost
+                }
+            } else {
+                Syn::Open(w.conn_open(me, dst, addr.port()))
             }
         });
         match syn {
@@ -532,40 +596,42 @@ impl Io for SimIo {
                 Err(errno(libc::ETIMEDOUT))
             }
             Syn::Refused => {
-                let back = {
-                    let mut w = self.world.borrow_mut();
-                    {
-                        let lat = w.config.net.delay;
-                        w.after(lat)
-                    }
-                };
-                self.sleep_until(back).await;
+                let back = self.world.borrow_mut().net_after(dst, me);
+                self.sleep_virtual(back).await;
                 Err(errno(libc::ECONNREFUSED))
             }
             Syn::Open(conn) => {
-                // Owned from here on: if this future is dropped, the end closes.
+                // Owned from here on: if this future is dropped, the end closes (and
+                // a handshake the server never saw is forgotten).
                 let stream = SimStream {
                     world: self.world.clone(),
                     conn,
                     side: 0,
+                    node: me,
+                    incarnation: self.incarnation(),
                 };
-                let syn_ack = {
-                    let mut w = self.world.borrow_mut();
-                    {
-                        let lat = w.config.net.delay;
-                        w.after(lat)
-                    }
+                let syn_ack = self.world.borrow_mut().net_after(dst, me);
+                self.sleep_virtual(syn_ack).await;
+                let lost = {
+                    let w = self.world.borrow();
+                    !w.link_open(dst, me) || !w.node(dst).kernel_up()
                 };
-                self.sleep_until(syn_ack).await;
-                if self.world.borrow().conn_is_reset(conn) {
-                    return Err(errno(libc::ECONNRESET));
+                if lost {
+                    // The SYN-ACK never arrives; the client's retries give up.
+                    with_world(&self.world, |w| w.conn_abandon(conn));
+                    self.sleep_until(timeout).await;
+                    return Err(errno(libc::ETIMEDOUT));
                 }
+                with_world(&self.world, |w| w.conn_establish(conn))?;
                 Ok(stream)
             }
         }
     }
 
     async fn send(&self, stream: &SimStream, buf: DmaBuf) -> (io::Result<usize>, DmaBuf) {
+        if let Err(e) = self.check_handle(stream.node, stream.incarnation) {
+            return (Err(e), buf);
+        }
         let r = std::future::poll_fn(|cx| {
             with_world(&self.world, |w| {
                 w.poll_send(stream.conn, stream.side, buf.as_slice(), cx)
@@ -576,6 +642,10 @@ impl Io for SimIo {
     }
 
     async fn recv(&self, stream: &SimStream, mut buf: DmaBuf) -> (io::Result<usize>, DmaBuf) {
+        if let Err(e) = self.check_handle(stream.node, stream.incarnation) {
+            buf.set_len(0);
+            return (Err(e), buf);
+        }
         let r = std::future::poll_fn(|cx| {
             with_world(&self.world, |w| {
                 w.poll_recv(stream.conn, stream.side, buf.as_full_mut(), cx)

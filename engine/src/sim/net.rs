@@ -1,45 +1,48 @@
-//! The simulated network: TCP-like streams between nodes, listeners, partitions.
+//! The simulated network: TCP-like streams between nodes, listeners, the handshake.
+//! What goes wrong with them (partitions, slow links, retransmission timeouts, crashed
+//! and killed peers) is in `net_faults.rs`.
 //!
 //! Owns every listener and connection of the world (their buffered bytes, FINs, resets
-//! and wakers) and the set of blocked links. Addresses exist only here: node `n` has
-//! the IPv4 address `127.1.0.1 + n` ([`node_ip`]), in the loopback range so that even a
-//! leaked address could never name another machine; `127.0.0.1` and `0.0.0.0` mean
-//! "this node". Nothing here opens a real socket.
+//! and wakers). Addresses exist only here: node `n` has the IPv4 address
+//! `127.1.0.1 + n` ([`node_ip`]), in the loopback range so that even a leaked address
+//! could never name another machine; `127.0.0.1` and `0.0.0.0` mean "this node".
+//! Nothing here opens a real socket.
 //!
 //! Model, and what it deliberately does not do:
 //! - A stream is two one-way byte queues. Bytes of one direction arrive in order and
 //!   never duplicate (TCP): each segment gets `arrive = max(now + delay, previous
 //!   arrive)`, so jitter shows up as bunching, never reordering. Duplication and
 //!   reordering exist only below TCP, so there is no datagram layer to apply them to.
+//! - Every delay is drawn from the sending node's own net stream, scaled by the link's
+//!   [`LinkConfig`](super::LinkConfig).
 //! - Loss: TCP does not lose bytes silently; it retransmits, and if that keeps failing
 //!   the connection is reset. So loss is modelled as a reset (`stream_reset_probability`
-//!   per send), which both ends see as `ECONNRESET`, at once (the simulator does not
-//!   model the retransmission time a real reset would take to notice).
-//! - Partitions are per direction (`from -> to`; symmetric = both). A blocked link
-//!   holds bytes and FINs in flight (retransmission), delivers them after healing, and
-//!   resets every stream between the two nodes if it stands for longer than
-//!   `partition_reset_after_ns`. A SYN over a blocked link makes `connect` time out.
-//! - A crashed node's streams reset at once on both ends, its listeners vanish, and
-//!   later connects to it time out (a dead host sends no RST) or, once it restarted
-//!   without a listener, are refused.
+//!   per send), which both ends see as `ECONNRESET`, at once.
+//! - The handshake: the SYN needs the link client → server, a live server machine and
+//!   a listener (else `ECONNREFUSED` once the reset gets back); the SYN-ACK needs the
+//!   link server → client. A lost SYN or SYN-ACK makes `connect` time out
+//!   (`ETIMEDOUT` after `connect_timeout_ns`), and the server never accepts that
+//!   connection: it is queued on the listener only once the SYN-ACK got through.
 //! - `send` returns as soon as the bytes are in the (bounded) buffer; it waits when the
 //!   direction already buffers `stream_buffer_bytes`, and may be short at random.
 //!   Sending after the peer closed its end fails with `EPIPE` (Linux would accept one
 //!   more send and reset; the simulator fails earlier, which no correct caller can
 //!   tell from a reset).
 //!
-//! Invariants: a connection is removed only when both of its ends are closed; a
-//! connection, once reset, never delivers another byte; `buffered` equals the bytes
-//! queued in its direction.
+//! Invariants: a connection is removed only when both of its ends are gone (closed, or
+//! dead with their host); a connection, once reset, never delivers another byte;
+//! `buffered` equals the bytes queued in its direction; a handle of a process that
+//! died (crash or kill) is a closed descriptor (`EBADF`) and closing it sends nothing.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::task::{Context, Poll, Waker};
 
+use super::config::LinkConfig;
 use super::disk::errno;
-use super::trace::TraceOp;
-use super::world::{Event, World};
+use super::trace::{TraceOp, bytes_word};
+use super::world::{Event, World, sample};
 use crate::io::Instant;
 
 const NODE_IP_BASE: u32 = u32::from_be_bytes([127, 1, 0, 1]);
@@ -51,51 +54,68 @@ pub fn node_ip(node: u32) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(NODE_IP_BASE + node))
 }
 
-struct Listener {
-    node: u32,
-    addr: SocketAddr,
-    backlog: VecDeque<(u64, SocketAddr)>,
-    waker: Option<Waker>,
-    /// The node crashed: `accept` fails; the handle is still to be dropped.
-    dead: bool,
+pub(super) struct Listener {
+    pub(super) node: u32,
+    pub(super) addr: SocketAddr,
+    pub(super) backlog: VecDeque<(u64, SocketAddr)>,
+    pub(super) waker: Option<Waker>,
+    /// The process died: `accept` fails; the handle is still to be dropped.
+    pub(super) dead: bool,
 }
 
 /// Bytes flowing into one end of a connection.
 #[derive(Default)]
-struct Half {
-    segments: VecDeque<(Instant, Vec<u8>)>,
+pub(super) struct Half {
+    pub(super) segments: VecDeque<(Instant, Vec<u8>)>,
     /// Bytes of the front segment already received.
-    head_offset: usize,
-    buffered: usize,
+    pub(super) head_offset: usize,
+    pub(super) buffered: usize,
     /// The peer closed: end of stream once the queue drains and this time is reached.
-    fin_at: Option<Instant>,
-    last_arrive: Instant,
-    recv_waker: Option<Waker>,
+    pub(super) fin_at: Option<Instant>,
+    pub(super) last_arrive: Instant,
+    pub(super) recv_waker: Option<Waker>,
     /// The peer's `send`, waiting for room in this half.
-    send_waker: Option<Waker>,
+    pub(super) send_waker: Option<Waker>,
 }
 
-struct Conn {
-    node: [u32; 2],
-    addr: [SocketAddr; 2],
+pub(super) struct Conn {
+    pub(super) node: [u32; 2],
+    pub(super) addr: [SocketAddr; 2],
     /// `half[side]`: the bytes flowing into `side`.
-    half: [Half; 2],
-    reset: bool,
-    closed: [bool; 2],
+    pub(super) half: [Half; 2],
+    /// The errno both ends see once the connection was reset or timed out.
+    pub(super) reset: Option<i32>,
+    pub(super) closed: [bool; 2],
+    /// `side`'s host lost power: its end vanished without a FIN or a reset, and the
+    /// other end does not know (a half-open connection).
+    pub(super) dead: [bool; 2],
+    /// The SYN-ACK got through and the server end is queued on its listener.
+    pub(super) established: bool,
+    /// The armed retransmission timer (stale `ConnTimeout` events carry another id).
+    pub(super) timer: Option<u64>,
+    /// A `PeerRst` probe is scheduled.
+    pub(super) probing: bool,
+}
+
+impl Conn {
+    pub(super) fn gone(&self, side: usize) -> bool {
+        self.closed[side] || self.dead[side]
+    }
 }
 
 #[derive(Default)]
 pub(crate) struct Net {
-    listeners: BTreeMap<(u32, u16), u64>,
-    listener_state: BTreeMap<u64, Listener>,
-    conns: BTreeMap<u64, Conn>,
-    /// Blocked `from -> to` links, with the partition epoch that blocked them.
-    blocked: BTreeMap<(u32, u32), u64>,
-    partition_epoch: u64,
+    pub(super) listeners: BTreeMap<(u32, u16), u64>,
+    pub(super) listener_state: BTreeMap<u64, Listener>,
+    pub(super) conns: BTreeMap<u64, Conn>,
+    /// Blocked `from -> to` links.
+    pub(super) blocked: BTreeMap<(u32, u32), ()>,
+    /// Slow or clogged `from -> to` links (absent: default).
+    pub(super) links: BTreeMap<(u32, u32), LinkConfig>,
     next_port: BTreeMap<u32, u16>,
 }
 
-fn peer(side: usize) -> usize {
+pub(super) fn peer(side: usize) -> usize {
     1 - side
 }
 
@@ -114,6 +134,24 @@ impl World {
 
     pub(crate) fn link_open(&self, from: u32, to: u32) -> bool {
         from == to || !self.net.blocked.contains_key(&(from, to))
+    }
+
+    /// One delay of the link `from -> to`, drawn from `from`'s net stream.
+    pub(crate) fn net_delay(&mut self, from: u32, to: u32) -> u64 {
+        let lat = self.config.net.delay;
+        let d = sample(&mut self.node_mut(from).net_rng, lat);
+        match self.net.links.get(&(from, to)) {
+            Some(l) if from != to => {
+                ((d as f64 * l.delay_factor) as u64).saturating_add(l.extra_delay_ns)
+            }
+            _ => d,
+        }
+    }
+
+    /// `now` plus one delay of `from -> to`.
+    pub(crate) fn net_after(&mut self, from: u32, to: u32) -> Instant {
+        let d = self.net_delay(from, to);
+        Instant::from_nanos(self.now().as_nanos().saturating_add(d))
     }
 
     fn ephemeral_port(&mut self, node: u32) -> u16 {
@@ -139,7 +177,7 @@ impl World {
     // ---- listeners -----------------------------------------------------------------
 
     pub(crate) fn net_bind(&mut self, node: u32, addr: SocketAddr) -> io::Result<u64> {
-        if !self.node(node).alive {
+        if !self.node(node).is_up() {
             return Err(errno(libc::ENETDOWN));
         }
         if self.resolve(node, addr.ip()) != Some(node) {
@@ -191,7 +229,7 @@ impl World {
         // Connections nobody accepted: the client sees a reset; the accept side's end
         // never existed, so it counts as closed.
         for (conn, _) in l.backlog {
-            self.conn_reset(conn);
+            self.conn_reset(conn, libc::ECONNRESET);
             self.close_side(conn, 1);
         }
     }
@@ -220,19 +258,16 @@ impl World {
         }
     }
 
-    // ---- connections ---------------------------------------------------------------
+    // ---- the handshake -------------------------------------------------------------
 
-    /// The SYN reached `to`: if a listener is there, queue a new connection on it and
-    /// return its id (the client is side 0). `Err(ECONNREFUSED)` otherwise.
-    pub(crate) fn conn_open(
-        &mut self,
-        from: u32,
-        to: u32,
-        port: u16,
-    ) -> io::Result<(u64, SocketAddr)> {
-        let Some(&lid) = self.net.listeners.get(&(to, port)) else {
-            return Err(errno(libc::ECONNREFUSED));
-        };
+    /// Whether `to` has a listener on `port`.
+    pub(crate) fn listening(&self, to: u32, port: u16) -> bool {
+        self.net.listeners.contains_key(&(to, port))
+    }
+
+    /// The SYN reached `to`, which listens on `port`: a connection, not yet
+    /// established (the client is side 0).
+    pub(crate) fn conn_open(&mut self, from: u32, to: u32, port: u16) -> u64 {
         let local_port = self.ephemeral_port(from);
         let client = SocketAddr::new(node_ip(from), local_port);
         let server = SocketAddr::new(node_ip(to), port);
@@ -243,43 +278,75 @@ impl World {
                 node: [from, to],
                 addr: [client, server],
                 half: [Half::default(), Half::default()],
-                reset: false,
+                reset: None,
                 closed: [false, false],
+                dead: [false, false],
+                established: false,
+                timer: None,
+                probing: false,
             },
         );
+        self.trace.event(
+            TraceOp::Connect,
+            &[u64::from(from), u64::from(to), u64::from(port), id],
+        );
+        id
+    }
+
+    /// The SYN-ACK of `conn` reached the client: queue the server end on its listener.
+    /// `Err(ECONNREFUSED)` if the listener is gone (the server reset the connection),
+    /// `Err(ECONNRESET)` if the connection was reset meanwhile.
+    pub(crate) fn conn_establish(&mut self, conn: u64) -> io::Result<()> {
+        let Some(c) = self.net.conns.get(&conn) else {
+            return Err(errno(libc::ECONNRESET));
+        };
+        if let Some(e) = c.reset {
+            return Err(errno(e));
+        }
+        let (to, port, client) = (c.node[1], c.addr[1].port(), c.addr[0]);
+        let Some(&lid) = self.net.listeners.get(&(to, port)) else {
+            self.net.conns.remove(&conn);
+            return Err(errno(libc::ECONNREFUSED));
+        };
         let l = self
             .net
             .listener_state
             .get_mut(&lid)
             .expect("listener map and state agree");
-        l.backlog.push_back((id, client));
+        l.backlog.push_back((conn, client));
         if let Some(w) = l.waker.take() {
             self.wake_later.push(w);
         }
-        self.trace.event(
-            TraceOp::Connect,
-            &[u64::from(from), u64::from(to), u64::from(port), id],
-        );
-        Ok((id, client))
+        if let Some(c) = self.net.conns.get_mut(&conn) {
+            c.established = true;
+        }
+        Ok(())
     }
 
-    pub(crate) fn conn_is_reset(&self, conn: u64) -> bool {
-        self.net.conns.get(&conn).is_none_or(|c| c.reset)
+    /// A handshake that will not complete (lost SYN-ACK): the server forgets it.
+    pub(crate) fn conn_abandon(&mut self, conn: u64) {
+        if self.net.conns.get(&conn).is_some_and(|c| !c.established) {
+            self.net.conns.remove(&conn);
+        }
     }
+
+    // ---- streams -------------------------------------------------------------------
 
     pub(crate) fn conn_addr(&self, conn: u64, side: usize) -> Option<SocketAddr> {
         self.net.conns.get(&conn).map(|c| c.addr[side])
     }
 
-    pub(crate) fn conn_reset(&mut self, conn: u64) {
+    /// Resets `conn`: both ends see `code` from now on, and nothing more arrives.
+    pub(crate) fn conn_reset(&mut self, conn: u64, code: i32) {
         let now = self.now().as_nanos();
         let Some(c) = self.net.conns.get_mut(&conn) else {
             return;
         };
-        if c.reset {
+        if c.reset.is_some() {
             return;
         }
-        c.reset = true;
+        c.reset = Some(code);
+        c.timer = None;
         for h in &mut c.half {
             h.segments.clear();
             h.head_offset = 0;
@@ -287,42 +354,45 @@ impl World {
             self.wake_later.extend(h.recv_waker.take());
             self.wake_later.extend(h.send_waker.take());
         }
-        self.trace.event(TraceOp::Reset, &[conn, now]);
+        self.trace.event(TraceOp::Reset, &[conn, code as u64, now]);
+        if c.gone(0) && c.gone(1) {
+            self.net.conns.remove(&conn);
+        }
     }
 
-    /// One end's handle was dropped: send a FIN behind the bytes in flight.
+    /// One end's handle was dropped (or its process died): send a FIN behind the bytes
+    /// in flight. Nothing for an end that is already gone.
     pub(crate) fn close_side(&mut self, conn: u64, side: usize) {
         let now = self.now();
-        let delay = {
-            let lat = self.config.net.delay;
-            self.sample(lat)
-        };
         let Some(c) = self.net.conns.get_mut(&conn) else {
             return;
         };
-        if c.closed[side] {
+        if c.gone(side) {
             return;
         }
         c.closed[side] = true;
         let p = peer(side);
         // Nothing more will be read on this side: a sender waiting for room must learn.
         self.wake_later.extend(c.half[side].send_waker.take());
-        let both = c.closed[p];
-        let mut arrive = None;
-        if !c.reset && !both {
-            let h = &mut c.half[p];
-            let at = Instant::from_nanos(now.as_nanos().saturating_add(delay)).max(h.last_arrive);
-            h.fin_at = Some(at);
-            h.last_arrive = at;
-            arrive = Some(at);
-        }
         self.trace
             .event(TraceOp::Close, &[conn, side as u64, now.as_nanos()]);
-        if both {
+        if !c.established || (c.gone(0) && c.gone(1)) {
+            // A handshake the server never saw ends here; so does a stream both of
+            // whose ends are gone.
             self.net.conns.remove(&conn);
-        } else if let Some(at) = arrive {
-            self.schedule(at, Event::NetArrive { conn, side: p });
+            return;
         }
+        if c.reset.is_some() || c.dead[p] {
+            return;
+        }
+        let (from, to) = (c.node[side], c.node[p]);
+        let delay = self.net_delay(from, to);
+        let c = self.net.conns.get_mut(&conn).expect("checked above");
+        let h = &mut c.half[p];
+        let at = Instant::from_nanos(now.as_nanos().saturating_add(delay)).max(h.last_arrive);
+        h.fin_at = Some(at);
+        h.last_arrive = at;
+        self.schedule(at, Event::NetArrive { conn, side: p });
     }
 
     pub(crate) fn poll_send(
@@ -334,12 +404,11 @@ impl World {
     ) -> Poll<io::Result<usize>> {
         let now = self.now();
         let max = self.config.net.stream_buffer_bytes;
-        let faults = self.config.faults;
         let Some(c) = self.net.conns.get_mut(&conn) else {
             return Poll::Ready(Err(errno(libc::ECONNRESET)));
         };
-        if c.reset {
-            return Poll::Ready(Err(errno(libc::ECONNRESET)));
+        if let Some(e) = c.reset {
+            return Poll::Ready(Err(errno(e)));
         }
         let p = peer(side);
         if c.closed[p] {
@@ -353,19 +422,23 @@ impl World {
             c.half[p].send_waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        if self.rng.chance(faults.stream_reset_probability) {
+        let (from, to) = (c.node[side], c.node[p]);
+        let faults = self.node(from).config.faults;
+        if self
+            .node_mut(from)
+            .net_rng
+            .chance(faults.stream_reset_probability)
+        {
             self.trace.event(TraceOp::Fault, &[conn, 1]);
-            self.conn_reset(conn);
+            self.conn_reset(conn, libc::ECONNRESET);
             return Poll::Ready(Err(errno(libc::ECONNRESET)));
         }
         let mut n = data.len().min(room);
-        if n > 1 && self.rng.chance(faults.short_send_probability) {
-            n = self.rng.range_inclusive(1, n as u64 - 1) as usize;
+        let rng = &mut self.node_mut(from).net_rng;
+        if n > 1 && rng.chance(faults.short_send_probability) {
+            n = rng.range_inclusive(1, n as u64 - 1) as usize;
         }
-        let delay = {
-            let lat = self.config.net.delay;
-            self.sample(lat)
-        };
+        let delay = self.net_delay(from, to);
         let c = self.net.conns.get_mut(&conn).expect("checked above");
         let h = &mut c.half[p];
         let at = Instant::from_nanos(now.as_nanos().saturating_add(delay)).max(h.last_arrive);
@@ -374,9 +447,17 @@ impl World {
         h.buffered += n;
         self.trace.event(
             TraceOp::Send,
-            &[conn, side as u64, n as u64, now.as_nanos(), at.as_nanos()],
+            &[
+                conn,
+                side as u64,
+                n as u64,
+                bytes_word(&data[..n]),
+                now.as_nanos(),
+                at.as_nanos(),
+            ],
         );
         self.schedule(at, Event::NetArrive { conn, side: p });
+        self.sent_unacknowledged(conn, side);
         Poll::Ready(Ok(n))
     }
 
@@ -391,8 +472,8 @@ impl World {
         let Some(c) = self.net.conns.get(&conn) else {
             return Poll::Ready(Err(errno(libc::ECONNRESET)));
         };
-        if c.reset {
-            return Poll::Ready(Err(errno(libc::ECONNRESET)));
+        if let Some(e) = c.reset {
+            return Poll::Ready(Err(errno(e)));
         }
         let open = self.link_open(c.node[peer(side)], c.node[side]);
         let c = self.net.conns.get_mut(&conn).expect("checked above");
@@ -439,109 +520,6 @@ impl World {
     pub(crate) fn net_arrive(&mut self, conn: u64, side: usize) {
         if let Some(c) = self.net.conns.get_mut(&conn) {
             self.wake_later.extend(c.half[side].recv_waker.take());
-        }
-    }
-
-    // ---- partitions ----------------------------------------------------------------
-
-    /// Blocks `from -> to` (one way).
-    pub(crate) fn partition(&mut self, from: u32, to: u32) {
-        if from == to || self.net.blocked.contains_key(&(from, to)) {
-            return;
-        }
-        self.net.partition_epoch += 1;
-        let epoch = self.net.partition_epoch;
-        self.net.blocked.insert((from, to), epoch);
-        let at = Instant::from_nanos(
-            self.now()
-                .as_nanos()
-                .saturating_add(self.config.net.partition_reset_after_ns),
-        );
-        self.schedule(at, Event::PartitionTimeout { from, to, epoch });
-        self.trace.event(
-            TraceOp::Partition,
-            &[u64::from(from), u64::from(to), self.now().as_nanos()],
-        );
-    }
-
-    /// Unblocks `from -> to`; bytes held in flight arrive now.
-    pub(crate) fn heal(&mut self, from: u32, to: u32) {
-        if self.net.blocked.remove(&(from, to)).is_none() {
-            return;
-        }
-        self.trace.event(
-            TraceOp::Heal,
-            &[u64::from(from), u64::from(to), self.now().as_nanos()],
-        );
-        for c in self.net.conns.values_mut() {
-            for side in 0..2 {
-                if c.node[peer(side)] == from && c.node[side] == to {
-                    self.wake_later.extend(c.half[side].recv_waker.take());
-                }
-            }
-        }
-    }
-
-    pub(crate) fn heal_all(&mut self) {
-        let links: Vec<(u32, u32)> = self.net.blocked.keys().copied().collect();
-        for (from, to) in links {
-            self.heal(from, to);
-        }
-    }
-
-    pub(crate) fn blocked_links(&self) -> Vec<(u32, u32)> {
-        self.net.blocked.keys().copied().collect()
-    }
-
-    pub(crate) fn partition_timeout(&mut self, from: u32, to: u32, epoch: u64) {
-        if self.net.blocked.get(&(from, to)) != Some(&epoch) {
-            return;
-        }
-        let victims: Vec<u64> = self
-            .net
-            .conns
-            .iter()
-            .filter(|(_, c)| !c.reset && (c.node == [from, to] || c.node == [to, from]))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in victims {
-            self.conn_reset(id);
-        }
-    }
-
-    /// Resets every stream of `node`, in both directions.
-    pub(crate) fn reset_node_streams(&mut self, node: u32) {
-        let victims: Vec<u64> = self
-            .net
-            .conns
-            .iter()
-            .filter(|(_, c)| c.node.contains(&node))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in victims {
-            self.conn_reset(id);
-        }
-    }
-
-    pub(crate) fn net_crash_node(&mut self, node: u32) {
-        self.reset_node_streams(node);
-        let dead: Vec<u64> = self
-            .net
-            .listener_state
-            .iter()
-            .filter(|(_, l)| l.node == node)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in dead {
-            let l = self.net.listener_state.get_mut(&id).expect("listed above");
-            l.dead = true;
-            let port = l.addr.port();
-            let backlog = std::mem::take(&mut l.backlog);
-            self.wake_later.extend(l.waker.take());
-            self.net.listeners.remove(&(node, port));
-            for (conn, _) in backlog {
-                self.close_side(conn, 1);
-            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The trace hasher: every simulated event folds into one 64-bit hash.
 //!
 //! Owns a single `u64`. Every event the world processes (operation, node, file, offset,
-//! length, result, virtual time) is folded in with [`TraceHash::event`], so two runs
+//! length, result, virtual time, and a hash of the bytes of every write and send:
+//! [`bytes_word`]) is folded in with [`TraceHash::event`], so two runs
 //! with the same `trace=<hash>` took the same path, and a change of hash for the same
 //! seed means something became nondeterministic (or the code changed). It never stores
 //! events; it is a fingerprint, not a log.
@@ -32,6 +33,14 @@ pub(crate) enum TraceOp {
     Timer,
     Fault,
     Workload,
+    SyncDir,
+    Kill,
+    Wipe,
+    Link,
+    Corrupt,
+    BadSectors,
+    Clock,
+    FaultsChanged,
 }
 
 /// A 64-bit running hash of the events of one run.
@@ -59,6 +68,20 @@ impl TraceHash {
     pub(crate) fn get(self) -> u64 {
         self.0
     }
+}
+
+/// The bytes of a write or a send, folded to one word (FNV-1a over 8-byte words, then
+/// mixed): two runs that wrote different bytes at the same place differ.
+pub(crate) fn bytes_word(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        h = (h ^ u64::from_le_bytes(w.try_into().expect("8 bytes"))).wrapping_mul(0x100_0000_01b3);
+    }
+    for &b in words.remainder() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    mix64(h)
 }
 
 /// A result folded into the trace: bytes moved, or the negated errno.
@@ -91,5 +114,8 @@ mod tests {
         let mut c = TraceHash::new(1);
         c.event(TraceOp::Read, &[1, 2]);
         assert_eq!(a.get(), c.get());
+        assert_ne!(bytes_word(b"abcdefgh1"), bytes_word(b"abcdefgh2"));
+        assert_ne!(bytes_word(&[0; 8]), bytes_word(&[0; 16]));
+        assert_eq!(bytes_word(b"same"), bytes_word(b"same"));
     }
 }

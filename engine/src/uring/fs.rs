@@ -1,6 +1,6 @@
 //! Files on the ring: open (with O_DIRECT alignment probing), read, write, writev,
-//! fsync/fdatasync, fallocate, `RWF_DSYNC` writes, and the linked write→fdatasync
-//! chain.
+//! fsync/fdatasync, directory fsync, fallocate, `RWF_DSYNC` writes, and the linked
+//! write→fdatasync chain.
 //!
 //! Owns: [`UringFile`] (an `Rc` of the fd plus the [`FileInfo`] probed at open).
 //!
@@ -274,6 +274,26 @@ pub(crate) async fn sync(ring: &Rc<Ring>, file: &UringFile, data_only: bool) -> 
             Some(file.fd.clone()),
             OpKind::File,
         )
+        .await;
+    errno_result(done.results[0]).map(|_| ())
+}
+
+/// Opens `dir` with `O_RDONLY | O_DIRECTORY` and fsyncs it, both through the ring; the
+/// descriptor closes when the sync completed (its slot holds it until then).
+pub(crate) async fn sync_dir(ring: &Rc<Ring>, dir: &Path) -> io::Result<()> {
+    let cpath = CString::new(dir.as_os_str().as_bytes()).map_err(|_| einval())?;
+    let e = opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), cpath.as_ptr())
+        .flags(libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .build();
+    let done = ring
+        .submit(&[e], OpData::Path { _path: cpath }, None, OpKind::Open)
+        .await;
+    let raw = errno_result(done.results[0])?;
+    // SAFETY: a successful openat returned a fresh fd that nothing else owns.
+    let fd = Rc::new(unsafe { OwnedFd::from_raw_fd(raw as i32) });
+    let e = opcode::Fsync::new(types::Fd(fd.as_raw_fd())).build();
+    let done = ring
+        .submit(&[e], OpData::None, Some(fd), OpKind::File)
         .await;
     errno_result(done.results[0]).map(|_| ())
 }

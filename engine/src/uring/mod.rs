@@ -162,6 +162,10 @@ impl Io for UringIo {
         fs::sync(&self.ring, file, false).await
     }
 
+    async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        fs::sync_dir(&self.ring, dir).await
+    }
+
     async fn fallocate(
         &self,
         file: &UringFile,

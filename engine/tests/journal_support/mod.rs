@@ -256,6 +256,10 @@ impl<I: Io> Io for FaultyIo<I> {
         self.inner.fsync(&file.inner).await
     }
 
+    async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.inner.sync_dir(dir).await
+    }
+
     async fn fallocate(
         &self,
         file: &Self::File,

@@ -205,6 +205,10 @@ impl Io for CountingIo {
         self.inner.fsync(&file.inner).await
     }
 
+    async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.inner.sync_dir(dir).await
+    }
+
     async fn fallocate(
         &self,
         file: &CountedFile,
