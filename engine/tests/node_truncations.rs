@@ -7,44 +7,34 @@
 mod journal_support;
 
 use boreal_engine::hotlog::{LsnRange, Truncation};
-use boreal_engine::journal::JournalConfig;
-use boreal_engine::node::{CoreEngine, EngineConfig, EngineError};
+use boreal_engine::node::{CoreEngine, EngineError};
 use boreal_engine::pages::{META_TRUNCATIONS_MAX, MetaFile, PageStoreError, meta_file_path};
 use boreal_engine::sim::SimIo;
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
-use journal_support::{DIR, sim};
+use journal_support::{CORE, engine_config, engine_journal_config, sim};
 
 type Engine = CoreEngine<SimIo>;
 
-const CORE: &str = "/data/core0";
 const PG: PgId = PgId::new(3);
 
-fn engine_config() -> EngineConfig {
-    let mut cfg = EngineConfig::new(CORE);
-    cfg.background_coalescer = false;
-    cfg.backlog_bytes_max = 1 << 20;
-    cfg
-}
-
-fn journal_config() -> JournalConfig {
-    JournalConfig {
-        files: 16,
-        file_bytes: 256 << 10,
-        batch_bytes_max: 64 << 10,
-        recovery_read_bytes: 64 << 10,
-        ..JournalConfig::new(DIR)
-    }
-}
-
 async fn open(io: &SimIo) -> Engine {
-    Engine::open_dir(io.clone(), engine_config(), journal_config())
+    Engine::open_dir(io.clone(), engine_config(), engine_journal_config())
         .await
         .unwrap()
         .0
 }
 
-/// Redo of page `lsn % 4` at `lsn`, chained to `prev` in the PG (and on the page: the
-/// test's records are far enough apart that no two share a page chain it reads).
+/// A new core holding one segment, of `PG`.
+async fn with_segment(io: &SimIo) -> Engine {
+    let e = open(io).await;
+    e.create_segment(PG, PageSize::new(4096).unwrap(), 0, 64)
+        .await
+        .unwrap();
+    e
+}
+
+/// A redo at `lsn` chained to `prev` in the PG, alone on page `lsn` (its page chain
+/// starts there), under `epoch`.
 async fn append(e: &Engine, lsn: u64, prev: u64, epoch: u64) {
     let body = [lsn as u8; 64];
     let r = Redo {
@@ -82,10 +72,7 @@ fn a_truncation_is_listed_kept_across_a_restart_and_forgotten_below_the_floor() 
     let sim = sim(41);
     let io = sim.io(0, 0);
     sim.run(async move {
-        let e = open(&io).await;
-        e.create_segment(PG, PageSize::new(4096).unwrap(), 0, 64)
-            .await
-            .unwrap();
+        let e = with_segment(&io).await;
         assert_eq!(e.truncations(PG).unwrap(), []);
         for lsn in 1..=6 {
             append(&e, lsn, lsn - 1, 0).await;
@@ -143,10 +130,7 @@ fn a_list_past_what_the_metadata_file_keeps_is_refused() {
     let sim = sim(42);
     let io = sim.io(0, 0);
     sim.run(async move {
-        let e = open(&io).await;
-        e.create_segment(PG, PageSize::new(4096).unwrap(), 0, 64)
-            .await
-            .unwrap();
+        let e = with_segment(&io).await;
         let max = META_TRUNCATIONS_MAX as u64;
         for k in 0..=max {
             let res = e
