@@ -11,34 +11,15 @@ mod journal_support;
 
 use boreal_engine::hotlog::HoleKind;
 use boreal_engine::io::{Io, OpenOptions};
-use boreal_engine::journal::{JournalConfig, MissingAction, MissingContents, file_path};
-use boreal_engine::node::{CoreEngine, EngineConfig, EngineError, OpenReport};
+use boreal_engine::journal::{MissingAction, MissingContents, file_path};
+use boreal_engine::node::{CoreEngine, EngineError, OpenReport};
 use boreal_engine::sim::SimIo;
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
-use journal_support::{DIR, patch, sim};
+use journal_support::{CORE, DIR, engine_config, engine_journal_config, patch, sim};
 
 type Engine = CoreEngine<SimIo>;
 
-const CORE: &str = "/data/core0";
 const PG: PgId = PgId::new(1);
-
-fn engine_config() -> EngineConfig {
-    let mut cfg = EngineConfig::new(CORE);
-    cfg.background_coalescer = false;
-    cfg.backlog_bytes_max = 1 << 20;
-    cfg
-}
-
-/// 16 files of 256 KiB: a quarter holds the 1 MiB backlog bound.
-fn journal_config() -> JournalConfig {
-    JournalConfig {
-        files: 16,
-        file_bytes: 256 << 10,
-        batch_bytes_max: 64 << 10,
-        recovery_read_bytes: 64 << 10,
-        ..JournalConfig::new(DIR)
-    }
-}
 
 /// A redo of `PG` on page `lsn % 4` writing `bytes` at `offset`.
 fn redo(lsn: u64, prev_pg: u64, prev_page: u64, offset: u32, bytes: &[u8]) -> Redo<'_> {
@@ -79,7 +60,7 @@ async fn written(io: &SimIo, n: u64) {
 
 /// Opens the core again, as a restart does.
 async fn reopen(io: &SimIo) -> Result<(Engine, OpenReport), EngineError> {
-    Engine::open_dir(io.clone(), engine_config(), journal_config()).await
+    Engine::open_dir(io.clone(), engine_config(), engine_journal_config()).await
 }
 
 /// Reopens a core that must refuse to start with a recovery error whose message
@@ -184,7 +165,7 @@ fn a_backlog_bound_the_journal_cannot_hold_is_refused_before_any_file_is_touched
     sim.run(async move {
         let mut cfg = engine_config();
         cfg.backlog_bytes_max = 64 << 20;
-        let err = Engine::open_dir(io.clone(), cfg, journal_config())
+        let err = Engine::open_dir(io.clone(), cfg, engine_journal_config())
             .await
             .unwrap_err();
         let msg = err.to_string();
@@ -483,7 +464,7 @@ fn replay_during_the_scan_and_after_it_agree() {
         for during in [true, false, true] {
             let mut cfg = engine_config();
             cfg.replay_during_scan = during;
-            let (e, report) = Engine::open_dir(io.clone(), cfg, journal_config())
+            let (e, report) = Engine::open_dir(io.clone(), cfg, engine_journal_config())
                 .await
                 .unwrap();
             let st = e.status(PG).unwrap();

@@ -6,9 +6,11 @@
 //! time, how they relate to each other and to `boreal-segment`'s limits: the largest
 //! body of every message fits one frame, one append's records fit one journal batch,
 //! the largest record fits one append, a fetch can always return at least one record,
-//! every count and length fits the integer it travels in. Nothing here is computed at
-//! run time.
+//! a truncation list holds every truncation a segment's metadata file can keep
+//! (`boreal-engine`'s `META_TRUNCATIONS_MAX`), every count and length fits the integer
+//! it travels in. Nothing here is computed at run time.
 
+use boreal_engine::pages::META_TRUNCATIONS_MAX;
 use boreal_segment::limits::{
     BATCH_BODY_BYTES_MAX, BATCH_RECORDS_MAX, FRAME_BODY_BYTES_MAX, PAGE_PAYLOAD_MAX,
     RECORD_BODY_BYTES_MAX, RECORD_HEADER_SIZE,
@@ -38,6 +40,12 @@ pub const FETCH_BYTE_LIMIT_MIN: usize = RECORD_HEADER_SIZE + RECORD_BODY_BYTES_M
 pub const STATUS_HOLES_MAX: usize = 16;
 /// Most segments in one `CoreStatusReply`; more are paged with `CoreStatus.first_pg`.
 pub const CORE_STATUS_SEGMENTS_MAX: usize = 1024;
+/// Most truncation ranges in one `TruncationsReply`. A segment holds a range until its
+/// materialized LSN passes the range's end, and its metadata file keeps at most
+/// `META_TRUNCATIONS_MAX` of them (167 with 4 KiB slots), so one reply always lists
+/// them all (checked below). A protocol number, not the engine's: it stays fixed if
+/// the metadata layout changes, and the check then says whether it still holds.
+pub const TRUNCATIONS_MAX: usize = 256;
 
 /// Fixed body bytes of each message (the variable part, if any, follows).
 pub const HELLO_SIZE: usize = 16;
@@ -65,6 +73,10 @@ pub const CORE_STATUS_SIZE: usize = 8;
 pub const CORE_STATUS_REPLY_FIXED: usize = 8;
 /// Bytes of one segment summary in a `CoreStatusReply`.
 pub const SEGMENT_SUMMARY_SIZE: usize = 40;
+pub const TRUNCATIONS_SIZE: usize = 8;
+pub const TRUNCATIONS_REPLY_FIXED: usize = 8;
+/// Bytes of one range in a `TruncationsReply`.
+pub const TRUNCATION_RANGE_SIZE: usize = 24;
 /// Bytes of one core's port in a `HelloReply`.
 pub const PORT_SIZE: usize = 2;
 
@@ -80,6 +92,11 @@ const _: () = {
         CORE_STATUS_REPLY_FIXED + CORE_STATUS_SEGMENTS_MAX * SEGMENT_SUMMARY_SIZE
             <= FRAME_BODY_BYTES_MAX
     );
+    assert!(
+        TRUNCATIONS_REPLY_FIXED + TRUNCATIONS_MAX * TRUNCATION_RANGE_SIZE <= FRAME_BODY_BYTES_MAX
+    );
+    // A node lists every truncation its segment holds in one reply.
+    assert!(TRUNCATIONS_MAX >= META_TRUNCATIONS_MAX);
     // One append's records fit one journal batch, record count and bytes.
     assert!(RECORD_BATCH_BYTES_MAX <= BATCH_BODY_BYTES_MAX);
     assert!(RECORD_BATCH_RECORDS_MAX <= BATCH_RECORDS_MAX);
@@ -94,8 +111,10 @@ const _: () = {
     assert!(RECORD_BATCH_BYTES_MAX <= u32::MAX as usize);
     assert!(STATUS_HOLES_MAX <= u16::MAX as usize);
     assert!(CORE_STATUS_SEGMENTS_MAX <= u32::MAX as usize);
+    assert!(TRUNCATIONS_MAX <= u16::MAX as usize);
     // Fixed parts keep the 8-byte fields of what follows them aligned.
     assert!(APPEND_BATCH_FIXED.is_multiple_of(8) && FETCHED_RECORDS_FIXED.is_multiple_of(8));
     assert!(STATUS_REPLY_FIXED.is_multiple_of(8) && HOLE_SIZE.is_multiple_of(8));
     assert!(CORE_STATUS_REPLY_FIXED.is_multiple_of(8) && SEGMENT_SUMMARY_SIZE.is_multiple_of(8));
+    assert!(TRUNCATIONS_REPLY_FIXED.is_multiple_of(8) && TRUNCATION_RANGE_SIZE.is_multiple_of(8));
 };

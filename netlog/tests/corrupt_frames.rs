@@ -108,6 +108,7 @@ fn iterate(msg: &Message<'_>) {
         Message::HelloReply(m) => assert_eq!(m.ports.iter().count(), m.ports.len()),
         Message::StatusReply(m) => assert_eq!(m.holes.iter().count(), m.holes.len()),
         Message::CoreStatusReply(m) => assert_eq!(m.segments.iter().count(), m.segments.len()),
+        Message::TruncationsReply(m) => assert_eq!(m.ranges.iter().count(), m.ranges.len()),
         _ => {}
     }
 }

@@ -1,7 +1,8 @@
 //! The storage node over the wire, started in-process: appends (pipelined, acknowledged
-//! in order with the SCL), GetPage@LSN, read points, fence, truncate, fetch and status,
-//! each a thin call into the owning core's engine; requests for a PG of another core
-//! are refused naming it; a stale epoch is refused.
+//! in order with the SCL), GetPage@LSN, read points, fence, truncate, fetch, status and
+//! the truncation ranges a segment holds, each a thin call into the owning core's
+//! engine; requests for a PG of another core are refused naming it; a stale epoch is
+//! refused. Data and truncations survive a clean stop.
 
 mod support;
 
@@ -11,7 +12,7 @@ use std::time::Duration;
 use boreal_netlog::client::Client;
 use boreal_netlog::proto::{
     CoreStatus, Fence, FetchRecords, GetPage, Message, Reason, SegmentStatus, SetReadPoint,
-    Truncate,
+    Truncate, TruncationRange, Truncations,
 };
 use boreal_segment::{Epoch, Lsn, NodeId, PageId, PgId};
 use support::{PAGES, append_frame, body, config, create, port_of, shim, start};
@@ -199,6 +200,7 @@ fn appends_reads_and_control_over_the_wire() {
     );
 
     // Truncate (36, 50] under epoch 2: records 37..40 are annulled.
+    assert_eq!(truncations(&mut c, pg), []);
     let m = c
         .call(&Message::Truncate(Truncate {
             pg,
@@ -211,17 +213,49 @@ fn appends_reads_and_control_over_the_wire() {
         matches!(m, Message::TruncateAck(a) if a.scl == Lsn::new(36)),
         "{m:?}"
     );
+    // The segment now holds that range, and says so to the shim and to a peer.
+    let held = [range(2, 36, 50)];
+    assert_eq!(truncations(&mut c, pg), held);
+    assert_eq!(truncations(&mut peer, pg), held);
 
     // A PG of the other core is refused, naming the owner.
     let mut wrong = shim(ports[0]);
-    let m = wrong
-        .call(&Message::SegmentStatus(SegmentStatus { pg }))
+    for ask in [
+        Message::SegmentStatus(SegmentStatus { pg }),
+        Message::Truncations(Truncations { pg }),
+    ] {
+        let m = wrong.call(&ask).unwrap();
+        assert!(
+            matches!(m, Message::Refusal(r) if r.reason == Reason::WrongCore { pg, core: 1 }),
+            "{m:?}"
+        );
+    }
+    let m = c
+        .call(&Message::Truncations(Truncations { pg: PgId::new(5) }))
         .unwrap();
     assert!(
-        matches!(m, Message::Refusal(r) if r.reason == Reason::WrongCore { pg, core: 1 }),
+        matches!(m, Message::Refusal(r) if r.reason == Reason::NoSegment { pg: PgId::new(5) }),
         "{m:?}"
     );
     assert_eq!(node.stop(), 0);
+}
+
+fn range(epoch: u64, start: u64, end: u64) -> TruncationRange {
+    TruncationRange {
+        epoch: Epoch::new(epoch),
+        start: Lsn::new(start),
+        end: Lsn::new(end),
+    }
+}
+
+/// The truncation ranges the segment of `pg` holds, asked over the wire.
+fn truncations(c: &mut Client, pg: PgId) -> Vec<TruncationRange> {
+    let m = c.call(&Message::Truncations(Truncations { pg })).unwrap();
+    let Message::TruncationsReply(r) = m else {
+        panic!("{m:?}")
+    };
+    assert_eq!(r.pg, pg);
+    r.ranges.iter().collect()
 }
 
 #[test]
@@ -240,6 +274,15 @@ fn data_survives_a_clean_stop() {
             matches!(m, Message::AppendAck(a) if a.scl == Lsn::new(8)),
             "{m:?}"
         );
+        let m = c
+            .call(&Message::Truncate(Truncate {
+                pg,
+                epoch: Epoch::new(2),
+                start: Lsn::new(8),
+                end: Lsn::new(20),
+            }))
+            .unwrap();
+        assert!(matches!(m, Message::TruncateAck(_)), "{m:?}");
         assert_eq!(node.stop(), 0);
     }
     let node = start(config(dir.path(), 1));
@@ -251,6 +294,7 @@ fn data_survives_a_clean_stop() {
         matches!(m, Message::StatusReply(s) if s.scl == Lsn::new(8)),
         "{m:?}"
     );
+    assert_eq!(truncations(&mut c, pg), [range(2, 8, 20)]);
     // The core count is the data's: another one is refused, saying which to use.
     drop(c);
     assert_eq!(node.stop(), 0);

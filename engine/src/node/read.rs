@@ -1,10 +1,11 @@
-//! Reads of a core's segments: GetPage@LSN, records for gossip and repair, and a
-//! segment's status.
+//! Reads of a core's segments: GetPage@LSN, records for gossip and repair, a
+//! segment's status and the truncations it holds.
 //!
 //! Must never: serve a page from an LSN above the SCL, below the min read point, or
 //! one that needs a record inside a known hole (each is a typed refusal); serve a base
 //! image that a damaged slot leaves unproven (`PageDamaged`); serve a page whose chain
-//! of records does not continue from its base (`PageChainBroken`).
+//! of records does not continue from its base (`PageChainBroken`); list more
+//! truncations than the segment's metadata file can keep (`TooManyTruncations`).
 
 use boreal_segment::{Lsn, PageId, PgId};
 
@@ -13,8 +14,9 @@ use super::cache::CachedPage;
 use super::engine::CoreEngine;
 use super::error::EngineError;
 use super::segment::SegState;
-use crate::hotlog::{OwnedRedo, apply_change};
+use crate::hotlog::{OwnedRedo, Truncation, apply_change};
 use crate::io::Io;
+use crate::pages::{META_TRUNCATIONS_MAX, PageStoreError};
 
 pub use crate::limits::STATUS_HOLES_MAX;
 /// Most times a read retries after the coalescer moved the floor under it.
@@ -153,6 +155,32 @@ impl<I: Io + 'static> CoreEngine<I> {
             hot_records: st.hot.len(),
             counters: st.hot.counters(),
         })
+    }
+
+    /// The truncations the segment holds: every one applied whose range ends above the
+    /// materialized LSN (at or below it nothing can arrive any more, so the hot log
+    /// forgets it), in the order applied (epochs non-decreasing). Each is durable in
+    /// the journal and in the segment's metadata file, so the list survives a restart.
+    /// Volume recovery needs it: an LSN inside an earlier recovery's range was never
+    /// used and must not be taken for a lost record.
+    ///
+    /// At most `META_TRUNCATIONS_MAX`. A truncation past that is held only between its
+    /// journal write and the metadata write that refuses it and stops the core; during
+    /// that window this refuses with the error that write will get, so a caller never
+    /// receives a list the metadata file could not hold.
+    pub fn truncations(&self, pg: PgId) -> Result<Vec<Truncation>, EngineError> {
+        let seg = self.inner.segment(pg)?;
+        let st = seg.st.borrow();
+        let held = st.hot.truncations();
+        if held.len() > META_TRUNCATIONS_MAX {
+            return Err(PageStoreError::TooManyTruncations {
+                pg,
+                count: held.len(),
+                max: META_TRUNCATIONS_MAX,
+            }
+            .into());
+        }
+        Ok(held.to_vec())
     }
 }
 

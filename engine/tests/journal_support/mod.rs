@@ -14,6 +14,7 @@ use boreal_engine::io::{
     Clock, DmaBuf, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags,
 };
 use boreal_engine::journal::{DurabilityMode, JournalConfig};
+use boreal_engine::node::EngineConfig;
 use boreal_engine::sim::{FaultConfig, Sim, SimConfig};
 use boreal_segment::{Change, Lsn, PageId, PgId, Record, Redo};
 
@@ -26,6 +27,30 @@ pub fn small_config(mode: DurabilityMode) -> JournalConfig {
         file_bytes: 256 << 10,
         batch_bytes_max: 64 << 10,
         durability: mode,
+        recovery_read_bytes: 64 << 10,
+        ..JournalConfig::new(DIR)
+    }
+}
+
+/// The page store directory of the one core the engine tests open.
+pub const CORE: &str = "/data/core0";
+
+/// An engine at [`CORE`] whose coalescer runs only when the test calls it, with a
+/// 1 MiB backlog bound.
+pub fn engine_config() -> EngineConfig {
+    let mut cfg = EngineConfig::new(CORE);
+    cfg.background_coalescer = false;
+    cfg.backlog_bytes_max = 1 << 20;
+    cfg
+}
+
+/// The journal for [`engine_config`]: 16 files of 256 KiB, a quarter of which hold
+/// the 1 MiB backlog bound.
+pub fn engine_journal_config() -> JournalConfig {
+    JournalConfig {
+        files: 16,
+        file_bytes: 256 << 10,
+        batch_bytes_max: 64 << 10,
         recovery_read_bytes: 64 << 10,
         ..JournalConfig::new(DIR)
     }

@@ -1,7 +1,8 @@
 //! The control and status requests of a connection, each a thin call into the core's
 //! engine: create a segment, set the min read point, fence, truncate, a segment's
-//! status, the core's status. Appends, reads and fetches have their own paths in
-//! `conn.rs` (they are the hot or the asynchronous ones).
+//! status, the core's status, a segment's truncation ranges. Appends, reads and
+//! fetches have their own paths in `conn.rs` (they are the hot or the asynchronous
+//! ones).
 //!
 //! Must never: create a segment over one of another geometry (refused, naming the
 //! geometry held); lower an epoch; accept a read point from a stale epoch.
@@ -16,7 +17,8 @@ use super::refuse::reason_of;
 use crate::limits::{CORE_STATUS_SEGMENTS_MAX, STATUS_HOLES_MAX};
 use crate::proto::{
     CoreStatusReply, CreateSegment, FenceAck, Hole, HoleKind, Message, ReadPointSet, Reason,
-    SegmentCreated, SegmentSummary, Seq, StatusReply, TruncateAck,
+    SegmentCreated, SegmentSummary, Seq, StatusReply, TruncateAck, TruncationRange,
+    TruncationsReply,
 };
 
 /// An answer to a control or status request, owning what it lists.
@@ -34,6 +36,10 @@ pub(crate) enum Reply {
         core_index: u16,
         more: bool,
         segments: Vec<SegmentSummary>,
+    },
+    Truncations {
+        pg: PgId,
+        ranges: Vec<TruncationRange>,
     },
 }
 
@@ -65,6 +71,10 @@ impl Reply {
                 core_index: *core_index,
                 more: *more,
                 segments: Seq::from_slice(segments),
+            }),
+            Reply::Truncations { pg, ranges } => Message::TruncationsReply(TruncationsReply {
+                pg: *pg,
+                ranges: Seq::from_slice(ranges),
             }),
         }
     }
@@ -187,6 +197,22 @@ pub(crate) async fn control<I: Io + 'static>(
                 more,
                 segments,
             })
+        }
+        Message::Truncations(t) => {
+            own(t.pg)?;
+            // At most META_TRUNCATIONS_MAX (the engine refuses a longer list), which
+            // limits.rs checks is within TRUNCATIONS_MAX.
+            let ranges = engine
+                .truncations(t.pg)
+                .map_err(|e| refused(&e, t.pg))?
+                .into_iter()
+                .map(|t| TruncationRange {
+                    epoch: t.epoch,
+                    start: t.range.start,
+                    end: t.range.end,
+                })
+                .collect();
+            Ok(Reply::Truncations { pg: t.pg, ranges })
         }
         other => Err((
             Reason::Malformed {

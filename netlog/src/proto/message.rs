@@ -20,6 +20,7 @@ use super::records::{AppendAck, AppendBatch, FetchRecords, FetchedRecords};
 use super::refusal::Refusal;
 use super::status::{CoreStatus, CoreStatusReply, SegmentStatus, StatusReply};
 use super::tag::Tag;
+use super::truncations::{Truncations, TruncationsReply};
 use super::wire::Body;
 
 /// One message of the registry. Variable parts borrow from the decoded frame body, or
@@ -47,6 +48,8 @@ pub enum Message<'a> {
     StatusReply(StatusReply<'a>),
     CoreStatus(CoreStatus),
     CoreStatusReply(CoreStatusReply<'a>),
+    Truncations(Truncations),
+    TruncationsReply(TruncationsReply<'a>),
 }
 
 impl<'a> Message<'a> {
@@ -74,6 +77,8 @@ impl<'a> Message<'a> {
             Message::StatusReply(_) => Tag::StatusReply,
             Message::CoreStatus(_) => Tag::CoreStatus,
             Message::CoreStatusReply(_) => Tag::CoreStatusReply,
+            Message::Truncations(_) => Tag::Truncations,
+            Message::TruncationsReply(_) => Tag::TruncationsReply,
         }
     }
 
@@ -111,6 +116,8 @@ impl<'a> Message<'a> {
             Tag::StatusReply => Message::StatusReply(StatusReply::read(b)?),
             Tag::CoreStatus => Message::CoreStatus(CoreStatus::read(b)?),
             Tag::CoreStatusReply => Message::CoreStatusReply(CoreStatusReply::read(b)?),
+            Tag::Truncations => Message::Truncations(Truncations::read(b)?),
+            Tag::TruncationsReply => Message::TruncationsReply(TruncationsReply::read(b)?),
         };
         body.finish()?;
         Ok(msg)
@@ -175,6 +182,8 @@ impl<'a> Message<'a> {
             Message::StatusReply(m) => m.write(out)?,
             Message::CoreStatus(m) => m.write(out),
             Message::CoreStatusReply(m) => m.write(out)?,
+            Message::Truncations(m) => m.write(out),
+            Message::TruncationsReply(m) => m.write(out)?,
         }
         Ok(())
     }

@@ -27,7 +27,8 @@
 //! Files: `tag` (registry, roles, PG → core rule), `message` (the enum, dispatch,
 //! sealing), `hello`, `refusal`, `control` (create, read point, fence, truncate,
 //! GetPage), `records` (append and fetch, the encoders), `redos` (record batches),
-//! `status`, `seq` (list fields), `reader` (framing), `wire` (field codec), `error`.
+//! `status`, `truncations` (a segment's truncation ranges), `seq` (list fields),
+//! `reader` (framing), `wire` (field codec), `error`.
 
 mod control;
 mod error;
@@ -40,6 +41,7 @@ mod refusal;
 mod seq;
 mod status;
 mod tag;
+mod truncations;
 mod wire;
 
 pub use control::{
@@ -60,6 +62,7 @@ pub use status::{
     CoreStatus, CoreStatusReply, Hole, HoleKind, SegmentStatus, SegmentSummary, StatusReply,
 };
 pub use tag::{PgRule, Role, Tag};
+pub use truncations::{TruncationRange, Truncations, TruncationsReply};
 
 /// Oldest protocol version this build speaks.
 pub const PROTOCOL_VERSION_MIN: u16 = 1;

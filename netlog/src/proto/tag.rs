@@ -36,11 +36,13 @@ pub enum Tag {
     StatusReply = 19,
     CoreStatus = 20,
     CoreStatusReply = 21,
+    Truncations = 22,
+    TruncationsReply = 23,
 }
 
 impl Tag {
     /// Every registered tag, in tag order.
-    pub const ALL: [Tag; 21] = [
+    pub const ALL: [Tag; 23] = [
         Tag::Hello,
         Tag::HelloReply,
         Tag::Refusal,
@@ -62,6 +64,8 @@ impl Tag {
         Tag::StatusReply,
         Tag::CoreStatus,
         Tag::CoreStatusReply,
+        Tag::Truncations,
+        Tag::TruncationsReply,
     ];
 
     /// The tag with number `tag`.
@@ -101,6 +105,8 @@ impl Tag {
             Tag::StatusReply => "StatusReply",
             Tag::CoreStatus => "CoreStatus",
             Tag::CoreStatusReply => "CoreStatusReply",
+            Tag::Truncations => "Truncations",
+            Tag::TruncationsReply => "TruncationsReply",
         }
     }
 
@@ -117,6 +123,7 @@ impl Tag {
             Tag::FetchRecords => Some(Tag::FetchedRecords),
             Tag::SegmentStatus => Some(Tag::StatusReply),
             Tag::CoreStatus => Some(Tag::CoreStatusReply),
+            Tag::Truncations => Some(Tag::TruncationsReply),
             Tag::HelloReply
             | Tag::Refusal
             | Tag::SegmentCreated
@@ -127,7 +134,8 @@ impl Tag {
             | Tag::TruncateAck
             | Tag::FetchedRecords
             | Tag::StatusReply
-            | Tag::CoreStatusReply => None,
+            | Tag::CoreStatusReply
+            | Tag::TruncationsReply => None,
         }
     }
 
@@ -181,7 +189,9 @@ impl Role {
     /// Responses are never sent by a client.
     pub fn may_send(self, tag: Tag) -> bool {
         match tag {
-            Tag::Hello | Tag::GetPage | Tag::SegmentStatus | Tag::CoreStatus => true,
+            Tag::Hello | Tag::GetPage | Tag::SegmentStatus | Tag::CoreStatus | Tag::Truncations => {
+                true
+            }
             Tag::CreateSegment
             | Tag::AppendBatch
             | Tag::SetReadPoint
@@ -251,14 +261,14 @@ mod tests {
             Tag::from_u16(0).unwrap_err(),
             ProtoError::UnknownTag { tag: 0 }
         );
-        assert!(Tag::from_u16(22).is_err());
+        assert!(Tag::from_u16(24).is_err());
         assert!(Tag::from_u16(u16::MAX).is_err());
     }
 
     #[test]
     fn every_request_has_a_reply_that_is_a_response() {
         let requests: Vec<Tag> = Tag::ALL.into_iter().filter(|t| t.is_request()).collect();
-        assert_eq!(requests.len(), 10);
+        assert_eq!(requests.len(), 11);
         for t in requests {
             let reply = t.reply().unwrap();
             assert!(!reply.is_request(), "{t:?} -> {reply:?}");
@@ -276,6 +286,10 @@ mod tests {
         assert!(!Role::Shim.may_send(Tag::FetchRecords));
         for role in [Role::Shim, Role::Peer] {
             assert!(role.may_send(Tag::GetPage));
+            assert!(
+                role.may_send(Tag::Truncations),
+                "a read, like SegmentStatus"
+            );
             for t in Tag::ALL.into_iter().filter(|t| !t.is_request()) {
                 assert!(!role.may_send(t), "{role:?} may not send response {t:?}");
             }

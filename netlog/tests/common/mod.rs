@@ -211,6 +211,10 @@ fn hole() -> impl Strategy<Value = boreal_netlog::proto::Hole> {
     })
 }
 
+fn truncation_range() -> impl Strategy<Value = TruncationRange> {
+    (epoch(), lsn_range()).prop_map(|(epoch, (start, end))| TruncationRange { epoch, start, end })
+}
+
 fn summaries() -> impl Strategy<Value = &'static [SegmentSummary]> {
     let one = (page_size(), epoch(), lsn(), lsn(), lsn());
     (
@@ -412,9 +416,17 @@ pub fn message() -> impl Strategy<Value = Message<'static>> {
                 segments: Seq::from_slice(segments),
             })
         });
+    let truncations =
+        (pg(), prop::collection::vec(truncation_range(), 0..=12)).prop_map(|(pg, ranges)| {
+            Message::TruncationsReply(TruncationsReply {
+                pg,
+                ranges: Seq::from_slice(leak(ranges)),
+            })
+        });
     let small = prop_oneof![
         pg().prop_map(|pg| Message::SegmentStatus(SegmentStatus { pg })),
         pg().prop_map(|first_pg| Message::CoreStatus(CoreStatus { first_pg })),
+        pg().prop_map(|pg| Message::Truncations(Truncations { pg })),
     ];
     prop_oneof![
         hello,
@@ -431,6 +443,7 @@ pub fn message() -> impl Strategy<Value = Message<'static>> {
         fetched,
         status,
         core,
+        truncations,
         small
     ]
 }
@@ -586,6 +599,22 @@ pub fn one_of_each() -> Vec<Message<'static>> {
             core_index: 0,
             more: false,
             segments: Seq::from_slice(segments),
+        }),
+        Message::Truncations(Truncations { pg }),
+        Message::TruncationsReply(TruncationsReply {
+            pg,
+            ranges: Seq::from_slice(leak(vec![
+                TruncationRange {
+                    epoch: Epoch::new(1),
+                    start: Lsn::new(12),
+                    end: Lsn::new(1012),
+                },
+                TruncationRange {
+                    epoch: Epoch::new(2),
+                    start: Lsn::new(1500),
+                    end: Lsn::new(2500),
+                },
+            ])),
         }),
     ];
     assert_eq!(msgs.len(), Tag::ALL.len());

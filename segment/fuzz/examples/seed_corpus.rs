@@ -111,6 +111,7 @@ fn main() {
 fn netlog_seeds(records: &[Record<'_>]) {
     use boreal_netlog::proto::{
         AppendEncoder, Hello, Hole, HoleKind, Message, Reason, Refusal, Seq, StatusReply,
+        TruncationRange, TruncationsReply,
     };
     let mut stream = Vec::new();
     let one = |name: &str, msg: Message<'_>, stream: &mut Vec<u8>| {
@@ -148,6 +149,20 @@ fn netlog_seeds(records: &[Record<'_>]) {
         holes: Seq::from_slice(&holes),
     };
     one("status", Message::StatusReply(status), &mut stream);
+    let ranges = [TruncationRange {
+        epoch: Epoch::new(2),
+        start: Lsn::new(22),
+        end: Lsn::new(1022),
+    }];
+    let truncations = TruncationsReply {
+        pg: PgId::new(3),
+        ranges: Seq::from_slice(&ranges),
+    };
+    one(
+        "truncations",
+        Message::TruncationsReply(truncations),
+        &mut stream,
+    );
     let mut append = Vec::new();
     let mut enc = AppendEncoder::new(&mut append, Epoch::new(2), PgId::new(3));
     for record in records {

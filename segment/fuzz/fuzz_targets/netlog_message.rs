@@ -47,6 +47,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Message::StatusReply(m) => assert_eq!(m.holes.iter().count(), m.holes.len()),
         Message::CoreStatusReply(m) => assert_eq!(m.segments.iter().count(), m.segments.len()),
+        Message::TruncationsReply(m) => assert_eq!(m.ranges.iter().count(), m.ranges.len()),
         _ => {}
     }
     let _ = format!("{msg:?}");
