@@ -28,7 +28,7 @@ use boreal_engine::io::Io;
 use boreal_engine::rt::JoinHandle;
 use boreal_segment::{Epoch, Lsn, NodeId, PageId, PageSize, PgId};
 
-use crate::proto::{FrameReader, Hello, HoleKind, Message, PgRule, Reason, Step};
+use crate::proto::{FrameReader, Hello, HoleKind, Message, PgRule, Reason, SegmentSummary, Step};
 use crate::sync::AsyncLock;
 
 /// Bytes one receive asks for.
@@ -92,6 +92,16 @@ pub enum Reply {
         records: Vec<OwnedRedo>,
     },
     Status(Status),
+    CoreStatus {
+        core_index: u16,
+        more: bool,
+        segments: Vec<SegmentSummary>,
+    },
+    /// `(epoch, start, end]` ranges the segment holds.
+    Truncations {
+        pg: PgId,
+        ranges: Vec<(Epoch, Lsn, Lsn)>,
+    },
     Hello(NodeMap),
     /// Anything else a node may send that this link does not unpack.
     Other(String),
@@ -175,6 +185,15 @@ impl Reply {
                     .map(|h| (h.start, h.end, h.kind == HoleKind::Reported))
                     .collect(),
             }),
+            Message::CoreStatusReply(c) => Reply::CoreStatus {
+                core_index: c.core_index,
+                more: c.more,
+                segments: c.segments.iter().collect(),
+            },
+            Message::TruncationsReply(t) => Reply::Truncations {
+                pg: t.pg,
+                ranges: t.ranges.iter().map(|r| (r.epoch, r.start, r.end)).collect(),
+            },
             Message::HelloReply(h) => Reply::Hello(NodeMap {
                 node_id: h.node_id,
                 az: h.az.to_string(),

@@ -127,7 +127,7 @@ fn appends_reads_and_control_over_the_wire() {
         matches!(m, Message::ReadPointSet(r) if r.min_read_point == Lsn::new(20)),
         "{m:?}"
     );
-    // Fetch is for peers (gossip and repair); a shim is refused.
+    // Fetch serves peers (gossip and repair) and a recovering shim.
     let mut peer = Client::connect(
         format!("127.0.0.1:{}", port_of(&ports, pg))
             .parse::<SocketAddr>()

@@ -23,6 +23,7 @@ pub mod process;
 mod refuse;
 
 pub use self::config::{Durability, EngineSection, JournalSection, NodeConfig};
+pub(crate) use self::core::reason_name;
 pub use self::core::{CoreCtx, Identity, ServeLimits, serve};
 pub use self::metrics::{Exporter, NodeMetrics};
 pub use crate::sync::Signal;

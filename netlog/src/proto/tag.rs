@@ -189,15 +189,19 @@ impl Role {
     /// Responses are never sent by a client.
     pub fn may_send(self, tag: Tag) -> bool {
         match tag {
-            Tag::Hello | Tag::GetPage | Tag::SegmentStatus | Tag::CoreStatus | Tag::Truncations => {
-                true
-            }
+            // Reads. A shim fetches records too: volume recovery reads what every
+            // segment holds above the base (`quorum::recovery`).
+            Tag::Hello
+            | Tag::GetPage
+            | Tag::SegmentStatus
+            | Tag::CoreStatus
+            | Tag::Truncations
+            | Tag::FetchRecords => true,
             Tag::CreateSegment
             | Tag::AppendBatch
             | Tag::SetReadPoint
             | Tag::Fence
             | Tag::Truncate => self == Role::Shim,
-            Tag::FetchRecords => self == Role::Peer,
             _ => false,
         }
     }
@@ -283,7 +287,7 @@ mod tests {
         assert!(!Role::Peer.may_send(Tag::AppendBatch));
         assert!(!Role::Peer.may_send(Tag::Truncate));
         assert!(Role::Peer.may_send(Tag::FetchRecords));
-        assert!(!Role::Shim.may_send(Tag::FetchRecords));
+        assert!(Role::Shim.may_send(Tag::FetchRecords));
         for role in [Role::Shim, Role::Peer] {
             assert!(role.may_send(Tag::GetPage));
             assert!(

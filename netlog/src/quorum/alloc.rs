@@ -4,7 +4,9 @@
 //! Invariants (the property test checks each): LSNs are handed out densely, strictly
 //! increasing, and a mini-transaction's records get contiguous LSNs (so a CPL is a
 //! boundary between whole mini-transactions, which volume recovery relies on); no LSN
-//! above VDL + LAL is handed out (the caller waits for the VDL to move); each record's
+//! above max(VDL, resume point) + LAL is handed out, where the resume point is the end
+//! of the truncation volume recovery wrote (the LSNs in it are never used, so they do
+//! not count against the limit; the caller waits for the VDL to move); each record's
 //! `prev_lsn_pg` is the previous record of its PG and `prev_lsn_page` the previous
 //! record of its page; the last record of a mini-transaction carries the CPL flag.
 //!
@@ -46,6 +48,9 @@ pub enum AllocError {
 pub struct Allocator {
     /// The last LSN handed out.
     last: Lsn,
+    /// Where allocation resumed (the end of recovery's truncation): the LAL counts
+    /// from it until the VDL passes it.
+    resume: Lsn,
     lal: u64,
     pg_last: Vec<Lsn>,
     page_last: HashMap<PageId, Lsn>,
@@ -62,6 +67,7 @@ impl Allocator {
         assert_eq!(pg_last.len(), volume.pgs as usize, "one last LSN per PG");
         Allocator {
             last,
+            resume: last,
             lal: volume.lal,
             pg_last,
             page_last: HashMap::new(),
@@ -109,7 +115,7 @@ impl Allocator {
         }
         let n = changes.len() as u64;
         let end = self.last.get() + n;
-        if end > vdl.get().saturating_add(self.lal) {
+        if end > vdl.max(self.resume).get().saturating_add(self.lal) {
             return Err(AllocError::Lal {
                 vdl_needed: Lsn::new(end - self.lal),
             });

@@ -4,11 +4,16 @@
 //! §2). The driver that talks to storage nodes sits on top.
 
 pub mod alloc;
+mod links;
+mod open;
 pub mod recovery;
+mod shim;
 pub mod volume;
 pub mod watermarks;
 
 pub use self::alloc::{AllocError, Allocator, PageChange};
+pub use self::open::OpenReport;
 pub use self::recovery::{Decision, PgView, RecordMark, RecoveryError, SegmentView, decide};
+pub use self::shim::{Shim, ShimConfig, ShimError, ShimStats};
 pub use self::volume::{Member, VolumeConfig};
 pub use self::watermarks::{READ_QUORUM, SEGMENTS, WRITE_QUORUM, Watermarks};

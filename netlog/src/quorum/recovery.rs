@@ -27,10 +27,13 @@
 //! 4. **VDL.** The highest CPL record at or below the new VCL, or `B` if there is none
 //!    (then the old VDL was `B` itself, a CPL). Mini-transactions get contiguous LSNs,
 //!    so a CPL is a boundary between whole mini-transactions.
-//! 5. **Truncation.** `(VDL, VDL + LAL]` is annulled on every PG under the new epoch:
-//!    no LSN above the old VDL + LAL was ever handed out, and the old VDL is at most
-//!    the new one. Records above the new VDL are covered-but-incomplete
-//!    mini-transactions or never durable on a quorum: none was committed.
+//! 5. **Truncation.** `(VDL, T + LAL]` is annulled on every PG under the new epoch,
+//!    where `T` is the higher of the VDL and the end of the latest earlier truncation
+//!    any responder holds: a shim hands out no LSN above max(its VDL, the end of the
+//!    truncation it resumed after) + LAL (`alloc.rs`), and the old VDL is at most the
+//!    new one. Records above the new VDL are covered-but-incomplete mini-transactions
+//!    or never durable on a quorum: none was committed. The next shim allocates above
+//!    `T + LAL`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -87,7 +90,7 @@ pub struct Decision {
     pub vcl: Lsn,
     pub vdl: Lsn,
     /// The end of the truncation range `(vdl, truncate_end]`; the next LSN handed out
-    /// is above it.
+    /// is above it, and the allocation limit counts from it until the VDL passes it.
     pub truncate_end: Lsn,
     /// Per PG (input order): its last record at or below the VDL when it has one
     /// above the base (else `None`: its segments' SCLs after the truncation say it).
@@ -191,6 +194,7 @@ pub fn decide(pgs: &[PgView], lal: u64) -> Result<Decision, RecoveryError> {
     }
     let vcl = Lsn::new(u - 1);
     let vdl = cpl.range(..=vcl).next_back().copied().unwrap_or(b).max(b);
+    let resumed_after = truncated.iter().map(|t| t.1).max().unwrap_or(Lsn::ZERO);
     let last_above_base = chains
         .iter()
         .map(|c| c.iter().rev().find(|&&l| l <= vdl).copied())
@@ -199,7 +203,7 @@ pub fn decide(pgs: &[PgView], lal: u64) -> Result<Decision, RecoveryError> {
         base: b,
         vcl,
         vdl,
-        truncate_end: Lsn::new(vdl.get().saturating_add(lal)),
+        truncate_end: Lsn::new(vdl.max(resumed_after).get().saturating_add(lal)),
         last_above_base,
     })
 }
@@ -396,7 +400,7 @@ mod tests {
                     }
                 }
             }
-            let mut w = Watermarks::new(pgs, Lsn::ZERO);
+            let mut w = Watermarks::new(pgs, Lsn::ZERO, &vec![Lsn::ZERO; pgs]);
             for &(l, p, _, cpl, _) in &records {
                 w.record(Lsn::new(l), PgId::new(p as u32), cpl);
             }

@@ -52,12 +52,20 @@ pub struct Watermarks {
     last: Lsn,
     vcl: Lsn,
     vdl: Lsn,
+    /// Per PG, its last record at or below the VDL: where a read of the PG at the VDL
+    /// reads (its segments cannot tell that no record of theirs lies between it and
+    /// the VDL, and refuse a read above their SCL).
+    read_point: Vec<Lsn>,
+    /// Records passed by the VCL since the last CPL, not yet below the VDL.
+    passed: Vec<(u32, Lsn)>,
 }
 
 impl Watermarks {
     /// A volume of `pgs` PGs whose VCL and VDL are `start` (a fresh volume: zero; after
-    /// volume recovery: the recovered VDL, every segment then at or above it).
-    pub fn new(pgs: usize, start: Lsn) -> Watermarks {
+    /// volume recovery: the recovered VDL, every segment then at or above it), each PG's
+    /// last record at or below it being `pg_last`.
+    pub fn new(pgs: usize, start: Lsn, pg_last: &[Lsn]) -> Watermarks {
+        assert_eq!(pg_last.len(), pgs, "one last record per PG");
         Watermarks {
             scl: vec![[start; SEGMENTS]; pgs],
             pgcl: vec![start; pgs],
@@ -65,7 +73,14 @@ impl Watermarks {
             last: start,
             vcl: start,
             vdl: start,
+            read_point: pg_last.to_vec(),
+            passed: Vec::new(),
         }
+    }
+
+    /// Where a read of `pg` at the VDL reads: the PG's last record at or below the VDL.
+    pub fn read_point(&self, pg: PgId) -> Lsn {
+        self.read_point[pg.get() as usize]
     }
 
     pub fn vcl(&self) -> Lsn {
@@ -143,8 +158,12 @@ impl Watermarks {
                 break;
             }
             self.vcl = front.lsn;
+            self.passed.push((front.pg, front.lsn));
             if front.cpl {
                 self.vdl = front.lsn;
+                for (pg, lsn) in self.passed.drain(..) {
+                    self.read_point[pg as usize] = lsn;
+                }
             }
             self.outstanding.pop_front();
         }
@@ -202,7 +221,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, &(pg, cpl))| (i as u64 + 1, pg % pgs as u32, cpl))
                 .collect();
-            let mut w = Watermarks::new(pgs, Lsn::ZERO);
+            let mut w = Watermarks::new(pgs, Lsn::ZERO, &vec![Lsn::ZERO; pgs]);
             let mut scl = vec![[0u64; SEGMENTS]; pgs];
             // Records are handed in first, half of them before any ack, the rest
             // interleaved with the acks.
@@ -237,6 +256,15 @@ mod tests {
                 }
                 prop_assert_eq!(w.vcl().get(), vcl);
                 prop_assert_eq!(w.vdl().get(), vdl);
+                for p in 0..pgs {
+                    let rp = records[..handed]
+                        .iter()
+                        .filter(|r| r.1 as usize == p && r.0 <= vdl)
+                        .map(|r| r.0)
+                        .max()
+                        .unwrap_or(0);
+                    prop_assert_eq!(w.read_point(PgId::new(p as u32)).get(), rp);
+                }
                 prop_assert!(vdl >= last_vdl, "VDL went back");
                 last_vdl = vdl;
             }
@@ -246,7 +274,7 @@ mod tests {
     #[test]
     fn the_glossary_example() {
         // PG 0 only; SCLs 120, 118, 118, 110, 95, 60: PGCL 110; CPLs at 100 and 108.
-        let mut w = Watermarks::new(1, Lsn::ZERO);
+        let mut w = Watermarks::new(1, Lsn::ZERO, &[Lsn::ZERO]);
         for lsn in [60, 95, 100, 108, 110, 112, 118, 120] {
             w.record(Lsn::new(lsn), PgId::new(0), matches!(lsn, 100 | 108 | 112));
         }

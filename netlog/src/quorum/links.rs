@@ -1,0 +1,318 @@
+//! The shim's connections: one per storage-node core it needs, each with a writer task
+//! (boxcarring: whatever records arrived while the previous send was on the wire go
+//! out together, one `AppendBatch` frame per PG, no fixed wait) and an acker task
+//! (answers in order, each `AppendAck`'s SCL into the watermarks).
+//!
+//! A connection that breaks is reconnected with a growing pause; records queued for it
+//! meanwhile are dropped, not held: its segments then miss them, which is what a slow
+//! or failed segment looks like to the protocol anyway, and gossip between the PG's
+//! nodes fills the hole (DESIGN §3). So the shim's memory never grows with an
+//! unreachable node.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::rc::{Rc, Weak};
+use std::task::Poll;
+use std::time::Duration;
+
+use boreal_engine::hotlog::OwnedRedo;
+use boreal_engine::io::{Instant, Io};
+use boreal_segment::{Lsn, PgId};
+
+use super::shim::Inner;
+use crate::link::{Link, LinkError, Reply};
+use crate::proto::{AppendEncoder, Hello, Message, ProtoError, Reason, SetReadPoint};
+use crate::sync::WakeSlot;
+
+/// Longest pause between two reconnection attempts.
+const RECONNECT_PAUSE_MAX: Duration = Duration::from_secs(1);
+/// First pause after a connection failed.
+const RECONNECT_PAUSE_MIN: Duration = Duration::from_millis(20);
+
+/// What an answer in flight is for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Expect {
+    Append { pg: PgId },
+    ReadPoint,
+}
+
+/// One connection to one node core.
+pub(crate) struct CoreLink<I: Io> {
+    pub(crate) member: usize,
+    pub(crate) core: u16,
+    pub(crate) addr: SocketAddr,
+    pub(crate) link: RefCell<Option<Link<I>>>,
+    /// Records to send, per PG, in LSN order.
+    queue: RefCell<BTreeMap<PgId, Vec<Rc<OwnedRedo>>>>,
+    writer: WakeSlot,
+    /// Answers awaited, in the order their requests were sent.
+    inflight: RefCell<VecDeque<(u64, Expect)>>,
+    acker: WakeSlot,
+    /// Smoothed GetPage latency, µs (read routing).
+    pub(crate) read_latency_us: Cell<f64>,
+    /// When the connection may be tried again after a failure.
+    retry_at: Cell<Instant>,
+    pause: Cell<Duration>,
+    pub(crate) dropped_records: Cell<u64>,
+}
+
+impl<I: Io + 'static> CoreLink<I> {
+    pub(crate) fn new(
+        member: usize,
+        core: u16,
+        addr: SocketAddr,
+        link: Option<Link<I>>,
+    ) -> CoreLink<I> {
+        CoreLink {
+            member,
+            core,
+            addr,
+            link: RefCell::new(link),
+            queue: RefCell::new(BTreeMap::new()),
+            writer: WakeSlot::default(),
+            inflight: RefCell::new(VecDeque::new()),
+            acker: WakeSlot::default(),
+            read_latency_us: Cell::new(500.0),
+            retry_at: Cell::new(Instant::ZERO),
+            pause: Cell::new(RECONNECT_PAUSE_MIN),
+            dropped_records: Cell::new(0),
+        }
+    }
+
+    /// The live connection, if there is one.
+    pub(crate) fn live(&self) -> Option<Link<I>> {
+        let l = self.link.borrow();
+        l.as_ref().filter(|l| l.dead().is_none()).cloned()
+    }
+
+    /// Queues a record for this core; the writer sends it with whatever else is queued.
+    pub(crate) fn queue(&self, rec: Rc<OwnedRedo>) {
+        self.queue
+            .borrow_mut()
+            .entry(rec.pg_id)
+            .or_default()
+            .push(rec);
+        self.writer.wake();
+    }
+
+    /// Sends a `SetReadPoint` on this connection (its answer is awaited by the acker).
+    pub(crate) async fn set_read_point(&self, msg: SetReadPoint) -> Result<(), LinkError> {
+        let Some(link) = self.live() else {
+            return Ok(());
+        };
+        let id = link.next_id();
+        link.expect(id);
+        let mut out = Vec::new();
+        Message::SetReadPoint(msg)
+            .encode(id, &mut out)
+            .expect("a read point always encodes");
+        self.inflight
+            .borrow_mut()
+            .push_back((id, Expect::ReadPoint));
+        self.acker.wake();
+        link.send(&out).await
+    }
+
+    /// Tries to (re)connect if the pause after the last failure is over.
+    async fn reconnect(&self, inner: &Inner<I>) -> Option<Link<I>> {
+        if let Some(l) = self.live() {
+            return Some(l);
+        }
+        let now = inner.io.now();
+        if now < self.retry_at.get() {
+            return None;
+        }
+        let attempt = boreal_engine::rt::timeout(
+            inner.cfg.connect_timeout,
+            Link::connect(inner.io.clone(), self.addr, Hello::shim()),
+        )
+        .await;
+        match attempt {
+            // A node that came back with another core layout is not the core this link
+            // was opened for: it stays unreachable until the volume is reopened.
+            Ok(Ok((link, map))) if map.core_index == self.core => {
+                self.pause.set(RECONNECT_PAUSE_MIN);
+                *self.link.borrow_mut() = Some(link.clone());
+                Some(link)
+            }
+            _ => {
+                let pause = self.pause.get();
+                self.retry_at.set(inner.io.now().saturating_add(pause));
+                self.pause.set((pause * 2).min(RECONNECT_PAUSE_MAX));
+                None
+            }
+        }
+    }
+}
+
+/// The writer of one connection: boxcars the queued records into one frame per PG and
+/// sends them together. Ends when the shim is dropped.
+pub(crate) async fn write_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize) {
+    let mut out: Vec<u8> = Vec::with_capacity(256 << 10);
+    loop {
+        // Waits holding only the weak handle: a parked writer must not keep the shim
+        // alive.
+        let ready = poll_fn(|cx| {
+            let Some(inner) = shim.upgrade() else {
+                return Poll::Ready(false);
+            };
+            let cl = &inner.links[idx];
+            if inner.closing.get() {
+                return Poll::Ready(false);
+            }
+            if cl.queue.borrow().is_empty() {
+                cl.writer.register(cx.waker());
+                return Poll::Pending;
+            }
+            Poll::Ready(true)
+        })
+        .await;
+        if !ready {
+            return;
+        }
+        let Some(inner) = shim.upgrade() else { return };
+        let cl = &inner.links[idx];
+        let link = match cl.reconnect(&inner).await {
+            Some(l) => l,
+            None => {
+                // Unreachable: drop what is queued (gossip repairs the segment), and wait.
+                let dropped: usize = cl.queue.borrow_mut().values().map(Vec::len).sum();
+                cl.queue.borrow_mut().clear();
+                cl.dropped_records
+                    .set(cl.dropped_records.get() + dropped as u64);
+                let wait = cl.retry_at.get();
+                inner.io.sleep_until(wait).await;
+                continue;
+            }
+        };
+        let batch = std::mem::take(&mut *cl.queue.borrow_mut());
+        out.clear();
+        let epoch = inner.epoch;
+        let mut frames: Vec<(u64, PgId)> = Vec::new();
+        for (pg, recs) in batch {
+            let mut at = 0;
+            while at < recs.len() {
+                let id = link.next_id();
+                let mut enc = AppendEncoder::new(&mut out, epoch, pg);
+                while at < recs.len() {
+                    match enc.push(&recs[at].as_redo()) {
+                        Ok(()) => at += 1,
+                        Err(ProtoError::BatchFull { .. }) if !enc.is_empty() => break,
+                        Err(e) => panic!("the shim built a record it cannot send: {e}"),
+                    }
+                }
+                enc.finish(id).expect("a non-empty batch seals");
+                link.expect(id);
+                frames.push((id, pg));
+            }
+        }
+        {
+            let mut inflight = cl.inflight.borrow_mut();
+            for (id, pg) in frames {
+                inflight.push_back((id, Expect::Append { pg }));
+            }
+        }
+        cl.acker.wake();
+        if link.send(&out).await.is_err() {
+            // The link is dead: its waiters fail, the acker clears them.
+            cl.acker.wake();
+        }
+    }
+}
+
+/// The acker of one connection: takes the answers in order and applies them.
+pub(crate) async fn ack_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize) {
+    loop {
+        let next = poll_fn(|cx| {
+            let Some(inner) = shim.upgrade() else {
+                return Poll::Ready(None);
+            };
+            let cl = &inner.links[idx];
+            if inner.closing.get() {
+                return Poll::Ready(None);
+            }
+            match cl.inflight.borrow().front() {
+                Some(&x) => Poll::Ready(Some(x)),
+                None => {
+                    cl.acker.register(cx.waker());
+                    Poll::Pending
+                }
+            }
+        })
+        .await;
+        let Some((id, what)) = next else {
+            return;
+        };
+        let Some(inner) = shim.upgrade() else { return };
+        let cl = &inner.links[idx];
+        let link = cl.link.borrow().clone();
+        let reply = match link {
+            Some(l) => l.reply(id).await,
+            None => Err(LinkError::Closed {
+                addr: cl.addr,
+                why: "not connected".into(),
+            }),
+        };
+        cl.inflight.borrow_mut().pop_front();
+        match (what, reply) {
+            (Expect::Append { pg }, Ok(Reply::AppendAck { scl, .. })) => {
+                inner.segment_ack(pg, idx, scl);
+            }
+            (
+                _,
+                Ok(Reply::Refused {
+                    reason: Reason::StaleEpoch { pg, current },
+                    ..
+                }),
+            ) => inner.fenced(pg, current),
+            (Expect::Append { pg }, Ok(Reply::Refused { reason, text })) => {
+                inner.count_refusal(pg, cl.member, &reason, &text);
+            }
+            (_, Ok(_)) => {}
+            (_, Err(_)) => {
+                // The link died: the rest of its answers will not come.
+                let dead: Vec<u64> = cl.inflight.borrow_mut().drain(..).map(|x| x.0).collect();
+                if let Some(l) = cl.link.borrow().as_ref() {
+                    for id in dead {
+                        l.forget(id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sends the PG's min read point to every segment whose last one was lower.
+pub(crate) async fn read_point_loop<I: Io + 'static>(shim: Weak<Inner<I>>) {
+    let mut sent: Vec<Lsn> = Vec::new();
+    loop {
+        let Some(inner) = shim.upgrade() else { return };
+        if inner.closing.get() {
+            return;
+        }
+        let interval = inner.cfg.read_point_interval;
+        let pgs = inner.cfg.volume.pgs as usize;
+        sent.resize(pgs, Lsn::ZERO);
+        for (p, last) in sent.iter_mut().enumerate() {
+            let pg = PgId::new(p as u32);
+            let mrp = inner.min_read_point(pg);
+            if mrp <= *last {
+                continue;
+            }
+            *last = mrp;
+            for &l in &inner.pg_links[p] {
+                let msg = SetReadPoint {
+                    pg,
+                    epoch: inner.epoch,
+                    min_read_point: mrp,
+                };
+                let _ = inner.links[l].set_read_point(msg).await;
+            }
+        }
+        let io = inner.io.clone();
+        drop(inner);
+        io.sleep(interval).await;
+    }
+}

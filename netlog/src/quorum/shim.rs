@@ -1,0 +1,505 @@
+//! The shim: what a database links to write and read its volume through six storage
+//! segments per PG (DESIGN §3), on boreal's runtime (generic over `I: Io`: io_uring in
+//! production and benchmarks, the simulator in the whole-cluster tests).
+//!
+//! - [`Shim::write`]: a mini-transaction's page changes get contiguous LSNs within the
+//!   LSN allocation limit ([`Allocator`]), go out to each PG's six segments (boxcarred
+//!   per connection, `links.rs`), and the call returns once the VDL reaches the
+//!   mini-transaction's CPL record: durable on a write quorum of every PG it touched and
+//!   of every PG's records before it.
+//! - [`Shim::read_page`]: GetPage@LSN at read point = VDL from one segment whose last
+//!   SCL reached it, fastest first, hedged to a second one when slow; no quorum read.
+//!   The lowest read point in use per PG is sent to the nodes (`links.rs`), so they may
+//!   materialize up to it.
+//! - [`Shim::open`] (`open.rs`): connects, fences every PG with a new epoch, runs volume
+//!   recovery, and resumes above the truncation.
+//!
+//! The protocol logic (watermarks, allocation, recovery's decision) is sans-I/O in
+//! sibling modules; this file only moves their inputs and outputs.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use boreal_engine::io::Io;
+use boreal_engine::rt::JoinHandle;
+use boreal_segment::{Epoch, Lsn, PageId, PgId};
+
+use super::alloc::{AllocError, Allocator, PageChange};
+use super::links::CoreLink;
+use super::volume::VolumeConfig;
+use super::watermarks::Watermarks;
+use crate::link::Reply;
+use crate::proto::{GetPage, Message, Reason};
+
+/// How the shim runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShimConfig {
+    pub volume: VolumeConfig,
+    /// Longest a connection attempt waits. Default 1 s.
+    pub connect_timeout: Duration,
+    /// Longest one request of volume recovery waits for its answer. Default 2 s.
+    pub request_timeout: Duration,
+    /// A read not answered in this long is sent to a second segment too. Default 5 ms.
+    pub hedge_after: Duration,
+    /// How often the PGs' min read points go out. Default 20 ms.
+    pub read_point_interval: Duration,
+}
+
+impl ShimConfig {
+    pub fn new(volume: VolumeConfig) -> ShimConfig {
+        ShimConfig {
+            volume,
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(2),
+            hedge_after: Duration::from_millis(5),
+            read_point_interval: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Why a write or read did not complete.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShimError {
+    /// A newer shim fenced this one (volume recovery with epoch `current`): it may
+    /// write nothing more.
+    #[error("fenced: {pg} is at {current}, this shim writes at {ours}")]
+    Fenced {
+        pg: PgId,
+        current: Epoch,
+        ours: Epoch,
+    },
+    #[error("{0}")]
+    Alloc(#[from] AllocError),
+    /// No segment of the PG could serve the read.
+    #[error("{pg}: no segment could serve {page} at {read_point}: {why}")]
+    ReadFailed {
+        pg: PgId,
+        page: PageId,
+        read_point: Lsn,
+        why: String,
+    },
+    /// Volume recovery could not complete.
+    #[error("volume recovery: {0}")]
+    Recovery(String),
+    #[error("the shim is closed")]
+    Closed,
+}
+
+/// Counters of the shim.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShimStats {
+    pub commits: u64,
+    pub records: u64,
+    /// Writes that waited because the next LSNs would pass VDL + LAL.
+    pub lal_waits: u64,
+    pub reads: u64,
+    /// Reads sent to a second segment because the first was slow.
+    pub hedged_reads: u64,
+    /// Reads a segment refused (then tried on another).
+    pub read_refusals: u64,
+    /// Appends a segment refused, by reason name.
+    pub append_refusals: BTreeMap<String, u64>,
+    /// Records dropped for unreachable segments (gossip repairs them).
+    pub records_dropped: u64,
+}
+
+pub(crate) struct Inner<I: Io> {
+    pub(crate) io: I,
+    pub(crate) cfg: ShimConfig,
+    pub(crate) epoch: Epoch,
+    /// One per node core the shim talks to.
+    pub(crate) links: Vec<CoreLink<I>>,
+    /// Per PG, its six segments' links, in placement order (segment index = position).
+    pub(crate) pg_links: Vec<[usize; 6]>,
+    pub(crate) wm: RefCell<Watermarks>,
+    pub(crate) alloc: RefCell<Allocator>,
+    /// Writers waiting for the VDL to reach a point.
+    vdl_waiters: RefCell<Vec<(Lsn, Waker)>>,
+    /// Read points in use, per PG: point → count.
+    reads: RefCell<Vec<BTreeMap<Lsn, u32>>>,
+    pub(crate) stats: RefCell<ShimStats>,
+    failed: RefCell<Option<ShimError>>,
+    pub(crate) closing: Cell<bool>,
+}
+
+impl<I: Io + 'static> Inner<I> {
+    pub(crate) fn new(
+        io: I,
+        cfg: ShimConfig,
+        epoch: Epoch,
+        links: Vec<CoreLink<I>>,
+        pg_links: Vec<[usize; 6]>,
+        wm: Watermarks,
+        alloc: Allocator,
+    ) -> Inner<I> {
+        let pgs = cfg.volume.pgs as usize;
+        Inner {
+            io,
+            cfg,
+            epoch,
+            links,
+            pg_links,
+            wm: RefCell::new(wm),
+            alloc: RefCell::new(alloc),
+            vdl_waiters: RefCell::new(Vec::new()),
+            reads: RefCell::new(vec![BTreeMap::new(); pgs]),
+            stats: RefCell::new(ShimStats::default()),
+            failed: RefCell::new(None),
+            closing: Cell::new(false),
+        }
+    }
+
+    /// The segment of `pg` behind link `link` reported `scl`.
+    pub(crate) fn segment_ack(&self, pg: PgId, link: usize, scl: Lsn) {
+        let Some(seg) = self.pg_links[pg.get() as usize]
+            .iter()
+            .position(|&l| l == link)
+        else {
+            return;
+        };
+        let moved = self.wm.borrow_mut().ack(pg, seg, scl);
+        if let Some(vdl) = moved {
+            self.wake_vdl(vdl);
+        }
+    }
+
+    fn wake_vdl(&self, vdl: Lsn) {
+        let mut ready = Vec::new();
+        self.vdl_waiters.borrow_mut().retain(|(at, w)| {
+            if *at <= vdl {
+                ready.push(w.clone());
+                false
+            } else {
+                true
+            }
+        });
+        for w in ready {
+            w.wake();
+        }
+    }
+
+    /// A node said a newer epoch fenced this shim.
+    pub(crate) fn fenced(&self, pg: PgId, current: Epoch) {
+        if current <= self.epoch {
+            return;
+        }
+        let mut f = self.failed.borrow_mut();
+        if f.is_none() {
+            *f = Some(ShimError::Fenced {
+                pg,
+                current,
+                ours: self.epoch,
+            });
+        }
+        drop(f);
+        let waiters = std::mem::take(&mut *self.vdl_waiters.borrow_mut());
+        for (_, w) in waiters {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn count_refusal(&self, _pg: PgId, _member: usize, reason: &Reason, _text: &str) {
+        let name = crate::node::reason_name(reason);
+        *self
+            .stats
+            .borrow_mut()
+            .append_refusals
+            .entry(name.to_string())
+            .or_default() += 1;
+    }
+
+    /// The lowest read point in use on `pg`, or its read point at the VDL when none is.
+    pub(crate) fn min_read_point(&self, pg: PgId) -> Lsn {
+        let now = self.wm.borrow().read_point(pg);
+        self.reads.borrow()[pg.get() as usize]
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(now)
+            .min(now)
+    }
+
+    fn check(&self) -> Result<(), ShimError> {
+        match &*self.failed.borrow() {
+            Some(e) => Err(e.clone()),
+            None if self.closing.get() => Err(ShimError::Closed),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until the VDL reaches `at` (or the shim fails).
+    async fn wait_vdl(&self, at: Lsn) -> Result<(), ShimError> {
+        poll_fn(|cx| {
+            if let Err(e) = self.check() {
+                return Poll::Ready(Err(e));
+            }
+            if self.wm.borrow().vdl() >= at {
+                return Poll::Ready(Ok(()));
+            }
+            self.vdl_waiters.borrow_mut().push((at, cx.waker().clone()));
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// The shim. See the module docs. `!Send`: it lives on one core.
+pub struct Shim<I: Io> {
+    pub(crate) inner: Rc<Inner<I>>,
+    pub(crate) tasks: Vec<JoinHandle<()>>,
+}
+
+impl<I: Io> std::fmt::Debug for Shim<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shim")
+            .field("epoch", &self.inner.epoch)
+            .field("vdl", &self.inner.wm.borrow().vdl())
+            .finish()
+    }
+}
+
+impl<I: Io> Drop for Shim<I> {
+    fn drop(&mut self) {
+        self.inner.closing.set(true);
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl<I: Io + 'static> Shim<I> {
+    /// The volume epoch this shim writes at.
+    pub fn epoch(&self) -> Epoch {
+        self.inner.epoch
+    }
+
+    /// The volume durable LSN now.
+    pub fn vdl(&self) -> Lsn {
+        self.inner.wm.borrow().vdl()
+    }
+
+    /// The volume complete LSN now.
+    pub fn vcl(&self) -> Lsn {
+        self.inner.wm.borrow().vcl()
+    }
+
+    /// The shim's counters.
+    pub fn stats(&self) -> ShimStats {
+        let mut s = self.inner.stats.borrow().clone();
+        s.records_dropped = self
+            .inner
+            .links
+            .iter()
+            .map(|l| l.dropped_records.get())
+            .sum();
+        s
+    }
+
+    /// The volume's configuration.
+    pub fn volume(&self) -> &VolumeConfig {
+        &self.inner.cfg.volume
+    }
+
+    /// Writes a mini-transaction and returns its CPL LSN once it is committed (at or
+    /// below the VDL). Waits while the LSN allocation limit is reached.
+    pub async fn write(&self, changes: &[PageChange]) -> Result<Lsn, ShimError> {
+        let inner = &self.inner;
+        inner.check()?;
+        // Pages whose LSN this shim does not know yet (after recovery) are read first.
+        let unknown = inner.alloc.borrow().unknown_pages(changes);
+        for page in unknown {
+            let (page_lsn, _) = self.read_page(page).await?;
+            inner.alloc.borrow_mut().learn_page(page, page_lsn);
+        }
+        let records = loop {
+            let vdl = inner.wm.borrow().vdl();
+            let allocated = inner.alloc.borrow_mut().allocate(vdl, changes);
+            match allocated {
+                Ok(r) => break r,
+                Err(AllocError::Lal { vdl_needed }) => {
+                    inner.stats.borrow_mut().lal_waits += 1;
+                    inner.wait_vdl(vdl_needed).await?;
+                }
+                Err(AllocError::PageUnknown { page }) => {
+                    let (page_lsn, _) = self.read_page(page).await?;
+                    inner.alloc.borrow_mut().learn_page(page, page_lsn);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let cpl = records.last().expect("a mini-transaction has records").lsn;
+        {
+            let mut wm = inner.wm.borrow_mut();
+            for r in &records {
+                wm.record(r.lsn, r.pg_id, r.cpl);
+            }
+        }
+        let n = records.len() as u64;
+        for r in records {
+            let pg = r.pg_id.get() as usize;
+            let r = Rc::new(r);
+            for &l in &inner.pg_links[pg] {
+                inner.links[l].queue(r.clone());
+            }
+        }
+        inner.wait_vdl(cpl).await?;
+        let mut s = inner.stats.borrow_mut();
+        s.commits += 1;
+        s.records += n;
+        Ok(cpl)
+    }
+
+    /// GetPage@LSN at read point = VDL: the page's LSN and payload.
+    pub async fn read_page(&self, page: PageId) -> Result<(Lsn, Vec<u8>), ShimError> {
+        let inner = &self.inner;
+        inner.check()?;
+        let pg = inner
+            .cfg
+            .volume
+            .pg_of(page)
+            .ok_or(ShimError::Alloc(AllocError::NoSuchPage {
+                page,
+                pages: inner.cfg.volume.pages(),
+            }))?;
+        let rp = inner.wm.borrow().read_point(pg);
+        *inner.reads.borrow_mut()[pg.get() as usize]
+            .entry(rp)
+            .or_default() += 1;
+        let r = self.read_at(pg, page, rp).await;
+        {
+            let mut reads = inner.reads.borrow_mut();
+            let m = &mut reads[pg.get() as usize];
+            if let Some(c) = m.get_mut(&rp) {
+                *c -= 1;
+                if *c == 0 {
+                    m.remove(&rp);
+                }
+            }
+        }
+        inner.stats.borrow_mut().reads += 1;
+        r
+    }
+
+    /// Reads from the segments of `pg` whose last SCL reached `rp`, fastest first,
+    /// each hedged after `hedge_after`; a refusal moves to the next.
+    async fn read_at(&self, pg: PgId, page: PageId, rp: Lsn) -> Result<(Lsn, Vec<u8>), ShimError> {
+        let inner = &self.inner;
+        let segs = inner.pg_links[pg.get() as usize];
+        let mut order: Vec<(bool, f64, usize)> = {
+            let wm = inner.wm.borrow();
+            segs.iter()
+                .enumerate()
+                .map(|(s, &l)| {
+                    let caught_up = wm.scl(pg, s) >= rp;
+                    (!caught_up, inner.links[l].read_latency_us.get(), l)
+                })
+                .collect()
+        };
+        order.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let msg = Message::GetPage(GetPage {
+            pg,
+            page,
+            read_point: rp,
+        });
+        let mut why = String::from("no segment reachable");
+        let mut i = 0;
+        while i < order.len() {
+            let first = order[i].2;
+            let second = order.get(i + 1).map(|x| x.2);
+            i += 1;
+            let Some(a) = inner.links[first].live() else {
+                continue;
+            };
+            let started = inner.io.now();
+            let ida = a.next_id();
+            a.expect(ida);
+            let mut out = Vec::new();
+            msg.encode(ida, &mut out).expect("GetPage encodes");
+            if a.send(&out).await.is_err() {
+                continue;
+            }
+            let hedge = inner.cfg.hedge_after;
+            let mut got = boreal_engine::rt::timeout(hedge, a.reply(ida)).await;
+            let mut from = first;
+            if got.is_err()
+                && let Some(second) = second
+                && let Some(b) = inner.links[second].live()
+            {
+                inner.stats.borrow_mut().hedged_reads += 1;
+                let idb = b.next_id();
+                b.expect(idb);
+                out.clear();
+                msg.encode(idb, &mut out).expect("GetPage encodes");
+                if b.send(&out).await.is_ok() {
+                    let r = poll_fn(|cx| {
+                        if let Poll::Ready(r) = a.poll_reply(ida, cx) {
+                            return Poll::Ready((first, r));
+                        }
+                        if let Poll::Ready(r) = b.poll_reply(idb, cx) {
+                            return Poll::Ready((second, r));
+                        }
+                        Poll::Pending
+                    });
+                    let (which, r) = boreal_engine::rt::timeout(inner.cfg.request_timeout, r)
+                        .await
+                        .unwrap_or((
+                            first,
+                            Err(crate::link::LinkError::Closed {
+                                addr: a.addr(),
+                                why: "timed out".into(),
+                            }),
+                        ));
+                    a.forget(ida);
+                    b.forget(idb);
+                    from = which;
+                    got = Ok(r);
+                    i += 1;
+                }
+            }
+            let r = match got {
+                Ok(r) => r,
+                Err(_) => {
+                    match boreal_engine::rt::timeout(inner.cfg.request_timeout, a.reply(ida)).await
+                    {
+                        Ok(r) => r,
+                        Err(_) => {
+                            a.forget(ida);
+                            why = format!("{} timed out", a.addr());
+                            continue;
+                        }
+                    }
+                }
+            };
+            match r {
+                Ok(Reply::Page {
+                    page_lsn, payload, ..
+                }) => {
+                    let took = inner.io.now().saturating_duration_since(started);
+                    let cl = &inner.links[from];
+                    let ewma = cl.read_latency_us.get() * 0.8 + took.as_micros() as f64 * 0.2;
+                    cl.read_latency_us.set(ewma);
+                    return Ok((page_lsn, payload));
+                }
+                Ok(Reply::Refused { reason, text }) => {
+                    inner.stats.borrow_mut().read_refusals += 1;
+                    if let Reason::StaleEpoch { current, .. } = reason {
+                        inner.fenced(pg, current);
+                    }
+                    why = text;
+                }
+                Ok(other) => why = format!("unexpected answer {other:?}"),
+                Err(e) => why = e.to_string(),
+            }
+        }
+        Err(ShimError::ReadFailed {
+            pg,
+            page,
+            read_point: rp,
+            why,
+        })
+    }
+}
