@@ -80,6 +80,28 @@ pub const TRUNCATION_RANGE_SIZE: usize = 24;
 /// Bytes of one core's port in a `HelloReply`.
 pub const PORT_SIZE: usize = 2;
 
+// Gossip between storage nodes (`node::gossip`).
+
+/// Most peers a node gossips with (a PG has six segments; a large cluster's node meets
+/// each of its PGs' peers, a few dozen nodes).
+pub const PEERS_MAX: usize = 64;
+/// Longest gossip interval, in milliseconds (a minute: longer leaves holes open for
+/// longer than any operator would want).
+pub const GOSSIP_INTERVAL_MS_MAX: u64 = 60_000;
+/// Most record bytes one core fetches from peers in one gossip round: 4 MiB, about
+/// 40 MB/s per core at the default 100 ms interval, so repair never crowds out the
+/// shim's appends (those are what it competes with for the journal).
+pub const GOSSIP_ROUND_BYTES_MAX: usize = 4 << 20;
+/// Most segments whose status one core asks each peer for in one round; more are
+/// asked in later rounds, in turn.
+pub const GOSSIP_PROBE_SEGMENTS_MAX: usize = 256;
+/// Longest a gossip request (connect and hello, a status batch, a fetch) waits for its
+/// answer, in milliseconds; past it the connection is presumed half-open and dropped.
+pub const GOSSIP_CALL_TIMEOUT_MS: u64 = 2_000;
+/// Longest wait before a failed peer (or a segment whose repair made no progress) is
+/// tried again, in milliseconds: the back-off doubles from one interval up to this.
+pub const GOSSIP_BACKOFF_MS_MAX: u64 = 10_000;
+
 const _: () = {
     // Every message's largest body fits one frame.
     assert!(HELLO_REPLY_FIXED + AZ_BYTES_MAX + CORES_MAX * PORT_SIZE <= FRAME_BODY_BYTES_MAX);
@@ -103,6 +125,8 @@ const _: () = {
     // The largest record fits one append, and a fetch can always return one.
     assert!(RECORD_HEADER_SIZE + RECORD_BODY_BYTES_MAX <= RECORD_BATCH_BYTES_MAX);
     assert!(FETCH_BYTE_LIMIT_MIN <= RECORD_BATCH_BYTES_MAX);
+    // A gossip round can always fetch one full batch (a largest record included).
+    assert!(RECORD_BATCH_BYTES_MAX <= GOSSIP_ROUND_BYTES_MAX);
     // Lengths and counts fit the integers they travel in.
     assert!(AZ_BYTES_MAX <= u8::MAX as usize);
     assert!(CORES_MAX <= u16::MAX as usize);

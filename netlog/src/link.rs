@@ -12,7 +12,9 @@
 //! Must never: block its core (every wait is a future); hand an answer to the wrong
 //! request; keep waiters forever once the connection is gone (a closed or failed
 //! connection fails every waiting request with [`LinkError::Closed`]); trust the
-//! node's bytes (an undecodable answer closes the link, naming why). Deadlines are the
+//! node's bytes (an undecodable answer closes the link, naming why; a fetched record
+//! whose own checksum is wrong is not handed out, see [`Reply::Fetched`]); keep its
+//! socket and reader task once the last clone is dropped. Deadlines are the
 //! caller's (`rt::timeout`): a half-open connection looks like a slow one.
 
 use std::cell::{Cell, RefCell};
@@ -28,7 +30,9 @@ use boreal_engine::io::Io;
 use boreal_engine::rt::JoinHandle;
 use boreal_segment::{Epoch, Lsn, NodeId, PageId, PageSize, PgId};
 
-use crate::proto::{FrameReader, Hello, HoleKind, Message, PgRule, Reason, SegmentSummary, Step};
+use crate::proto::{
+    FrameReader, Hello, HoleKind, Message, PgRule, ProtoError, Reason, SegmentSummary, Step,
+};
 use crate::sync::AsyncLock;
 
 /// Bytes one receive asks for.
@@ -85,11 +89,17 @@ pub enum Reply {
         epoch: Epoch,
         scl: Lsn,
     },
+    /// `FetchedRecords`. Each record's own checksums are verified here, where its
+    /// bytes still are (the frame checksum only proves the bytes are what the peer
+    /// sealed, and a peer's damaged memory seals damaged records): `records` holds
+    /// those that passed, in order, up to the first that did not, which `damaged`
+    /// names.
     Fetched {
         pg: PgId,
         scl: Lsn,
         more: bool,
         records: Vec<OwnedRedo>,
+        damaged: Option<DamagedRecord>,
     },
     Status(Status),
     CoreStatus {
@@ -105,6 +115,18 @@ pub enum Reply {
     Hello(NodeMap),
     /// Anything else a node may send that this link does not unpack.
     Other(String),
+}
+
+/// A fetched record whose own checksum did not match its bytes: it and the records
+/// after it in its frame were not kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DamagedRecord {
+    /// Its index in the frame.
+    pub index: u32,
+    /// The LSN its (unproven) header claims.
+    pub lsn: Lsn,
+    /// What the check found.
+    pub why: String,
 }
 
 /// `StatusReply`, owned.
@@ -163,12 +185,38 @@ impl Reply {
                 epoch: t.epoch,
                 scl: t.scl,
             },
-            Message::FetchedRecords(f) => Reply::Fetched {
-                pg: f.pg,
-                scl: f.scl,
-                more: f.more,
-                records: f.records.iter().map(|r| OwnedRedo::from_redo(&r)).collect(),
-            },
+            Message::FetchedRecords(f) => {
+                let damaged = f.records.verify_checksums().err().map(|e| {
+                    let index = match &e {
+                        ProtoError::Record { index, .. } => *index,
+                        _ => 0,
+                    };
+                    DamagedRecord {
+                        index,
+                        lsn: f
+                            .records
+                            .iter()
+                            .nth(index as usize)
+                            .map_or(Lsn::ZERO, |r| r.lsn),
+                        why: e.to_string(),
+                    }
+                });
+                let good = damaged
+                    .as_ref()
+                    .map_or(f.records.len(), |d| d.index as usize);
+                Reply::Fetched {
+                    pg: f.pg,
+                    scl: f.scl,
+                    more: f.more,
+                    records: f
+                        .records
+                        .iter()
+                        .take(good)
+                        .map(|r| OwnedRedo::from_redo(&r))
+                        .collect(),
+                    damaged,
+                }
+            }
             Message::StatusReply(s) => Reply::Status(Status {
                 pg: s.pg,
                 page_size: s.page_size,
@@ -241,9 +289,20 @@ struct Inner<I: Io> {
 }
 
 /// One connection to one node core. Cheap to clone (shared). See the module docs.
+/// When the last clone is dropped the connection closes (its reader task ends).
 pub struct Link<I: Io> {
     inner: Rc<Inner<I>>,
-    _reader: Rc<JoinHandle<()>>,
+    _reader: Rc<ReaderTask>,
+}
+
+/// The reader task, aborted with the last clone of its link: a dropped link whose
+/// node never answers again (half-open) must not keep its socket and task for ever.
+struct ReaderTask(JoinHandle<()>);
+
+impl Drop for ReaderTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl<I: Io> Clone for Link<I> {
@@ -289,7 +348,7 @@ impl<I: Io + 'static> Link<I> {
         let reader = boreal_engine::rt::spawn(read_loop(inner.clone()));
         let link = Link {
             inner,
-            _reader: Rc::new(reader),
+            _reader: Rc::new(ReaderTask(reader)),
         };
         match link.call(&Message::Hello(hello)).await? {
             Reply::Hello(map) => Ok((link, map)),

@@ -1,6 +1,7 @@
 //! `Link`, the async client on boreal's runtime, against a real node: Hello's map,
-//! pipelined requests answered to the right caller, refusals as values, and a node
-//! that goes away failing every waiting request instead of hanging it.
+//! pipelined requests answered to the right caller, refusals as values, a node that
+//! goes away failing every waiting request instead of hanging it, and a dropped link
+//! closing its connection.
 
 mod support;
 
@@ -8,7 +9,7 @@ use boreal_engine::rt::{Runtime, RuntimeConfig};
 use boreal_netlog::link::{Link, LinkError, Reply};
 use boreal_netlog::proto::{Hello, Message, Reason, SegmentStatus};
 use boreal_segment::{Lsn, PgId};
-use support::{append_frame, config, start};
+use support::{append_frame, config, eventually, sample, scrape, start};
 
 #[test]
 fn pipelined_requests_get_their_own_answers() {
@@ -96,4 +97,33 @@ fn pipelined_requests_get_their_own_answers() {
             .unwrap_err();
         assert!(matches!(e, LinkError::Closed { .. }), "{e}");
     });
+}
+
+#[test]
+fn a_dropped_link_closes_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1);
+    cfg.metrics = Some("127.0.0.1:0".parse().unwrap());
+    let node = start(cfg);
+    let metrics = node.metrics_addr().unwrap();
+    let addr = format!("127.0.0.1:{}", node.ports()[0]).parse().unwrap();
+    let open = || sample(&scrape(metrics), "boreal_connections{core=\"0\"}");
+    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    let io = rt.io().clone();
+    rt.block_on(async {
+        let (link, _) = Link::connect(io.clone(), addr, Hello::shim())
+            .await
+            .unwrap();
+        assert_eq!(open(), Some(1.0));
+        drop(link);
+        // Let the runtime drop the link's reader (and with it the socket).
+        boreal_engine::rt::sleep(std::time::Duration::from_millis(50)).await;
+    });
+    // Only the node's view tells: a leaked reader keeps the socket open for ever.
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || open() == Some(0.0)),
+        "the node still counts {:?} connections",
+        open()
+    );
+    assert_eq!(node.stop(), 0);
 }

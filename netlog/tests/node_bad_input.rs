@@ -13,7 +13,7 @@ use boreal_netlog::client::{Client, ClientError};
 use boreal_netlog::proto::{Message, Reason};
 use boreal_segment::limits::{FRAME_BODY_BYTES_MAX, FRAME_HEADER_SIZE};
 use boreal_segment::{Lsn, PgId};
-use support::{append_frame, config, create, shim, start};
+use support::{append_frame, config, create, scrape, shim, start};
 
 fn raw(port: u16) -> Client {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -147,17 +147,4 @@ fn bad_input_closes_that_connection_only() {
     );
     assert!(text.contains("reason=\"stale_epoch\""), "{text}");
     assert_eq!(node.stop(), 0);
-}
-
-/// GET /metrics over a plain socket.
-pub fn scrape(addr: SocketAddr) -> String {
-    use std::io::Read;
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_string()
 }

@@ -4,25 +4,9 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
-
 use boreal_netlog::proto::{GetPage, Message};
 use boreal_segment::{Lsn, PageId, PgId};
-use support::{append_frame, config, create, shim, start};
-
-fn scrape(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-    body.to_string()
-}
+use support::{append_frame, config, create, promtool_check, scrape, shim, start};
 
 #[test]
 fn metrics_pass_promtool_check() {
@@ -61,25 +45,6 @@ fn metrics_pass_promtool_check() {
     ] {
         assert!(text.contains(want), "no {want:?} in:\n{text}");
     }
-    let promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is needed (Debian package `prometheus`; .ci/run installs it)");
-    promtool
-        .stdin
-        .as_ref()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check(&text);
     assert_eq!(node.stop(), 0);
 }

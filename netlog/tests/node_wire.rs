@@ -143,9 +143,10 @@ fn appends_reads_and_control_over_the_wire() {
         to: Lsn::new(40),
         byte_limit: boreal_netlog::limits::FETCH_BYTE_LIMIT_MIN as u32,
     });
+    // The shim fetches too: volume recovery reads every record above the base.
     let m = c.call(&fetch).unwrap();
     assert!(
-        matches!(m, Message::Refusal(r) if matches!(r.reason, Reason::RoleRefused { .. })),
+        matches!(&m, Message::FetchedRecords(f) if f.records.len() == 10),
         "{m:?}"
     );
     let m = peer
@@ -196,6 +197,20 @@ fn appends_reads_and_control_over_the_wire() {
     let (_, m) = c.recv_message().unwrap();
     assert!(
         matches!(m, Message::Refusal(r) if r.reason == Reason::StaleEpoch { pg, current: Epoch::new(2) }),
+        "{m:?}"
+    );
+
+    // A peer repairs; it never changes a segment's history.
+    let m = peer
+        .call(&Message::Truncate(Truncate {
+            pg,
+            epoch: Epoch::new(2),
+            start: Lsn::new(36),
+            end: Lsn::new(50),
+        }))
+        .unwrap();
+    assert!(
+        matches!(m, Message::Refusal(r) if matches!(r.reason, Reason::RoleRefused { .. })),
         "{m:?}"
     );
 

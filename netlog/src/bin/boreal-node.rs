@@ -12,7 +12,8 @@ use signal_hook::iterator::Signals;
 
 /// A boreal storage node: `cores` pinned cores, each with its own journal, segments and
 /// TCP port, serving shims (appends, GetPage@LSN, fence, truncate, read points) and
-/// peers (fetch for gossip and repair) over boreal's wire protocol (netlog/PROTOCOL.md).
+/// peers (fetch for gossip and repair) over boreal's wire protocol (netlog/PROTOCOL.md),
+/// and gossiping with its `--peers` to fetch the records its segments miss.
 ///
 /// Configuration comes from `--config FILE` (TOML; `--print-config` shows every field
 /// with its value, and each field's meaning, default and limits are in the docs of
@@ -56,6 +57,12 @@ struct Args {
     /// Overrides `pin`: `--pin false` lets the kernel place the cores' threads.
     #[arg(long, value_name = "BOOL")]
     pin: Option<bool>,
+    /// Overrides `peers`: the other storage nodes to gossip with, comma-separated, one
+    /// address (IP:port of any of its cores) per node. Each core asks them for the
+    /// records its segments miss (a hole, damage found at start-up, or a peer ahead)
+    /// every `gossip_interval_ms`.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    peers: Option<Vec<SocketAddr>>,
     /// Overrides `park_spin_us`.
     #[arg(long, value_name = "US")]
     park_spin_us: Option<u64>,
@@ -96,6 +103,9 @@ fn config(args: &Args) -> Result<NodeConfig> {
     }
     if let Some(p) = args.pin {
         cfg.pin = p;
+    }
+    if let Some(p) = &args.peers {
+        cfg.peers = p.clone();
     }
     if let Some(s) = args.park_spin_us {
         cfg.park_spin_us = s;

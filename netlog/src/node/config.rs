@@ -16,7 +16,7 @@ use boreal_engine::limits::PARK_SPIN_MAX;
 use boreal_engine::node::EngineConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::limits::{AZ_BYTES_MAX, CORES_MAX};
+use crate::limits::{AZ_BYTES_MAX, CORES_MAX, GOSSIP_INTERVAL_MS_MAX, PEERS_MAX};
 
 /// A storage node's configuration. See the module docs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +64,16 @@ pub struct NodeConfig {
     /// How long a stop (SIGTERM, SIGINT) waits for in-flight appends to turn durable
     /// and their acknowledgements to go out, in milliseconds. Default 1500.
     pub shutdown_timeout_ms: u64,
+    /// Other storage nodes to gossip with (DESIGN §3: a segment that misses records
+    /// fetches them from its PG's peers): one address per node, any of its cores'
+    /// (`Hello` answers with every core's port). This node's own address is ignored
+    /// if listed. Default empty (no gossip), at most 64, no address twice.
+    pub peers: Vec<SocketAddr>,
+    /// How often each core compares its segments with its peers' and fetches what it
+    /// misses, in milliseconds; 0 turns gossip off. A round also waits this long
+    /// before it trusts that a peer's higher SCL is not just an append still in flight
+    /// here. Default 100, at most 60,000.
+    pub gossip_interval_ms: u64,
     /// Each core's journal.
     pub journal: JournalSection,
     /// Each core's engine (backlog, page cache, coalescer).
@@ -129,6 +139,8 @@ impl Default for NodeConfig {
             connections_max: 1024,
             requests_in_flight_max: 4096,
             shutdown_timeout_ms: 1500,
+            peers: Vec::new(),
+            gossip_interval_ms: 100,
             journal: JournalSection::default(),
             engine: EngineSection::default(),
         }
@@ -204,6 +216,13 @@ impl NodeConfig {
         if self.connections_max == 0 || self.requests_in_flight_max == 0 {
             return Err("connections_max and requests_in_flight_max must be at least 1".into());
         }
+        check_peers(&self.peers)?;
+        if self.gossip_interval_ms > GOSSIP_INTERVAL_MS_MAX {
+            return Err(format!(
+                "gossip_interval_ms = {}: at most {GOSSIP_INTERVAL_MS_MAX} (0 turns gossip off)",
+                self.gossip_interval_ms
+            ));
+        }
         if self.journal.file_mib == 0 {
             return Err("journal.file_mib = 0: at least 1".into());
         }
@@ -220,6 +239,11 @@ impl NodeConfig {
         j.check_backlog(e.backlog_bytes_max as u64)
             .map_err(|m| format!("{m} (engine.backlog_mib, journal.files, journal.file_mib)"))?;
         Ok(())
+    }
+
+    /// How often gossip runs, `None` when it is off.
+    pub fn gossip_interval(&self) -> Option<Duration> {
+        (self.gossip_interval_ms > 0).then(|| Duration::from_millis(self.gossip_interval_ms))
     }
 
     /// The directory of core `core`.
@@ -258,6 +282,27 @@ impl NodeConfig {
     }
 }
 
+/// Refuses a peer list gossip cannot use: too long, or an address twice.
+pub(crate) fn check_peers(peers: &[SocketAddr]) -> Result<(), String> {
+    if peers.len() > PEERS_MAX {
+        return Err(format!(
+            "peers: {} addresses, at most {PEERS_MAX}",
+            peers.len()
+        ));
+    }
+    for (i, a) in peers.iter().enumerate() {
+        if a.port() == 0 {
+            return Err(format!(
+                "peers: {a} has port 0; give the port a peer's core listens on"
+            ));
+        }
+        if peers[..i].contains(a) {
+            return Err(format!("peers: {a} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +325,9 @@ mod tests {
             ("park_spin_us = 20000", "park_spin_us"),
             ("[journal]\npipeline_depth = 4", "pipeline_depth"),
             ("[engine]\nbacklog_mib = 1024", "backlog"),
+            ("peers = [\"127.0.0.1:7400\", \"127.0.0.1:7400\"]", "twice"),
+            ("peers = [\"127.0.0.1:0\"]", "port 0"),
+            ("gossip_interval_ms = 3600000", "gossip_interval_ms"),
         ];
         for (text, field) in bad {
             let c = NodeConfig::from_toml(text).unwrap();

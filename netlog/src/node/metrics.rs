@@ -66,6 +66,11 @@ pub struct NodeMetrics {
     pub connections: Family<CoreLabels, Gauge>,
     pub connections_accepted: Family<CoreLabels, Counter>,
     pub frames_refused: Family<RefusedLabels, Counter>,
+    pub gossip_records_repaired: Family<CoreLabels, Counter>,
+    pub gossip_fetches: Family<CoreLabels, Counter>,
+    pub gossip_fetch_failures: Family<RefusedLabels, Counter>,
+    pub gossip_records_refused: Family<RefusedLabels, Counter>,
+    pub gossip_peer_failures: Family<CoreLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -97,6 +102,11 @@ impl NodeMetrics {
             connections: Family::default(),
             connections_accepted: Family::default(),
             frames_refused: Family::default(),
+            gossip_records_repaired: Family::default(),
+            gossip_fetches: Family::default(),
+            gossip_fetch_failures: Family::default(),
+            gossip_records_refused: Family::default(),
+            gossip_peer_failures: Family::default(),
         }
     }
 
@@ -177,6 +187,31 @@ impl NodeMetrics {
             "requests_refused",
             "Requests refused (Refusal sent), per core and reason",
             self.frames_refused.clone(),
+        );
+        r.register(
+            "gossip_records_repaired",
+            "Records a core fetched from peers and made durable here (new to its segments), per core",
+            self.gossip_records_repaired.clone(),
+        );
+        r.register(
+            "gossip_fetches",
+            "FetchRecords requests a core sent to peers, per core",
+            self.gossip_fetches.clone(),
+        );
+        r.register(
+            "gossip_fetch_failures",
+            "FetchRecords requests that brought nothing usable, per core and reason (the peer's refusal, no_answer, link, protocol)",
+            self.gossip_fetch_failures.clone(),
+        );
+        r.register(
+            "gossip_records_refused",
+            "Records fetched from peers and not kept, per core and reason (checksum, out_of_range, or what the segment refused)",
+            self.gossip_records_refused.clone(),
+        );
+        r.register(
+            "gossip_peer_failures",
+            "Connections to peers that failed, broke or went unanswered (each backs the peer off), per core",
+            self.gossip_peer_failures.clone(),
         );
         r
     }

@@ -7,8 +7,9 @@
 //! connections, metrics publishing; generic over `Io`, so the whole-cluster simulation
 //! runs the very same server), `conn` (one connection: batched ingestion, ordered
 //! answers), `dispatch` (control and status requests), `refuse` (engine errors as wire
-//! refusals), `metrics` (Prometheus), `process` (threads, pinning, the data directory's lock and identity, signals: what
-//! `boreal-node` runs).
+//! refusals), `gossip` (fetching the records a segment misses from its PG's peers),
+//! `metrics` (Prometheus), `process` (threads, pinning, the data directory's lock and
+//! identity, signals: what `boreal-node` runs).
 //!
 //! What it never does: let a record cross cores (each core serves only its PGs and
 //! refuses others with `WrongCore`); acknowledge anything the engine has not made
@@ -18,6 +19,7 @@ mod config;
 mod conn;
 mod core;
 mod dispatch;
+pub mod gossip;
 pub mod metrics;
 pub mod process;
 mod refuse;
@@ -25,5 +27,6 @@ mod refuse;
 pub use self::config::{Durability, EngineSection, JournalSection, NodeConfig};
 pub(crate) use self::core::reason_name;
 pub use self::core::{CoreCtx, Identity, ServeLimits, serve};
+pub use self::gossip::GossipPeers;
 pub use self::metrics::{Exporter, NodeMetrics};
 pub use crate::sync::Signal;

@@ -10,15 +10,22 @@
 //! once every core is ready they learn each other's ports (announced in `Hello`) and
 //! start serving. A core that fails to open stops the whole start with its reason.
 //!
+//! Gossip: with `gossip_interval_ms` above 0 every core runs its gossip task
+//! (`gossip.rs`), idle until it has peers: `peers` from the configuration, or a list
+//! given later with [`Running::set_peers`] (a test, or an operator's tool, that learns
+//! the peers' ports only once they run).
+//!
 //! Stop: every core stops accepting and reading; what is in flight is answered (an
 //! append is acknowledged only once durable, so a stop loses nothing acknowledged),
-//! then its engine closes. The threads are waited for at most `shutdown_timeout_ms`
+//! its gossip task ends (after the append it may be making durable), then its engine
+//! closes. The threads are waited for at most `shutdown_timeout_ms`
 //! plus a second.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -29,14 +36,18 @@ use boreal_engine::rt::{Runtime, RuntimeConfig, allowed_cpus, cross};
 use boreal_segment::NodeId;
 use serde::{Deserialize, Serialize};
 
-use super::config::NodeConfig;
+use super::config::{NodeConfig, check_peers};
 use super::core::{CoreCtx, Identity, ServeLimits, serve};
+use super::gossip::{self, GossipPeers};
 use super::metrics::{Exporter, NodeMetrics};
+use crate::sync::{Either, either};
 
 /// Name of the lock file in the data directory.
 pub const LOCK_FILE: &str = "LOCK";
 /// Name of the identity file in the data directory.
 pub const IDENTITY_FILE: &str = "IDENTITY";
+/// Peer lists waiting for a core to take them ([`Running::set_peers`] refuses more).
+const PEER_LISTS_QUEUED_MAX: usize = 4;
 
 /// Why the node did not start. Each names what to change.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +94,8 @@ pub struct Running {
     ports: Vec<u16>,
     listen: SocketAddr,
     stops: Vec<cross::Sender<()>>,
+    /// Each core's queue of new peer lists (`None` when gossip is off).
+    peer_lists: Option<Vec<cross::Sender<Vec<SocketAddr>>>>,
     threads: Vec<thread::JoinHandle<()>>,
     exited: mpsc::Receiver<u16>,
     exporter: Option<Exporter>,
@@ -120,6 +133,21 @@ impl Running {
             metrics,
             self.data_dir.display()
         )
+    }
+
+    /// Gives every core a new list of peers to gossip with (each one address of a
+    /// node, any core's), replacing the configured `peers`. Refused when gossip is off
+    /// (`gossip_interval_ms = 0`) or the list breaks `peers`' rules.
+    pub fn set_peers(&self, peers: Vec<SocketAddr>) -> Result<(), String> {
+        let Some(lists) = &self.peer_lists else {
+            return Err("gossip is off (gossip_interval_ms = 0): no peers to set".into());
+        };
+        check_peers(&peers)?;
+        for (core, tx) in lists.iter().enumerate() {
+            tx.try_send(peers.clone())
+                .map_err(|e| format!("core {core} did not take the peer list ({e}); try again"))?;
+        }
+        Ok(())
     }
 
     /// Stops every core (see the module docs) and waits for them, at most the
@@ -187,12 +215,15 @@ pub fn start(mut cfg: NodeConfig) -> Result<Running, StartError> {
     let (exited_tx, exited) = mpsc::channel::<u16>();
     let mut ports_txs = Vec::new();
     let mut stops = Vec::new();
+    let mut peer_lists = Vec::new();
     let mut threads = Vec::new();
     for core in 0..cfg.cores {
         let (ports_tx, ports_rx) = cross::channel::<Vec<u16>>(1);
         let (stop_tx, stop_rx) = cross::channel::<()>(1);
+        let (peers_tx, peers_rx) = cross::channel::<Vec<SocketAddr>>(PEER_LISTS_QUEUED_MAX);
         ports_txs.push(ports_tx);
         stops.push(stop_tx);
+        peer_lists.push(peers_tx);
         let rt_cfg = RuntimeConfig {
             cpu: cfg.pin.then(|| cpus[usize::from(core) % cpus.len()]),
             park_spin: Duration::from_micros(cfg.park_spin_us),
@@ -211,7 +242,16 @@ pub fn start(mut cfg: NodeConfig) -> Result<Running, StartError> {
                     Ok(rt) => {
                         let io = rt.io().clone();
                         rt.block_on(core_main(
-                            io, cfg2, core, metrics2, ready, ports_rx, stop_rx,
+                            io,
+                            cfg2,
+                            core,
+                            metrics2,
+                            ready,
+                            CoreInbox {
+                                ports: ports_rx,
+                                stop: stop_rx,
+                                peers: peers_rx,
+                            },
                         ));
                     }
                     Err(e) => {
@@ -234,6 +274,7 @@ pub fn start(mut cfg: NodeConfig) -> Result<Running, StartError> {
         ports: vec![0; usize::from(cfg.cores)],
         listen: cfg.listen,
         stops,
+        peer_lists: cfg.gossip_interval().map(|_| peer_lists),
         threads,
         exited,
         exporter: None,
@@ -271,16 +312,31 @@ pub fn start(mut cfg: NodeConfig) -> Result<Running, StartError> {
     Ok(running)
 }
 
-/// One core's life: open the engine, bind, report, learn the ports, serve until stopped.
+/// What the process sends a core once it runs.
+struct CoreInbox {
+    /// Every core's port, once every core is ready.
+    ports: cross::Receiver<Vec<u16>>,
+    /// Stop.
+    stop: cross::Receiver<()>,
+    /// New peer lists (`Running::set_peers`).
+    peers: cross::Receiver<Vec<SocketAddr>>,
+}
+
+/// One core's life: open the engine, bind, report, learn the ports, serve (and gossip)
+/// until stopped.
 async fn core_main<I: Io + 'static>(
     io: I,
     cfg: NodeConfig,
     core: u16,
     metrics: NodeMetrics,
     ready: mpsc::Sender<Result<CoreReady, StartError>>,
-    mut ports_rx: cross::Receiver<Vec<u16>>,
-    mut stop_rx: cross::Receiver<()>,
+    inbox: CoreInbox,
 ) {
+    let CoreInbox {
+        ports: mut ports_rx,
+        stop: mut stop_rx,
+        peers: mut peers_rx,
+    } = inbox;
     let fail = |why: String| {
         let _ = ready.send(Err(StartError::Core { core, why }));
     };
@@ -347,12 +403,28 @@ async fn core_main<I: Io + 'static>(
             ctx.stop();
         })
     };
-    serve(
-        ctx.clone(),
-        listener,
-        Duration::from_millis(cfg.shutdown_timeout_ms),
-    )
-    .await;
+    let peers = Rc::new(GossipPeers::new(cfg.peers.clone()));
+    let gossip = cfg.gossip_interval().map(|interval| {
+        boreal_engine::rt::spawn(gossip::run(ctx.clone(), interval, peers.clone()))
+    });
+    let peer_lists = boreal_engine::rt::spawn(async move {
+        while let Some(list) = peers_rx.recv().await {
+            peers.set(list);
+        }
+    });
+    let shutdown = Duration::from_millis(cfg.shutdown_timeout_ms);
+    serve(ctx.clone(), listener, shutdown).await;
+    peer_lists.abort();
+    if let Some(mut g) = gossip {
+        // It ends at its next step once the core stops; an append it started is
+        // waited for (bounded by the engine's backpressure wait).
+        if let Either::Right(()) = either(&mut g, ctx.io.sleep(shutdown)).await {
+            ctx.log(format_args!(
+                "gossip did not end within {shutdown:?} of the stop; dropping it"
+            ));
+            g.abort();
+        }
+    }
     watcher.abort();
 }
 

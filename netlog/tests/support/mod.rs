@@ -6,12 +6,14 @@
     reason = "each test file uses a different part of the support"
 )]
 
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use boreal_netlog::client::Client;
 use boreal_netlog::node::{NodeConfig, process};
-use boreal_netlog::proto::{AppendEncoder, CreateSegment, Message, Role};
+use boreal_netlog::proto::{AppendEncoder, CreateSegment, Message, Role, SegmentStatus};
 use boreal_segment::{Change, Epoch, Lsn, NodeId, PageId, PageSize, PgId, Redo};
 
 pub const PAGES: u64 = 16;
@@ -96,4 +98,85 @@ pub fn append_frame(out: &mut Vec<u8>, id: u64, pg: PgId, epoch: u64, first: u64
         enc.push(&redo(pg, lsn, &bodies[k])).unwrap();
     }
     enc.finish(id).unwrap();
+}
+
+/// Appends records `first..=last` of `pg` at epoch 1 in one frame and waits for the
+/// acknowledgement; returns the SCL it carries.
+pub fn append(c: &mut Client, pg: PgId, first: u64, last: u64) -> Lsn {
+    let mut out = Vec::new();
+    let id = c.next_id();
+    append_frame(&mut out, id, pg, 1, first, last);
+    c.send_raw(&out).expect("send the append");
+    match c.recv_message().expect("the append's answer") {
+        (got, Message::AppendAck(a)) if got == id => a.scl,
+        (_, other) => panic!("append {first}..={last} of {pg}: {other:?}"),
+    }
+}
+
+/// The SCL of `pg`'s segment.
+pub fn scl(c: &mut Client, pg: PgId) -> Lsn {
+    match c
+        .call(&Message::SegmentStatus(SegmentStatus { pg }))
+        .expect("status")
+    {
+        Message::StatusReply(s) => s.scl,
+        other => panic!("status of {pg}: {other:?}"),
+    }
+}
+
+/// Polls `check` every 10 ms until it holds or `limit` passes; returns whether it held.
+pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The body of `GET /metrics` at `addr`, checking the status line and content type.
+pub fn scrape(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    body.to_string()
+}
+
+/// The value of the sample `series` (name and labels, as printed) in a scrape.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Asserts `promtool check metrics` passes on `text`.
+pub fn promtool_check(text: &str) {
+    let promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is needed (Debian package `prometheus`; .ci/run installs it)");
+    promtool
+        .stdin
+        .as_ref()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
