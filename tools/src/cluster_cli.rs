@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use boreal_netlog::cluster::{self, ClusterError, ClusterSpec};
-use boreal_tools::cluster as words;
+use boreal_tools::cluster::{self as words, CmdError, load::LoadOptions};
 use clap::Subcommand;
 
 /// Exit code when the command failed (a node did not start or stop, a check failed).
@@ -93,6 +93,67 @@ pub enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run a shim on the cluster in DIR and commit mini-transactions from many clients.
+    ///
+    /// Opens the volume (volume recovery: a new epoch fences any older shim; the report
+    /// and how long it took are printed), then each of --clients tasks commits
+    /// mini-transactions one after another, each writing --records slots of its own
+    /// (32 bytes each, in different PGs) with increasing sequence numbers; --readers
+    /// tasks read slots back and check them against what was acknowledged. Prints a
+    /// progress line every --interval-ms, then commits/s and latencies.
+    ///
+    /// With --acked FILE, every acknowledged commit (its CPL LSN, and each page, offset
+    /// and bytes it wrote) is appended to FILE before it is counted, so after a crash
+    /// `boreal cluster check --acked FILE` can verify them all. Each load appends a new
+    /// run to FILE; one load at a time per FILE.
+    ///
+    /// Exit codes: 0 the load ran and nothing went wrong; 1 a client's write failed or a
+    /// read showed what it must not; 2 no cluster, the volume could not be opened, or
+    /// the workload does not fit the volume.
+    #[command(verbatim_doc_comment)]
+    Load {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// How long to run.
+        #[arg(long, value_name = "S", default_value_t = 10.0)]
+        seconds: f64,
+        /// Concurrent clients, each with one mini-transaction in flight.
+        #[arg(long, value_name = "N", default_value_t = 8)]
+        clients: u32,
+        /// Records (slots written) per mini-transaction.
+        #[arg(long, value_name = "N", default_value_t = 4)]
+        records: u32,
+        /// Slots each client owns.
+        #[arg(long, value_name = "N", default_value_t = 16)]
+        slots_per_client: u32,
+        /// Concurrent readers (GetPage at the VDL through the shim).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        readers: u32,
+        /// Append every acknowledged commit to FILE.
+        #[arg(long, value_name = "FILE")]
+        acked: Option<PathBuf>,
+        /// Milliseconds between progress lines.
+        #[arg(long, value_name = "MS", default_value_t = 1000)]
+        interval_ms: u64,
+    },
+    /// Open the volume of the cluster in DIR (volume recovery) and verify that every
+    /// commit FILE records (from `boreal cluster load --acked FILE`) is readable.
+    ///
+    /// Prints what volume recovery found (epoch, VCL, VDL, the truncated range,
+    /// unreachable nodes) and how long it took; then reads every slot FILE names. Each
+    /// must show its last acknowledged value, or the value of a later commit its client
+    /// made but had not recorded yet when it died (at most one per client); never an
+    /// older value, and never a mini-transaction in part.
+    ///
+    /// Exit codes: 0 every acknowledged commit is readable; 1 a violation (each is
+    /// printed); 2 no cluster, FILE unreadable, or the volume could not be opened.
+    #[command(verbatim_doc_comment)]
+    Check {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        acked: PathBuf,
+    },
     /// Stop every node of the cluster in DIR: SIGTERM, then SIGKILL after --timeout.
     ///
     /// A node stops cleanly on SIGTERM (what it acknowledged is durable). Then it
@@ -163,6 +224,41 @@ pub fn run(command: ClusterCommand) -> ExitCode {
             }
             Err(e) => fail("status", &e),
         },
+        ClusterCommand::Load {
+            dir,
+            seconds,
+            clients,
+            records,
+            slots_per_client,
+            readers,
+            acked,
+            interval_ms,
+        } => {
+            let opts = LoadOptions {
+                dir,
+                seconds,
+                clients,
+                slots_per_client,
+                records,
+                readers,
+                acked,
+                interval: Duration::from_millis(interval_ms.max(1)),
+            };
+            let mut out = std::io::stdout().lock();
+            match words::load::run(&opts, &mut out) {
+                Ok(s) if s.clean() => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::from(EXIT_FAILED),
+                Err(e) => cmd_fail("load", &e),
+            }
+        }
+        ClusterCommand::Check { dir, acked } => {
+            let mut out = std::io::stdout().lock();
+            match words::check::run(&dir, &acked, &mut out) {
+                Ok(r) if r.violations.is_empty() => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::from(EXIT_FAILED),
+                Err(e) => cmd_fail("check", &e),
+            }
+        }
         ClusterCommand::Down { dir, timeout } => {
             match cluster::down(&dir, Duration::from_secs(timeout)) {
                 Ok(r) => print_or_fail("down", |out| words::write_down(out, &r)),
@@ -199,5 +295,14 @@ fn fail(what: &str, e: &ClusterError) -> ExitCode {
         | ClusterError::ClusterFile { .. }
         | ClusterError::NoSuchNode { .. } => EXIT_NO_CLUSTER,
         _ => EXIT_FAILED,
+    })
+}
+
+/// Prints a load or check error once; exit 2 unless the output failed.
+fn cmd_fail(what: &str, e: &CmdError) -> ExitCode {
+    eprintln!("boreal cluster {what}: {e}");
+    ExitCode::from(match e {
+        CmdError::Output(_) => EXIT_FAILED,
+        _ => EXIT_NO_CLUSTER,
     })
 }

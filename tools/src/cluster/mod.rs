@@ -7,11 +7,77 @@
 //! This module only words results for people; what a cluster is and how it starts and
 //! stops is the library's.
 
-use std::io::Write;
+pub mod check;
+pub mod load;
+pub mod workload;
 
-use boreal_netlog::cluster::{ClusterFile, ClusterStatus, DownReport, ProcState};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use boreal_netlog::cluster::{ClusterError, ClusterFile, ClusterStatus, DownReport, ProcState};
+use boreal_netlog::quorum::{OpenReport, ShimError};
 
 use crate::numfmt::{grouped, size};
+
+/// Why `load` or `check` could not run (a failed check is not an error: it is its
+/// report).
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    #[error("{0}")]
+    Cluster(#[from] ClusterError),
+    #[error("{path}: {what}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not an acked file of `boreal cluster load`: {why}")]
+    Acked { path: PathBuf, why: String },
+    #[error("the workload does not fit: {0}")]
+    Workload(String),
+    #[error("{0}")]
+    Runtime(String),
+    #[error("the shim: {0}")]
+    Shim(ShimError),
+    #[error("writing the output: {0}")]
+    Output(std::io::Error),
+}
+
+impl CmdError {
+    fn io(what: &'static str, path: &Path, source: std::io::Error) -> CmdError {
+        CmdError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// What opening the volume (volume recovery) found, and how long it took.
+pub fn write_open_report(
+    out: &mut dyn Write,
+    r: &OpenReport,
+    took: Duration,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "volume recovery: {:.1} ms; epoch {}, VCL {}, VDL {}, base {}, truncated ({}, {}], {} records read, {} segments created",
+        took.as_secs_f64() * 1e3,
+        r.epoch,
+        r.vcl,
+        r.vdl,
+        r.base,
+        r.truncated.0,
+        r.truncated.1,
+        grouped(r.records_read as u64),
+        r.segments_created
+    )?;
+    for (node, why) in &r.unreachable {
+        writeln!(out, "  node {node} unreachable: {why}")?;
+    }
+    out.flush()
+}
 
 /// `up`'s answer: where the cluster is and each node's addresses.
 pub fn write_up(out: &mut impl Write, f: &ClusterFile) -> std::io::Result<()> {
