@@ -278,6 +278,8 @@ fn print_or_fail(
     let mut out = std::io::stdout().lock();
     match f(&mut out).and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`boreal cluster status | head`): not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("boreal cluster {what}: writing the answer: {e}");
             ExitCode::from(EXIT_FAILED)

@@ -18,9 +18,7 @@
 //! command line is that node's (`procs`), never after it may have been reused.
 //!
 //! CPU: six nodes, a shim and a client may share two CPUs, so nodes never busy-poll by
-//! default ([`PARK_SPIN_US_DEFAULT`] = 0). Measured on the 2-vCPU dev VM, an idle
-//! 6-node cluster (one core each, gossip every 100 ms), utime + stime of all six over
-//! 10 s from `/proc/<pid>/stat`: see `PARK_SPIN_US_DEFAULT`'s figures below.
+//! default ([`PARK_SPIN_US_DEFAULT`] = 0, with the measurement that chose it).
 
 mod down;
 mod file;
