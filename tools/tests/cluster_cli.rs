@@ -111,3 +111,36 @@ fn a_node_that_cannot_listen_is_reported_and_nothing_is_left_running() {
     assert!(!dir.join("cluster.toml").exists());
     drop(taken);
 }
+
+/// The metrics port is bound last, after the cores answer: a node that cannot serve
+/// its metrics must not pass for started.
+#[test]
+fn a_node_that_cannot_serve_its_metrics_is_reported_and_nothing_is_left_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let d = dir.to_str().unwrap();
+    let bin = node_bin();
+    let _guard = Down(dir.clone());
+    // Node 4's metrics port (its second port) is already taken.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let base = (port - 7).to_string();
+    let (code, out, err) = boreal(&[
+        "cluster",
+        "up",
+        "--dir",
+        d,
+        "--base-port",
+        &base,
+        "--node-bin",
+        bin.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "up should fail:\n{out}{err}");
+    assert!(err.contains("node 4: exited"), "{err}");
+    assert!(
+        err.contains("serve metrics"),
+        "the reason from node 4's log: {err}"
+    );
+    assert_eq!(node_processes_in(&dir), Vec::<u32>::new());
+    drop(taken);
+}

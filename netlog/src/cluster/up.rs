@@ -185,9 +185,14 @@ fn launch(
     timeout: Duration,
 ) -> Result<Vec<Child>, ClusterError> {
     let mut children: Vec<Child> = Vec::with_capacity(plans.len());
+    // Where each node's log was when it started: its ready line comes after.
+    let mut log_from: Vec<u64> = Vec::with_capacity(plans.len());
     for p in plans {
         match spawn(p, bin, detach) {
-            Ok(c) => children.push(c),
+            Ok((c, from)) => {
+                children.push(c);
+                log_from.push(from);
+            }
             Err(e) => {
                 abort(children);
                 return Err(e);
@@ -220,6 +225,16 @@ fn launch(
                 }
             }
             let addr = p.config.listen;
+            // The ready line comes once everything started, metrics included: a core
+            // may answer Hello just before a later step fails.
+            if !logged_ready(&p.log_path, log_from[i]) {
+                if Instant::now() >= deadline {
+                    failures.push(fail(format!(
+                        "did not report ready (\"{READY_LINE}\" in its log) within {timeout:?}"
+                    )));
+                }
+                continue;
+            }
             match hello(addr) {
                 Ok(id) if id == NodeId::new(p.node_id) => ready[i] = true,
                 Ok(id) => failures.push(fail(format!(
@@ -262,7 +277,25 @@ fn launch(
     })
 }
 
-fn spawn(p: &NodePlan, bin: &Path, detach: bool) -> Result<Child, ClusterError> {
+/// What `boreal-node` logs once it serves.
+const READY_LINE: &str = "boreal-node ready:";
+
+/// `log` holds the ready line after byte `from`.
+fn logged_ready(log: &Path, from: u64) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let read = || -> std::io::Result<Vec<u8>> {
+        let mut f = std::fs::File::open(log)?;
+        f.seek(SeekFrom::Start(from))?;
+        let mut bytes = Vec::new();
+        // Start-up logs a line per core and a few more: bounded.
+        f.take(1 << 20).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    };
+    read().is_ok_and(|b| String::from_utf8_lossy(&b).contains(READY_LINE))
+}
+
+/// Starts one node; returns it and the length of its log before it started.
+fn spawn(p: &NodePlan, bin: &Path, detach: bool) -> Result<(Child, u64), ClusterError> {
     let io = |what, path: &Path| {
         let path = path.to_path_buf();
         move |source| ClusterError::Io { what, path, source }
@@ -272,6 +305,10 @@ fn spawn(p: &NodePlan, bin: &Path, detach: bool) -> Result<Child, ClusterError> 
         .append(true)
         .open(&p.log_path)
         .map_err(io("open the node's log", &p.log_path))?;
+    let from = log
+        .metadata()
+        .map_err(io("read the node's log", &p.log_path))?
+        .len();
     let log2 = log
         .try_clone()
         .map_err(io("open the node's log", &p.log_path))?;
@@ -286,7 +323,8 @@ fn spawn(p: &NodePlan, bin: &Path, detach: bool) -> Result<Child, ClusterError> 
     if detach {
         cmd.process_group(0);
     }
-    cmd.spawn().map_err(io("start boreal-node", bin))
+    let child = cmd.spawn().map_err(io("start boreal-node", bin))?;
+    Ok((child, from))
 }
 
 /// Core 0's `Hello` answer: the node's id.
