@@ -300,8 +300,10 @@ JOB OPTIONS (meanings and defaults as in fio's HOWTO):
     boreal_park_spin=TIME (io_uring and boreal-journal) how long the
                           job's runtime polls for completions before it sleeps in the
                           kernel, while I/O is in flight; 0 never polls (fio does not
-                          poll). At most 10ms. Default 50us. --compare-fio leaves it out
-                          of fio's job file.
+                          poll). At most 10ms. Default 50us on a job pinned to one CPU
+                          (cpus_allowed, boreal_placement=quiet), 0 unpinned: a
+                          thread that polls is not moved to the CPU its completions
+                          wake it on. --compare-fio leaves it out of fio's job file.
     boreal_placement=P    unpinned (default, as fio) or quiet: pin each copy of a job
                           without cpus_allowed to its own CPU, those that take none of
                           the device's interrupts first (see MEASUREMENT)

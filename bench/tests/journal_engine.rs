@@ -94,7 +94,7 @@ fn appends_at_depth_1_and_16_over_two_pgs_and_report_engine_stats() {
 #[test]
 fn the_runtime_polls_before_sleeping_unless_told_not_to() {
     let dir = tempfile::tempdir().unwrap();
-    let spins = |spin: &str| {
+    let spins_with = |extra: &str| {
         let report = run_json(
             dir.path(),
             &[
@@ -103,7 +103,7 @@ fn the_runtime_polls_before_sleeping_unless_told_not_to() {
                 "--record_size=128",
                 "--io_size=16k",
                 "--iodepth=4",
-                &format!("--boreal_park_spin={spin}"),
+                extra,
             ],
         );
         let s = &report["jobs"][0]["boreal"]["engine_stats"];
@@ -112,7 +112,13 @@ fn the_runtime_polls_before_sleeping_unless_told_not_to() {
             s["park_spins_slept"].as_u64().unwrap(),
         )
     };
+    let spins = |spin: &str| spins_with(&format!("--boreal_park_spin={spin}"));
     assert_eq!(spins("0"), (0, 0));
+    // Without the option: no polling on an unpinned job (a polling thread is not moved
+    // to the CPU its completions wake it on), the runtime's default on a pinned one.
+    assert_eq!(spins_with("--boreal_placement=unpinned"), (0, 0));
+    let (woken, slept) = spins_with("--cpus_allowed=0");
+    assert!(woken + slept > 0, "pinned: woken {woken}, slept {slept}");
     // 128 appends, each waiting for a durable write: some parks poll (10 ms covers a
     // durable write on any CI disk, most of the time).
     let (woken, slept) = spins("10ms");
