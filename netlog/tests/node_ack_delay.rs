@@ -12,22 +12,25 @@ use support::{append_frame, config, create, scl, shim, start};
 
 const DELAY: Duration = Duration::from_millis(200);
 
-/// Sends two appends back to back and returns when each acknowledgement arrived
-/// (from the first send) and the SCL each carried.
-fn two_appends(
+/// Sends `n` appends of 4 records each back to back and returns when each
+/// acknowledgement arrived (from the send) and the SCL each carried.
+fn appends(
     c: &mut boreal_netlog::client::Client,
     pg: PgId,
     first: u64,
+    n: u64,
 ) -> Vec<(Duration, Lsn)> {
     let mut out = Vec::new();
-    let a = c.next_id();
-    append_frame(&mut out, a, pg, 1, first, first + 3);
-    let b = c.next_id();
-    append_frame(&mut out, b, pg, 1, first + 4, first + 7);
+    let mut ids = Vec::new();
+    for k in 0..n {
+        let id = c.next_id();
+        append_frame(&mut out, id, pg, 1, first + 4 * k, first + 4 * k + 3);
+        ids.push(id);
+    }
     let sent = Instant::now();
     c.send_raw(&out).unwrap();
     let mut acks = Vec::new();
-    for want in [a, b] {
+    for want in ids {
         match c.recv_message().unwrap() {
             (id, Message::AppendAck(ack)) => {
                 assert_eq!(id, want, "acknowledged in order");
@@ -49,23 +52,31 @@ fn acknowledgements_wait_for_the_delay_and_the_records_do_not() {
     let pg = PgId::new(0);
     let mut c = shim(port);
     create(&mut c, pg, 1);
-    let acks = two_appends(&mut c, pg, 1);
+    // Ten appends pipelined: each waits the delay from when it turned durable, not
+    // from when the one before it was acknowledged (one delay in all, not ten).
+    let acks = appends(&mut c, pg, 1, 10);
     for (took, _) in &acks {
         assert!(
             *took >= DELAY,
             "acknowledged after {took:?}, before the {DELAY:?} delay"
         );
     }
-    assert_eq!(acks[1].1, Lsn::new(8));
+    let last = acks.last().unwrap();
+    assert_eq!(last.1, Lsn::new(40));
+    assert!(
+        last.0 < DELAY * 3,
+        "the tenth acknowledgement came after {:?}: the delays added up",
+        last.0
+    );
     // The records were durable before their acknowledgements left: another
     // connection sees the SCL at once, while a new append's acknowledgement is held.
     let mut other = shim(port);
     let mut out = Vec::new();
     let id = c.next_id();
-    append_frame(&mut out, id, pg, 1, 9, 9);
+    append_frame(&mut out, id, pg, 1, 41, 41);
     c.send_raw(&out).unwrap();
     let sent = Instant::now();
-    let seen = support::eventually(DELAY * 10, || scl(&mut other, pg) == Lsn::new(9));
+    let seen = support::eventually(DELAY * 10, || scl(&mut other, pg) == Lsn::new(41));
     let scl_after = sent.elapsed();
     assert!(seen);
     let (got, m) = c.recv_message().unwrap();
@@ -80,7 +91,7 @@ fn acknowledgements_wait_for_the_delay_and_the_records_do_not() {
     let fast = start(config(&dir.path().join("fast"), 1));
     let mut c = shim(fast.ports()[0]);
     create(&mut c, pg, 1);
-    let acks = two_appends(&mut c, pg, 1);
+    let acks = appends(&mut c, pg, 1, 10);
     assert!(
         acks.iter().all(|(took, _)| *took < DELAY),
         "a node without ack_delay_us acknowledged after {acks:?}"

@@ -494,6 +494,56 @@ fn recycle<'b>(mut v: Vec<Redo<'_>>) -> Vec<Redo<'b>> {
         .collect()
 }
 
+/// Behind an acknowledgement held back (`ack_delay_us`), turns every append that is
+/// durable by now into its held acknowledgement, released the delay from now, so each
+/// waits the delay from when it turned durable rather than from when the one before it
+/// left (which would let one connection acknowledge only one append per delay). An
+/// append that failed becomes its refusal, sent in its turn. Stops at the first append
+/// still pending (its waker is registered).
+fn stamp_durable<I: Io + 'static>(
+    ctx: &CoreCtx<I>,
+    q: &mut VecDeque<Entry>,
+    cx: &mut std::task::Context<'_>,
+) {
+    let release = ctx.io.now().saturating_add(ctx.ack_delay.get());
+    for entry in q.iter_mut().skip(1) {
+        let Entry::Append {
+            id,
+            pg,
+            pending,
+            started,
+            records,
+            bytes,
+        } = entry
+        else {
+            continue;
+        };
+        let (id, pg, started, records, bytes) = (*id, *pg, *started, *records, *bytes);
+        *entry = match ctx.engine.poll_append(pending, cx) {
+            Poll::Pending => return,
+            Poll::Ready(Ok(ack)) => Entry::Delayed {
+                frame: encode(Message::AppendAck(wire_ack(pg, &ack)), id),
+                release,
+                started,
+                records,
+                bytes,
+            },
+            Poll::Ready(Err(e)) => {
+                let reason = reason_of(&e, pg);
+                ctx.count_refusal(&reason);
+                let text = e.to_string();
+                Entry::Ready(encode(
+                    Message::Refusal(Refusal {
+                        reason,
+                        text: clip_text(&text),
+                    }),
+                    id,
+                ))
+            }
+        };
+    }
+}
+
 /// What the writer does next.
 enum Next {
     /// Send what was gathered.
@@ -589,6 +639,9 @@ async fn write_loop<I: Io + 'static>(ctx: Rc<CoreCtx<I>>, conn: Rc<Conn>, stream
                         }
                     }
                 }
+                if hold.is_some() {
+                    stamp_durable(&ctx, &mut q, cx);
+                }
             }
             {
                 let mut u = conn.unordered.borrow_mut();
@@ -617,7 +670,14 @@ async fn write_loop<I: Io + 'static>(ctx: Rc<CoreCtx<I>>, conn: Rc<Conn>, stream
             Next::Send => {}
             Next::Finished => return,
             Next::Hold(at) => {
-                ctx.io.sleep_until(at).await;
+                // Meanwhile every append turning durable behind the held one is stamped
+                // when it does (each wake of this task polls them), so it waits its
+                // own delay, not the rest of this one's too.
+                let stamp = poll_fn(|cx| {
+                    stamp_durable(&ctx, &mut conn.ordered.borrow_mut(), cx);
+                    Poll::<()>::Pending
+                });
+                either(ctx.io.sleep_until(at), stamp).await;
                 continue;
             }
         }
