@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::affinity;
 use crate::coord::GroupShared;
+use crate::engine::cluster::{ClusterTarget, NODE_JOURNAL_BYTES_DEFAULT};
 use crate::engine::journal::{JOURNAL_BYTES_DEFAULT, JournalTarget};
 use crate::engine::{EngineTarget, open_engine};
 use crate::error::BenchError;
@@ -75,8 +76,8 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
     note_engine_aliases(&set);
 
     let mut extents: BTreeMap<PathBuf, u64> = BTreeMap::new();
-    // A boreal-journal job's path is its data directory: the engine creates and
-    // pre-writes what it needs when it opens, before the start barrier. The null
+    // A boreal-journal or boreal-cluster job's path is its data directory: the engine
+    // creates and pre-writes what it needs when it opens, before the start barrier. The null
     // engine has no files; create_on_open jobs are not laid out (fio's meaning).
     for inst in instances
         .iter()
@@ -244,6 +245,7 @@ fn job_thread(
                 copy_data: job.verify.is_some(),
                 writes: job.rw.writes() || job.rw.trims() || job.end_fsync,
                 trims: job.rw.trims(),
+                reads: job.rw.reads(),
                 bs: job.bs,
                 iodepth: job.iodepth,
                 cpu: match inst.cpus.as_deref() {
@@ -257,6 +259,15 @@ fn job_thread(
                     pipeline_depth: job.boreal_pipeline_depth,
                     coalesce_pace: job.boreal_coalesce_pace,
                     journal_bytes: job.size.unwrap_or(JOURNAL_BYTES_DEFAULT),
+                },
+                cluster: ClusterTarget {
+                    records_per_txn: job.records_per_txn(),
+                    record_size: job.cluster_record_size(),
+                    pgs: job.boreal_pgs,
+                    journal_bytes: job.size.unwrap_or(NODE_JOURNAL_BYTES_DEFAULT),
+                    slow_node: std::time::Duration::from_millis(
+                        job.boreal_slow_node_ms.unwrap_or(0),
+                    ),
                 },
                 park_spin: job.boreal_park_spin,
             },
