@@ -125,6 +125,23 @@ pub fn plan(set: &JobSet, available_cpus: &[usize]) -> Result<Vec<JobInstance>, 
                 && b.path == a.path
                 && (a.options.ioengine.owns_data_dir() || b.options.ioengine.owns_data_dir())
         });
+        // Two shims on one running cluster's volume: each open fences the other.
+        let shared_cluster = a.options.boreal_cluster.as_ref().and_then(|c| {
+            instances[..i]
+                .iter()
+                .find(|b| b.group == a.group && b.options.boreal_cluster.as_ref() == Some(c))
+                .map(|b| (c, b))
+        });
+        if let Some((c, b)) = shared_cluster {
+            return Err(BenchError::Job {
+                job: a.options.name.clone(),
+                message: format!(
+                    "the cluster {} is also used by job `{}` at the same time; each job opens the volume with a shim of its own and the later open fences the earlier: run them one after another (stonewall)",
+                    c.display(),
+                    b.options.name
+                ),
+            });
+        }
         if let Some(b) = clash {
             return Err(BenchError::Job {
                 job: a.options.name.clone(),

@@ -66,6 +66,15 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
     }
     let mut instances = plan(&set, &cpus)?;
     crate::memory::check(&instances, crate::memory::available_bytes())?;
+    // A job that starts its own cluster runs boreal-node: found (or built, under
+    // cargo) now, so a missing binary stops the run before anything is measured.
+    if set
+        .jobs
+        .iter()
+        .any(|j| j.ioengine == EngineName::BorealCluster && j.boreal_cluster.is_none())
+    {
+        crate::engine::cluster::local::node_bin()?;
+    }
     // Every log file is created now: a log that cannot be written stops the run before
     // anything is laid out or measured.
     let mut logs = instances
@@ -268,6 +277,7 @@ fn job_thread(
                     slow_node: std::time::Duration::from_millis(
                         job.boreal_slow_node_ms.unwrap_or(0),
                     ),
+                    running: job.boreal_cluster.clone(),
                 },
                 park_spin: job.boreal_park_spin,
             },

@@ -1,8 +1,10 @@
-//! Behaviour: `ioengine=boreal-cluster` starts six storage nodes in the job's
+//! Behaviour: `ioengine=boreal-cluster` starts six `boreal-node` processes in the job's
 //! directory, commits 4-record transactions through the quorum shim at depth 16 (and
 //! with one node slowed), reads pages back through GetPage@LSN, and stops the nodes;
 //! the JSON carries commits/s, the shim's messages per commit, each node's flushes and
 //! the bytes on the wire per redo byte. The shipped job files parse.
+
+mod support;
 
 use std::path::Path;
 
@@ -11,6 +13,7 @@ use boreal_bench::output::{self, json};
 use boreal_bench::run::run;
 use boreal_bench::runner::RunnerConfig;
 use serde_json::Value;
+use support::nodes_in;
 
 fn run_json(args: &[String]) -> Value {
     let cli = parse_job_args(args).unwrap();
@@ -104,7 +107,9 @@ fn commits_reads_and_a_slow_node_through_six_nodes() {
     let read = &jobs[2];
     assert_eq!(read["read"]["total_ios"].as_u64(), Some(64), "{read}");
     assert_eq!(read["boreal"]["engine_stats"]["reads"].as_u64(), Some(64));
-    // The nodes stopped: their data directories are unlocked and reusable.
+    // Each job stopped its nodes: none is left, and their data directories are
+    // unlocked and reusable.
+    assert_eq!(nodes_in(dir.path()), Vec::<u32>::new(), "left behind");
     let again = run_json(&job(
         dir.path(),
         "commit",
@@ -118,6 +123,7 @@ fn commits_reads_and_a_slow_node_through_six_nodes() {
         open.contains("0 segments created"),
         "recovered, not created: {open}"
     );
+    assert_eq!(nodes_in(dir.path()), Vec::<u32>::new(), "left behind");
 }
 
 #[test]

@@ -119,6 +119,21 @@ impl JobOptions {
                 "with ioengine=boreal-cluster `size` is each node's journal; {size} bytes is below the minimum {NODE_JOURNAL_BYTES_MIN} (4 files of 2 MiB)"
             ));
         }
+        if let Some(file) = &self.boreal_cluster {
+            if self.boreal_slow_node_ms.is_some() {
+                return fail(format!(
+                    "boreal_slow_node_ms slows a node of the cluster the job starts itself; the running cluster {} keeps its nodes as they were started: drop boreal_cluster, or start that cluster with `boreal cluster up --slow-node ID:MS`",
+                    file.display()
+                ));
+            }
+            if self.numjobs > 1 {
+                return fail(format!(
+                    "numjobs={}: each copy would open the volume of {} through a shim of its own, and each open fences the one before; use numjobs=1 and iodepth for more clients",
+                    self.numjobs,
+                    file.display()
+                ));
+            }
+        }
         if self.numjobs > 1 && self.filename.is_some() {
             return fail(
                 "with ioengine=boreal-cluster each job copy runs its own cluster in its own directory: drop `filename` (copies get directory/NAME.COPY.0) or use numjobs=1"
@@ -191,6 +206,18 @@ mod tests {
             (
                 &["--rw=write", "--boreal_records_per_txn=0"],
                 "boreal_records_per_txn",
+            ),
+            (
+                &[
+                    "--rw=write",
+                    "--boreal_cluster=/c/cluster.toml",
+                    "--boreal_slow_node_ms=5",
+                ],
+                "boreal cluster up --slow-node",
+            ),
+            (
+                &["--rw=write", "--boreal_cluster=/c", "--numjobs=2"],
+                "fences the one before",
             ),
         ];
         for (args, want) in cases {

@@ -122,6 +122,7 @@ pub const SUPPORTED_OPTIONS: &[&str] = &[
     "boreal_park_spin",
     "boreal_records_per_txn",
     "boreal_slow_node_ms",
+    "boreal_cluster",
 ];
 
 /// fio's default `percentile_list`.
@@ -343,6 +344,10 @@ pub struct JobOptions {
     /// nodes holds its acknowledgements back this many ms after each append is
     /// durable, 0..=1000. Default 0 (no slow node).
     pub boreal_slow_node_ms: Option<u64>,
+    /// `boreal_cluster` (boreal-specific, `boreal-cluster` only): a running cluster's
+    /// `cluster.toml` (or its directory), from `boreal cluster up`; the job uses it and
+    /// leaves it running. Default: the job starts its own in its directory.
+    pub boreal_cluster: Option<PathBuf>,
     /// `bs`, `bsrange` or `bssplit` was given (a `boreal-cluster` job without it gets
     /// `bs` = records × `record_size`).
     pub bs_given: bool,
@@ -454,6 +459,7 @@ impl JobOptions {
             boreal_park_spin: None,
             boreal_records_per_txn: None,
             boreal_slow_node_ms: None,
+            boreal_cluster: None,
             bs_given: false,
             echo: Vec::new(),
         }
@@ -723,6 +729,7 @@ impl JobOptions {
                 let max = crate::engine::cluster::SLOW_NODE_MS_MAX;
                 self.boreal_slow_node_ms = Some(value.int_in(0, max)?);
             }
+            "boreal_cluster" => self.boreal_cluster = Some(PathBuf::from(value.text()?)),
             "boreal_park_spin" => {
                 let spin = value.time()?;
                 if spin > PARK_SPIN_MAX {

@@ -22,7 +22,6 @@ use boreal_netlog::quorum::ShimStats;
 use serde_json::{Map, Value, json};
 
 use super::ClusterEngine;
-use super::local::NODES;
 use super::scrape::{NodeCounters, scrape_all};
 use crate::engine::counting::NetCounts;
 use crate::placement::disk_flushes;
@@ -142,17 +141,26 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
     let mut put = |k: &str, v: Value| {
         map.insert(k.to_string(), v);
     };
-    let slow_ms = t.slow_node.as_secs_f64() * 1000.0;
-    let layer = if t.slow_node.is_zero() {
-        format!("full quorum: {NODES} storage nodes (2 per AZ), commit on 4 of 6")
-    } else {
-        format!(
-            "full quorum: {NODES} storage nodes (2 per AZ), commit on 4 of 6, node {NODES} slowed by {slow_ms} ms"
-        )
-    };
+    let cluster = engine.cluster.as_ref();
+    let slow = cluster.and_then(|c| c.slow_node);
+    let slow_ms = slow.map_or(0.0, |(_, us)| us as f64 / 1000.0);
+    let nodes = cluster.map_or(0, |c| c.summary.len());
+    let mut layer = format!(
+        "full quorum: {nodes} storage nodes (boreal-node processes over loopback, 3 AZs), commit on 4 of 6"
+    );
+    if let Some((id, _)) = slow {
+        layer.push_str(&format!(", node {id} slowed by {slow_ms} ms"));
+    }
+    if let Some(c) = cluster
+        && !c.own()
+    {
+        layer.push_str(&format!(", a running cluster ({})", c.dir().display()));
+    }
     put("layer", json!(layer));
     put("data_dir", json!(shared.path.display().to_string()));
-    if let Some(c) = &engine.cluster {
+    if let Some(c) = cluster {
+        put("cluster_dir", json!(c.dir().display().to_string()));
+        put("cluster_started_by_job", json!(c.own()));
         put("nodes", json!(c.summary));
     }
     let o = &engine.open;
@@ -170,9 +178,11 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
     );
     put("records_per_txn", json!(t.records_per_txn));
     put("record_size", json!(t.record_size));
-    put("pgs", json!(t.pgs));
-    put("pages_per_pg", json!(super::PAGES_PER_PG));
-    put("node_journal_bytes", json!(t.journal_bytes));
+    put("pgs", json!(shared.shape.pgs));
+    put("pages_per_pg", json!(shared.shape.pages_per_pg));
+    if cluster.is_some_and(|c| c.own()) {
+        put("node_journal_bytes", json!(t.journal_bytes));
+    }
     put("slow_node_ms", json!(slow_ms));
     put("commits", json!(commits));
     put("commits_per_sec", per_sec(commits));
@@ -239,7 +249,7 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
     put(
         "note",
         json!(format!(
-            "over the measured window. commits/reads: measured I/Os completed. shim_*: the Io seam under the shim (a send is one network message, however many frames it carries) and Shim::stats. node_*, append_frames, per_node: each node's Prometheus counters, summed over the {NODES} nodes (node_device_flushes_per_commit is per node); its journal figures are published every {} ms, so the start figure may lag by that much. device_flushes: the kernel's flush counter of the disk under the data directory, the whole disk (anything else writing to it counts too).",
+            "over the measured window. commits/reads: measured I/Os completed. shim_*: the Io seam under the shim (a send is one network message, however many frames it carries) and Shim::stats. node_*, append_frames, per_node: each node's Prometheus counters, summed over the nodes (node_device_flushes_per_commit is per node); its journal figures are published every {} ms, so the start figure may lag by that much. device_flushes: the kernel's flush counter of the disk under the data directory, the whole disk (anything else writing to it counts too).",
             PUBLISH_INTERVAL.as_millis()
         )),
     );

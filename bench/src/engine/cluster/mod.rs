@@ -15,12 +15,14 @@
 //! returned. A write's changes are the I/O's
 //! buffer cut into `record_size` pieces ([`pages`] says which page each goes to).
 //!
-//! The cluster ([`local`]): the job's own six nodes, started in the job's directory
-//! before timing and stopped when the job ends. `boreal_slow_node_ms` starts node 6
-//! with its acknowledgements held back that long (`NodeConfig::ack_delay_us`), so the
-//! same job file can show a commit with one slow member against the baseline. A read
-//! job lays the volume out first (every page written once, before timing), as fio lays
-//! out a file before reading it.
+//! The cluster ([`local`]): a running one (`boreal_cluster=DIR/cluster.toml`, from
+//! `boreal cluster up`; its volume, and it keeps running), else the job's own six
+//! `boreal-node` processes, started in the job's directory before timing and stopped
+//! when the job ends. `boreal_slow_node_ms` starts the own cluster's node 6 with its
+//! acknowledgements held back that long (`NodeConfig::ack_delay_us`), so the same job
+//! file can show a commit with one slow member against the baseline. A read job on a
+//! volume never written lays it out first (every page written once, before timing), as
+//! fio lays out a file before reading it.
 //!
 //! Must never: complete a write the shim has not committed, or a read that did not
 //! return a whole page; leave a node running when the job ends or fails to open.
@@ -44,12 +46,13 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use boreal_engine::rt::{Runtime, yield_now};
-use boreal_netlog::quorum::{OpenReport, PageChange, Shim, ShimConfig, VolumeConfig};
+use boreal_netlog::cluster::VolumeShape as ClusterVolume;
+use boreal_netlog::quorum::{OpenReport, PageChange, Shim, ShimConfig};
 use boreal_segment::{Lsn, PageId, PageSize};
 use serde_json::{Map, Value};
 
 use self::figures::Snapshot;
-use self::local::{Cluster, ClusterSpec};
+use self::local::{Cluster, LocalSpec};
 use self::pages::VolumeShape;
 use crate::engine::counting::CountingIo;
 use crate::engine::{Completion, EngineTarget, Io, IoEngine, IoKind, Queued};
@@ -63,9 +66,9 @@ pub const RECORDS_PER_TXN_MAX: u32 = 1024;
 pub const RECORDS_PER_TXN_DEFAULT: u32 = 4;
 /// `record_size` when the job gives neither it nor `bs`.
 pub const RECORD_SIZE_DEFAULT: u64 = 128;
-/// Pages of each PG of the job's volume.
+/// Pages of each PG of the job's own cluster's volume.
 pub const PAGES_PER_PG: u64 = 1024;
-/// Page size of the job's volume (the volume default).
+/// Page size of the job's own cluster's volume (the volume default).
 pub const PAGE_SIZE: PageSize = PageSize::DEFAULT;
 /// Most PGs (`boreal_pgs`) of the job's volume.
 pub const PGS_MAX: u32 = 64;
@@ -92,6 +95,10 @@ pub struct ClusterTarget {
     pub journal_bytes: u64,
     /// Node 6's acknowledgements held back this long (`boreal_slow_node_ms`).
     pub slow_node: Duration,
+    /// A running cluster to use (`boreal_cluster`: its `cluster.toml` or directory);
+    /// `None`: the job starts its own. A running cluster brings its own volume, journal
+    /// sizes and slow node: `pgs`, `journal_bytes` and `slow_node` then do not apply.
+    pub running: Option<PathBuf>,
 }
 
 impl Default for ClusterTarget {
@@ -102,6 +109,7 @@ impl Default for ClusterTarget {
             pgs: 1,
             journal_bytes: NODE_JOURNAL_BYTES_DEFAULT,
             slow_node: Duration::ZERO,
+            running: None,
         }
     }
 }
@@ -180,19 +188,33 @@ impl ClusterEngine {
             path: dir.clone(),
             message,
         };
-        let volume = VolumeConfig {
-            page_size: PAGE_SIZE.get(),
-            pages_per_pg: PAGES_PER_PG,
-            pgs: ct.pgs,
-            lal: LAL,
-            members: Vec::new(),
+        let cluster = match &ct.running {
+            Some(file) => Cluster::attach(file)?,
+            None => Cluster::start(&LocalSpec {
+                dir: dir.clone(),
+                journal_bytes: ct.journal_bytes,
+                slow_node: ct.slow_node,
+                volume: ClusterVolume {
+                    page_size: PAGE_SIZE.get(),
+                    pages_per_pg: PAGES_PER_PG,
+                    pgs: ct.pgs,
+                    lal: LAL,
+                },
+            })?,
         };
-        let cluster = Cluster::start(&ClusterSpec {
-            dir: dir.clone(),
-            journal_bytes: ct.journal_bytes,
-            slow_node: ct.slow_node,
-            volume,
-        })?;
+        let volume = cluster.volume();
+        let page_size = PageSize::new(volume.page_size)
+            .map_err(|e| engine_err("use the volume of the cluster in", e.to_string()))?;
+        let payload_len = page_size.payload_len();
+        if ct.record_size > payload_len as u64 {
+            return Err(engine_err(
+                "fit the job's records in the pages of the cluster in",
+                format!(
+                    "record_size {} is larger than a page payload ({payload_len} bytes of a {}-byte page): lower record_size",
+                    ct.record_size, volume.page_size
+                ),
+            ));
+        }
         let rt = Runtime::new(target.runtime_config(RING_ENTRIES)).map_err(|e| BenchError::Io {
             op: "create io_uring runtime for",
             path: dir.clone(),
@@ -200,7 +222,7 @@ impl ClusterEngine {
             source: e,
         })?;
         let io = CountingIo::new(rt.io().clone());
-        let cfg = ShimConfig::new(cluster.volume().clone());
+        let cfg = ShimConfig::new(volume.clone());
         let (shim, open) = rt.block_on(Shim::open(io.clone(), cfg)).map_err(|e| {
             engine_err(
                 "open the volume through the shim on the cluster in",
@@ -209,9 +231,9 @@ impl ClusterEngine {
         })?;
         let shim = Rc::new(shim);
         let shape = VolumeShape {
-            pgs: ct.pgs,
-            pages_per_pg: PAGES_PER_PG,
-            payload_len: PAGE_SIZE.payload_len(),
+            pgs: volume.pgs,
+            pages_per_pg: volume.pages_per_pg,
+            payload_len,
             record_size: ct.record_size as usize,
             records_per_txn: ct.records_per_txn as usize,
         };
@@ -238,7 +260,7 @@ impl ClusterEngine {
         Ok(ClusterEngine {
             rt: Some(rt),
             shim: Some(shim),
-            disk: crate::placement::disk_of(&dir),
+            disk: crate::placement::disk_of(cluster.dir()),
             cluster: Some(cluster),
             io,
             shared,
@@ -475,16 +497,10 @@ impl IoEngine for ClusterEngine {
             rt.block_on(yield_now());
         }
         self.rt = None;
-        if let Some(cluster) = self.cluster.take() {
-            let left = cluster.stop();
-            if left > 0 {
-                eprintln!(
-                    "boreal-bench: {left} storage node cores of the cluster in {} did not stop in time",
-                    self.shared.path.display()
-                );
-            }
+        match self.cluster.take() {
+            Some(cluster) => cluster.stop(),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn extra_stats(&self, runtime: Duration) -> Map<String, Value> {
