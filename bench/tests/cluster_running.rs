@@ -158,6 +158,24 @@ fn a_job_on_a_cluster_from_boreal_cluster_up() {
     );
     let read = &jobs[1];
     assert_eq!(read["read"]["total_ios"].as_u64(), Some(64), "{read}");
+    // `boreal report` puts the jobs side by side as layers, with the cluster's figures.
+    let json = tmp.path().join("run.json");
+    std::fs::write(&json, &out.stdout).unwrap();
+    let report = Command::new(&boreal)
+        .args(["report", "--format=text"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(report.status.success(), "{text}");
+    let (_, layers) = text.split_once("layers side by side:").expect("{text}");
+    assert!(layers.contains("shim msgs/txn"), "{text}");
+    assert!(
+        layers
+            .lines()
+            .any(|l| l.starts_with("commit ") && l.contains("full quorum")),
+        "{text}"
+    );
 
     // The job left the cluster it was given running.
     assert_eq!(
