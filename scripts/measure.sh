@@ -28,8 +28,8 @@
 # field 16, over the measured window: the whole disk, so run it on a quiet machine).
 # PostgreSQL and etcd come from Debian packages (installed here with apt-get when
 # missing; needs root, as PostgreSQL then runs as the `postgres` user). Results go to
-# OUT/summary.txt and OUT/peers.json, which `boreal report` shows beside a boreal-bench
-# JSON (`boreal report OUT/cluster-commit.json OUT/peers.json`).
+# OUT/summary.txt and OUT/peers.json, which `boreal report` shows beside the cluster's
+# JSONs (`boreal report OUT/cluster-commit.json OUT/cluster-getpage.json OUT/peers.json`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=target/measure
@@ -56,6 +56,7 @@ RUNTIME=${RUNTIME:-5}
 command -v fio >/dev/null || { echo "fio is not installed: apt-get install -y fio" >&2; exit 2; }
 
 cargo build --release -q -p boreal-bench -p boreal-tools
+cargo build --release -q -p boreal-netlog --bin boreal-node
 cargo build --release -q -p boreal-engine --examples
 cargo build --release -q -p boreal-bench --example etcd_put_load
 BIN=${CARGO_TARGET_DIR:-target}/release
@@ -195,22 +196,27 @@ out, dev = sys.argv[1], sys.argv[2]
 rows, jobs = [], []
 def pct(vals, q):
     s = sorted(vals); return s[min(len(s) - 1, int(q / 100 * len(s)))] if s else float("nan")
-def add(name, what, ops, secs, p50_us, p99_us, flushes, engine):
+def add(name, what, ops, secs, p50_us, p99_us, flushes, engine, depth, peer=True):
     rate = ops / secs if secs else float("nan")
     fpc = flushes / ops if ops and flushes == flushes else float("nan")
     rows.append((name, what, rate, p50_us, p99_us, fpc))
-    jobs.append({"jobname": name, "job options": {"ioengine": engine},
+    if not peer:
+        return  # boreal's own rows are in its JSON already
+    stats = {"layer": what, "commits_per_sec": rate}
+    if fpc == fpc:
+        stats["device_flushes_per_commit"] = fpc
+    jobs.append({"jobname": name, "job options": {"ioengine": engine, "rw": "write", "iodepth": str(depth)},
                  "write": {"total_ios": ops, "iops": rate, "runtime": secs * 1000,
                            "clat_ns": {"N": ops, "percentile": {"50.000000": p50_us * 1e3, "99.000000": p99_us * 1e3}}},
                  "read": {"total_ios": 0},
-                 "boreal": {"engine": engine, "layer": what, "engine_stats": {"device_flushes_per_commit": fpc, "commits_per_sec": rate}}})
+                 "boreal": {"engine": engine, "engine_stats": stats}})
 try:
     j = json.load(open(f"{out}/peer-fio-write-4k-fdatasync-qd1.json"))["jobs"][0]
     w, s = j["write"], j["sync"]["lat_ns"]["percentile"]
     p = w["clat_ns"]["percentile"]
     fl = float(open(f"{out}/peer-fio-write-4k-fdatasync-qd1.flushes").read())
     add("fio write-4k-fdatasync-qd1", "device: 4 KiB write + fdatasync, depth 1", w["total_ios"], j["job_runtime"] / 1000,
-        (p["50.000000"] + s["50.000000"]) / 1e3, (p["99.000000"] + s["99.000000"]) / 1e3, fl, "fio")
+        (p["50.000000"] + s["50.000000"]) / 1e3, (p["99.000000"] + s["99.000000"]) / 1e3, fl, "fio", 1)
 except Exception as e:
     print("fio reference missing:", e)
 cluster = {}
@@ -221,7 +227,8 @@ try:
         secs = j["job_runtime"] / 1000
         cluster[j["jobname"]] = es
         add(f"boreal {j['jobname']}", es.get("layer", "boreal cluster"), j["write"]["total_ios"], secs,
-            p["50.000000"] / 1e3, p["99.000000"] / 1e3, es.get("device_flushes", float("nan")), "boreal-cluster")
+            p["50.000000"] / 1e3, p["99.000000"] / 1e3, es.get("device_flushes", float("nan")), "boreal-cluster",
+            64, peer=False)
 except Exception as e:
     print("boreal cluster run missing:", e)
 try:
@@ -232,7 +239,7 @@ try:
     ver = re.search(r"version=(.*)", t).group(1).strip()
     lat = [float(x) for x in open(f"{out}/peer-postgresql-latencies-us.txt").read().split()]
     add("postgresql pgbench insert c64", f"peer: {ver}, 64 clients, one-row INSERT per transaction, synchronous_commit=on",
-        n, d, pct(lat, 50), pct(lat, 99), fl, "postgresql")
+        n, d, pct(lat, 50), pct(lat, 99), fl, "postgresql", 64)
 except Exception as e:
     print("PostgreSQL run missing:", e)
 try:
@@ -241,13 +248,14 @@ try:
     fl = float(re.search(r"device_flushes=(\S+)", t).group(1))
     ver = re.search(r"version=(.*)", t).group(1).strip()
     add("etcd put 256B c64", f"peer: {ver}, 3 members on loopback, 64 clients, 256-byte puts",
-        int(kv["puts"]), float(kv["seconds"]), float(kv["p50_us"]), float(kv["p99_us"]), fl, "etcd")
+        int(kv["puts"]), float(kv["seconds"]), float(kv["p50_us"]), float(kv["p99_us"]), fl, "etcd", 64)
 except Exception as e:
     print("etcd run missing:", e)
 print(f"\n== commits: the cluster against its peers, same disk ({dev}), same run")
-print(f"{'':34} {'commits/s':>10} {'p50 us':>9} {'p99 us':>9} {'flushes/commit':>15}")
+w = max([34] + [len(r[0]) for r in rows])
+print(f"{'':{w}} {'commits/s':>10} {'p50 us':>9} {'p99 us':>9} {'flushes/commit':>15}")
 for name, what, rate, p50, p99, fpc in rows:
-    print(f"{name:34} {rate:10,.0f} {p50:9.1f} {p99:9.1f} {fpc:15.3f}   {what}")
+    print(f"{name:{w}} {rate:10,.0f} {p50:9.1f} {p99:9.1f} {fpc:15.3f}   {what}")
 for name, es in cluster.items():
     print(f"  {name}: shim sends/commit {es.get('shim_sends_per_commit', float('nan')):.3f}, "
           f"AppendBatch frames/commit {es.get('append_frames_per_commit', float('nan')):.3f}, "
@@ -262,15 +270,19 @@ print("\n== reads: GetPage@LSN at depth 32 against fio's 4 KiB random read at de
 try:
     j = json.load(open(f"{out}/peer-fio-randread-4k-qd32.json"))["jobs"][0]["read"]
     p = j["clat_ns"]["percentile"]
-    print(f"{'fio randread-4k-qd32':34} {j['iops']:10,.0f} {p['50.000000']/1e3:9.1f} {p['99.000000']/1e3:9.1f}")
+    print(f"{'fio randread-4k-qd32':{w}} {j['iops']:10,.0f} {p['50.000000']/1e3:9.1f} {p['99.000000']/1e3:9.1f}")
+    jobs.append({"jobname": "fio randread-4k-qd32", "job options": {"ioengine": "fio", "rw": "randread", "iodepth": "32"},
+                 "read": {"total_ios": j["total_ios"], "iops": j["iops"], "clat_ns": p and {"N": j["total_ios"], "percentile": p}},
+                 "write": {"total_ios": 0},
+                 "boreal": {"engine": "fio", "engine_stats": {"layer": "device: 4 KiB random read, depth 32"}}})
     for g in json.load(open(f"{out}/cluster-getpage.json"))["jobs"]:
         r = g["read"]; p = r["clat_ns"]["percentile"]
-        print(f"{'boreal ' + g['jobname']:34} {r['iops']:10,.0f} {p['50.000000']/1e3:9.1f} {p['99.000000']/1e3:9.1f}"
+        print(f"{'boreal ' + g['jobname']:{w}} {r['iops']:10,.0f} {p['50.000000']/1e3:9.1f} {p['99.000000']/1e3:9.1f}"
               f"   ({r['iops'] / j['iops']:.2f}x fio)")
 except Exception as e:
     print("reads missing:", e)
 json.dump({"boreal-measure version": "scripts/measure.sh --peers", "jobs": jobs}, open(f"{out}/peers.json", "w"), indent=1)
-print(f"\nfor the report: cargo run -p boreal-tools -- report {out}/cluster-commit.json {out}/peers.json -o {out}/peers.html")
+print(f"\nfor the report: cargo run -p boreal-tools -- report {out}/cluster-commit.json {out}/cluster-getpage.json {out}/peers.json -o {out}/peers.html")
 PY
 }
 

@@ -145,8 +145,13 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
     let slow = cluster.and_then(|c| c.slow_node);
     let slow_ms = slow.map_or(0.0, |(_, us)| us as f64 / 1000.0);
     let nodes = cluster.map_or(0, |c| c.summary.len());
+    let what = match (commits, reads) {
+        (0, r) if r > 0 => "GetPage@LSN through the shim at the VDL, from one segment",
+        (_, 0) => "commit on 4 of 6",
+        _ => "commits on 4 of 6 and GetPage@LSN",
+    };
     let mut layer = format!(
-        "full quorum: {nodes} storage nodes (boreal-node processes over loopback, 3 AZs), commit on 4 of 6"
+        "full quorum: {nodes} storage nodes (boreal-node processes over loopback, 3 AZs), {what}"
     );
     if let Some((id, _)) = slow {
         layer.push_str(&format!(", node {id} slowed by {slow_ms} ms"));
