@@ -266,6 +266,10 @@ if base and cluster:
     for r in rows:
         if r[0].startswith("boreal "):
             print(f"  {r[0]}: {r[2] / base[0][2]:.2f}x fio's write+fdatasync IOPS")
+slow = [r for r in rows if r[0].startswith("boreal ") and "slow-node" in r[0]]
+fast = [r for r in rows if r[0].startswith("boreal ") and "slow-node" not in r[0]]
+if slow and fast and fast[0][4] > 0:
+    print(f"  commit p99 with one node slowed / without: {slow[0][4] / fast[0][4]:.2f}")
 print("\n== reads: GetPage@LSN at depth 32 against fio's 4 KiB random read at depth 32")
 try:
     j = json.load(open(f"{out}/peer-fio-randread-4k-qd32.json"))["jobs"][0]["read"]
