@@ -2,7 +2,7 @@
 # Re-runs every measurement the issues ask for, each against its peer in the same run,
 # and writes the raw outputs plus a summary to OUT (default target/measure).
 #
-#   scripts/measure.sh [OUT] [--quick] [--standard-only] [--runtimes]
+#   scripts/measure.sh [OUT] [--quick] [--standard-only] [--runtimes] [--peers]
 #
 # Needs fio, a release build (it builds one), ~3 GiB free on the filesystem of OUT, and a
 # quiet machine: each step first waits for Dirty in /proc/meminfo to drain (see
@@ -16,18 +16,34 @@
 # restart) run where boreal_placement=quiet puts them: on a CPU that takes none of the
 # device's interrupts (bench/src/placement.rs; NVMe-NOTES.md "CPU placement"), or on
 # $JCPU if set.
+#
+# --peers runs just the commit peers (also the last step of a full run): the boreal
+# cluster (64 clients x 4 x 128-byte records per transaction, six durable copies; the
+# same with one node slowed by 5 ms; GetPage@LSN at depth 32) beside PostgreSQL
+# (pgbench, 64 clients, one-row INSERT per transaction, synchronous_commit=on) and etcd
+# (3 members on loopback, 64 clients, 256-byte puts), each on a throwaway data directory
+# under OUT (the same disk), with fio's 4 KiB write+fdatasync at depth 1 and 4 KiB
+# random read at depth 32 as the device references. Each reports commits/s, commit
+# p50/p99 and device flushes per commit (the disk's flush counter, /sys/block/DEV/stat
+# field 16, over the measured window: the whole disk, so run it on a quiet machine).
+# PostgreSQL and etcd come from Debian packages (installed here with apt-get when
+# missing; needs root, as PostgreSQL then runs as the `postgres` user). Results go to
+# OUT/summary.txt and OUT/peers.json, which `boreal report` shows beside the cluster's
+# JSONs (`boreal report OUT/cluster-commit.json OUT/cluster-getpage.json OUT/peers.json`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=target/measure
 QUICK=
 STANDARD_ONLY=
 RUNTIMES=
+PEERS_ONLY=
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=--quick ;;
     --standard-only) STANDARD_ONLY=1 ;;
     --runtimes) RUNTIMES=1 ;;
-    -*) echo "unknown flag $arg (flags: --quick --standard-only --runtimes)" >&2; exit 2 ;;
+    --peers) PEERS_ONLY=1 ;;
+    -*) echo "unknown flag $arg (flags: --quick --standard-only --runtimes --peers)" >&2; exit 2 ;;
     *) OUT=$arg ;;
   esac
 done
@@ -40,7 +56,9 @@ RUNTIME=${RUNTIME:-5}
 command -v fio >/dev/null || { echo "fio is not installed: apt-get install -y fio" >&2; exit 2; }
 
 cargo build --release -q -p boreal-bench -p boreal-tools
+cargo build --release -q -p boreal-netlog --bin boreal-node
 cargo build --release -q -p boreal-engine --examples
+cargo build --release -q -p boreal-bench --example etcd_put_load
 BIN=${CARGO_TARGET_DIR:-target}/release
 BENCH="$BIN/boreal-bench"
 
@@ -55,6 +73,227 @@ quiet() {
 }
 
 echo "machine: $(nproc) CPUs, $(uname -r), $(findmnt -no FSTYPE -T "$OUT") on $(findmnt -no SOURCE -T "$OUT"); comparisons on cpu$CPU; $(date -u +%FT%TZ)" | tee "$OUT/summary.txt"
+
+# The disk under OUT and its flush counter (/sys/block/DEV/stat field 16: flush
+# requests completed, kernel 5.5 and later); a partition counts on its disk.
+DEV=$(findmnt -no SOURCE -T "$OUT")
+DEV=${DEV#/dev/}
+PARENT=$(lsblk -no PKNAME "/dev/$DEV" 2>/dev/null | head -1 || true)
+[ -n "$PARENT" ] && DEV=$PARENT
+flushes() { awk '{print ($16 == "" ? "nan" : $16)}' "/sys/class/block/$DEV/stat" 2>/dev/null || echo nan; }
+
+# Installs the peers from Debian's packages when they are missing.
+install_peers() {
+  local missing=()
+  ls -d /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
+  command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-client)
+  command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+  command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
+  if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || { echo "measure.sh --peers needs ${missing[*]} (Debian packages): run as root or install them" >&2; exit 2; }
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+# PostgreSQL: a throwaway cluster in OUT/pg (unix socket only), pgbench with 64
+# clients, each transaction one INSERT of a 512-byte row (the payload of one boreal
+# transaction: 4 records of 128 bytes), synchronous_commit=on, fsync=on.
+peer_postgresql() {
+  local pgbin dir=$OUT/pg
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  [ "$(id -u)" = 0 ] || { echo "the PostgreSQL peer runs its server as the postgres user: run measure.sh as root" >&2; exit 2; }
+  rm -rf "$dir"; mkdir -p "$dir/log"; chown -R postgres: "$dir"
+  runuser -u postgres -- test -w "$dir" || { echo "the postgres user cannot write $dir (every folder above it needs o+x)" >&2; exit 2; }
+  runuser -u postgres -- "$pgbin/initdb" -D "$dir/data" -A trust -U postgres --no-sync > "$dir/initdb.txt"
+  runuser -u postgres -- "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+      -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c synchronous_commit=on -c fsync=on -c max_connections=100" \
+      start > /dev/null
+  psql -q -h "$dir" -U postgres -d postgres -c "CREATE TABLE t (id bigserial PRIMARY KEY, v text NOT NULL)"
+  echo "INSERT INTO t (v) VALUES (repeat('x', 512));" > "$dir/insert.sql"
+  quiet
+  local f0 f1
+  f0=$(flushes)
+  pgbench -h "$dir" -U postgres -n -c 64 -j 2 -T "$RUNTIME" -M prepared -f "$dir/insert.sql" \
+      -l --log-prefix="$dir/log/tx" postgres > "$OUT/peer-postgresql.txt" 2>&1
+  f1=$(flushes)
+  echo "device_flushes=$((f1 - f0)) version=$("$pgbin/postgres" --version)" >> "$OUT/peer-postgresql.txt"
+  runuser -u postgres -- "$pgbin/pg_ctl" -D "$dir/data" -m fast -w stop > /dev/null
+  # Per-transaction latencies (pgbench -l: the third field, µs).
+  cat "$dir"/log/tx.* | awk '{print $3}' > "$OUT/peer-postgresql-latencies-us.txt"
+  rm -rf "$dir"
+}
+
+# etcd: 3 members on loopback (ports $ETCD_PORT+1..3 for clients, +11..13 for peers),
+# data in OUT/etcd; 64 clients put 256-byte values (bench/examples/etcd_put_load).
+peer_etcd() {
+  local dir=$OUT/etcd port=${ETCD_PORT:-23790} cluster="" endpoints="" pids=() m
+  rm -rf "$dir"; mkdir -p "$dir"
+  for m in 1 2 3; do
+    cluster="$cluster${cluster:+,}m$m=http://127.0.0.1:$((port + 10 + m))"
+    endpoints="$endpoints${endpoints:+,}127.0.0.1:$((port + m))"
+  done
+  for m in 1 2 3; do
+    etcd --name "m$m" --data-dir "$dir/m$m" \
+        --listen-client-urls "http://127.0.0.1:$((port + m))" --advertise-client-urls "http://127.0.0.1:$((port + m))" \
+        --listen-peer-urls "http://127.0.0.1:$((port + 10 + m))" --initial-advertise-peer-urls "http://127.0.0.1:$((port + 10 + m))" \
+        --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token measure \
+        --logger zap --log-outputs "$dir/m$m.log" > /dev/null 2>&1 &
+    pids+=($!)
+  done
+  local ok=
+  for _ in $(seq 200); do
+    if etcdctl --endpoints="$endpoints" endpoint health > /dev/null 2>&1; then ok=1; break; fi
+    sleep 0.1
+  done
+  if [ -z "$ok" ]; then
+    kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true
+    echo "etcd did not become healthy in 20 s; its logs: $dir/m*.log" >&2; exit 1
+  fi
+  quiet
+  local f0 f1 rc=0
+  f0=$(flushes)
+  "$BIN/examples/etcd_put_load" --endpoints "$endpoints" --clients 64 --seconds "$RUNTIME" \
+      --value-size 256 > "$OUT/peer-etcd.txt" 2> "$OUT/peer-etcd.err" || rc=$?
+  f1=$(flushes)
+  echo "device_flushes=$((f1 - f0)) version=$(etcd --version | head -1)" >> "$OUT/peer-etcd.txt"
+  kill "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true
+  [ "$rc" = 0 ] || { echo "the etcd load failed:"; cat "$OUT/peer-etcd.err"; } >&2
+  rm -rf "$dir"
+}
+
+# The commit peers side by side (see the header).
+peers_step() {
+  install_peers
+  # Device references, on the same disk.
+  quiet
+  local f0 f1
+  f0=$(flushes)
+  fio --name=write-4k-fdatasync-qd1 --filename="$OUT/peer-ref.data" --size=256m --bs=4k --rw=write \
+      --fdatasync=1 --direct=1 --ioengine=io_uring --iodepth=1 --runtime="$RUNTIME" --time_based \
+      --output-format=json --output="$OUT/peer-fio-write-4k-fdatasync-qd1.json"
+  f1=$(flushes)
+  echo "$((f1 - f0))" > "$OUT/peer-fio-write-4k-fdatasync-qd1.flushes"
+  quiet
+  fio --name=randread-4k-qd32 --filename="$OUT/peer-ref.data" --size=256m --bs=4k --rw=randread \
+      --direct=1 --ioengine=io_uring --iodepth=32 --runtime="$RUNTIME" --time_based \
+      --output-format=json --output="$OUT/peer-fio-randread-4k-qd32.json"
+  rm -f "$OUT/peer-ref.data"
+  # The boreal cluster: six in-process storage nodes in the job's directory, started
+  # and stopped by the job (bench/jobs/README.md, ioengine=boreal-cluster).
+  for job in cluster-commit cluster-getpage; do
+    quiet
+    rm -rf "${OUT:?}/$job"
+    "$BENCH" "bench/jobs/$job.fio" --runtime="$RUNTIME" --ramp_time=1 --directory="$OUT/$job" \
+        --output-format=json+ --output="$OUT/$job.json"
+    rm -rf "${OUT:?}/$job"
+  done
+  peer_postgresql
+  peer_etcd
+  python3 - "$OUT" "$DEV" <<'PY' | tee -a "$OUT/summary.txt"
+import json, re, sys
+out, dev = sys.argv[1], sys.argv[2]
+rows, jobs = [], []
+def pct(vals, q):
+    s = sorted(vals); return s[min(len(s) - 1, int(q / 100 * len(s)))] if s else float("nan")
+def add(name, what, ops, secs, p50_us, p99_us, flushes, engine, depth, peer=True):
+    rate = ops / secs if secs else float("nan")
+    fpc = flushes / ops if ops and flushes == flushes else float("nan")
+    rows.append((name, what, rate, p50_us, p99_us, fpc))
+    if not peer:
+        return  # boreal's own rows are in its JSON already
+    stats = {"layer": what, "commits_per_sec": rate}
+    if fpc == fpc:
+        stats["device_flushes_per_commit"] = fpc
+    jobs.append({"jobname": name, "job options": {"ioengine": engine, "rw": "write", "iodepth": str(depth)},
+                 "write": {"total_ios": ops, "iops": rate, "runtime": secs * 1000,
+                           "clat_ns": {"N": ops, "percentile": {"50.000000": p50_us * 1e3, "99.000000": p99_us * 1e3}}},
+                 "read": {"total_ios": 0},
+                 "boreal": {"engine": engine, "engine_stats": stats}})
+try:
+    j = json.load(open(f"{out}/peer-fio-write-4k-fdatasync-qd1.json"))["jobs"][0]
+    w, s = j["write"], j["sync"]["lat_ns"]["percentile"]
+    p = w["clat_ns"]["percentile"]
+    fl = float(open(f"{out}/peer-fio-write-4k-fdatasync-qd1.flushes").read())
+    add("fio write-4k-fdatasync-qd1", "device: 4 KiB write + fdatasync, depth 1", w["total_ios"], j["job_runtime"] / 1000,
+        (p["50.000000"] + s["50.000000"]) / 1e3, (p["99.000000"] + s["99.000000"]) / 1e3, fl, "fio", 1)
+except Exception as e:
+    print("fio reference missing:", e)
+cluster = {}
+try:
+    for j in json.load(open(f"{out}/cluster-commit.json"))["jobs"]:
+        es = j["boreal"].get("engine_stats", {})
+        p = j["write"]["clat_ns"]["percentile"]
+        secs = j["job_runtime"] / 1000
+        cluster[j["jobname"]] = es
+        add(f"boreal {j['jobname']}", es.get("layer", "boreal cluster"), j["write"]["total_ios"], secs,
+            p["50.000000"] / 1e3, p["99.000000"] / 1e3, es.get("device_flushes", float("nan")), "boreal-cluster",
+            64, peer=False)
+except Exception as e:
+    print("boreal cluster run missing:", e)
+try:
+    t = open(f"{out}/peer-postgresql.txt").read()
+    n = int(re.search(r"number of transactions actually processed: (\d+)", t).group(1))
+    d = float(re.search(r"duration: ([\d.]+) s", t).group(1))
+    fl = float(re.search(r"device_flushes=(\S+)", t).group(1))
+    ver = re.search(r"version=(.*)", t).group(1).strip()
+    lat = [float(x) for x in open(f"{out}/peer-postgresql-latencies-us.txt").read().split()]
+    add("postgresql pgbench insert c64", f"peer: {ver}, 64 clients, one-row INSERT per transaction, synchronous_commit=on",
+        n, d, pct(lat, 50), pct(lat, 99), fl, "postgresql", 64)
+except Exception as e:
+    print("PostgreSQL run missing:", e)
+try:
+    t = open(f"{out}/peer-etcd.txt").read()
+    kv = dict(x.split("=", 1) for x in t.split("\n")[0].split())
+    fl = float(re.search(r"device_flushes=(\S+)", t).group(1))
+    ver = re.search(r"version=(.*)", t).group(1).strip()
+    add("etcd put 256B c64", f"peer: {ver}, 3 members on loopback, 64 clients, 256-byte puts",
+        int(kv["puts"]), float(kv["seconds"]), float(kv["p50_us"]), float(kv["p99_us"]), fl, "etcd", 64)
+except Exception as e:
+    print("etcd run missing:", e)
+print(f"\n== commits: the cluster against its peers, same disk ({dev}), same run")
+w = max([34] + [len(r[0]) for r in rows])
+print(f"{'':{w}} {'commits/s':>10} {'p50 us':>9} {'p99 us':>9} {'flushes/commit':>15}")
+for name, what, rate, p50, p99, fpc in rows:
+    print(f"{name:{w}} {rate:10,.0f} {p50:9.1f} {p99:9.1f} {fpc:15.3f}   {what}")
+for name, es in cluster.items():
+    print(f"  {name}: shim sends/commit {es.get('shim_sends_per_commit', float('nan')):.3f}, "
+          f"AppendBatch frames/commit {es.get('append_frames_per_commit', float('nan')):.3f}, "
+          f"device flushes/commit per node {es.get('node_device_flushes_per_commit', float('nan')):.3f}, "
+          f"wire bytes/redo byte {es.get('shim_wire_bytes_per_redo_byte', float('nan')):.2f}")
+base = [r for r in rows if r[0].startswith("fio ")]
+if base and cluster:
+    for r in rows:
+        if r[0].startswith("boreal "):
+            print(f"  {r[0]}: {r[2] / base[0][2]:.2f}x fio's write+fdatasync IOPS")
+slow = [r for r in rows if r[0].startswith("boreal ") and "slow-node" in r[0]]
+fast = [r for r in rows if r[0].startswith("boreal ") and "slow-node" not in r[0]]
+if slow and fast and fast[0][4] > 0:
+    print(f"  commit p99 with one node slowed / without: {slow[0][4] / fast[0][4]:.2f}")
+print("\n== reads: GetPage@LSN at depth 32 against fio's 4 KiB random read at depth 32")
+try:
+    j = json.load(open(f"{out}/peer-fio-randread-4k-qd32.json"))["jobs"][0]["read"]
+    p = j["clat_ns"]["percentile"]
+    print(f"{'fio randread-4k-qd32':{w}} {j['iops']:10,.0f} {p['50.000000']/1e3:9.1f} {p['99.000000']/1e3:9.1f}")
+    jobs.append({"jobname": "fio randread-4k-qd32", "job options": {"ioengine": "fio", "rw": "randread", "iodepth": "32"},
+                 "read": {"total_ios": j["total_ios"], "iops": j["iops"], "clat_ns": p and {"N": j["total_ios"], "percentile": p}},
+                 "write": {"total_ios": 0},
+                 "boreal": {"engine": "fio", "engine_stats": {"layer": "device: 4 KiB random read, depth 32"}}})
+    for g in json.load(open(f"{out}/cluster-getpage.json"))["jobs"]:
+        r = g["read"]; p = r["clat_ns"]["percentile"]
+        print(f"{'boreal ' + g['jobname']:{w}} {r['iops']:10,.0f} {p['50.000000']/1e3:9.1f} {p['99.000000']/1e3:9.1f}"
+              f"   ({r['iops'] / j['iops']:.2f}x fio)")
+except Exception as e:
+    print("reads missing:", e)
+json.dump({"boreal-measure version": "scripts/measure.sh --peers", "jobs": jobs}, open(f"{out}/peers.json", "w"), indent=1)
+print(f"\nfor the report: cargo run -p boreal-tools -- report {out}/cluster-commit.json {out}/cluster-getpage.json {out}/peers.json -o {out}/peers.html")
+PY
+}
+
+if [ -n "$PEERS_ONLY" ]; then
+  peers_step
+  exit 0
+fi
 
 if [ -n "$RUNTIMES" ]; then
   # The four standard jobs through each runtime, unpinned, engines alternating per round.
@@ -252,3 +491,5 @@ print("\n== recovery"); print(open(f"{out}/recovery.txt").read().rstrip())
 print("\n== whole engine restart"); print(open(f"{out}/restart.txt").read().rstrip())
 print("\n== journal durability modes"); print(open(f"{out}/journal-modes.txt").read().rstrip())
 PY
+
+peers_step

@@ -375,6 +375,15 @@ pub fn compare(
             job.cpus_allowed = Some(vec![cpu]);
         }
     }
+    if set
+        .jobs
+        .iter()
+        .any(|j| j.ioengine == EngineName::BorealCluster)
+    {
+        return Err(BenchError::Fio(
+            "--compare-fio has no fio twin for ioengine=boreal-cluster jobs (a commit through six storage nodes); scripts/measure.sh --peers runs them beside their peers (fio's write+fdatasync and random reads, PostgreSQL, etcd)".to_string(),
+        ));
+    }
     let journal_jobs = set
         .jobs
         .iter()

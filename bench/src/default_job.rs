@@ -1,8 +1,9 @@
 //! The embedded default job: what `boreal-bench` runs when it is given no job.
 //!
 //! `cargo run --release -p boreal-bench` with no arguments is the project's "main job":
-//! the four standard device checks (`bench/jobs/default.fio`, compiled in), one after
-//! another, through `ioengine=io_uring`, in about half a minute, on a scratch directory
+//! the four standard device checks (`bench/jobs/default.fio`, compiled in) through
+//! `ioengine=io_uring`, the single-node engine and the six-node cluster, one after
+//! another, in about a minute and a half, on a scratch directory
 //! [`SCRATCH_DIR`] under the current directory. It needs no setup: the directory is
 //! created, the file laid out, and the reports written there ([`JSON_FILE`],
 //! [`HDR_FILE`]). This module owns the job text, the scratch directory and the
@@ -142,7 +143,8 @@ mod tests {
                 .all(|j| j.directory.as_deref() == Some(Path::new(SCRATCH_DIR)) && j.stonewall)
         );
         // Every layer shows against the device: the device checks through boreal's
-        // io_uring runtime first, then the same durable writes through the engine.
+        // io_uring runtime first, then the same durable writes through the engine,
+        // then over the wire to six nodes.
         let engines: Vec<EngineName> = set.jobs.iter().map(|j| j.ioengine).collect();
         assert_eq!(
             engines
@@ -158,7 +160,14 @@ mod tests {
                 .count(),
             2
         );
-        assert_eq!(engines.last(), Some(&EngineName::BorealJournal));
+        assert_eq!(
+            engines
+                .iter()
+                .filter(|e| **e == EngineName::BorealCluster)
+                .count(),
+            3
+        );
+        assert_eq!(engines.last(), Some(&EngineName::BorealCluster));
     }
 
     #[test]

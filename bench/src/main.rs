@@ -274,7 +274,8 @@ JOB OPTIONS (meanings and defaults as in fio's HOWTO):
                    rwmixread rwmixwrite bs (read,write,trim) bsrange bssplit
                    norandommap random_generator random_distribution (random zipf:T
                    pareto:H normal:D, :CENTER) randseed randrepeat
-  engine           ioengine (psync io_uring null boreal-journal tokio-uring glommio;
+  engine           ioengine (psync io_uring null boreal-journal boreal-cluster
+                   tokio-uring glommio;
                    libaio and posixaio run on io_uring, sync/pvsync/vsync on psync)
                    iodepth iodepth_batch_submit direct buffered sync (0 dsync 1) thread
   timing           runtime/timeout time_based ramp_time startdelay (or a range)
@@ -297,7 +298,7 @@ JOB OPTIONS (meanings and defaults as in fio's HOWTO):
   punched hole in a regular file (where fio's trim fails). Verify headers are
   boreal-bench's own (fio cannot verify them, nor boreal-bench fio's).
   boreal-specific:
-    boreal_park_spin=TIME (io_uring and boreal-journal) how long the
+    boreal_park_spin=TIME (io_uring, boreal-journal, boreal-cluster) how long the
                           job's runtime polls for completions before it sleeps in the
                           kernel, while I/O is in flight; 0 never polls (fio does not
                           poll). At most 10ms. Default 50us on a job pinned to one CPU
@@ -333,6 +334,33 @@ BOREAL-JOURNAL (ioengine=boreal-journal, boreal-specific):
     The JSON's per-job boreal.engine_stats has records_acknowledged, records_per_sec,
     redo_payload_bytes, device_bytes_per_redo_byte, journal_batches, journal_syncs,
     records_per_batch, backpressure_waits and more.
+
+BOREAL-CLUSTER (ioengine=boreal-cluster, boreal-specific):
+    Each write I/O is one mini-transaction of boreal_records_per_txn redo records of
+    record_size bytes, committed through boreal's quorum shim on six storage nodes
+    (boreal-node processes on loopback, two per AZ, durable on 4 of 6); it completes
+    when the shim says it committed. iodepth is the number of concurrent transactions
+    (clients). rw=randread (read) is GetPage@LSN at the VDL, the first bs bytes of a
+    page (a volume never written is laid out first, before timing); randrw mixes. bs
+    defaults to records x record_size. fsync/fdatasync/end_fsync are refused.
+    Without boreal_cluster the job starts its own cluster in its directory (DIR/
+    cluster.toml, DIR/nodeN/; size is each node's journal, default 64m, 4 files;
+    the volume is boreal_pgs PGs of 1024 pages of 8 KiB) and stops it at the end;
+    under cargo it builds boreal-node first, else boreal-node must be beside
+    boreal-bench or on PATH.
+    boreal_cluster=FILE   a running cluster's cluster.toml (or its directory), from
+                          `boreal cluster up`: the job uses its volume and leaves it
+                          running. One job at a time per cluster
+    boreal_records_per_txn=N  records per transaction, 1..=1024. Default 4
+    record_size=SIZE      payload bytes per record, at most a page payload. Default
+                          128 (or bs / records when bs is given)
+    boreal_slow_node_ms=MS  the job's own cluster starts node 6 holding each
+                          acknowledgement back MS ms after it is durable (a running
+                          cluster: `boreal cluster up --slow-node 6:MS`). Default 0
+    The JSON's per-job boreal.engine_stats has commits_per_sec, shim_sends_per_commit
+    (network messages the shim sent per transaction), node_device_flushes_per_commit
+    (per node), shim_wire_bytes_per_redo_byte, each node's figures (per_node, from
+    its metrics endpoint), the disk's flushes, and the layer it measured.
 
 HARNESS OPTIONS:
     --output-format=FMT   normal (default), json, or json+ (json with histogram bins);

@@ -15,6 +15,10 @@
 //! interrupts; `/proc/interrupts` gives each one's count per CPU since boot. A CPU
 //! "serves" the device if any of its interrupts landed there. Anything missing (not a
 //! block device, no MSI, no /proc) yields `None`: placement is advice, never an error.
+//!
+//! The same lookup gives the disk under a path and its flush counter ([`disk_of`],
+//! [`disk_flushes`]), which the cluster engine reads to count device flushes per
+//! commit the way `scripts/measure.sh` counts them for its peers.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
@@ -34,10 +38,7 @@ pub struct DeviceIrqs {
 /// The device holding `path` (or its nearest existing ancestor) and the CPUs that took
 /// its interrupts; `None` when that cannot be found out.
 pub fn device_irqs(path: &Path) -> Option<DeviceIrqs> {
-    let existing = path.ancestors().find(|p| p.exists())?;
-    let dev = std::fs::metadata(existing).ok()?.dev();
-    let (major, minor) = split_dev(dev);
-    let sys = std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")).ok()?;
+    let sys = sys_block_dir(path)?;
     let device = whole_disk_name(&sys)?;
     let irqs = msi_irqs(&sys)?;
     let table = std::fs::read_to_string("/proc/interrupts").ok()?;
@@ -47,6 +48,27 @@ pub fn device_irqs(path: &Path) -> Option<DeviceIrqs> {
         irq_names,
         cpus: cpus.into_iter().collect(),
     })
+}
+
+/// The sysfs directory of the block device holding `path` (or its nearest existing
+/// ancestor).
+fn sys_block_dir(path: &Path) -> Option<PathBuf> {
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let dev = std::fs::metadata(existing).ok()?.dev();
+    let (major, minor) = split_dev(dev);
+    std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")).ok()
+}
+
+/// The name of the whole disk holding `path` (`vda` for a file on `/dev/vda1`).
+pub fn disk_of(path: &Path) -> Option<String> {
+    whole_disk_name(&sys_block_dir(path)?)
+}
+
+/// Flush requests the disk `name` completed since boot: field 16 of
+/// `/sys/block/NAME/stat` (kernel 5.5 and later; `None` before, or when unreadable).
+pub fn disk_flushes(name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/sys/block/{name}/stat")).ok()?;
+    text.split_whitespace().nth(15)?.parse().ok()
 }
 
 /// `allowed` reordered: the CPUs not in `irq_cpus` first, then those in it, each part

@@ -24,12 +24,15 @@
 //! `ioengine=boreal-journal` jobs: the same name is the copy's data directory (journal
 //! and page store), `size` is the journal's size (default
 //! [`JOURNAL_BYTES_DEFAULT`]) and, as for files, the bytes of redo a job without
-//! `io_size` or `time_based` writes. Two copies running together never share a
+//! `io_size` or `time_based` writes. `ioengine=boreal-cluster` jobs likewise: the
+//! directory holds the job's six nodes, `size` is each node's journal (default
+//! [`NODE_JOURNAL_BYTES_DEFAULT`]). Two copies running together never share a
 //! directory.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::engine::cluster::NODE_JOURNAL_BYTES_DEFAULT;
 use crate::engine::journal::JOURNAL_BYTES_DEFAULT;
 use crate::error::BenchError;
 use crate::job::kinds::{BorealPlacement, CpusAllowedPolicy};
@@ -81,6 +84,8 @@ pub fn plan(set: &JobSet, available_cpus: &[usize]) -> Result<Vec<JobInstance>, 
             let files = file_names(job, copy);
             let file_lens = if job.ioengine == EngineName::BorealJournal {
                 vec![job.size.unwrap_or(JOURNAL_BYTES_DEFAULT)]
+            } else if job.ioengine == EngineName::BorealCluster {
+                vec![job.size.unwrap_or(NODE_JOURNAL_BYTES_DEFAULT)]
             } else {
                 region_lens(job, copy, &files)?
             };
@@ -118,14 +123,30 @@ pub fn plan(set: &JobSet, available_cpus: &[usize]) -> Result<Vec<JobInstance>, 
         let clash = instances[..i].iter().find(|b| {
             b.group == a.group
                 && b.path == a.path
-                && (a.options.ioengine == EngineName::BorealJournal
-                    || b.options.ioengine == EngineName::BorealJournal)
+                && (a.options.ioengine.owns_data_dir() || b.options.ioengine.owns_data_dir())
         });
+        // Two shims on one running cluster's volume: each open fences the other.
+        let shared_cluster = a.options.boreal_cluster.as_ref().and_then(|c| {
+            instances[..i]
+                .iter()
+                .find(|b| b.group == a.group && b.options.boreal_cluster.as_ref() == Some(c))
+                .map(|b| (c, b))
+        });
+        if let Some((c, b)) = shared_cluster {
+            return Err(BenchError::Job {
+                job: a.options.name.clone(),
+                message: format!(
+                    "the cluster {} is also used by job `{}` at the same time; each job opens the volume with a shim of its own and the later open fences the earlier: run them one after another (stonewall)",
+                    c.display(),
+                    b.options.name
+                ),
+            });
+        }
         if let Some(b) = clash {
             return Err(BenchError::Job {
                 job: a.options.name.clone(),
                 message: format!(
-                    "{} is also used by job `{}` at the same time; a boreal-journal data directory belongs to one job copy: give each job its own `directory` or `filename`",
+                    "{} is also used by job `{}` at the same time; a boreal-journal or boreal-cluster data directory belongs to one job copy: give each job its own `directory` or `filename`",
                     a.path.display(),
                     b.options.name
                 ),

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::affinity;
 use crate::coord::GroupShared;
+use crate::engine::cluster::{ClusterTarget, NODE_JOURNAL_BYTES_DEFAULT};
 use crate::engine::journal::{JOURNAL_BYTES_DEFAULT, JournalTarget};
 use crate::engine::{EngineTarget, open_engine};
 use crate::error::BenchError;
@@ -65,6 +66,15 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
     }
     let mut instances = plan(&set, &cpus)?;
     crate::memory::check(&instances, crate::memory::available_bytes())?;
+    // A job that starts its own cluster runs boreal-node: found (or built, under
+    // cargo) now, so a missing binary stops the run before anything is measured.
+    if set
+        .jobs
+        .iter()
+        .any(|j| j.ioengine == EngineName::BorealCluster && j.boreal_cluster.is_none())
+    {
+        crate::engine::cluster::local::node_bin()?;
+    }
     // Every log file is created now: a log that cannot be written stops the run before
     // anything is laid out or measured.
     let mut logs = instances
@@ -75,8 +85,8 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
     note_engine_aliases(&set);
 
     let mut extents: BTreeMap<PathBuf, u64> = BTreeMap::new();
-    // A boreal-journal job's path is its data directory: the engine creates and
-    // pre-writes what it needs when it opens, before the start barrier. The null
+    // A boreal-journal or boreal-cluster job's path is its data directory: the engine
+    // creates and pre-writes what it needs when it opens, before the start barrier. The null
     // engine has no files; create_on_open jobs are not laid out (fio's meaning).
     for inst in instances
         .iter()
@@ -244,6 +254,7 @@ fn job_thread(
                 copy_data: job.verify.is_some(),
                 writes: job.rw.writes() || job.rw.trims() || job.end_fsync,
                 trims: job.rw.trims(),
+                reads: job.rw.reads(),
                 bs: job.bs,
                 iodepth: job.iodepth,
                 cpu: match inst.cpus.as_deref() {
@@ -257,6 +268,16 @@ fn job_thread(
                     pipeline_depth: job.boreal_pipeline_depth,
                     coalesce_pace: job.boreal_coalesce_pace,
                     journal_bytes: job.size.unwrap_or(JOURNAL_BYTES_DEFAULT),
+                },
+                cluster: ClusterTarget {
+                    records_per_txn: job.records_per_txn(),
+                    record_size: job.cluster_record_size(),
+                    pgs: job.boreal_pgs,
+                    journal_bytes: job.size.unwrap_or(NODE_JOURNAL_BYTES_DEFAULT),
+                    slow_node: std::time::Duration::from_millis(
+                        job.boreal_slow_node_ms.unwrap_or(0),
+                    ),
+                    running: job.boreal_cluster.clone(),
                 },
                 park_spin: job.boreal_park_spin,
             },

@@ -1,8 +1,8 @@
 //! Behaviour: `boreal-bench` with no arguments runs the embedded default job (the four
 //! standard device checks through io_uring, then two durable-append jobs through the
-//! single-node engine, one after another) in
+//! single-node engine, then three jobs on a six-node cluster, one after another) in
 //! `target/boreal-bench/`, writes its JSON and HdrHistogram log there and ends with the
-//! command that renders the report. The full job takes half a minute, so the binary is
+//! command that renders the report. The full job takes a minute and a half, so the binary is
 //! run here with `BOREAL_BENCH_DEFAULT_SCALE=smoke`, which shrinks every check.
 
 use std::process::Command;
@@ -14,7 +14,7 @@ use boreal_bench::plan::plan;
 use serde_json::Value;
 
 #[test]
-fn default_parses_and_plans_six_jobs_in_turn() {
+fn default_parses_and_plans_nine_jobs_in_turn() {
     let set = build_jobs(&default_job::sections().unwrap(), &[]).unwrap();
     let shape: Vec<(Rw, u64, u32, u32)> = set
         .jobs
@@ -30,25 +30,32 @@ fn default_parses_and_plans_six_jobs_in_turn() {
             (Rw::Write, 128 << 10, 32, 0),
             (Rw::Write, 4096, 1, 0),
             (Rw::Write, 128, 256, 0),
+            (Rw::Write, 512, 64, 0),
+            (Rw::Write, 512, 64, 0),
+            (Rw::RandRead, 4096, 32, 0),
         ]
     );
     for (i, j) in set.jobs.iter().enumerate() {
-        let engine = if i < 4 {
-            EngineName::IoUring
-        } else {
-            EngineName::BorealJournal
+        let engine = match i {
+            0..4 => EngineName::IoUring,
+            4..6 => EngineName::BorealJournal,
+            _ => EngineName::BorealCluster,
         };
         assert_eq!(j.ioengine, engine);
         // Device checks bypass the page cache; the engine always writes O_DIRECT.
         assert_eq!(j.direct, i < 4);
         assert!(j.time_based && j.stonewall);
-        assert_eq!(j.size, Some(256 << 20));
+        // The cluster's `size` is each node's journal.
+        let size = if i < 6 { 256 << 20 } else { 64 << 20 };
+        assert_eq!(j.size, Some(size));
         assert_eq!(j.runtime, Some(Duration::from_secs(6)));
         assert_eq!(j.ramp_time, Duration::from_secs(2));
     }
     let instances = plan(&set, &[0, 1]).unwrap();
     let groups: Vec<u32> = instances.iter().map(|i| i.group).collect();
-    assert_eq!(groups, [0, 1, 2, 3, 4, 5], "one after another");
+    assert_eq!(groups, [0, 1, 2, 3, 4, 5, 6, 7, 8], "one after another");
+    assert_eq!(set.jobs[7].boreal_slow_node_ms, Some(5));
+    assert_eq!(set.jobs[6].records_per_txn(), 4);
     assert!(
         instances
             .iter()
@@ -73,7 +80,7 @@ fn no_arguments_runs_the_default_in_target_and_says_how_to_render_it() {
         stderr.contains(&scratch.display().to_string()),
         "says where: {stderr}"
     );
-    assert!(stdout.contains("Run status group 5"), "{stdout}");
+    assert!(stdout.contains("Run status group 8"), "{stdout}");
     assert!(
         stdout.starts_with("write-4k-fdatasync-qd1: (g=0)"),
         "{stdout}"
@@ -90,19 +97,28 @@ fn no_arguments_runs_the_default_in_target_and_says_how_to_render_it() {
         .iter()
         .map(|j| j["groupid"].as_u64().unwrap())
         .collect();
-    assert_eq!(ids, [0, 1, 2, 3, 4, 5]);
+    assert_eq!(ids, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
     let depths: Vec<u64> = jobs
         .iter()
         .map(|j| j["boreal"]["iodepth_effective"].as_u64().unwrap())
         .collect();
-    assert_eq!(depths, [1, 32, 32, 32, 1, 256]);
-    for j in &jobs[4..] {
+    assert_eq!(depths, [1, 32, 32, 32, 1, 256, 64, 64, 32]);
+    for j in &jobs[4..6] {
         let acked = j["boreal"]["engine_stats"]["records_acknowledged"].as_u64();
         assert!(
             acked.unwrap_or(0) > 0,
             "the engine acknowledged records: {j}"
         );
     }
+    for j in &jobs[6..8] {
+        let s = &j["boreal"]["engine_stats"];
+        assert!(
+            s["commits"].as_u64().unwrap_or(0) > 0,
+            "the cluster committed: {j}"
+        );
+        assert_eq!(s["nodes_read"].as_u64(), Some(6), "{s}");
+    }
+    assert!(jobs[8]["read"]["total_ios"].as_u64().unwrap() > 0);
     assert!(jobs[0]["sync"]["total_ios"].as_u64().unwrap() > 0);
     assert!(
         jobs[1]["read"]["clat_ns"]["bins"].is_object(),
@@ -127,7 +143,7 @@ fn default_job_with_json_on_stdout_prints_only_json() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
-    assert_eq!(report["jobs"].as_array().unwrap().len(), 6);
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 9);
 }
 
 #[test]

@@ -178,7 +178,7 @@ fn boreal_park_spin_is_a_time_for_boreal_engines_only() {
     assert_eq!(jobs("[a]\nsize=1m\n").jobs[0].boreal_park_spin, None);
     let e = error("[a]\nsize=1m\nboreal_park_spin=50us\n");
     assert!(
-        e.contains("only to ioengine=io_uring and ioengine=boreal-journal"),
+        e.contains("only to ioengine=io_uring, boreal-journal and boreal-cluster"),
         "{e}"
     );
     let e = error("[a]\nioengine=io_uring\nsize=1m\nboreal_park_spin=11ms\n");

@@ -142,7 +142,9 @@ fn queue_does_not_submit_commit_enters_once_getevents_returns_buffers() {
             bs: 4096,
             iodepth: 4,
             cpu: Some(0),
+            reads: true,
             journal: Default::default(),
+            cluster: Default::default(),
             park_spin: None,
         },
     )

@@ -88,6 +88,9 @@ pub const PEERS_MAX: usize = 64;
 /// Longest gossip interval, in milliseconds (a minute: longer leaves holes open for
 /// longer than any operator would want).
 pub const GOSSIP_INTERVAL_MS_MAX: u64 = 60_000;
+/// Longest a node may be told to hold back its append acknowledgements
+/// (`ack_delay_us`, a slow node made on purpose for measurements), µs: one second.
+pub const ACK_DELAY_US_MAX: u64 = 1_000_000;
 /// Most record bytes one core fetches from peers in one gossip round: 4 MiB, about
 /// 40 MB/s per core at the default 100 ms interval, so repair never crowds out the
 /// shim's appends (those are what it competes with for the journal).

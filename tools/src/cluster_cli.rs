@@ -15,6 +15,20 @@ const EXIT_FAILED: u8 = 1;
 /// Exit code when there is no cluster, or the arguments make none.
 const EXIT_NO_CLUSTER: u8 = 2;
 
+/// `--slow-node ID:MS`: a node id and the milliseconds it holds acknowledgements back.
+fn parse_slow_node(s: &str) -> Result<(u32, u64), String> {
+    let (id, ms) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: expected ID:MS, as 6:5 (node 6, 5 ms)"))?;
+    let id = id
+        .parse()
+        .map_err(|_| format!("{id:?}: a node id (a number from 1)"))?;
+    let ms = ms
+        .parse()
+        .map_err(|_| format!("{ms:?}: milliseconds (a whole number)"))?;
+    Ok((id, ms))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Start a local cluster in DIR and return once every node answers.
@@ -76,6 +90,11 @@ pub enum ClusterCommand {
         /// Seconds to wait for every node to answer.
         #[arg(long, value_name = "S", default_value_t = 60)]
         start_timeout: u64,
+        /// Make node ID slow on purpose: it holds each acknowledgement back MS
+        /// milliseconds after the append is durable (its ack_delay_us), to see what one
+        /// slow member costs a commit (boreal-bench's boreal-cluster jobs report it).
+        #[arg(long, value_name = "ID:MS", value_parser = parse_slow_node)]
+        slow_node: Option<(u32, u64)>,
     },
     /// Show each node of the cluster in DIR: running or not, answering, and per
     /// segment its epoch, SCL, materialized LSN, min read point, backlog and holes.
@@ -187,6 +206,7 @@ pub fn run(command: ClusterCommand) -> ExitCode {
             pgs,
             lal,
             start_timeout,
+            slow_node,
         } => {
             let mut spec = ClusterSpec::new(dir);
             spec.nodes = nodes;
@@ -201,6 +221,7 @@ pub fn run(command: ClusterCommand) -> ExitCode {
             spec.volume.pgs = pgs;
             spec.volume.lal = lal;
             spec.start_timeout = Duration::from_secs(start_timeout);
+            spec.slow_node = slow_node.map(|(id, ms)| (id, ms.saturating_mul(1000)));
             match cluster::up(&spec) {
                 Ok(f) => print_or_fail("up", |out| words::write_up(out, &f)),
                 Err(e) => fail("up", &e),
@@ -307,4 +328,18 @@ fn cmd_fail(what: &str, e: &CmdError) -> ExitCode {
         CmdError::Output(_) => EXIT_FAILED,
         _ => EXIT_NO_CLUSTER,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_slow_node;
+
+    #[test]
+    fn slow_node_is_an_id_and_milliseconds() {
+        assert_eq!(parse_slow_node("6:5"), Ok((6, 5)));
+        for bad in ["6", "x:5", "6:fast", "6:-1"] {
+            let e = parse_slow_node(bad).unwrap_err();
+            assert!(e.contains('"'), "{bad}: {e}");
+        }
+    }
 }

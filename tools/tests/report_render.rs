@@ -106,9 +106,15 @@ fn text_table_and_binary() {
         header.starts_with("job") && header.ends_with("sync p99 µs"),
         "{header}"
     );
+    let (figures, layers) = text.split_once("layers side by side:").expect("{text}");
     assert_eq!(
-        text.lines().filter(|l| l.starts_with("mixed ")).count(),
+        figures.lines().filter(|l| l.starts_with("mixed ")).count(),
         2,
+        "{text}"
+    );
+    // The job as a layer: what it measured, from its own options.
+    assert!(
+        layers.contains("mixed  device: psync randrw bs=4k depth 1, fdatasync every 4"),
         "{text}"
     );
 

@@ -38,6 +38,10 @@
 //!   the same runtime; `getevents` drives that executor until `min` appends are
 //!   acknowledged. Writes only (GetPage@LSN reads come later).
 //!
+//! - `boreal-cluster` ([`cluster`]): each write is one mini-transaction committed
+//!   through boreal's quorum shim on six storage nodes (4 of 6 durable), each read one
+//!   GetPage@LSN at the VDL; the job starts its own six nodes in its directory.
+//!
 //! - `null` ([`null`]): no I/O; every I/O completes at `getevents` (fio's null
 //!   engine: what the harness itself costs).
 //!
@@ -49,15 +53,13 @@
 //! engine does them: `BLKDISCARD` on a block device, a punched hole in a regular file
 //! ([`trim_file`]).
 //!
-//! Engines planned:
-//! - the cluster engine: the journal engine's appends going through the quorum shim to
-//!   six storage nodes.
-//!
 //! Engine-specific figures (records/s, device bytes per redo byte, …) go into
 //! [`IoEngine::extra_stats`] and appear in the JSON under each job's `"boreal"` object.
 //! The harness calls [`IoEngine::measure_start`] just before it queues the first I/O it
 //! counts (after `ramp_time`), so an engine can take its counters' baseline there.
 
+pub mod cluster;
+pub mod counting;
 #[cfg(feature = "glommio")]
 pub mod glommio;
 pub mod journal;
@@ -160,6 +162,8 @@ pub struct EngineTarget {
     pub writes: bool,
     /// The job trims (an async engine opens std handles for its synchronous trims).
     pub trims: bool,
+    /// The job reads (the cluster engine lays its volume out first).
+    pub reads: bool,
     /// Block size of the job, bytes.
     pub bs: u64,
     /// `iodepth` as asked; an engine may support less (see [`IoEngine::depth_max`]).
@@ -170,6 +174,9 @@ pub struct EngineTarget {
     /// `boreal-journal` settings (ignored by the other engines); `path` is then the
     /// job's data directory.
     pub journal: journal::JournalTarget,
+    /// `boreal-cluster` settings (ignored by the other engines); `path` is then the
+    /// directory the job's cluster runs in.
+    pub cluster: cluster::ClusterTarget,
     /// `boreal_park_spin` of the runtime of the `io_uring` and `boreal-journal`
     /// engines; `None`: see [`EngineTarget::park_spin`].
     pub park_spin: Option<std::time::Duration>,
@@ -246,6 +253,7 @@ pub fn open_engine(
         EngineName::IoUring => Ok(Box::new(uring::UringEngine::open(target)?)),
         EngineName::Null => Ok(Box::new(null::NullEngine::open(target))),
         EngineName::BorealJournal => Ok(Box::new(journal::JournalEngine::open(target)?)),
+        EngineName::BorealCluster => Ok(Box::new(cluster::ClusterEngine::open(target)?)),
         #[cfg(feature = "tokio-uring")]
         EngineName::TokioUring => Ok(Box::new(tokio_uring::TokioUringEngine::open(target)?)),
         #[cfg(feature = "glommio")]

@@ -158,6 +158,9 @@ pub enum EngineName {
     /// `boreal-journal`: durable appends of redo records to a core of boreal's storage
     /// engine (journal, hot log, coalescer, page store). boreal-specific.
     BorealJournal,
+    /// `boreal-cluster`: mini-transactions committed through boreal's quorum shim on
+    /// six storage nodes, and GetPage@LSN reads. boreal-specific.
+    BorealCluster,
     /// `tokio-uring`: the tokio-uring crate's runtime (cargo feature `tokio-uring`).
     TokioUring,
     /// `glommio`: the glommio crate's runtime (cargo feature `glommio`).
@@ -172,6 +175,7 @@ impl EngineName {
             EngineName::IoUring => "io_uring",
             EngineName::Null => "null",
             EngineName::BorealJournal => "boreal-journal",
+            EngineName::BorealCluster => "boreal-cluster",
             EngineName::TokioUring => "tokio-uring",
             EngineName::Glommio => "glommio",
         }
@@ -183,9 +187,18 @@ impl EngineName {
     }
 
     /// True when the engine reads and writes a file of the job (null does no I/O; the
-    /// journal engine's path is a data directory).
+    /// journal and cluster engines' path is a data directory).
     pub fn uses_files(self) -> bool {
-        !matches!(self, EngineName::Null | EngineName::BorealJournal)
+        !matches!(
+            self,
+            EngineName::Null | EngineName::BorealJournal | EngineName::BorealCluster
+        )
+    }
+
+    /// True when the job's path is a data directory the engine owns (one job copy at a
+    /// time): `boreal-journal` and `boreal-cluster`.
+    pub fn owns_data_dir(self) -> bool {
+        matches!(self, EngineName::BorealJournal | EngineName::BorealCluster)
     }
 }
 

@@ -7,6 +7,7 @@
 //! (`boreal-bench jobs/x.fio --size=1m --runtime=1`). Nothing here does I/O except
 //! reading the job file.
 
+pub mod cluster;
 pub mod expand;
 pub mod kinds;
 pub mod options;
@@ -148,6 +149,9 @@ pub fn build_jobs(sections: &[RawSection], overrides: &[RawOption]) -> Result<Jo
             job: "(none)".to_string(),
             message: "no job given: name one in a job file section or with --name=NAME".to_string(),
         });
+    }
+    for job in &mut jobs {
+        job.apply_cluster_defaults();
     }
     for (index, job) in jobs.iter().enumerate() {
         job.validate()?;

@@ -120,6 +120,9 @@ pub const SUPPORTED_OPTIONS: &[&str] = &[
     "boreal_pipeline_depth",
     "boreal_coalesce_pace",
     "boreal_park_spin",
+    "boreal_records_per_txn",
+    "boreal_slow_node_ms",
+    "boreal_cluster",
 ];
 
 /// fio's default `percentile_list`.
@@ -334,6 +337,20 @@ pub struct JobOptions {
     /// I/O is in flight (`RuntimeConfig::park_spin`); 0 never polls, as fio does not.
     /// At most 10 ms. Default: the runtime's (50 µs).
     pub boreal_park_spin: Option<Duration>,
+    /// `boreal_records_per_txn` (boreal-specific, `boreal-cluster` only): redo records
+    /// of each write transaction, 1..=1024. Default 4.
+    pub boreal_records_per_txn: Option<u32>,
+    /// `boreal_slow_node_ms` (boreal-specific, `boreal-cluster` only): one of the six
+    /// nodes holds its acknowledgements back this many ms after each append is
+    /// durable, 0..=1000. Default 0 (no slow node).
+    pub boreal_slow_node_ms: Option<u64>,
+    /// `boreal_cluster` (boreal-specific, `boreal-cluster` only): a running cluster's
+    /// `cluster.toml` (or its directory), from `boreal cluster up`; the job uses it and
+    /// leaves it running. Default: the job starts its own in its directory.
+    pub boreal_cluster: Option<PathBuf>,
+    /// `bs`, `bsrange` or `bssplit` was given (a `boreal-cluster` job without it gets
+    /// `bs` = records × `record_size`).
+    pub bs_given: bool,
     /// The options as written (`key`, `value`), for the JSON's `job options` echo.
     pub echo: Vec<(String, String)>,
 }
@@ -440,6 +457,10 @@ impl JobOptions {
             boreal_pipeline_depth: None,
             boreal_coalesce_pace: None,
             boreal_park_spin: None,
+            boreal_records_per_txn: None,
+            boreal_slow_node_ms: None,
+            boreal_cluster: None,
+            bs_given: false,
             echo: Vec::new(),
         }
     }
@@ -472,6 +493,7 @@ impl JobOptions {
     }
 
     fn set_block_sizes(&mut self, sizes: [Option<BlockSize>; 3]) {
+        self.bs_given = true;
         for (slot, size) in self.block_sizes.iter_mut().zip(sizes) {
             if let Some(size) = size {
                 *slot = size;
@@ -699,6 +721,15 @@ impl JobOptions {
             "boreal_coalesce_pace" => {
                 self.boreal_coalesce_pace = Some(value.int_in(0, 100)? as u32);
             }
+            "boreal_records_per_txn" => {
+                let max = u64::from(crate::engine::cluster::RECORDS_PER_TXN_MAX);
+                self.boreal_records_per_txn = Some(value.int_in(1, max)? as u32);
+            }
+            "boreal_slow_node_ms" => {
+                let max = crate::engine::cluster::SLOW_NODE_MS_MAX;
+                self.boreal_slow_node_ms = Some(value.int_in(0, max)?);
+            }
+            "boreal_cluster" => self.boreal_cluster = Some(PathBuf::from(value.text()?)),
             "boreal_park_spin" => {
                 let spin = value.time()?;
                 if spin > PARK_SPIN_MAX {
@@ -755,11 +786,12 @@ impl JobOptions {
             "libaio" | "posixaio" => (EngineName::IoUring, Some(text)),
             "null" => (EngineName::Null, None),
             "boreal-journal" => (EngineName::BorealJournal, None),
+            "boreal-cluster" => (EngineName::BorealCluster, None),
             "tokio-uring" => (EngineName::TokioUring, None),
             "glommio" => (EngineName::Glommio, None),
             _ => {
                 return value.bad(
-                    "allowed engines are psync (also for sync, pvsync, vsync), io_uring (also for libaio, posixaio), null, boreal-journal, tokio-uring and glommio",
+                    "allowed engines are psync (also for sync, pvsync, vsync), io_uring (also for libaio, posixaio), null, boreal-journal, boreal-cluster, tokio-uring and glommio",
                 );
             }
         };

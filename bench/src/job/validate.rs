@@ -90,11 +90,11 @@ impl JobOptions {
         if self.boreal_park_spin.is_some()
             && !matches!(
                 self.ioengine,
-                EngineName::IoUring | EngineName::BorealJournal
+                EngineName::IoUring | EngineName::BorealJournal | EngineName::BorealCluster
             )
         {
             return fail(format!(
-                "`boreal_park_spin` applies only to ioengine=io_uring and ioengine=boreal-journal (this job uses {})",
+                "`boreal_park_spin` applies only to ioengine=io_uring, boreal-journal and boreal-cluster (this job uses {})",
                 self.ioengine.as_str()
             ));
         }
@@ -105,6 +105,19 @@ impl JobOptions {
             );
         }
         self.validate_verify()?;
+        if self.ioengine != EngineName::BorealCluster
+            && (self.boreal_records_per_txn.is_some()
+                || self.boreal_slow_node_ms.is_some()
+                || self.boreal_cluster.is_some())
+        {
+            return fail(format!(
+                "`boreal_records_per_txn`, `boreal_slow_node_ms` and `boreal_cluster` apply only to ioengine=boreal-cluster (this job uses {})",
+                self.ioengine.as_str()
+            ));
+        }
+        if self.ioengine == EngineName::BorealCluster {
+            return self.validate_cluster();
+        }
         if self.ioengine == EngineName::BorealJournal {
             return self.validate_journal();
         }
@@ -115,7 +128,7 @@ impl JobOptions {
             || self.boreal_coalesce_pace.is_some()
         {
             return fail(format!(
-                "`record_size`, `boreal_durability`, `boreal_pgs`, `boreal_pipeline_depth` and `boreal_coalesce_pace` apply only to ioengine=boreal-journal (this job uses {})",
+                "`record_size`, `boreal_durability`, `boreal_pgs`, `boreal_pipeline_depth` and `boreal_coalesce_pace` apply only to ioengine=boreal-journal (`record_size` and `boreal_pgs` to boreal-cluster too; this job uses {})",
                 self.ioengine.as_str()
             ));
         }
@@ -123,7 +136,7 @@ impl JobOptions {
     }
 
     /// True when an I/O's size is picked per I/O (`bsrange`, `bssplit`).
-    fn is_mixed_size(&self) -> bool {
+    pub(crate) fn is_mixed_size(&self) -> bool {
         self.block_sizes
             .iter()
             .any(|b| !matches!(b, BlockSize::Fixed(_)))

@@ -103,6 +103,10 @@ pub struct ClusterSpec {
     pub detach: bool,
     /// The volume the cluster serves (recorded in `cluster.toml` for shims).
     pub volume: VolumeShape,
+    /// One node made slow on purpose: (node id, µs it holds each acknowledgement back
+    /// after the append is durable, its `ack_delay_us`). Shows what one slow member
+    /// costs a commit. Default `None`.
+    pub slow_node: Option<(u32, u64)>,
 }
 
 impl ClusterSpec {
@@ -123,6 +127,7 @@ impl ClusterSpec {
             start_timeout: Duration::from_secs(60),
             detach: true,
             volume: VolumeShape::default(),
+            slow_node: None,
         }
     }
 
@@ -159,6 +164,14 @@ impl ClusterSpec {
             return bad(format!(
                 "base_port = {}: use a port of 1024 or more (or 0 to find a free range)",
                 self.base_port
+            ));
+        }
+        if let Some((id, _)) = self.slow_node
+            && !(1..=self.nodes).contains(&id)
+        {
+            return bad(format!(
+                "slow node {id}: the cluster's nodes are 1..={}",
+                self.nodes
             ));
         }
         // Each node's configuration, with the node's own checks, and the volume on
@@ -218,6 +231,11 @@ impl ClusterSpec {
                 c.journal.file_mib = self.journal_file_mib;
                 c.engine.backlog_mib = self.backlog_mib;
                 c.engine.page_cache_mib = self.page_cache_mib;
+                if let Some((id, delay_us)) = self.slow_node
+                    && id == node_id
+                {
+                    c.ack_delay_us = delay_us;
+                }
                 NodePlan {
                     node_id,
                     ports: (0..self.cores_per_node)
@@ -315,17 +333,24 @@ mod tests {
         let plan = s.plan(7400);
         assert_eq!(plan[1].ports, [7403, 7404]);
         assert_eq!(plan[1].config.metrics.unwrap().port(), 7405);
+        let mut s = ClusterSpec::new("/tmp/c");
+        s.slow_node = Some((6, 5000));
+        s.validate().unwrap();
+        let delays: Vec<u64> = s.plan(7400).iter().map(|p| p.config.ack_delay_us).collect();
+        assert_eq!(delays, [0, 0, 0, 0, 0, 5000]);
     }
 
     #[test]
     fn bad_specs_are_refused_naming_the_field() {
         type Change = fn(&mut ClusterSpec);
-        let cases: [(Change, &str); 5] = [
+        let cases: [(Change, &str); 7] = [
             (|s| s.nodes = 5, "nodes = 5"),
             (|s| s.cores_per_node = 0, "cores_per_node"),
             (|s| s.base_port = 65530, "base_port = 65530"),
             (|s| s.backlog_mib = 64, "backlog"),
             (|s| s.volume.page_size = 1000, "page_size"),
+            (|s| s.slow_node = Some((7, 5000)), "slow node 7"),
+            (|s| s.slow_node = Some((6, 2_000_000)), "ack_delay_us"),
         ];
         for (change, want) in cases {
             let mut s = ClusterSpec::new("/tmp/c");

@@ -16,7 +16,7 @@ use boreal_engine::limits::PARK_SPIN_MAX;
 use boreal_engine::node::EngineConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::limits::{AZ_BYTES_MAX, CORES_MAX, GOSSIP_INTERVAL_MS_MAX, PEERS_MAX};
+use crate::limits::{ACK_DELAY_US_MAX, AZ_BYTES_MAX, CORES_MAX, GOSSIP_INTERVAL_MS_MAX, PEERS_MAX};
 
 /// A storage node's configuration. See the module docs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +74,13 @@ pub struct NodeConfig {
     /// before it trusts that a peer's higher SCL is not just an append still in flight
     /// here. Default 100, at most 60,000.
     pub gossip_interval_ms: u64,
+    /// Holds every append acknowledgement back this long after the append is durable,
+    /// in microseconds: a slow node made on purpose, so a benchmark can show what one
+    /// slow member of a PG costs a commit (`boreal-bench`'s `boreal_slow_node_ms`).
+    /// The records are durable as fast as ever; only their acknowledgements (and the
+    /// answers queued behind them on the connection) wait. 0 holds nothing back.
+    /// Default 0, at most 1,000,000 (one second).
+    pub ack_delay_us: u64,
     /// Each core's journal.
     pub journal: JournalSection,
     /// Each core's engine (backlog, page cache, coalescer).
@@ -141,6 +148,7 @@ impl Default for NodeConfig {
             shutdown_timeout_ms: 1500,
             peers: Vec::new(),
             gossip_interval_ms: 100,
+            ack_delay_us: 0,
             journal: JournalSection::default(),
             engine: EngineSection::default(),
         }
@@ -223,6 +231,12 @@ impl NodeConfig {
                 self.gossip_interval_ms
             ));
         }
+        if self.ack_delay_us > ACK_DELAY_US_MAX {
+            return Err(format!(
+                "ack_delay_us = {}: at most {ACK_DELAY_US_MAX} (one second; 0 holds nothing back)",
+                self.ack_delay_us
+            ));
+        }
         if self.journal.file_mib == 0 {
             return Err("journal.file_mib = 0: at least 1".into());
         }
@@ -244,6 +258,11 @@ impl NodeConfig {
     /// How often gossip runs, `None` when it is off.
     pub fn gossip_interval(&self) -> Option<Duration> {
         (self.gossip_interval_ms > 0).then(|| Duration::from_millis(self.gossip_interval_ms))
+    }
+
+    /// How long acknowledgements are held back after the append is durable.
+    pub fn ack_delay(&self) -> Duration {
+        Duration::from_micros(self.ack_delay_us)
     }
 
     /// The directory of core `core`.
@@ -328,6 +347,7 @@ mod tests {
             ("peers = [\"127.0.0.1:7400\", \"127.0.0.1:7400\"]", "twice"),
             ("peers = [\"127.0.0.1:0\"]", "port 0"),
             ("gossip_interval_ms = 3600000", "gossip_interval_ms"),
+            ("ack_delay_us = 2000000", "ack_delay_us"),
         ];
         for (text, field) in bad {
             let c = NodeConfig::from_toml(text).unwrap();

@@ -65,6 +65,15 @@ enum Entry {
     },
     /// An encoded answer frame.
     Ready(Vec<u8>),
+    /// An append's encoded acknowledgement, held back until `release` (the node's
+    /// `ack_delay_us`: a slow node made on purpose); counted in the metrics when sent.
+    Delayed {
+        frame: Vec<u8>,
+        release: Instant,
+        started: Instant,
+        records: u32,
+        bytes: u64,
+    },
 }
 
 /// What the reader and the writer of one connection share.
@@ -313,11 +322,20 @@ impl<I: Io + 'static> Reader<I> {
                 let appended = engine.append(b.pg, b.epoch, &scratch).await;
                 match appended {
                     Ok(ack) => {
-                        self.count_append(started, records, bytes);
-                        self.conn.push(Entry::Ready(encode(
-                            Message::AppendAck(wire_ack(b.pg, &ack)),
-                            id,
-                        )));
+                        let frame = encode(Message::AppendAck(wire_ack(b.pg, &ack)), id);
+                        let delay = self.ctx.ack_delay.get();
+                        if delay.is_zero() {
+                            self.count_append(started, records, bytes);
+                            self.conn.push(Entry::Ready(frame));
+                        } else {
+                            self.conn.push(Entry::Delayed {
+                                frame,
+                                release: self.ctx.io.now().saturating_add(delay),
+                                started,
+                                records,
+                                bytes,
+                            });
+                        }
                     }
                     Err(e) => self.refuse_engine(id, b.pg, &e),
                 }
@@ -476,59 +494,153 @@ fn recycle<'b>(mut v: Vec<Redo<'_>>) -> Vec<Redo<'b>> {
         .collect()
 }
 
+/// Behind an acknowledgement held back (`ack_delay_us`), turns every append that is
+/// durable by now into its held acknowledgement, released the delay from now, so each
+/// waits the delay from when it turned durable rather than from when the one before it
+/// left (which would let one connection acknowledge only one append per delay). An
+/// append that failed becomes its refusal, sent in its turn. Stops at the first append
+/// still pending (its waker is registered).
+fn stamp_durable<I: Io + 'static>(
+    ctx: &CoreCtx<I>,
+    q: &mut VecDeque<Entry>,
+    cx: &mut std::task::Context<'_>,
+) {
+    let release = ctx.io.now().saturating_add(ctx.ack_delay.get());
+    for entry in q.iter_mut().skip(1) {
+        let Entry::Append {
+            id,
+            pg,
+            pending,
+            started,
+            records,
+            bytes,
+        } = entry
+        else {
+            continue;
+        };
+        let (id, pg, started, records, bytes) = (*id, *pg, *started, *records, *bytes);
+        *entry = match ctx.engine.poll_append(pending, cx) {
+            Poll::Pending => return,
+            Poll::Ready(Ok(ack)) => Entry::Delayed {
+                frame: encode(Message::AppendAck(wire_ack(pg, &ack)), id),
+                release,
+                started,
+                records,
+                bytes,
+            },
+            Poll::Ready(Err(e)) => {
+                let reason = reason_of(&e, pg);
+                ctx.count_refusal(&reason);
+                let text = e.to_string();
+                Entry::Ready(encode(
+                    Message::Refusal(Refusal {
+                        reason,
+                        text: clip_text(&text),
+                    }),
+                    id,
+                ))
+            }
+        };
+    }
+}
+
+/// What the writer does next.
+enum Next {
+    /// Send what was gathered.
+    Send,
+    /// Nothing to send until this time: the acknowledgement at the front is held back
+    /// (`ack_delay_us`).
+    Hold(Instant),
+    /// The reader ended and everything is answered.
+    Finished,
+}
+
 /// Sends the connection's answers: the ordered ones as they complete (oldest first),
 /// the others as they come; ends once the reader ended and everything is answered, or
-/// a send fails.
+/// a send fails. With `ack_delay_us` set, an acknowledgement leaves no earlier than that
+/// long after its append turned durable, and what is ordered behind it waits for it.
 async fn write_loop<I: Io + 'static>(ctx: Rc<CoreCtx<I>>, conn: Rc<Conn>, stream: Rc<I::Stream>) {
     let mut out: Vec<u8> = Vec::with_capacity(SEND_BYTES);
     let mut sbuf = Some(DmaBuf::zeroed(SEND_BYTES));
     loop {
-        let finished = poll_fn(|cx| {
+        let next = poll_fn(|cx| {
+            let mut hold = None;
             {
                 let mut q = conn.ordered.borrow_mut();
                 while out.len() < SEND_BYTES {
-                    match q.front_mut() {
-                        Some(Entry::Append {
+                    let Some(entry) = q.front_mut() else { break };
+                    match entry {
+                        Entry::Append {
                             id,
                             pg,
                             pending,
                             started,
                             records,
                             bytes,
-                        }) => match ctx.engine.poll_append(pending, cx) {
-                            Poll::Pending => break,
-                            Poll::Ready(r) => {
-                                let frame = match r {
-                                    Ok(ack) => {
-                                        count_append(&ctx, *started, *records, *bytes);
-                                        Message::AppendAck(wire_ack(*pg, &ack))
-                                            .encode(*id, &mut out)
-                                            .map(|_| ())
-                                    }
-                                    Err(e) => {
-                                        let reason = reason_of(&e, *pg);
-                                        ctx.count_refusal(&reason);
-                                        let text = e.to_string();
-                                        Message::Refusal(Refusal {
-                                            reason,
-                                            text: clip_text(&text),
-                                        })
-                                        .encode(*id, &mut out)
-                                        .map(|_| ())
-                                    }
-                                };
-                                if let Err(e) = frame {
-                                    panic!("the node built an answer it cannot encode: {e}");
+                        } => {
+                            let polled = ctx.engine.poll_append(pending, cx);
+                            let (id, pg, started, records, bytes) =
+                                (*id, *pg, *started, *records, *bytes);
+                            let delay = ctx.ack_delay.get();
+                            let frame = match polled {
+                                Poll::Pending => break,
+                                Poll::Ready(Ok(ack)) if !delay.is_zero() => {
+                                    // Held back: it waits at the front, in order.
+                                    *entry = Entry::Delayed {
+                                        frame: encode(Message::AppendAck(wire_ack(pg, &ack)), id),
+                                        release: ctx.io.now().saturating_add(delay),
+                                        started,
+                                        records,
+                                        bytes,
+                                    };
+                                    continue;
                                 }
-                                q.pop_front();
+                                Poll::Ready(Ok(ack)) => {
+                                    count_append(&ctx, started, records, bytes);
+                                    Message::AppendAck(wire_ack(pg, &ack))
+                                        .encode(id, &mut out)
+                                        .map(|_| ())
+                                }
+                                Poll::Ready(Err(e)) => {
+                                    let reason = reason_of(&e, pg);
+                                    ctx.count_refusal(&reason);
+                                    let text = e.to_string();
+                                    Message::Refusal(Refusal {
+                                        reason,
+                                        text: clip_text(&text),
+                                    })
+                                    .encode(id, &mut out)
+                                    .map(|_| ())
+                                }
+                            };
+                            if let Err(e) = frame {
+                                panic!("the node built an answer it cannot encode: {e}");
                             }
-                        },
-                        Some(Entry::Ready(frame)) => {
+                            q.pop_front();
+                        }
+                        Entry::Ready(frame) => {
                             out.extend_from_slice(frame);
                             q.pop_front();
                         }
-                        None => break,
+                        Entry::Delayed {
+                            frame,
+                            release,
+                            started,
+                            records,
+                            bytes,
+                        } => {
+                            if ctx.io.now() < *release {
+                                hold = Some(*release);
+                                break;
+                            }
+                            count_append(&ctx, *started, *records, *bytes);
+                            out.extend_from_slice(frame);
+                            q.pop_front();
+                        }
                     }
+                }
+                if hold.is_some() {
+                    stamp_durable(&ctx, &mut q, cx);
                 }
             }
             {
@@ -539,20 +651,35 @@ async fn write_loop<I: Io + 'static>(ctx: Rc<CoreCtx<I>>, conn: Rc<Conn>, stream
                 }
             }
             if !out.is_empty() {
-                return Poll::Ready(false);
+                return Poll::Ready(Next::Send);
+            }
+            if let Some(at) = hold {
+                return Poll::Ready(Next::Hold(at));
             }
             if conn.reader_done.get()
                 && conn.ordered.borrow().is_empty()
                 && conn.reads_in_flight.get() == 0
             {
-                return Poll::Ready(true);
+                return Poll::Ready(Next::Finished);
             }
             conn.writer.register(cx.waker());
             Poll::Pending
         })
         .await;
-        if finished {
-            return;
+        match next {
+            Next::Send => {}
+            Next::Finished => return,
+            Next::Hold(at) => {
+                // Meanwhile every append turning durable behind the held one is stamped
+                // when it does (each wake of this task polls them), so it waits its
+                // own delay, not the rest of this one's too.
+                let stamp = poll_fn(|cx| {
+                    stamp_durable(&ctx, &mut conn.ordered.borrow_mut(), cx);
+                    Poll::<()>::Pending
+                });
+                either(ctx.io.sleep_until(at), stamp).await;
+                continue;
+            }
         }
         // Answers were taken off the queue: the reader may read again.
         conn.reader.wake();

@@ -72,6 +72,8 @@ pub struct CoreCtx<I: Io> {
     pub(crate) conns_open: Cell<u32>,
     /// Every connection ended (checked once `stopping`).
     pub(crate) drained: Signal,
+    /// How long append acknowledgements are held back (`NodeConfig::ack_delay_us`).
+    pub(crate) ack_delay: Cell<Duration>,
 }
 
 impl<I: Io> std::fmt::Debug for CoreCtx<I> {
@@ -115,12 +117,19 @@ impl<I: Io + 'static> CoreCtx<I> {
             stopping: Signal::default(),
             conns_open: Cell::new(0),
             drained: Signal::default(),
+            ack_delay: Cell::new(Duration::ZERO),
         })
     }
 
     /// The engine of this core.
     pub fn engine(&self) -> &CoreEngine<I> {
         &self.engine
+    }
+
+    /// Holds every append acknowledgement back `delay` after the append is durable (a
+    /// slow node made on purpose, `NodeConfig::ack_delay_us`); zero holds none back.
+    pub fn set_ack_delay(&self, delay: Duration) {
+        self.ack_delay.set(delay);
     }
 
     /// Sets every core's port (announced in `HelloReply`).

@@ -396,6 +396,7 @@ async fn core_main<I: Io + 'static>(
         metrics,
     );
     ctx.set_ports(ports);
+    ctx.set_ack_delay(cfg.ack_delay());
     let watcher = {
         let ctx = ctx.clone();
         boreal_engine::rt::spawn(async move {

@@ -225,6 +225,25 @@ pub fn page(runs: &[Run], title: &str) -> String {
         }
     }
 
+    let (layers, shown) = super::layers::all_cells(runs);
+    if !layers.is_empty() {
+        out.push_str("<h2>Layers side by side</h2><p class=\"note\">Each job as a layer of the stack: the device, the single-node engine, the full quorum, and any peers. ops/s counts both directions; p50 and p99 are completion latency of the busier one. disk flushes/op: the job's own fdatasyncs or journal syncs per operation, or the disk's flush counter over the window where the engine read it (the whole disk). The cluster's shim messages, node flushes (per node) and wire bytes per redo byte come from the shim's Io seam and the nodes' metrics.</p><table><tr>");
+        for &i in &shown {
+            let class = if i < 3 { " class=\"l\"" } else { "" };
+            let _ = write!(out, "<th{class}>{}</th>", escape(super::layers::HEADERS[i]));
+        }
+        out.push_str("</tr>");
+        for cells in &layers {
+            out.push_str("<tr>");
+            for &i in &shown {
+                let class = if i < 3 { " class=\"l\"" } else { "" };
+                let _ = write!(out, "<td{class}>{}</td>", escape(&cells[i]));
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</table>");
+    }
+
     out.push_str("<h2>Key figures</h2><p class=\"note\">Latency percentiles are completion latency (clat) from JSON, total latency (lat) from HdrHistogram logs, in µs to three significant digits.");
     if runs.len() > 1 {
         out.push_str(

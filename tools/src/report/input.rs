@@ -29,6 +29,7 @@ use serde_json::Value;
 
 use super::ReportError;
 use super::base64;
+use super::layers::Layer;
 
 /// Key figures of one job and direction. Latencies in ns; `None` when not reported.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +110,9 @@ pub struct Run {
     pub curves: Vec<Curve>,
     /// IOPS series.
     pub series: Vec<TimeSeries>,
+    /// Each job as a layer of the stack ([`super::layers`]); none for an HdrHistogram
+    /// log.
+    pub layers: Vec<Layer>,
 }
 
 /// What the first bytes of an input say it is.
@@ -267,6 +271,7 @@ fn from_json(label: String, value: &Value) -> Result<Run, String> {
     let source = value
         .get("boreal-bench version")
         .or_else(|| value.get("fio version"))
+        .or_else(|| value.get("boreal-measure version"))
         .and_then(Value::as_str)
         .ok_or("no \"fio version\" or \"boreal-bench version\" key: not fio-format JSON")?
         .to_string();
@@ -297,6 +302,7 @@ fn from_json(label: String, value: &Value) -> Result<Run, String> {
         rows: Vec::new(),
         curves: Vec::new(),
         series: Vec::new(),
+        layers: Vec::new(),
     };
     for (index, job) in jobs.iter().enumerate() {
         let mut name = job
@@ -313,6 +319,7 @@ fn from_json(label: String, value: &Value) -> Result<Run, String> {
         if same > 1 {
             name = format!("{name}#{index}");
         }
+        run.layers.push(super::layers::of_job(&name, &global, job));
         let sync = &job["sync"]["lat_ns"];
         let sync_p99 = pct(sync, "99.000000");
         for dir in ["read", "write"] {
@@ -411,6 +418,7 @@ fn from_hdr_log(label: String, bytes: &[u8]) -> Result<Run, String> {
         rows: Vec::new(),
         curves: Vec::new(),
         series: Vec::new(),
+        layers: Vec::new(),
     };
     for (tag, hist) in &merged {
         let (job, kind) = tag.rsplit_once('/').unwrap_or(("", tag.as_str()));

@@ -5,12 +5,15 @@
 //! `json` or `json+`) and HdrHistogram interval logs. [`input`] turns each file into a
 //! [`Run`]: rows of key figures, latency percentile curves, and IOPS-over-time series
 //! where the file has them. [`html`] draws them as inline SVG in one self-contained HTML
-//! page (no scripts, no external resources); [`text`] prints the table. This module
+//! page (no scripts, no external resources); [`text`] prints the table. [`layers`]
+//! puts each job beside the others as a layer of the stack (device, single node, full
+//! quorum, peers). This module
 //! never runs a benchmark and never needs the bench crate.
 
 pub mod base64;
 pub mod html;
 pub mod input;
+pub mod layers;
 pub mod svg;
 pub mod text;
 

@@ -152,20 +152,42 @@ pub fn shown_columns(runs: &[Run], rows: &[[String; 13]]) -> Vec<usize> {
 pub fn table(runs: &[Run]) -> String {
     let cells = all_cells(runs);
     let shown = shown_columns(runs, &cells);
-    let mut rows: Vec<Vec<String>> = vec![shown.iter().map(|&i| HEADERS[i].to_string()).collect()];
-    rows.extend(
-        cells
-            .iter()
+    let mut out = aligned(shown.iter().map(|&i| HEADERS[i]), &cells, &shown);
+    let (layers, shown) = super::layers::all_cells(runs);
+    if !layers.is_empty() {
+        out.push_str("\nlayers side by side:\n");
+        out.push_str(&aligned(
+            shown.iter().map(|&i| super::layers::HEADERS[i]),
+            &layers,
+            &shown,
+        ));
+    }
+    for (run, label) in runs.iter().zip(run_labels(runs)) {
+        let _ = writeln!(out, "{label}: {} ({})", run.label, run.source);
+    }
+    out
+}
+
+/// `rows` (their `shown` columns) under `headers` as aligned text: the first three
+/// columns left-aligned, numbers right-aligned.
+fn aligned<'a, const N: usize>(
+    headers: impl Iterator<Item = &'a str>,
+    rows: &[[String; N]],
+    shown: &[usize],
+) -> String {
+    let mut all: Vec<Vec<String>> = vec![headers.map(str::to_string).collect()];
+    all.extend(
+        rows.iter()
             .map(|c| shown.iter().map(|&i| c[i].clone()).collect()),
     );
     let mut widths = vec![0usize; shown.len()];
-    for row in &rows {
+    for row in &all {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for row in &rows {
+    for row in &all {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             let pad = widths[i] - cell.chars().count();
@@ -177,9 +199,6 @@ pub fn table(runs: &[Run]) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
-    }
-    for (run, label) in runs.iter().zip(run_labels(runs)) {
-        let _ = writeln!(out, "{label}: {} ({})", run.label, run.source);
     }
     out
 }
@@ -210,6 +229,7 @@ mod tests {
             rows: Vec::new(),
             curves: Vec::new(),
             series: Vec::new(),
+            layers: Vec::new(),
         }
     }
 

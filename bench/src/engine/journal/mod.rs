@@ -43,7 +43,6 @@
 //! page store bytes, batches, syncs) are deltas over the same window, so they may
 //! include the completion of up to `iodepth` I/Os queued during the ramp.
 
-pub mod counting;
 pub mod sequencer;
 
 use std::cell::{Cell, RefCell};
@@ -63,8 +62,8 @@ use boreal_segment::limits::{BATCH_BYTES_MAX, JOURNAL_FILE_HEADER_SIZE};
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
 use serde_json::{Map, Value, json};
 
-use self::counting::{CountingIo, FileKind, IoCounts};
 use self::sequencer::{PgCursor, PlannedRecord, Sequencer};
+use crate::engine::counting::{CountingIo, FileKind, IoCounts};
 use crate::engine::{Completion, EngineTarget, Io, IoEngine, IoKind, Queued};
 use crate::error::BenchError;
 

@@ -1,16 +1,18 @@
 //! [`CountingIo`]: boreal's `Io` seam with a byte counter on every write, split by what
-//! the file is (journal or page store).
+//! the file is (journal or page store), and on every socket send and receive.
 //!
 //! Why it exists: the journal counts the bytes of its batches and headers
 //! (`JournalStats`), but the page store has no byte counter of its own (the engine
 //! counts pages written, not the zero-fill it does when a page file grows, nor its
 //! metadata and catalog slots). Device bytes per redo byte must include all of them, so
 //! the bench counts at the one place every write passes: the `Io` seam the engine is
-//! generic over. The engine itself is untouched.
+//! generic over. The engine itself is untouched. The quorum shim is generic over the
+//! same seam, so the `boreal-cluster` engine counts what the shim puts on the wire
+//! (sends: the network messages; bytes) the same way, without a counter in the shim.
 //!
 //! Must never change what an operation does: every call is forwarded as is, and the
-//! counters are bumped only for bytes the kernel reported written. Counting is two
-//! `Cell` additions per write; nothing is allocated.
+//! counters are bumped only for bytes the kernel reported moved. Counting is two
+//! `Cell` additions per operation; nothing is allocated.
 
 use std::cell::Cell;
 use std::io;
@@ -67,11 +69,45 @@ impl IoCounts {
     }
 }
 
+/// Counters of the sockets opened through a [`CountingIo`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct NetCounts {
+    /// `send` operations that moved bytes (one network message each: a send carries
+    /// one or more whole frames, or the rest of a frame a short send left).
+    pub sends: u64,
+    /// Bytes the kernel reported sent.
+    pub bytes_sent: u64,
+    /// `recv` operations that brought bytes.
+    pub recvs: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+}
+
+impl NetCounts {
+    /// `self - earlier`, field by field.
+    pub fn since(&self, earlier: &NetCounts) -> NetCounts {
+        NetCounts {
+            sends: self.sends - earlier.sends,
+            bytes_sent: self.bytes_sent - earlier.bytes_sent,
+            recvs: self.recvs - earlier.recvs,
+            bytes_received: self.bytes_received - earlier.bytes_received,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     bytes: [Cell<u64>; 2],
     writes: [Cell<u64>; 2],
     syncs: [Cell<u64>; 2],
+    sends: Cell<u64>,
+    bytes_sent: Cell<u64>,
+    recvs: Cell<u64>,
+    bytes_received: Cell<u64>,
+}
+
+fn bump(cell: &Cell<u64>, by: u64) {
+    cell.set(cell.get() + by);
 }
 
 /// A file opened through [`CountingIo`].
@@ -113,6 +149,17 @@ impl CountingIo {
             bytes_written: self.counters.bytes[k].get(),
             writes: self.counters.writes[k].get(),
             syncs: self.counters.syncs[k].get(),
+        }
+    }
+
+    /// The socket counters, since creation.
+    pub fn net(&self) -> NetCounts {
+        let c = &self.counters;
+        NetCounts {
+            sends: c.sends.get(),
+            bytes_sent: c.bytes_sent.get(),
+            recvs: c.recvs.get(),
+            bytes_received: c.bytes_received.get(),
         }
     }
 
@@ -251,10 +298,20 @@ impl Io for CountingIo {
     }
 
     async fn send(&self, stream: &Self::Stream, buf: DmaBuf) -> (io::Result<usize>, DmaBuf) {
-        self.inner.send(stream, buf).await
+        let (r, buf) = self.inner.send(stream, buf).await;
+        if let Ok(n @ 1..) = r {
+            bump(&self.counters.sends, 1);
+            bump(&self.counters.bytes_sent, n as u64);
+        }
+        (r, buf)
     }
 
     async fn recv(&self, stream: &Self::Stream, buf: DmaBuf) -> (io::Result<usize>, DmaBuf) {
-        self.inner.recv(stream, buf).await
+        let (r, buf) = self.inner.recv(stream, buf).await;
+        if let Ok(n @ 1..) = r {
+            bump(&self.counters.recvs, 1);
+            bump(&self.counters.bytes_received, n as u64);
+        }
+        (r, buf)
     }
 }
