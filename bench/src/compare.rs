@@ -414,6 +414,9 @@ pub fn compare(
     let mut ours = Vec::new();
     for round in 0..settings.rounds {
         let fio_json = settings.out_dir.join(format!("fio-round{round}.json"));
+        // Each tool starts on a quiet page cache (`settle`): a lay-out or a build left
+        // dirty would slow whichever runs next.
+        crate::settle::before_measuring();
         let out = Command::new(&settings.fio)
             .arg("--output-format=json")
             .arg(format!("--output={}", fio_json.display()))
@@ -431,6 +434,7 @@ pub fn compare(
             .map_err(|e| BenchError::Fio(format!("reading {}: {e}", fio_json.display())))?;
         fio_reports.push(parse_fio_json(&text)?);
 
+        crate::settle::before_measuring();
         let result = run::run(set.clone(), settings.runner)?;
         if let Some(signal) = result.interrupted {
             return Err(BenchError::Interrupted {

@@ -56,6 +56,7 @@ pub mod progress;
 pub mod rate;
 pub mod run;
 pub mod runner;
+pub mod settle;
 pub mod stats;
 pub mod verify;
 pub mod workload;

@@ -203,6 +203,19 @@ fn run_cli(cli: &Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    // The main job (as shipped, not the tests' smoke scale) measures durable writes
+    // right after a build: its boreal-node is built first, then write-back of what the
+    // builds left dirty is waited for (`settle`), as --compare-fio does per round.
+    if default && std::env::var(default_job::SCALE_ENV).is_err() {
+        if set
+            .jobs
+            .iter()
+            .any(|j| j.ioengine == job::EngineName::BorealCluster && j.boreal_cluster.is_none())
+        {
+            boreal_bench::engine::cluster::local::node_bin()?;
+        }
+        boreal_bench::settle::before_measuring();
+    }
     let result = run::run(set, runner)?;
     let entries = output::entries(&result);
     if let Some(file) = hdr_file {
