@@ -14,7 +14,8 @@
 //!    and every record above the base (`FetchRecords` as a peer would, paged).
 //! 5. `recovery::decide`: the new VCL, VDL and truncation range.
 //! 6. `Truncate` `(VDL, VDL + LAL]` under the new epoch on every segment reachable
-//!    (a write quorum of each PG at least), then start allocating above it.
+//!    (a write quorum of each PG at least), after the earlier truncations the
+//!    responders hold (again, under the new epoch), then start allocating above it.
 //!
 //! No redo is replayed: nodes keep their records and pages; the truncation annuls what
 //! is above the VDL.
@@ -27,7 +28,7 @@ use boreal_engine::io::Io;
 use boreal_segment::{Epoch, Lsn, NodeId, PgId};
 
 use super::alloc::Allocator;
-use super::links::{CoreLink, ack_loop, read_point_loop, write_loop};
+use super::links::{CoreLink, ack_loop, read_point_loop, scl_poll_loop, write_loop};
 use super::recovery::{self, PgView, RecordMark, SegmentView};
 use super::shim::{Inner, Shim, ShimConfig, ShimError};
 use super::watermarks::{SEGMENTS, WRITE_QUORUM, Watermarks};
@@ -233,14 +234,35 @@ impl<I: Io + 'static> Shim<I> {
         report.truncated = (d.vdl, d.truncate_end);
         // 6. Truncate above the VDL on every reachable segment.
         let mut pg_last = Vec::with_capacity(vol.pgs as usize);
+        let mut truncated = vec![[false; SEGMENTS]; vol.pgs as usize];
         for (p, row) in pg_links.iter().enumerate() {
             let pg = PgId::new(p as u32);
             let mut acks = 0;
             let mut scl_max = Lsn::ZERO;
-            for &l in row {
+            for (k, &l) in row.iter().enumerate() {
                 let Some(link) = links[l].live() else {
                     continue;
                 };
+                // The earlier ranges first (see `recovery.rs`, step 5), each unless
+                // the segment holds it already (under any epoch: writing it again
+                // would only lengthen its list); a segment that materialized past
+                // one refuses it, and needs it no more.
+                let held = fenced[p]
+                    .iter()
+                    .position(|&x| x == l)
+                    .map_or(&[][..], |i| &views[p].segments[i].truncations[..]);
+                for &(start, end) in &d.earlier {
+                    if held.iter().any(|t| (t.1, t.2) == (start, end)) {
+                        continue;
+                    }
+                    let m = Message::Truncate(Truncate {
+                        pg,
+                        epoch,
+                        start,
+                        end,
+                    });
+                    let _ = timed(&cfg, link.call(&m)).await;
+                }
                 let m = Message::Truncate(Truncate {
                     pg,
                     epoch,
@@ -250,6 +272,7 @@ impl<I: Io + 'static> Shim<I> {
                 if let Ok(Ok(Reply::Truncated { scl, .. })) = timed(&cfg, link.call(&m)).await {
                     acks += 1;
                     scl_max = scl_max.max(scl);
+                    truncated[p][k] = true;
                 }
             }
             if acks < WRITE_QUORUM {
@@ -266,6 +289,12 @@ impl<I: Io + 'static> Shim<I> {
             io,
             cfg.clone(),
             epoch,
+            d.earlier
+                .iter()
+                .copied()
+                .chain([(d.vdl, d.truncate_end)])
+                .collect(),
+            truncated,
             links,
             pg_links,
             wm,
@@ -280,6 +309,9 @@ impl<I: Io + 'static> Shim<I> {
             tasks.push(boreal_engine::rt::spawn(ack_loop(Rc::downgrade(&inner), i)));
         }
         tasks.push(boreal_engine::rt::spawn(read_point_loop(Rc::downgrade(
+            &inner,
+        ))));
+        tasks.push(boreal_engine::rt::spawn(scl_poll_loop(Rc::downgrade(
             &inner,
         ))));
         Ok((Shim { inner, tasks }, report))

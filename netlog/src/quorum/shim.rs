@@ -111,6 +111,12 @@ pub(crate) struct Inner<I: Io> {
     pub(crate) io: I,
     pub(crate) cfg: ShimConfig,
     pub(crate) epoch: Epoch,
+    /// The truncations `(start, end]` this shim's volume recovery wrote under its
+    /// epoch, its own last: every new connection applies them first (`links.rs`).
+    pub(crate) truncations: Vec<(Lsn, Lsn)>,
+    /// `[pg][segment]`: the segment applied `truncations` (in volume recovery, or on
+    /// a connection since).
+    pub(crate) truncated: RefCell<Vec<[bool; 6]>>,
     /// One per node core the shim talks to.
     pub(crate) links: Vec<CoreLink<I>>,
     /// Per PG, its six segments' links, in placement order (segment index = position).
@@ -127,10 +133,13 @@ pub(crate) struct Inner<I: Io> {
 }
 
 impl<I: Io + 'static> Inner<I> {
+    #[allow(clippy::too_many_arguments, reason = "one call site, in open.rs")]
     pub(crate) fn new(
         io: I,
         cfg: ShimConfig,
         epoch: Epoch,
+        truncations: Vec<(Lsn, Lsn)>,
+        truncated: Vec<[bool; 6]>,
         links: Vec<CoreLink<I>>,
         pg_links: Vec<[usize; 6]>,
         wm: Watermarks,
@@ -141,6 +150,8 @@ impl<I: Io + 'static> Inner<I> {
             io,
             cfg,
             epoch,
+            truncations,
+            truncated: RefCell::new(truncated),
             links,
             pg_links,
             wm: RefCell::new(wm),
@@ -411,7 +422,7 @@ impl<I: Io + 'static> Shim<I> {
             let first = order[i].2;
             let second = order.get(i + 1).map(|x| x.2);
             i += 1;
-            let Some(a) = inner.links[first].live() else {
+            let Some(a) = inner.links[first].reconnect(inner).await else {
                 continue;
             };
             let started = inner.io.now();

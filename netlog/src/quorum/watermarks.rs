@@ -110,6 +110,25 @@ impl Watermarks {
         self.outstanding.len()
     }
 
+    /// The segments `(pg, segment)` that last reported an SCL below their PG's newest
+    /// outstanding record: those whose acknowledgement the VCL may be waiting for.
+    pub fn behind(&self) -> Vec<(PgId, usize)> {
+        let mut newest: Vec<Option<Lsn>> = vec![None; self.scl.len()];
+        for o in &self.outstanding {
+            newest[o.pg as usize] = Some(o.lsn);
+        }
+        let mut out = Vec::new();
+        for (pg, n) in newest.iter().enumerate() {
+            let Some(n) = n else { continue };
+            for (seg, &scl) in self.scl[pg].iter().enumerate() {
+                if scl < *n {
+                    out.push((PgId::new(pg as u32), seg));
+                }
+            }
+        }
+        out
+    }
+
     /// A record of `pg` was handed out at `lsn` (`cpl`: it ends its mini-transaction).
     /// LSNs come in increasing order.
     pub fn record(&mut self, lsn: Lsn, pg: PgId, cpl: bool) {
