@@ -14,6 +14,6 @@ pub mod watermarks;
 pub use self::alloc::{AllocError, Allocator, PageChange};
 pub use self::open::OpenReport;
 pub use self::recovery::{Decision, PgView, RecordMark, RecoveryError, SegmentView, decide};
-pub use self::shim::{Shim, ShimConfig, ShimError, ShimStats};
+pub use self::shim::{Shim, ShimConfig, ShimError, ShimStats, Submitted};
 pub use self::volume::{Member, VolumeConfig};
 pub use self::watermarks::{READ_QUORUM, SEGMENTS, WRITE_QUORUM, Watermarks};

@@ -61,6 +61,15 @@ impl ShimConfig {
     }
 }
 
+/// A mini-transaction handed out by [`Shim::submit`]: its records hold the LSNs
+/// `first..=cpl`, contiguous, the last one flagged CPL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    pub first: Lsn,
+    pub cpl: Lsn,
+    records: u64,
+}
+
 /// Why a write or read did not complete.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ShimError {
@@ -316,8 +325,21 @@ impl<I: Io + 'static> Shim<I> {
     }
 
     /// Writes a mini-transaction and returns its CPL LSN once it is committed (at or
-    /// below the VDL). Waits while the LSN allocation limit is reached.
+    /// below the VDL). Waits while the LSN allocation limit is reached. The same as
+    /// [`Shim::submit`] then [`Shim::committed`].
     pub async fn write(&self, changes: &[PageChange]) -> Result<Lsn, ShimError> {
+        let submitted = self.submit(changes).await?;
+        self.committed(&submitted).await
+    }
+
+    /// Gives a mini-transaction its LSNs and sends its records to their segments, and
+    /// returns its LSN range without waiting for it to commit (waits only while the
+    /// LSN allocation limit is reached, or for pages whose LSN it must read first).
+    /// A database that pipelines mini-transactions submits several and waits for the
+    /// last ([`Shim::committed`]): commits complete in LSN order. Once this returns the
+    /// records are handed out: whether they commit is decided by the VDL, or by the
+    /// next volume recovery if this shim stops first.
+    pub async fn submit(&self, changes: &[PageChange]) -> Result<Submitted, ShimError> {
         let inner = &self.inner;
         inner.check()?;
         // Pages whose LSN this shim does not know yet (after recovery) are read first.
@@ -342,6 +364,7 @@ impl<I: Io + 'static> Shim<I> {
                 Err(e) => return Err(e.into()),
             }
         };
+        let first = records.first().expect("a mini-transaction has records").lsn;
         let cpl = records.last().expect("a mini-transaction has records").lsn;
         {
             let mut wm = inner.wm.borrow_mut();
@@ -357,11 +380,22 @@ impl<I: Io + 'static> Shim<I> {
                 inner.links[l].queue(r.clone());
             }
         }
-        inner.wait_vdl(cpl).await?;
+        Ok(Submitted {
+            first,
+            cpl,
+            records: n,
+        })
+    }
+
+    /// Waits until a submitted mini-transaction is committed (its CPL at or below the
+    /// VDL) and returns its CPL LSN.
+    pub async fn committed(&self, submitted: &Submitted) -> Result<Lsn, ShimError> {
+        let inner = &self.inner;
+        inner.wait_vdl(submitted.cpl).await?;
         let mut s = inner.stats.borrow_mut();
         s.commits += 1;
-        s.records += n;
-        Ok(cpl)
+        s.records += submitted.records;
+        Ok(submitted.cpl)
     }
 
     /// GetPage@LSN at read point = VDL: the page's LSN and payload.
