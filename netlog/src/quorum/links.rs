@@ -163,6 +163,7 @@ impl<I: Io + 'static> CoreLink<I> {
     /// volume recovery in the order it wrote them.
     fn setup_frames(&self, inner: &Inner<I>, me: usize, link: &Link<I>, out: &mut Vec<u8>) {
         let vol = &inner.cfg.volume;
+        let skip = inner.cfg.mutations.skip_truncation;
         for (p, row) in inner.pg_links.iter().enumerate() {
             if !row.contains(&me) {
                 continue;
@@ -176,7 +177,7 @@ impl<I: Io + 'static> CoreLink<I> {
                 first_page: vol.first_page(pg),
                 page_count: vol.pages_per_pg,
             });
-            let done = inner.truncated.borrow()[p][segment];
+            let done = skip || inner.truncated.borrow()[p][segment];
             let last = inner.truncations.len();
             let truncations =
                 inner

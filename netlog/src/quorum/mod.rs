@@ -5,6 +5,7 @@
 
 pub mod alloc;
 mod links;
+mod mutations;
 mod open;
 pub mod recovery;
 mod shim;
@@ -12,6 +13,8 @@ pub mod volume;
 pub mod watermarks;
 
 pub use self::alloc::{AllocError, Allocator, PageChange};
+#[doc(hidden)]
+pub use self::mutations::Mutations;
 pub use self::open::OpenReport;
 pub use self::recovery::{Decision, PgView, RecordMark, RecoveryError, SegmentView, decide};
 pub use self::shim::{Shim, ShimConfig, ShimError, ShimStats, Submitted};

@@ -31,7 +31,7 @@ use super::alloc::Allocator;
 use super::links::{CoreLink, ack_loop, read_point_loop, scl_poll_loop, write_loop};
 use super::recovery::{self, PgView, RecordMark, SegmentView};
 use super::shim::{Inner, Shim, ShimConfig, ShimError};
-use super::watermarks::{SEGMENTS, WRITE_QUORUM, Watermarks};
+use super::watermarks::{SEGMENTS, Watermarks};
 use crate::limits::RECORD_BATCH_BYTES_MAX;
 use crate::link::{Link, NodeMap, Reply};
 use crate::proto::{
@@ -61,6 +61,7 @@ impl<I: Io + 'static> Shim<I> {
     pub async fn open(io: I, cfg: ShimConfig) -> Result<(Shim<I>, OpenReport), ShimError> {
         cfg.volume.validate().map_err(ShimError::Recovery)?;
         let vol = &cfg.volume;
+        let quorum = cfg.mutations.write_quorum();
         let mut report = OpenReport::default();
         // 1. Every member's core map.
         let mut maps: Vec<Option<NodeMap>> = Vec::new();
@@ -201,9 +202,9 @@ impl<I: Io + 'static> Shim<I> {
                 });
                 who.push(l);
             }
-            if who.len() < WRITE_QUORUM {
+            if who.len() < quorum {
                 return Err(ShimError::Recovery(format!(
-                    "{pg}: only {} of its segments could be fenced, a write quorum is {WRITE_QUORUM}; unreachable: {:?}",
+                    "{pg}: only {} of its segments could be fenced, a write quorum is {quorum}; unreachable: {:?}",
                     who.len(),
                     report.unreachable
                 )));
@@ -226,8 +227,8 @@ impl<I: Io + 'static> Shim<I> {
             }
         }
         // 5. Decide.
-        let d =
-            recovery::decide(&views, vol.lal).map_err(|e| ShimError::Recovery(e.to_string()))?;
+        let d = recovery::decide_mutated(&views, vol.lal, &cfg.mutations)
+            .map_err(|e| ShimError::Recovery(e.to_string()))?;
         report.base = d.base;
         report.vcl = d.vcl;
         report.vdl = d.vdl;
@@ -243,25 +244,38 @@ impl<I: Io + 'static> Shim<I> {
                 let Some(link) = links[l].live() else {
                     continue;
                 };
-                // The earlier ranges first (see `recovery.rs`, step 5), each unless
-                // the segment holds it already (under any epoch: writing it again
-                // would only lengthen its list); a segment that materialized past
-                // one refuses it, and needs it no more.
-                let held = fenced[p]
-                    .iter()
-                    .position(|&x| x == l)
-                    .map_or(&[][..], |i| &views[p].segments[i].truncations[..]);
-                for &(start, end) in &d.earlier {
-                    if held.iter().any(|t| (t.1, t.2) == (start, end)) {
-                        continue;
+                if !cfg.mutations.skip_truncation {
+                    // The earlier ranges first (see `recovery.rs`, step 5), each unless
+                    // the segment holds it already (under any epoch: writing it again
+                    // would only lengthen its list); a segment that materialized past
+                    // one refuses it, and needs it no more.
+                    let held = fenced[p]
+                        .iter()
+                        .position(|&x| x == l)
+                        .map_or(&[][..], |i| &views[p].segments[i].truncations[..]);
+                    for &(start, end) in &d.earlier {
+                        if held.iter().any(|t| (t.1, t.2) == (start, end)) {
+                            continue;
+                        }
+                        let m = Message::Truncate(Truncate {
+                            pg,
+                            epoch,
+                            start,
+                            end,
+                        });
+                        let _ = timed(&cfg, link.call(&m)).await;
                     }
-                    let m = Message::Truncate(Truncate {
-                        pg,
-                        epoch,
-                        start,
-                        end,
-                    });
-                    let _ = timed(&cfg, link.call(&m)).await;
+                }
+                if cfg.mutations.skip_truncation {
+                    acks += 1;
+                    scl_max = views[p]
+                        .segments
+                        .iter()
+                        .map(|s| s.scl)
+                        .filter(|&s| s <= d.vdl)
+                        .max()
+                        .unwrap_or(Lsn::ZERO);
+                    continue;
                 }
                 let m = Message::Truncate(Truncate {
                     pg,
@@ -275,15 +289,16 @@ impl<I: Io + 'static> Shim<I> {
                     truncated[p][k] = true;
                 }
             }
-            if acks < WRITE_QUORUM {
+            if acks < quorum {
                 return Err(ShimError::Recovery(format!(
-                    "{pg}: the truncation reached {acks} segments, a write quorum is {WRITE_QUORUM}"
+                    "{pg}: the truncation reached {acks} segments, a write quorum is {quorum}"
                 )));
             }
             pg_last.push(d.last_above_base[p].unwrap_or(scl_max.min(d.vdl)));
         }
         let fresh = d.vdl == Lsn::ZERO;
-        let wm = Watermarks::new(vol.pgs as usize, d.vdl, &pg_last);
+        let mut wm = Watermarks::new(vol.pgs as usize, d.vdl, &pg_last);
+        wm.mutate(&cfg.mutations);
         let alloc = Allocator::new(vol, d.truncate_end, pg_last, fresh);
         let inner = Rc::new(Inner::new(
             io,

@@ -46,6 +46,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use boreal_segment::{Epoch, Lsn, PgId};
 
+use super::mutations::Mutations;
 use super::watermarks::WRITE_QUORUM;
 
 /// A record as recovery sees it: where it is in its PG's chain, and whether it ends a
@@ -133,8 +134,15 @@ fn truncated_above(pgs: &[PgView], b: Lsn) -> Vec<(Lsn, Lsn)> {
 /// Decides the new VCL, VDL and truncation (see the module docs). `lal` is the LSN
 /// allocation limit the old shim ran with (and the new one will).
 pub fn decide(pgs: &[PgView], lal: u64) -> Result<Decision, RecoveryError> {
+    decide_mutated(pgs, lal, &Mutations::NONE)
+}
+
+/// [`decide`] with the rules `m` names broken (the cluster simulation's broken
+/// variants).
+#[doc(hidden)]
+pub fn decide_mutated(pgs: &[PgView], lal: u64, m: &Mutations) -> Result<Decision, RecoveryError> {
     for p in pgs {
-        if p.segments.len() < WRITE_QUORUM {
+        if p.segments.len() < m.write_quorum() {
             return Err(RecoveryError::NoQuorum {
                 pg: p.pg,
                 got: p.segments.len(),
@@ -216,7 +224,11 @@ pub fn decide(pgs: &[PgView], lal: u64) -> Result<Decision, RecoveryError> {
         break;
     }
     let vcl = Lsn::new(u - 1);
-    let vdl = cpl.range(..=vcl).next_back().copied().unwrap_or(b).max(b);
+    let vdl = if m.vdl_without_cpl {
+        vcl.max(b)
+    } else {
+        cpl.range(..=vcl).next_back().copied().unwrap_or(b).max(b)
+    };
     let resumed_after = truncated.iter().map(|t| t.1).max().unwrap_or(Lsn::ZERO);
     let last_above_base = chains
         .iter()

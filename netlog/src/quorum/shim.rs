@@ -30,6 +30,7 @@ use boreal_segment::{Epoch, Lsn, PageId, PgId};
 
 use super::alloc::{AllocError, Allocator, PageChange};
 use super::links::CoreLink;
+use super::mutations::Mutations;
 use super::volume::VolumeConfig;
 use super::watermarks::Watermarks;
 use crate::link::Reply;
@@ -47,6 +48,9 @@ pub struct ShimConfig {
     pub hedge_after: Duration,
     /// How often the PGs' min read points go out. Default 20 ms.
     pub read_point_interval: Duration,
+    /// Deliberately broken rules, for the cluster simulation only. Default: none.
+    #[doc(hidden)]
+    pub mutations: Mutations,
 }
 
 impl ShimConfig {
@@ -57,6 +61,7 @@ impl ShimConfig {
             request_timeout: Duration::from_secs(2),
             hedge_after: Duration::from_millis(5),
             read_point_interval: Duration::from_millis(20),
+            mutations: Mutations::NONE,
         }
     }
 }

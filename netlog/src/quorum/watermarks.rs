@@ -58,6 +58,10 @@ pub struct Watermarks {
     read_point: Vec<Lsn>,
     /// Records passed by the VCL since the last CPL, not yet below the VDL.
     passed: Vec<(u32, Lsn)>,
+    /// Segments whose SCL a record must be below ([`WRITE_QUORUM`] unless mutated).
+    quorum: usize,
+    /// The VDL stops at CPL records (true unless mutated).
+    cpl_rule: bool,
 }
 
 impl Watermarks {
@@ -75,7 +79,16 @@ impl Watermarks {
             vdl: start,
             read_point: pg_last.to_vec(),
             passed: Vec::new(),
+            quorum: WRITE_QUORUM,
+            cpl_rule: true,
         }
+    }
+
+    /// Breaks the rules `m` names (the cluster simulation's broken variants).
+    #[doc(hidden)]
+    pub fn mutate(&mut self, m: &super::Mutations) {
+        self.quorum = m.write_quorum();
+        self.cpl_rule = !m.vdl_without_cpl;
     }
 
     /// Where a read of `pg` at the VDL reads: the PG's last record at or below the VDL.
@@ -158,7 +171,7 @@ impl Watermarks {
         row[segment] = scl;
         let mut sorted = *row;
         sorted.sort_unstable_by(|a, b| b.cmp(a));
-        let pgcl = sorted[WRITE_QUORUM - 1];
+        let pgcl = sorted[self.quorum - 1];
         let slot = &mut self.pgcl[pg.get() as usize];
         if pgcl <= *slot {
             return None;
@@ -178,7 +191,7 @@ impl Watermarks {
             }
             self.vcl = front.lsn;
             self.passed.push((front.pg, front.lsn));
-            if front.cpl {
+            if front.cpl || !self.cpl_rule {
                 self.vdl = front.lsn;
                 for (pg, lsn) in self.passed.drain(..) {
                     self.read_point[pg as usize] = lsn;
