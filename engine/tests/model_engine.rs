@@ -141,6 +141,8 @@ fn config() -> EngineConfig {
     cfg.page_cache_bytes_max = 3 * PAYLOAD;
     cfg.page_file_grow_bytes = 128 << 10;
     cfg.coalesce_pass_bytes_max = 64 << 10;
+    // Passes choose and drop their records three at a time, yielding between.
+    cfg.coalesce_step_records = 3;
     // The smallest backlog bound; `open_dir` refuses one the journal cannot hold well.
     cfg.backlog_bytes_max = 1 << 20;
     cfg

@@ -322,6 +322,9 @@ fn engine_config() -> EngineConfig {
     cfg.page_file_grow_bytes = 128 << 10;
     cfg.coalesce_pass_bytes_max = 64 << 10;
     cfg.coalesce_interval = Duration::from_millis(2);
+    // Background passes choose and drop their records in steps of five, yielding
+    // between: appends, reads and crashes land inside a pass's steps.
+    cfg.coalesce_step_records = 5;
     // The smallest backlog bound; `open_dir` refuses one the journal cannot hold well.
     cfg.backlog_bytes_max = 1 << 20;
     cfg

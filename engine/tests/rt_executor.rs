@@ -217,3 +217,145 @@ fn executor_drop_cancels_pending_tasks() {
     drop(exec);
     assert!(h.is_finished());
 }
+
+/// A driver whose park completes one "I/O": it wakes the task waiting on it.
+struct CompletingDriver {
+    parks: Cell<u32>,
+    waiting: RefCell<Option<std::task::Waker>>,
+    done: Cell<bool>,
+}
+
+impl Driver for CompletingDriver {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(0)
+    }
+
+    fn park(&self, _deadline: Option<Instant>) {
+        self.parks.set(self.parks.get() + 1);
+        if let Some(w) = self.waiting.borrow_mut().take() {
+            self.done.set(true);
+            w.wake();
+        }
+    }
+}
+
+/// A task that splits CPU work with `yield_to_io` lets the core reap between pieces:
+/// a completion is seen, and the task it wakes runs, after one piece, not after a
+/// whole poll budget of them (with `yield_now` here, "io" came after all 100 pieces).
+#[test]
+fn yield_to_io_reaps_between_pieces() {
+    let d = Rc::new(CompletingDriver {
+        parks: Cell::new(0),
+        waiting: RefCell::new(None),
+        done: Cell::new(false),
+    });
+    let exec = Executor::new(d.clone(), Policy::Fifo);
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (l1, l2, d2) = (log.clone(), log.clone(), d.clone());
+    exec.block_on(async move {
+        let io = rt::spawn(async move {
+            std::future::poll_fn(|cx| {
+                if d2.done.get() {
+                    return std::task::Poll::Ready(());
+                }
+                *d2.waiting.borrow_mut() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            })
+            .await;
+            l2.borrow_mut().push("io".to_string());
+        });
+        let cpu = rt::spawn(async move {
+            for i in 0..100 {
+                l1.borrow_mut().push(format!("piece {i}"));
+                rt::yield_to_io().await;
+            }
+        });
+        io.await.unwrap();
+        cpu.await.unwrap();
+    });
+    let log = log.borrow();
+    let io_at = log.iter().position(|e| e == "io").unwrap();
+    assert!(
+        io_at <= 2,
+        "the completion waited for {io_at} pieces: {log:?}"
+    );
+    assert!(
+        d.parks.get() >= 100,
+        "one park per piece: {}",
+        d.parks.get()
+    );
+}
+
+/// A yielded task runs after the whole cascade: a task woken by a completion, and the
+/// task that one wakes in turn, both run before the next piece.
+#[test]
+fn yield_to_io_waits_for_the_tasks_a_completion_wakes() {
+    let d = Rc::new(CompletingDriver {
+        parks: Cell::new(0),
+        waiting: RefCell::new(None),
+        done: Cell::new(false),
+    });
+    let exec = Executor::new(d.clone(), Policy::Fifo);
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (l1, l2, l3, d2) = (log.clone(), log.clone(), log.clone(), d.clone());
+    exec.block_on(async move {
+        let (tx, mut rx) = rt::channel::channel::<()>(1);
+        let second = rt::spawn(async move {
+            let _ = rx.recv().await;
+            l3.borrow_mut().push("woken by io".to_string());
+        });
+        let io = rt::spawn(async move {
+            std::future::poll_fn(|cx| {
+                if d2.done.get() {
+                    return std::task::Poll::Ready(());
+                }
+                *d2.waiting.borrow_mut() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            })
+            .await;
+            l2.borrow_mut().push("io".to_string());
+            let _ = tx.try_send(());
+        });
+        let cpu = rt::spawn(async move {
+            for i in 0..4 {
+                l1.borrow_mut().push(format!("piece {i}"));
+                rt::yield_to_io().await;
+            }
+        });
+        io.await.unwrap();
+        second.await.unwrap();
+        cpu.await.unwrap();
+    });
+    let log = log.borrow();
+    assert_eq!(
+        log[..3],
+        ["piece 0", "io", "woken by io"],
+        "the next piece waits for the cascade: {log:?}"
+    );
+}
+
+/// On a core that always has a task ready, a yielded task still gets its turn.
+#[test]
+fn yield_to_io_is_not_starved_by_a_busy_core() {
+    let (exec, _d) = virtual_executor(Policy::Fifo);
+    let pieces = Rc::new(Cell::new(0u32));
+    let stop = Rc::new(Cell::new(false));
+    let (p, s) = (pieces.clone(), stop.clone());
+    exec.block_on(async move {
+        let busy = rt::spawn(async move {
+            while !s.get() {
+                rt::yield_now().await;
+            }
+        });
+        let cpu = rt::spawn(async move {
+            for _ in 0..20 {
+                p.set(p.get() + 1);
+                rt::yield_to_io().await;
+            }
+        });
+        cpu.await.unwrap();
+        stop.set(true);
+        busy.await.unwrap();
+    });
+    assert_eq!(pieces.get(), 20);
+}

@@ -6,10 +6,12 @@
 //!   byte layouts in `netlog/PROTOCOL.md`. It depends on no engine type.
 //! - [`node`]: the storage-node server (one core per CPU, batched ingestion, reads and
 //!   control over the wire, metrics) and what the `boreal-node` binary runs.
-//!
-//! The quorum shim comes next (issue 16).
+//! - [`quorum`]: the compute shim (watermarks, LSN allocation, volume recovery).
+//! - [`cluster`]: a local cluster of `boreal-node` processes (`boreal cluster`, and
+//!   boreal-bench's cluster engine).
 
 pub mod client;
+pub mod cluster;
 pub mod limits;
 pub mod link;
 pub mod node;

@@ -1,4 +1,5 @@
-//! `boreal`: the boreal command-line tool. Subcommands: `inspect`, `verify`, `report`.
+//! `boreal`: the boreal command-line tool. Subcommands: `inspect`, `verify`, `report`,
+//! `cluster`.
 //!
 //! Errors are printed once, as one line naming what failed (the OS error once), never
 //! with a backtrace; every subcommand documents its exit codes in its `--help`.
@@ -14,6 +15,8 @@ use boreal_tools::inspect::{self, InspectOptions};
 use boreal_tools::report::{self, Format};
 use boreal_tools::store::StoreError;
 use boreal_tools::verify;
+
+mod cluster_cli;
 
 /// Exit code when a path cannot be read or is not a boreal data dir or file.
 const EXIT_UNREADABLE: u8 = 2;
@@ -136,6 +139,19 @@ enum Command {
         #[arg(long, default_value = "boreal latency report")]
         title: String,
     },
+    /// A local cluster of storage nodes (boreal-node processes on 127.0.0.1).
+    ///
+    /// `up` starts one, `status` shows it, `down` stops it. Six nodes by default, two
+    /// in each of three AZs (az1, az2, az3), one core each; each node has its own data
+    /// directory DIR/nodeN (with its node.toml and node.log), its own ports (one per
+    /// core, then metrics), and gossips with the others. DIR/cluster.toml lists the
+    /// nodes, their addresses and pids, and the volume's shape; shims and boreal-bench
+    /// read it.
+    #[command(verbatim_doc_comment)]
+    Cluster {
+        #[command(subcommand)]
+        command: cluster_cli::ClusterCommand,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -151,10 +167,13 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command else {
-        eprintln!("boreal: a command is needed: inspect, verify or report (boreal --help)");
+        eprintln!(
+            "boreal: a command is needed: inspect, verify, report or cluster (boreal --help)"
+        );
         return ExitCode::from(EXIT_UNREADABLE);
     };
     match command {
+        Command::Cluster { command } => cluster_cli::run(command),
         Command::Inspect {
             path,
             json,

@@ -459,7 +459,7 @@ impl Held {
     /// [`pop_through`](Self::pop_through) for a caller that knows how many of the
     /// dropped records each page has (a coalescer pass counted them when it chose its
     /// records): one page lookup per page instead of one per record (a pass drops
-    /// ~180 k records of ~1 k pages, without yielding). `per_page` must name each page
+    /// ~180 k records of ~1 k pages, in steps of `coalesce_step_records`). `per_page` must name each page
     /// once; panics unless it matches the records at or below `to` exactly (the total,
     /// and per page: its `n` oldest at or below `to`, the next above it), so a wrong count
     /// cannot leave the page index out of step.

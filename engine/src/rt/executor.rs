@@ -94,6 +94,10 @@ pub enum Policy {
 /// blocking, so a busy core still submits its I/O in batches and sees completions.
 const POLL_BUDGET: u32 = 64;
 
+/// Most parks a task in [`yield_to_io`] waits for the core to run out of other work:
+/// a core that always has tasks ready still runs it once per this many poll budgets.
+const YIELD_PARKS_MAX: u32 = 8;
+
 /// The id the `block_on` future uses in the ready queue (never a slab key: a slab's
 /// generations stay within `slab::GENERATION_MAX`, below `u32::MAX`, and the index
 /// `u32::MAX` is never reached).
@@ -203,9 +207,32 @@ pub(crate) struct Inner {
     polls_since_park: Cell<u32>,
     /// The root future's waker header between `block_on` calls.
     main_header: RefCell<Option<Arc<Header>>>,
+    /// Tasks in [`yield_to_io`]: woken once the core has nothing else to run.
+    after_park: RefCell<Vec<Waker>>,
+    /// Parks since the tasks in `after_park` began to wait (see [`YIELD_PARKS_MAX`]).
+    after_park_parks: Cell<u32>,
 }
 
 impl Inner {
+    /// After a park: the tasks in [`yield_to_io`] run again if nothing else is ready
+    /// (every completion reaped, every task it woke run), or once they waited
+    /// [`YIELD_PARKS_MAX`] parks.
+    fn wake_yielders(&self) {
+        if self.after_park.borrow().is_empty() {
+            return;
+        }
+        let parks = self.after_park_parks.get() + 1;
+        if !self.sched.borrow().ready.is_empty() && parks < YIELD_PARKS_MAX {
+            self.after_park_parks.set(parks);
+            return;
+        }
+        self.after_park_parks.set(0);
+        let yielded = std::mem::take(&mut *self.after_park.borrow_mut());
+        for w in yielded {
+            w.wake();
+        }
+    }
+
     fn spawn_in<F>(self: &Rc<Self>, domain: Domain, fut: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -365,6 +392,8 @@ impl Executor {
                 root_domain: Cell::new(Domain::ROOT),
                 polls_since_park: Cell::new(0),
                 main_header: RefCell::new(None),
+                after_park: RefCell::new(Vec::new()),
+                after_park_parks: Cell::new(0),
             }),
         }
     }
@@ -459,15 +488,18 @@ impl Executor {
             // blocking) once per budget, and a clock read each time is a measurable
             // share of a small task's cost.
             inner.fire_timers();
-            let deadline = if inner.sched.borrow().ready.is_empty() {
-                inner.timers.borrow_mut().next_deadline()
-            } else {
-                // Submit and reap only: the zero instant is past on every clock.
-                Some(Instant::ZERO)
-            };
+            let deadline =
+                if inner.sched.borrow().ready.is_empty() && inner.after_park.borrow().is_empty() {
+                    inner.timers.borrow_mut().next_deadline()
+                } else {
+                    // Submit and reap only: the zero instant is past on every clock.
+                    Some(Instant::ZERO)
+                };
             inner.polls_since_park.set(0);
             inner.driver.park(deadline);
             inner.fire_timers();
+            inner.drain_remote();
+            inner.wake_yielders();
         };
         drop(main_waker);
         *inner.main_header.borrow_mut() = Some(main);
@@ -568,6 +600,30 @@ pub fn current_domain() -> Domain {
 /// `now_in`).
 pub fn now() -> Instant {
     with_current(|inner| inner.driver.now_in(inner.domain.get()))
+}
+
+/// Yields to everything else the core has to do: the task runs again once nothing
+/// else is ready, after the executor reaped the completions (without blocking) and ran
+/// the tasks they woke, and the tasks those woke; or, on a core that always has tasks
+/// ready, after [`YIELD_PARKS_MAX`] poll budgets. For background work split into
+/// pieces (the coalescer's passes): with a plain [`yield_now`] each piece ran before
+/// the tasks woken after it, and with nothing else ready a whole poll budget of pieces
+/// ran with the journal's finished writes unreaped and its next batch unsubmitted; an
+/// append then waited for a whole pass's CPU (NVMe-NOTES "Yielding to the I/O").
+pub async fn yield_to_io() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        match try_current() {
+            Some(inner) => inner.after_park.borrow_mut().push(cx.waker().clone()),
+            None => cx.waker().wake_by_ref(),
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Yields once: the task goes to the back of the ready queue.

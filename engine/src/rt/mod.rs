@@ -94,7 +94,7 @@ mod timer;
 pub use self::affinity::{allowed_cpus, pin_current_thread};
 pub use self::executor::{
     Driver, Executor, Policy, Unpark, current_domain, kill_domain, kill_domains, now, spawn,
-    spawn_in, yield_now,
+    spawn_in, yield_now, yield_to_io,
 };
 pub use self::rng::SplitMix64;
 pub use self::runtime::{CoreContext, Cores, Runtime, RuntimeConfig, start_cores};

@@ -220,9 +220,26 @@ impl<I: Io + 'static> Shim<I> {
                 let Some(link) = links[l].live() else {
                     continue;
                 };
-                seg.records = fetch_above(&cfg, &link, pg, base).await.map_err(|e| {
-                    ShimError::Recovery(format!("{pg}: reading records from {}: {e}", link.addr()))
-                })?;
+                // The segment's coalescer may have moved its floor since its status was
+                // read (up to the read point the old shim left, at or below a VDL it
+                // reached): then its floor is that, and its records are read from there.
+                // Floors only rise, each at most to the old VDL, so this ends.
+                let mut from = base.max(seg.floor);
+                seg.records = loop {
+                    match fetch_above(&cfg, &link, pg, from).await {
+                        Ok(records) => break records,
+                        Err(Fetch::BelowFloor(floor)) if floor > from => {
+                            seg.floor = floor;
+                            from = floor;
+                        }
+                        Err(e) => {
+                            return Err(ShimError::Recovery(format!(
+                                "{pg}: reading records from {}: {e}",
+                                link.addr()
+                            )));
+                        }
+                    }
+                };
                 report.records_read += seg.records.len();
             }
         }
@@ -355,13 +372,30 @@ async fn truncations_of<I: Io + 'static>(
     }
 }
 
+/// Why reading a segment's records stopped.
+#[derive(Debug)]
+enum Fetch {
+    /// The segment materialized past the LSN asked: its floor is now this.
+    BelowFloor(Lsn),
+    Failed(String),
+}
+
+impl std::fmt::Display for Fetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fetch::BelowFloor(l) => write!(f, "its records below {l} are materialized"),
+            Fetch::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
 /// Every record of `pg` a segment holds above `base`, as a peer's fetch reads them.
 async fn fetch_above<I: Io + 'static>(
     cfg: &ShimConfig,
     link: &Link<I>,
     pg: PgId,
     base: Lsn,
-) -> Result<Vec<RecordMark>, String> {
+) -> Result<Vec<RecordMark>, Fetch> {
     let mut out = Vec::new();
     let mut from = base;
     loop {
@@ -384,9 +418,13 @@ async fn fetch_above<I: Io + 'static>(
                     _ => return Ok(out),
                 }
             }
-            Ok(Ok(other)) => return Err(format!("unexpected answer {other:?}")),
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(()) => return Err("timed out".into()),
+            Ok(Ok(Reply::Refused {
+                reason: crate::proto::Reason::BelowMaterialized { materialized, .. },
+                ..
+            })) => return Err(Fetch::BelowFloor(materialized)),
+            Ok(Ok(other)) => return Err(Fetch::Failed(format!("unexpected answer {other:?}"))),
+            Ok(Err(e)) => return Err(Fetch::Failed(e.to_string())),
+            Err(()) => return Err(Fetch::Failed("timed out".into())),
         }
     }
 }

@@ -1,0 +1,79 @@
+//! What the cluster tests share: the binaries they run, a guard that takes a cluster
+//! down whatever happens, and an independent look at which `boreal-node` processes
+//! run in a directory (read from /proc here, not through the code under test).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// `boreal-node` beside the `boreal` binary under test, built (or brought up to date)
+/// first: `cargo test -p boreal-tools` alone does not build another package's binary.
+pub fn node_bin() -> PathBuf {
+    let boreal = PathBuf::from(env!("CARGO_BIN_EXE_boreal"));
+    let dir = boreal.parent().unwrap();
+    let mut b = Command::new(env!("CARGO"));
+    b.args(["build", "-q", "-p", "boreal-netlog", "--bin", "boreal-node"]);
+    if dir.file_name().is_some_and(|n| n == "release") {
+        b.arg("--release");
+    }
+    assert!(b.status().unwrap().success(), "building boreal-node failed");
+    dir.join("boreal-node")
+}
+
+/// `boreal` with `args`; returns (exit code, stdout, stderr).
+pub fn boreal(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_boreal"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The pids of every process whose command line mentions `dir` and runs boreal-node.
+pub fn node_processes_in(dir: &Path) -> Vec<u32> {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let needle = dir.to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true);
+        if cmd.contains("boreal-node") && cmd.contains(&needle) && !zombie {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Takes the cluster in `dir` down when dropped (a failing test leaves nothing).
+pub struct Down(pub PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        for pid in node_processes_in(&self.0) {
+            let _ = Command::new("kill")
+                .args(["-CONT", &pid.to_string()])
+                .status();
+        }
+        let _ = boreal_netlog::cluster::down(&self.0, Duration::from_secs(2));
+    }
+}
