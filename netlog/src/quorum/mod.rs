@@ -8,6 +8,7 @@ mod links;
 mod mutations;
 mod open;
 pub mod recovery;
+pub mod routing;
 mod shim;
 pub mod volume;
 pub mod watermarks;

@@ -8,7 +8,8 @@
 //!   mini-transaction's CPL record: durable on a write quorum of every PG it touched and
 //!   of every PG's records before it.
 //! - [`Shim::read_page`]: GetPage@LSN at read point = VDL from one segment whose last
-//!   SCL reached it, fastest first, hedged to a second one when slow; no quorum read.
+//!   SCL reached it, fastest first, hedged to a second one when slow; no quorum read
+//!   (the order is `routing.rs`'s).
 //!   The lowest read point in use per PG is sent to the nodes (`links.rs`), so they may
 //!   materialize up to it.
 //! - [`Shim::open`] (`open.rs`): connects, fences every PG with a new epoch, runs volume
@@ -31,6 +32,7 @@ use boreal_segment::{Epoch, Lsn, PageId, PgId};
 use super::alloc::{AllocError, Allocator, PageChange};
 use super::links::CoreLink;
 use super::mutations::Mutations;
+use super::routing::{SegmentRoute, hedge_partner, read_order};
 use super::volume::VolumeConfig;
 use super::watermarks::Watermarks;
 use crate::link::Reply;
@@ -439,17 +441,21 @@ impl<I: Io + 'static> Shim<I> {
     async fn read_at(&self, pg: PgId, page: PageId, rp: Lsn) -> Result<(Lsn, Vec<u8>), ShimError> {
         let inner = &self.inner;
         let segs = inner.pg_links[pg.get() as usize];
-        let mut order: Vec<(bool, f64, usize)> = {
+        let order: Vec<usize> = {
             let wm = inner.wm.borrow();
-            segs.iter()
+            let routes: Vec<SegmentRoute> = segs
+                .iter()
                 .enumerate()
-                .map(|(s, &l)| {
-                    let caught_up = wm.scl(pg, s) >= rp;
-                    (!caught_up, inner.links[l].read_latency_us.get(), l)
+                .map(|(s, &l)| SegmentRoute {
+                    scl: wm.scl(pg, s),
+                    latency_us: inner.links[l].read_latency_us.get(),
                 })
+                .collect();
+            read_order(&routes, rp)
+                .into_iter()
+                .map(|s| segs[s])
                 .collect()
         };
-        order.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         let msg = Message::GetPage(GetPage {
             pg,
             page,
@@ -458,8 +464,8 @@ impl<I: Io + 'static> Shim<I> {
         let mut why = String::from("no segment reachable");
         let mut i = 0;
         while i < order.len() {
-            let first = order[i].2;
-            let second = order.get(i + 1).map(|x| x.2);
+            let first = order[i];
+            let second = hedge_partner(&order, i);
             i += 1;
             let Some(a) = inner.links[first].reconnect(inner).await else {
                 continue;
