@@ -13,7 +13,9 @@
 //! 4. From each fenced segment: its floor and SCL (`SegmentStatus`), its truncations,
 //!    and every record above the base (`FetchRecords` as a peer would, paged).
 //! 5. `recovery::decide`: the new VCL, VDL and truncation range.
-//! 6. `Truncate` `(VDL, VDL + LAL]` under the new epoch on every segment reachable
+//! 6. Wait until a write quorum of each PG holds the records the decision keeps
+//!    (gossip copies a record only one responder held; [`kept_on_quorum`]).
+//! 7. `Truncate` `(VDL, VDL + LAL]` under the new epoch on every segment reachable
 //!    (a write quorum of each PG at least), after the earlier truncations the
 //!    responders hold (again, under the new epoch), then start allocating above it.
 //!
@@ -250,7 +252,9 @@ impl<I: Io + 'static> Shim<I> {
         report.vcl = d.vcl;
         report.vdl = d.vdl;
         report.truncated = (d.vdl, d.truncate_end);
-        // 6. Truncate above the VDL on every reachable segment.
+        // 6. What the decision keeps is on a write quorum before it is made final.
+        kept_on_quorum(&io, &cfg, &links, &pg_links, &d.last_above_base, quorum).await?;
+        // 7. Truncate above the VDL on every reachable segment.
         let mut pg_last = Vec::with_capacity(vol.pgs as usize);
         let mut truncated = vec![[false; SEGMENTS]; vol.pgs as usize];
         for (p, row) in pg_links.iter().enumerate() {
@@ -355,6 +359,54 @@ async fn timed<F: Future>(cfg: &ShimConfig, fut: F) -> Result<F::Output, ()> {
     boreal_engine::rt::timeout(cfg.request_timeout, fut)
         .await
         .map_err(|_| ())
+}
+
+/// Waits until, in every PG, `quorum` segments hold the PG's records up to the last
+/// one the decision keeps (`last[p]`: SCL at or above it), asking for their status
+/// every `read_point_interval`. The decision keeps every record one responder holds
+/// whole, and such a record may be on fewer segments than a write quorum (an mtr the
+/// old shim never committed); gossip copies it. Writing the truncation before it is
+/// on a quorum would record a VDL the loss of one node can take back (the next
+/// recovery then finds no responder holding it, `BelowEarlierVdl`, for ever). Fails
+/// after `request_timeout`, before anything is written: the next open decides again.
+async fn kept_on_quorum<I: Io + 'static>(
+    io: &I,
+    cfg: &ShimConfig,
+    links: &[CoreLink<I>],
+    pg_links: &[[usize; SEGMENTS]],
+    last: &[Option<Lsn>],
+    quorum: usize,
+) -> Result<(), ShimError> {
+    let deadline = io.now().saturating_add(cfg.request_timeout);
+    for (p, row) in pg_links.iter().enumerate() {
+        let Some(target) = last[p] else { continue };
+        let pg = PgId::new(p as u32);
+        loop {
+            let mut holding = 0;
+            for &l in row {
+                let Some(link) = links[l].live() else {
+                    continue;
+                };
+                let m = Message::SegmentStatus(SegmentStatus { pg });
+                if let Ok(Ok(Reply::Status(st))) = timed(cfg, link.call(&m)).await
+                    && st.scl >= target
+                {
+                    holding += 1;
+                }
+            }
+            if holding >= quorum {
+                break;
+            }
+            if io.now() >= deadline {
+                return Err(ShimError::Recovery(format!(
+                    "{pg}: the records up to {target} that recovery keeps are on {holding} segments, a write quorum is {quorum}; gossip did not copy them within {:?}",
+                    cfg.request_timeout
+                )));
+            }
+            io.sleep(cfg.read_point_interval).await;
+        }
+    }
+    Ok(())
 }
 
 /// The truncations a segment holds, `(epoch, start, end]`.

@@ -88,6 +88,10 @@ pub enum RecoveryError {
         "{pg}: two records at {lsn} with different backlinks ({a} and {b}): a segment holds another writer's record"
     )]
     Conflict { pg: PgId, lsn: Lsn, a: Lsn, b: Lsn },
+    #[error(
+        "no responder holds {missing}, below {decided}, the VDL an earlier recovery kept: recovering now would take the VDL back and lose commits; the volume cannot be recovered until the segments that hold it are reachable"
+    )]
+    BelowEarlierVdl { missing: Lsn, decided: Lsn },
 }
 
 /// The decision.
@@ -229,6 +233,18 @@ pub fn decide_mutated(pgs: &[PgView], lal: u64, m: &Mutations) -> Result<Decisio
     } else {
         cpl.range(..=vcl).next_back().copied().unwrap_or(b).max(b)
     };
+    // A truncation's start is the VDL of the recovery that wrote it: everything at or
+    // below it was decided committed. If the responders miss a record below it (it
+    // may be on fewer segments than a write quorum: that recovery kept what a single
+    // responder held), deciding now would take the VDL back.
+    if let Some(decided) = truncated.iter().map(|t| t.0).max()
+        && vdl < decided
+    {
+        return Err(RecoveryError::BelowEarlierVdl {
+            missing: Lsn::new(u),
+            decided,
+        });
+    }
     let resumed_after = truncated.iter().map(|t| t.1).max().unwrap_or(Lsn::ZERO);
     let last_above_base = chains
         .iter()
@@ -380,6 +396,31 @@ mod tests {
         .unwrap();
         assert_eq!((d.vcl, d.vdl), (Lsn::new(14), Lsn::new(14)), "{d:?}");
         assert_eq!(d.last_above_base, vec![Some(Lsn::new(14))]);
+    }
+
+    #[test]
+    fn responders_missing_records_below_an_earlier_recoverys_vdl_are_refused() {
+        // A first recovery kept 1..=4 (VDL 4, truncation (4, 14]) from what one
+        // responder held; the responders of the second one hold 1 and 2 only, and
+        // the truncation. Deciding VDL 2 would lose the commit of 3 and 4.
+        let mut s = seg(0, vec![mark(1, 0, false), mark(2, 1, true)]);
+        s.truncations
+            .push((Epoch::new(2), Lsn::new(4), Lsn::new(14)));
+        let e = decide(
+            &[PgView {
+                pg: PgId::new(0),
+                segments: vec![s.clone(), s.clone(), s.clone(), s],
+            }],
+            10,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            RecoveryError::BelowEarlierVdl {
+                missing: Lsn::new(3),
+                decided: Lsn::new(4)
+            }
+        );
     }
 
     #[test]
