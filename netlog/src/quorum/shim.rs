@@ -117,6 +117,8 @@ pub struct ShimStats {
     pub hedged_reads: u64,
     /// Reads a segment refused (then tried on another).
     pub read_refusals: u64,
+    /// Passes over a PG's segments a read made again because none could serve it.
+    pub read_retries: u64,
     /// Appends a segment refused, by reason name.
     pub append_refusals: BTreeMap<String, u64>,
     /// Records dropped for unreachable segments (gossip repairs them).
@@ -436,9 +438,35 @@ impl<I: Io + 'static> Shim<I> {
         r
     }
 
-    /// Reads from the segments of `pg` whose last SCL reached `rp`, fastest first,
-    /// each hedged after `hedge_after`; a refusal moves to the next.
+    /// [`Shim::read_once`] again, a `read_point_interval` apart, until a segment
+    /// answers or `request_timeout` has passed: right after a recovery or a heal the
+    /// segments may still be catching up (gossip) and the links waiting out their
+    /// reconnection pause, and a read that gave up at once there failed for nothing.
     async fn read_at(&self, pg: PgId, page: PageId, rp: Lsn) -> Result<(Lsn, Vec<u8>), ShimError> {
+        let inner = &self.inner;
+        let deadline = inner.io.now().saturating_add(inner.cfg.request_timeout);
+        loop {
+            match self.read_once(pg, page, rp).await {
+                Err(ShimError::ReadFailed { .. })
+                    if inner.io.now() < deadline && inner.check().is_ok() =>
+                {
+                    inner.stats.borrow_mut().read_retries += 1;
+                    inner.io.sleep(inner.cfg.read_point_interval).await;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// One pass over the segments of `pg`, those whose last SCL reached `rp` first,
+    /// fastest first (`routing.rs`), each hedged after `hedge_after`; a refusal moves
+    /// to the next.
+    async fn read_once(
+        &self,
+        pg: PgId,
+        page: PageId,
+        rp: Lsn,
+    ) -> Result<(Lsn, Vec<u8>), ShimError> {
         let inner = &self.inner;
         let segs = inner.pg_links[pg.get() as usize];
         let order: Vec<usize> = {
