@@ -21,7 +21,10 @@
 //!   creations (a fresh volume) and the truncations of volume recovery; a node that was
 //!   down then still holds what an older shim left above the recovered VDL. So the
 //!   first frames on every new connection create the core's segments (a no-op where
-//!   they exist) and apply this shim's truncations (idempotent), before any append.
+//!   they exist) and apply this shim's truncations (idempotent), before any append;
+//!   and a connection that is down is made again (with backoff) even when nothing is
+//!   queued for it, since a shim that stopped writing would otherwise never bring a
+//!   node those frames.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -89,6 +92,9 @@ pub(crate) struct CoreLink<I: Io> {
     pub(crate) dropped_records: Cell<u64>,
     /// The current connection got its segments created and the truncation applied.
     set_up: Cell<bool>,
+    /// A setup frame the node failed to apply (an I/O error): the setup is sent again
+    /// on this connection from then on.
+    setup_retry_at: Cell<Instant>,
 }
 
 impl<I: Io + 'static> CoreLink<I> {
@@ -112,6 +118,7 @@ impl<I: Io + 'static> CoreLink<I> {
             pause: Cell::new(RECONNECT_PAUSE_MIN),
             dropped_records: Cell::new(0),
             set_up: Cell::new(false),
+            setup_retry_at: Cell::new(Instant::ZERO),
         }
     }
 
@@ -260,7 +267,11 @@ pub(crate) async fn write_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize
             if inner.closing.get() {
                 return Poll::Ready(false);
             }
-            if cl.queue.borrow().is_empty() {
+            // A connection that is down or not set up yet is worked on even with
+            // nothing to send: its node may miss a segment creation or a truncation
+            // (see the module docs) that no later append would bring.
+            let idle = cl.queue.borrow().is_empty() && cl.set_up.get() && cl.live().is_some();
+            if idle {
                 cl.writer.register(cx.waker());
                 return Poll::Pending;
             }
@@ -288,7 +299,13 @@ pub(crate) async fn write_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize
         let batch = std::mem::take(&mut *cl.queue.borrow_mut());
         out.clear();
         if !cl.set_up.get() {
-            cl.setup_frames(&inner, idx, &link, &mut out);
+            if inner.io.now() >= cl.setup_retry_at.get() {
+                cl.setup_frames(&inner, idx, &link, &mut out);
+            } else if batch.is_empty() {
+                let wait = cl.setup_retry_at.get();
+                inner.io.sleep_until(wait).await;
+                continue;
+            }
         }
         let epoch = inner.epoch;
         let mut frames: Vec<(u64, PgId)> = Vec::new();
@@ -368,6 +385,20 @@ pub(crate) async fn ack_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize) 
                     ..
                 }),
             ) => inner.fenced(pg, current),
+            // The node failed to create a segment or apply a truncation (an I/O
+            // error): set the connection up again after a pause.
+            (
+                Expect::Setup | Expect::Truncated { .. },
+                Ok(Reply::Refused {
+                    reason: Reason::Failed,
+                    ..
+                }),
+            ) => {
+                cl.set_up.set(false);
+                cl.setup_retry_at
+                    .set(inner.io.now().saturating_add(RECONNECT_PAUSE_MIN));
+                cl.writer.wake();
+            }
             (Expect::Append { pg }, Ok(Reply::Refused { reason, text })) => {
                 inner.count_refusal(pg, cl.member, &reason, &text);
             }
@@ -423,6 +454,13 @@ pub(crate) async fn read_point_loop<I: Io + 'static>(shim: Weak<Inner<I>>) {
                     min_read_point: mrp,
                 };
                 let _ = inner.links[l].set_read_point(msg).await;
+            }
+        }
+        // A connection that died since its writer last ran is made again (and set up)
+        // by that writer, even with nothing queued (see `write_loop`).
+        for cl in &inner.links {
+            if cl.live().is_none() {
+                cl.writer.wake();
             }
         }
         let io = inner.io.clone();
