@@ -374,6 +374,24 @@ fn gossip_keeping_a_record_with_a_wrong_checksum_is_caught() {
     caught("bad_checksum", BAD_CHECKSUM_SEEDS);
 }
 
+/// Seeds of the 10,000-seed run that still fail (open bugs, liveness): after the heal
+/// the writes in flight never commit: the VDL stays below them (565 in 6134, 512 in
+/// 8431) while the segments hold their records, and node 0's SCL of one PG lags its
+/// records (a hole gossip does not fill). Not in the default seeds; run them with
+/// `-- --ignored`.
+const OPEN_FAILURES: &[u64] = &[6134, 8431];
+
+#[test]
+#[ignore = "open bugs: the seeds in OPEN_FAILURES still fail"]
+fn open_failures_pass() {
+    let failed: Vec<u64> = OPEN_FAILURES
+        .iter()
+        .copied()
+        .filter(|&seed| !one(seed, Variant::default()).violations.is_empty())
+        .collect();
+    assert!(failed.is_empty(), "seeds {failed:?} still fail");
+}
+
 #[test]
 fn regression_seeds_pass() {
     let mut failed = Vec::new();
