@@ -138,6 +138,20 @@ impl<I: Io + 'static> CoreLink<I> {
         self.writer.wake();
     }
 
+    /// Queues a record sent before again (the SCL poller), in LSN order among what is
+    /// queued, unless it is queued already.
+    pub(crate) fn requeue(&self, rec: Rc<OwnedRedo>) {
+        {
+            let mut q = self.queue.borrow_mut();
+            let v = q.entry(rec.pg_id).or_default();
+            match v.binary_search_by_key(&rec.lsn, |r| r.lsn) {
+                Ok(_) => return,
+                Err(i) => v.insert(i, rec),
+            }
+        }
+        self.writer.wake();
+    }
+
     /// Sends a `SetReadPoint` on this connection (its answer is awaited by the acker).
     pub(crate) async fn set_read_point(&self, msg: SetReadPoint) -> Result<(), LinkError> {
         let Some(link) = self.live() else {
@@ -484,10 +498,31 @@ pub(crate) async fn scl_poll_loop<I: Io + 'static>(shim: Weak<Inner<I>>) {
             let wm = inner.wm.borrow();
             (wm.vdl(), wm.behind())
         };
+        {
+            // What is at or below the VDL is durable on a write quorum: no resend.
+            let mut unacked = inner.unacked.borrow_mut();
+            let keep = unacked.split_off(&Lsn::new(vdl.get().saturating_add(1)));
+            *unacked = keep;
+        }
         if vdl == last_vdl {
             for (pg, seg) in behind {
                 let l = inner.pg_links[pg.get() as usize][seg];
                 let cl = &inner.links[l];
+                // Its records above its SCL again: those it missed may be nowhere
+                // else (dropped while it was unreachable, lost by a power loss
+                // elsewhere before they were synced), and gossip only copies what a
+                // peer holds. A duplicate is acknowledged like the first.
+                let scl = inner.wm.borrow().scl(pg, seg);
+                let again: Vec<Rc<OwnedRedo>> = inner
+                    .unacked
+                    .borrow()
+                    .range(Lsn::new(scl.get().saturating_add(1))..)
+                    .filter(|(_, r)| r.pg_id == pg)
+                    .map(|(_, r)| r.clone())
+                    .collect();
+                for r in again {
+                    cl.requeue(r);
+                }
                 if let Some(link) = cl.reconnect(&inner).await {
                     let msg = Message::SegmentStatus(SegmentStatus { pg });
                     let _ = cl.request(&link, &msg, Expect::Status { pg }).await;

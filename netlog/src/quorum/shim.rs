@@ -25,6 +25,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
+use boreal_engine::hotlog::OwnedRedo;
 use boreal_engine::io::Io;
 use boreal_engine::rt::JoinHandle;
 use boreal_segment::{Epoch, Lsn, PageId, PgId};
@@ -140,6 +141,10 @@ pub(crate) struct Inner<I: Io> {
     /// Per PG, its six segments' links, in placement order (segment index = position).
     pub(crate) pg_links: Vec<[usize; 6]>,
     pub(crate) wm: RefCell<Watermarks>,
+    /// Records handed out and not yet at or below the VDL, by LSN (at most LAL of
+    /// them): the SCL poller sends them again to segments that are behind
+    /// (`links.rs`).
+    pub(crate) unacked: RefCell<BTreeMap<Lsn, Rc<OwnedRedo>>>,
     pub(crate) alloc: RefCell<Allocator>,
     /// Writers waiting for the VDL to reach a point.
     vdl_waiters: RefCell<Vec<(Lsn, Waker)>>,
@@ -173,6 +178,7 @@ impl<I: Io + 'static> Inner<I> {
             links,
             pg_links,
             wm: RefCell::new(wm),
+            unacked: RefCell::new(BTreeMap::new()),
             alloc: RefCell::new(alloc),
             vdl_waiters: RefCell::new(Vec::new()),
             reads: RefCell::new(vec![BTreeMap::new(); pgs]),
@@ -385,6 +391,7 @@ impl<I: Io + 'static> Shim<I> {
         for r in records {
             let pg = r.pg_id.get() as usize;
             let r = Rc::new(r);
+            inner.unacked.borrow_mut().insert(r.lsn, r.clone());
             for &l in &inner.pg_links[pg] {
                 inner.links[l].queue(r.clone());
             }
