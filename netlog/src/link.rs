@@ -146,7 +146,9 @@ pub struct Status {
 }
 
 impl Reply {
-    fn from_message(m: Message<'_>) -> Reply {
+    /// The owned answer; `verify_records` false hands out fetched records unchecked
+    /// (a broken variant for the cluster simulation, see [`Link::skip_record_checks`]).
+    fn from_message(m: Message<'_>, verify_records: bool) -> Reply {
         match m {
             Message::Refusal(r) => Reply::Refused {
                 reason: r.reason,
@@ -186,7 +188,12 @@ impl Reply {
                 scl: t.scl,
             },
             Message::FetchedRecords(f) => {
-                let damaged = f.records.verify_checksums().err().map(|e| {
+                let checked = if verify_records {
+                    f.records.verify_checksums()
+                } else {
+                    Ok(())
+                };
+                let damaged = checked.err().map(|e| {
                     let index = match &e {
                         ProtoError::Record { index, .. } => *index,
                         _ => 0,
@@ -286,6 +293,8 @@ struct Inner<I: Io> {
     dead: RefCell<Option<LinkError>>,
     send_lock: AsyncLock,
     spare: RefCell<Option<DmaBuf>>,
+    /// Fetched records' own checksums are verified (always, unless mutated).
+    verify_records: Cell<bool>,
 }
 
 /// One connection to one node core. Cheap to clone (shared). See the module docs.
@@ -343,6 +352,7 @@ impl<I: Io + 'static> Link<I> {
             dead: RefCell::new(None),
             send_lock: AsyncLock::default(),
             spare: RefCell::new(None),
+            verify_records: Cell::new(true),
         });
         // Hello is read by the reader task like any answer.
         let reader = boreal_engine::rt::spawn(read_loop(inner.clone()));
@@ -357,6 +367,14 @@ impl<I: Io + 'static> Link<I> {
                 got: format!("{other:?}"),
             }),
         }
+    }
+
+    /// From now on hands out fetched records without checking their own checksums:
+    /// a deliberately broken variant, for the cluster simulation to prove it catches
+    /// a node that keeps a damaged record. Never called outside tests.
+    #[doc(hidden)]
+    pub fn skip_record_checks(&self) {
+        self.inner.verify_records.set(false);
     }
 
     /// The node's address.
@@ -527,7 +545,7 @@ async fn read_loop<I: Io>(inner: Rc<Inner<I>>) {
                 Ok(Step::Frame(f)) => {
                     let id = f.header.request_id;
                     let reply = match Message::decode_response(f) {
-                        Ok(m) => Reply::from_message(m),
+                        Ok(m) => Reply::from_message(m, inner.verify_records.get()),
                         Err(e) => {
                             die(&inner, format!("undecodable answer: {e}"));
                             return;

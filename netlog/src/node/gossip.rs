@@ -94,10 +94,31 @@ impl GossipPeers {
     }
 }
 
+/// Deliberately broken variants of gossip, for the whole-cluster simulation to prove
+/// that it catches each (`netlog/tests/cluster_sim.rs`). Default off; no
+/// configuration file or command line can set them (`boreal-node` calls [`run`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GossipMutations {
+    /// Keep fetched records whose own checksum does not match their bytes.
+    pub accept_bad_checksums: bool,
+}
+
 /// Gossips for the core of `ctx` every `interval` until the core stops. Idle (no
 /// wake-ups) while the peer list is empty.
 pub async fn run<I: Io + 'static>(ctx: Rc<CoreCtx<I>>, interval: Duration, list: Rc<GossipPeers>) {
-    let mut g = Gossiper::new(ctx.clone(), interval);
+    run_mutated(ctx, interval, list, GossipMutations::default()).await;
+}
+
+/// [`run`] with the rules `mutations` names broken.
+#[doc(hidden)]
+pub async fn run_mutated<I: Io + 'static>(
+    ctx: Rc<CoreCtx<I>>,
+    interval: Duration,
+    list: Rc<GossipPeers>,
+    mutations: GossipMutations,
+) {
+    let mut g = Gossiper::new(ctx.clone(), interval, mutations);
     let mut seen = None;
     while !ctx.stopping.is_raised() {
         let generation = list.generation.get();
@@ -150,6 +171,7 @@ enum Fetched {
 struct Gossiper<I: Io> {
     ctx: Rc<CoreCtx<I>>,
     interval: Duration,
+    mutations: GossipMutations,
     peers: Vec<Peer<I>>,
     segs: HashMap<PgId, SegGossip>,
     /// Where the next round's probe starts when the core has more segments than one
@@ -160,7 +182,7 @@ struct Gossiper<I: Io> {
 }
 
 impl<I: Io + 'static> Gossiper<I> {
-    fn new(ctx: Rc<CoreCtx<I>>, interval: Duration) -> Gossiper<I> {
+    fn new(ctx: Rc<CoreCtx<I>>, interval: Duration, mutations: GossipMutations) -> Gossiper<I> {
         let core = CoreLabels {
             core: ctx.id.core_index,
         };
@@ -172,6 +194,7 @@ impl<I: Io + 'static> Gossiper<I> {
         Gossiper {
             ctx,
             interval,
+            mutations,
             peers: Vec::new(),
             segs: HashMap::new(),
             cursor: 0,
@@ -186,7 +209,9 @@ impl<I: Io + 'static> Gossiper<I> {
         for &addr in list {
             match old.iter().position(|p| p.addr == addr) {
                 Some(i) => self.peers.push(old.swap_remove(i)),
-                None => self.peers.push(Peer::new(addr)),
+                None => self
+                    .peers
+                    .push(Peer::new(addr, self.mutations.accept_bad_checksums)),
             }
         }
         if list.is_empty() {

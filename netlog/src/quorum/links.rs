@@ -8,6 +8,23 @@
 //! or failed segment looks like to the protocol anyway, and gossip between the PG's
 //! nodes fills the hole (DESIGN §3). So the shim's memory never grows with an
 //! unreachable node.
+//!
+//! Two things follow, each done here:
+//! - A segment that gossip repaired has nothing to acknowledge: no append of the shim
+//!   reaches it. So while records are outstanding and the VDL stands still for a
+//!   `read_point_interval`, the SCL poller ([`scl_poll_loop`]) asks the segments that
+//!   last reported an SCL below their PG's newest outstanding record for their status,
+//!   and takes the SCL as an acknowledgement. Without it the last writes before a
+//!   quiet spell could wait for ever once their records were dropped for some
+//!   segments.
+//! - A node the shim could not reach while it opened the volume missed the segment
+//!   creations (a fresh volume) and the truncations of volume recovery; a node that was
+//!   down then still holds what an older shim left above the recovered VDL. So the
+//!   first frames on every new connection create the core's segments (a no-op where
+//!   they exist) and apply this shim's truncations (idempotent), before any append;
+//!   and a connection that is down is made again (with backoff) even when nothing is
+//!   queued for it, since a shim that stopped writing would otherwise never bring a
+//!   node those frames.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -23,7 +40,10 @@ use boreal_segment::{Lsn, PgId};
 
 use super::shim::Inner;
 use crate::link::{Link, LinkError, Reply};
-use crate::proto::{AppendEncoder, Hello, Message, ProtoError, Reason, SetReadPoint};
+use crate::proto::{
+    AppendEncoder, CreateSegment, Hello, Message, ProtoError, Reason, SegmentStatus, SetReadPoint,
+    Truncate,
+};
 use crate::sync::WakeSlot;
 
 /// Longest pause between two reconnection attempts.
@@ -34,8 +54,22 @@ const RECONNECT_PAUSE_MIN: Duration = Duration::from_millis(20);
 /// What an answer in flight is for.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Expect {
-    Append { pg: PgId },
+    Append {
+        pg: PgId,
+    },
     ReadPoint,
+    /// A `SegmentStatus` of the SCL poller: its SCL counts as an acknowledgement.
+    Status {
+        pg: PgId,
+    },
+    /// A segment creation or an earlier truncation sent first on a connection.
+    Setup,
+    /// This shim's own truncation of `pg`, sent first on a connection: once applied,
+    /// the segment (`segment` of the PG) has all of them.
+    Truncated {
+        pg: PgId,
+        segment: usize,
+    },
 }
 
 /// One connection to one node core.
@@ -56,6 +90,11 @@ pub(crate) struct CoreLink<I: Io> {
     retry_at: Cell<Instant>,
     pause: Cell<Duration>,
     pub(crate) dropped_records: Cell<u64>,
+    /// The current connection got its segments created and the truncation applied.
+    set_up: Cell<bool>,
+    /// A setup frame the node failed to apply (an I/O error): the setup is sent again
+    /// on this connection from then on.
+    setup_retry_at: Cell<Instant>,
 }
 
 impl<I: Io + 'static> CoreLink<I> {
@@ -78,6 +117,8 @@ impl<I: Io + 'static> CoreLink<I> {
             retry_at: Cell::new(Instant::ZERO),
             pause: Cell::new(RECONNECT_PAUSE_MIN),
             dropped_records: Cell::new(0),
+            set_up: Cell::new(false),
+            setup_retry_at: Cell::new(Instant::ZERO),
         }
     }
 
@@ -97,26 +138,103 @@ impl<I: Io + 'static> CoreLink<I> {
         self.writer.wake();
     }
 
+    /// Queues a record sent before again (the SCL poller), in LSN order among what is
+    /// queued, unless it is queued already.
+    pub(crate) fn requeue(&self, rec: Rc<OwnedRedo>) {
+        {
+            let mut q = self.queue.borrow_mut();
+            let v = q.entry(rec.pg_id).or_default();
+            match v.binary_search_by_key(&rec.lsn, |r| r.lsn) {
+                Ok(_) => return,
+                Err(i) => v.insert(i, rec),
+            }
+        }
+        self.writer.wake();
+    }
+
     /// Sends a `SetReadPoint` on this connection (its answer is awaited by the acker).
     pub(crate) async fn set_read_point(&self, msg: SetReadPoint) -> Result<(), LinkError> {
         let Some(link) = self.live() else {
             return Ok(());
         };
+        self.request(&link, &Message::SetReadPoint(msg), Expect::ReadPoint)
+            .await
+    }
+
+    /// Sends one request whose answer the acker takes.
+    async fn request(
+        &self,
+        link: &Link<I>,
+        msg: &Message<'_>,
+        what: Expect,
+    ) -> Result<(), LinkError> {
         let id = link.next_id();
         link.expect(id);
         let mut out = Vec::new();
-        Message::SetReadPoint(msg)
-            .encode(id, &mut out)
-            .expect("a read point always encodes");
-        self.inflight
-            .borrow_mut()
-            .push_back((id, Expect::ReadPoint));
+        msg.encode(id, &mut out)
+            .expect("the shim's own requests always encode");
+        self.inflight.borrow_mut().push_back((id, what));
         self.acker.wake();
         link.send(&out).await
     }
 
-    /// Tries to (re)connect if the pause after the last failure is over.
-    async fn reconnect(&self, inner: &Inner<I>) -> Option<Link<I>> {
+    /// Encodes into `out` what a new connection sends first (see the module docs):
+    /// for each PG whose segment this core holds, `CreateSegment` at the shim's epoch
+    /// and, unless the segment applied them already, the truncations of the shim's
+    /// volume recovery in the order it wrote them.
+    fn setup_frames(&self, inner: &Inner<I>, me: usize, link: &Link<I>, out: &mut Vec<u8>) {
+        let vol = &inner.cfg.volume;
+        let skip = inner.cfg.mutations.skip_truncation;
+        for (p, row) in inner.pg_links.iter().enumerate() {
+            if !row.contains(&me) {
+                continue;
+            }
+            let pg = PgId::new(p as u32);
+            let segment = row.iter().position(|&l| l == me).expect("checked above");
+            let create = Message::CreateSegment(CreateSegment {
+                epoch: inner.epoch,
+                pg,
+                page_size: vol.page_size(),
+                first_page: vol.first_page(pg),
+                page_count: vol.pages_per_pg,
+            });
+            let done = skip || inner.truncated.borrow()[p][segment];
+            let last = inner.truncations.len();
+            let truncations =
+                inner
+                    .truncations
+                    .iter()
+                    .enumerate()
+                    .filter(|_| !done)
+                    .map(|(i, &(start, end))| {
+                        let what = if i + 1 == last {
+                            Expect::Truncated { pg, segment }
+                        } else {
+                            Expect::Setup
+                        };
+                        let m = Message::Truncate(Truncate {
+                            pg,
+                            epoch: inner.epoch,
+                            start,
+                            end,
+                        });
+                        (m, what)
+                    });
+            for (m, what) in std::iter::once((create, Expect::Setup)).chain(truncations) {
+                let id = link.next_id();
+                link.expect(id);
+                m.encode(id, out)
+                    .expect("the shim's own requests always encode");
+                self.inflight.borrow_mut().push_back((id, what));
+            }
+        }
+        self.set_up.set(true);
+    }
+
+    /// The live connection, or a new one if the pause after the last failure is over
+    /// (writes, reads and the SCL poller all reconnect: a shim that only reads must
+    /// find its way back to a node too).
+    pub(crate) async fn reconnect(&self, inner: &Inner<I>) -> Option<Link<I>> {
         if let Some(l) = self.live() {
             return Some(l);
         }
@@ -135,6 +253,7 @@ impl<I: Io + 'static> CoreLink<I> {
             Ok(Ok((link, map))) if map.core_index == self.core => {
                 self.pause.set(RECONNECT_PAUSE_MIN);
                 *self.link.borrow_mut() = Some(link.clone());
+                self.set_up.set(false);
                 Some(link)
             }
             _ => {
@@ -162,7 +281,11 @@ pub(crate) async fn write_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize
             if inner.closing.get() {
                 return Poll::Ready(false);
             }
-            if cl.queue.borrow().is_empty() {
+            // A connection that is down or not set up yet is worked on even with
+            // nothing to send: its node may miss a segment creation or a truncation
+            // (see the module docs) that no later append would bring.
+            let idle = cl.queue.borrow().is_empty() && cl.set_up.get() && cl.live().is_some();
+            if idle {
                 cl.writer.register(cx.waker());
                 return Poll::Pending;
             }
@@ -189,6 +312,15 @@ pub(crate) async fn write_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize
         };
         let batch = std::mem::take(&mut *cl.queue.borrow_mut());
         out.clear();
+        if !cl.set_up.get() {
+            if inner.io.now() >= cl.setup_retry_at.get() {
+                cl.setup_frames(&inner, idx, &link, &mut out);
+            } else if batch.is_empty() {
+                let wait = cl.setup_retry_at.get();
+                inner.io.sleep_until(wait).await;
+                continue;
+            }
+        }
         let epoch = inner.epoch;
         let mut frames: Vec<(u64, PgId)> = Vec::new();
         for (pg, recs) in batch {
@@ -267,8 +399,35 @@ pub(crate) async fn ack_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize) 
                     ..
                 }),
             ) => inner.fenced(pg, current),
+            // The node failed to create a segment or apply a truncation (an I/O
+            // error): set the connection up again after a pause.
+            (
+                Expect::Setup | Expect::Truncated { .. },
+                Ok(Reply::Refused {
+                    reason: Reason::Failed,
+                    ..
+                }),
+            ) => {
+                cl.set_up.set(false);
+                cl.setup_retry_at
+                    .set(inner.io.now().saturating_add(RECONNECT_PAUSE_MIN));
+                cl.writer.wake();
+            }
             (Expect::Append { pg }, Ok(Reply::Refused { reason, text })) => {
                 inner.count_refusal(pg, cl.member, &reason, &text);
+            }
+            // Only an SCL at this shim's epoch is about its records: a segment a newer
+            // shim wrote to has an SCL that may pass over records of this shim that
+            // the newer one truncated.
+            (Expect::Truncated { pg, segment }, Ok(Reply::Truncated { .. })) => {
+                inner.truncated.borrow_mut()[pg.get() as usize][segment] = true;
+            }
+            (Expect::Status { pg }, Ok(Reply::Status(st))) if st.pg == pg => {
+                if st.epoch > inner.epoch {
+                    inner.fenced(pg, st.epoch);
+                } else if st.epoch == inner.epoch {
+                    inner.segment_ack(pg, idx, st.scl);
+                }
             }
             (_, Ok(_)) => {}
             (_, Err(_)) => {
@@ -311,6 +470,66 @@ pub(crate) async fn read_point_loop<I: Io + 'static>(shim: Weak<Inner<I>>) {
                 let _ = inner.links[l].set_read_point(msg).await;
             }
         }
+        // A connection that died since its writer last ran is made again (and set up)
+        // by that writer, even with nothing queued (see `write_loop`).
+        for cl in &inner.links {
+            if cl.live().is_none() {
+                cl.writer.wake();
+            }
+        }
+        let io = inner.io.clone();
+        drop(inner);
+        io.sleep(interval).await;
+    }
+}
+
+/// The SCL poller (see the module docs): while records are outstanding and the VDL did
+/// not move for a `read_point_interval`, asks each segment that reported an SCL below
+/// its PG's newest outstanding record for its status. Ends when the shim is dropped.
+pub(crate) async fn scl_poll_loop<I: Io + 'static>(shim: Weak<Inner<I>>) {
+    let mut last_vdl = Lsn::ZERO;
+    loop {
+        let Some(inner) = shim.upgrade() else { return };
+        if inner.closing.get() {
+            return;
+        }
+        let interval = inner.cfg.read_point_interval;
+        let (vdl, behind) = {
+            let wm = inner.wm.borrow();
+            (wm.vdl(), wm.behind())
+        };
+        {
+            // What is at or below the VDL is durable on a write quorum: no resend.
+            let mut unacked = inner.unacked.borrow_mut();
+            let keep = unacked.split_off(&Lsn::new(vdl.get().saturating_add(1)));
+            *unacked = keep;
+        }
+        if vdl == last_vdl {
+            for (pg, seg) in behind {
+                let l = inner.pg_links[pg.get() as usize][seg];
+                let cl = &inner.links[l];
+                // Its records above its SCL again: those it missed may be nowhere
+                // else (dropped while it was unreachable, lost by a power loss
+                // elsewhere before they were synced), and gossip only copies what a
+                // peer holds. A duplicate is acknowledged like the first.
+                let scl = inner.wm.borrow().scl(pg, seg);
+                let again: Vec<Rc<OwnedRedo>> = inner
+                    .unacked
+                    .borrow()
+                    .range(Lsn::new(scl.get().saturating_add(1))..)
+                    .filter(|(_, r)| r.pg_id == pg)
+                    .map(|(_, r)| r.clone())
+                    .collect();
+                for r in again {
+                    cl.requeue(r);
+                }
+                if let Some(link) = cl.reconnect(&inner).await {
+                    let msg = Message::SegmentStatus(SegmentStatus { pg });
+                    let _ = cl.request(&link, &msg, Expect::Status { pg }).await;
+                }
+            }
+        }
+        last_vdl = vdl;
         let io = inner.io.clone();
         drop(inner);
         io.sleep(interval).await;

@@ -5,15 +5,19 @@
 
 pub mod alloc;
 mod links;
+mod mutations;
 mod open;
 pub mod recovery;
+pub mod routing;
 mod shim;
 pub mod volume;
 pub mod watermarks;
 
 pub use self::alloc::{AllocError, Allocator, PageChange};
+#[doc(hidden)]
+pub use self::mutations::Mutations;
 pub use self::open::OpenReport;
 pub use self::recovery::{Decision, PgView, RecordMark, RecoveryError, SegmentView, decide};
-pub use self::shim::{Shim, ShimConfig, ShimError, ShimStats};
+pub use self::shim::{Shim, ShimConfig, ShimError, ShimStats, Submitted};
 pub use self::volume::{Member, VolumeConfig};
 pub use self::watermarks::{READ_QUORUM, SEGMENTS, WRITE_QUORUM, Watermarks};

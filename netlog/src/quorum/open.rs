@@ -13,8 +13,11 @@
 //! 4. From each fenced segment: its floor and SCL (`SegmentStatus`), its truncations,
 //!    and every record above the base (`FetchRecords` as a peer would, paged).
 //! 5. `recovery::decide`: the new VCL, VDL and truncation range.
-//! 6. `Truncate` `(VDL, VDL + LAL]` under the new epoch on every segment reachable
-//!    (a write quorum of each PG at least), then start allocating above it.
+//! 6. Wait until a write quorum of each PG holds the records the decision keeps
+//!    (gossip copies a record only one responder held; [`kept_on_quorum`]).
+//! 7. `Truncate` `(VDL, VDL + LAL]` under the new epoch on every segment reachable
+//!    (a write quorum of each PG at least), after the earlier truncations the
+//!    responders hold (again, under the new epoch), then start allocating above it.
 //!
 //! No redo is replayed: nodes keep their records and pages; the truncation annuls what
 //! is above the VDL.
@@ -27,10 +30,10 @@ use boreal_engine::io::Io;
 use boreal_segment::{Epoch, Lsn, NodeId, PgId};
 
 use super::alloc::Allocator;
-use super::links::{CoreLink, ack_loop, read_point_loop, write_loop};
+use super::links::{CoreLink, ack_loop, read_point_loop, scl_poll_loop, write_loop};
 use super::recovery::{self, PgView, RecordMark, SegmentView};
 use super::shim::{Inner, Shim, ShimConfig, ShimError};
-use super::watermarks::{SEGMENTS, WRITE_QUORUM, Watermarks};
+use super::watermarks::{SEGMENTS, Watermarks};
 use crate::limits::RECORD_BATCH_BYTES_MAX;
 use crate::link::{Link, NodeMap, Reply};
 use crate::proto::{
@@ -60,6 +63,7 @@ impl<I: Io + 'static> Shim<I> {
     pub async fn open(io: I, cfg: ShimConfig) -> Result<(Shim<I>, OpenReport), ShimError> {
         cfg.volume.validate().map_err(ShimError::Recovery)?;
         let vol = &cfg.volume;
+        let quorum = cfg.mutations.write_quorum();
         let mut report = OpenReport::default();
         // 1. Every member's core map.
         let mut maps: Vec<Option<NodeMap>> = Vec::new();
@@ -200,9 +204,9 @@ impl<I: Io + 'static> Shim<I> {
                 });
                 who.push(l);
             }
-            if who.len() < WRITE_QUORUM {
+            if who.len() < quorum {
                 return Err(ShimError::Recovery(format!(
-                    "{pg}: only {} of its segments could be fenced, a write quorum is {WRITE_QUORUM}; unreachable: {:?}",
+                    "{pg}: only {} of its segments could be fenced, a write quorum is {quorum}; unreachable: {:?}",
                     who.len(),
                     report.unreachable
                 )));
@@ -242,22 +246,58 @@ impl<I: Io + 'static> Shim<I> {
             }
         }
         // 5. Decide.
-        let d =
-            recovery::decide(&views, vol.lal).map_err(|e| ShimError::Recovery(e.to_string()))?;
+        let d = recovery::decide_mutated(&views, vol.lal, &cfg.mutations)
+            .map_err(|e| ShimError::Recovery(e.to_string()))?;
         report.base = d.base;
         report.vcl = d.vcl;
         report.vdl = d.vdl;
         report.truncated = (d.vdl, d.truncate_end);
-        // 6. Truncate above the VDL on every reachable segment.
+        // 6. What the decision keeps is on a write quorum before it is made final.
+        kept_on_quorum(&io, &cfg, &links, &pg_links, &d.last_above_base, quorum).await?;
+        // 7. Truncate above the VDL on every reachable segment.
         let mut pg_last = Vec::with_capacity(vol.pgs as usize);
+        let mut truncated = vec![[false; SEGMENTS]; vol.pgs as usize];
         for (p, row) in pg_links.iter().enumerate() {
             let pg = PgId::new(p as u32);
             let mut acks = 0;
             let mut scl_max = Lsn::ZERO;
-            for &l in row {
+            for (k, &l) in row.iter().enumerate() {
                 let Some(link) = links[l].live() else {
                     continue;
                 };
+                if !cfg.mutations.skip_truncation {
+                    // The earlier ranges first (see `recovery.rs`, step 5), each unless
+                    // the segment holds it already (under any epoch: writing it again
+                    // would only lengthen its list); a segment that materialized past
+                    // one refuses it, and needs it no more.
+                    let held = fenced[p]
+                        .iter()
+                        .position(|&x| x == l)
+                        .map_or(&[][..], |i| &views[p].segments[i].truncations[..]);
+                    for &(start, end) in &d.earlier {
+                        if held.iter().any(|t| (t.1, t.2) == (start, end)) {
+                            continue;
+                        }
+                        let m = Message::Truncate(Truncate {
+                            pg,
+                            epoch,
+                            start,
+                            end,
+                        });
+                        let _ = timed(&cfg, link.call(&m)).await;
+                    }
+                }
+                if cfg.mutations.skip_truncation {
+                    acks += 1;
+                    scl_max = views[p]
+                        .segments
+                        .iter()
+                        .map(|s| s.scl)
+                        .filter(|&s| s <= d.vdl)
+                        .max()
+                        .unwrap_or(Lsn::ZERO);
+                    continue;
+                }
                 let m = Message::Truncate(Truncate {
                     pg,
                     epoch,
@@ -267,22 +307,30 @@ impl<I: Io + 'static> Shim<I> {
                 if let Ok(Ok(Reply::Truncated { scl, .. })) = timed(&cfg, link.call(&m)).await {
                     acks += 1;
                     scl_max = scl_max.max(scl);
+                    truncated[p][k] = true;
                 }
             }
-            if acks < WRITE_QUORUM {
+            if acks < quorum {
                 return Err(ShimError::Recovery(format!(
-                    "{pg}: the truncation reached {acks} segments, a write quorum is {WRITE_QUORUM}"
+                    "{pg}: the truncation reached {acks} segments, a write quorum is {quorum}"
                 )));
             }
             pg_last.push(d.last_above_base[p].unwrap_or(scl_max.min(d.vdl)));
         }
         let fresh = d.vdl == Lsn::ZERO;
-        let wm = Watermarks::new(vol.pgs as usize, d.vdl, &pg_last);
+        let mut wm = Watermarks::new(vol.pgs as usize, d.vdl, &pg_last);
+        wm.mutate(&cfg.mutations);
         let alloc = Allocator::new(vol, d.truncate_end, pg_last, fresh);
         let inner = Rc::new(Inner::new(
             io,
             cfg.clone(),
             epoch,
+            d.earlier
+                .iter()
+                .copied()
+                .chain([(d.vdl, d.truncate_end)])
+                .collect(),
+            truncated,
             links,
             pg_links,
             wm,
@@ -299,6 +347,9 @@ impl<I: Io + 'static> Shim<I> {
         tasks.push(boreal_engine::rt::spawn(read_point_loop(Rc::downgrade(
             &inner,
         ))));
+        tasks.push(boreal_engine::rt::spawn(scl_poll_loop(Rc::downgrade(
+            &inner,
+        ))));
         Ok((Shim { inner, tasks }, report))
     }
 }
@@ -308,6 +359,54 @@ async fn timed<F: Future>(cfg: &ShimConfig, fut: F) -> Result<F::Output, ()> {
     boreal_engine::rt::timeout(cfg.request_timeout, fut)
         .await
         .map_err(|_| ())
+}
+
+/// Waits until, in every PG, `quorum` segments hold the PG's records up to the last
+/// one the decision keeps (`last[p]`: SCL at or above it), asking for their status
+/// every `read_point_interval`. The decision keeps every record one responder holds
+/// whole, and such a record may be on fewer segments than a write quorum (an mtr the
+/// old shim never committed); gossip copies it. Writing the truncation before it is
+/// on a quorum would record a VDL the loss of one node can take back (the next
+/// recovery then finds no responder holding it, `BelowEarlierVdl`, for ever). Fails
+/// after `request_timeout`, before anything is written: the next open decides again.
+async fn kept_on_quorum<I: Io + 'static>(
+    io: &I,
+    cfg: &ShimConfig,
+    links: &[CoreLink<I>],
+    pg_links: &[[usize; SEGMENTS]],
+    last: &[Option<Lsn>],
+    quorum: usize,
+) -> Result<(), ShimError> {
+    let deadline = io.now().saturating_add(cfg.request_timeout);
+    for (p, row) in pg_links.iter().enumerate() {
+        let Some(target) = last[p] else { continue };
+        let pg = PgId::new(p as u32);
+        loop {
+            let mut holding = 0;
+            for &l in row {
+                let Some(link) = links[l].live() else {
+                    continue;
+                };
+                let m = Message::SegmentStatus(SegmentStatus { pg });
+                if let Ok(Ok(Reply::Status(st))) = timed(cfg, link.call(&m)).await
+                    && st.scl >= target
+                {
+                    holding += 1;
+                }
+            }
+            if holding >= quorum {
+                break;
+            }
+            if io.now() >= deadline {
+                return Err(ShimError::Recovery(format!(
+                    "{pg}: the records up to {target} that recovery keeps are on {holding} segments, a write quorum is {quorum}; gossip did not copy them within {:?}",
+                    cfg.request_timeout
+                )));
+            }
+            io.sleep(cfg.read_point_interval).await;
+        }
+    }
+    Ok(())
 }
 
 /// The truncations a segment holds, `(epoch, start, end]`.

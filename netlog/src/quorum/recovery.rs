@@ -19,7 +19,11 @@
 //!    of `p`'s responders holds `p`'s whole backlink chain from `B` up to it. A record
 //!    that was durable on a write quorum (4 of 6) is held by at least one of any 4
 //!    responders (4 + 4 > 6), and so is every record below it in its PG if it
-//!    committed. So every committed record is covered.
+//!    committed. So every committed record is covered. A record inside a truncation
+//!    range any responder holds is annulled and never counts, even where a segment
+//!    that missed that truncation still holds it (its backlink may be the very one
+//!    the next shim's first record of the PG has: counting it would fork the chain
+//!    and cut the next shim's commits).
 //! 3. **VCL.** The new VCL is the end of the prefix of LSNs above `B` that are covered
 //!    or truncated: the first LSN that is neither may be a record no responder holds
 //!    whole, and nothing at or above it may be kept. It is at least the old VDL (every
@@ -33,12 +37,16 @@
 //!    truncation it resumed after) + LAL (`alloc.rs`), and the old VDL is at most the
 //!    new one. Records above the new VDL are covered-but-incomplete mini-transactions
 //!    or never durable on a quorum: none was committed. The next shim allocates above
-//!    `T + LAL`.
+//!    `T + LAL`. The earlier truncations that end above the base are written again
+//!    under the new epoch ([`Decision::earlier`]), before the new one: a segment that
+//!    missed one still holds what it annulled, and once fenced by the new epoch it
+//!    can no longer take a truncation of an older one.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use boreal_segment::{Epoch, Lsn, PgId};
 
+use super::mutations::Mutations;
 use super::watermarks::WRITE_QUORUM;
 
 /// A record as recovery sees it: where it is in its PG's chain, and whether it ends a
@@ -80,6 +88,10 @@ pub enum RecoveryError {
         "{pg}: two records at {lsn} with different backlinks ({a} and {b}): a segment holds another writer's record"
     )]
     Conflict { pg: PgId, lsn: Lsn, a: Lsn, b: Lsn },
+    #[error(
+        "no responder holds {missing}, below {decided}, the VDL an earlier recovery kept: recovering now would take the VDL back and lose commits; the volume cannot be recovered until the segments that hold it are reachable"
+    )]
+    BelowEarlierVdl { missing: Lsn, decided: Lsn },
 }
 
 /// The decision.
@@ -95,6 +107,9 @@ pub struct Decision {
     /// Per PG (input order): its last record at or below the VDL when it has one
     /// above the base (else `None`: its segments' SCLs after the truncation say it).
     pub last_above_base: Vec<Option<Lsn>>,
+    /// The earlier truncations `(start, end]` some responder holds that end above the
+    /// base, sorted: written again under the new epoch before the new range.
+    pub earlier: Vec<(Lsn, Lsn)>,
 }
 
 /// The highest floor of any responder: every LSN at or below it is committed.
@@ -105,11 +120,33 @@ pub fn base(pgs: &[PgView]) -> Lsn {
         .unwrap_or(Lsn::ZERO)
 }
 
+/// The truncation ranges `(start, end]` any responder of any PG holds that end above
+/// `b`, sorted.
+fn truncated_above(pgs: &[PgView], b: Lsn) -> Vec<(Lsn, Lsn)> {
+    let mut out: Vec<(Lsn, Lsn)> = pgs
+        .iter()
+        .flat_map(|p| &p.segments)
+        .flat_map(|s| &s.truncations)
+        .filter(|t| t.2 > b)
+        .map(|t| (t.1, t.2))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Decides the new VCL, VDL and truncation (see the module docs). `lal` is the LSN
 /// allocation limit the old shim ran with (and the new one will).
 pub fn decide(pgs: &[PgView], lal: u64) -> Result<Decision, RecoveryError> {
+    decide_mutated(pgs, lal, &Mutations::NONE)
+}
+
+/// [`decide`] with the rules `m` names broken (the cluster simulation's broken
+/// variants).
+#[doc(hidden)]
+pub fn decide_mutated(pgs: &[PgView], lal: u64, m: &Mutations) -> Result<Decision, RecoveryError> {
     for p in pgs {
-        if p.segments.len() < WRITE_QUORUM {
+        if p.segments.len() < m.write_quorum() {
             return Err(RecoveryError::NoQuorum {
                 pg: p.pg,
                 got: p.segments.len(),
@@ -120,18 +157,17 @@ pub fn decide(pgs: &[PgView], lal: u64) -> Result<Decision, RecoveryError> {
     // LSNs above the base that are fine to pass: covered records, and LSNs inside a
     // truncation range some responder holds.
     let mut covered: BTreeSet<Lsn> = BTreeSet::new();
-    let mut truncated: Vec<(Lsn, Lsn)> = Vec::new();
+    let truncated = truncated_above(pgs, b);
+    let annulled = |l: Lsn| truncated.iter().any(|&(s, e)| s < l && l <= e);
     let mut cpl: BTreeSet<Lsn> = BTreeSet::new();
     let mut chains: Vec<Vec<Lsn>> = Vec::with_capacity(pgs.len());
     for p in pgs {
         let mut by_lsn: BTreeMap<Lsn, RecordMark> = BTreeMap::new();
         for s in &p.segments {
-            for t in &s.truncations {
-                if t.2 > b {
-                    truncated.push((t.1, t.2));
-                }
-            }
-            for r in s.records.iter().filter(|r| r.lsn > b) {
+            // A record inside a truncation some responder holds is annulled: a
+            // segment that missed that truncation may still hold it (and it may share
+            // its backlink with the next shim's first record of the PG).
+            for r in s.records.iter().filter(|r| r.lsn > b && !annulled(r.lsn)) {
                 match by_lsn.get(&r.lsn) {
                     Some(held) if held.prev_lsn_pg != r.prev_lsn_pg => {
                         return Err(RecoveryError::Conflict {
@@ -170,7 +206,6 @@ pub fn decide(pgs: &[PgView], lal: u64) -> Result<Decision, RecoveryError> {
         }
         chains.push(chain);
     }
-    truncated.sort_unstable();
     // The first LSN above the base that is neither covered nor truncated.
     let mut u = b.get() + 1;
     let mut ti = 0;
@@ -193,7 +228,23 @@ pub fn decide(pgs: &[PgView], lal: u64) -> Result<Decision, RecoveryError> {
         break;
     }
     let vcl = Lsn::new(u - 1);
-    let vdl = cpl.range(..=vcl).next_back().copied().unwrap_or(b).max(b);
+    let vdl = if m.vdl_without_cpl {
+        vcl.max(b)
+    } else {
+        cpl.range(..=vcl).next_back().copied().unwrap_or(b).max(b)
+    };
+    // A truncation's start is the VDL of the recovery that wrote it: everything at or
+    // below it was decided committed. If the responders miss a record below it (it
+    // may be on fewer segments than a write quorum: that recovery kept what a single
+    // responder held), deciding now would take the VDL back.
+    if let Some(decided) = truncated.iter().map(|t| t.0).max()
+        && vdl < decided
+    {
+        return Err(RecoveryError::BelowEarlierVdl {
+            missing: Lsn::new(u),
+            decided,
+        });
+    }
     let resumed_after = truncated.iter().map(|t| t.1).max().unwrap_or(Lsn::ZERO);
     let last_above_base = chains
         .iter()
@@ -205,6 +256,7 @@ pub fn decide(pgs: &[PgView], lal: u64) -> Result<Decision, RecoveryError> {
         vdl,
         truncate_end: Lsn::new(vdl.max(resumed_after).get().saturating_add(lal)),
         last_above_base,
+        earlier: truncated,
     })
 }
 
@@ -304,6 +356,71 @@ mod tests {
         )
         .unwrap();
         assert_eq!((d.vcl, d.vdl), (Lsn::new(14), Lsn::new(14)));
+    }
+
+    #[test]
+    fn records_a_segment_kept_inside_an_earlier_truncation_are_not_the_chain() {
+        // A first recovery truncated (2, 12]; one segment was unreachable then and
+        // still holds 3, an uncommitted record of the first shim, whose backlink (2) is
+        // the same as the second shim's first record 13. The chain goes 2 -> 13 -> 14:
+        // 3 is annulled, and 13 and 14 were committed.
+        let mut old = seg(
+            0,
+            vec![
+                mark(1, 0, false),
+                mark(2, 1, true),
+                mark(3, 2, true),
+                mark(13, 2, false),
+                mark(14, 13, true),
+            ],
+        );
+        old.truncations.clear();
+        let mut fine = seg(
+            0,
+            vec![
+                mark(1, 0, false),
+                mark(2, 1, true),
+                mark(13, 2, false),
+                mark(14, 13, true),
+            ],
+        );
+        fine.truncations
+            .push((Epoch::new(1), Lsn::new(2), Lsn::new(12)));
+        let d = decide(
+            &[PgView {
+                pg: PgId::new(0),
+                segments: vec![old, fine.clone(), fine.clone(), fine],
+            }],
+            10,
+        )
+        .unwrap();
+        assert_eq!((d.vcl, d.vdl), (Lsn::new(14), Lsn::new(14)), "{d:?}");
+        assert_eq!(d.last_above_base, vec![Some(Lsn::new(14))]);
+    }
+
+    #[test]
+    fn responders_missing_records_below_an_earlier_recoverys_vdl_are_refused() {
+        // A first recovery kept 1..=4 (VDL 4, truncation (4, 14]) from what one
+        // responder held; the responders of the second one hold 1 and 2 only, and
+        // the truncation. Deciding VDL 2 would lose the commit of 3 and 4.
+        let mut s = seg(0, vec![mark(1, 0, false), mark(2, 1, true)]);
+        s.truncations
+            .push((Epoch::new(2), Lsn::new(4), Lsn::new(14)));
+        let e = decide(
+            &[PgView {
+                pg: PgId::new(0),
+                segments: vec![s.clone(), s.clone(), s.clone(), s],
+            }],
+            10,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            RecoveryError::BelowEarlierVdl {
+                missing: Lsn::new(3),
+                decided: Lsn::new(4)
+            }
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //!   mini-transaction's CPL record: durable on a write quorum of every PG it touched and
 //!   of every PG's records before it.
 //! - [`Shim::read_page`]: GetPage@LSN at read point = VDL from one segment whose last
-//!   SCL reached it, fastest first, hedged to a second one when slow; no quorum read.
+//!   SCL reached it, fastest first, hedged to a second one when slow; no quorum read
+//!   (the order is `routing.rs`'s).
 //!   The lowest read point in use per PG is sent to the nodes (`links.rs`), so they may
 //!   materialize up to it.
 //! - [`Shim::open`] (`open.rs`): connects, fences every PG with a new epoch, runs volume
@@ -24,12 +25,15 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
+use boreal_engine::hotlog::OwnedRedo;
 use boreal_engine::io::Io;
 use boreal_engine::rt::JoinHandle;
 use boreal_segment::{Epoch, Lsn, PageId, PgId};
 
 use super::alloc::{AllocError, Allocator, PageChange};
 use super::links::CoreLink;
+use super::mutations::Mutations;
+use super::routing::{SegmentRoute, hedge_partner, read_order};
 use super::volume::VolumeConfig;
 use super::watermarks::Watermarks;
 use crate::link::Reply;
@@ -47,6 +51,9 @@ pub struct ShimConfig {
     pub hedge_after: Duration,
     /// How often the PGs' min read points go out. Default 20 ms.
     pub read_point_interval: Duration,
+    /// Deliberately broken rules, for the cluster simulation only. Default: none.
+    #[doc(hidden)]
+    pub mutations: Mutations,
 }
 
 impl ShimConfig {
@@ -57,8 +64,18 @@ impl ShimConfig {
             request_timeout: Duration::from_secs(2),
             hedge_after: Duration::from_millis(5),
             read_point_interval: Duration::from_millis(20),
+            mutations: Mutations::NONE,
         }
     }
+}
+
+/// A mini-transaction handed out by [`Shim::submit`]: its records hold the LSNs
+/// `first..=cpl`, contiguous, the last one flagged CPL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    pub first: Lsn,
+    pub cpl: Lsn,
+    records: u64,
 }
 
 /// Why a write or read did not complete.
@@ -101,6 +118,8 @@ pub struct ShimStats {
     pub hedged_reads: u64,
     /// Reads a segment refused (then tried on another).
     pub read_refusals: u64,
+    /// Passes over a PG's segments a read made again because none could serve it.
+    pub read_retries: u64,
     /// Appends a segment refused, by reason name.
     pub append_refusals: BTreeMap<String, u64>,
     /// Records dropped for unreachable segments (gossip repairs them).
@@ -111,11 +130,21 @@ pub(crate) struct Inner<I: Io> {
     pub(crate) io: I,
     pub(crate) cfg: ShimConfig,
     pub(crate) epoch: Epoch,
+    /// The truncations `(start, end]` this shim's volume recovery wrote under its
+    /// epoch, its own last: every new connection applies them first (`links.rs`).
+    pub(crate) truncations: Vec<(Lsn, Lsn)>,
+    /// `[pg][segment]`: the segment applied `truncations` (in volume recovery, or on
+    /// a connection since).
+    pub(crate) truncated: RefCell<Vec<[bool; 6]>>,
     /// One per node core the shim talks to.
     pub(crate) links: Vec<CoreLink<I>>,
     /// Per PG, its six segments' links, in placement order (segment index = position).
     pub(crate) pg_links: Vec<[usize; 6]>,
     pub(crate) wm: RefCell<Watermarks>,
+    /// Records handed out and not yet at or below the VDL, by LSN (at most LAL of
+    /// them): the SCL poller sends them again to segments that are behind
+    /// (`links.rs`).
+    pub(crate) unacked: RefCell<BTreeMap<Lsn, Rc<OwnedRedo>>>,
     pub(crate) alloc: RefCell<Allocator>,
     /// Writers waiting for the VDL to reach a point.
     vdl_waiters: RefCell<Vec<(Lsn, Waker)>>,
@@ -127,10 +156,13 @@ pub(crate) struct Inner<I: Io> {
 }
 
 impl<I: Io + 'static> Inner<I> {
+    #[allow(clippy::too_many_arguments, reason = "one call site, in open.rs")]
     pub(crate) fn new(
         io: I,
         cfg: ShimConfig,
         epoch: Epoch,
+        truncations: Vec<(Lsn, Lsn)>,
+        truncated: Vec<[bool; 6]>,
         links: Vec<CoreLink<I>>,
         pg_links: Vec<[usize; 6]>,
         wm: Watermarks,
@@ -141,9 +173,12 @@ impl<I: Io + 'static> Inner<I> {
             io,
             cfg,
             epoch,
+            truncations,
+            truncated: RefCell::new(truncated),
             links,
             pg_links,
             wm: RefCell::new(wm),
+            unacked: RefCell::new(BTreeMap::new()),
             alloc: RefCell::new(alloc),
             vdl_waiters: RefCell::new(Vec::new()),
             reads: RefCell::new(vec![BTreeMap::new(); pgs]),
@@ -305,8 +340,21 @@ impl<I: Io + 'static> Shim<I> {
     }
 
     /// Writes a mini-transaction and returns its CPL LSN once it is committed (at or
-    /// below the VDL). Waits while the LSN allocation limit is reached.
+    /// below the VDL). Waits while the LSN allocation limit is reached. The same as
+    /// [`Shim::submit`] then [`Shim::committed`].
     pub async fn write(&self, changes: &[PageChange]) -> Result<Lsn, ShimError> {
+        let submitted = self.submit(changes).await?;
+        self.committed(&submitted).await
+    }
+
+    /// Gives a mini-transaction its LSNs and sends its records to their segments, and
+    /// returns its LSN range without waiting for it to commit (waits only while the
+    /// LSN allocation limit is reached, or for pages whose LSN it must read first).
+    /// A database that pipelines mini-transactions submits several and waits for the
+    /// last ([`Shim::committed`]): commits complete in LSN order. Once this returns the
+    /// records are handed out: whether they commit is decided by the VDL, or by the
+    /// next volume recovery if this shim stops first.
+    pub async fn submit(&self, changes: &[PageChange]) -> Result<Submitted, ShimError> {
         let inner = &self.inner;
         inner.check()?;
         // Pages whose LSN this shim does not know yet (after recovery) are read first.
@@ -331,6 +379,7 @@ impl<I: Io + 'static> Shim<I> {
                 Err(e) => return Err(e.into()),
             }
         };
+        let first = records.first().expect("a mini-transaction has records").lsn;
         let cpl = records.last().expect("a mini-transaction has records").lsn;
         {
             let mut wm = inner.wm.borrow_mut();
@@ -342,15 +391,27 @@ impl<I: Io + 'static> Shim<I> {
         for r in records {
             let pg = r.pg_id.get() as usize;
             let r = Rc::new(r);
+            inner.unacked.borrow_mut().insert(r.lsn, r.clone());
             for &l in &inner.pg_links[pg] {
                 inner.links[l].queue(r.clone());
             }
         }
-        inner.wait_vdl(cpl).await?;
+        Ok(Submitted {
+            first,
+            cpl,
+            records: n,
+        })
+    }
+
+    /// Waits until a submitted mini-transaction is committed (its CPL at or below the
+    /// VDL) and returns its CPL LSN.
+    pub async fn committed(&self, submitted: &Submitted) -> Result<Lsn, ShimError> {
+        let inner = &self.inner;
+        inner.wait_vdl(submitted.cpl).await?;
         let mut s = inner.stats.borrow_mut();
         s.commits += 1;
-        s.records += n;
-        Ok(cpl)
+        s.records += submitted.records;
+        Ok(submitted.cpl)
     }
 
     /// GetPage@LSN at read point = VDL: the page's LSN and payload.
@@ -384,22 +445,52 @@ impl<I: Io + 'static> Shim<I> {
         r
     }
 
-    /// Reads from the segments of `pg` whose last SCL reached `rp`, fastest first,
-    /// each hedged after `hedge_after`; a refusal moves to the next.
+    /// [`Shim::read_once`] again, a `read_point_interval` apart, until a segment
+    /// answers or `request_timeout` has passed: right after a recovery or a heal the
+    /// segments may still be catching up (gossip) and the links waiting out their
+    /// reconnection pause, and a read that gave up at once there failed for nothing.
     async fn read_at(&self, pg: PgId, page: PageId, rp: Lsn) -> Result<(Lsn, Vec<u8>), ShimError> {
         let inner = &self.inner;
+        let deadline = inner.io.now().saturating_add(inner.cfg.request_timeout);
+        loop {
+            match self.read_once(pg, page, rp).await {
+                Err(ShimError::ReadFailed { .. })
+                    if inner.io.now() < deadline && inner.check().is_ok() =>
+                {
+                    inner.stats.borrow_mut().read_retries += 1;
+                    inner.io.sleep(inner.cfg.read_point_interval).await;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// One pass over the segments of `pg`, those whose last SCL reached `rp` first,
+    /// fastest first (`routing.rs`), each hedged after `hedge_after`; a refusal moves
+    /// to the next.
+    async fn read_once(
+        &self,
+        pg: PgId,
+        page: PageId,
+        rp: Lsn,
+    ) -> Result<(Lsn, Vec<u8>), ShimError> {
+        let inner = &self.inner;
         let segs = inner.pg_links[pg.get() as usize];
-        let mut order: Vec<(bool, f64, usize)> = {
+        let order: Vec<usize> = {
             let wm = inner.wm.borrow();
-            segs.iter()
+            let routes: Vec<SegmentRoute> = segs
+                .iter()
                 .enumerate()
-                .map(|(s, &l)| {
-                    let caught_up = wm.scl(pg, s) >= rp;
-                    (!caught_up, inner.links[l].read_latency_us.get(), l)
+                .map(|(s, &l)| SegmentRoute {
+                    scl: wm.scl(pg, s),
+                    latency_us: inner.links[l].read_latency_us.get(),
                 })
+                .collect();
+            read_order(&routes, rp)
+                .into_iter()
+                .map(|s| segs[s])
                 .collect()
         };
-        order.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         let msg = Message::GetPage(GetPage {
             pg,
             page,
@@ -408,10 +499,10 @@ impl<I: Io + 'static> Shim<I> {
         let mut why = String::from("no segment reachable");
         let mut i = 0;
         while i < order.len() {
-            let first = order[i].2;
-            let second = order.get(i + 1).map(|x| x.2);
+            let first = order[i];
+            let second = hedge_partner(&order, i);
             i += 1;
-            let Some(a) = inner.links[first].live() else {
+            let Some(a) = inner.links[first].reconnect(inner).await else {
                 continue;
             };
             let started = inner.io.now();

@@ -58,6 +58,10 @@ pub struct Watermarks {
     read_point: Vec<Lsn>,
     /// Records passed by the VCL since the last CPL, not yet below the VDL.
     passed: Vec<(u32, Lsn)>,
+    /// Segments whose SCL a record must be below ([`WRITE_QUORUM`] unless mutated).
+    quorum: usize,
+    /// The VDL stops at CPL records (true unless mutated).
+    cpl_rule: bool,
 }
 
 impl Watermarks {
@@ -75,7 +79,16 @@ impl Watermarks {
             vdl: start,
             read_point: pg_last.to_vec(),
             passed: Vec::new(),
+            quorum: WRITE_QUORUM,
+            cpl_rule: true,
         }
+    }
+
+    /// Breaks the rules `m` names (the cluster simulation's broken variants).
+    #[doc(hidden)]
+    pub fn mutate(&mut self, m: &super::Mutations) {
+        self.quorum = m.write_quorum();
+        self.cpl_rule = !m.vdl_without_cpl;
     }
 
     /// Where a read of `pg` at the VDL reads: the PG's last record at or below the VDL.
@@ -110,6 +123,25 @@ impl Watermarks {
         self.outstanding.len()
     }
 
+    /// The segments `(pg, segment)` that last reported an SCL below their PG's newest
+    /// outstanding record: those whose acknowledgement the VCL may be waiting for.
+    pub fn behind(&self) -> Vec<(PgId, usize)> {
+        let mut newest: Vec<Option<Lsn>> = vec![None; self.scl.len()];
+        for o in &self.outstanding {
+            newest[o.pg as usize] = Some(o.lsn);
+        }
+        let mut out = Vec::new();
+        for (pg, n) in newest.iter().enumerate() {
+            let Some(n) = n else { continue };
+            for (seg, &scl) in self.scl[pg].iter().enumerate() {
+                if scl < *n {
+                    out.push((PgId::new(pg as u32), seg));
+                }
+            }
+        }
+        out
+    }
+
     /// A record of `pg` was handed out at `lsn` (`cpl`: it ends its mini-transaction).
     /// LSNs come in increasing order.
     pub fn record(&mut self, lsn: Lsn, pg: PgId, cpl: bool) {
@@ -139,7 +171,7 @@ impl Watermarks {
         row[segment] = scl;
         let mut sorted = *row;
         sorted.sort_unstable_by(|a, b| b.cmp(a));
-        let pgcl = sorted[WRITE_QUORUM - 1];
+        let pgcl = sorted[self.quorum - 1];
         let slot = &mut self.pgcl[pg.get() as usize];
         if pgcl <= *slot {
             return None;
@@ -159,7 +191,7 @@ impl Watermarks {
             }
             self.vcl = front.lsn;
             self.passed.push((front.pg, front.lsn));
-            if front.cpl {
+            if front.cpl || !self.cpl_rule {
                 self.vdl = front.lsn;
                 for (pg, lsn) in self.passed.drain(..) {
                     self.read_point[pg as usize] = lsn;
