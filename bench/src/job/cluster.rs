@@ -65,16 +65,7 @@ impl JobOptions {
                     .to_string(),
             );
         }
-        if self.nrfiles > 1
-            || self.rw_modifier.is_some()
-            || self.verify.is_some()
-            || self.rate.iter().any(Option::is_some)
-        {
-            return fail(
-                "nrfiles, offset modifiers, verify and rate (bytes/s) do not apply to ioengine=boreal-cluster (rate_iops does)"
-                    .to_string(),
-            );
-        }
+        self.refuse_file_options("boreal-cluster")?;
         if self.fsync > 0 || self.fdatasync > 0 || self.end_fsync || self.sync != SyncMode::None {
             return fail(
                 "fsync, fdatasync, end_fsync and sync do not apply to ioengine=boreal-cluster: a transaction is durable on four of six nodes when it commits"

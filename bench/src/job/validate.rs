@@ -201,6 +201,24 @@ impl JobOptions {
         self.record_size.unwrap_or(self.bs)
     }
 
+    /// Refuses the file-shaped options a boreal engine (`engine`: its name) has no
+    /// meaning for: nrfiles, offset modifiers, verify, and rate in bytes/s.
+    pub(super) fn refuse_file_options(&self, engine: &str) -> Result<(), BenchError> {
+        if self.nrfiles > 1
+            || self.rw_modifier.is_some()
+            || self.verify.is_some()
+            || self.rate.iter().any(Option::is_some)
+        {
+            return Err(BenchError::Job {
+                job: self.name.clone(),
+                message: format!(
+                    "nrfiles, offset modifiers, verify and rate (bytes/s) do not apply to ioengine={engine} (rate_iops does)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The checks specific to `ioengine=boreal-journal`.
     fn validate_journal(&self) -> Result<(), BenchError> {
         let fail = |message: String| {
@@ -221,16 +239,7 @@ impl JobOptions {
                     .to_string(),
             );
         }
-        if self.nrfiles > 1
-            || self.rw_modifier.is_some()
-            || self.verify.is_some()
-            || self.rate.iter().any(Option::is_some)
-        {
-            return fail(
-                "nrfiles, offset modifiers, verify and rate (bytes/s) do not apply to ioengine=boreal-journal (rate_iops does)"
-                    .to_string(),
-            );
-        }
+        self.refuse_file_options("boreal-journal")?;
         let record_size = self.record_size_or_bs();
         let payload = PAGE_SIZE.payload_len() as u64;
         if record_size > payload {
