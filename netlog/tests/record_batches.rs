@@ -5,6 +5,7 @@
 
 mod common;
 
+use boreal_engine::hotlog::OwnedRedo;
 use boreal_netlog::limits::{RECORD_BATCH_BYTES_MAX, RECORD_BATCH_RECORDS_MAX};
 use boreal_netlog::proto::*;
 use boreal_segment::limits::{FRAME_HEADER_SIZE, PAGE_PAYLOAD_MAX, RECORD_HEADER_SIZE};
@@ -193,6 +194,52 @@ fn the_encoder_refuses_records_that_can_never_be_sent_and_keeps_the_buffer() {
         }
     );
     assert_eq!(out, [9u8; 4]);
+}
+
+#[test]
+fn a_record_encoded_once_makes_the_same_frame_and_meets_the_same_checks() {
+    let recs = records(4);
+    let encoded: Vec<EncodedRedo> = recs
+        .iter()
+        .map(|r| EncodedRedo::new(OwnedRedo::from_redo(r)).unwrap())
+        .collect();
+    for (r, e) in recs.iter().zip(&encoded) {
+        let mut alone = Vec::new();
+        Record::Redo(*r).encode_to_vec(&mut alone).unwrap();
+        assert_eq!(e.wire(), &alone[..]);
+        assert_eq!(e.redo().as_redo(), *r);
+    }
+    let mut by_record = vec![7u8];
+    let mut enc = AppendEncoder::new(&mut by_record, Epoch::new(3), PgId::new(PG));
+    for r in &recs {
+        enc.push(r).unwrap();
+    }
+    let h1 = enc.finish(11).unwrap();
+    let mut by_bytes = vec![7u8];
+    let mut enc = AppendEncoder::new(&mut by_bytes, Epoch::new(3), PgId::new(PG));
+    for e in &encoded {
+        enc.push_encoded(e).unwrap();
+    }
+    assert_eq!(enc.record_bytes(), 4 * (RECORD_HEADER_SIZE + 16));
+    // The frame's own rules hold for copied bytes too, and a refusal writes nothing.
+    assert!(matches!(
+        enc.push_encoded(&encoded[0]),
+        Err(ProtoError::LsnNotIncreasing { .. })
+    ));
+    let other_pg = EncodedRedo::new(OwnedRedo::from_redo(&redo(PG + 1, 90, 80, b"x"))).unwrap();
+    assert!(matches!(
+        enc.push_encoded(&other_pg),
+        Err(ProtoError::OtherPg { .. })
+    ));
+    let h2 = enc.finish(11).unwrap();
+    assert_eq!(h1, h2);
+    assert_eq!(by_record, by_bytes);
+    // A record that breaks a format rule is refused when it is encoded, once.
+    let invalid = Redo {
+        prev_lsn_pg: Lsn::new(30),
+        ..redo(PG, 30, 10, b"x")
+    };
+    assert!(EncodedRedo::new(OwnedRedo::from_redo(&invalid)).is_err());
 }
 
 #[test]

@@ -53,7 +53,8 @@ pub use hello::{Hello, HelloReply, negotiate};
 pub use message::Message;
 pub use reader::{FrameReader, Step};
 pub use records::{
-    AppendAck, AppendBatch, AppendEncoder, FetchRecords, FetchedEncoder, FetchedRecords,
+    AppendAck, AppendBatch, AppendEncoder, EncodedRedo, FetchRecords, FetchedEncoder,
+    FetchedRecords,
 };
 pub use redos::{RedoIter, Redos};
 pub use refusal::{Reason, Refusal, clip_text};

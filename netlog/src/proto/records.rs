@@ -12,6 +12,9 @@
 //! instead of encoding the body again. An encoder dropped before it is finished takes
 //! its bytes back out of the buffer.
 
+use std::ops::Deref;
+
+use boreal_engine::hotlog::OwnedRedo;
 use boreal_segment::limits::FRAME_HEADER_SIZE;
 use boreal_segment::{Epoch, FrameHeader, Lsn, PgId, Record, Redo};
 
@@ -219,6 +222,48 @@ impl<'a> FetchedRecords<'a> {
     }
 }
 
+/// A redo record with its wire encoding, made once: validated, both CRC32Cs computed.
+/// A shim sends each record to the six segments of its PG; with this, each frame copies
+/// the record's bytes ([`AppendEncoder::push_encoded`]) instead of validating and
+/// checksumming it again per segment.
+///
+/// Invariant: `wire` is exactly what `Record::Redo(redo).encode_to_vec` writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedRedo {
+    redo: OwnedRedo,
+    wire: Box<[u8]>,
+}
+
+impl EncodedRedo {
+    /// Validates and encodes `redo`; the error names the rule it breaks.
+    pub fn new(redo: OwnedRedo) -> std::result::Result<EncodedRedo, boreal_segment::Error> {
+        let mut wire = Vec::with_capacity(Record::Redo(redo.as_redo()).encoded_len());
+        Record::Redo(redo.as_redo()).encode_to_vec(&mut wire)?;
+        Ok(EncodedRedo {
+            redo,
+            wire: wire.into_boxed_slice(),
+        })
+    }
+
+    /// The record.
+    pub fn redo(&self) -> &OwnedRedo {
+        &self.redo
+    }
+
+    /// Its encoding, header and body, as it goes on the wire and into a journal.
+    pub fn wire(&self) -> &[u8] {
+        &self.wire
+    }
+}
+
+impl Deref for EncodedRedo {
+    type Target = OwnedRedo;
+
+    fn deref(&self) -> &OwnedRedo {
+        &self.redo
+    }
+}
+
 /// The part both encoders share: a frame being built at `start` of `out`.
 #[derive(Debug)]
 struct Building<'b> {
@@ -257,6 +302,16 @@ impl<'b> Building<'b> {
                 source,
             })?;
         self.judge.admit(r, len);
+        Ok(())
+    }
+
+    fn push_encoded(&mut self, r: &EncodedRedo) -> Result<()> {
+        let redo = r.redo.as_redo();
+        let len = r.wire.len();
+        self.judge.room_for(len)?;
+        self.judge.follows(&redo)?;
+        self.out.extend_from_slice(&r.wire);
+        self.judge.admit(&redo, len);
         Ok(())
     }
 
@@ -299,6 +354,12 @@ impl<'b> AppendEncoder<'b> {
     /// can never be sent (invalid, of another PG, LSN not above the previous one).
     pub fn push(&mut self, record: &Redo<'_>) -> Result<()> {
         self.0.push(record)
+    }
+
+    /// [`push`](Self::push) of a record encoded once already: its bytes are copied,
+    /// not encoded again (the frame's own checks, PG, LSN order and room, still apply).
+    pub fn push_encoded(&mut self, record: &EncodedRedo) -> Result<()> {
+        self.0.push_encoded(record)
     }
 
     /// Records pushed so far.

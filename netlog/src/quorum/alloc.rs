@@ -17,8 +17,8 @@
 
 use std::collections::HashMap;
 
-use boreal_engine::hotlog::{OwnedChange, OwnedRedo};
-use boreal_segment::{Lsn, PageId, PgId};
+use boreal_engine::hotlog::{OwnedChange, OwnedRedo, change_fits_payload};
+use boreal_segment::{Change, Lsn, PageId, PgId, Record, Redo};
 
 use super::volume::VolumeConfig;
 
@@ -41,6 +41,45 @@ pub enum AllocError {
     Empty,
     #[error("page {page}'s LSN is not known yet: read it first")]
     PageUnknown { page: PageId },
+    /// A change that no segment could hold (nothing was allocated).
+    #[error("change {index} (page {page}) cannot be a redo record of this volume: {why}")]
+    BadChange {
+        index: usize,
+        page: PageId,
+        why: String,
+    },
+}
+
+/// Why `change` cannot be a redo record of a volume whose pages hold `payload` bytes:
+/// the record format's rules (checked on a record with placeholder LSNs) and the fit
+/// inside the volume's page.
+fn change_fault(change: &OwnedChange, page: PageId, payload: usize) -> Option<String> {
+    let change = match change {
+        OwnedChange::Delta { offset, bytes } => Change::Delta {
+            offset: *offset,
+            bytes,
+        },
+        OwnedChange::Image(bytes) => Change::Image(bytes),
+    };
+    let probe = Redo {
+        lsn: Lsn::new(2),
+        prev_lsn_pg: Lsn::new(1),
+        prev_lsn_page: Lsn::new(1),
+        pg_id: PgId::new(0),
+        page_id: page,
+        cpl: true,
+        change,
+    };
+    if let Err(e) = Record::Redo(probe).validate() {
+        return Some(e.to_string());
+    }
+    // The segments' own rule: they refuse such a record, and every commit behind it
+    // would wait for it forever.
+    (!change_fits_payload(&change, payload)).then(|| {
+        format!(
+            "it does not fit a page payload of {payload} bytes (a delta inside it, an image exactly it)"
+        )
+    })
 }
 
 /// The allocator. See the module docs.
@@ -58,6 +97,8 @@ pub struct Allocator {
     fresh: bool,
     pages: u64,
     pages_per_pg: u64,
+    /// Bytes a page's change may cover (page size minus its header).
+    payload: usize,
 }
 
 impl Allocator {
@@ -74,6 +115,7 @@ impl Allocator {
             fresh,
             pages: volume.pages(),
             pages_per_pg: volume.pages_per_pg,
+            payload: volume.page_size().payload_len(),
         }
     }
 
@@ -120,11 +162,18 @@ impl Allocator {
                 vdl_needed: Lsn::new(end - self.lal),
             });
         }
-        for c in changes {
+        for (index, c) in changes.iter().enumerate() {
             if c.page.get() >= self.pages {
                 return Err(AllocError::NoSuchPage {
                     page: c.page,
                     pages: self.pages,
+                });
+            }
+            if let Some(why) = change_fault(&c.change, c.page, self.payload) {
+                return Err(AllocError::BadChange {
+                    index,
+                    page: c.page,
+                    why,
                 });
             }
             if !self.fresh && !self.page_last.contains_key(&c.page) {
@@ -182,6 +231,49 @@ mod tests {
                 offset: 0,
                 bytes: vec![page as u8].into(),
             },
+        }
+    }
+
+    #[test]
+    fn a_change_no_page_can_hold_is_refused_before_any_lsn_is_handed_out() {
+        let v = volume(100);
+        let mut a = Allocator::new(&v, Lsn::ZERO, vec![Lsn::ZERO; 3], true);
+        let payload = v.page_size().payload_len();
+        let past_the_page = PageChange {
+            page: PageId::new(1),
+            change: OwnedChange::Delta {
+                offset: (payload - 2) as u32,
+                bytes: vec![1, 2, 3].into(),
+            },
+        };
+        let short_image = PageChange {
+            page: PageId::new(2),
+            change: OwnedChange::Image(vec![0; payload - 1].into()),
+        };
+        for bad in [past_the_page, short_image] {
+            let page = bad.page;
+            let err = a.allocate(Lsn::ZERO, &[change(0), bad]).unwrap_err();
+            assert!(
+                matches!(&err, AllocError::BadChange { index: 1, page: p, .. } if *p == page),
+                "{err}"
+            );
+            assert_eq!(a.last(), Lsn::ZERO, "nothing allocated");
+        }
+        let fits = PageChange {
+            page: PageId::new(1),
+            change: OwnedChange::Delta {
+                offset: (payload - 3) as u32,
+                bytes: vec![1, 2, 3].into(),
+            },
+        };
+        let whole = PageChange {
+            page: PageId::new(2),
+            change: OwnedChange::Image(vec![0; payload].into()),
+        };
+        let recs = a.allocate(Lsn::ZERO, &[fits, whole]).unwrap();
+        assert_eq!(recs.len(), 2);
+        for r in recs {
+            crate::proto::EncodedRedo::new(r).unwrap();
         }
     }
 

@@ -34,15 +34,14 @@ use std::rc::{Rc, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
-use boreal_engine::hotlog::OwnedRedo;
 use boreal_engine::io::{Instant, Io};
 use boreal_segment::{Lsn, PgId};
 
 use super::shim::Inner;
 use crate::link::{Link, LinkError, Reply};
 use crate::proto::{
-    AppendEncoder, CreateSegment, Hello, Message, ProtoError, Reason, SegmentStatus, SetReadPoint,
-    Truncate,
+    AppendEncoder, CreateSegment, EncodedRedo, Hello, Message, ProtoError, Reason, SegmentStatus,
+    SetReadPoint, Truncate,
 };
 use crate::sync::WakeSlot;
 
@@ -79,7 +78,7 @@ pub(crate) struct CoreLink<I: Io> {
     pub(crate) addr: SocketAddr,
     pub(crate) link: RefCell<Option<Link<I>>>,
     /// Records to send, per PG, in LSN order.
-    queue: RefCell<BTreeMap<PgId, Vec<Rc<OwnedRedo>>>>,
+    queue: RefCell<BTreeMap<PgId, Vec<Rc<EncodedRedo>>>>,
     writer: WakeSlot,
     /// Answers awaited, in the order their requests were sent.
     inflight: RefCell<VecDeque<(u64, Expect)>>,
@@ -129,7 +128,7 @@ impl<I: Io + 'static> CoreLink<I> {
     }
 
     /// Queues a record for this core; the writer sends it with whatever else is queued.
-    pub(crate) fn queue(&self, rec: Rc<OwnedRedo>) {
+    pub(crate) fn queue(&self, rec: Rc<EncodedRedo>) {
         self.queue
             .borrow_mut()
             .entry(rec.pg_id)
@@ -140,7 +139,7 @@ impl<I: Io + 'static> CoreLink<I> {
 
     /// Queues a record sent before again (the SCL poller), in LSN order among what is
     /// queued, unless it is queued already.
-    pub(crate) fn requeue(&self, rec: Rc<OwnedRedo>) {
+    pub(crate) fn requeue(&self, rec: Rc<EncodedRedo>) {
         {
             let mut q = self.queue.borrow_mut();
             let v = q.entry(rec.pg_id).or_default();
@@ -329,7 +328,7 @@ pub(crate) async fn write_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize
                 let id = link.next_id();
                 let mut enc = AppendEncoder::new(&mut out, epoch, pg);
                 while at < recs.len() {
-                    match enc.push(&recs[at].as_redo()) {
+                    match enc.push_encoded(&recs[at]) {
                         Ok(()) => at += 1,
                         Err(ProtoError::BatchFull { .. }) if !enc.is_empty() => break,
                         Err(e) => panic!("the shim built a record it cannot send: {e}"),
@@ -513,7 +512,7 @@ pub(crate) async fn scl_poll_loop<I: Io + 'static>(shim: Weak<Inner<I>>) {
                 // elsewhere before they were synced), and gossip only copies what a
                 // peer holds. A duplicate is acknowledged like the first.
                 let scl = inner.wm.borrow().scl(pg, seg);
-                let again: Vec<Rc<OwnedRedo>> = inner
+                let again: Vec<Rc<EncodedRedo>> = inner
                     .unacked
                     .borrow()
                     .range(Lsn::new(scl.get().saturating_add(1))..)

@@ -25,7 +25,6 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use boreal_engine::hotlog::OwnedRedo;
 use boreal_engine::io::Io;
 use boreal_engine::rt::JoinHandle;
 use boreal_segment::{Epoch, Lsn, PageId, PgId};
@@ -37,7 +36,7 @@ use super::routing::{SegmentRoute, hedge_partner, read_order};
 use super::volume::VolumeConfig;
 use super::watermarks::Watermarks;
 use crate::link::Reply;
-use crate::proto::{GetPage, Message, Reason};
+use crate::proto::{EncodedRedo, GetPage, Message, Reason};
 
 /// How the shim runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,7 +143,7 @@ pub(crate) struct Inner<I: Io> {
     /// Records handed out and not yet at or below the VDL, by LSN (at most LAL of
     /// them): the SCL poller sends them again to segments that are behind
     /// (`links.rs`).
-    pub(crate) unacked: RefCell<BTreeMap<Lsn, Rc<OwnedRedo>>>,
+    pub(crate) unacked: RefCell<BTreeMap<Lsn, Rc<EncodedRedo>>>,
     pub(crate) alloc: RefCell<Allocator>,
     /// Writers waiting for the VDL to reach a point.
     vdl_waiters: RefCell<Vec<(Lsn, Waker)>>,
@@ -390,7 +389,10 @@ impl<I: Io + 'static> Shim<I> {
         let n = records.len() as u64;
         for r in records {
             let pg = r.pg_id.get() as usize;
-            let r = Rc::new(r);
+            // Encoded once here and copied into each segment's frame. `allocate`
+            // checked every change and gave valid LSNs, so this cannot fail.
+            let r =
+                Rc::new(EncodedRedo::new(r).expect("the allocator hands out only valid records"));
             inner.unacked.borrow_mut().insert(r.lsn, r.clone());
             for &l in &inner.pg_links[pg] {
                 inner.links[l].queue(r.clone());
