@@ -84,6 +84,12 @@ fn commits_reads_and_a_slow_node_through_six_nodes() {
         assert!(s["node_device_flushes"].as_u64().unwrap() > 0, "{s}");
         let frames = s["append_frames_per_commit"].as_f64().unwrap();
         assert!(frames > 0.0 && frames <= 6.0, "{s}");
+        // The nodes' own append latency, from their histograms: one observation per
+        // acknowledged frame, in the same window.
+        let lat = &s["node_append_latency_us"];
+        assert_eq!(lat["appends"], s["append_frames"], "{s}");
+        let (p50, p99) = (lat["p50"].as_f64().unwrap(), lat["p99"].as_f64().unwrap());
+        assert!(p50 > 0.0 && p50 <= p99, "{s}");
         let sends = s["shim_sends_per_commit"].as_f64().unwrap();
         assert!(sends > 0.0, "{s}");
         // Six copies of every record, each with its header: more than 6 bytes on the

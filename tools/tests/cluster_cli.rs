@@ -11,6 +11,61 @@ use std::process::Command;
 
 use support::{Down, boreal, node_bin, node_processes_in};
 
+/// `cluster load` ends with the commits' latency and, beside it, the nodes' own append
+/// latency over the same run, read from their metrics endpoints.
+#[test]
+fn load_reports_commit_latency_beside_the_nodes_append_latency() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let d = dir.to_str().unwrap();
+    let bin = node_bin();
+    let _guard = Down(dir.clone());
+    let (code, out, err) = boreal(&[
+        "cluster",
+        "up",
+        "--dir",
+        d,
+        "--base-port",
+        "0",
+        "--node-bin",
+        bin.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "up failed:\n{out}{err}");
+    let (code, out, err) = boreal(&[
+        "cluster",
+        "load",
+        "--dir",
+        d,
+        "--seconds",
+        "1",
+        "--clients",
+        "4",
+    ]);
+    assert_eq!(code, 0, "load:\n{out}{err}");
+    assert!(out.contains("commits: "), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("nodes: "))
+        .unwrap_or_else(|| panic!("no nodes line:\n{out}"));
+    assert!(line.contains("(6 of 6 nodes' metrics read)"), "{line}");
+    let appends: u64 = line["nodes: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap();
+    assert!(appends > 0, "{line}");
+    let after = |key: &str| -> f64 {
+        let rest = &line[line.find(key).unwrap() + key.len()..];
+        rest.split(' ').next().unwrap().parse().unwrap()
+    };
+    let (p50, p99) = (after(" p50 "), after(" p99 "));
+    assert!(p50 > 0.0 && p50 <= p99, "{line}");
+    let (code, out, err) = boreal(&["cluster", "down", "--dir", d, "--timeout", "5"]);
+    assert_eq!(code, 0, "down:\n{out}{err}");
+}
+
 #[test]
 fn up_status_down_leaves_nothing_running() {
     let tmp = tempfile::tempdir().unwrap();

@@ -23,6 +23,7 @@
 mod down;
 mod file;
 pub mod procs;
+pub mod scrape;
 mod spec;
 mod status;
 mod up;

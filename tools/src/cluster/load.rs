@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use boreal_engine::rt::{Runtime, RuntimeConfig, SplitMix64};
 use boreal_engine::uring::UringIo;
 use boreal_netlog::cluster::ClusterFile;
+use boreal_netlog::cluster::scrape::{Buckets, NodeCounters, scrape_all};
 use boreal_netlog::quorum::{Shim, ShimConfig, ShimStats};
 use boreal_segment::PageId;
 use hdrhistogram::Histogram;
@@ -172,8 +173,11 @@ pub fn run(opts: &LoadOptions, out: &mut dyn Write) -> Result<LoadSummary, CmdEr
     .and_then(|()| out.flush())
     .map_err(CmdError::Output)?;
     let shim = Rc::new(shim);
+    let metrics: Vec<_> = file.nodes.iter().map(|n| Some(n.metrics)).collect();
+    let nodes_before = scrape_all(&metrics);
     let began = Instant::now();
     let secs = rt.block_on(drive(&shim, &st, opts, out, began));
+    let nodes_after = scrape_all(&metrics);
     let summary = LoadSummary {
         commits: st.commits.get(),
         seconds: secs,
@@ -185,6 +189,7 @@ pub fn run(opts: &LoadOptions, out: &mut dyn Write) -> Result<LoadSummary, CmdEr
         shim: shim.stats(),
     };
     write_summary(out, &summary, &st, opts).map_err(CmdError::Output)?;
+    write_node_latency(out, &nodes_before, &nodes_after).map_err(CmdError::Output)?;
     Ok(summary)
 }
 
@@ -340,6 +345,37 @@ async fn reader(shim: Rc<Shim<UringIo>>, st: Rc<State>, r: u32) {
             }
         }
     }
+}
+
+/// The nodes' side of the commits: their appends' latency over the run, from the
+/// histograms their metrics endpoints serve (scraped before and after), so the commit
+/// latency above splits into the nodes' part and the rest.
+fn write_node_latency(
+    out: &mut dyn Write,
+    before: &[Option<NodeCounters>],
+    after: &[Option<NodeCounters>],
+) -> std::io::Result<()> {
+    let mut all = Buckets::default();
+    let mut read = 0;
+    for (b, a) in before.iter().zip(after) {
+        if let (Some(b), Some(a)) = (b, a) {
+            all.merge(&a.append_seconds.since(&b.append_seconds));
+            read += 1;
+        }
+    }
+    let us = |q: f64| {
+        all.quantile(q)
+            .map_or("-".to_string(), |s| format!("{:.0}", s * 1e6))
+    };
+    writeln!(
+        out,
+        "nodes: {} appends acknowledged ({read} of {} nodes' metrics read); append latency µs (arrival to durable acknowledgement, estimated from their histograms' doubling buckets) p50 {} p90 {} p99 {}",
+        grouped(all.count()),
+        after.len(),
+        us(0.5),
+        us(0.9),
+        us(0.99)
+    )
 }
 
 fn write_summary(

@@ -22,7 +22,7 @@ use boreal_netlog::quorum::ShimStats;
 use serde_json::{Map, Value, json};
 
 use super::ClusterEngine;
-use super::scrape::{NodeCounters, scrape_all};
+use super::scrape::{Buckets, NodeCounters, scrape_all};
 use crate::engine::counting::NetCounts;
 use crate::placement::disk_flushes;
 
@@ -73,6 +73,21 @@ fn ratio(a: u64, b: u64) -> Value {
     }
 }
 
+/// A node append-latency histogram as JSON: appends, and p50/p90/p99 in µs estimated
+/// from the buckets (see [`Buckets::quantile`]).
+fn append_latency(b: &Buckets) -> Value {
+    let us = |q: f64| {
+        b.quantile(q)
+            .map_or(Value::Null, |s| json!((s * 1e6).round()))
+    };
+    json!({
+        "appends": b.count(),
+        "p50": us(0.5),
+        "p90": us(0.9),
+        "p99": us(0.99),
+    })
+}
+
 /// The figures of the measured window (see the module docs).
 pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<String, Value> {
     let shared = &engine.shared;
@@ -107,7 +122,7 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
     let mut sum = NodeCounters::default();
     let mut nodes_read = 0u64;
     for (i, now) in nodes_now.iter().enumerate() {
-        let then = nodes_then.get(i).copied().flatten();
+        let then = nodes_then.get(i).cloned().flatten();
         match (now, then) {
             (Some(now), Some(then)) => {
                 let d = now.since(&then);
@@ -118,6 +133,7 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
                 sum.records += d.records;
                 sum.record_bytes += d.record_bytes;
                 sum.appends_waited += d.appends_waited;
+                sum.append_seconds.merge(&d.append_seconds);
                 per_node.push(json!({
                     "node": i + 1,
                     "device_flushes": d.device_flushes,
@@ -127,6 +143,7 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
                     "records": d.records,
                     "record_bytes": d.record_bytes,
                     "appends_waited": d.appends_waited,
+                    "append_latency_us": append_latency(&d.append_seconds),
                 }));
             }
             _ => per_node
@@ -239,6 +256,10 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
         ratio(sum.append_requests, commits),
     );
     put("node_appends_waited", json!(sum.appends_waited));
+    put(
+        "node_append_latency_us",
+        append_latency(&sum.append_seconds),
+    );
     put("node_record_bytes", json!(sum.record_bytes));
     put(
         "node_record_bytes_per_redo_byte",
@@ -254,7 +275,7 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
     put(
         "note",
         json!(format!(
-            "over the measured window. commits/reads: measured I/Os completed. shim_*: the Io seam under the shim (a send is one network message, however many frames it carries) and Shim::stats. node_*, append_frames, per_node: each node's Prometheus counters, summed over the nodes (node_device_flushes_per_commit is per node); its journal figures are published every {} ms, so the start figure may lag by that much. device_flushes: the kernel's flush counter of the disk under the data directory, the whole disk (anything else writing to it counts too).",
+            "over the measured window. commits/reads: measured I/Os completed. shim_*: the Io seam under the shim (a send is one network message, however many frames it carries) and Shim::stats. node_*, append_frames, per_node: each node's Prometheus counters, summed over the nodes (node_device_flushes_per_commit is per node); node_append_latency_us: every node's appends from arrival to their durable acknowledgement queued, percentiles interpolated inside the histogram's doubling buckets (as Prometheus' histogram_quantile), so a commit's latency minus it is the shim, the network and the waits for a CPU; its journal figures are published every {} ms, so the start figure may lag by that much. device_flushes: the kernel's flush counter of the disk under the data directory, the whole disk (anything else writing to it counts too).",
             PUBLISH_INTERVAL.as_millis()
         )),
     );

@@ -35,7 +35,7 @@
 pub mod figures;
 pub mod local;
 pub mod pages;
-pub mod scrape;
+pub use boreal_netlog::cluster::scrape;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
