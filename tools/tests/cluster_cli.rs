@@ -134,17 +134,19 @@ fn up_status_down_leaves_nothing_running() {
     assert!(out.contains("0 of 6 nodes up"), "{out}");
 }
 
-#[test]
-fn a_node_that_cannot_listen_is_reported_and_nothing_is_left_running() {
+/// `cluster up` with the port `offset` places above the base (two ports per node: core,
+/// then metrics) already taken by someone else: it must fail, exit 1, name the node and
+/// leave no `boreal-node` of the directory running. Returns the taken port, stderr and
+/// the cluster directory.
+fn up_with_a_port_taken(offset: u16) -> (u16, String, std::path::PathBuf, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
     let d = dir.to_str().unwrap();
     let bin = node_bin();
     let _guard = Down(dir.clone());
-    // Node 3's core port (two ports per node: core, metrics) is already taken.
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let base = (port - 4).to_string();
+    let base = (port - offset).to_string();
     let (code, out, err) = boreal(&[
         "cluster",
         "up",
@@ -156,46 +158,33 @@ fn a_node_that_cannot_listen_is_reported_and_nothing_is_left_running() {
         bin.to_str().unwrap(),
     ]);
     assert_eq!(code, 1, "up should fail:\n{out}{err}");
+    assert_eq!(node_processes_in(&dir), Vec::<u32>::new());
+    drop(taken);
+    (port, err, dir, tmp)
+}
+
+#[test]
+fn a_node_that_cannot_listen_is_reported_and_nothing_is_left_running() {
+    // Node 3's core port.
+    let (port, err, dir, _tmp) = up_with_a_port_taken(4);
     assert!(err.contains("node 3: exited"), "{err}");
     assert!(
         err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "the reason from node 3's log: {err}"
     );
     assert!(err.contains("every process started was stopped"), "{err}");
-    assert_eq!(node_processes_in(&dir), Vec::<u32>::new());
     assert!(!dir.join("cluster.toml").exists());
-    drop(taken);
 }
 
 /// The metrics port is bound last, after the cores answer: a node that cannot serve
 /// its metrics must not pass for started.
 #[test]
 fn a_node_that_cannot_serve_its_metrics_is_reported_and_nothing_is_left_running() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("c");
-    let d = dir.to_str().unwrap();
-    let bin = node_bin();
-    let _guard = Down(dir.clone());
-    // Node 4's metrics port (its second port) is already taken.
-    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
-    let base = (port - 7).to_string();
-    let (code, out, err) = boreal(&[
-        "cluster",
-        "up",
-        "--dir",
-        d,
-        "--base-port",
-        &base,
-        "--node-bin",
-        bin.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 1, "up should fail:\n{out}{err}");
+    // Node 4's metrics port.
+    let (_, err, _, _tmp) = up_with_a_port_taken(7);
     assert!(err.contains("node 4: exited"), "{err}");
     assert!(
         err.contains("serve metrics"),
         "the reason from node 4's log: {err}"
     );
-    assert_eq!(node_processes_in(&dir), Vec::<u32>::new());
-    drop(taken);
 }
