@@ -5,7 +5,6 @@
 
 mod common;
 
-use boreal_engine::hotlog::OwnedRedo;
 use boreal_netlog::limits::{RECORD_BATCH_BYTES_MAX, RECORD_BATCH_RECORDS_MAX};
 use boreal_netlog::proto::*;
 use boreal_segment::limits::{FRAME_HEADER_SIZE, PAGE_PAYLOAD_MAX, RECORD_HEADER_SIZE};
@@ -199,15 +198,12 @@ fn the_encoder_refuses_records_that_can_never_be_sent_and_keeps_the_buffer() {
 #[test]
 fn a_record_encoded_once_makes_the_same_frame_and_meets_the_same_checks() {
     let recs = records(4);
-    let encoded: Vec<EncodedRedo> = recs
-        .iter()
-        .map(|r| EncodedRedo::new(OwnedRedo::from_redo(r)).unwrap())
-        .collect();
+    let encoded: Vec<EncodedRedo> = recs.iter().map(|r| EncodedRedo::new(r).unwrap()).collect();
     for (r, e) in recs.iter().zip(&encoded) {
         let mut alone = Vec::new();
         Record::Redo(*r).encode_to_vec(&mut alone).unwrap();
         assert_eq!(e.wire(), &alone[..]);
-        assert_eq!(e.redo().as_redo(), *r);
+        assert_eq!(e.redo(), *r);
     }
     let mut by_record = vec![7u8];
     let mut enc = AppendEncoder::new(&mut by_record, Epoch::new(3), PgId::new(PG));
@@ -226,7 +222,7 @@ fn a_record_encoded_once_makes_the_same_frame_and_meets_the_same_checks() {
         enc.push_encoded(&encoded[0]),
         Err(ProtoError::LsnNotIncreasing { .. })
     ));
-    let other_pg = EncodedRedo::new(OwnedRedo::from_redo(&redo(PG + 1, 90, 80, b"x"))).unwrap();
+    let other_pg = EncodedRedo::new(&redo(PG + 1, 90, 80, b"x")).unwrap();
     assert!(matches!(
         enc.push_encoded(&other_pg),
         Err(ProtoError::OtherPg { .. })
@@ -234,12 +230,28 @@ fn a_record_encoded_once_makes_the_same_frame_and_meets_the_same_checks() {
     let h2 = enc.finish(11).unwrap();
     assert_eq!(h1, h2);
     assert_eq!(by_record, by_bytes);
+    // The record comes back whole from its encoding, whatever its change.
+    let image = Redo {
+        change: Change::Image(leak(vec![3u8; PAGE_PAYLOAD_MAX])),
+        ..redo(PG, 50, 40, b"")
+    };
+    let delta = Redo {
+        change: Change::Delta {
+            offset: 100,
+            bytes: b"abc",
+        },
+        cpl: false,
+        ..redo(PG, 60, 50, b"")
+    };
+    for r in [image, delta] {
+        assert_eq!(EncodedRedo::new(&r).unwrap().redo(), r);
+    }
     // A record that breaks a format rule is refused when it is encoded, once.
     let invalid = Redo {
         prev_lsn_pg: Lsn::new(30),
         ..redo(PG, 30, 10, b"x")
     };
-    assert!(EncodedRedo::new(OwnedRedo::from_redo(&invalid)).is_err());
+    assert!(EncodedRedo::new(&invalid).is_err());
 }
 
 #[test]

@@ -12,11 +12,8 @@
 //! instead of encoding the body again. An encoder dropped before it is finished takes
 //! its bytes back out of the buffer.
 
-use std::ops::Deref;
-
-use boreal_engine::hotlog::OwnedRedo;
-use boreal_segment::limits::FRAME_HEADER_SIZE;
-use boreal_segment::{Epoch, FrameHeader, Lsn, PgId, Record, Redo};
+use boreal_segment::limits::{FRAME_HEADER_SIZE, RECORD_HEADER_SIZE};
+use boreal_segment::{Change, Epoch, FrameHeader, Lsn, PageId, PgId, Record, Redo};
 
 use super::error::{ProtoError, Result};
 use super::message::seal;
@@ -222,45 +219,77 @@ impl<'a> FetchedRecords<'a> {
     }
 }
 
-/// A redo record with its wire encoding, made once: validated, both CRC32Cs computed.
+/// A redo record in its wire encoding, made once: validated, both CRC32Cs computed.
 /// A shim sends each record to the six segments of its PG; with this, each frame copies
 /// the record's bytes ([`AppendEncoder::push_encoded`]) instead of validating and
-/// checksumming it again per segment.
+/// checksumming it again per segment. The change is kept once, inside the encoding
+/// (a shim holds every record above the VDL, up to its LSN allocation limit).
 ///
-/// Invariant: `wire` is exactly what `Record::Redo(redo).encode_to_vec` writes.
+/// Invariant: `wire` is exactly what `Record::Redo(self.redo()).encode_to_vec` writes:
+/// the header, then the change's bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EncodedRedo {
-    redo: OwnedRedo,
+    lsn: Lsn,
+    prev_lsn_pg: Lsn,
+    prev_lsn_page: Lsn,
+    pg_id: PgId,
+    page_id: PageId,
+    cpl: bool,
+    /// `Some(offset)` for a delta, `None` for a whole-page image.
+    delta_offset: Option<u32>,
     wire: Box<[u8]>,
 }
 
 impl EncodedRedo {
     /// Validates and encodes `redo`; the error names the rule it breaks.
-    pub fn new(redo: OwnedRedo) -> std::result::Result<EncodedRedo, boreal_segment::Error> {
-        let mut wire = Vec::with_capacity(Record::Redo(redo.as_redo()).encoded_len());
-        Record::Redo(redo.as_redo()).encode_to_vec(&mut wire)?;
+    pub fn new(redo: &Redo<'_>) -> std::result::Result<EncodedRedo, boreal_segment::Error> {
+        let record = Record::Redo(*redo);
+        let mut wire = Vec::with_capacity(record.encoded_len());
+        record.encode_to_vec(&mut wire)?;
+        debug_assert_eq!(&wire[RECORD_HEADER_SIZE..], redo.change.bytes());
         Ok(EncodedRedo {
-            redo,
+            lsn: redo.lsn,
+            prev_lsn_pg: redo.prev_lsn_pg,
+            prev_lsn_page: redo.prev_lsn_page,
+            pg_id: redo.pg_id,
+            page_id: redo.page_id,
+            cpl: redo.cpl,
+            delta_offset: match redo.change {
+                Change::Delta { offset, .. } => Some(offset),
+                Change::Image(_) => None,
+            },
             wire: wire.into_boxed_slice(),
         })
     }
 
-    /// The record.
-    pub fn redo(&self) -> &OwnedRedo {
-        &self.redo
+    /// The record, its change borrowed from the encoding.
+    pub fn redo(&self) -> Redo<'_> {
+        let bytes = &self.wire[RECORD_HEADER_SIZE..];
+        Redo {
+            lsn: self.lsn,
+            prev_lsn_pg: self.prev_lsn_pg,
+            prev_lsn_page: self.prev_lsn_page,
+            pg_id: self.pg_id,
+            page_id: self.page_id,
+            cpl: self.cpl,
+            change: match self.delta_offset {
+                Some(offset) => Change::Delta { offset, bytes },
+                None => Change::Image(bytes),
+            },
+        }
     }
 
-    /// Its encoding, header and body, as it goes on the wire and into a journal.
+    pub fn lsn(&self) -> Lsn {
+        self.lsn
+    }
+
+    pub fn pg_id(&self) -> PgId {
+        self.pg_id
+    }
+
+    /// Its encoding, header and change, as it goes on the wire and into a journal.
     pub fn wire(&self) -> &[u8] {
         &self.wire
-    }
-}
-
-impl Deref for EncodedRedo {
-    type Target = OwnedRedo;
-
-    fn deref(&self) -> &OwnedRedo {
-        &self.redo
     }
 }
 
@@ -306,7 +335,7 @@ impl<'b> Building<'b> {
     }
 
     fn push_encoded(&mut self, r: &EncodedRedo) -> Result<()> {
-        let redo = r.redo.as_redo();
+        let redo = r.redo();
         let len = r.wire.len();
         self.judge.room_for(len)?;
         self.judge.follows(&redo)?;

@@ -273,7 +273,7 @@ mod tests {
         let recs = a.allocate(Lsn::ZERO, &[fits, whole]).unwrap();
         assert_eq!(recs.len(), 2);
         for r in recs {
-            crate::proto::EncodedRedo::new(r).unwrap();
+            crate::proto::EncodedRedo::new(&r.as_redo()).unwrap();
         }
     }
 

@@ -131,7 +131,7 @@ impl<I: Io + 'static> CoreLink<I> {
     pub(crate) fn queue(&self, rec: Rc<EncodedRedo>) {
         self.queue
             .borrow_mut()
-            .entry(rec.pg_id)
+            .entry(rec.pg_id())
             .or_default()
             .push(rec);
         self.writer.wake();
@@ -142,8 +142,8 @@ impl<I: Io + 'static> CoreLink<I> {
     pub(crate) fn requeue(&self, rec: Rc<EncodedRedo>) {
         {
             let mut q = self.queue.borrow_mut();
-            let v = q.entry(rec.pg_id).or_default();
-            match v.binary_search_by_key(&rec.lsn, |r| r.lsn) {
+            let v = q.entry(rec.pg_id()).or_default();
+            match v.binary_search_by_key(&rec.lsn(), |r| r.lsn()) {
                 Ok(_) => return,
                 Err(i) => v.insert(i, rec),
             }
@@ -516,7 +516,7 @@ pub(crate) async fn scl_poll_loop<I: Io + 'static>(shim: Weak<Inner<I>>) {
                     .unacked
                     .borrow()
                     .range(Lsn::new(scl.get().saturating_add(1))..)
-                    .filter(|(_, r)| r.pg_id == pg)
+                    .filter(|(_, r)| r.pg_id() == pg)
                     .map(|(_, r)| r.clone())
                     .collect();
                 for r in again {
