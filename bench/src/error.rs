@@ -29,6 +29,18 @@ impl fmt::Display for Origin {
     }
 }
 
+/// The job sections an unknown `--section` could have named, for its message.
+fn sections_listed(available: &[String]) -> String {
+    if available.is_empty() {
+        "there are no job sections (give a job file, or --name=NAME)".to_string()
+    } else {
+        format!(
+            "the jobs are: {} ([global] always applies)",
+            available.join(", ")
+        )
+    }
+}
+
 /// Everything that can go wrong in boreal-bench.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -51,6 +63,14 @@ pub enum BenchError {
         value: String,
         origin: Origin,
         reason: String,
+    },
+
+    /// `--section=NAME` names no job section (fio's `--section`, [`crate::job::select`]).
+    #[error("--section={name}: no job section is named `{name}`; {}", sections_listed(.available))]
+    UnknownSection {
+        name: String,
+        /// The job sections there are, in order, each once.
+        available: Vec<String>,
     },
 
     /// Options that are each valid but do not make a runnable job together.

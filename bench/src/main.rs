@@ -128,6 +128,9 @@ fn run_cli(cli: &Cli) -> Result<ExitCode> {
     let command_line = job::parse::parse_job_args(&cli.job_args)?;
     sections.extend(command_line.sections.iter().cloned());
     overrides.extend(command_line.global.iter().cloned());
+    // fio's --section: the skipped sections are gone before anything reads them, so
+    // --parse-only, the run and --compare-fio's job file for fio hold the same jobs.
+    let sections = job::select_sections(sections, &cli.sections)?;
     let set = job::build_jobs(&sections, &overrides)?;
     if cli.parse_only {
         for (job, group) in set.jobs.iter().zip(set.groups()) {
@@ -383,6 +386,11 @@ HARNESS OPTIONS:
     --log-interval=TIME   interval of the log and of the JSON's per-interval series
                           (default 1s)
     --parse-only          read and check the jobs, print fio's line for each, do no I/O
+    --section=NAME        run only the job sections named NAME (fio's), of job files
+                          and --name jobs alike; give it again for more sections.
+                          [global] sections still apply. A NAME no job section has
+                          is refused, naming the sections (fio refuses only when no
+                          job is left); --compare-fio gives fio the same jobs
     --compare-fio         run the jobs through fio and boreal-bench alternately and
                           print medians and ratios (fio must be installed)
     --rounds=N            rounds of the comparison (default 3)
@@ -403,7 +411,8 @@ DEFAULT:
     boreal-bench`), prints the fio-style report, writes target/boreal-bench/default.json
     (json+) and target/boreal-bench/default.hdr (HdrHistogram log), and ends (on stderr)
     with the command that renders them as HTML. Harness options (--compare-fio,
-    --output-format, ...) apply to it too. Its jobs, one after another:
+    --output-format, ...) apply to it too; --section=NAME runs only its job NAME.
+    Its jobs, one after another:
 ";
 
 const HELP_TAIL: &str = "
