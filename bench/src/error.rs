@@ -158,4 +158,27 @@ pub enum BenchError {
     /// A job thread panicked (a bug in boreal-bench or an engine).
     #[error("job thread `{job}` panicked")]
     ThreadPanicked { job: String },
+
+    /// A job failed after it started measuring: its error, and what the run measured
+    /// until then (the failed job's figures marked with its error), so the reports
+    /// can still be written. Prints as the job's error.
+    #[error("{error}")]
+    JobFailed {
+        error: Box<BenchError>,
+        measured: Box<crate::run::RunResult>,
+    },
+}
+
+impl BenchError {
+    /// The errno fio would report for this error in a job's `error` field: the OS
+    /// error of a failed I/O, `ETIMEDOUT` for a stalled job, `EILSEQ` for a verify
+    /// mismatch (fio's), else `EIO`.
+    pub fn errno(&self) -> i32 {
+        match self {
+            BenchError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            BenchError::Verify { .. } => libc::EILSEQ,
+            BenchError::JobFailed { error, .. } => error.errno(),
+            _ => libc::EIO,
+        }
+    }
 }

@@ -21,7 +21,7 @@ use boreal_bench::default_job;
 use boreal_bench::job::{self, RawOption, RawSection};
 use boreal_bench::output::{self, OutputFormat, json, normal};
 use boreal_bench::runner::RunnerConfig;
-use boreal_bench::{hdrlog, interrupt, run};
+use boreal_bench::{BenchError, hdrlog, interrupt, run};
 
 /// Exit status of a run whose jobs failed or were refused.
 const EXIT_FAILED: u8 = 1;
@@ -219,7 +219,13 @@ fn run_cli(cli: &Cli) -> Result<ExitCode> {
         }
         boreal_bench::settle::before_measuring();
     }
-    let result = run::run(set, runner)?;
+    // A job that failed while measuring leaves what was measured: the reports are
+    // written from it, then the error ends the run (exit status 1).
+    let (result, failure) = match run::run(set, runner) {
+        Ok(result) => (result, None),
+        Err(BenchError::JobFailed { error, measured }) => (*measured, Some(*error)),
+        Err(e) => return Err(e.into()),
+    };
     let entries = output::entries(&result);
     if let Some(file) = hdr_file {
         let mut log = Vec::new();
@@ -242,6 +248,13 @@ fn run_cli(cli: &Cli) -> Result<ExitCode> {
         }
         eprintln!("JSON report (json+): {}", path.display());
         eprintln!("Render the report: {}", default_job::render_hint());
+    }
+    if let Some(error) = failure {
+        eprintln!(
+            "boreal-bench: a job failed after {:.1}s; the report covers what was measured until then",
+            result.elapsed.as_secs_f64()
+        );
+        return Err(error.into());
     }
     if let Some(signal) = result.interrupted {
         eprintln!(
@@ -434,7 +447,11 @@ MEASUREMENT:
     clock_gettime (~23 ns); the JSON's boreal.clocksource says which.
     SIGINT or SIGTERM (Ctrl-C) stops the run as fio does: every job stops issuing,
     the report and logs are written from what was measured so far; a second signal
-    ends the process at once.
+    ends the process at once. A job that fails while it measures (an I/O error, a
+    verify mismatch, a stalled cluster) ends the run the same way, with exit status
+    1: its group's other jobs finish, later groups do not start, the report and logs
+    hold what was measured, and the failed job shows its errno as err= (JSON
+    `error`) and its message (JSON `boreal.error`).
 
 EXIT STATUS:
     0    every job ran (or, with --parse-only, every job parsed)
