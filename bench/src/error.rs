@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Where an option was written: a line of a job file or a command-line argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +120,25 @@ pub enum BenchError {
         reason: String,
     },
 
+    /// No I/O of a `boreal-cluster` job completed for `boreal_stall_timeout` while
+    /// I/Os were in flight (`engine::cluster::stall`).
+    #[error(
+        "the boreal-cluster job in {} stalled: no I/O completed for {:.1}s with {in_flight} I/Os in flight (boreal_stall_timeout={}); {detail}",
+        path.display(),
+        idle.as_secs_f64(),
+        crate::job::options::format_time(*limit)
+    )]
+    Stalled {
+        path: PathBuf,
+        /// How long nothing completed.
+        idle: Duration,
+        /// The job's `boreal_stall_timeout`.
+        limit: Duration,
+        in_flight: usize,
+        /// The shim's watermarks and each node's state, and what became of the cluster.
+        detail: String,
+    },
+
     /// The job asks for an engine this build cannot run.
     #[error("ioengine `{engine}` is not available: {reason}")]
     EngineUnavailable { engine: String, reason: String },
@@ -177,6 +197,7 @@ impl BenchError {
         match self {
             BenchError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
             BenchError::Verify { .. } => libc::EILSEQ,
+            BenchError::Stalled { .. } => libc::ETIMEDOUT,
             BenchError::JobFailed { error, .. } => error.errno(),
             _ => libc::EIO,
         }

@@ -386,6 +386,12 @@ BOREAL-CLUSTER (ioengine=boreal-cluster, boreal-specific):
     boreal_slow_node_ms=MS  the job's own cluster starts node 6 holding each
                           acknowledgement back MS ms after it is durable (a running
                           cluster: `boreal cluster up --slow-node 6:MS`). Default 0
+    boreal_stall_timeout=TIME  the job fails (exit status 1, the report keeps what
+                          was measured) when none of its I/Os completed for TIME
+                          while some were in flight, naming how long, how many
+                          were in flight and each node's state (process, metrics
+                          endpoint); its own cluster is stopped. 0 waits for ever;
+                          else at least 100ms. Default 10s
     The JSON's per-job boreal.engine_stats has commits_per_sec, shim_sends_per_commit
     (network messages the shim sent per transaction), node_device_flushes_per_commit
     (per node), shim_wire_bytes_per_redo_byte, each node's figures (per_node, from

@@ -313,6 +313,7 @@ fn job_thread(
                         job.boreal_slow_node_ms.unwrap_or(0),
                     ),
                     running: job.boreal_cluster.clone(),
+                    stall_timeout: job.stall_timeout(),
                 },
                 park_spin: job.boreal_park_spin,
             },
