@@ -15,7 +15,7 @@ use crate::job::options::SUPPORTED_OPTIONS;
 use crate::output::OutputFormat;
 
 /// Harness options that take a value (`--key=VALUE` or `--key VALUE`).
-pub const HARNESS_OPTIONS: [&str; 8] = [
+pub const HARNESS_OPTIONS: [&str; 9] = [
     "output-format",
     "output",
     "hdr-log",
@@ -24,6 +24,7 @@ pub const HARNESS_OPTIONS: [&str; 8] = [
     "compare-dir",
     "fio",
     "compare-cpu",
+    "section",
 ];
 
 /// Harness flags without a value.
@@ -36,8 +37,8 @@ pub enum Request {
     Help,
     /// `-V` / `--version`.
     Version,
-    /// Run (or parse) jobs.
-    Run(Cli),
+    /// Run (or parse) jobs (boxed: the settings dwarf the other variants).
+    Run(Box<Cli>),
 }
 
 /// The harness settings and the job inputs of one invocation.
@@ -63,6 +64,9 @@ pub struct Cli {
     pub fio: PathBuf,
     /// `--compare-cpu`: pin both tools to this CPU; `None`: neither is pinned.
     pub compare_cpu: Option<usize>,
+    /// `--section` (fio's, repeatable): run only the job sections of these names;
+    /// empty: every job.
+    pub sections: Vec<String>,
     /// Job files, in order.
     pub job_files: Vec<PathBuf>,
     /// Job options (`--key=value`), in order.
@@ -117,6 +121,7 @@ pub fn parse(args: Vec<String>) -> Result<Request, UsageError> {
         compare_dir: PathBuf::from("compare-out"),
         fio: PathBuf::from("fio"),
         compare_cpu: None,
+        sections: Vec::new(),
         job_files: Vec::new(),
         job_args: Vec::new(),
     };
@@ -189,10 +194,22 @@ pub fn parse(args: Vec<String>) -> Result<Request, UsageError> {
             "compare-cpu" => {
                 cli.compare_cpu = Some(value.parse().map_err(|_| bad("expected a CPU number"))?);
             }
+            "section" => {
+                if value.is_empty() {
+                    return Err(bad("expected the name of a job section"));
+                }
+                // fio refuses it too: [global] sections always apply and hold no job.
+                if value == "global" {
+                    return Err(bad(
+                        "[global] sections always apply and run no job; name a job section",
+                    ));
+                }
+                cli.sections.push(value);
+            }
             _ => unreachable!("listed in HARNESS_OPTIONS"),
         }
     }
-    Ok(Request::Run(cli))
+    Ok(Request::Run(Box::new(cli)))
 }
 
 #[cfg(test)]
@@ -247,5 +264,21 @@ mod tests {
         };
         assert_eq!(cli.compare_cpu, Some(1));
         assert_eq!(cli.output, Some(PathBuf::from("o.json")));
+    }
+
+    #[test]
+    fn sections_repeat_and_global_is_refused() {
+        let Request::Run(cli) = parse(args(&["--section=a", "--section", "b", "x.fio"])).unwrap()
+        else {
+            panic!("a run");
+        };
+        assert_eq!(cli.sections, ["a", "b"]);
+        assert!(
+            cli.job_args.is_empty(),
+            "a harness option, not a job option"
+        );
+        assert!(parse(args(&["--section=global"])).is_err());
+        assert!(parse(args(&["--section="])).is_err());
+        assert!(parse(args(&["--section"])).is_err());
     }
 }

@@ -38,6 +38,7 @@ use serde_json::Value;
 
 use crate::engine::journal::JOURNAL_BYTES_DEFAULT;
 use crate::error::BenchError;
+use crate::job::options::format_time;
 use crate::job::{EngineName, JobOptions, JobSet, RawOption, RawSection};
 use crate::layout::lay_out;
 use crate::output::{self, json};
@@ -198,18 +199,6 @@ pub fn journal_table(fio: &[Value], boreal: &[Value], note: &str) -> String {
     out
 }
 
-/// fio's spelling of a duration (whole seconds, milliseconds or microseconds).
-fn fio_time(d: std::time::Duration) -> String {
-    let us = d.as_micros();
-    if us.is_multiple_of(1_000_000) {
-        format!("{}s", us / 1_000_000)
-    } else if us.is_multiple_of(1_000) {
-        format!("{}ms", us / 1_000)
-    } else {
-        format!("{us}us")
-    }
-}
-
 /// The block size of the device peer of a `boreal-journal` job of block size `bs`: `bs`
 /// rounded up to whole 4 KiB blocks (see the module docs).
 pub fn peer_bs(bs: u64) -> u64 {
@@ -241,10 +230,10 @@ pub fn render_peer_job(job: &JobOptions, file: &Path, cpu: Option<usize>) -> Str
         out.push_str("time_based\n");
     }
     if let Some(runtime) = job.runtime {
-        let _ = writeln!(out, "runtime={}", fio_time(runtime));
+        let _ = writeln!(out, "runtime={}", format_time(runtime));
     }
     if !job.ramp_time.is_zero() {
-        let _ = writeln!(out, "ramp_time={}", fio_time(job.ramp_time));
+        let _ = writeln!(out, "ramp_time={}", format_time(job.ramp_time));
     }
     if let Some(rate) = job.rate_iops[1] {
         let _ = writeln!(out, "rate_iops={rate}");

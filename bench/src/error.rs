@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Where an option was written: a line of a job file or a command-line argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,18 @@ impl fmt::Display for Origin {
             Origin::CommandLine { arg } => write!(f, "command-line argument `{arg}`"),
             Origin::Derived => write!(f, "(derived)"),
         }
+    }
+}
+
+/// The job sections an unknown `--section` could have named, for its message.
+fn sections_listed(available: &[String]) -> String {
+    if available.is_empty() {
+        "there are no job sections (give a job file, or --name=NAME)".to_string()
+    } else {
+        format!(
+            "the jobs are: {} ([global] always applies)",
+            available.join(", ")
+        )
     }
 }
 
@@ -51,6 +64,14 @@ pub enum BenchError {
         value: String,
         origin: Origin,
         reason: String,
+    },
+
+    /// `--section=NAME` names no job section (fio's `--section`, [`crate::job::select`]).
+    #[error("--section={name}: no job section is named `{name}`; {}", sections_listed(.available))]
+    UnknownSection {
+        name: String,
+        /// The job sections there are, in order, each once.
+        available: Vec<String>,
     },
 
     /// Options that are each valid but do not make a runnable job together.
@@ -99,6 +120,25 @@ pub enum BenchError {
         reason: String,
     },
 
+    /// No I/O of a `boreal-cluster` job completed for `boreal_stall_timeout` while
+    /// I/Os were in flight (`engine::cluster::stall`).
+    #[error(
+        "the boreal-cluster job in {} stalled: no I/O completed for {:.1}s with {in_flight} I/Os in flight (boreal_stall_timeout={}); {detail}",
+        path.display(),
+        idle.as_secs_f64(),
+        crate::job::options::format_time(*limit)
+    )]
+    Stalled {
+        path: PathBuf,
+        /// How long nothing completed.
+        idle: Duration,
+        /// The job's `boreal_stall_timeout`.
+        limit: Duration,
+        in_flight: usize,
+        /// The shim's watermarks and each node's state, and what became of the cluster.
+        detail: String,
+    },
+
     /// The job asks for an engine this build cannot run.
     #[error("ioengine `{engine}` is not available: {reason}")]
     EngineUnavailable { engine: String, reason: String },
@@ -138,4 +178,28 @@ pub enum BenchError {
     /// A job thread panicked (a bug in boreal-bench or an engine).
     #[error("job thread `{job}` panicked")]
     ThreadPanicked { job: String },
+
+    /// A job failed after it started measuring: its error, and what the run measured
+    /// until then (the failed job's figures marked with its error), so the reports
+    /// can still be written. Prints as the job's error.
+    #[error("{error}")]
+    JobFailed {
+        error: Box<BenchError>,
+        measured: Box<crate::run::RunResult>,
+    },
+}
+
+impl BenchError {
+    /// The errno fio would report for this error in a job's `error` field: the OS
+    /// error of a failed I/O, `ETIMEDOUT` for a stalled job, `EILSEQ` for a verify
+    /// mismatch (fio's), else `EIO`.
+    pub fn errno(&self) -> i32 {
+        match self {
+            BenchError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            BenchError::Verify { .. } => libc::EILSEQ,
+            BenchError::Stalled { .. } => libc::ETIMEDOUT,
+            BenchError::JobFailed { error, .. } => error.errno(),
+            _ => libc::EIO,
+        }
+    }
 }

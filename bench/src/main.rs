@@ -21,7 +21,7 @@ use boreal_bench::default_job;
 use boreal_bench::job::{self, RawOption, RawSection};
 use boreal_bench::output::{self, OutputFormat, json, normal};
 use boreal_bench::runner::RunnerConfig;
-use boreal_bench::{hdrlog, interrupt, run};
+use boreal_bench::{BenchError, hdrlog, interrupt, run};
 
 /// Exit status of a run whose jobs failed or were refused.
 const EXIT_FAILED: u8 = 1;
@@ -128,6 +128,9 @@ fn run_cli(cli: &Cli) -> Result<ExitCode> {
     let command_line = job::parse::parse_job_args(&cli.job_args)?;
     sections.extend(command_line.sections.iter().cloned());
     overrides.extend(command_line.global.iter().cloned());
+    // fio's --section: the skipped sections are gone before anything reads them, so
+    // --parse-only, the run and --compare-fio's job file for fio hold the same jobs.
+    let sections = job::select_sections(sections, &cli.sections)?;
     let set = job::build_jobs(&sections, &overrides)?;
     if cli.parse_only {
         for (job, group) in set.jobs.iter().zip(set.groups()) {
@@ -216,7 +219,13 @@ fn run_cli(cli: &Cli) -> Result<ExitCode> {
         }
         boreal_bench::settle::before_measuring();
     }
-    let result = run::run(set, runner)?;
+    // A job that failed while measuring leaves what was measured: the reports are
+    // written from it, then the error ends the run (exit status 1).
+    let (result, failure) = match run::run(set, runner) {
+        Ok(result) => (result, None),
+        Err(BenchError::JobFailed { error, measured }) => (*measured, Some(*error)),
+        Err(e) => return Err(e.into()),
+    };
     let entries = output::entries(&result);
     if let Some(file) = hdr_file {
         let mut log = Vec::new();
@@ -239,6 +248,13 @@ fn run_cli(cli: &Cli) -> Result<ExitCode> {
         }
         eprintln!("JSON report (json+): {}", path.display());
         eprintln!("Render the report: {}", default_job::render_hint());
+    }
+    if let Some(error) = failure {
+        eprintln!(
+            "boreal-bench: a job failed after {:.1}s; the report covers what was measured until then",
+            result.elapsed.as_secs_f64()
+        );
+        return Err(error.into());
     }
     if let Some(signal) = result.interrupted {
         eprintln!(
@@ -370,6 +386,12 @@ BOREAL-CLUSTER (ioengine=boreal-cluster, boreal-specific):
     boreal_slow_node_ms=MS  the job's own cluster starts node 6 holding each
                           acknowledgement back MS ms after it is durable (a running
                           cluster: `boreal cluster up --slow-node 6:MS`). Default 0
+    boreal_stall_timeout=TIME  the job fails (exit status 1, the report keeps what
+                          was measured) when none of its I/Os completed for TIME
+                          while some were in flight, naming how long, how many
+                          were in flight and each node's state (process, metrics
+                          endpoint); its own cluster is stopped. 0 waits for ever;
+                          else at least 100ms. Default 10s
     The JSON's per-job boreal.engine_stats has commits_per_sec, shim_sends_per_commit
     (network messages the shim sent per transaction), node_device_flushes_per_commit
     (per node), shim_wire_bytes_per_redo_byte, each node's figures (per_node, from
@@ -383,6 +405,11 @@ HARNESS OPTIONS:
     --log-interval=TIME   interval of the log and of the JSON's per-interval series
                           (default 1s)
     --parse-only          read and check the jobs, print fio's line for each, do no I/O
+    --section=NAME        run only the job sections named NAME (fio's), of job files
+                          and --name jobs alike; give it again for more sections.
+                          [global] sections still apply. A NAME no job section has
+                          is refused, naming the sections (fio refuses only when no
+                          job is left); --compare-fio gives fio the same jobs
     --compare-fio         run the jobs through fio and boreal-bench alternately and
                           print medians and ratios (fio must be installed)
     --rounds=N            rounds of the comparison (default 3)
@@ -403,7 +430,8 @@ DEFAULT:
     boreal-bench`), prints the fio-style report, writes target/boreal-bench/default.json
     (json+) and target/boreal-bench/default.hdr (HdrHistogram log), and ends (on stderr)
     with the command that renders them as HTML. Harness options (--compare-fio,
-    --output-format, ...) apply to it too. Its jobs, one after another:
+    --output-format, ...) apply to it too; --section=NAME runs only its job NAME.
+    Its jobs, one after another:
 ";
 
 const HELP_TAIL: &str = "
@@ -425,7 +453,11 @@ MEASUREMENT:
     clock_gettime (~23 ns); the JSON's boreal.clocksource says which.
     SIGINT or SIGTERM (Ctrl-C) stops the run as fio does: every job stops issuing,
     the report and logs are written from what was measured so far; a second signal
-    ends the process at once.
+    ends the process at once. A job that fails while it measures (an I/O error, a
+    verify mismatch, a stalled cluster) ends the run the same way, with exit status
+    1: its group's other jobs finish, later groups do not start, the report and logs
+    hold what was measured, and the failed job shows its errno as err= (JSON
+    `error`) and its message (JSON `boreal.error`).
 
 EXIT STATUS:
     0    every job ran (or, with --parse-only, every job parsed)

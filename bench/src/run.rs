@@ -11,6 +11,10 @@
 //! A SIGINT or SIGTERM ([`crate::interrupt`]) stops the run early: the running group's
 //! threads stop issuing and finish what they have in flight, later groups do not
 //! start, and the result holds what was measured (`RunResult::interrupted` says so).
+//! A job that fails after it began measuring stops the run the same way (the rest
+//! of its group runs to its end, later groups do not start), and the error
+//! ([`BenchError::JobFailed`]) carries what was measured, the failed job's figures
+//! marked with its error, so the reports are still written.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,7 +34,7 @@ use crate::joblog::LogFiles;
 use crate::layout::lay_out;
 use crate::plan::{JobInstance, plan};
 use crate::progress::{GroupLength, JobProgress, Progress, RunLength};
-use crate::runner::{RunnerConfig, ThreadContext, run_job};
+use crate::runner::{JobError, RunnerConfig, ThreadContext, run_job};
 use crate::stats::JobStats;
 
 /// The outcome of a run: the jobs, their threads, and what each thread measured.
@@ -64,7 +68,7 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
     {
         cpus = crate::placement::quiet_first(&cpus, &p.cpus);
     }
-    let mut instances = plan(&set, &cpus)?;
+    let instances = plan(&set, &cpus)?;
     crate::memory::check(&instances, crate::memory::available_bytes())?;
     // A job that starts its own cluster runs boreal-node: found (or built, under
     // cargo) now, so a missing binary stops the run before anything is measured.
@@ -116,7 +120,9 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
     let t0 = Instant::now();
     let length = run_length(&instances);
     let meter = Progress::start(progress.clone(), length.clone());
-    let mut stats = Vec::new();
+    // One per instance that measured, in instance order: a group that did not run,
+    // and a thread that failed before measuring, have none.
+    let mut measured: Vec<Option<JobStats>> = Vec::with_capacity(instances.len());
     let mut first_error = None;
     // Stonewall groups run one after another; `plan` numbers them 0, 1, … in order.
     for (index, group) in length.groups.iter().enumerate() {
@@ -127,21 +133,39 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
         let range = group.threads.clone();
         let group_logs: Vec<LogFiles> =
             logs[range.clone()].iter_mut().map(std::mem::take).collect();
-        match run_group(
+        let outcome = run_group(
             &instances[range.clone()],
             &progress[range],
             group_logs,
             config,
-        ) {
-            Ok(group_stats) => stats.extend(group_stats),
-            Err(e) => first_error = Some(e),
-        }
+        );
+        measured.extend(outcome.stats);
+        first_error = outcome.error;
     }
     meter.stop();
-    if let Some(e) = first_error {
-        return Err(e);
-    }
+    measured.resize_with(instances.len(), || None);
+    let (instances, stats): (Vec<JobInstance>, Vec<JobStats>) = instances
+        .into_iter()
+        .zip(measured)
+        .filter_map(|(inst, stats)| Some((inst, stats?)))
+        .unzip();
     let interrupted = interrupt::requested();
+    if let Some(error) = first_error {
+        if stats.is_empty() {
+            return Err(error);
+        }
+        return Err(BenchError::JobFailed {
+            error: Box::new(error),
+            measured: Box::new(RunResult {
+                set,
+                instances,
+                stats,
+                started,
+                elapsed: t0.elapsed(),
+                interrupted,
+            }),
+        });
+    }
     if let Some(signal) = interrupted
         && stats.is_empty()
     {
@@ -150,7 +174,6 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
             during: "setting up the first jobs: nothing was measured",
         });
     }
-    instances.truncate(stats.len());
     Ok(RunResult {
         set,
         instances,
@@ -161,14 +184,21 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
     })
 }
 
+/// What the threads of one stonewall group left: each thread's figures (`None` for
+/// one that failed before it measured), and the first error.
+struct GroupOutcome {
+    stats: Vec<Option<JobStats>>,
+    error: Option<BenchError>,
+}
+
 /// Runs the instances of one stonewall group together: one pinned thread each, all
-/// starting to measure at once.
+/// starting to measure at once. A thread that fails leaves the others running.
 fn run_group(
     instances: &[JobInstance],
     progress: &[Arc<JobProgress>],
     logs: Vec<LogFiles>,
     config: RunnerConfig,
-) -> Result<Vec<JobStats>, BenchError> {
+) -> GroupOutcome {
     let ready = Arc::new(Barrier::new(instances.len()));
     let shared = Arc::new(GroupShared::new(instances));
     let mut handles = Vec::new();
@@ -193,12 +223,15 @@ fn run_group(
             Err(source) => {
                 // Threads already started wait at the barrier for this one; they are
                 // left parked (the process is about to report the error and exit).
-                return Err(BenchError::Io {
-                    op: "spawn job thread",
-                    path: PathBuf::from(name),
-                    offset: 0,
-                    source,
-                });
+                return GroupOutcome {
+                    stats: Vec::new(),
+                    error: Some(BenchError::Io {
+                        op: "spawn job thread",
+                        path: PathBuf::from(name),
+                        offset: 0,
+                        source,
+                    }),
+                };
             }
         }
     }
@@ -206,20 +239,22 @@ fn run_group(
     let mut first_error = None;
     for (handle, inst) in handles.into_iter().zip(instances) {
         match handle.join() {
-            Ok(Ok(s)) => stats.push(s),
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
+            Ok(Ok(s)) => stats.push(Some(s)),
+            Ok(Err(JobError { error, measured })) => {
+                stats.push(measured.map(|m| *m));
+                first_error.get_or_insert(error);
             }
             Err(_) => {
+                stats.push(None);
                 first_error.get_or_insert(BenchError::ThreadPanicked {
                     job: inst.options.name.clone(),
                 });
             }
         }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(stats),
+    GroupOutcome {
+        stats,
+        error: first_error,
     }
 }
 
@@ -230,7 +265,7 @@ fn job_thread(
     ready: &Barrier,
     group: &GroupShared,
     logs: LogFiles,
-) -> Result<JobStats, BenchError> {
+) -> Result<JobStats, JobError> {
     let job = &inst.options;
     let pinned = match &inst.cpus {
         Some(cpus) => {
@@ -278,6 +313,7 @@ fn job_thread(
                         job.boreal_slow_node_ms.unwrap_or(0),
                     ),
                     running: job.boreal_cluster.clone(),
+                    stall_timeout: job.stall_timeout(),
                 },
                 park_spin: job.boreal_park_spin,
             },
@@ -328,7 +364,7 @@ fn job_thread(
         Err(e) => {
             // The others wait for everyone at the barrier; never leave them hanging.
             ready.wait();
-            Err(e)
+            Err(e.into())
         }
     }
 }

@@ -21,7 +21,8 @@
 //! flight have completed, so each sync covers every write issued before it; its latency
 //! goes to the job's `sync` distribution. I/Os started during `ramp_time` run but are
 //! not counted. A failed or short I/O stops the job with an error naming the operation,
-//! file and offset (fio's default `continue_on_error=none`).
+//! file and offset (fio's default `continue_on_error=none`); the error comes back with
+//! what the job measured until then ([`JobError`]), as fio still reports a failed job.
 //!
 //! With `verify`, each write carries a verify header (or the pattern,
 //! [`crate::verify`]); after the job's writes (or every `verify_backlog` writes, once
@@ -45,7 +46,7 @@ use crate::joblog::{JobLog, LogFiles, Sample};
 use crate::plan::JobInstance;
 use crate::progress::{JobProgress, ProgressTally};
 use crate::rate::RateSchedule;
-use crate::stats::{IntervalRecorder, JobStats};
+use crate::stats::{IntervalRecorder, JobFailure, JobStats};
 use crate::verify::{self, Expect, VerifyTracker};
 use crate::workload::{Dir, NextIo, Rng, Workload, patterned_buf};
 
@@ -241,13 +242,35 @@ fn wait_until(clock: &JobClock, until: Instant) {
     }
 }
 
-/// Runs one job instance to its end on the calling thread, using `engine`.
+/// A job that stopped on an error, with what it measured before the error when it
+/// had started measuring.
+#[derive(Debug)]
+pub struct JobError {
+    /// What stopped it.
+    pub error: BenchError,
+    /// Its figures until then, [`JobStats::failed`] set; `None` when it failed
+    /// before its I/O loop began (setup, open).
+    pub measured: Option<Box<JobStats>>,
+}
+
+impl From<BenchError> for JobError {
+    fn from(error: BenchError) -> JobError {
+        JobError {
+            error,
+            measured: None,
+        }
+    }
+}
+
+/// Runs one job instance to its end on the calling thread, using `engine`. An error
+/// of an I/O (queue, submit, completion, verify, log) ends the job at once; the
+/// error comes back with what was measured until then.
 pub fn run_job(
     instance: &JobInstance,
     engine: &mut dyn IoEngine,
     config: RunnerConfig,
     ctx: ThreadContext<'_>,
-) -> Result<JobStats, BenchError> {
+) -> Result<JobStats, JobError> {
     let job = &*instance.options;
     let depth = job.iodepth.min(engine.depth_max()).max(1) as usize;
     // fio's iodepth_batch_submit: commit once this many are queued (0: the depth).
@@ -347,8 +370,10 @@ pub fn run_job(
     let mut flow_own = 0u64;
     let verify_at_end = job.verify.is_some() && job.do_verify;
     let mut final_verify_done = !verify_at_end;
+    // The error that ends the loop early; what was measured until then is kept.
+    let mut failure: Option<BenchError> = None;
 
-    loop {
+    'run: loop {
         ctx.progress.publish(&mut lp.tally);
         let now = clock.now();
         if usage_at_start.is_none() && now >= measure_start {
@@ -504,7 +529,7 @@ pub fn run_job(
                 offset,
                 buf,
             };
-            match engine.queue(io)? {
+            let queued = engine.queue(io).and_then(|q| match q {
                 Queued::Queued => {
                     uncommitted.push(token);
                     if uncommitted.len() >= batch_submit {
@@ -516,31 +541,46 @@ pub fn run_job(
                             &mut inflight,
                         )?;
                     }
+                    Ok(false)
                 }
-                Queued::Completed(c) => {
-                    lp.complete(c, clock.now())?;
-                    // A synchronous engine never fills the depth; go back to the top
-                    // so the deadline and the ramp are checked after every I/O.
-                    break;
+                Queued::Completed(c) => lp.complete(c, clock.now()).map(|()| true),
+            });
+            match queued {
+                Ok(false) => {}
+                // A synchronous engine never fills the depth; go back to the top so
+                // the deadline and the ramp are checked after every I/O.
+                Ok(true) => break,
+                Err(e) => {
+                    failure = Some(e);
+                    break 'run;
                 }
             }
         }
-        if !uncommitted.is_empty() {
-            commit(
+        if !uncommitted.is_empty()
+            && let Err(e) = commit(
                 engine,
                 &clock,
                 &mut uncommitted,
                 &mut lp.slots,
                 &mut inflight,
-            )?;
+            )
+        {
+            failure = Some(e);
+            break;
         }
         if inflight > 0 {
             completions.clear();
-            engine.getevents(1, &mut completions)?;
+            if let Err(e) = engine.getevents(1, &mut completions) {
+                failure = Some(e);
+                break;
+            }
             let done = clock.now();
             inflight -= completions.len();
             for c in completions.drain(..) {
-                lp.complete(c, done)?;
+                if let Err(e) = lp.complete(c, done) {
+                    failure = Some(e);
+                    break 'run;
+                }
             }
         } else if let Some(until) = waiting_until {
             let until = deadline.map_or(until, |d| until.min(d));
@@ -560,6 +600,21 @@ pub fn run_job(
             "storage_read_bytes".into(),
             after.saturating_sub(before).into(),
         );
+    }
+    if let Some(error) = failure {
+        // I/Os may still be in flight: no end_fsync, no engine figures, no close (the
+        // engine is dropped, which releases it). The logs get what was measured.
+        if let Some(log) = lp.log {
+            let _ = log.finish();
+        }
+        stats.failed = Some(JobFailure {
+            errno: error.errno(),
+            message: error.to_string(),
+        });
+        return Err(JobError {
+            error,
+            measured: Some(Box::new(stats)),
+        });
     }
     if job.end_fsync && job.rw.writes() {
         end_fsync(engine, instance)?;

@@ -313,9 +313,21 @@ impl IntervalRecorder {
     }
 }
 
+/// The error that stopped a job while it measured (fio's per-job `error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    /// The errno fio would report (`BenchError::errno`).
+    pub errno: i32,
+    /// The error, as printed.
+    pub message: String,
+}
+
 /// Everything one job thread (or a merged group) measured.
 #[derive(Debug, Clone, Default)]
 pub struct JobStats {
+    /// The error that stopped the job early, if one did: the rest holds what was
+    /// measured until then.
+    pub failed: Option<JobFailure>,
     /// Reads, writes and trims, indexed by [`Dir::index`].
     pub dirs: [DirStats; 3],
     /// fsync/fdatasync latency, from queue to completion.
@@ -375,6 +387,9 @@ impl JobStats {
         }
         self.jobs_merged += other.jobs_merged;
         self.iodepth_effective = self.iodepth_effective.max(other.iodepth_effective);
+        if self.failed.is_none() {
+            self.failed = other.failed.clone();
+        }
     }
 }
 

@@ -185,6 +185,60 @@ fn sigint_writes_what_was_measured_and_exits_130() {
 }
 
 #[test]
+fn a_job_that_fails_while_measuring_keeps_what_was_measured() {
+    // The first group measures; the second writes to /dev/full (ENOSPC on its first
+    // write, after measuring began). The report still holds both, the failed one
+    // marked with fio's `error` (the errno) and the message, and the run exits 1.
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("t.fio");
+    std::fs::write(
+        &job,
+        "[ok]\nioengine=null\nrw=write\nsize=1m\n[full]\nstonewall\nfilename=/dev/full\ncreate_on_open=1\ninvalidate=0\nrw=write\nsize=1m\n[never]\nstonewall\nioengine=null\nsize=1m\n",
+    )
+    .unwrap();
+    let out = bench(
+        dir.path(),
+        &[
+            "--output-format=json",
+            "--output=out.json",
+            job.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("write /dev/full at offset 0: No space left on device"),
+        "{err}"
+    );
+    assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap())
+            .unwrap();
+    let jobs = report["jobs"].as_array().unwrap();
+    let names: Vec<&str> = jobs
+        .iter()
+        .map(|j| j["jobname"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["ok", "full"],
+        "the group after the failure did not run"
+    );
+    assert_eq!(jobs[0]["error"], 0);
+    assert_eq!(jobs[0]["write"]["total_ios"].as_u64(), Some(256));
+    assert_eq!(jobs[1]["error"], libc::ENOSPC, "{}", jobs[1]);
+    assert_eq!(jobs[1]["write"]["total_ios"].as_u64(), Some(0));
+    assert!(
+        jobs[1]["boreal"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{}",
+        jobs[1]
+    );
+}
+
+#[test]
 fn help_documents_exit_codes_and_what_the_default_job_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = bench(dir.path(), &["--help"]);

@@ -4,7 +4,10 @@
 //!
 //! Nothing here does I/O; the engine is [`crate::engine::cluster`].
 
+use std::time::Duration;
+
 use crate::engine::cluster::local::NODE_JOURNAL_BYTES_MIN;
+use crate::engine::cluster::stall::STALL_TIMEOUT_DEFAULT;
 use crate::engine::cluster::{PAGE_SIZE, RECORD_SIZE_DEFAULT, RECORDS_PER_TXN_DEFAULT};
 use crate::error::BenchError;
 use crate::job::kinds::{BlockSize, EngineName, Rw};
@@ -24,6 +27,15 @@ impl JobOptions {
             (Some(r), _) => r,
             (None, true) => (self.block_sizes[1].max() / u64::from(self.records_per_txn())).max(1),
             (None, false) => RECORD_SIZE_DEFAULT,
+        }
+    }
+
+    /// The stall watchdog's limit of a `boreal-cluster` job: `boreal_stall_timeout`,
+    /// 10 s when not given, `None` (no watchdog) for 0.
+    pub fn stall_timeout(&self) -> Option<Duration> {
+        match self.boreal_stall_timeout {
+            None => Some(STALL_TIMEOUT_DEFAULT),
+            Some(limit) => (!limit.is_zero()).then_some(limit),
         }
     }
 
@@ -215,15 +227,35 @@ mod tests {
             let err = job(args).unwrap_err();
             assert!(err.contains(want), "{args:?}: {err}");
         }
-        let cli = parse_job_args(&["--name=u", "--boreal_records_per_txn=4"]).unwrap();
-        let err = build_jobs(&cli.sections, &cli.global)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("apply only to ioengine=boreal-cluster"),
-            "{err}"
-        );
+        for option in ["--boreal_records_per_txn=4", "--boreal_stall_timeout=5s"] {
+            let cli = parse_job_args(&["--name=u", option]).unwrap();
+            let err = build_jobs(&cli.sections, &cli.global)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("apply only to ioengine=boreal-cluster"),
+                "{option}: {err}"
+            );
+        }
         let j = job(&["--rw=randrw", "--boreal_slow_node_ms=5", "--boreal_pgs=4"]).unwrap();
         assert_eq!((j.boreal_slow_node_ms, j.boreal_pgs), (Some(5), 4));
+    }
+
+    #[test]
+    fn the_stall_timeout_defaults_to_10s_and_0_turns_it_off() {
+        use std::time::Duration;
+        let j = job(&["--rw=write"]).unwrap();
+        assert_eq!(j.stall_timeout(), Some(Duration::from_secs(10)));
+        let j = job(&["--rw=write", "--boreal_stall_timeout=2s"]).unwrap();
+        assert_eq!(j.stall_timeout(), Some(Duration::from_secs(2)));
+        let j = job(&["--rw=write", "--boreal_stall_timeout=0"]).unwrap();
+        assert_eq!(j.stall_timeout(), None);
+        for (value, want) in [("soon", "expected a time"), ("50ms", "at least 100ms")] {
+            let err = job(&["--rw=write", &format!("--boreal_stall_timeout={value}")]).unwrap_err();
+            assert!(
+                err.contains("boreal_stall_timeout") && err.contains(want),
+                "{value}: {err}"
+            );
+        }
     }
 }

@@ -4,8 +4,8 @@
 //! that follow it (a later `[global]` adds to them for later jobs only); a job section
 //! starts from those defaults and overrides them. Command-line options given before any
 //! `--name` override every job, so a shipped job file can be shrunk for a smoke run
-//! (`boreal-bench jobs/x.fio --size=1m --runtime=1`). Nothing here does I/O except
-//! reading the job file.
+//! (`boreal-bench jobs/x.fio --size=1m --runtime=1`); `--section=NAME` keeps only the
+//! named job sections ([`select`]). Nothing here does I/O except reading the job file.
 
 pub mod cluster;
 pub mod expand;
@@ -13,6 +13,7 @@ pub mod kinds;
 pub mod options;
 pub mod parse;
 pub mod refused;
+pub mod select;
 pub mod validate;
 pub mod value;
 
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 pub use kinds::{EngineName, Rw};
 pub use options::JobOptions;
 pub use parse::{CommandLineJobs, RawOption, RawSection};
+pub use select::select_sections;
 
 use crate::error::{BenchError, Origin};
 

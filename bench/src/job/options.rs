@@ -26,7 +26,7 @@ use crate::job::value::{
     verify_pattern,
 };
 
-pub use crate::job::value::{parse_size, parse_time};
+pub use crate::job::value::{format_time, parse_size, parse_time};
 
 /// Every option name boreal-bench accepts (aliases included), for suggestions.
 pub const SUPPORTED_OPTIONS: &[&str] = &[
@@ -123,6 +123,7 @@ pub const SUPPORTED_OPTIONS: &[&str] = &[
     "boreal_records_per_txn",
     "boreal_slow_node_ms",
     "boreal_cluster",
+    "boreal_stall_timeout",
 ];
 
 /// fio's default `percentile_list`.
@@ -348,6 +349,11 @@ pub struct JobOptions {
     /// `cluster.toml` (or its directory), from `boreal cluster up`; the job uses it and
     /// leaves it running. Default: the job starts its own in its directory.
     pub boreal_cluster: Option<PathBuf>,
+    /// `boreal_stall_timeout` (boreal-specific, `boreal-cluster` only): the job fails
+    /// when no I/O of it completed for this long while I/Os were in flight; zero
+    /// disables the watchdog. `None`: not given (10 s,
+    /// `engine::cluster::stall::STALL_TIMEOUT_DEFAULT`).
+    pub boreal_stall_timeout: Option<Duration>,
     /// `bs`, `bsrange` or `bssplit` was given (a `boreal-cluster` job without it gets
     /// `bs` = records × `record_size`).
     pub bs_given: bool,
@@ -460,6 +466,7 @@ impl JobOptions {
             boreal_records_per_txn: None,
             boreal_slow_node_ms: None,
             boreal_cluster: None,
+            boreal_stall_timeout: None,
             bs_given: false,
             echo: Vec::new(),
         }
@@ -730,6 +737,17 @@ impl JobOptions {
                 self.boreal_slow_node_ms = Some(value.int_in(0, max)?);
             }
             "boreal_cluster" => self.boreal_cluster = Some(PathBuf::from(value.text()?)),
+            "boreal_stall_timeout" => {
+                let min = crate::engine::cluster::stall::STALL_TIMEOUT_MIN;
+                let limit = value.time()?;
+                if !limit.is_zero() && limit < min {
+                    return value.bad(format!(
+                        "0 (no watchdog) or at least {}ms: a commit through six nodes can take tens of ms",
+                        min.as_millis()
+                    ));
+                }
+                self.boreal_stall_timeout = Some(limit);
+            }
             "boreal_park_spin" => {
                 let spin = value.time()?;
                 if spin > PARK_SPIN_MAX {

@@ -108,10 +108,11 @@ impl JobOptions {
         if self.ioengine != EngineName::BorealCluster
             && (self.boreal_records_per_txn.is_some()
                 || self.boreal_slow_node_ms.is_some()
-                || self.boreal_cluster.is_some())
+                || self.boreal_cluster.is_some()
+                || self.boreal_stall_timeout.is_some())
         {
             return fail(format!(
-                "`boreal_records_per_txn`, `boreal_slow_node_ms` and `boreal_cluster` apply only to ioengine=boreal-cluster (this job uses {})",
+                "`boreal_records_per_txn`, `boreal_slow_node_ms`, `boreal_cluster` and `boreal_stall_timeout` apply only to ioengine=boreal-cluster (this job uses {})",
                 self.ioengine.as_str()
             ));
         }

@@ -492,6 +492,19 @@ pub fn parse_time(text: &str) -> Option<Duration> {
     Some(Duration::from_micros(number.checked_mul(micros_per_unit)?))
 }
 
+/// fio's spelling of a duration, as [`parse_time`] reads it back: whole seconds,
+/// milliseconds or microseconds.
+pub fn format_time(d: Duration) -> String {
+    let us = d.as_micros();
+    if us.is_multiple_of(1_000_000) {
+        format!("{}s", us / 1_000_000)
+    } else if us.is_multiple_of(1_000) {
+        format!("{}ms", us / 1_000)
+    } else {
+        format!("{us}us")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

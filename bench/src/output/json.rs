@@ -146,6 +146,10 @@ struct BorealJson {
     /// `storage_read_bytes` (what the job's reads fetched from storage rather than the
     /// page cache, from /proc/thread-self/io).
     harness: serde_json::Map<String, serde_json::Value>,
+    /// The error that stopped the job early (`error` holds its errno); the figures
+    /// are what it measured until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -309,7 +313,7 @@ pub fn report(result: &RunResult, entries: &[ReportEntry], bins: bool) -> Report
             JobJson {
                 jobname: e.name.clone(),
                 groupid: e.group,
-                error: 0,
+                error: s.failed.as_ref().map_or(0, |f| f.errno),
                 eta: 0,
                 elapsed: result.elapsed.as_secs().max(1),
                 job_options: Ordered(o.echo.clone()),
@@ -367,6 +371,7 @@ pub fn report(result: &RunResult, entries: &[ReportEntry], bins: bool) -> Report
                         .collect(),
                     engine_stats: s.engine_extra.clone(),
                     harness: s.harness_extra.clone(),
+                    error: s.failed.as_ref().map(|f| f.message.clone()),
                 },
             }
         })

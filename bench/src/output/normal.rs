@@ -125,14 +125,22 @@ pub fn render(result: &RunResult, entries: &[ReportEntry]) -> String {
         let s = &e.stats;
         let _ = writeln!(
             out,
-            "\n{}: (groupid={}, jobs={}): err= 0: cpus={}",
+            "\n{}: (groupid={}, jobs={}): err={:2}: cpus={}",
             e.name,
             e.group,
             s.jobs_merged,
+            s.failed.as_ref().map_or(0, |f| f.errno),
             e.cpus
                 .as_ref()
                 .map_or_else(|| "unpinned".to_string(), |c| format!("{c:?}"))
         );
+        if let Some(f) = &s.failed {
+            let _ = writeln!(
+                out,
+                "  error: {} (the figures below are what it measured until then)",
+                f.message
+            );
+        }
         for (d, name) in ["read", "write", "trim"].iter().enumerate() {
             let dir = &s.dirs[d];
             if dir.ios == 0 {

@@ -27,7 +27,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// Longest a scrape waits for a node.
-const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
+pub const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest answer read from a node's endpoint, bytes.
 const SCRAPE_BYTES_MAX: u64 = 4 << 20;
 

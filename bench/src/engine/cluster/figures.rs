@@ -14,7 +14,7 @@
 //! - the disk's flushes: its kernel counter (`/sys/block/DEV/stat`), the whole disk,
 //!   as `scripts/measure.sh` counts them for PostgreSQL and etcd.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::time::Duration;
 
 use boreal_netlog::node::metrics::PUBLISH_INTERVAL;
@@ -35,8 +35,11 @@ pub struct Snapshot {
     shim: ShimStats,
     net: NetCounts,
     disk_flushes: Option<u64>,
-    /// The start scrape, joined at the end (it must not hold up the first I/Os).
+    /// The start scrape, joined when first asked for (it must not hold up the first
+    /// I/Os).
     nodes: RefCell<Option<std::thread::JoinHandle<NodeScrape>>>,
+    /// The start scrape once joined.
+    joined: OnceCell<NodeScrape>,
 }
 
 impl Snapshot {
@@ -56,12 +59,17 @@ impl Snapshot {
             net: engine.io.net(),
             disk_flushes: engine.disk.as_deref().and_then(disk_flushes),
             nodes: RefCell::new(nodes),
+            joined: OnceCell::new(),
         }
     }
 
-    fn nodes(&self) -> NodeScrape {
-        let handle = self.nodes.borrow_mut().take();
-        handle.and_then(|h| h.join().ok()).unwrap_or_default()
+    /// Every node's counters when the measurement started (`None`: not read), node
+    /// order; waits for the start scrape the first time.
+    pub(super) fn nodes(&self) -> &[Option<NodeCounters>] {
+        self.joined.get_or_init(|| {
+            let handle = self.nodes.borrow_mut().take();
+            handle.and_then(|h| h.join().ok()).unwrap_or_default()
+        })
     }
 }
 

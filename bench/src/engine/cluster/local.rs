@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use boreal_netlog::cluster::{
-    ClusterError, ClusterFile, ClusterSpec, VolumeShape, down, procs, up,
+    ClusterError, ClusterFile, ClusterSpec, NodeEntry, VolumeShape, down, procs, up,
 };
 use boreal_netlog::node::NodeConfig;
 use boreal_netlog::quorum::VolumeConfig;
@@ -195,6 +195,12 @@ impl Cluster {
     /// Started by this job (stopped at its end), not one it was given.
     pub fn own(&self) -> bool {
         self.own
+    }
+
+    /// The nodes as `cluster.toml` names them (id, AZ, addresses, pid, data
+    /// directory), node order.
+    pub fn nodes(&self) -> &[NodeEntry] {
+        &self.file.nodes
     }
 
     /// Every node's Prometheus endpoint, node order.

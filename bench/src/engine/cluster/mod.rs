@@ -24,8 +24,13 @@
 //! volume never written lays it out first (every page written once, before timing), as
 //! fio lays out a file before reading it.
 //!
+//! A job whose I/Os stop completing (nodes hung or gone, no 4-of-6 quorum) fails
+//! after `boreal_stall_timeout` instead of waiting for ever ([`stall`]): `getevents`
+//! waits on a runtime timer whose deadline moves with every completion.
+//!
 //! Must never: complete a write the shim has not committed, or a read that did not
-//! return a whole page; leave a node running when the job ends or fails to open.
+//! return a whole page; leave a node running when the job ends, fails to open or
+//! stalls.
 //!
 //! Figures (JSON `boreal.engine_stats`, [`figures`]) cover the measured window: commits
 //! and records of the measured I/Os; the shim's sends and bytes at the `Io` seam
@@ -36,6 +41,7 @@ pub mod figures;
 pub mod local;
 pub mod pages;
 pub use boreal_netlog::cluster::scrape;
+pub mod stall;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -45,7 +51,8 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use boreal_engine::rt::{Runtime, yield_now};
+use boreal_engine::io::Instant as RtInstant;
+use boreal_engine::rt::{Runtime, timeout_at, yield_now};
 use boreal_netlog::cluster::VolumeShape as ClusterVolume;
 use boreal_netlog::quorum::{OpenReport, PageChange, Shim, ShimConfig};
 use boreal_segment::{Lsn, PageId, PageSize};
@@ -99,6 +106,9 @@ pub struct ClusterTarget {
     /// `None`: the job starts its own. A running cluster brings its own volume, journal
     /// sizes and slow node: `pgs`, `journal_bytes` and `slow_node` then do not apply.
     pub running: Option<PathBuf>,
+    /// Fail the job when no I/O completed for this long with I/Os in flight
+    /// (`boreal_stall_timeout`, [`stall`]); `None`: wait for ever.
+    pub stall_timeout: Option<Duration>,
 }
 
 impl Default for ClusterTarget {
@@ -110,6 +120,7 @@ impl Default for ClusterTarget {
             journal_bytes: NODE_JOURNAL_BYTES_DEFAULT,
             slow_node: Duration::ZERO,
             running: None,
+            stall_timeout: Some(stall::STALL_TIMEOUT_DEFAULT),
         }
     }
 }
@@ -147,6 +158,9 @@ struct Shared {
     shape: VolumeShape,
     path: PathBuf,
     counted: Counted,
+    /// When an I/O last completed, or I/Os went in flight after none were: the stall
+    /// watchdog's start ([`stall`]), on the runtime's clock.
+    progress_at: Cell<RtInstant>,
 }
 
 /// The `boreal-cluster` engine. See the module docs.
@@ -251,6 +265,7 @@ impl ClusterEngine {
             shape,
             path: dir.clone(),
             counted: Counted::default(),
+            progress_at: Cell::new(rt.executor().now()),
         });
         for index in 0..depth as usize {
             rt.executor()
@@ -270,6 +285,50 @@ impl ClusterEngine {
             measuring: false,
             baseline: None,
         })
+    }
+
+    /// The stall watchdog fired ([`stall`]): reads what can be seen of the nodes, then
+    /// drops the workers and the shim and stops the job's own cluster (the I/Os in
+    /// flight are abandoned), and returns the error saying all of it.
+    fn stalled(&mut self, idle: Duration, limit: Duration) -> BenchError {
+        let in_flight = self.depth as usize - self.shared.idle.borrow().len();
+        let mut detail = match &self.shim {
+            Some(shim) => format!(
+                "the shim's VDL is {} (VCL {}); a commit needs 4 of the 6 nodes of its PG: ",
+                shim.vdl().get(),
+                shim.vcl().get()
+            ),
+            None => String::new(),
+        };
+        if let Some(cluster) = &self.cluster {
+            let then = self.baseline.as_ref().map_or(&[][..], Snapshot::nodes);
+            detail.push_str(&stall::nodes_report(cluster.nodes(), then));
+        }
+        self.shared.closing.set(true);
+        self.shim = None;
+        self.rt = None;
+        match self.cluster.take() {
+            Some(cluster) if cluster.own() => {
+                let dir = cluster.dir().display().to_string();
+                match cluster.stop() {
+                    Ok(()) => detail.push_str(&format!("; the job's cluster in {dir} is stopped")),
+                    Err(e) => detail.push_str(&format!("; stopping the job's cluster: {e}")),
+                }
+            }
+            Some(cluster) => detail.push_str(&format!(
+                "; the cluster in {} is left running (`boreal cluster status --dir {}` shows more)",
+                cluster.dir().display(),
+                cluster.dir().display()
+            )),
+            None => {}
+        }
+        BenchError::Stalled {
+            path: self.shared.path.clone(),
+            idle,
+            limit,
+            in_flight,
+            detail,
+        }
     }
 
     fn live(&self, offset: u64) -> Result<&Runtime, BenchError> {
@@ -401,6 +460,7 @@ async fn worker(shim: Rc<ShimIo>, shared: Rc<Shared>, index: usize) {
             buf: io.buf,
         });
         shared.idle.borrow_mut().push(index);
+        shared.progress_at.set(boreal_engine::rt::now());
         if let Some(w) = shared.waiter.take() {
             w.wake();
         }
@@ -443,13 +503,19 @@ impl IoEngine for ClusterEngine {
     }
 
     fn commit(&mut self) -> Result<(), BenchError> {
-        self.live(0)?;
+        let rt = self.live(0)?;
+        let shared = &self.shared;
+        // The stall clock starts again when these are the only I/Os in flight: a job
+        // that waited with nothing in flight (a rate, a flow) has not stalled.
+        let busy = self.depth as usize - shared.idle.borrow().len();
+        if busy == shared.handed.borrow().len() {
+            shared.progress_at.set(rt.executor().now());
+        }
         // Only woken here: the workers run in the next `getevents`, together with every
         // other I/O queued meanwhile, so what they queue on the shim's links leaves in
         // one send per link, as when many clients of one shim wake on one
         // acknowledgement. Running them here, one I/O at a time (fio's default
         // `iodepth_batch_submit=1`), would give every transaction sends of its own.
-        let shared = &self.shared;
         for index in shared.handed.borrow_mut().drain(..) {
             if let Some(w) = shared.slots[index].waker.take() {
                 w.wake();
@@ -461,15 +527,37 @@ impl IoEngine for ClusterEngine {
     fn getevents(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<(), BenchError> {
         let rt = self.live(0)?;
         let shared = &self.shared;
-        if shared.done.borrow().len() < min {
-            rt.block_on(poll_fn(|cx| {
+        while shared.done.borrow().len() < min {
+            let enough = poll_fn(|cx| {
                 if shared.done.borrow().len() >= min {
                     Poll::Ready(())
                 } else {
                     shared.waiter.set(Some(cx.waker().clone()));
                     Poll::Pending
                 }
-            }));
+            });
+            let Some(limit) = self.target.stall_timeout else {
+                rt.block_on(enough);
+                continue;
+            };
+            // A timer of the runtime: the thread sleeps until a completion or the
+            // deadline, which moves with every completion.
+            let deadline = shared.progress_at.get().saturating_add(limit);
+            if rt.block_on(timeout_at(deadline, enough)).is_ok() {
+                continue;
+            }
+            let now = rt.executor().now();
+            if now.saturating_duration_since(deadline) > stall::WAKE_LATE_MAX {
+                // This thread did not run for a while (the process was stopped, or
+                // starved): answers may be waiting unread. Judge again from now.
+                shared.progress_at.set(now);
+                continue;
+            }
+            let idle = now.saturating_duration_since(shared.progress_at.get());
+            if idle >= limit {
+                let error = self.stalled(idle, limit);
+                return Err(error);
+            }
         }
         out.extend(shared.done.borrow_mut().drain(..));
         Ok(())
