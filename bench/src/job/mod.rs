@@ -14,6 +14,7 @@ pub mod options;
 pub mod parse;
 pub mod refused;
 pub mod select;
+pub mod supported;
 pub mod validate;
 pub mod value;
 
