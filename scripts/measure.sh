@@ -261,6 +261,10 @@ for name, es in cluster.items():
           f"AppendBatch frames/commit {es.get('append_frames_per_commit', float('nan')):.3f}, "
           f"device flushes/commit per node {es.get('node_device_flushes_per_commit', float('nan')):.3f}, "
           f"wire bytes/redo byte {es.get('shim_wire_bytes_per_redo_byte', float('nan')):.2f}")
+    lat = es.get("node_append_latency_us") or {}
+    if lat.get("appends"):
+        print(f"    the nodes' own append latency (arrival to durable ack, their histograms): "
+              f"p50 {lat.get('p50')} us, p90 {lat.get('p90')} us, p99 {lat.get('p99')} us")
 base = [r for r in rows if r[0].startswith("fio ")]
 if base and cluster:
     for r in rows:
