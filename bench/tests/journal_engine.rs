@@ -2,7 +2,8 @@
 //! boreal's storage engine, at depth 1 and 16, over two PGs, in well under a second;
 //! the JSON carries the engine's figures, and every measured I/O is `bs/record_size`
 //! acknowledged records. Options the engine cannot honour are refused with a message
-//! that says what to change. A second run reuses the data directory.
+//! that says what to change. A second run reuses the data directory. Appends that
+//! must wait for room in a batch are made by the engine's workers.
 
 use std::path::Path;
 
@@ -89,6 +90,30 @@ fn appends_at_depth_1_and_16_over_two_pgs_and_report_engine_stats() {
             "the journal's own count matches the Io seam's: {s}"
         );
     }
+}
+
+/// More bytes in flight than a journal batch holds (32 × 64 KiB against 1 MiB): the
+/// appends `queue` cannot start wait for room in their slots' workers, and every one
+/// is acknowledged and counted.
+#[test]
+fn appends_that_must_wait_for_room_go_through_the_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_json(
+        dir.path(),
+        &[
+            "--name=full",
+            "--bs=64k",
+            "--record_size=4096",
+            "--io_size=2m",
+            "--iodepth=32",
+        ],
+    );
+    let job = &report["jobs"][0];
+    assert_eq!(job["error"], 0, "{job}");
+    assert_eq!(job["write"]["total_ios"], 32);
+    let s = &job["boreal"]["engine_stats"];
+    assert!(s["journal_room_waits"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(s["records_acknowledged"], 32 * 16, "{s}");
 }
 
 #[test]

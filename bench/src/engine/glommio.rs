@@ -191,7 +191,9 @@ fn prime_iopoll_probe(ex: &LocalExecutor, paths: &[PathBuf]) -> Result<(), Bench
 async fn worker(files: Rc<Vec<DmaFile>>, shared: Rc<Slots>, index: usize, copy_data: bool) {
     let mut own: Option<DmaBuffer> = None;
     loop {
-        let mut job = shared.next(index).await;
+        let Some(mut job) = shared.next(index).await else {
+            return;
+        };
         let len = job.buf.len();
         let result = match (files.get(job.file), job.kind) {
             (None, _) => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),

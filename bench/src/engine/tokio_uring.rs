@@ -148,7 +148,9 @@ async fn worker(
         .to_vec();
     let pad = (ALIGN - mem.as_ptr() as usize % ALIGN) % ALIGN;
     loop {
-        let mut job = shared.next(index).await;
+        let Some(mut job) = shared.next(index).await else {
+            return;
+        };
         let len = job.buf.len();
         let result = match (files.get(job.file), job.kind) {
             (None, _) => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),

@@ -171,7 +171,9 @@ async fn worker(
     flags: WriteFlags,
 ) {
     loop {
-        let job = shared.next(index).await;
+        let Some(job) = shared.next(index).await else {
+            return;
+        };
         let Some(file) = files.get(job.file) else {
             finish_unknown_file(&shared, index, job);
             continue;

@@ -8,8 +8,9 @@
 //!
 //! Shape (the journal engine's, [`super::journal`]): one io_uring runtime on the job's
 //! thread, the shim on it (`Shim<CountingIo>`), and a worker task per slot of
-//! `iodepth`. [`IoEngine::queue`] hands the I/O to an idle slot; [`IoEngine::commit`]
-//! wakes the slots handed since the last commit; [`IoEngine::getevents`] runs the
+//! `iodepth`, handed I/Os through [`Slots`] as the file engines' workers are.
+//! [`IoEngine::queue`] hands the I/O to an idle slot; [`IoEngine::commit`] wakes the
+//! slots handed since the last commit; [`IoEngine::getevents`] runs the
 //! runtime (the woken workers, which queue their records on the shim's links, then
 //! the links' writers and ackers) until `min` transactions committed or reads
 //! returned. A write's changes are the I/O's
@@ -45,10 +46,8 @@ pub mod stall;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use boreal_engine::io::Instant as RtInstant;
@@ -62,6 +61,7 @@ use self::figures::Snapshot;
 use self::local::{Cluster, LocalSpec};
 use self::pages::VolumeShape;
 use crate::engine::counting::CountingIo;
+use crate::engine::slots::{Slots, beyond_depth, close_workers};
 use crate::engine::{Completion, EngineTarget, Io, IoEngine, IoKind, Queued};
 use crate::error::BenchError;
 
@@ -134,12 +134,6 @@ struct Job {
     counted: bool,
 }
 
-#[derive(Default)]
-struct Slot {
-    job: Cell<Option<Job>>,
-    waker: Cell<Option<Waker>>,
-}
-
 /// Measured I/Os that completed.
 #[derive(Debug, Default)]
 struct Counted {
@@ -149,12 +143,7 @@ struct Counted {
 
 /// What the engine and its workers share (all on this thread).
 struct Shared {
-    slots: Vec<Slot>,
-    idle: RefCell<Vec<usize>>,
-    handed: RefCell<Vec<usize>>,
-    done: RefCell<VecDeque<Completion>>,
-    waiter: Cell<Option<Waker>>,
-    closing: Cell<bool>,
+    slots: Slots<Job>,
     shape: VolumeShape,
     path: PathBuf,
     counted: Counted,
@@ -256,12 +245,7 @@ impl ClusterEngine {
                 .map_err(|e| engine_err("lay the volume out (write every page once) on", e))?;
         }
         let shared = Rc::new(Shared {
-            slots: (0..depth).map(|_| Slot::default()).collect(),
-            idle: RefCell::new((0..depth as usize).rev().collect()),
-            handed: RefCell::new(Vec::with_capacity(depth as usize)),
-            done: RefCell::new(VecDeque::with_capacity(depth as usize)),
-            waiter: Cell::new(None),
-            closing: Cell::new(false),
+            slots: Slots::new(depth as usize),
             shape,
             path: dir.clone(),
             counted: Counted::default(),
@@ -291,7 +275,7 @@ impl ClusterEngine {
     /// drops the workers and the shim and stops the job's own cluster (the I/Os in
     /// flight are abandoned), and returns the error saying all of it.
     fn stalled(&mut self, idle: Duration, limit: Duration) -> BenchError {
-        let in_flight = self.depth as usize - self.shared.idle.borrow().len();
+        let in_flight = self.shared.slots.busy();
         let mut detail = match &self.shim {
             Some(shim) => format!(
                 "the shim's VDL is {} (VCL {}); a commit needs 4 of the 6 nodes of its PG: ",
@@ -304,7 +288,6 @@ impl ClusterEngine {
             let then = self.baseline.as_ref().map_or(&[][..], Snapshot::nodes);
             detail.push_str(&stall::nodes_report(cluster.nodes(), then));
         }
-        self.shared.closing.set(true);
         self.shim = None;
         self.rt = None;
         match self.cluster.take() {
@@ -396,23 +379,9 @@ pub fn page_image(page: PageId, len: usize) -> Vec<u8> {
 /// One worker: waits for an I/O in its slot, commits it through the shim (a write) or
 /// reads its page (a read), posts the completion. Returns when closing.
 async fn worker(shim: Rc<ShimIo>, shared: Rc<Shared>, index: usize) {
-    let slot = &shared.slots[index];
     let mut changes: Vec<PageChange> = Vec::with_capacity(shared.shape.records_per_txn);
     loop {
-        let next = poll_fn(|cx| {
-            if shared.closing.get() {
-                return Poll::Ready(None);
-            }
-            match slot.job.take() {
-                Some(job) => Poll::Ready(Some(job)),
-                None => {
-                    slot.waker.set(Some(cx.waker().clone()));
-                    Poll::Pending
-                }
-            }
-        })
-        .await;
-        let Some(Job { mut io, counted }) = next else {
+        let Some(Job { mut io, counted }) = shared.slots.next(index).await else {
             return;
         };
         let len = io.buf.len();
@@ -454,16 +423,13 @@ async fn worker(shim: Rc<ShimIo>, shared: Rc<Shared>, index: usize) {
                 Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
             }
         };
-        shared.done.borrow_mut().push_back(Completion {
+        shared.progress_at.set(boreal_engine::rt::now());
+        let completion = Completion {
             token: io.token,
             result,
             buf: io.buf,
-        });
-        shared.idle.borrow_mut().push(index);
-        shared.progress_at.set(boreal_engine::rt::now());
-        if let Some(w) = shared.waiter.take() {
-            w.wake();
-        }
+        };
+        shared.slots.finish(index, completion);
     }
 }
 
@@ -486,20 +452,14 @@ impl IoEngine for ClusterEngine {
                 source: std::io::Error::from(std::io::ErrorKind::Unsupported),
             });
         }
-        let Some(index) = self.shared.idle.borrow_mut().pop() else {
-            return Err(BenchError::Io {
-                op: "queue beyond iodepth on",
-                path: self.shared.path.clone(),
-                offset: io.offset,
-                source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
-            });
-        };
-        self.shared.slots[index].job.set(Some(Job {
+        let job = Job {
             io,
             counted: self.measuring,
-        }));
-        self.shared.handed.borrow_mut().push(index);
-        Ok(Queued::Queued)
+        };
+        match self.shared.slots.hand(job) {
+            Ok(()) => Ok(Queued::Queued),
+            Err(job) => Err(beyond_depth(&self.shared.path, job.io.offset)),
+        }
     }
 
     fn commit(&mut self) -> Result<(), BenchError> {
@@ -507,8 +467,7 @@ impl IoEngine for ClusterEngine {
         let shared = &self.shared;
         // The stall clock starts again when these are the only I/Os in flight: a job
         // that waited with nothing in flight (a rate, a flow) has not stalled.
-        let busy = self.depth as usize - shared.idle.borrow().len();
-        if busy == shared.handed.borrow().len() {
+        if shared.slots.busy() == shared.slots.handed() {
             shared.progress_at.set(rt.executor().now());
         }
         // Only woken here: the workers run in the next `getevents`, together with every
@@ -516,26 +475,15 @@ impl IoEngine for ClusterEngine {
         // one send per link, as when many clients of one shim wake on one
         // acknowledgement. Running them here, one I/O at a time (fio's default
         // `iodepth_batch_submit=1`), would give every transaction sends of its own.
-        for index in shared.handed.borrow_mut().drain(..) {
-            if let Some(w) = shared.slots[index].waker.take() {
-                w.wake();
-            }
-        }
+        shared.slots.wake_handed();
         Ok(())
     }
 
     fn getevents(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<(), BenchError> {
         let rt = self.live(0)?;
         let shared = &self.shared;
-        while shared.done.borrow().len() < min {
-            let enough = poll_fn(|cx| {
-                if shared.done.borrow().len() >= min {
-                    Poll::Ready(())
-                } else {
-                    shared.waiter.set(Some(cx.waker().clone()));
-                    Poll::Pending
-                }
-            });
+        while !shared.slots.has_done(min) {
+            let enough = shared.slots.wait_done(min);
             let Some(limit) = self.target.stall_timeout else {
                 rt.block_on(enough);
                 continue;
@@ -559,7 +507,7 @@ impl IoEngine for ClusterEngine {
                 return Err(error);
             }
         }
-        out.extend(shared.done.borrow_mut().drain(..));
+        shared.slots.drain(out);
         Ok(())
     }
 
@@ -570,19 +518,8 @@ impl IoEngine for ClusterEngine {
 
     fn close(&mut self) -> Result<(), BenchError> {
         if let Some(rt) = &self.rt {
-            let shared = &self.shared;
-            shared.closing.set(true);
-            rt.block_on(async {
-                for slot in &shared.slots {
-                    if let Some(w) = slot.waker.take() {
-                        w.wake();
-                    }
-                }
-                yield_now().await;
-            });
-            // The workers are gone; dropping the shim aborts its links' tasks.
-            self.shim = None;
-            rt.block_on(yield_now());
+            // Once the workers are gone, dropping the shim aborts its links' tasks.
+            close_workers(rt, &self.shared.slots, &mut self.shim);
         }
         self.rt = None;
         match self.cluster.take() {

@@ -5,19 +5,21 @@
 //! node core does for a stream of appends with no network in front.
 //!
 //! Shape (the `io_uring` engine's, see [`super::uring`]): one runtime on the job's
-//! thread and a slot per in-flight I/O, as fio keeps `iodepth` I/Os in flight from
-//! one thread with no task per I/O. [`IoEngine::queue`] allocates the I/O's LSNs and
-//! backlinks ([`sequencer`]: one LSN counter per job, PGs round-robin per I/O, chains
-//! per PG and per page) into the slot's reused plan and starts the append with
-//! `CoreEngine::try_append`, which encodes its records into the journal's open batch
-//! and returns a `PendingAppend`. [`IoEngine::commit`] runs the executor (the journal's
-//! flusher pushes the batch write) and submits; [`IoEngine::getevents`] runs the
-//! executor (flusher, coalescer) and polls the pending appends in order with
-//! `CoreEngine::poll_append` until `min` are acknowledged. An append that must wait
-//! (backpressure, a full batch) is handed to the slot's worker task, spawned at open,
-//! which calls `CoreEngine::append`. The change payload of record `i` is the `i`-th
-//! `record_size` piece of the I/O's buffer (`Change::Delta` at an offset inside a
-//! page), so no record is copied before the engine encodes it.
+//! thread and a slot per in-flight I/O ([`Slots`]), as fio keeps `iodepth` I/Os in
+//! flight from one thread with no task per I/O. [`IoEngine::queue`] claims a slot,
+//! allocates the I/O's LSNs and backlinks ([`sequencer`]: one LSN counter per job, PGs
+//! round-robin per I/O, chains per PG and per page) into the slot's reused plan and
+//! starts the append with `CoreEngine::try_append`, which encodes its records into the
+//! journal's open batch and returns a `PendingAppend`. [`IoEngine::commit`] runs the
+//! executor (the journal's flusher pushes the batch write) and submits;
+//! [`IoEngine::getevents`] runs the executor (flusher, coalescer) and polls the
+//! pending appends in order with `CoreEngine::poll_append` until `min` are
+//! acknowledged. An append that must wait (backpressure, a full batch) is handed to
+//! the slot's worker task, spawned at open, which calls `CoreEngine::append`. Either
+//! way the slot is busy until the append's completion is posted. The change payload
+//! of record `i` is the `i`-th `record_size` piece of the I/O's buffer
+//! (`Change::Delta` at an offset inside a page), so no record is copied before the
+//! engine encodes it.
 //!
 //! Appends may complete in any order (the hot log accepts records above a hole; the
 //! SCL catches up). The bench plays the shim's part for reads too: every
@@ -47,10 +49,9 @@ pub mod sequencer;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 use std::time::Duration;
 
 use boreal_engine::journal::{DurabilityMode, JournalConfig, JournalStats};
@@ -64,6 +65,7 @@ use serde_json::{Map, Value, json};
 
 use self::sequencer::{PgCursor, PlannedRecord, Sequencer};
 use crate::engine::counting::{CountingIo, FileKind, IoCounts};
+use crate::engine::slots::{Slots, beyond_depth, close_workers};
 use crate::engine::{Completion, EngineTarget, Io, IoEngine, IoKind, Queued};
 use crate::error::BenchError;
 
@@ -137,7 +139,7 @@ pub fn durability_name(mode: DurabilityMode) -> &'static str {
 
 type Core = CoreEngine<CountingIo>;
 
-/// One I/O handed to a worker.
+/// One I/O of a slot: handed to the slot's worker, or started by `queue` ([`Started`]).
 struct Job {
     io: Io,
     /// Index of the PG in [`Shared::pgs`].
@@ -146,27 +148,24 @@ struct Job {
     counted: bool,
 }
 
-/// One worker's mailbox: the I/O, its planned records, and its waker while idle.
-#[derive(Default)]
-struct WorkerSlot {
-    job: Cell<Option<Job>>,
-    plan: RefCell<Vec<PlannedRecord>>,
-    waker: Cell<Option<Waker>>,
+/// An append `queue` started, waiting for its batch to be durable.
+struct Started {
+    index: usize,
+    job: Job,
+    /// Records of the append.
+    count: usize,
+    append: PendingAppend,
 }
 
 /// What the engine and its workers share (all on this thread).
 struct Shared {
-    slots: Vec<WorkerSlot>,
-    idle: RefCell<Vec<usize>>,
-    handed: RefCell<Vec<usize>>,
-    done: RefCell<VecDeque<Completion>>,
-    waiter: Cell<Option<Waker>>,
+    slots: Slots<Job>,
+    /// Each slot's planned records (reused).
+    plans: Vec<RefCell<Vec<PlannedRecord>>>,
     /// The PGs and the epoch appends carry.
     pgs: Vec<(PgId, Epoch)>,
     record_size: usize,
     records_per_io: usize,
-    /// Workers return when they see this.
-    closing: Cell<bool>,
     /// Records of measured I/Os acknowledged.
     records_acked: Cell<u64>,
     /// Highest SCL acknowledged per PG (same order as `pgs`).
@@ -175,8 +174,8 @@ struct Shared {
     read_point_at: Cell<std::time::Instant>,
     /// Acknowledgements since the clock was last read.
     acks_unchecked: Cell<u32>,
-    /// Appends `queue` started, in journal order, with their slots.
-    pending: RefCell<VecDeque<(usize, PendingAppend)>>,
+    /// Appends `queue` started, in journal order.
+    pending: RefCell<VecDeque<Started>>,
     /// The record vector `queue` and `getevents` build appends in (kept empty).
     scratch: RefCell<Vec<Redo<'static>>>,
 }
@@ -187,7 +186,7 @@ impl Shared {
     fn records<'b>(&self, scratch: Vec<Redo<'_>>, index: usize, job: &'b Job) -> Vec<Redo<'b>> {
         let mut records = recycle(scratch);
         let (pg, _) = self.pgs[job.pg];
-        let plan = self.slots[index].plan.borrow();
+        let plan = self.plans[index].borrow();
         let pieces = job.io.buf.as_slice().chunks_exact(self.record_size);
         for (p, bytes) in plan.iter().zip(pieces) {
             records.push(Redo {
@@ -208,12 +207,6 @@ impl Shared {
             last.cpl = true;
         }
         records
-    }
-
-    /// How many records [`Shared::records`] builds for the I/O in slot `index`.
-    fn record_count(&self, index: usize, job: &Job) -> usize {
-        let planned = self.slots[index].plan.borrow().len();
-        planned.min(job.io.buf.len() / self.record_size)
     }
 
     /// The append of slot `index` (`count` records) ended with `appended`: posts the
@@ -242,12 +235,12 @@ impl Shared {
             ))),
             Err(e) => Err(std::io::Error::other(format!("append to {pg}: {e}"))),
         };
-        self.done.borrow_mut().push_back(Completion {
+        let completion = Completion {
             token: job.io.token,
             result,
             buf: job.io.buf,
-        });
-        self.idle.borrow_mut().push(index);
+        };
+        self.slots.finish(index, completion);
     }
 
     /// Acknowledges the pending appends whose batch is durable, oldest first; the
@@ -255,24 +248,15 @@ impl Shared {
     fn poll_pending(&self, core: &Core, cx: &mut std::task::Context<'_>) {
         loop {
             let mut pending = self.pending.borrow_mut();
-            let Some((index, p)) = pending.front_mut() else {
+            let Some(front) = pending.front_mut() else {
                 return;
             };
-            let index = *index;
-            let slot = &self.slots[index];
-            let job = slot
-                .job
-                .take()
-                .expect("a pending append's slot holds its I/O");
-            let count = self.record_count(index, &job);
-            let polled = core.poll_append(p, cx);
-            let Poll::Ready(appended) = polled else {
-                slot.job.set(Some(job));
+            let Poll::Ready(appended) = core.poll_append(&mut front.append, cx) else {
                 return;
             };
-            pending.pop_front();
+            let started = pending.pop_front().expect("polled the front");
             drop(pending);
-            self.complete(core, index, job, count, appended);
+            self.complete(core, started.index, started.job, started.count, appended);
         }
     }
 
@@ -409,20 +393,13 @@ impl JournalEngine {
         let pgs: Vec<(PgId, Epoch)> = cursors.iter().map(|c| c.pg).zip(epochs).collect();
         let scl = cursors.iter().map(|c| Cell::new(c.last_lsn)).collect();
         let shared = Rc::new(Shared {
-            slots: (0..depth)
-                .map(|_| WorkerSlot {
-                    plan: RefCell::new(Vec::with_capacity(records_per_io)),
-                    ..WorkerSlot::default()
-                })
+            slots: Slots::new(depth as usize),
+            plans: (0..depth)
+                .map(|_| RefCell::new(Vec::with_capacity(records_per_io)))
                 .collect(),
-            idle: RefCell::new((0..depth as usize).rev().collect()),
-            handed: RefCell::new(Vec::with_capacity(depth as usize)),
-            done: RefCell::new(VecDeque::with_capacity(depth as usize)),
-            waiter: Cell::new(None),
             pgs,
             record_size: jt.record_size as usize,
             records_per_io,
-            closing: Cell::new(false),
             records_acked: Cell::new(0),
             scl,
             read_point_at: Cell::new(std::time::Instant::now()),
@@ -589,32 +566,17 @@ fn recycle<'b>(mut v: Vec<Redo<'_>>) -> Vec<Redo<'b>> {
 /// `CoreEngine::append`, which waits as it must; posts the completion. Returns when
 /// closing.
 async fn worker(core: Rc<Core>, shared: Rc<Shared>, index: usize) {
-    let slot = &shared.slots[index];
     let mut scratch: Vec<Redo<'static>> = Vec::with_capacity(shared.records_per_io);
     loop {
-        let next = poll_fn(|cx| {
-            if shared.closing.get() {
-                return Poll::Ready(None);
-            }
-            match slot.job.take() {
-                Some(job) => Poll::Ready(Some(job)),
-                None => {
-                    slot.waker.set(Some(cx.waker().clone()));
-                    Poll::Pending
-                }
-            }
-        })
-        .await;
-        let Some(job) = next else { return };
+        let Some(job) = shared.slots.next(index).await else {
+            return;
+        };
         let (pg, epoch) = shared.pgs[job.pg];
         let records = shared.records(std::mem::take(&mut scratch), index, &job);
         let count = records.len();
         let appended = core.append(pg, epoch, &records).await;
         scratch = recycle(records);
         shared.complete(&core, index, job, count, appended);
-        if let Some(w) = shared.waiter.take() {
-            w.wake();
-        }
     }
 }
 
@@ -637,19 +599,13 @@ impl IoEngine for JournalEngine {
                 source: std::io::Error::from(std::io::ErrorKind::Unsupported),
             });
         }
-        let Some(index) = self.shared.idle.borrow_mut().pop() else {
-            return Err(BenchError::Io {
-                op: "queue beyond iodepth on",
-                path: self.path.clone(),
-                offset: io.offset,
-                source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
-            });
-        };
         let shared = &self.shared;
-        let slot = &shared.slots[index];
+        let Some(index) = shared.slots.claim() else {
+            return Err(beyond_depth(&self.path, io.offset));
+        };
         let pg = self
             .sequencer
-            .next_io(shared.records_per_io, &mut slot.plan.borrow_mut());
+            .next_io(shared.records_per_io, &mut shared.plans[index].borrow_mut());
         let job = Job {
             io,
             pg,
@@ -657,19 +613,24 @@ impl IoEngine for JournalEngine {
         };
         // Started here (encoded into the journal's open batch) unless it must wait
         // or fails: then its worker runs `append`, which waits or reports the error.
-        let started = {
+        let (started, count) = {
             let core = self.core.as_ref().expect("checked by core() above");
             let (pg, epoch) = shared.pgs[job.pg];
             let scratch = std::mem::take(&mut *shared.scratch.borrow_mut());
             let records = shared.records(scratch, index, &job);
             let started = core.try_append(pg, epoch, &records);
+            let count = records.len();
             *shared.scratch.borrow_mut() = recycle(records);
-            started
+            (started, count)
         };
-        slot.job.set(Some(job));
         match started {
-            Ok(Some(pending)) => shared.pending.borrow_mut().push_back((index, pending)),
-            Ok(None) | Err(_) => shared.handed.borrow_mut().push(index),
+            Ok(Some(append)) => shared.pending.borrow_mut().push_back(Started {
+                index,
+                job,
+                count,
+                append,
+            }),
+            Ok(None) | Err(_) => shared.slots.hand_to(index, job),
         }
         Ok(Queued::Queued)
     }
@@ -678,11 +639,7 @@ impl IoEngine for JournalEngine {
         let (rt, _) = self.core(0)?;
         let shared = &self.shared;
         rt.block_on(async {
-            for index in shared.handed.borrow_mut().drain(..) {
-                if let Some(w) = shared.slots[index].waker.take() {
-                    w.wake();
-                }
-            }
+            shared.slots.wake_handed();
             // The appends `queue` started are in the open batch already. First the
             // woken workers run (appends that had to wait), then the flusher (it
             // pushes the batch write); then one io_uring_enter submits it.
@@ -696,18 +653,11 @@ impl IoEngine for JournalEngine {
     fn getevents(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<(), BenchError> {
         let (rt, core) = self.core(0)?;
         let shared = &self.shared;
-        if shared.done.borrow().len() < min {
-            rt.block_on(poll_fn(|cx| {
-                shared.poll_pending(core, cx);
-                if shared.done.borrow().len() >= min {
-                    Poll::Ready(())
-                } else {
-                    shared.waiter.set(Some(cx.waker().clone()));
-                    Poll::Pending
-                }
-            }));
+        if !shared.slots.has_done(min) {
+            let complete = |cx: &mut std::task::Context<'_>| shared.poll_pending(core, cx);
+            rt.block_on(shared.slots.wait_done_after(min, complete));
         }
-        out.extend(shared.done.borrow_mut().drain(..));
+        shared.slots.drain(out);
         Ok(())
     }
 
@@ -718,20 +668,9 @@ impl IoEngine for JournalEngine {
 
     fn close(&mut self) -> Result<(), BenchError> {
         if let Some(rt) = &self.rt {
-            let shared = &self.shared;
-            shared.closing.set(true);
-            rt.block_on(async {
-                for slot in &shared.slots {
-                    if let Some(w) = slot.waker.take() {
-                        w.wake();
-                    }
-                }
-                yield_now().await;
-            });
-            // The workers are gone; dropping the last handle stops the coalescer and
-            // closes the journal (its flusher ends at its next poll).
-            self.core = None;
-            rt.block_on(yield_now());
+            // Once the workers are gone, dropping the last handle on the core stops the
+            // coalescer and closes the journal (its flusher ends at its next poll).
+            close_workers(rt, &self.shared.slots, &mut self.core);
         }
         self.rt = None;
         Ok(())
