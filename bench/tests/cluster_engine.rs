@@ -85,9 +85,15 @@ fn commits_reads_and_a_slow_node_through_six_nodes() {
         let frames = s["append_frames_per_commit"].as_f64().unwrap();
         assert!(frames > 0.0 && frames <= 6.0, "{s}");
         // The nodes' own append latency, from their histograms: one observation per
-        // acknowledged frame, in the same window.
+        // acknowledged frame, in the same window. A node counts the frame and records
+        // its latency in two steps, so a scrape between them may see one without the
+        // other: at most one frame per node at each end of the window.
         let lat = &s["node_append_latency_us"];
-        assert_eq!(lat["appends"], s["append_frames"], "{s}");
+        let (seen, frames) = (
+            lat["appends"].as_u64().unwrap(),
+            s["append_frames"].as_u64().unwrap(),
+        );
+        assert!(seen > 0 && seen.abs_diff(frames) <= 2 * 6, "{s}");
         let (p50, p99) = (lat["p50"].as_f64().unwrap(), lat["p99"].as_f64().unwrap());
         assert!(p50 > 0.0 && p50 <= p99, "{s}");
         let sends = s["shim_sends_per_commit"].as_f64().unwrap();

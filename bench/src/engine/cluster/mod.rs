@@ -9,8 +9,9 @@
 //! Shape (the journal engine's, [`super::journal`]): one io_uring runtime on the job's
 //! thread, the shim on it (`Shim<CountingIo>`), and a worker task per slot of
 //! `iodepth`, handed I/Os through [`Slots`] as the file engines' workers are.
-//! [`IoEngine::queue`] hands the I/O to an idle slot; [`IoEngine::commit`] wakes the
-//! slots handed since the last commit; [`IoEngine::getevents`] runs the
+//! [`IoEngine::queue`] hands the I/O to an idle slot; [`IoEngine::commit`] does
+//! nothing more; [`IoEngine::getevents`] wakes the slots handed since the last call
+//! (inside the runtime: a push on its ready queue) and runs the
 //! runtime (the woken workers, which queue their records on the shim's links, then
 //! the links' writers and ackers) until `min` transactions committed or reads
 //! returned. A write's changes are the I/O's
@@ -470,18 +471,24 @@ impl IoEngine for ClusterEngine {
         if shared.slots.busy() == shared.slots.handed() {
             shared.progress_at.set(rt.executor().now());
         }
-        // Only woken here: the workers run in the next `getevents`, together with every
-        // other I/O queued meanwhile, so what they queue on the shim's links leaves in
-        // one send per link, as when many clients of one shim wake on one
+        // Not even woken here: the workers run in the next `getevents`, together with
+        // every other I/O queued meanwhile, so what they queue on the shim's links
+        // leaves in one send per link, as when many clients of one shim wake on one
         // acknowledgement. Running them here, one I/O at a time (fio's default
-        // `iodepth_batch_submit=1`), would give every transaction sends of its own.
-        shared.slots.wake_handed();
+        // `iodepth_batch_submit=1`), would give every transaction sends of its own; and
+        // a wake from outside the runtime takes the cross-thread path (an eventfd write
+        // per commit), where `getevents` wakes them inside it.
         Ok(())
     }
 
     fn getevents(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<(), BenchError> {
         let rt = self.live(0)?;
         let shared = &self.shared;
+        if shared.slots.handed() > 0 {
+            // Queued on the executor's ready queue (a push, no syscall); they run in the
+            // wait below, or in the next call's.
+            rt.block_on(async { shared.slots.wake_handed() });
+        }
         while !shared.slots.has_done(min) {
             let enough = shared.slots.wait_done(min);
             let Some(limit) = self.target.stall_timeout else {
