@@ -23,10 +23,12 @@
 //!
 //! Appends may complete in any order (the hot log accepts records above a hole; the
 //! SCL catches up). The bench plays the shim's part for reads too: every
-//! [`READ_POINT_INTERVAL`] it raises each PG's min read point (PGMRPL) to the SCL it was
-//! last acknowledged, which is what lets the coalescer materialize and the journal
-//! recycle (it looks at the clock every [`READ_POINT_CHECK_ACKS`] acknowledgements, not
-//! at each one). Nothing reads pages yet (GetPage@LSN reads are a later engine mode).
+//! [`READ_POINT_INTERVAL`] a task of its own raises each PG's min read point (PGMRPL) to
+//! the SCL it was last acknowledged, as a shim's read-point task does, which is what
+//! lets the coalescer materialize and the journal recycle. A timer, not the
+//! acknowledgements, drives it: when every append waits for the backlog to drain, none
+//! is acknowledged, and only a raised read point lets the backlog drain. Nothing reads
+//! pages yet (GetPage@LSN reads are a later engine mode).
 //!
 //! Setup, all before timing: the data directory is created if missing; the engine's
 //! `open_dir` creates (pre-allocating and pre-writing the journal) or opens and
@@ -58,7 +60,7 @@ use boreal_engine::journal::{DurabilityMode, JournalConfig, JournalStats};
 use boreal_engine::node::{
     AppendAck, CoreEngine, CoreStats, EngineConfig, EngineError, PendingAppend,
 };
-use boreal_engine::rt::{Runtime, yield_now};
+use boreal_engine::rt::{Runtime, sleep, yield_now};
 use boreal_segment::limits::{BATCH_BYTES_MAX, JOURNAL_FILE_HEADER_SIZE};
 use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
 use serde_json::{Map, Value, json};
@@ -88,9 +90,6 @@ pub const JOURNAL_BYTES_MIN: u64 =
     JOURNAL_FILES as u64 * (BATCH_BYTES_MAX as u64 + JOURNAL_FILE_HEADER_SIZE as u64);
 /// How often the bench, as the shim, raises each PG's min read point to its SCL.
 pub const READ_POINT_INTERVAL: Duration = Duration::from_millis(10);
-/// Acknowledgements between two looks at the clock for [`READ_POINT_INTERVAL`]: a
-/// clock read per acknowledgement costs more than the rest of the bookkeeping.
-const READ_POINT_CHECK_ACKS: u32 = 32;
 /// Submission queue entries: the journal keeps up to three batch writes (or
 /// write+sync pairs) in flight, the coalescer up to `EngineConfig::coalesce_io_depth` (32 by default) page-store
 /// I/Os, plus the runtime's eventfd read. A full queue is submitted and retried, so
@@ -170,10 +169,6 @@ struct Shared {
     records_acked: Cell<u64>,
     /// Highest SCL acknowledged per PG (same order as `pgs`).
     scl: Vec<Cell<Lsn>>,
-    /// When the min read points were last raised.
-    read_point_at: Cell<std::time::Instant>,
-    /// Acknowledgements since the clock was last read.
-    acks_unchecked: Cell<u32>,
     /// Appends `queue` started, in journal order.
     pending: RefCell<VecDeque<Started>>,
     /// The record vector `queue` and `getevents` build appends in (kept empty).
@@ -213,7 +208,6 @@ impl Shared {
     /// completion and frees the slot.
     fn complete(
         &self,
-        core: &Core,
         index: usize,
         job: Job,
         count: usize,
@@ -222,7 +216,7 @@ impl Shared {
         let (pg, _) = self.pgs[job.pg];
         let result = match appended {
             Ok(ack) if ack.accepted == count => {
-                self.acked(core, job.pg, ack.scl);
+                self.acked(job.pg, ack.scl);
                 if job.counted {
                     self.records_acked
                         .set(self.records_acked.get() + count as u64);
@@ -256,31 +250,31 @@ impl Shared {
             };
             let started = pending.pop_front().expect("polled the front");
             drop(pending);
-            self.complete(core, started.index, started.job, started.count, appended);
+            self.complete(started.index, started.job, started.count, appended);
         }
     }
 
-    /// An append of PG `index` was acknowledged with `scl`: remember it and, every
-    /// [`READ_POINT_INTERVAL`] (looked at every [`READ_POINT_CHECK_ACKS`]
-    /// acknowledgements), raise every PG's min read point to its SCL.
-    fn acked(&self, core: &Core, index: usize, scl: Lsn) {
+    /// An append of PG `index` was acknowledged with `scl`: remember it (the read-point
+    /// task raises the PG's min read point to it).
+    fn acked(&self, index: usize, scl: Lsn) {
         let cell = &self.scl[index];
         if scl > cell.get() {
             cell.set(scl);
         }
-        let unchecked = self.acks_unchecked.get() + 1;
-        if unchecked < READ_POINT_CHECK_ACKS {
-            self.acks_unchecked.set(unchecked);
+    }
+}
+
+/// The bench's part as a shim for reads: every [`READ_POINT_INTERVAL`], each PG's min
+/// read point goes up to the SCL last acknowledged. Ends when the engine is dropped.
+async fn raise_read_points(core: Rc<Core>, shared: std::rc::Weak<Shared>) {
+    loop {
+        sleep(READ_POINT_INTERVAL).await;
+        let Some(shared) = shared.upgrade() else {
             return;
-        }
-        self.acks_unchecked.set(0);
-        let now = std::time::Instant::now();
-        if now.saturating_duration_since(self.read_point_at.get()) >= READ_POINT_INTERVAL {
-            self.read_point_at.set(now);
-            for (i, (pg, _)) in self.pgs.iter().enumerate() {
-                // A PG this core holds (checked at open): cannot fail.
-                let _ = core.set_min_read_point(*pg, self.scl[i].get());
-            }
+        };
+        for (i, (pg, _)) in shared.pgs.iter().enumerate() {
+            // A PG this core holds (checked at open): cannot fail.
+            let _ = core.set_min_read_point(*pg, shared.scl[i].get());
         }
     }
 }
@@ -402,8 +396,6 @@ impl JournalEngine {
             records_per_io,
             records_acked: Cell::new(0),
             scl,
-            read_point_at: Cell::new(std::time::Instant::now()),
-            acks_unchecked: Cell::new(0),
             pending: RefCell::new(VecDeque::with_capacity(depth as usize)),
             scratch: RefCell::new(Vec::with_capacity(records_per_io)),
         });
@@ -411,6 +403,8 @@ impl JournalEngine {
             rt.executor()
                 .spawn(worker(core.clone(), shared.clone(), index));
         }
+        rt.executor()
+            .spawn(raise_read_points(core.clone(), Rc::downgrade(&shared)));
         rt.block_on(yield_now());
         let sequencer = Sequencer::new(
             cursors,
@@ -576,7 +570,7 @@ async fn worker(core: Rc<Core>, shared: Rc<Shared>, index: usize) {
         let count = records.len();
         let appended = core.append(pg, epoch, &records).await;
         scratch = recycle(records);
-        shared.complete(&core, index, job, count, appended);
+        shared.complete(index, job, count, appended);
     }
 }
 
