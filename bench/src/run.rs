@@ -150,38 +150,32 @@ pub fn run(set: JobSet, config: RunnerConfig) -> Result<RunResult, BenchError> {
         .filter_map(|(inst, stats)| Some((inst, stats?)))
         .unzip();
     let interrupted = interrupt::requested();
-    if let Some(error) = first_error {
-        if stats.is_empty() {
-            return Err(error);
-        }
-        return Err(BenchError::JobFailed {
-            error: Box::new(error),
-            measured: Box::new(RunResult {
-                set,
-                instances,
-                stats,
-                started,
-                elapsed: t0.elapsed(),
-                interrupted,
-            }),
-        });
-    }
-    if let Some(signal) = interrupted
-        && stats.is_empty()
-    {
-        return Err(BenchError::Interrupted {
-            signal: interrupt::signal_name(signal),
-            during: "setting up the first jobs: nothing was measured",
-        });
-    }
-    Ok(RunResult {
+    let result = RunResult {
         set,
         instances,
         stats,
         started,
         elapsed: t0.elapsed(),
         interrupted,
-    })
+    };
+    if let Some(error) = first_error {
+        if result.stats.is_empty() {
+            return Err(error);
+        }
+        return Err(BenchError::JobFailed {
+            error: Box::new(error),
+            measured: Box::new(result),
+        });
+    }
+    if let Some(signal) = interrupted
+        && result.stats.is_empty()
+    {
+        return Err(BenchError::Interrupted {
+            signal: interrupt::signal_name(signal),
+            during: "setting up the first jobs: nothing was measured",
+        });
+    }
+    Ok(result)
 }
 
 /// What the threads of one stonewall group left: each thread's figures (`None` for

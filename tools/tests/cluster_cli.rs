@@ -11,15 +11,9 @@ use std::process::Command;
 
 use support::{Down, boreal, node_bin, node_processes_in};
 
-/// `cluster load` ends with the commits' latency and, beside it, the nodes' own append
-/// latency over the same run, read from their metrics endpoints.
-#[test]
-fn load_reports_commit_latency_beside_the_nodes_append_latency() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("c");
-    let d = dir.to_str().unwrap();
+/// `boreal cluster up --dir d` on free ports; its stdout once it succeeded.
+fn up(d: &str) -> String {
     let bin = node_bin();
-    let _guard = Down(dir.clone());
     let (code, out, err) = boreal(&[
         "cluster",
         "up",
@@ -31,6 +25,18 @@ fn load_reports_commit_latency_beside_the_nodes_append_latency() {
         bin.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "up failed:\n{out}{err}");
+    out
+}
+
+/// `cluster load` ends with the commits' latency and, beside it, the nodes' own append
+/// latency over the same run, read from their metrics endpoints.
+#[test]
+fn load_reports_commit_latency_beside_the_nodes_append_latency() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let d = dir.to_str().unwrap();
+    let _guard = Down(dir.clone());
+    up(d);
     let (code, out, err) = boreal(&[
         "cluster",
         "load",
@@ -71,19 +77,8 @@ fn up_status_down_leaves_nothing_running() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
     let d = dir.to_str().unwrap();
-    let bin = node_bin();
     let _guard = Down(dir.clone());
-    let (code, out, err) = boreal(&[
-        "cluster",
-        "up",
-        "--dir",
-        d,
-        "--base-port",
-        "0",
-        "--node-bin",
-        bin.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "up failed:\n{out}{err}");
+    let out = up(d);
     assert!(out.contains("cluster up: 6 nodes"), "{out}");
     let file = boreal_netlog::cluster::ClusterFile::load(&dir).unwrap();
     assert_eq!(file.nodes.len(), 6);
