@@ -227,7 +227,7 @@ pub fn page(runs: &[Run], title: &str) -> String {
 
     let (layers, shown) = super::layers::all_cells(runs);
     if !layers.is_empty() {
-        out.push_str("<h2>Layers side by side</h2><p class=\"note\">Each job as a layer of the stack: the device, the single-node engine, the full quorum, and any peers. ops/s counts both directions; p50 and p99 are completion latency of the busier one. disk flushes/op: the job's own fdatasyncs or journal syncs per operation, or the disk's flush counter over the window where the engine read it (the whole disk). The cluster's shim messages, node flushes (per node) and wire bytes per redo byte come from the shim's Io seam and the nodes' metrics.</p><table><tr>");
+        out.push_str("<h2>Layers side by side</h2><p class=\"note\">Each job as a layer of the stack: the device, the single-node engine, the full quorum, and any peers. ops/s counts both directions; p50 and p99 are completion latency of the busier one. disk flushes/op: the job's own fdatasyncs or journal syncs per operation, or the disk's flush counter over the window where the engine read it (the whole disk). The cluster's shim messages, node flushes (per node) and wire bytes per redo byte come from the shim's Io seam and the nodes' metrics; nodes' append is the nodes' own latency from an append's arrival to its durable acknowledgement (their histograms, interpolated inside doubling buckets): the rest of a commit's latency is the shim, the network and waits for a CPU.</p><table><tr>");
         for &i in &shown {
             let class = if i < 3 { " class=\"l\"" } else { "" };
             let _ = write!(out, "<th{class}>{}</th>", escape(super::layers::HEADERS[i]));

@@ -2,7 +2,8 @@
 //! measured (the raw device, the single-node engine, the full quorum, or a peer such as
 //! PostgreSQL or etcd from `scripts/measure.sh --peers`), its operations per second,
 //! p50/p99 and what each operation cost: disk flushes, and for the cluster the shim's
-//! network messages, each node's flushes and the bytes on the wire per redo byte.
+//! network messages, each node's flushes, the bytes on the wire per redo byte, and the
+//! nodes' own append latency (so a commit's p99 reads against the nodes' part of it).
 //!
 //! Read from a job's JSON only: `boreal.engine_stats` where the engine wrote one
 //! (`layer`, `device_flushes_per_commit`, `shim_sends_per_commit`, ...), else the
@@ -36,10 +37,13 @@ pub struct Layer {
     pub node_flushes_per_txn: Option<f64>,
     /// The cluster's: bytes the shim sent per byte of redo.
     pub wire_per_redo_byte: Option<f64>,
+    /// The cluster's: the nodes' own append latency (arrival to durable
+    /// acknowledgement), p50 and p99 in µs, from their histograms.
+    pub node_append_us: Option<(f64, f64)>,
 }
 
 /// Column headers of the layers table.
-pub const HEADERS: [&str; 10] = [
+pub const HEADERS: [&str; COLUMNS] = [
     "run",
     "job",
     "layer",
@@ -50,7 +54,11 @@ pub const HEADERS: [&str; 10] = [
     "shim msgs/txn",
     "node flushes/txn/node",
     "wire B/redo B",
+    "nodes' append p50/p99 µs",
 ];
+
+/// Columns of the layers table.
+pub const COLUMNS: usize = 11;
 
 fn option(global: &Value, job: &Value, key: &str) -> Option<String> {
     job["job options"][key]
@@ -118,6 +126,10 @@ pub fn of_job(name: &str, global: &Value, job: &Value) -> Layer {
         shim_msgs_per_txn: stats["shim_sends_per_commit"].as_f64(),
         node_flushes_per_txn: stats["node_device_flushes_per_commit"].as_f64(),
         wire_per_redo_byte: stats["shim_wire_bytes_per_redo_byte"].as_f64(),
+        node_append_us: {
+            let lat = &stats["node_append_latency_us"];
+            lat["p50"].as_f64().zip(lat["p99"].as_f64())
+        },
     }
 }
 
@@ -126,7 +138,7 @@ fn num(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
 }
 
 /// The cells of one layer, in [`HEADERS`] order.
-pub fn cells(run_label: &str, l: &Layer) -> [String; 10] {
+pub fn cells(run_label: &str, l: &Layer) -> [String; COLUMNS] {
     [
         run_label.to_string(),
         l.job.clone(),
@@ -138,14 +150,18 @@ pub fn cells(run_label: &str, l: &Layer) -> [String; 10] {
         num(l.shim_msgs_per_txn, |v| format!("{v:.3}")),
         num(l.node_flushes_per_txn, |v| format!("{v:.3}")),
         num(l.wire_per_redo_byte, sig3),
+        l.node_append_us.map_or_else(
+            || "-".to_string(),
+            |(p50, p99)| format!("{} / {}", sig3(p50), sig3(p99)),
+        ),
     ]
 }
 
 /// Every layer of every run as cells, and the columns worth showing (the run column
 /// only with several runs; a figure column only where some row has it).
-pub fn all_cells(runs: &[Run]) -> (Vec<[String; 10]>, Vec<usize>) {
+pub fn all_cells(runs: &[Run]) -> (Vec<[String; COLUMNS]>, Vec<usize>) {
     let labels = run_labels(runs);
-    let rows: Vec<[String; 10]> = runs
+    let rows: Vec<[String; COLUMNS]> = runs
         .iter()
         .zip(&labels)
         .flat_map(|(run, label)| run.layers.iter().map(move |l| cells(label, l)))
@@ -186,13 +202,14 @@ mod tests {
             "boreal": {"engine": "boreal-cluster", "engine_stats": {
                 "layer": "full quorum", "device_flushes_per_commit": 0.5,
                 "shim_sends_per_commit": 0.1, "node_device_flushes_per_commit": 0.25,
-                "shim_wire_bytes_per_redo_byte": 8.5}},
+                "shim_wire_bytes_per_redo_byte": 8.5,
+                "node_append_latency_us": {"appends": 40, "p50": 423.0, "p90": 920.0, "p99": 2320.0}}},
         });
         let l = of_job("c", &global, &cluster);
         assert_eq!(l.layer, "full quorum");
         assert_eq!(l.flushes_per_op, Some(0.5));
         let c = cells("r", &l);
-        assert_eq!(&c[6..], ["0.500", "0.100", "0.250", "8.50"]);
+        assert_eq!(&c[6..], ["0.500", "0.100", "0.250", "8.50", "423 / 2320"]);
         assert_eq!(c[4], "-", "no percentile: not guessed");
         let journal = json!({
             "job options": {"ioengine": "boreal-journal"},
