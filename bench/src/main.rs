@@ -394,8 +394,10 @@ BOREAL-CLUSTER (ioengine=boreal-cluster, boreal-specific):
                           else at least 100ms. Default 10s
     The JSON's per-job boreal.engine_stats has commits_per_sec, shim_sends_per_commit
     (network messages the shim sent per transaction), node_device_flushes_per_commit
-    (per node), shim_wire_bytes_per_redo_byte, each node's figures (per_node, from
-    its metrics endpoint), the disk's flushes, and the layer it measured.
+    (per node), shim_wire_bytes_per_redo_byte, node_append_latency_us (the nodes'
+    own append latency, p50/p90/p99 from their histograms), each node's figures
+    (per_node, from its metrics endpoint), the disk's flushes, and the layer it
+    measured.
 
 HARNESS OPTIONS:
     --output-format=FMT   normal (default), json, or json+ (json with histogram bins);

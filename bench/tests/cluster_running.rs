@@ -217,3 +217,89 @@ fn a_cluster_that_is_not_running_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(stderr.contains("boreal cluster up"), "{stderr}");
 }
+
+/// SIGCONTs the given pids when dropped (declared after `Down`, so it runs first and
+/// the nodes can be stopped).
+struct Cont(Vec<u32>);
+
+impl Drop for Cont {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill")
+                .args(["-CONT", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// A job on a running cluster whose nodes hang (three of six stopped with SIGSTOP:
+/// no PG can be fenced on four) does not wait for ever while the volume opens: the
+/// shim's requests time out, and the job fails naming the nodes it could not reach.
+#[test]
+fn a_job_whose_volume_cannot_open_fails_naming_the_unreachable_nodes() {
+    let (boreal, node_bin) = binaries();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cluster");
+    let d = dir.to_str().unwrap();
+    let _down = Down(dir.clone());
+    let up = Command::new(&boreal)
+        .args([
+            "cluster",
+            "up",
+            "--dir",
+            d,
+            "--base-port",
+            "0",
+            "--node-bin",
+        ])
+        .arg(&node_bin)
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let file = boreal_netlog::cluster::ClusterFile::load(&dir).unwrap();
+    let stopped: Vec<u32> = [1, 3, 5]
+        .iter()
+        .map(|&id| file.node(id).unwrap().pid)
+        .collect();
+    let _cont = Cont(stopped.clone());
+    for pid in &stopped {
+        let s = Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(s.success());
+    }
+    let job_dir = tmp.path().join("job");
+    std::fs::create_dir_all(&job_dir).unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
+        .current_dir(&job_dir)
+        .args([
+            "--name=hung",
+            "--ioengine=boreal-cluster",
+            "--rw=write",
+            "--runtime=1",
+            "--time_based",
+        ])
+        .arg(format!(
+            "--boreal_cluster={}",
+            dir.join("cluster.toml").display()
+        ))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("only 3 of its segments could be fenced, a write quorum is 4"),
+        "{err}"
+    );
+    for id in [1, 3, 5] {
+        assert!(err.contains(&format!("({id}, \"timed out\")")), "{err}");
+    }
+    assert!(took < Duration::from_secs(30), "took {took:?}: {err}");
+}
