@@ -43,6 +43,25 @@ fn binaries() -> (PathBuf, PathBuf) {
     (dir.join("boreal"), dir.join("boreal-node"))
 }
 
+/// `boreal cluster up --dir d` on free ports with `extra` flags; returns `boreal`.
+fn up(d: &str, extra: &[&str]) -> PathBuf {
+    let (boreal, node_bin) = binaries();
+    let up = Command::new(&boreal)
+        .args(["cluster", "up", "--dir", d, "--base-port", "0"])
+        .args(extra)
+        .arg("--node-bin")
+        .arg(&node_bin)
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "boreal cluster up:\n{}{}",
+        String::from_utf8_lossy(&up.stdout),
+        String::from_utf8_lossy(&up.stderr)
+    );
+    boreal
+}
+
 /// Takes the cluster down whatever happens in the test.
 struct Down(PathBuf);
 
@@ -54,33 +73,12 @@ impl Drop for Down {
 
 #[test]
 fn a_job_on_a_cluster_from_boreal_cluster_up() {
-    let (boreal, node_bin) = binaries();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cluster");
     let d = dir.to_str().unwrap();
     let _down = Down(dir.clone());
-    let up = Command::new(&boreal)
-        .args([
-            "cluster",
-            "up",
-            "--dir",
-            d,
-            "--base-port",
-            "0",
-            // One node slowed at `up`: the job reports it.
-            "--slow-node",
-            "6:2",
-            "--node-bin",
-        ])
-        .arg(&node_bin)
-        .output()
-        .unwrap();
-    assert!(
-        up.status.success(),
-        "boreal cluster up:\n{}{}",
-        String::from_utf8_lossy(&up.stdout),
-        String::from_utf8_lossy(&up.stderr)
-    );
+    // One node slowed at `up`: the job reports it.
+    let boreal = up(d, &["--slow-node", "6:2"]);
     assert_eq!(nodes_in(&dir).len(), 6);
 
     let file = dir.join("cluster.toml");
@@ -237,29 +235,11 @@ impl Drop for Cont {
 /// shim's requests time out, and the job fails naming the nodes it could not reach.
 #[test]
 fn a_job_whose_volume_cannot_open_fails_naming_the_unreachable_nodes() {
-    let (boreal, node_bin) = binaries();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cluster");
     let d = dir.to_str().unwrap();
     let _down = Down(dir.clone());
-    let up = Command::new(&boreal)
-        .args([
-            "cluster",
-            "up",
-            "--dir",
-            d,
-            "--base-port",
-            "0",
-            "--node-bin",
-        ])
-        .arg(&node_bin)
-        .output()
-        .unwrap();
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
-    );
+    up(d, &[]);
     let file = boreal_netlog::cluster::ClusterFile::load(&dir).unwrap();
     let stopped: Vec<u32> = [1, 3, 5]
         .iter()
