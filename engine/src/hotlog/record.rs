@@ -24,6 +24,19 @@ pub enum OwnedChange {
     Image(Box<[u8]>),
 }
 
+impl OwnedChange {
+    /// A borrowed view.
+    pub fn as_change(&self) -> Change<'_> {
+        match self {
+            OwnedChange::Delta { offset, bytes } => Change::Delta {
+                offset: *offset,
+                bytes,
+            },
+            OwnedChange::Image(bytes) => Change::Image(bytes),
+        }
+    }
+}
+
 /// An owned redo record (see `segment::Redo` for the meaning of each field).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnedRedo {
@@ -59,13 +72,7 @@ impl OwnedRedo {
 
     /// A borrowed view, e.g. to encode the record into a journal batch or a frame.
     pub fn as_redo(&self) -> Redo<'_> {
-        let change = match &self.change {
-            OwnedChange::Delta { offset, bytes } => Change::Delta {
-                offset: *offset,
-                bytes,
-            },
-            OwnedChange::Image(bytes) => Change::Image(bytes),
-        };
+        let change = self.change.as_change();
         Redo {
             lsn: self.lsn,
             prev_lsn_pg: self.prev_lsn_pg,

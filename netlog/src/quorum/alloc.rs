@@ -17,8 +17,8 @@
 
 use std::collections::HashMap;
 
-use boreal_engine::hotlog::{OwnedChange, OwnedRedo, change_fits_payload};
-use boreal_segment::{Change, Lsn, PageId, PgId, Record, Redo};
+use boreal_engine::hotlog::{OwnedChange, change_fits_payload};
+use boreal_segment::{Lsn, PageId, PgId, Record, Redo};
 
 use super::volume::VolumeConfig;
 
@@ -54,13 +54,7 @@ pub enum AllocError {
 /// the record format's rules (checked on a record with placeholder LSNs) and the fit
 /// inside the volume's page.
 fn change_fault(change: &OwnedChange, page: PageId, payload: usize) -> Option<String> {
-    let change = match change {
-        OwnedChange::Delta { offset, bytes } => Change::Delta {
-            offset: *offset,
-            bytes,
-        },
-        OwnedChange::Image(bytes) => Change::Image(bytes),
-    };
+    let change = change.as_change();
     let probe = Redo {
         lsn: Lsn::new(2),
         prev_lsn_pg: Lsn::new(1),
@@ -146,12 +140,13 @@ impl Allocator {
         self.page_last.entry(page).or_insert(lsn);
     }
 
-    /// Gives the mini-transaction's changes their records, or says why not.
-    pub fn allocate(
+    /// Gives the mini-transaction's changes their records, or says why not. The records
+    /// borrow their changes from `changes` (the shim encodes them, the one copy).
+    pub fn allocate<'c>(
         &mut self,
         vdl: Lsn,
-        changes: &[PageChange],
-    ) -> Result<Vec<OwnedRedo>, AllocError> {
+        changes: &'c [PageChange],
+    ) -> Result<Vec<Redo<'c>>, AllocError> {
         if changes.is_empty() {
             return Err(AllocError::Empty);
         }
@@ -186,14 +181,14 @@ impl Allocator {
             let pg = (c.page.get() / self.pages_per_pg) as usize;
             let prev_pg = std::mem::replace(&mut self.pg_last[pg], lsn);
             let prev_page = self.page_last.insert(c.page, lsn).unwrap_or(Lsn::ZERO);
-            out.push(OwnedRedo {
+            out.push(Redo {
                 lsn,
                 prev_lsn_pg: prev_pg,
                 prev_lsn_page: prev_page,
                 pg_id: PgId::new(pg as u32),
                 page_id: c.page,
                 cpl: k + 1 == changes.len(),
-                change: c.change.clone(),
+                change: c.change.as_change(),
             });
         }
         self.last = Lsn::new(end);
@@ -203,6 +198,7 @@ impl Allocator {
 
 #[cfg(test)]
 mod tests {
+    use boreal_engine::hotlog::OwnedRedo;
     use proptest::prelude::*;
 
     use super::*;
@@ -270,10 +266,11 @@ mod tests {
             page: PageId::new(2),
             change: OwnedChange::Image(vec![0; payload].into()),
         };
-        let recs = a.allocate(Lsn::ZERO, &[fits, whole]).unwrap();
+        let changes = [fits, whole];
+        let recs = a.allocate(Lsn::ZERO, &changes).unwrap();
         assert_eq!(recs.len(), 2);
         for r in recs {
-            crate::proto::EncodedRedo::new(&r.as_redo()).unwrap();
+            crate::proto::EncodedRedo::new(&r).unwrap();
         }
     }
 
@@ -297,7 +294,7 @@ mod tests {
                         for r in &recs {
                             prop_assert_eq!(r.lsn.get(), all.len() as u64 + 1, "dense");
                             prop_assert!(r.lsn.get() <= vdl + 8, "within LAL");
-                            all.push(r.clone());
+                            all.push(OwnedRedo::from_redo(r));
                         }
                     }
                     Err(AllocError::Lal { vdl_needed }) => {

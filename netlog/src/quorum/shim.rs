@@ -391,9 +391,8 @@ impl<I: Io + 'static> Shim<I> {
             let pg = r.pg_id.get() as usize;
             // Encoded once here and copied into each segment's frame. `allocate`
             // checked every change and gave valid LSNs, so this cannot fail.
-            let r = Rc::new(
-                EncodedRedo::new(&r.as_redo()).expect("the allocator hands out only valid records"),
-            );
+            let r =
+                Rc::new(EncodedRedo::new(&r).expect("the allocator hands out only valid records"));
             inner.unacked.borrow_mut().insert(r.lsn(), r.clone());
             for &l in &inner.pg_links[pg] {
                 inner.links[l].queue(r.clone());
