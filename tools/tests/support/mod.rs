@@ -4,9 +4,12 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
+
+mod node_procs;
+pub use node_procs::node_processes_in;
 
 /// `boreal-node` beside the `boreal` binary under test, built (or brought up to date)
 /// first: `cargo test -p boreal-tools` alone does not build another package's binary.
@@ -33,35 +36,6 @@ pub fn boreal(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// The pids of every process whose command line mentions `dir` and runs boreal-node.
-pub fn node_processes_in(dir: &Path) -> Vec<u32> {
-    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let needle = dir.to_string_lossy().into_owned();
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(true);
-        if cmd.contains("boreal-node") && cmd.contains(&needle) && !zombie {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 /// Takes the cluster in `dir` down when dropped (a failing test leaves nothing).
