@@ -125,6 +125,36 @@ pub struct ShimStats {
     pub records_dropped: u64,
 }
 
+impl ShimStats {
+    /// What happened after `earlier` was taken: every counter less its value then
+    /// (saturating), and each refusal reason's count likewise (reasons with none left
+    /// out).
+    pub fn since(&self, earlier: &ShimStats) -> ShimStats {
+        let d = |now: u64, then: u64| now.saturating_sub(then);
+        ShimStats {
+            commits: d(self.commits, earlier.commits),
+            records: d(self.records, earlier.records),
+            lal_waits: d(self.lal_waits, earlier.lal_waits),
+            reads: d(self.reads, earlier.reads),
+            hedged_reads: d(self.hedged_reads, earlier.hedged_reads),
+            read_refusals: d(self.read_refusals, earlier.read_refusals),
+            read_retries: d(self.read_retries, earlier.read_retries),
+            append_refusals: self
+                .append_refusals
+                .iter()
+                .map(|(k, &n)| {
+                    (
+                        k.clone(),
+                        d(n, earlier.append_refusals.get(k).copied().unwrap_or(0)),
+                    )
+                })
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+            records_dropped: d(self.records_dropped, earlier.records_dropped),
+        }
+    }
+}
+
 pub(crate) struct Inner<I: Io> {
     pub(crate) io: I,
     pub(crate) cfg: ShimConfig,
@@ -594,5 +624,36 @@ impl<I: Io + 'static> Shim<I> {
             read_point: rp,
             why,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ShimStats;
+
+    #[test]
+    fn stats_since_an_earlier_reading_subtract_every_counter_and_refusal() {
+        let then = ShimStats {
+            commits: 10,
+            lal_waits: 2,
+            append_refusals: [("stale_epoch".to_string(), 3)].into_iter().collect(),
+            ..ShimStats::default()
+        };
+        let now = ShimStats {
+            commits: 25,
+            lal_waits: 2,
+            records_dropped: 4,
+            append_refusals: [("stale_epoch".to_string(), 3), ("truncated".to_string(), 1)]
+                .into_iter()
+                .collect(),
+            ..ShimStats::default()
+        };
+        let d = now.since(&then);
+        assert_eq!((d.commits, d.lal_waits, d.records_dropped), (15, 0, 4));
+        assert_eq!(
+            d.append_refusals.into_iter().collect::<Vec<_>>(),
+            [("truncated".to_string(), 1)]
+        );
+        assert_eq!(then.since(&now).commits, 0, "a reading from another shim");
     }
 }

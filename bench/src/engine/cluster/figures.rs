@@ -125,7 +125,7 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
     let base = engine.baseline.as_ref();
     let nodes_then = base.map(Snapshot::nodes).unwrap_or_default();
     let net = base.map_or(net_now, |b| net_now.since(&b.net));
-    let shim_then = base.map(|b| b.shim.clone()).unwrap_or_default();
+    let shim = base.map_or_else(|| shim_now.clone(), |b| shim_now.since(&b.shim));
     let mut per_node = Vec::new();
     let mut sum = NodeCounters::default();
     let mut nodes_read = 0u64;
@@ -231,23 +231,11 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
         "shim_wire_bytes_per_redo_byte",
         ratio(net.bytes_sent, redo_bytes),
     );
-    put(
-        "shim_lal_waits",
-        json!(shim_now.lal_waits - shim_then.lal_waits),
-    );
-    put(
-        "shim_hedged_reads",
-        json!(shim_now.hedged_reads - shim_then.hedged_reads),
-    );
-    put(
-        "shim_read_refusals",
-        json!(shim_now.read_refusals - shim_then.read_refusals),
-    );
-    put(
-        "shim_records_dropped",
-        json!(shim_now.records_dropped - shim_then.records_dropped),
-    );
-    put("shim_append_refusals", json!(shim_now.append_refusals));
+    put("shim_lal_waits", json!(shim.lal_waits));
+    put("shim_hedged_reads", json!(shim.hedged_reads));
+    put("shim_read_refusals", json!(shim.read_refusals));
+    put("shim_records_dropped", json!(shim.records_dropped));
+    put("shim_append_refusals", json!(shim.append_refusals));
     put("nodes_read", json!(nodes_read));
     put("node_device_flushes", json!(sum.device_flushes));
     put(
