@@ -19,7 +19,8 @@
 //!
 //! Syncs (`fsync=N` / `fdatasync=N`) are queued after every N writes once the writes in
 //! flight have completed, so each sync covers every write issued before it; its latency
-//! goes to the job's `sync` distribution. I/Os started during `ramp_time` run but are
+//! goes to the job's `sync` distribution, measured as fio does, like `clat` (from
+//! `submitted`, or `queued` for a synchronous engine). I/Os started during `ramp_time` run but are
 //! not counted. A failed or short I/O stops the job with an error naming the operation,
 //! file and offset (fio's default `continue_on_error=none`); the error comes back with
 //! what the job measured until then ([`JobError`]), as fio still reports a failed job.
@@ -184,9 +185,13 @@ impl Loop<'_> {
         let lat_ns = ns(done, slot.start);
         let dir = match slot.kind {
             IoKind::Sync(_) => {
-                self.stats.sync.record(lat_ns);
+                // fio's `sync` latency is a completion latency: from the I/O's issue
+                // (after the commit that submitted it) to its completion, like `clat`
+                // (fio's account_io_completion: `issue_time` to completion).
+                let sync_ns = ns(done, slot.submitted.unwrap_or(slot.queued));
+                self.stats.sync.record(sync_ns);
                 if !off.bw {
-                    self.recorder.record_sync(done, lat_ns);
+                    self.recorder.record_sync(done, sync_ns);
                 }
                 return Ok(());
             }
@@ -706,4 +711,78 @@ fn end_fsync(engine: &mut dyn IoEngine, instance: &JobInstance) -> Result<(), Be
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::null::NullEngine;
+    use crate::job::{build_jobs, parse::parse_job_file};
+    use crate::plan::plan;
+    use std::path::Path;
+
+    /// fio's null engine, with a slow submission: every commit takes `COMMIT`.
+    struct SlowCommit(NullEngine);
+
+    const COMMIT: Duration = Duration::from_millis(4);
+
+    impl IoEngine for SlowCommit {
+        fn name(&self) -> &'static str {
+            "slow-commit"
+        }
+        fn depth_max(&self) -> u32 {
+            self.0.depth_max()
+        }
+        fn queue(&mut self, io: Io) -> Result<Queued, BenchError> {
+            self.0.queue(io)
+        }
+        fn commit(&mut self) -> Result<(), BenchError> {
+            std::thread::sleep(COMMIT);
+            self.0.commit()
+        }
+        fn getevents(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<(), BenchError> {
+            self.0.getevents(min, out)
+        }
+        fn close(&mut self) -> Result<(), BenchError> {
+            self.0.close()
+        }
+    }
+
+    #[test]
+    fn a_syncs_latency_is_measured_from_its_submission_as_fios() {
+        let text = "[w]\nioengine=null\nrw=write\nbs=4k\nsize=64k\nfdatasync=1\nfilename=x\n";
+        let set = build_jobs(&parse_job_file(text, Path::new("t.fio")).unwrap(), &[]).unwrap();
+        let instances = plan(&set, &[0]).unwrap();
+        let inst = &instances[0];
+        let mut engine = SlowCommit(NullEngine::with_depth(inst.options.iodepth));
+        let progress = JobProgress::default();
+        let ready = Barrier::new(1);
+        let group = GroupShared::new(&instances);
+        let ctx = ThreadContext {
+            progress: &progress,
+            ready: &ready,
+            group: &group,
+            logs: LogFiles::default(),
+        };
+        let stats = run_job(inst, &mut engine, RunnerConfig::default(), ctx).unwrap();
+        assert_eq!(stats.sync.count(), 16);
+        // Each write's and sync's submission took COMMIT: it is slat, and in `lat`, but
+        // not in the completion latencies (fio: `issue_time` to completion).
+        let write = &stats.dirs[Dir::Write.index()];
+        assert!(
+            write.lat.min_ns >= COMMIT.as_nanos() as u64,
+            "{}",
+            write.lat.min_ns
+        );
+        assert!(
+            write.clat.max_ns < COMMIT.as_nanos() as u64,
+            "{}",
+            write.clat.max_ns
+        );
+        assert!(
+            stats.sync.max_ns < COMMIT.as_nanos() as u64,
+            "sync latency {} ns includes the submission",
+            stats.sync.max_ns
+        );
+    }
 }

@@ -330,7 +330,8 @@ pub struct JobStats {
     pub failed: Option<JobFailure>,
     /// Reads, writes and trims, indexed by [`Dir::index`].
     pub dirs: [DirStats; 3],
-    /// fsync/fdatasync latency, from queue to completion.
+    /// fsync/fdatasync latency, from submission (or, for synchronous engines, from the
+    /// call) to completion, as fio's `sync` section.
     pub sync: LatStat,
     /// Measured time (after ramp), the longest of the merged jobs.
     pub runtime: Duration,

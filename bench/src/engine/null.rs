@@ -18,7 +18,12 @@ pub struct NullEngine {
 impl NullEngine {
     /// An engine of the target's depth.
     pub fn open(target: &EngineTarget) -> NullEngine {
-        let depth = target.iodepth.max(1);
+        NullEngine::with_depth(target.iodepth)
+    }
+
+    /// An engine that takes up to `depth` I/Os at once (at least one).
+    pub fn with_depth(depth: u32) -> NullEngine {
+        let depth = depth.max(1);
         NullEngine {
             depth,
             queued: Vec::with_capacity(depth as usize),
