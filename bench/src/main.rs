@@ -306,7 +306,8 @@ JOB OPTIONS (meanings and defaults as in fio's HOWTO):
   engine           ioengine (psync io_uring null boreal-journal boreal-cluster
                    tokio-uring glommio;
                    libaio and posixaio run on io_uring, sync/pvsync/vsync on psync)
-                   iodepth iodepth_batch_submit direct buffered sync (0 dsync 1) thread
+                   iodepth iodepth_batch_submit iodepth_batch_complete_min/_max
+                   direct buffered sync (0 dsync 1) thread
   timing           runtime/timeout time_based ramp_time startdelay (or a range)
                    numjobs stonewall wait_for exitall flow flow_id flow_sleep
                    cpus_allowed cpus_allowed_policy (shared split) clocksource (cpu

@@ -409,7 +409,7 @@ fn note_engine_aliases(set: &JobSet) {
 pub fn engine_note(alias: &str, engine: EngineName) -> String {
     match engine {
         EngineName::IoUring => format!(
-            "note: ioengine={alias} runs on boreal's io_uring engine, with the same queue depth semantics: up to iodepth I/Os in flight, each submitted as it is queued (iodepth_batch_submit) and reaped at least one at a time"
+            "note: ioengine={alias} runs on boreal's io_uring engine, with the same queue depth semantics: up to iodepth I/Os in flight, each submitted as it is queued (iodepth_batch_submit) and taken one completion at a time (iodepth_batch_complete_min/_max)"
         ),
         other => format!(
             "note: ioengine={alias} runs on boreal-bench's {} engine (the same system calls, one I/O at a time)",

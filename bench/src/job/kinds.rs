@@ -195,6 +195,14 @@ impl EngineName {
         )
     }
 
+    /// True when each of the job's `iodepth` I/Os stands for an independent writer
+    /// or client of boreal (`boreal-journal`'s appenders, `boreal-cluster`'s
+    /// transactions), so a completion is timed when the engine delivers it: the
+    /// default `iodepth_batch_complete_max` is then `iodepth`, not fio's 1.
+    pub fn ios_are_clients(self) -> bool {
+        matches!(self, EngineName::BorealJournal | EngineName::BorealCluster)
+    }
+
     /// True when the job's path is a data directory the engine owns (one job copy at a
     /// time): `boreal-journal` and `boreal-cluster`.
     pub fn owns_data_dir(self) -> bool {

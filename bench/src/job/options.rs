@@ -106,6 +106,14 @@ pub struct JobOptions {
     /// submitted together; 0 means `iodepth`. Default 1, as fio: each I/O is submitted
     /// as soon as it is queued.
     pub iodepth_batch_submit: u32,
+    /// `iodepth_batch_complete_min` (alias `iodepth_batch_complete`): completions a
+    /// wait reaps at least. Default 1 (0 is taken as 1, as fio's wait does).
+    pub iodepth_batch_complete_min: u32,
+    /// `iodepth_batch_complete_max`: completions handed to the job per wait at most;
+    /// 0 (the default) means `iodepth_batch_complete_min`, as in fio, except on
+    /// `boreal-journal` and `boreal-cluster`, where it means `iodepth`
+    /// ([`EngineName::ios_are_clients`]).
+    pub iodepth_batch_complete_max: u32,
     /// `numjobs`: copies of this job, each on its own thread. Default 1.
     pub numjobs: u32,
     /// `runtime` (alias `timeout`): time limit. Default: none (run until `io_size` is done).
@@ -317,6 +325,8 @@ impl JobOptions {
             offset: 0,
             iodepth: 1,
             iodepth_batch_submit: 1,
+            iodepth_batch_complete_min: 1,
+            iodepth_batch_complete_max: 0,
             numjobs: 1,
             runtime: None,
             time_based: false,
@@ -479,6 +489,12 @@ impl JobOptions {
             "iodepth" => self.iodepth = value.int_in(1, IODEPTH_MAX as u64)? as u32,
             "iodepth_batch_submit" | "iodepth_batch" => {
                 self.iodepth_batch_submit = value.int_in(0, IODEPTH_MAX as u64)? as u32;
+            }
+            "iodepth_batch_complete_min" | "iodepth_batch_complete" => {
+                self.iodepth_batch_complete_min = value.int_in(0, IODEPTH_MAX as u64)? as u32;
+            }
+            "iodepth_batch_complete_max" => {
+                self.iodepth_batch_complete_max = value.int_in(0, IODEPTH_MAX as u64)? as u32;
             }
             "numjobs" => self.numjobs = value.int_in(1, NUMJOBS_MAX as u64)? as u32,
             "runtime" | "timeout" => {

@@ -27,13 +27,8 @@ pub const REFUSED: &[(&[&str], &str)] = &[
         "minimum-rate checks are not implemented (rate and rate_iops are)",
     ),
     (
-        &[
-            "iodepth_batch_complete_min",
-            "iodepth_batch_complete",
-            "iodepth_batch_complete_max",
-            "iodepth_low",
-        ],
-        "boreal-bench reaps as fio does by default (at least one completion per wait, then all that are ready) and refills to iodepth at once; other batching is not implemented",
+        &["iodepth_low"],
+        "boreal-bench refills to iodepth at once, as fio does by default; a low-water mark is not implemented",
     ),
     (
         &[
