@@ -287,8 +287,9 @@ USAGE:
     boreal-bench [HARNESS OPTIONS] [JOBFILE...] [--JOBOPTION=VALUE...]
     boreal-bench                  (no job: run the embedded default job, see DEFAULT)
 
-Jobs come from fio job files ([global] and [job] sections) and/or the command line,
-fio style: `--name=NAME` starts a job, the options after it belong to it. Job options
+Jobs come from fio job files ([global] and [job] sections; as in fio, any section
+named global... is a global one) and/or the command line, fio style: `--name=NAME`
+starts a job, the options after it belong to it. Job options
 given before any --name apply to every job, including those of job files, and override
 them (handy to shrink a shipped job: `boreal-bench jobs/x.fio --size=16m --runtime=2`).
 In job files `;` and `#` start a comment anywhere on a line, as in fio.

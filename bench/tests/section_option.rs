@@ -88,7 +88,7 @@ fn an_unknown_section_is_refused_naming_the_sections() {
 fn global_and_empty_section_names_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.fio"), JOB).unwrap();
-    for arg in ["--section=global", "--section="] {
+    for arg in ["--section=global", "--section=global-disk", "--section="] {
         let out = bench(dir.path(), &[arg, "t.fio"]);
         assert_eq!(out.status.code(), Some(2), "{arg}: {}", stderr(&out));
         assert!(stderr(&out).contains("--section"), "{}", stderr(&out));
