@@ -2,18 +2,12 @@
 //! short run writes (directions, sizes, rates, distributions, coverage), or on disk.
 //! Every run is tiny (a few MiB, at most half a second).
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn bench(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
+use support::{bench, bench_in};
 
 /// Runs the binary with `--output-format=json` and returns the report.
 fn json(dir: &Path, args: &[&str]) -> Value {
@@ -496,8 +490,7 @@ fn environment_variables_and_include() {
         "[global]\ninclude common.fio\nsize=${JOB_SIZE}\n[${JOB_NAME}]\nnumjobs=$ncpus\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir.path())
+    let out = bench_in(dir.path())
         .env("JOB_SIZE", "1m")
         .env("JOB_NAME", "named")
         .args(["--parse-only", "job.fio"])
