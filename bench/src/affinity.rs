@@ -4,7 +4,8 @@
 //! Pinning job threads (`sched_setaffinity`), reading the process's CPU set
 //! (`sched_getaffinity`), a thread's CPU time (`getrusage(RUSAGE_THREAD)`), installing a
 //! signal handler (`sigaction`) and leaving at once from one (`_exit`), dropping a
-//! file's cached pages (`posix_fadvise(POSIX_FADV_DONTNEED)`), and trimming a range
+//! file's cached pages (`posix_fadvise(POSIX_FADV_DONTNEED)`), advising the kernel of
+//! a job's access pattern (`POSIX_FADV_RANDOM` / `_SEQUENTIAL`), and trimming a range
 //! (`BLKDISCARD` on a block device, `fallocate(PUNCH_HOLE)` on a file). This module
 //! is the only place in boreal-bench that may use `unsafe` (the workspace tidy test
 //! enforces it); each block says why it holds. Everything here is a thin, safe wrapper
@@ -106,6 +107,27 @@ pub fn drop_page_cache(file: &std::fs::File, offset: u64, len: u64) -> io::Resul
             libc::POSIX_FADV_DONTNEED,
         )
     };
+    // posix_fadvise returns the error number rather than setting errno.
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// Tells the kernel how `file` will be read (`posix_fadvise` over the whole file):
+/// `random` turns its readahead off for this open file, otherwise it doubles the
+/// readahead window. fio's `fadvise_hint=1`, its default. Linux keeps the advice per
+/// open file description, so it must be given on the descriptor the job reads through.
+pub fn advise_access_pattern(file: &std::fs::File, random: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let advice = if random {
+        libc::POSIX_FADV_RANDOM
+    } else {
+        libc::POSIX_FADV_SEQUENTIAL
+    };
+    // SAFETY: the descriptor belongs to `file`, which outlives the call; fadvise reads
+    // no memory of ours.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, advice) };
     // posix_fadvise returns the error number rather than setting errno.
     if rc != 0 {
         return Err(io::Error::from_raw_os_error(rc));

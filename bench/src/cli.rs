@@ -198,10 +198,11 @@ pub fn parse(args: Vec<String>) -> Result<Request, UsageError> {
                 if value.is_empty() {
                     return Err(bad("expected the name of a job section"));
                 }
-                // fio refuses it too: [global] sections always apply and hold no job.
-                if value == "global" {
+                // fio refuses `global` too: sections named global... always apply and
+                // hold no job, so selecting one would select no job.
+                if value.starts_with("global") {
                     return Err(bad(
-                        "[global] sections always apply and run no job; name a job section",
+                        "sections named global... always apply and run no job; name a job section",
                     ));
                 }
                 cli.sections.push(value);

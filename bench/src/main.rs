@@ -287,8 +287,9 @@ USAGE:
     boreal-bench [HARNESS OPTIONS] [JOBFILE...] [--JOBOPTION=VALUE...]
     boreal-bench                  (no job: run the embedded default job, see DEFAULT)
 
-Jobs come from fio job files ([global] and [job] sections) and/or the command line,
-fio style: `--name=NAME` starts a job, the options after it belong to it. Job options
+Jobs come from fio job files ([global] and [job] sections; as in fio, any section
+named global... is a global one) and/or the command line, fio style: `--name=NAME`
+starts a job, the options after it belong to it. Job options
 given before any --name apply to every job, including those of job files, and override
 them (handy to shrink a shipped job: `boreal-bench jobs/x.fio --size=16m --runtime=2`).
 In job files `;` and `#` start a comment anywhere on a line, as in fio.
@@ -450,7 +451,9 @@ MEASUREMENT:
     submission to completion, slat is the submit call, lat is from the I/O's start;
     with rate or rate_iops the load is open-loop and lat is from each I/O's scheduled
     start, so stalls are not hidden. ramp_time results are discarded. psync runs at depth 1
-    whatever iodepth says, like fio's psync. Timestamps come from the CPU's
+    whatever iodepth says, like fio's psync, and advises the kernel of the job's
+    pattern as fio's default fadvise_hint=1 does (a random job's buffered reads get no
+    readahead; the other engines take no advice). Timestamps come from the CPU's
     time-stamp counter (clocksource=cpu, ~10 ns a reading, calibrated for 20 ms at
     start) where the kernel keeps time with it, as fio's default does, else from
     clock_gettime (~23 ns); the JSON's boreal.clocksource says which.

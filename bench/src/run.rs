@@ -284,6 +284,7 @@ fn job_thread(
                 writes: job.rw.writes() || job.rw.trims() || job.end_fsync,
                 trims: job.rw.trims(),
                 reads: job.rw.reads(),
+                random: job.rw.is_random(),
                 bs: job.bs,
                 iodepth: job.iodepth,
                 cpu: match inst.cpus.as_deref() {

@@ -4,15 +4,18 @@
 //! was measured, `--parse-only` does no I/O, a job whose buffers cannot fit is refused
 //! up front, and `--help` documents exit codes and the default job it runs.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use support::bench_in;
 
+/// Runs the binary with RUST_BACKTRACE set, so that an error printing a backtrace shows.
 fn bench(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir)
+    bench_in(dir)
         .env("RUST_BACKTRACE", "1")
         .args(args)
         .output()
@@ -146,8 +149,7 @@ fn a_job_whose_buffers_cannot_fit_is_refused_before_layout() {
 #[test]
 fn sigint_writes_what_was_measured_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir.path())
+    let child = bench_in(dir.path())
         .args([
             "--output-format=json",
             "--output=out.json",

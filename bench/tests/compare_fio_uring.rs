@@ -2,7 +2,11 @@
 //! engine and boreal's runtime alternately and prints the ratio table (one short round;
 //! skipped with a note when fio is not installed).
 
+mod support;
+
 use std::process::Command;
+
+use support::bench_in;
 
 #[test]
 fn compare_fio_one_round_with_io_uring() {
@@ -17,8 +21,7 @@ fn compare_fio_one_round_with_io_uring() {
         "[global]\nioengine=io_uring\ndirect=1\nsize=2m\nbs=4k\niodepth=8\n[cmp]\nrw=randread\nruntime=200ms\ntime_based\npercentile_list=50:99:99.9\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir.path())
+    let out = bench_in(dir.path())
         .args(["--compare-fio", "--rounds=1", "--compare-dir=cmp-out"])
         .arg(&job)
         .output()

@@ -5,6 +5,8 @@
 //! command that renders the report. The full job takes a minute and a half, so the binary is
 //! run here with `BOREAL_BENCH_DEFAULT_SCALE=smoke`, which shrinks every check.
 
+mod support;
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use boreal_bench::default_job::{self, SCALE_ENV};
 use boreal_bench::job::{EngineName, Rw, build_jobs};
 use boreal_bench::plan::plan;
 use serde_json::Value;
+use support::bench_in;
 
 #[test]
 fn default_parses_and_plans_nine_jobs_in_turn() {
@@ -66,8 +69,7 @@ fn default_parses_and_plans_nine_jobs_in_turn() {
 #[test]
 fn no_arguments_runs_the_default_in_target_and_says_how_to_render_it() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir.path())
+    let out = bench_in(dir.path())
         .env(SCALE_ENV, "smoke")
         .output()
         .unwrap();
@@ -131,8 +133,7 @@ fn no_arguments_runs_the_default_in_target_and_says_how_to_render_it() {
 #[test]
 fn default_job_with_json_on_stdout_prints_only_json() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir.path())
+    let out = bench_in(dir.path())
         .env(SCALE_ENV, "smoke")
         .arg("--output-format=json")
         .output()
@@ -150,8 +151,7 @@ fn default_job_with_json_on_stdout_prints_only_json() {
 fn unwritable_target_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("target"), b"not a directory").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir.path())
+    let out = bench_in(dir.path())
         .env(SCALE_ENV, "smoke")
         .output()
         .unwrap();

@@ -4,10 +4,13 @@
 //! names, directions and block sizes, or refused with a message naming the line and
 //! why; each runs for a moment (sizes and times shrunk from the command line).
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
+use support::bench_in;
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs/fio-examples")
@@ -27,9 +30,10 @@ fn job_files() -> Vec<PathBuf> {
     files
 }
 
+/// Runs the binary in `dir` with the environment the examples expand (`${DIR}`,
+/// `${SIZE}`).
 fn bench(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir)
+    bench_in(dir)
         .env("DIR", dir)
         .env("SIZE", "4m")
         .args(args)

@@ -6,10 +6,12 @@
 //! with the same JSON type, except the few listed in `NOT_PRODUCED` (which we do not
 //! measure and do not fake) and the version key, which is renamed.
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::Command;
 
 use serde_json::Value;
+use support::bench_in;
 
 /// fio fields boreal-bench leaves out, with why.
 const NOT_PRODUCED: &[&str] = &[
@@ -96,8 +98,7 @@ fn our_json_plus_has_every_field_of_fios() {
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir.path())
+    let out = bench_in(dir.path())
         .arg("--output-format=json+")
         .arg("--output=ours.json")
         .arg(fixture("fio-randrw-fdatasync.fio"))

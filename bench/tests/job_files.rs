@@ -112,6 +112,34 @@ fn later_global_sections_affect_only_later_jobs() {
 }
 
 #[test]
+fn sections_whose_names_start_with_global_are_global_sections() {
+    // fio's parser takes any section whose name starts with "global" as a global one
+    // (`global = !strncmp(name, "global", 6)`, init.c): it runs no job and its options
+    // apply to the jobs after it only.
+    let set = jobs("[global-disk]\nbs=8k\nsize=1m\n[a]\n[globals]\nbs=16k\n[b]\n[c]\nbs=4k\n");
+    let jobs: Vec<(&str, u64, Option<u64>)> = set
+        .jobs
+        .iter()
+        .map(|j| (j.name.as_str(), j.bs, j.size))
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            ("a", 8192, Some(1 << 20)),
+            ("b", 16384, Some(1 << 20)),
+            ("c", 4096, Some(1 << 20))
+        ]
+    );
+    // fio's command line too: `--name=` starting with "global" opens a global section.
+    let args = ["--name=global-disk", "--rw=randread", "--name=a"];
+    let cli = parse_job_args(&args).unwrap();
+    let set = build_jobs(&cli.sections, &cli.global).unwrap();
+    let names: Vec<&str> = set.jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["a"]);
+    assert_eq!(set.jobs[0].rw, Rw::RandRead);
+}
+
+#[test]
 fn every_supported_option_parses() {
     let set = jobs(
         "[global]\n\

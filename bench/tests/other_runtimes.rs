@@ -2,17 +2,10 @@
 //! those crates' runtimes when boreal-bench is built with their cargo features, and are
 //! refused with the build command when it is not.
 
-use std::process::Command;
+mod support;
 
 use serde_json::Value;
-
-fn run(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
+use support::bench;
 
 /// A random write job with md5 verify (every block read back and checked), then a
 /// random read job, through `engine`.
@@ -20,7 +13,7 @@ fn runs_and_verifies(engine: &str) {
     let dir = tempfile::tempdir().unwrap();
     let engine_arg = format!("--ioengine={engine}");
     for rw in ["--rw=randwrite", "--rw=randread"] {
-        let out = run(
+        let out = bench(
             dir.path(),
             &[
                 "--output-format=json",
@@ -70,7 +63,7 @@ fn glommio_runs_and_verifies() {
 #[test]
 fn glommio_reads_back_a_file_it_created() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
+    let out = bench(
         dir.path(),
         &[
             "--output-format=json",
@@ -107,7 +100,7 @@ fn an_engine_this_build_lacks_is_refused_with_the_build_command() {
         if built {
             continue;
         }
-        let out = run(
+        let out = bench(
             dir.path(),
             &[
                 "--parse-only",

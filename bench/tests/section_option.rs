@@ -3,22 +3,16 @@
 //! times; a name no section has is refused naming the sections there are; `--parse-only`
 //! shows only what would run; `--compare-fio` hands fio the same jobs.
 
-use std::path::Path;
+mod support;
+
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use support::bench;
 
 /// Three null-engine jobs (no I/O, instant) sharing a `[global]` block size.
 const JOB: &str =
     "[global]\nioengine=null\nsize=1m\nbs=8k\n[a]\nrw=read\n[b]\nrw=write\n[c]\nrw=randread\n";
-
-fn bench(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -88,7 +82,7 @@ fn an_unknown_section_is_refused_naming_the_sections() {
 fn global_and_empty_section_names_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.fio"), JOB).unwrap();
-    for arg in ["--section=global", "--section="] {
+    for arg in ["--section=global", "--section=global-disk", "--section="] {
         let out = bench(dir.path(), &[arg, "t.fio"]);
         assert_eq!(out.status.code(), Some(2), "{arg}: {}", stderr(&out));
         assert!(stderr(&out).contains("--section"), "{}", stderr(&out));

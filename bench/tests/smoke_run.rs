@@ -2,6 +2,8 @@
 //! of STYLE.md habit 10): file layout, the psync engine, open-loop rate, ramp discard,
 //! group reporting, every output format, the HdrHistogram log, and --compare-fio.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use boreal_bench::run::{RunResult, run};
 use boreal_bench::runner::RunnerConfig;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde_json::Value;
+use support::bench_in;
 
 fn run_args(dir: &Path, args: &[&str], config: RunnerConfig) -> RunResult {
     let mut all = vec![format!("--directory={}", dir.display())];
@@ -200,8 +203,7 @@ fn compare_fio_smoke_or_clear_message() {
     )
     .unwrap();
     let fio_present = Command::new("fio").arg("--version").output().is_ok();
-    let out = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir.path())
+    let out = bench_in(dir.path())
         .args(["--compare-fio", "--rounds=1", "--compare-dir=cmp-out"])
         .arg(&job)
         .output()
@@ -228,8 +230,7 @@ fn compare_fio_smoke_or_clear_message() {
         "cmp.fio, cmp.0.0, cmp-out"
     );
 
-    let missing = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
-        .current_dir(dir.path())
+    let missing = bench_in(dir.path())
         .args(["--compare-fio", "--fio=/nonexistent/fio"])
         .arg(&job)
         .output()

@@ -164,6 +164,9 @@ pub struct EngineTarget {
     pub trims: bool,
     /// The job reads (the cluster engine lays its volume out first).
     pub reads: bool,
+    /// The job's offsets are random (`rw=rand*`): a psync job advises the kernel so, as
+    /// fio's default `fadvise_hint=1` does (see [`psync`]).
+    pub random: bool,
     /// Block size of the job, bytes.
     pub bs: u64,
     /// `iodepth` as asked; an engine may support less (see [`IoEngine::depth_max`]).

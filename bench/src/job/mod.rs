@@ -1,7 +1,8 @@
 //! Jobs: from job files and command-line options to validated [`JobOptions`].
 //!
-//! fio's inheritance rules: a `[global]` section sets defaults for the job sections
-//! that follow it (a later `[global]` adds to them for later jobs only); a job section
+//! fio's inheritance rules: a global section (`[global]`, or any name that starts with
+//! `global`, see [`RawSection::is_global`]) sets defaults for the job sections that
+//! follow it (a later one adds to them for later jobs only); a job section
 //! starts from those defaults and overrides them. Command-line options given before any
 //! `--name` override every job, so a shipped job file can be shrunk for a smoke run
 //! (`boreal-bench jobs/x.fio --size=1m --runtime=1`); `--section=NAME` keeps only the

@@ -4,7 +4,9 @@
 //! text into sections of `key[=value]` entries, each remembering the file and line (or
 //! command-line argument) it came from, so that every later error can point there.
 //! Rules, as fio reads job files:
-//! - `[name]` starts a section; `[global]` holds defaults for the job sections after it.
+//! - `[name]` starts a section; a section whose name starts with `global` (`[global]`,
+//!   `[global-disk]`: fio's `!strncmp(name, "global", 6)`, init.c) runs no job and holds
+//!   defaults for the job sections after it.
 //! - `key=value`, `key = value` and bare `key` (a flag) are options.
 //! - `;` and `#` start a comment anywhere on a line, as fio's `strip_blank_end`
 //!   (parse.c) has it: a line is cut at its first `;`, then at its first `#`, then
@@ -17,8 +19,9 @@
 //!   it may include further files). This module does not read files: the caller hands
 //!   it an `include` resolver ([`parse_job_file_with`]).
 //!
-//! On the command line, `--name=x` starts a job section named `x`; options before the
-//! first `--name` are global.
+//! On the command line, `--name=x` starts a job section named `x` (a global section
+//! when `x` starts with `global`, as in fio); options before the first `--name` are
+//! global.
 
 use std::path::Path;
 
@@ -38,7 +41,7 @@ pub struct RawOption {
 /// One `[section]` with its options in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawSection {
-    /// The name between the brackets (`global` is the defaults section).
+    /// The name between the brackets (see [`RawSection::is_global`]).
     pub name: String,
     /// Where the header was written.
     pub origin: Origin,
@@ -47,9 +50,10 @@ pub struct RawSection {
 }
 
 impl RawSection {
-    /// True for a `[global]` section.
+    /// True for a global (defaults) section: one whose name starts with `global`, as
+    /// fio decides it, in job files and for `--name=` alike.
     pub fn is_global(&self) -> bool {
-        self.name == "global"
+        self.name.starts_with("global")
     }
 }
 
