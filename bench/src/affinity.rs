@@ -15,6 +15,8 @@
 use std::io;
 use std::mem::size_of;
 
+use boreal_engine::io::Advice;
+
 /// The CPUs this process may run on (its affinity mask at the time of the call).
 pub fn allowed_cpus() -> io::Result<Vec<usize>> {
     // SAFETY: cpu_set_t is a plain bitmask struct; all-zero bytes is the empty set.
@@ -115,19 +117,14 @@ pub fn drop_page_cache(file: &std::fs::File, offset: u64, len: u64) -> io::Resul
 }
 
 /// Tells the kernel how `file` will be read (`posix_fadvise` over the whole file):
-/// `random` turns its readahead off for this open file, otherwise it doubles the
+/// `Random` turns its readahead off for this open file, `Sequential` doubles the
 /// readahead window. fio's `fadvise_hint=1`, its default. Linux keeps the advice per
 /// open file description, so it must be given on the descriptor the job reads through.
-pub fn advise_access_pattern(file: &std::fs::File, random: bool) -> io::Result<()> {
+pub fn advise_access_pattern(file: &std::fs::File, advice: Advice) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let advice = if random {
-        libc::POSIX_FADV_RANDOM
-    } else {
-        libc::POSIX_FADV_SEQUENTIAL
-    };
     // SAFETY: the descriptor belongs to `file`, which outlives the call; fadvise reads
     // no memory of ours.
-    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, advice) };
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, advice.posix()) };
     // posix_fadvise returns the error number rather than setting errno.
     if rc != 0 {
         return Err(io::Error::from_raw_os_error(rc));

@@ -8,7 +8,12 @@
 //! - `flow=W` (with `flow_id`): fio's token-based flow control. Each job counts its
 //!   own I/Os and the group's flow counts all of theirs; a job whose share of the I/Os
 //!   is above its share of the weights (`own / all > W / total`) waits before it
-//!   issues more, so the jobs' I/O counts keep the ratio of their weights.
+//!   issues more, so the jobs' I/O counts keep the ratio of their weights: a job
+//!   issues only while `own <= all * W / total`, so it is never more than one I/O
+//!   ahead of its share, and a stale read of `all` only makes it wait sooner. The
+//!   ratio holds in counts, not per unit of time: a waiting job retries at once (fio's
+//!   `flow_sleep=0`) and spins on its CPU, so on a CPU shared with others the jobs
+//!   may get only a few I/Os per timeslice.
 //!
 //! Must never: hold a lock while doing I/O; leave a waiter waiting for a job that
 //! failed (the latch counts failures down too).

@@ -451,9 +451,10 @@ MEASUREMENT:
     submission to completion, slat is the submit call, lat is from the I/O's start;
     with rate or rate_iops the load is open-loop and lat is from each I/O's scheduled
     start, so stalls are not hidden. ramp_time results are discarded. psync runs at depth 1
-    whatever iodepth says, like fio's psync, and advises the kernel of the job's
-    pattern as fio's default fadvise_hint=1 does (a random job's buffered reads get no
-    readahead; the other engines take no advice). Timestamps come from the CPU's
+    whatever iodepth says, like fio's psync. psync and io_uring (so libaio) advise
+    the kernel of the job's pattern on each file as fio's default fadvise_hint=1
+    does (a random job's buffered reads get no readahead); the other engines give
+    no advice. Timestamps come from the CPU's
     time-stamp counter (clocksource=cpu, ~10 ns a reading, calibrated for 20 ms at
     start) where the kernel keeps time with it, as fio's default does, else from
     clock_gettime (~23 ns); the JSON's boreal.clocksource says which.

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use boreal_engine::buf::DmaBuf;
-use boreal_engine::io::{FallocateMode, Io, OpenOptions, WriteFlags};
+use boreal_engine::io::{Advice, FallocateMode, Io, OpenOptions, WriteFlags};
 use boreal_engine::rt::{Runtime, RuntimeConfig, spawn};
 use boreal_engine::sim::{FaultConfig, Sim, SimConfig};
 
@@ -233,6 +233,28 @@ async fn fallocate_changes_size_as_linux_does<I: Io>(io: I, dir: PathBuf) {
     );
 }
 
+async fn fadvise_is_advice_and_changes_no_byte<I: Io>(io: I, dir: PathBuf) {
+    let path = dir.join("advised");
+    let f = io.open(&path, rw(false)).await.unwrap();
+    io.write_at(&f, filled(8192, 6), 0, WriteFlags::NONE)
+        .await
+        .0
+        .unwrap();
+    for advice in [Advice::Random, Advice::Sequential, Advice::Normal] {
+        io.fadvise(&f, advice).await.unwrap();
+        let (r, buf) = io.read_at(&f, DmaBuf::zeroed(8192), 8192, 0).await;
+        assert_eq!(r.unwrap(), 8192, "{advice:?}");
+        assert!(buf.as_slice().iter().all(|&b| b == 6), "{advice:?}");
+    }
+    // Advice needs no access mode: a read-only descriptor takes it too.
+    let ro = OpenOptions {
+        read: true,
+        ..OpenOptions::default()
+    };
+    let g = io.open(&path, ro).await.unwrap();
+    io.fadvise(&g, Advice::Random).await.unwrap();
+}
+
 async fn write_then_fdatasync_writes_and_syncs<I: Io>(io: I, dir: PathBuf) {
     let f = io.open(&dir.join("linked"), rw(true)).await.unwrap();
     let (r, buf) = io.write_then_fdatasync(&f, filled(4096, 5), 4096).await;
@@ -390,6 +412,7 @@ conformance!(
     reads_at_eof_are_short,
     reads_see_completed_writes,
     fallocate_changes_size_as_linux_does,
+    fadvise_is_advice_and_changes_no_byte,
     write_then_fdatasync_writes_and_syncs,
     open_flags_follow_linux,
     sync_dir_syncs_directories_only,

@@ -1,8 +1,8 @@
 //! The simulated disk's crash semantics, through the `Io` API: un-synced writes may
 //! vanish, synced never do, writes tear at 512-byte granularity, a failed sync follows
 //! Linux, a new file's name survives a crash only after a directory fsync, in-flight
-//! ops finish even when their future is dropped, space runs out, and time moves only
-//! by events.
+//! ops finish even when their future is dropped, space runs out, time moves only by
+//! events, and fadvise (advice the simulator ignores) shifts nothing.
 //!
 //! Each test loops over a handful of seeds and asserts both "this always holds" and
 //! "the other outcome was seen", so a simulator that never drops anything (or always
@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use boreal_engine::buf::DmaBuf;
-use boreal_engine::io::{Clock, Instant, Io, OpenOptions, WriteFlags};
+use boreal_engine::io::{Advice, Clock, Instant, Io, OpenOptions, WriteFlags};
 use boreal_engine::rt::{spawn, yield_now};
 use boreal_engine::sim::{FaultConfig, LatencyConfig, Sim, SimConfig, SimIo};
 
@@ -230,7 +230,42 @@ fn handles_from_before_a_crash_are_bad_descriptors() {
     sim.run(async {
         let (r, _) = io.read_at(&f, DmaBuf::zeroed(512), 512, 0).await;
         assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EBADF));
+        let r = io.fadvise(&f, Advice::Random).await;
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EBADF));
     });
+}
+
+#[test]
+fn fadvise_takes_no_time_and_shifts_nothing() {
+    // The same seed with and without advice before every write ends at the same
+    // virtual time with the same bytes: the advice took no time and drew no random
+    // number (the default disk's latencies are random, so one draw would shift every
+    // later write's completion).
+    let run = |advise: bool| {
+        let sim = Sim::new(quiet(7));
+        let n = sim.add_node();
+        let io = sim.io(n, 0);
+        sim.run(async {
+            let f = io.open(Path::new("/f"), rw_direct()).await.unwrap();
+            for i in 0..16u8 {
+                if advise {
+                    let before = io.now();
+                    let advice = [Advice::Normal, Advice::Sequential, Advice::Random];
+                    io.fadvise(&f, advice[usize::from(i) % 3]).await.unwrap();
+                    assert_eq!(io.now(), before, "advice takes no virtual time");
+                }
+                let offset = u64::from(i) * 512;
+                io.write_at(&f, filled(512, i), offset, WriteFlags::NONE)
+                    .await
+                    .0
+                    .unwrap();
+            }
+            (io.now(), read_all(&io, "/f").await)
+        })
+    };
+    let (plain, advised) = (run(false), run(true));
+    assert!(plain.0 > Instant::ZERO, "the writes took virtual time");
+    assert_eq!(plain, advised);
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! Every UringIo file operation on a temp dir: open/probe, read, write, writev,
-//! fsync/fdatasync, fallocate, RWF_DSYNC, linked write→fdatasync, short read at EOF,
-//! and O_DIRECT misalignment refused with EINVAL.
+//! fsync/fdatasync, fallocate, fadvise, RWF_DSYNC, linked write→fdatasync, short read
+//! at EOF, and O_DIRECT misalignment refused with EINVAL.
 
 use std::path::Path;
 
-use boreal_engine::io::{DmaBuf, FallocateMode, Io, OpenOptions, WriteFlags};
+use boreal_engine::io::{Advice, DmaBuf, FallocateMode, Io, OpenOptions, WriteFlags};
 use boreal_engine::rt::{Runtime, RuntimeConfig};
 use boreal_engine::uring::UringIo;
 
@@ -231,5 +231,74 @@ fn file_closes_after_last_use() {
         r.unwrap();
         drop(f);
         assert_eq!(io.stats().ops_live, 0);
+    });
+}
+
+/// Bytes this thread's reads fetched from storage so far (`/proc/thread-self/io`).
+fn thread_read_bytes() -> u64 {
+    let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+    let line = io.lines().find_map(|l| l.strip_prefix("read_bytes:"));
+    line.unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn random_advice_turns_readahead_off_on_the_rings_descriptor() {
+    with_io(async |io, dir| {
+        // What the first page of a cold 1 MiB file costs to read through a buffered
+        // descriptor given `advice`. The read at offset 0 is where Linux starts a
+        // readahead window (a lone read elsewhere it reads as is); it runs on this
+        // thread (the ring's submitter), so its fetch is counted here.
+        let fetched = async |name: &str, advice: Option<Advice>| {
+            // Written with O_DIRECT, so none of it is in the page cache.
+            let p = dir.join(name);
+            let f = io.open(&p, rw_direct()).await.unwrap();
+            let (r, _) = io
+                .write_at(&f, pattern(1 << 20, 3), 0, WriteFlags::NONE)
+                .await;
+            assert_eq!(r.unwrap(), 1 << 20);
+            let buffered = OpenOptions {
+                read: true,
+                ..OpenOptions::default()
+            };
+            let g = io.open(&p, buffered).await.unwrap();
+            if let Some(advice) = advice {
+                io.fadvise(&g, advice).await.unwrap();
+            }
+            let before = thread_read_bytes();
+            let (r, buf) = io.read_at(&g, DmaBuf::zeroed(4096), 4096, 0).await;
+            assert_eq!(r.unwrap(), 4096);
+            assert_eq!(buf.as_slice(), pattern(4096, 3).as_slice());
+            thread_read_bytes() - before
+        };
+        assert_eq!(fetched("random", Some(Advice::Random)).await, 4096);
+        // Without advice the kernel reads ahead of the same one-page read.
+        let ahead = fetched("default", None).await;
+        assert!(ahead > 4096, "no readahead without advice: {ahead} bytes");
+    });
+}
+
+#[test]
+fn fadvise_goes_through_the_ring_and_a_pipe_refuses_it() {
+    with_io(async |io, dir| {
+        let f = io.open(&dir.join("f"), rw_direct()).await.unwrap();
+        let before = io.stats().ops_submitted;
+        io.fadvise(&f, Advice::Sequential).await.unwrap();
+        assert_eq!(
+            io.stats().ops_submitted,
+            before + 1,
+            "one IORING_OP_FADVISE"
+        );
+        // A FIFO opened read-write does not block; Linux refuses advice on a pipe.
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success(), "mkfifo {}", fifo.display());
+        let rw = OpenOptions {
+            read: true,
+            write: true,
+            ..OpenOptions::default()
+        };
+        let pipe = io.open(&fifo, rw).await.unwrap();
+        let err = io.fadvise(&pipe, Advice::Random).await.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ESPIPE), "{err}");
     });
 }

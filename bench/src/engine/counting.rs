@@ -21,7 +21,9 @@ use std::path::Path;
 use std::rc::Rc;
 
 use boreal_engine::buf::DmaBuf;
-use boreal_engine::io::{Clock, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags};
+use boreal_engine::io::{
+    Advice, Clock, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags,
+};
 use boreal_engine::uring::{UringFile, UringIo};
 
 /// What a file of the data directory is, for counting.
@@ -264,6 +266,10 @@ impl Io for CountingIo {
         len: u64,
     ) -> io::Result<()> {
         self.inner.fallocate(&file.inner, mode, offset, len).await
+    }
+
+    async fn fadvise(&self, file: &CountedFile, advice: Advice) -> io::Result<()> {
+        self.inner.fadvise(&file.inner, advice).await
     }
 
     async fn write_then_fdatasync(

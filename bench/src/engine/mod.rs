@@ -53,6 +53,17 @@
 //! engine does them: `BLKDISCARD` on a block device, a punched hole in a regular file
 //! ([`trim_file`]).
 //!
+//! Access-pattern advice: as fio's default `fadvise_hint=1` does, `psync` and
+//! `io_uring` (hence `libaio`) advise the kernel of the job's pattern on each regular
+//! file or block device they open ([`EngineTarget::access_advice`],
+//! [`takes_access_advice`]): `POSIX_FADV_RANDOM` for a random job, which turns the
+//! kernel's readahead off, else `POSIX_FADV_SEQUENTIAL`. Linux keeps the advice per
+//! open file description, so each engine gives it on the descriptor its reads go
+//! through. The other engines give none: `boreal-journal` and `boreal-cluster` run
+//! boreal's storage engine on files of its own, `null` opens nothing, `glommio` reads
+//! only with O_DIRECT (no readahead to turn off), and `tokio-uring`'s files have no
+//! fadvise (so a buffered random job there still gets readahead, unlike fio).
+//!
 //! Engine-specific figures (records/s, device bytes per redo byte, …) go into
 //! [`IoEngine::extra_stats`] and appear in the JSON under each job's `"boreal"` object.
 //! The harness calls [`IoEngine::measure_start`] just before it queues the first I/O it
@@ -74,6 +85,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use boreal_engine::buf::DmaBuf;
+use boreal_engine::io::Advice;
 
 use crate::error::BenchError;
 use crate::job::EngineName;
@@ -164,8 +176,9 @@ pub struct EngineTarget {
     pub trims: bool,
     /// The job reads (the cluster engine lays its volume out first).
     pub reads: bool,
-    /// The job's offsets are random (`rw=rand*`): a psync job advises the kernel so, as
-    /// fio's default `fadvise_hint=1` does (see [`psync`]).
+    /// The job's offsets are random (`rw=rand*`): the psync and io_uring engines advise
+    /// the kernel so, as fio's default `fadvise_hint=1` does
+    /// ([`EngineTarget::access_advice`]).
     pub random: bool,
     /// Block size of the job, bytes.
     pub bs: u64,
@@ -186,6 +199,16 @@ pub struct EngineTarget {
 }
 
 impl EngineTarget {
+    /// What fio's default `fadvise_hint=1` advises on the job's files: random access for
+    /// a random job (no readahead), sequential otherwise.
+    pub fn access_advice(&self) -> Advice {
+        if self.random {
+            Advice::Random
+        } else {
+            Advice::Sequential
+        }
+    }
+
     /// The runtime config of a boreal engine: `ring_entries`, not pinned (the harness
     /// pinned the thread already), polling as [`EngineTarget::park_spin`] says.
     pub fn runtime_config(&self, ring_entries: u32) -> boreal_engine::rt::RuntimeConfig {
@@ -282,6 +305,13 @@ pub fn available(name: EngineName) -> bool {
     let missing = (name == EngineName::TokioUring && !cfg!(feature = "tokio-uring"))
         || (name == EngineName::Glommio && !cfg!(feature = "glommio"));
     !missing
+}
+
+/// Whether a file of this type is advised of the job's access pattern: a regular file
+/// or a block device, the files fio advises (not a character device or a pipe).
+pub fn takes_access_advice(file_type: std::fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    file_type.is_file() || file_type.is_block_device()
 }
 
 /// What [`open_files`] opened: the files and whether each is a block device.

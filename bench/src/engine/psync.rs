@@ -12,7 +12,8 @@
 //! kernel's readahead off, else `POSIX_FADV_SEQUENTIAL`. Without it a buffered random
 //! read pulls in pages around the block it asked for (a 1 MiB randread of a cold 4 MiB
 //! file fetched 1,097,728 bytes) and later reads hit them in memory: not what fio
-//! measures. The other engines open through their runtimes, which take no advice.
+//! measures. The `io_uring` engine gives the same advice through boreal's ring; the
+//! engine module docs say which engines give none.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -20,7 +21,8 @@ use std::path::PathBuf;
 
 use crate::affinity::advise_access_pattern;
 use crate::engine::{
-    Completion, EngineTarget, Io, IoEngine, IoKind, Queued, SyncKind, open_files, trim_file,
+    Completion, EngineTarget, Io, IoEngine, IoKind, Queued, SyncKind, open_files,
+    takes_access_advice, trim_file,
 };
 use crate::error::BenchError;
 
@@ -37,17 +39,19 @@ impl PsyncEngine {
     /// device (what fio advises).
     pub fn open(target: &EngineTarget) -> Result<PsyncEngine, BenchError> {
         let files = open_files(target, target.writes)?;
-        for ((file, block), path) in files.iter().zip(&target.paths) {
-            let regular = file.metadata().is_ok_and(|m| m.is_file());
-            if !(regular || *block) {
-                continue;
-            }
-            advise_access_pattern(file, target.random).map_err(|source| BenchError::Io {
-                op: "advise the access pattern (posix_fadvise) of",
+        for ((file, _), path) in files.iter().zip(&target.paths) {
+            let io_err = |op, source| BenchError::Io {
+                op,
                 path: path.clone(),
                 offset: 0,
                 source,
-            })?;
+            };
+            let meta = file.metadata().map_err(|e| io_err("stat", e))?;
+            if !takes_access_advice(meta.file_type()) {
+                continue;
+            }
+            advise_access_pattern(file, target.access_advice())
+                .map_err(|e| io_err("advise the access pattern (posix_fadvise) of", e))?;
         }
         Ok(PsyncEngine {
             files,

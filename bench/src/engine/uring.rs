@@ -21,9 +21,12 @@
 //! the runtime's operations and come back with their completions).
 //!
 //! Several files (`nrfiles`) are opened through the ring at open; an I/O names its file
-//! by index. Trims are done inside `queue`, synchronously, on std handles of the same
-//! files (as fio's io_uring engine does them); `sync=dsync` makes every write
-//! `RWF_DSYNC`.
+//! by index. Each regular file or block device is advised of the job's access pattern
+//! right after it opens (`Io::fadvise`, `IORING_OP_FADVISE` on the ring's own
+//! descriptor), as fio's default `fadvise_hint=1` does: a random job's buffered reads
+//! get no readahead (see the engine module docs). Trims are done inside `queue`,
+//! synchronously, on std handles of the same files (as fio's io_uring engine does
+//! them); `sync=dsync` makes every write `RWF_DSYNC`.
 //!
 //! Invariants: at most `depth` I/Os are queued or in flight (the harness keeps to
 //! [`IoEngine::depth_max`]; an I/O beyond it is refused, not queued); a worker index
@@ -40,6 +43,7 @@ use boreal_engine::uring::{RING_ENTRIES_MAX, RING_ENTRIES_MIN, UringFile, UringI
 use crate::engine::slots::{Slots, finish_unknown_file, queue_io};
 use crate::engine::{
     Completion, EngineTarget, Io, IoEngine, IoKind, OpenedFiles, Queued, SyncKind, open_files,
+    takes_access_advice,
 };
 use crate::error::BenchError;
 
@@ -85,8 +89,10 @@ impl std::fmt::Debug for UringEngine {
 }
 
 impl UringEngine {
-    /// Builds the ring on the calling thread (which the harness has pinned), opens
-    /// `target.path` through it, and spawns `iodepth` workers.
+    /// Builds the ring on the calling thread (which the harness has pinned), opens every
+    /// file of `target` through it and advises the kernel of the job's access pattern
+    /// on each regular file or block device (what fio advises), and spawns `iodepth`
+    /// workers.
     pub fn open(target: &EngineTarget) -> Result<UringEngine, BenchError> {
         let depth = target.iodepth.clamp(1, DEPTH_MAX);
         let io_err = |op, source| BenchError::Io {
@@ -107,14 +113,22 @@ impl UringEngine {
         };
         let mut opened = Vec::with_capacity(target.paths.len());
         for path in &target.paths {
+            let io_err = |op, source| BenchError::Io {
+                op,
+                path: path.clone(),
+                offset: 0,
+                source,
+            };
             let file = rt
                 .block_on(io.open(path, opts))
-                .map_err(|source| BenchError::Io {
-                    op: "open",
-                    path: path.clone(),
-                    offset: 0,
-                    source,
-                })?;
+                .map_err(|e| io_err("open", e))?;
+            // The ring's file has no descriptor to fstat; the path names the same file
+            // unless it was replaced in between, which a benchmark's files are not.
+            let meta = std::fs::metadata(path).map_err(|e| io_err("stat", e))?;
+            if takes_access_advice(meta.file_type()) {
+                rt.block_on(io.fadvise(&file, target.access_advice()))
+                    .map_err(|e| io_err("advise the access pattern (IORING_OP_FADVISE) of", e))?;
+            }
             opened.push(file);
         }
         let files = Rc::new(opened);

@@ -133,6 +133,33 @@ pub enum FallocateMode {
     ZeroRange,
 }
 
+/// How a file will be read, for [`Io::fadvise`] (`posix_fadvise(2)`'s access-pattern
+/// advice). Linux keeps it per open file description (not per inode) and applies it to
+/// the whole file whatever range is named, so only the descriptor advised reads
+/// differently; it changes no byte read or written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Advice {
+    /// `POSIX_FADV_NORMAL`: the device's default readahead (undoes the others).
+    Normal,
+    /// `POSIX_FADV_SEQUENTIAL`: reads will be sequential; Linux doubles the readahead
+    /// window.
+    Sequential,
+    /// `POSIX_FADV_RANDOM`: reads will be random; Linux turns readahead off, so a
+    /// buffered read fetches from storage only the pages it asked for.
+    Random,
+}
+
+impl Advice {
+    /// The `POSIX_FADV_*` value of `posix_fadvise(2)` and `IORING_OP_FADVISE`.
+    pub fn posix(self) -> libc::c_int {
+        match self {
+            Advice::Normal => libc::POSIX_FADV_NORMAL,
+            Advice::Sequential => libc::POSIX_FADV_SEQUENTIAL,
+            Advice::Random => libc::POSIX_FADV_RANDOM,
+        }
+    }
+}
+
 /// The error [`Io::write_then_fdatasync`] returns when the write completed short, on
 /// every backend: `ErrorKind::WriteZero`, naming how much was written. Nothing of the
 /// write is known to be durable.
@@ -220,6 +247,12 @@ pub trait Io: Clock + Clone + 'static {
         offset: u64,
         len: u64,
     ) -> io::Result<()>;
+
+    /// Advises the kernel how `file` will be read (`posix_fadvise(2)` over the whole
+    /// file; `IORING_OP_FADVISE` on io_uring). Advice only: it changes how a later
+    /// buffered read uses the page cache (readahead), never what it returns. Fails with
+    /// the errno Linux gives (`ESPIPE` on a pipe, `EBADF` on a closed descriptor).
+    async fn fadvise(&self, file: &Self::File, advice: Advice) -> io::Result<()>;
 
     /// Writes `buf` at `offset` and, only if the write completed in full, `fdatasync`s
     /// (an `IOSQE_IO_LINK` chain on io_uring). A failed write fails the whole call with

@@ -14,6 +14,10 @@
 //!   allows);
 //! - writing to a file opened read-only, or reading one opened write-only, is `EBADF`;
 //! - `fallocate` with length 0 is `EINVAL`;
+//! - `fadvise` is advice and the simulator has no page cache to read ahead into: it is
+//!   checked (a dead handle is `EBADF`), folded into the trace hash, and otherwise
+//!   ignored. It takes no virtual time and draws no random number, so it shifts no
+//!   latency, fault or scheduling choice of the run;
 //! - a handle (file, listener, stream) from before its node crashed or its process was
 //!   killed is a closed descriptor: `EBADF`, and dropping it does nothing.
 //!
@@ -30,7 +34,7 @@ use super::disk::{Ino, errno};
 use super::wait::{OpFuture, Sleep};
 use super::world::{OpKind, OpOut, World, WorldRef, with_world};
 use crate::buf::DmaBuf;
-use crate::io::{Clock, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags};
+use crate::io::{Advice, Clock, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags};
 use crate::rt::Domain;
 
 /// The simulator's [`Io`] for one node and core. See the module docs.
@@ -508,6 +512,19 @@ impl Io for SimIo {
             );
             r
         })
+    }
+
+    /// Checked, traced and ignored (see the module docs): nothing simulated reads ahead.
+    async fn fadvise(&self, file: &SimFile, advice: Advice) -> io::Result<()> {
+        self.check(file, false, false)?;
+        with_world(&self.world, |w| {
+            let now = w.now().as_nanos();
+            w.trace.event(
+                super::trace::TraceOp::Fadvise,
+                &[u64::from(self.node), file.ino.0, advice as u64, now],
+            );
+        });
+        Ok(())
     }
 
     async fn write_then_fdatasync(

@@ -41,6 +41,7 @@ pub(crate) enum TraceOp {
     BadSectors,
     Clock,
     FaultsChanged,
+    Fadvise,
 }
 
 /// A 64-bit running hash of the events of one run.

@@ -1,6 +1,6 @@
 //! Files on the ring: open (with O_DIRECT alignment probing), read, write, writev,
-//! fsync/fdatasync, directory fsync, fallocate, `RWF_DSYNC` writes, and the linked
-//! write→fdatasync chain.
+//! fsync/fdatasync, directory fsync, fallocate, fadvise, `RWF_DSYNC` writes, and the
+//! linked write→fdatasync chain.
 //!
 //! Owns: [`UringFile`] (an `Rc` of the fd plus the [`FileInfo`] probed at open).
 //!
@@ -26,7 +26,7 @@ use io_uring::{opcode, squeue, types};
 use super::op::{OpData, OpKind};
 use super::ring::Ring;
 use crate::buf::{DMA_ALIGN, DmaBuf};
-use crate::io::{FallocateMode, FileInfo, OpenOptions, WriteFlags};
+use crate::io::{Advice, FallocateMode, FileInfo, OpenOptions, WriteFlags};
 
 /// Alignment assumed when the filesystem does not report `STATX_DIOALIGN`.
 const DIO_ALIGN_FALLBACK: u32 = 512;
@@ -313,6 +313,18 @@ pub(crate) async fn fallocate(
     let e = opcode::Fallocate::new(file.raw(), len)
         .offset(offset)
         .mode(mode)
+        .build();
+    let done = ring
+        .submit(&[e], OpData::None, Some(file.fd.clone()), OpKind::File)
+        .await;
+    errno_result(done.results[0]).map(|_| ())
+}
+
+/// `IORING_OP_FADVISE` over the whole file (offset 0, length 0), on the descriptor the
+/// file's reads go through: Linux keeps the advice per open file description.
+pub(crate) async fn fadvise(ring: &Rc<Ring>, file: &UringFile, advice: Advice) -> io::Result<()> {
+    let e = opcode::Fadvise::new(file.raw(), 0, advice.posix())
+        .offset(0)
         .build();
     let done = ring
         .submit(&[e], OpData::None, Some(file.fd.clone()), OpKind::File)

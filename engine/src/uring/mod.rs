@@ -57,7 +57,7 @@ pub use self::ring::{
 };
 pub use self::setup::{KernelFeature, KernelTooOld, REQUIRED_FEATURES, RingInfo, check_kernel};
 use crate::buf::DmaBuf;
-use crate::io::{Clock, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags};
+use crate::io::{Advice, Clock, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags};
 use crate::rt::Driver;
 
 /// The io_uring backend for one core. Clone it freely on that core; it cannot leave
@@ -174,6 +174,10 @@ impl Io for UringIo {
         len: u64,
     ) -> io::Result<()> {
         fs::fallocate(&self.ring, file, mode, offset, len).await
+    }
+
+    async fn fadvise(&self, file: &UringFile, advice: Advice) -> io::Result<()> {
+        fs::fadvise(&self.ring, file, advice).await
     }
 
     async fn write_then_fdatasync(

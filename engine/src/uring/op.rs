@@ -59,7 +59,7 @@ pub(crate) struct SockAddrBuf {
 /// meant for the next reader), and what its result holds that must not be lost.
 #[derive(Debug)]
 pub(crate) enum OpKind {
-    /// File reads, writes, syncs, fallocate: the result is a count or an errno.
+    /// File reads, writes, syncs, fallocate, fadvise: the result is a count or an errno.
     File,
     /// `openat`: a non-negative result is a new fd.
     Open,

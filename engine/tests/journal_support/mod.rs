@@ -11,7 +11,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use boreal_engine::io::{
-    Clock, DmaBuf, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags,
+    Advice, Clock, DmaBuf, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags,
 };
 use boreal_engine::journal::{DurabilityMode, JournalConfig};
 use boreal_engine::node::EngineConfig;
@@ -293,6 +293,10 @@ impl<I: Io> Io for FaultyIo<I> {
         len: u64,
     ) -> io::Result<()> {
         self.inner.fallocate(&file.inner, mode, offset, len).await
+    }
+
+    async fn fadvise(&self, file: &Self::File, advice: Advice) -> io::Result<()> {
+        self.inner.fadvise(&file.inner, advice).await
     }
 
     async fn write_then_fdatasync(
