@@ -299,6 +299,8 @@ JOB OPTIONS (meanings and defaults as in fio's HOWTO):
                    filesize (or a range) openfiles file_service_type (roundrobin
                    sequential random, :N) size io_size loops offset create_on_open
                    invalidate (default 1: the files' page cache is dropped first)
+                   fadvise_hint (0, 1 the default: the job's pattern, sequential,
+                   random; psync and io_uring)
   pattern          rw (read write trim randread randwrite randtrim rw/readwrite randrw
                    trimwrite randtrimwrite, with fio's :N offset modifier) rw_sequencer
                    rwmixread rwmixwrite bs (read,write,trim) bsrange bssplit
@@ -448,13 +450,15 @@ MEASUREMENT:
     is noted). Before anything is written the run's I/O buffers (bs x iodepth per
     thread) are checked against the memory available, and a job that cannot fit is
     refused. Files are laid out (written fully) before timing. clat is from
-    submission to completion, slat is the submit call, lat is from the I/O's start;
+    submission to completion (a sync's too, as fio), slat is the submit call, lat is
+    from the I/O's start; completions are taken one per wait as fio's defaults do
+    (iodepth_batch_complete_min/_max), each timed when taken;
     with rate or rate_iops the load is open-loop and lat is from each I/O's scheduled
     start, so stalls are not hidden. ramp_time results are discarded. psync runs at depth 1
     whatever iodepth says, like fio's psync. psync and io_uring (so libaio) advise
     the kernel of the job's pattern on each file as fio's default fadvise_hint=1
-    does (a random job's buffered reads get no readahead); the other engines give
-    no advice. Timestamps come from the CPU's
+    does (a random job's buffered reads get no readahead; fadvise_hint=0 gives
+    none); the other engines give no advice. Timestamps come from the CPU's
     time-stamp counter (clocksource=cpu, ~10 ns a reading, calibrated for 20 ms at
     start) where the kernel keeps time with it, as fio's default does, else from
     clock_gettime (~23 ns); the JSON's boreal.clocksource says which.

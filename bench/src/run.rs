@@ -21,6 +21,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime};
 
+use boreal_engine::io::Advice;
+
 use crate::affinity;
 use crate::coord::GroupShared;
 use crate::engine::cluster::{ClusterTarget, NODE_JOURNAL_BYTES_DEFAULT};
@@ -28,6 +30,7 @@ use crate::engine::journal::{JOURNAL_BYTES_DEFAULT, JournalTarget};
 use crate::engine::{EngineTarget, open_engine};
 use crate::error::BenchError;
 use crate::interrupt;
+use crate::job::kinds::FadviseHint;
 use crate::job::options::SyncMode;
 use crate::job::{EngineName, JobSet};
 use crate::joblog::LogFiles;
@@ -284,7 +287,12 @@ fn job_thread(
                 writes: job.rw.writes() || job.rw.trims() || job.end_fsync,
                 trims: job.rw.trims(),
                 reads: job.rw.reads(),
-                random: job.rw.is_random(),
+                advice: match job.fadvise_hint {
+                    FadviseHint::Off => None,
+                    FadviseHint::Workload if job.rw.is_random() => Some(Advice::Random),
+                    FadviseHint::Workload | FadviseHint::Sequential => Some(Advice::Sequential),
+                    FadviseHint::Random => Some(Advice::Random),
+                },
                 bs: job.bs,
                 iodepth: job.iodepth,
                 cpu: match inst.cpus.as_deref() {

@@ -123,6 +123,55 @@ fn a_random_job_fetches_only_the_blocks_it_reads() {
 }
 
 #[test]
+fn fadvise_hint_chooses_the_advice() {
+    // A sequential read of 1 MiB of a cold 4 MiB file: advised sequential (fio's
+    // default for it) the kernel reads ahead past the 1 MiB the job reads; advised
+    // random it fetches exactly the blocks read. Both engines that advise.
+    for engine in ["psync", "io_uring"] {
+        let fetched = |hint: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let (ioengine, hint) = (
+                format!("--ioengine={engine}"),
+                format!("--fadvise_hint={hint}"),
+            );
+            let args = [
+                "--name=r",
+                "--rw=read",
+                "--size=4m",
+                "--io_size=1m",
+                &ioengine,
+                &hint,
+            ];
+            storage_read_bytes(dir.path(), &args)
+        };
+        assert_eq!(fetched("random"), 1 << 20, "{engine}");
+        let ahead = fetched("1");
+        assert!(
+            ahead > 1 << 20,
+            "{engine}: the default advice read {ahead} bytes"
+        );
+        let sequential = fetched("sequential");
+        assert!(
+            sequential > 1 << 20,
+            "{engine}: sequential read {sequential} bytes"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = bench(
+        dir.path(),
+        &["--name=r", "--size=1m", "--fadvise_hint=noreuse"],
+    );
+    assert_eq!(out.status.code(), Some(1), "a refused job");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fadvise_hint")
+            && err.contains("noreuse")
+            && err.contains("0, 1, sequential or random"),
+        "{err}"
+    );
+}
+
+#[test]
 fn invalidate_drops_the_cache_of_a_file_just_laid_out() {
     let dir = tempfile::tempdir().unwrap();
     let read = |invalidate: &str| {

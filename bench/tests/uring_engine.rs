@@ -139,7 +139,7 @@ fn queue_does_not_submit_commit_enters_once_getevents_returns_buffers() {
             copy_data: false,
             writes: true,
             trims: false,
-            random: false,
+            advice: None,
             bs: 4096,
             iodepth: 4,
             cpu: Some(0),

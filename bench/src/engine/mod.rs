@@ -53,16 +53,17 @@
 //! engine does them: `BLKDISCARD` on a block device, a punched hole in a regular file
 //! ([`trim_file`]).
 //!
-//! Access-pattern advice: as fio's default `fadvise_hint=1` does, `psync` and
+//! Access-pattern advice: as fio's `fadvise_hint` (default 1) does, `psync` and
 //! `io_uring` (hence `libaio`) advise the kernel of the job's pattern on each regular
-//! file or block device they open ([`EngineTarget::access_advice`],
-//! [`takes_access_advice`]): `POSIX_FADV_RANDOM` for a random job, which turns the
-//! kernel's readahead off, else `POSIX_FADV_SEQUENTIAL`. Linux keeps the advice per
-//! open file description, so each engine gives it on the descriptor its reads go
-//! through. The other engines give none: `boreal-journal` and `boreal-cluster` run
-//! boreal's storage engine on files of its own, `null` opens nothing, `glommio` reads
-//! only with O_DIRECT (no readahead to turn off), and `tokio-uring`'s files have no
-//! fadvise (so a buffered random job there still gets readahead, unlike fio).
+//! file or block device they open ([`EngineTarget::advice`], [`takes_access_advice`]):
+//! by default `POSIX_FADV_RANDOM` for a random job, which turns the kernel's readahead
+//! off, else `POSIX_FADV_SEQUENTIAL`; `fadvise_hint=0` advises nothing. Linux keeps
+//! the advice per open file description, so each engine gives it on the descriptor
+//! its reads go through. The other engines give none: `boreal-journal` and
+//! `boreal-cluster` run boreal's storage engine on files of its own, `null` opens
+//! nothing, `glommio` reads only with O_DIRECT (no readahead to turn off), and
+//! `tokio-uring`'s files have no fadvise (so a buffered random job there still gets
+//! readahead, unlike fio).
 //!
 //! Engine-specific figures (records/s, device bytes per redo byte, …) go into
 //! [`IoEngine::extra_stats`] and appear in the JSON under each job's `"boreal"` object.
@@ -176,10 +177,10 @@ pub struct EngineTarget {
     pub trims: bool,
     /// The job reads (the cluster engine lays its volume out first).
     pub reads: bool,
-    /// The job's offsets are random (`rw=rand*`): the psync and io_uring engines advise
-    /// the kernel so, as fio's default `fadvise_hint=1` does
-    /// ([`EngineTarget::access_advice`]).
-    pub random: bool,
+    /// What to advise on each regular file or block device the psync and io_uring
+    /// engines open (`fadvise_hint`; fio's default advises the job's pattern), or
+    /// nothing.
+    pub advice: Option<Advice>,
     /// Block size of the job, bytes.
     pub bs: u64,
     /// `iodepth` as asked; an engine may support less (see [`IoEngine::depth_max`]).
@@ -199,16 +200,6 @@ pub struct EngineTarget {
 }
 
 impl EngineTarget {
-    /// What fio's default `fadvise_hint=1` advises on the job's files: random access for
-    /// a random job (no readahead), sequential otherwise.
-    pub fn access_advice(&self) -> Advice {
-        if self.random {
-            Advice::Random
-        } else {
-            Advice::Sequential
-        }
-    }
-
     /// The runtime config of a boreal engine: `ring_entries`, not pinned (the harness
     /// pinned the thread already), polling as [`EngineTarget::park_spin`] says.
     pub fn runtime_config(&self, ring_entries: u32) -> boreal_engine::rt::RuntimeConfig {

@@ -46,11 +46,12 @@ impl PsyncEngine {
                 offset: 0,
                 source,
             };
+            let Some(advice) = target.advice else { break };
             let meta = file.metadata().map_err(|e| io_err("stat", e))?;
             if !takes_access_advice(meta.file_type()) {
                 continue;
             }
-            advise_access_pattern(file, target.access_advice())
+            advise_access_pattern(file, advice)
                 .map_err(|e| io_err("advise the access pattern (posix_fadvise) of", e))?;
         }
         Ok(PsyncEngine {

@@ -124,9 +124,14 @@ impl UringEngine {
                 .map_err(|e| io_err("open", e))?;
             // The ring's file has no descriptor to fstat; the path names the same file
             // unless it was replaced in between, which a benchmark's files are not.
-            let meta = std::fs::metadata(path).map_err(|e| io_err("stat", e))?;
-            if takes_access_advice(meta.file_type()) {
-                rt.block_on(io.fadvise(&file, target.access_advice()))
+            if let Some(advice) = target.advice
+                && takes_access_advice(
+                    std::fs::metadata(path)
+                        .map_err(|e| io_err("stat", e))?
+                        .file_type(),
+                )
+            {
+                rt.block_on(io.fadvise(&file, advice))
                     .map_err(|e| io_err("advise the access pattern (IORING_OP_FADVISE) of", e))?;
             }
             opened.push(file);

@@ -328,6 +328,20 @@ pub enum FileService {
     Random(u32),
 }
 
+/// `fadvise_hint`: what the kernel is told of how the job's files will be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FadviseHint {
+    /// `0`: nothing.
+    Off,
+    /// `1` (fio's default): the job's pattern, `POSIX_FADV_RANDOM` for a random job
+    /// (no readahead), `POSIX_FADV_SEQUENTIAL` otherwise.
+    Workload,
+    /// `sequential`: `POSIX_FADV_SEQUENTIAL` whatever the pattern.
+    Sequential,
+    /// `random`: `POSIX_FADV_RANDOM` whatever the pattern.
+    Random,
+}
+
 /// `rate_process`: how a rate-limited job spaces its I/Os.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateProcess {

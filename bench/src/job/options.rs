@@ -18,7 +18,7 @@ use crate::engine::journal::{PAGE_SIZE, PGS_MAX};
 use crate::error::BenchError;
 use crate::job::kinds::{
     BlockSize, BorealPlacement, ClockSource, CpusAllowedPolicy, Distribution, EngineName,
-    FileService, RandomGenerator, RateProcess, Rw, RwSequencer, VerifyKind,
+    FadviseHint, FileService, RandomGenerator, RateProcess, Rw, RwSequencer, VerifyKind,
 };
 use crate::job::parse::RawOption;
 use crate::job::value::{
@@ -133,6 +133,10 @@ pub struct JobOptions {
     /// `invalidate`: drop the page cache of the job's file regions before it starts
     /// (`posix_fadvise(POSIX_FADV_DONTNEED)`). Default 1.
     pub invalidate: bool,
+    /// `fadvise_hint`: `0`, `1` (the default: the job's pattern), `sequential` or
+    /// `random`, advised on each regular file or block device the `psync` and
+    /// `io_uring` engines open.
+    pub fadvise_hint: FadviseHint,
     /// `ioengine`: default `psync`.
     pub ioengine: EngineName,
     /// `ioengine` as written, when boreal runs it on another engine (`libaio` runs on
@@ -335,6 +339,7 @@ impl JobOptions {
             direct: false,
             sync: SyncMode::None,
             invalidate: true,
+            fadvise_hint: FadviseHint::Workload,
             ioengine: EngineName::Psync,
             ioengine_alias: None,
             fsync: 0,
@@ -516,6 +521,20 @@ impl JobOptions {
                 }
             }
             "invalidate" => self.invalidate = value.boolean()?,
+            "fadvise_hint" => {
+                self.fadvise_hint = match value.text()? {
+                    "0" => FadviseHint::Off,
+                    "1" => FadviseHint::Workload,
+                    "sequential" => FadviseHint::Sequential,
+                    "random" => FadviseHint::Random,
+                    "noreuse" => {
+                        return value.bad(
+                            "noreuse (Linux 6.3's POSIX_FADV_NOREUSE) is not implemented: use 0, 1, sequential or random",
+                        );
+                    }
+                    _ => return value.bad("allowed values are 0, 1, sequential and random"),
+                }
+            }
             "ioengine" => self.set_engine(&value)?,
             "clocksource" => self.clocksource = Some(clocksource(&value)?),
             "fsync" => self.fsync = value.int_in(0, u32::MAX as u64)? as u32,

@@ -45,6 +45,7 @@ pub const SUPPORTED_OPTIONS: &[&str] = &[
     "buffered",
     "sync",
     "invalidate",
+    "fadvise_hint",
     "ioengine",
     "fsync",
     "fdatasync",
