@@ -22,6 +22,13 @@ fn bench(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Writes `text` as the job file `t.fio` in `dir` and returns its path.
+fn job_file(dir: &Path, text: &str) -> std::path::PathBuf {
+    let job = dir.join("t.fio");
+    std::fs::write(&job, text).unwrap();
+    job
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -52,8 +59,7 @@ fn misspelled_options_get_a_did_you_mean() {
         "{}",
         stderr(&out)
     );
-    let job = dir.path().join("t.fio");
-    std::fs::write(&job, "[a]\nsize=1m\nruntme=1\n").unwrap();
+    let job = job_file(dir.path(), "[a]\nsize=1m\nruntme=1\n");
     let out = bench(dir.path(), &[job.to_str().unwrap()]);
     let err = stderr(&out);
     assert!(
@@ -103,12 +109,10 @@ fn an_unwritable_output_is_refused_before_any_io() {
 #[test]
 fn parse_only_prints_fio_job_lines_and_does_no_io() {
     let dir = tempfile::tempdir().unwrap();
-    let job = dir.path().join("t.fio");
-    std::fs::write(
-        &job,
+    let job = job_file(
+        dir.path(),
         "[global]\nsize=1m ; small\n[reader]\nrw=randread\nbs=8k\n[writer]\nstonewall\nrw=write\n",
-    )
-    .unwrap();
+    );
     let out = bench(dir.path(), &["--parse-only", job.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -192,12 +196,10 @@ fn a_job_that_fails_while_measuring_keeps_what_was_measured() {
     // write, after measuring began). The report still holds both, the failed one
     // marked with fio's `error` (the errno) and the message, and the run exits 1.
     let dir = tempfile::tempdir().unwrap();
-    let job = dir.path().join("t.fio");
-    std::fs::write(
-        &job,
+    let job = job_file(
+        dir.path(),
         "[ok]\nioengine=null\nrw=write\nsize=1m\n[full]\nstonewall\nfilename=/dev/full\ncreate_on_open=1\ninvalidate=0\nrw=write\nsize=1m\n[never]\nstonewall\nioengine=null\nsize=1m\n",
-    )
-    .unwrap();
+    );
     let out = bench(
         dir.path(),
         &[
