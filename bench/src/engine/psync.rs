@@ -39,20 +39,20 @@ impl PsyncEngine {
     /// device (what fio advises).
     pub fn open(target: &EngineTarget) -> Result<PsyncEngine, BenchError> {
         let files = open_files(target, target.writes)?;
-        for ((file, _), path) in files.iter().zip(&target.paths) {
-            let io_err = |op, source| BenchError::Io {
-                op,
-                path: path.clone(),
-                offset: 0,
-                source,
-            };
-            let Some(advice) = target.advice else { break };
-            let meta = file.metadata().map_err(|e| io_err("stat", e))?;
-            if !takes_access_advice(meta.file_type()) {
-                continue;
+        if let Some(advice) = target.advice {
+            for ((file, _), path) in files.iter().zip(&target.paths) {
+                let io_err = |op, source| BenchError::Io {
+                    op,
+                    path: path.clone(),
+                    offset: 0,
+                    source,
+                };
+                let meta = file.metadata().map_err(|e| io_err("stat", e))?;
+                if takes_access_advice(meta.file_type()) {
+                    advise_access_pattern(file, advice)
+                        .map_err(|e| io_err("advise the access pattern (posix_fadvise) of", e))?;
+                }
             }
-            advise_access_pattern(file, advice)
-                .map_err(|e| io_err("advise the access pattern (posix_fadvise) of", e))?;
         }
         Ok(PsyncEngine {
             files,
