@@ -1,8 +1,9 @@
 //! `--compare-fio`: the same job through fio and through boreal-bench, side by side.
 //!
 //! Both tools run the same job on the same file (boreal-bench names files as fio does),
-//! alternating fio, boreal-bench, fio, boreal-bench … for the given number of rounds so
-//! that drift of the machine (page cache, device state, neighbours) hits both alike.
+//! alternating for the given number of rounds, fio first in even rounds and boreal-bench
+//! first in odd ones ([`fio_first`]), so that drift of the machine (page cache, device
+//! state, neighbours) and whatever the previous run left behind hit both alike.
 //! fio gets a job file written from the parsed sections plus the command-line
 //! overrides (saved next to the results so the comparison can be replayed). Each
 //! round's JSON from both tools is kept; the table shows medians and the ratio
@@ -401,7 +402,7 @@ pub fn compare(
     std::fs::write(&job_path, &text).map_err(out_err("fio job file", &job_path))?;
     let mut fio_reports = Vec::new();
     let mut ours = Vec::new();
-    for round in 0..settings.rounds {
+    let run_fio = |round: u32| -> Result<serde_json::Value, BenchError> {
         let fio_json = settings.out_dir.join(format!("fio-round{round}.json"));
         // Each tool starts on a quiet page cache (`settle`): a lay-out or a build left
         // dirty would slow whichever runs next.
@@ -421,8 +422,9 @@ pub fn compare(
         }
         let text = std::fs::read_to_string(&fio_json)
             .map_err(|e| BenchError::Fio(format!("reading {}: {e}", fio_json.display())))?;
-        fio_reports.push(parse_fio_json(&text)?);
-
+        parse_fio_json(&text)
+    };
+    let run_ours = |round: u32| -> Result<serde_json::Value, BenchError> {
         crate::settle::before_measuring();
         let result = run::run(set.clone(), settings.runner)?;
         if let Some(signal) = result.interrupted {
@@ -435,14 +437,23 @@ pub fn compare(
         let text = json::to_string(&json::report(&result, &entries, false));
         let ours_json = settings.out_dir.join(format!("boreal-round{round}.json"));
         std::fs::write(&ours_json, &text).map_err(out_err("JSON report", &ours_json))?;
-        ours.push(serde_json::from_str(&text).expect("our own JSON parses"));
+        Ok(serde_json::from_str(&text).expect("our own JSON parses"))
+    };
+    for round in 0..settings.rounds {
+        if fio_first(round) {
+            fio_reports.push(run_fio(round)?);
+            ours.push(run_ours(round)?);
+        } else {
+            ours.push(run_ours(round)?);
+            fio_reports.push(run_fio(round)?);
+        }
     }
     let placement = match cpu {
         Some(cpu) => format!("both pinned to cpu {cpu}"),
         None => "neither pinned".to_string(),
     };
     let mut out = format!(
-        "{} vs {} ({} rounds, alternating, {placement}; JSONs in {})\n",
+        "{} vs {} ({} rounds, alternating, fio first in even rounds and boreal-bench in odd ones, {placement}; JSONs in {})\n",
         crate::VERSION,
         version,
         settings.rounds,
@@ -467,6 +478,14 @@ pub fn compare(
     Ok(out)
 }
 
+/// Whether fio runs before boreal-bench in `round` (from 0): in even rounds, so that
+/// over an even number of rounds each tool goes first equally often. Whichever runs
+/// second meets what the first left behind (a host still writing back the first run's
+/// writes, its warm cache); with a fixed order that would count against one tool only.
+pub fn fio_first(round: u32) -> bool {
+    round.is_multiple_of(2)
+}
+
 /// Parses fio's JSON output, skipping any text fio printed before it (warnings).
 pub fn parse_fio_json(text: &str) -> Result<Value, BenchError> {
     let start = text.find('{').unwrap_or(0);
@@ -478,6 +497,14 @@ pub fn parse_fio_json(text: &str) -> Result<Value, BenchError> {
 mod tests {
     use super::*;
     use crate::job::parse::parse_job_file;
+
+    #[test]
+    fn each_tool_goes_first_in_half_of_an_even_number_of_rounds() {
+        let fio_leads = (0..8).filter(|&r| fio_first(r)).count();
+        assert_eq!(fio_leads, 4);
+        assert!(fio_first(0), "round 0 starts with fio, as before");
+        assert!((0..7).all(|r| fio_first(r) != fio_first(r + 1)));
+    }
 
     #[test]
     fn median_of_odd_even_and_missing() {

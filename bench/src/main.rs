@@ -417,8 +417,10 @@ HARNESS OPTIONS:
                           is refused, naming the sections (fio refuses only when no
                           job is left); --compare-fio gives fio the same jobs
     --compare-fio         run the jobs through fio and boreal-bench alternately and
-                          print medians and ratios (fio must be installed)
-    --rounds=N            rounds of the comparison (default 3)
+                          print medians and ratios (fio must be installed); fio goes
+                          first in even rounds, boreal-bench in odd ones
+    --rounds=N            rounds of the comparison (default 3; an even number lets
+                          each tool go first equally often)
     --compare-dir=DIR     where the comparison writes its job file and JSONs
                           (default ./compare-out)
     --fio=PATH            the fio binary for --compare-fio (default: fio on PATH)
