@@ -223,6 +223,7 @@ struct CompletingDriver {
     parks: Cell<u32>,
     waiting: RefCell<Option<std::task::Waker>>,
     done: Cell<bool>,
+    relinquished: Cell<u32>,
 }
 
 impl Driver for CompletingDriver {
@@ -237,6 +238,54 @@ impl Driver for CompletingDriver {
             w.wake();
         }
     }
+
+    fn relinquish(&self) {
+        self.relinquished.set(self.relinquished.get() + 1);
+    }
+}
+
+fn completing_driver() -> Rc<CompletingDriver> {
+    Rc::new(CompletingDriver {
+        parks: Cell::new(0),
+        waiting: RefCell::new(None),
+        done: Cell::new(false),
+        relinquished: Cell::new(0),
+    })
+}
+
+/// CPU work split with `yield_to_io`, with nothing else ready, offers the thread's CPU
+/// to other threads between its pieces (the kernel's completion work for this core's
+/// own writes may wait for it); `yield_now` and a task waiting for I/O do not.
+#[test]
+fn yield_to_io_relinquishes_the_cpu_when_nothing_else_is_ready() {
+    let d = completing_driver();
+    let exec = Executor::new(d.clone(), Policy::Fifo);
+    exec.block_on(async {
+        for _ in 0..10 {
+            rt::yield_to_io().await;
+        }
+    });
+    assert_eq!(d.relinquished.get(), 10, "one offer per piece");
+
+    let d = completing_driver();
+    let exec = Executor::new(d.clone(), Policy::Fifo);
+    let d2 = d.clone();
+    exec.block_on(async move {
+        for _ in 0..10 {
+            rt::yield_now().await;
+        }
+        // Waiting for an "I/O" parks; it is not CPU work.
+        std::future::poll_fn(|cx| {
+            if d2.done.get() {
+                return std::task::Poll::Ready(());
+            }
+            *d2.waiting.borrow_mut() = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        })
+        .await;
+    });
+    assert!(d.parks.get() >= 1);
+    assert_eq!(d.relinquished.get(), 0, "no CPU work yielded to the I/O");
 }
 
 /// A task that splits CPU work with `yield_to_io` lets the core reap between pieces:
@@ -244,11 +293,7 @@ impl Driver for CompletingDriver {
 /// whole poll budget of them (with `yield_now` here, "io" came after all 100 pieces).
 #[test]
 fn yield_to_io_reaps_between_pieces() {
-    let d = Rc::new(CompletingDriver {
-        parks: Cell::new(0),
-        waiting: RefCell::new(None),
-        done: Cell::new(false),
-    });
+    let d = completing_driver();
     let exec = Executor::new(d.clone(), Policy::Fifo);
     let log = Rc::new(RefCell::new(Vec::new()));
     let (l1, l2, d2) = (log.clone(), log.clone(), d.clone());
@@ -290,11 +335,7 @@ fn yield_to_io_reaps_between_pieces() {
 /// task that one wakes in turn, both run before the next piece.
 #[test]
 fn yield_to_io_waits_for_the_tasks_a_completion_wakes() {
-    let d = Rc::new(CompletingDriver {
-        parks: Cell::new(0),
-        waiting: RefCell::new(None),
-        done: Cell::new(false),
-    });
+    let d = completing_driver();
     let exec = Executor::new(d.clone(), Policy::Fifo);
     let log = Rc::new(RefCell::new(Vec::new()));
     let (l1, l2, l3, d2) = (log.clone(), log.clone(), log.clone(), d.clone());
