@@ -216,14 +216,14 @@ pub(crate) struct Inner {
     main_header: RefCell<Option<Arc<Header>>>,
     /// Tasks in [`yield_to_io`]: woken once the core has nothing else to run.
     after_park: RefCell<Vec<Waker>>,
-    /// Parks since the tasks in `after_park` began to wait (see [`YIELD_PARKS_MAX`]).
+    /// Parks since the tasks in `after_park` began to wait (see `YIELD_PARKS_MAX`).
     after_park_parks: Cell<u32>,
 }
 
 impl Inner {
     /// After a park: the tasks in [`yield_to_io`] run again if nothing else is ready
     /// (every completion reaped, every task it woke run), or once they waited
-    /// [`YIELD_PARKS_MAX`] parks.
+    /// `YIELD_PARKS_MAX` parks.
     fn wake_yielders(&self) {
         if self.after_park.borrow().is_empty() {
             return;
@@ -619,7 +619,7 @@ pub fn now() -> Instant {
 /// Yields to everything else the core has to do: the task runs again once nothing
 /// else is ready, after the executor reaped the completions (without blocking) and ran
 /// the tasks they woke, and the tasks those woke; or, on a core that always has tasks
-/// ready, after [`YIELD_PARKS_MAX`] poll budgets. For background work split into
+/// ready, after `YIELD_PARKS_MAX` poll budgets. For background work split into
 /// pieces (the coalescer's passes): with a plain [`yield_now`] each piece ran before
 /// the tasks woken after it, and with nothing else ready a whole poll budget of pieces
 /// ran with the journal's finished writes unreaped and its next batch unsubmitted; an

@@ -21,6 +21,7 @@
 //!     fn now(&self) -> Instant;
 //!     fn park(&self, deadline: Option<Instant>);
 //!     fn unparker(&self) -> Option<Arc<dyn Unpark>> { None }
+//!     fn relinquish(&self) {}
 //! }
 //! pub trait Unpark: Send + Sync { fn unpark(&self); }
 //! ```
@@ -38,7 +39,10 @@
 //! (waking tasks through the wakers its futures registered), and returns; if it has no
 //! event and `deadline` is `None` the simulation is deadlocked and it should say so.
 //! `unparker` lets other threads interrupt `park` (eventfd on the ring); the simulator
-//! is single-threaded and returns `None`.
+//! is single-threaded and returns `None`. `relinquish` offers the thread's CPU to other
+//! threads without sleeping (`sched_yield` on the ring; nothing in the simulator); the
+//! run loop calls it before parking when a task yielded to the I/O
+//! ([`yield_to_io`]) and nothing else is ready.
 //!
 //! # Hook 2: scheduling policy
 //!
