@@ -370,9 +370,16 @@ impl Held {
         self.successors = pairs.into();
     }
 
+    /// Whether the successor index holds any record (every record above the SCL it
+    /// was last settled at is in it).
+    pub(super) fn waiting(&self) -> bool {
+        !self.successors.is_empty()
+    }
+
     /// Holds a copy of `r` (of this PG); panics if its LSN is held already (the caller
-    /// checked).
-    pub(super) fn insert(&mut self, r: &Redo<'_>) {
+    /// checked). `successor` false leaves it out of the successor index: only for a
+    /// record that becomes the SCL as it arrives, with nothing held above the SCL.
+    pub(super) fn insert(&mut self, r: &Redo<'_>, successor: bool) {
         assert_eq!(r.pg_id, self.pg, "{}: a record of another PG", r.lsn);
         let (lsn, prev, page) = (r.lsn, r.prev_lsn_pg, r.page_id);
         let (delta_offset, bytes) = match r.change {
@@ -399,6 +406,7 @@ impl Held {
         }
         let pair = (prev, lsn);
         match self.successors.back() {
+            _ if !successor => {}
             Some(&last) if last > pair => {
                 let i = self.successors.partition_point(|&x| x < pair);
                 self.successors.insert(i, pair);
