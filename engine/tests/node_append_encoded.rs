@@ -7,15 +7,10 @@
 
 mod journal_support;
 
-use std::time::Duration;
-
-use boreal_engine::journal::{DurabilityMode, JournalConfig};
-use boreal_engine::node::{CoreEngine, EngineConfig, EngineError};
+use boreal_engine::node::{CoreEngine, EngineError};
 use boreal_engine::sim::SimIo;
-use boreal_segment::{
-    Change, Epoch, Lsn, PageId, PageSize, PgId, Record, Redo, Truncate, ValidRecord,
-};
-use journal_support::{DIR, payload, sim};
+use boreal_segment::{Epoch, Lsn, PageSize, PgId, Record, Redo, Truncate, ValidRecord};
+use journal_support::{chained, growing_engine_config, node_journal_config, payload, sim};
 
 type Engine = CoreEngine<SimIo>;
 
@@ -25,40 +20,31 @@ const RECORDS: u64 = 600;
 /// Records per append: appends span batches and sector stamps at many offsets.
 const PER_APPEND: usize = 7;
 
-fn engine_config() -> EngineConfig {
-    let mut cfg = EngineConfig::new("/data/core0");
-    cfg.background_coalescer = false;
-    cfg.backlog_bytes_max = 1 << 20;
-    cfg.backpressure_wait_max = Duration::from_millis(100);
-    cfg
-}
-
-fn journal_config() -> JournalConfig {
-    JournalConfig {
-        files: 16,
-        file_bytes: 1 << 20,
-        batch_bytes_max: 16 << 10,
-        durability: DurabilityMode::DsyncWrite,
-        recovery_read_bytes: 64 << 10,
-        ..JournalConfig::new(DIR)
+/// A new core with segment `PG`, or the same core reopened.
+async fn open(io: &SimIo, create: bool) -> Engine {
+    let journal = node_journal_config(16 << 10);
+    let (e, _) = Engine::open_dir(io.clone(), growing_engine_config(), journal)
+        .await
+        .unwrap();
+    if create {
+        e.create_segment(PG, PageSize::new(4096).unwrap(), 0, PAGES)
+            .await
+            .unwrap();
     }
+    e
 }
 
 /// Record `lsn`: a delta of a length that varies with the LSN (so records cross
 /// sector stamps at every offset), chained in the PG and on its page.
 fn redo(lsn: u64, body: &[u8]) -> Redo<'_> {
-    Redo {
-        lsn: Lsn::new(lsn),
-        prev_lsn_pg: Lsn::new(lsn - 1),
-        prev_lsn_page: Lsn::new(lsn.saturating_sub(PAGES)),
-        pg_id: PG,
-        page_id: PageId::new(lsn % PAGES),
-        cpl: lsn.is_multiple_of(3),
-        change: Change::Delta {
-            offset: (lsn % 50) as u32,
-            bytes: body,
-        },
-    }
+    chained(
+        PG,
+        PAGES,
+        lsn,
+        (lsn % 50) as u32,
+        body,
+        lsn.is_multiple_of(3),
+    )
 }
 
 /// Runs the workload on a new core, appending as `Redo`s or as decoded records;
@@ -84,12 +70,7 @@ fn run(seed: u64, encoded: bool) -> (u64, Lsn) {
         at += used;
     }
     let scl = sim.run(async {
-        let (e, _) = Engine::open_dir(io.clone(), engine_config(), journal_config())
-            .await
-            .unwrap();
-        e.create_segment(PG, PageSize::new(4096).unwrap(), 0, PAGES)
-            .await
-            .unwrap();
+        let e = open(&io, true).await;
         for (k, chunk) in redos.chunks(PER_APPEND).enumerate() {
             let ack = if encoded {
                 let v = &valid[k * PER_APPEND..k * PER_APPEND + chunk.len()];
@@ -100,10 +81,7 @@ fn run(seed: u64, encoded: bool) -> (u64, Lsn) {
             assert_eq!(ack.scl, chunk.last().unwrap().lsn);
         }
         drop(e);
-        let (e, _) = Engine::open_dir(io.clone(), engine_config(), journal_config())
-            .await
-            .unwrap();
-        e.status(PG).unwrap().scl
+        open(&io, false).await.status(PG).unwrap().scl
     });
     (sim.trace_hash(), scl)
 }
@@ -123,12 +101,7 @@ fn a_record_of_another_kind_is_refused_as_invalid() {
     let sim = sim(1);
     let io = sim.io(0, 0);
     sim.run(async {
-        let (e, _) = Engine::open_dir(io.clone(), engine_config(), journal_config())
-            .await
-            .unwrap();
-        e.create_segment(PG, PageSize::new(4096).unwrap(), 0, PAGES)
-            .await
-            .unwrap();
+        let e = open(&io, true).await;
         let truncate = Record::Truncate(Truncate {
             pg_id: PG,
             epoch: Epoch::new(1),

@@ -34,15 +34,21 @@ fn hostile_append(pg: u32, count: u32, recs: &[Record<'_>]) -> Vec<u8> {
     out
 }
 
-#[test]
-fn decoded_records_borrow_the_frame_body() {
-    let recs = records(3);
+/// The `AppendBatch` frame (request 1, epoch 1) of `recs`, built by the encoder.
+fn appended(recs: &[Redo<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut enc = AppendEncoder::new(&mut out, Epoch::new(1), PgId::new(PG));
-    for r in &recs {
+    for r in recs {
         enc.push(r).unwrap();
     }
     enc.finish(1).unwrap();
+    out
+}
+
+#[test]
+fn decoded_records_borrow_the_frame_body() {
+    let recs = records(3);
+    let out = appended(&recs);
     let (frame, _) = boreal_segment::decode_frame(&out).unwrap();
     let Message::AppendBatch(m) = Message::decode_request(frame).unwrap() else {
         panic!()
@@ -407,12 +413,7 @@ fn a_record_whose_own_checksum_is_wrong_is_refused_by_append_and_caught_in_fetch
 #[test]
 fn an_append_s_records_are_journaled_as_they_came() {
     let recs = records(3);
-    let mut out = Vec::new();
-    let mut enc = AppendEncoder::new(&mut out, Epoch::new(1), PgId::new(PG));
-    for r in &recs {
-        enc.push(r).unwrap();
-    }
-    enc.finish(1).unwrap();
+    let out = appended(&recs);
     let Message::AppendBatch(m) = decode_bytes(&out).unwrap() else {
         panic!()
     };
