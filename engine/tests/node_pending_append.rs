@@ -12,13 +12,14 @@ mod journal_support;
 
 use std::future::poll_fn;
 use std::task::{Context, Waker};
-use std::time::Duration;
 
-use boreal_engine::journal::{DurabilityMode, JournalConfig};
+use boreal_engine::journal::JournalConfig;
 use boreal_engine::node::{AppendAck, CoreEngine, EngineConfig, EngineError, PendingAppend};
 use boreal_engine::sim::SimIo;
-use boreal_segment::{Change, Epoch, Lsn, PageId, PageSize, PgId, Redo};
-use journal_support::{DIR, Faults, FaultyIo, payload, sim};
+use boreal_segment::{Epoch, Lsn, PageId, PageSize, PgId, Redo};
+use journal_support::{
+    Faults, FaultyIo, chained, growing_engine_config, node_journal_config, payload, sim,
+};
 
 type Engine = CoreEngine<FaultyIo<SimIo>>;
 
@@ -27,23 +28,12 @@ const PAGES: u64 = 8;
 
 /// Nothing materializes: the backlog only grows, up to its 1 MiB bound.
 fn engine_config() -> EngineConfig {
-    let mut cfg = EngineConfig::new("/data/core0");
-    cfg.background_coalescer = false;
-    cfg.backlog_bytes_max = 1 << 20;
-    cfg.backpressure_wait_max = Duration::from_millis(100);
-    cfg
+    growing_engine_config()
 }
 
 /// 16 files of 1 MiB, 64 KiB batches: a batch holds about 400 records of 128 bytes.
 fn journal_config() -> JournalConfig {
-    JournalConfig {
-        files: 16,
-        file_bytes: 1 << 20,
-        batch_bytes_max: 64 << 10,
-        durability: DurabilityMode::DsyncWrite,
-        recovery_read_bytes: 64 << 10,
-        ..JournalConfig::new(DIR)
-    }
+    node_journal_config(64 << 10)
 }
 
 /// Runs `test` on a new core with segment `PG`, in a fault-free world of seed `seed`,
@@ -65,18 +55,7 @@ fn with_engine(seed: u64, test: impl AsyncFnOnce(&Engine, &FaultyIo<SimIo>)) {
 /// The redo record at `lsn` (a delta of `body` on page `lsn % PAGES`), chained to
 /// `lsn - 1` in the PG and to `lsn - PAGES` on its page.
 fn record(lsn: u64, body: &[u8]) -> Redo<'_> {
-    Redo {
-        lsn: Lsn::new(lsn),
-        prev_lsn_pg: Lsn::new(lsn - 1),
-        prev_lsn_page: Lsn::new(lsn.saturating_sub(PAGES)),
-        pg_id: PG,
-        page_id: PageId::new(lsn % PAGES),
-        cpl: true,
-        change: Change::Delta {
-            offset: 0,
-            bytes: body,
-        },
-    }
+    chained(PG, PAGES, lsn, 0, body, true)
 }
 
 /// Polls `pending` until it is acknowledged.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use boreal_netlog::client::{Client, ClientError};
 use boreal_netlog::proto::{Message, Reason};
 use boreal_segment::limits::{FRAME_BODY_BYTES_MAX, FRAME_HEADER_SIZE};
-use boreal_segment::{Lsn, PgId};
+use boreal_segment::{FrameHeader, Lsn, PgId};
 use support::{append_frame, config, create, scrape, shim, start};
 
 fn raw(port: u16) -> Client {
@@ -42,6 +42,16 @@ fn closed_with(c: &mut Client, want: fn(&Reason) -> bool) {
         }
     }
     assert!(refused, "closed without saying why");
+}
+
+/// The node has closed the connection after its last answer.
+fn closed_with_nothing_more(c: &mut Client) {
+    match c.recv_message() {
+        Err(ClientError::Closed { .. }) => {}
+        Err(ClientError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the connection stayed open: {other:?}"),
+    }
 }
 
 #[test]
@@ -99,6 +109,34 @@ fn bad_input_closes_that_connection_only() {
     f[at] ^= 0x04;
     flip.send_raw(&f).unwrap();
     closed_with(&mut flip, |r| matches!(r, Reason::Malformed { .. }));
+
+    // A record whose own body checksum does not hold, in a frame whose checksum does
+    // (the sender's memory damaged the record after it was encoded): refused naming
+    // the record, and nothing of it journaled (the good client's record at the same
+    // LSN is taken below, not refused as a conflict).
+    let mut damaged = shim(port);
+    let mut f = Vec::new();
+    append_frame(&mut f, 1, pg, 1, next, next);
+    let at = f.len() - 3;
+    f[at] ^= 0x04;
+    let h = FrameHeader::decode(&f).unwrap();
+    let h = FrameHeader::for_body(h.tag, h.request_id, &f[FRAME_HEADER_SIZE..]).unwrap();
+    f[..FRAME_HEADER_SIZE].copy_from_slice(&h.encode());
+    damaged.send_raw(&f).unwrap();
+    let (id, m) = damaged.recv_message().unwrap();
+    assert_eq!(id, 1);
+    let Message::Refusal(r) = m else {
+        panic!("a damaged record was taken: {m:?}")
+    };
+    assert!(matches!(r.reason, Reason::Malformed { .. }), "{r:?}");
+    assert!(
+        r.text.contains("AppendBatch: record #0")
+            && r.text.contains("record body: checksum mismatch"),
+        "{}",
+        r.text
+    );
+    closed_with_nothing_more(&mut damaged);
+    send_good(&mut good, &mut next);
 
     // Half a frame, then hang up.
     {

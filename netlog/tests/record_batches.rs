@@ -34,15 +34,21 @@ fn hostile_append(pg: u32, count: u32, recs: &[Record<'_>]) -> Vec<u8> {
     out
 }
 
-#[test]
-fn decoded_records_borrow_the_frame_body() {
-    let recs = records(3);
+/// The `AppendBatch` frame (request 1, epoch 1) of `recs`, built by the encoder.
+fn appended(recs: &[Redo<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut enc = AppendEncoder::new(&mut out, Epoch::new(1), PgId::new(PG));
-    for r in &recs {
+    for r in recs {
         enc.push(r).unwrap();
     }
     enc.finish(1).unwrap();
+    out
+}
+
+#[test]
+fn decoded_records_borrow_the_frame_body() {
+    let recs = records(3);
+    let out = appended(&recs);
     let (frame, _) = boreal_segment::decode_frame(&out).unwrap();
     let Message::AppendBatch(m) = Message::decode_request(frame).unwrap() else {
         panic!()
@@ -343,8 +349,22 @@ fn hostile_batches_are_refused_naming_the_record() {
     ));
 }
 
+/// The records of `frame` (an `AppendBatch` of `hostile_append`) sent back as a
+/// peer's `FetchedRecords` (pg, count, flags, 7 reserved, scl, records).
+fn as_fetched(frame: &[u8]) -> Vec<u8> {
+    let body = &frame[FRAME_HEADER_SIZE..];
+    let mut fetched = Vec::new();
+    fetched.extend_from_slice(&body[8..16]);
+    fetched.extend_from_slice(&[0u8; 8]);
+    fetched.extend_from_slice(&0u64.to_le_bytes());
+    fetched.extend_from_slice(&body[16..]);
+    let mut out = Vec::new();
+    encode_frame(Tag::FetchedRecords.get(), 9, &fetched, &mut out).unwrap();
+    out
+}
+
 #[test]
-fn a_record_whose_own_checksum_is_wrong_is_caught_by_verify_checksums() {
+fn a_record_whose_own_checksum_is_wrong_is_refused_by_append_and_caught_in_fetched() {
     let mut frame = hostile_append(
         PG,
         2,
@@ -358,7 +378,25 @@ fn a_record_whose_own_checksum_is_wrong_is_caught_by_verify_checksums() {
     let second = FRAME_HEADER_SIZE + 16 + RECORD_HEADER_SIZE + 2;
     frame[second + 4] ^= 0x10;
     reseal(&mut frame);
-    let Message::AppendBatch(m) = decode_bytes(&frame).unwrap() else {
+    // An append is refused by its decoder, naming the record and its body offset: a
+    // node journals a record's bytes as they came, so it checks them first.
+    match decode_bytes(&frame) {
+        Err(ProtoError::Record {
+            message: "AppendBatch",
+            index: 1,
+            offset,
+            source: boreal_segment::Error::Checksum { what, .. },
+        }) => {
+            assert_eq!(offset, second - FRAME_HEADER_SIZE);
+            // The stored body checksum is among the bytes the header checksums.
+            assert_eq!(what, "record header");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same records fetched from a peer decode (the link hands out those before
+    // the damaged one) and `verify_checksums` names it.
+    let fetched = as_fetched(&frame);
+    let Message::FetchedRecords(m) = decode_bytes(&fetched).unwrap() else {
         panic!()
     };
     assert!(matches!(
@@ -370,6 +408,25 @@ fn a_record_whose_own_checksum_is_wrong_is_caught_by_verify_checksums() {
         m.records.iter().next().unwrap().page_id,
         PageId::new(10 % 7)
     );
+}
+
+#[test]
+fn an_append_s_records_are_journaled_as_they_came() {
+    let recs = records(3);
+    let out = appended(&recs);
+    let Message::AppendBatch(m) = decode_bytes(&out).unwrap() else {
+        panic!()
+    };
+    let wire = m.records.wire_bytes().unwrap();
+    let mut at = 0;
+    for (valid, r) in m.records.valid().zip(&recs) {
+        let valid = valid.unwrap();
+        assert_eq!(*valid.get(), Record::Redo(*r));
+        let encoded = valid.encoded().expect("a decoded append keeps its bytes");
+        assert!(std::ptr::eq(encoded, &wire[at..at + encoded.len()]));
+        at += encoded.len();
+    }
+    assert_eq!(at, wire.len());
 }
 
 #[test]

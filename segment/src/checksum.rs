@@ -25,6 +25,7 @@ pub fn is_all_zero(data: &[u8]) -> bool {
 }
 
 /// Compares a stored checksum with the one computed over `data`.
+#[inline]
 pub(crate) fn verify(what: &'static str, stored: u32, data: &[u8]) -> Result<()> {
     let computed = crc32c(data);
     if stored == computed {

@@ -38,4 +38,7 @@ pub use ids::{BatchSeq, Epoch, Generation, JournalFileId, Lsn, NodeId, PageId, P
 pub use journal_file::{JournalFileHeader, JournalVersion};
 pub use meta::SegmentMeta;
 pub use page::{PageHeader, PageSize, PageView, decode_page, seal_page};
-pub use record::{Change, Record, RecordKind, Records, Redo, Truncate, ValidRecord};
+pub use record::{
+    Change, CheckedIter, CheckedRecords, Record, RecordChecker, RecordKind, Records, Redo,
+    Truncate, ValidRecord,
+};

@@ -30,24 +30,57 @@ use crate::page::PageSize;
 /// A record whose format rules were checked ([`Record::validated`]): it encodes
 /// without checking them again. The only way to make one is through that check, so a
 /// layer that takes `ValidRecord`s (the journal, from the engine) need not repeat it.
+///
+/// A record decoded with [`Record::decode_valid`] also carries its encoding, whose two
+/// checksums were verified against its bytes: it encodes by copying those bytes, so its
+/// checksums are computed once, by its author, and checked once, where it arrived (a
+/// node's journal keeps a shim's record byte for byte). Invariant: `encoded` is exactly
+/// what encoding `record` writes (the decoder accepts one encoding per record, and it
+/// verified the checksums); only `decode_valid` sets it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ValidRecord<'a>(Record<'a>);
+pub struct ValidRecord<'a> {
+    record: Record<'a>,
+    encoded: Option<&'a [u8]>,
+}
 
 impl<'a> ValidRecord<'a> {
     /// A record the caller has just validated (inside this crate only).
     pub(crate) fn trusted(record: Record<'a>) -> ValidRecord<'a> {
-        ValidRecord(record)
+        ValidRecord {
+            record,
+            encoded: None,
+        }
     }
 
     /// The record.
     pub fn get(&self) -> &Record<'a> {
-        &self.0
+        &self.record
     }
 
-    /// Encodes into the front of `out` without checking the rules again; returns the
-    /// bytes written. Fails only if `out` is too small.
+    /// Its verified encoding, when it was decoded ([`Record::decode_valid`]).
+    pub fn encoded(&self) -> Option<&'a [u8]> {
+        self.encoded
+    }
+
+    /// Encodes into the front of `out` without checking the rules again (a decoded
+    /// record's bytes are copied: no checksum is computed); returns the bytes written.
+    /// Fails only if `out` is too small.
     pub fn encode_into(&self, out: &mut [u8]) -> Result<usize> {
-        self.0.encode_checked(out)
+        match self.encoded {
+            Some(bytes) => {
+                let got = out.len();
+                let Some(out) = out.get_mut(..bytes.len()) else {
+                    return Err(Error::BufferTooSmall {
+                        what: "record",
+                        needed: bytes.len(),
+                        got,
+                    });
+                };
+                out.copy_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            None => self.record.encode_checked(out),
+        }
     }
 }
 
@@ -270,7 +303,7 @@ impl<'a> Record<'a> {
     /// encoded without checking again ([`ValidRecord`]).
     pub fn validated(self) -> Result<ValidRecord<'a>> {
         self.validate()?;
-        Ok(ValidRecord(self))
+        Ok(ValidRecord::trusted(self))
     }
 
     /// Encodes into the front of `out`; returns the bytes written
@@ -284,11 +317,13 @@ impl<'a> Record<'a> {
     fn encode_checked(&self, out: &mut [u8]) -> Result<usize> {
         let len = self.encoded_len();
         let got = out.len();
-        let out = out.get_mut(..len).ok_or(Error::BufferTooSmall {
-            what: "record",
-            needed: len,
-            got,
-        })?;
+        let Some(out) = out.get_mut(..len) else {
+            return Err(Error::BufferTooSmall {
+                what: "record",
+                needed: len,
+                got,
+            });
+        };
         let (header, body) = out.split_at_mut(RECORD_HEADER_SIZE);
         let raw = match self {
             Record::Redo(r) => {
@@ -364,6 +399,18 @@ impl<'a> Record<'a> {
         Self::decode_with(buf, true)
     }
 
+    /// [`decode`](Self::decode) as a [`ValidRecord`] that keeps its encoding: both
+    /// checksums verified and every rule checked, so it is journaled by copying its
+    /// bytes (`buf[..used]`), which are exactly what encoding it again would write.
+    pub fn decode_valid(buf: &'a [u8]) -> Result<(ValidRecord<'a>, usize)> {
+        let (record, used) = Self::decode_with(buf, true)?;
+        let valid = ValidRecord {
+            record,
+            encoded: Some(&buf[..used]),
+        };
+        Ok((valid, used))
+    }
+
     /// [`decode`](Self::decode) without the record's two checksums, for bytes whose
     /// integrity a covering checksum already proved (a batch body whose body checksum
     /// matched: every byte of it, record checksums included, is what the writer
@@ -375,6 +422,18 @@ impl<'a> Record<'a> {
     }
 
     fn decode_with(buf: &'a [u8], verify_checksums: bool) -> Result<(Record<'a>, usize)> {
+        let (record, len) = Self::decode_fields_with(buf, verify_checksums)?;
+        record.validate()?;
+        Ok((record, len))
+    }
+
+    /// The fields of a record that was decoded with every check before (so the rules
+    /// are not checked again); still bounds-checked, never panics.
+    fn decode_fields(buf: &'a [u8]) -> Result<(Record<'a>, usize)> {
+        Self::decode_fields_with(buf, false)
+    }
+
+    fn decode_fields_with(buf: &'a [u8], verify_checksums: bool) -> Result<(Record<'a>, usize)> {
         let header = prefix("record header", buf, RECORD_HEADER_SIZE)?;
         let raw = RawHeader::read(header, verify_checksums)?;
         let kind = RecordKind::from_tag(raw.kind)?;
@@ -400,7 +459,6 @@ impl<'a> Record<'a> {
             RecordKind::Truncate => decode_truncate(&raw)?,
             RecordKind::SegmentMeta => decode_segment_meta(&raw, body)?,
         };
-        record.validate()?;
         Ok((record, len))
     }
 }
@@ -471,6 +529,106 @@ impl<'a> Iterator for Records<'a> {
 }
 
 impl std::iter::FusedIterator for Records<'_> {}
+
+/// Records laid end to end, each decoded once with both its checksums verified and
+/// every rule checked ([`Record::decode_valid`]) and handed to the caller's own
+/// checks as it went ([`CheckedRecords::check`]). Iterating them again yields each as
+/// a [`ValidRecord`] carrying its bytes, without checksumming or checking anything
+/// again: what a node journals off the wire, so each record is checked once.
+/// Invariant: only `check` makes one, and only over bytes every record of which passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckedRecords<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> CheckedRecords<'a> {
+    /// Starts checking the records of `bytes`: the [`RecordChecker`] decodes them one
+    /// after the other with [`Record::decode_valid`], and once every one passed (and
+    /// the caller's own checks), [`RecordChecker::finish`] gives the `CheckedRecords`.
+    pub fn checker(bytes: &'a [u8]) -> RecordChecker<'a> {
+        RecordChecker {
+            bytes,
+            pos: 0,
+            failed: false,
+        }
+    }
+
+    /// The records' bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The records, in order, each with its bytes.
+    pub fn iter(&self) -> CheckedIter<'a> {
+        CheckedIter { rest: self.bytes }
+    }
+}
+
+/// Decodes records laid end to end with their checksums verified; see
+/// [`CheckedRecords::checker`]. Yields each record with its offset in the bytes, or the
+/// first error (then nothing more).
+#[derive(Clone, Debug)]
+pub struct RecordChecker<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    failed: bool,
+}
+
+impl<'a> RecordChecker<'a> {
+    /// The checked records, if every record decoded and was taken (`None` after an
+    /// error, or before the last record was taken).
+    pub fn finish(self) -> Option<CheckedRecords<'a>> {
+        (!self.failed && self.pos == self.bytes.len())
+            .then_some(CheckedRecords { bytes: self.bytes })
+    }
+}
+
+impl<'a> Iterator for RecordChecker<'a> {
+    /// Where the record starts, and the record and its length; or why the record at
+    /// that offset does not decode.
+    type Item = (usize, Result<(Record<'a>, usize)>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.pos >= self.bytes.len() {
+            return None;
+        }
+        let at = self.pos;
+        let decoded = Record::decode_with(&self.bytes[at..], true);
+        match &decoded {
+            Ok((_, used)) => self.pos += used,
+            Err(_) => self.failed = true,
+        }
+        Some((at, decoded))
+    }
+}
+
+/// Iterator over [`CheckedRecords`].
+#[derive(Clone, Debug)]
+pub struct CheckedIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for CheckedIter<'a> {
+    type Item = ValidRecord<'a>;
+
+    fn next(&mut self) -> Option<ValidRecord<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        // The checksums were verified when the records were checked: only the fields
+        // are read again.
+        let (record, used) = Record::decode_fields(self.rest)
+            .expect("every record was checked when `CheckedRecords` was made");
+        let (encoded, rest) = self.rest.split_at(used);
+        self.rest = rest;
+        Some(ValidRecord {
+            record,
+            encoded: Some(encoded),
+        })
+    }
+}
+
+impl std::iter::FusedIterator for CheckedIter<'_> {}
 
 fn decode_redo<'a>(raw: &RawHeader, body: &'a [u8]) -> Result<Record<'a>> {
     if raw.flags & !REDO_FLAGS_KNOWN != 0 {
@@ -732,6 +890,64 @@ mod tests {
                 tag: 77
             }
         );
+    }
+
+    #[test]
+    fn a_decoded_valid_record_copies_the_bytes_it_came_in() {
+        let rec = redo(Change::Delta {
+            offset: 8,
+            bytes: b"payload",
+        });
+        let mut buf = Vec::new();
+        rec.encode_to_vec(&mut buf).unwrap();
+        let len = buf.len();
+        buf.extend_from_slice(b"next");
+        let (valid, used) = Record::decode_valid(&buf).unwrap();
+        assert_eq!((valid.get(), used), (&rec, len));
+        assert!(std::ptr::eq(valid.encoded().unwrap(), &buf[..len]));
+        let mut out = vec![0u8; len];
+        assert_eq!(valid.encode_into(&mut out).unwrap(), len);
+        assert_eq!(out, buf[..len]);
+        assert_eq!(
+            valid.encode_into(&mut out[..len - 1]),
+            Err(Error::BufferTooSmall {
+                what: "record",
+                needed: len,
+                got: len - 1
+            })
+        );
+    }
+
+    #[test]
+    fn decode_valid_refuses_a_record_whose_own_checksums_do_not_hold() {
+        let rec = redo(Change::Delta {
+            offset: 8,
+            bytes: b"payload",
+        });
+        let mut good = Vec::new();
+        rec.encode_to_vec(&mut good).unwrap();
+        // A flipped body byte: the body checksum names it.
+        let mut bad = good.clone();
+        bad[RECORD_HEADER_SIZE + 1] ^= 0x04;
+        assert!(matches!(
+            Record::decode_valid(&bad),
+            Err(Error::Checksum {
+                what: "record body",
+                ..
+            })
+        ));
+        // A flipped header byte (the LSN): the header checksum names it.
+        let mut bad = good.clone();
+        bad[WORDS_OFFSET] ^= 0x01;
+        assert!(matches!(
+            Record::decode_valid(&bad),
+            Err(Error::Checksum {
+                what: "record header",
+                ..
+            })
+        ));
+        // `decode_verified` trusts a covering checksum and would take both.
+        assert!(Record::decode_verified(&bad).is_ok());
     }
 
     #[test]

@@ -284,12 +284,22 @@ impl HotLog {
     fn hold(&mut self, redo: &Redo<'_>) {
         assert!(redo.lsn > self.floor && redo.prev_lsn_pg < redo.lsn);
         let prev = redo.prev_lsn_pg;
+        self.bytes += backlog_bytes(redo);
+        self.counters.accepted += 1;
+        if prev == self.scl && !self.records.waiting() {
+            // The usual arrival: the SCL's successor, with nothing held above the SCL.
+            // It is the new SCL, and no later record can name it before it is: the
+            // successor index, which holds only records above the SCL, never needs it
+            // (entering it would be undone by `settle` at once).
+            self.records.insert(redo, false);
+            self.scl = redo.lsn;
+            self.scl_moved();
+            return;
+        }
         if prev < self.scl || self.records.successor(prev).is_some() {
             self.counters.forks += 1;
         }
-        self.bytes += backlog_bytes(redo);
-        self.records.insert(redo);
-        self.counters.accepted += 1;
+        self.records.insert(redo, true);
         if prev == self.scl {
             self.advance_scl();
         }
@@ -299,8 +309,13 @@ impl HotLog {
         while let Some(next) = self.records.successor(self.scl) {
             self.scl = next;
         }
+        self.records.settle(self.scl);
+        self.scl_moved();
+    }
+
+    /// Forgets the reported ranges the SCL has passed.
+    fn scl_moved(&mut self) {
         let scl = self.scl;
-        self.records.settle(scl);
         if !self.reported.is_empty() {
             self.reported.retain(|r| r.end > scl);
         }

@@ -398,3 +398,41 @@ fn a_counted_floor_move_drops_what_an_uncounted_one_does_and_refuses_wrong_count
     twice[5].1 += 1;
     assert!(refused(twice));
 }
+
+/// The usual arrival (the SCL's successor, nothing held above the SCL) becomes the SCL
+/// without entering the successor index; one that names the SCL while others wait
+/// above it takes the index and carries the SCL over them; and the two ways leave the
+/// same hot log as arrivals in the order that takes only the index.
+#[test]
+fn an_arrival_at_the_scl_with_nothing_waiting_skips_the_successor_index() {
+    let mut h = HotLog::new(PG, Lsn::ZERO);
+    put(&mut h, 10, 0).unwrap();
+    put(&mut h, 20, 10).unwrap();
+    assert!(!h.records.waiting(), "in order: nothing waits");
+    put(&mut h, 40, 30).unwrap();
+    assert!(h.records.waiting(), "40 waits for 30");
+    put(&mut h, 30, 20).unwrap();
+    assert_eq!(h.scl(), lsn(40));
+    assert!(!h.records.waiting(), "settled up to 40");
+    put(&mut h, 50, 40).unwrap();
+    assert_eq!(h.scl(), lsn(50));
+    // A second record naming 40 is a fork, counted as one, and waits in the index.
+    put(&mut h, 60, 40).unwrap();
+    assert_eq!(h.counters().forks, 1);
+    assert_eq!(h.scl(), lsn(50));
+
+    let mut reversed = HotLog::new(PG, Lsn::ZERO);
+    for (l, prev) in [(60, 40), (50, 40), (40, 30), (30, 20), (20, 10), (10, 0)] {
+        put(&mut reversed, l, prev).unwrap();
+    }
+    assert_eq!(reversed.scl(), h.scl());
+    assert_eq!(reversed.counters().forks, 1);
+    assert_eq!(reversed.bytes(), h.bytes());
+    assert_eq!(reversed.holes(10), h.holes(10));
+    let all = |h: &HotLog| -> Vec<Redo<'static>> {
+        h.records_in(Lsn::ZERO, lsn(100))
+            .map(|r| redo(r.lsn.get(), r.prev_lsn_pg.get(), 1, 0, b"x"))
+            .collect()
+    };
+    assert_eq!(all(&reversed), all(&h));
+}

@@ -24,7 +24,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use boreal_segment::{Generation, JournalFileId, Lsn, PgId};
+use boreal_segment::{Generation, JournalFileId, Lsn, PgId, Record};
 
 /// A multiplicative hasher for the small integer keys of the pin maps: the map is
 /// touched once per appended record, and SipHash would dominate that cost.
@@ -265,6 +265,45 @@ impl FileSet {
     }
 }
 
+/// The pins of the records one fill encodes into file `index`: a run of redo records
+/// of one PG (an append's records) pins the file once, with its highest LSN, instead of
+/// one pin-map lookup per record. Pins only ever grow (a PG's highest LSN, a flag), so
+/// pinning once at the end of the run leaves what pinning each record leaves.
+pub(crate) struct Pins {
+    index: usize,
+    /// The run of redo records not pinned yet: their PG and highest LSN.
+    run: Option<(PgId, Lsn)>,
+}
+
+impl Pins {
+    pub(crate) fn new(index: usize) -> Pins {
+        Pins { index, run: None }
+    }
+
+    /// Pins what `record`, just encoded into the file, needs.
+    pub(crate) fn add(&mut self, set: &mut FileSet, record: &Record<'_>) {
+        match record {
+            Record::Redo(r) => match &mut self.run {
+                Some((pg, max)) if *pg == r.pg_id => *max = (*max).max(r.lsn),
+                _ => {
+                    self.finish(set);
+                    self.run = Some((r.pg_id, r.lsn));
+                }
+            },
+            Record::Truncate(_) | Record::SegmentMeta(_) => {
+                set.pin_meta(self.index, record.pg_id());
+            }
+        }
+    }
+
+    /// Pins the run not pinned yet (call once the fill is done).
+    pub(crate) fn finish(&mut self, set: &mut FileSet) {
+        if let Some((pg, lsn)) = self.run.take() {
+            set.pin_redo(self.index, pg, lsn);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +328,70 @@ mod tests {
         // The file being written is never freed.
         assert_eq!(set.collect_free(), 1);
         assert_eq!(set.current(), Some(a));
+    }
+
+    /// Every file's pins, PG by PG, and its count of pinning PGs.
+    fn pins_of(set: &FileSet) -> Vec<(usize, Vec<(PgId, Pin)>)> {
+        set.files
+            .iter()
+            .map(|f| {
+                let mut pins: Vec<(PgId, Pin)> = f.pins.iter().map(|(&pg, &p)| (pg, p)).collect();
+                pins.sort_by_key(|&(pg, _)| pg.get());
+                (f.pinned, pins)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fill_s_runs_pin_what_its_records_pin_one_by_one() {
+        use boreal_segment::{Change, Epoch, PageId, Redo, Truncate};
+        let redo = |pg: u32, lsn: u64| {
+            Record::Redo(Redo {
+                lsn: Lsn::new(lsn),
+                prev_lsn_pg: Lsn::ZERO,
+                prev_lsn_page: Lsn::ZERO,
+                pg_id: PgId::new(pg),
+                page_id: PageId::new(0),
+                cpl: false,
+                change: Change::Delta {
+                    offset: 0,
+                    bytes: b"x",
+                },
+            })
+        };
+        let truncate = Record::Truncate(Truncate {
+            pg_id: PgId::new(1),
+            epoch: Epoch::new(2),
+            start: Lsn::new(1),
+            end: Lsn::new(4),
+        });
+        let records = [
+            redo(1, 5),
+            redo(1, 9),
+            redo(1, 7),
+            redo(2, 3),
+            truncate,
+            redo(1, 12),
+            redo(3, 30),
+            redo(3, 20),
+        ];
+        let mut each = FileSet::new(2);
+        let mut runs = FileSet::new(2);
+        let (a, _) = each.take_next().unwrap();
+        assert_eq!(runs.take_next().unwrap().0, a);
+        for r in &records {
+            match r {
+                Record::Redo(r) => each.pin_redo(a, r.pg_id, r.lsn),
+                other => each.pin_meta(a, other.pg_id()),
+            }
+        }
+        let mut pins = Pins::new(a);
+        for r in &records {
+            pins.add(&mut runs, r);
+        }
+        pins.finish(&mut runs);
+        assert_eq!(pins_of(&runs), pins_of(&each));
+        assert_eq!(pins_of(&each)[a].0, 3, "three PGs pin the file");
     }
 
     #[test]

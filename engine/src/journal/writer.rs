@@ -42,7 +42,7 @@ use boreal_segment::{
 
 use super::config::{JournalConfig, PIPELINE_DEPTH_MAX};
 use super::error::JournalError;
-use super::files::FileSet;
+use super::files::{FileSet, Pins};
 use super::pipeline::{self, Pipeline};
 use crate::io::{DmaBuf, Instant, Io};
 use crate::rt::timeout_at;
@@ -457,13 +457,6 @@ fn checked<R: ToJournal>(r: &R) -> ValidRecord<'_> {
     r.to_valid().expect("check_records accepted every record")
 }
 
-pub(super) fn pin(set: &mut FileSet, index: usize, record: &Record<'_>) {
-    match record {
-        Record::Redo(r) => set.pin_redo(index, r.pg_id, r.lsn),
-        Record::Truncate(_) | Record::SegmentMeta(_) => set.pin_meta(index, record.pg_id()),
-    }
-}
-
 pub(super) fn wake_all(wakers: &mut Vec<Waker>) {
     for w in wakers.drain(..) {
         w.wake();
@@ -509,6 +502,7 @@ impl<I: Io> Inner<I> {
             return Ok(Fill::Wait);
         }
         let mut count = 0;
+        let mut pins = Pins::new(f.file);
         for record in records {
             let valid = checked(record);
             if !builder.fits(valid.get()) {
@@ -517,9 +511,10 @@ impl<I: Io> Inner<I> {
             builder
                 .push_valid(&valid)
                 .expect("validated records that fit are encoded");
-            pin(set, f.file, valid.get());
+            pins.add(set, valid.get());
             count += 1;
         }
+        pins.finish(set);
         f.progress = builder.pause();
         if count < records.len() {
             f.full = true;

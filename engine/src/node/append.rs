@@ -7,7 +7,10 @@
 //! [`PendingAppend`] without waiting, then [`CoreEngine::poll_append`] until the
 //! batch is durable. The pending append owns its records from then on, so the caller's
 //! buffer (a connection's receive buffer) is free at once, and `poll_append` needs
-//! nothing back from the caller.
+//! nothing back from the caller. Both take `Redo`s, checked here against the format;
+//! `append_records` and `try_append_records` take any [`AppendRecord`], so a node's
+//! records off the wire come as `ValidRecord`s whose checksums the protocol verified,
+//! and the journal copies their bytes instead of encoding and checksumming them again.
 //!
 //! Must never: add a record to a hot log before the journal says it is durable;
 //! journal a record the segment would refuse (every check runs before anything is
@@ -197,6 +200,38 @@ impl PendingAppend {
     }
 }
 
+/// A record an append takes: a [`Redo`], checked against the format here, or a
+/// [`ValidRecord`] of a redo record, checked once already by its maker. A
+/// `ValidRecord` that carries its verified encoding (`Record::decode_valid`: a node's
+/// records off the wire) is journaled by copying those bytes, so nothing checksums or
+/// encodes it again. A record of another kind is refused as invalid.
+pub trait AppendRecord<'r>: Copy {
+    /// The record.
+    fn record(&self) -> Record<'r>;
+    /// The record checked against the format's rules.
+    fn valid(&self) -> Result<ValidRecord<'r>, boreal_segment::Error>;
+}
+
+impl<'r> AppendRecord<'r> for Redo<'r> {
+    fn record(&self) -> Record<'r> {
+        Record::Redo(*self)
+    }
+
+    fn valid(&self) -> Result<ValidRecord<'r>, boreal_segment::Error> {
+        Record::Redo(*self).validated()
+    }
+}
+
+impl<'r> AppendRecord<'r> for ValidRecord<'r> {
+    fn record(&self) -> Record<'r> {
+        *self.get()
+    }
+
+    fn valid(&self) -> Result<ValidRecord<'r>, boreal_segment::Error> {
+        Ok(*self)
+    }
+}
+
 impl<I: Io> Inner<I> {
     /// An append's checks against its segment: refuses the whole append if `epoch`
     /// is stale or any record is invalid, outside the segment, inside a truncation or
@@ -204,12 +239,12 @@ impl<I: Io> Inner<I> {
     /// journal records in a pooled list with room for `extra` more, how many were
     /// already held, and whether any of them fills a gap below the hot log's newest
     /// record.
-    fn judge_records<'r>(
+    fn judge_records<'r, R: AppendRecord<'r>>(
         &self,
         seg: &Segment<I>,
         st: &SegState,
         epoch: Epoch,
-        records: &[Redo<'r>],
+        records: &[R],
         extra: usize,
     ) -> Result<Judged<'r>, EngineError> {
         if epoch < st.epoch {
@@ -227,8 +262,8 @@ impl<I: Io> Inner<I> {
             journal: Vec::new(),
         };
         for r in records {
-            let valid = seg.check_record(r)?;
-            if st.hot.judge(r)? == Arrival::Accepted {
+            let (r, valid) = seg.check_record(r)?;
+            if st.hot.judge(&r)? == Arrival::Accepted {
                 judged.fills_gap |= r.lsn <= st.hot.max_lsn();
                 journal.push(valid);
             } else {
@@ -260,7 +295,19 @@ impl<I: Io + 'static> CoreEngine<I> {
         epoch: Epoch,
         records: &[Redo<'_>],
     ) -> Result<AppendAck, EngineError> {
-        if let Some(mut pending) = self.try_append(pg, epoch, records)? {
+        self.append_records(pg, epoch, records).await
+    }
+
+    /// [`append`](Self::append) of records of any [`AppendRecord`] kind: records a
+    /// node took off the wire with their checksums verified are journaled by copying
+    /// their bytes.
+    pub async fn append_records<'r, R: AppendRecord<'r>>(
+        &self,
+        pg: PgId,
+        epoch: Epoch,
+        records: &[R],
+    ) -> Result<AppendAck, EngineError> {
+        if let Some(mut pending) = self.try_append_records(pg, epoch, records)? {
             return poll_fn(|cx| self.poll_append(&mut pending, cx)).await;
         }
         self.append_waiting(pg, epoch, records).await
@@ -282,6 +329,17 @@ impl<I: Io + 'static> CoreEngine<I> {
         pg: PgId,
         epoch: Epoch,
         records: &[Redo<'_>],
+    ) -> Result<Option<PendingAppend>, EngineError> {
+        self.try_append_records(pg, epoch, records)
+    }
+
+    /// [`try_append`](Self::try_append) of records of any [`AppendRecord`] kind (see
+    /// [`append_records`](Self::append_records)).
+    pub fn try_append_records<'r, R: AppendRecord<'r>>(
+        &self,
+        pg: PgId,
+        epoch: Epoch,
+        records: &[R],
     ) -> Result<Option<PendingAppend>, EngineError> {
         let inner = &self.inner;
         inner.check_alive()?;
@@ -391,11 +449,11 @@ impl<I: Io + 'static> CoreEngine<I> {
 
     /// `append` for everything `try_append` leaves: waits for the backlog, raises the
     /// epoch, waits for journal room, spans batches.
-    async fn append_waiting(
+    async fn append_waiting<'r, R: AppendRecord<'r>>(
         &self,
         pg: PgId,
         epoch: Epoch,
-        records: &[Redo<'_>],
+        records: &[R],
     ) -> Result<AppendAck, EngineError> {
         let inner = &self.inner;
         inner.check_alive()?;
@@ -464,7 +522,12 @@ impl<I: Io + 'static> CoreEngine<I> {
                 write_meta_now(inner, &seg).await?;
             }
         }
-        self.land(&seg, records.iter().copied(), 0, now)
+        // Every record is redo: `judge_records` refused the append otherwise.
+        let redos = records.iter().filter_map(|r| match r.record() {
+            Record::Redo(r) => Some(r),
+            Record::Truncate(_) | Record::SegmentMeta(_) => None,
+        });
+        self.land(&seg, redos, 0, now)
     }
 
     /// Adds an append's durable records to the segment (arriving at `now`) and

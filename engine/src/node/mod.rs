@@ -40,7 +40,7 @@ pub mod recovery;
 mod segment;
 
 pub use self::api::{AppendAck, CoreStats, PageImage, SegmentStatus};
-pub use self::append::PendingAppend;
+pub use self::append::{AppendRecord, PendingAppend};
 pub use self::cache::CachedPage;
 pub use self::config::EngineConfig;
 pub use self::engine::CoreEngine;

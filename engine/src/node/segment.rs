@@ -16,6 +16,7 @@ use std::cell::RefCell;
 
 use boreal_segment::{Epoch, Lsn, PgId, Record, Redo, SegmentMeta, ValidRecord};
 
+use super::append::AppendRecord;
 use super::backlog::Arrivals;
 use super::engine::Inner;
 use super::error::EngineError;
@@ -94,18 +95,30 @@ impl<I: Io> Segment<I> {
     }
 
     /// The checks of an arriving record that depend on the segment alone (the hot
-    /// log judges the rest): the format's rules, the PG, the page range, the change
-    /// inside a page payload. Returns the record as the journal takes it, checked: the
+    /// log judges the rest): a redo record, the format's rules (a `ValidRecord` was
+    /// checked by its maker), the PG, the page range, the change inside a page payload.
+    /// Returns the redo record and the record as the journal takes it, checked: the
     /// one time an append's records are checked against the format.
-    pub(crate) fn check_record<'r>(&self, r: &Redo<'r>) -> Result<ValidRecord<'r>, EngineError> {
+    pub(crate) fn check_record<'r, R: AppendRecord<'r>>(
+        &self,
+        record: &R,
+    ) -> Result<(Redo<'r>, ValidRecord<'r>), EngineError> {
+        let r = match record.record() {
+            Record::Redo(r) => r,
+            other => {
+                return Err(EngineError::InvalidRecord {
+                    pg: self.pg,
+                    lsn: Lsn::ZERO,
+                    why: format!("a {:?} record: only redo is appended", other.kind()),
+                });
+            }
+        };
         let invalid = |why: String| EngineError::InvalidRecord {
             pg: self.pg,
             lsn: r.lsn,
             why,
         };
-        let valid = Record::Redo(*r)
-            .validated()
-            .map_err(|e| invalid(e.to_string()))?;
+        let valid = record.valid().map_err(|e| invalid(e.to_string()))?;
         if r.pg_id != self.pg {
             return Err(invalid(format!("belongs to {}", r.pg_id)));
         }
@@ -118,7 +131,7 @@ impl<I: Io> Segment<I> {
                 self.page_size.get()
             )));
         }
-        Ok(valid)
+        Ok((r, valid))
     }
 }
 

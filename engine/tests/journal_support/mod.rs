@@ -9,6 +9,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
+use std::time::Duration;
 
 use boreal_engine::io::{
     Advice, Clock, DmaBuf, FallocateMode, FileInfo, Instant, Io, OpenOptions, WriteFlags,
@@ -57,6 +58,28 @@ pub fn engine_journal_config() -> JournalConfig {
 }
 
 /// A fault-free world with one node (node 0).
+/// A core whose records never materialize: the backlog only grows, up to its 1 MiB
+/// bound, and an append waits at most 100 ms for room.
+pub fn growing_engine_config() -> EngineConfig {
+    let mut cfg = EngineConfig::new("/data/core0");
+    cfg.background_coalescer = false;
+    cfg.backlog_bytes_max = 1 << 20;
+    cfg.backpressure_wait_max = Duration::from_millis(100);
+    cfg
+}
+
+/// 16 files of 1 MiB with `batch_bytes_max` batches, RWF_DSYNC writes.
+pub fn node_journal_config(batch_bytes_max: usize) -> JournalConfig {
+    JournalConfig {
+        files: 16,
+        file_bytes: 1 << 20,
+        batch_bytes_max,
+        durability: DurabilityMode::DsyncWrite,
+        recovery_read_bytes: 64 << 10,
+        ..JournalConfig::new(DIR)
+    }
+}
+
 pub fn sim(seed: u64) -> Sim {
     let sim = Sim::new(SimConfig {
         seed,
@@ -111,6 +134,23 @@ pub fn redo<'a>(pg: u32, lsn: u64, bytes: &'a [u8]) -> Record<'a> {
         cpl: false,
         change: Change::Delta { offset: 0, bytes },
     })
+}
+
+/// The redo record of `pg` at `lsn`: a delta of `body` at `offset` of page
+/// `lsn % pages`, chained to `lsn - 1` in the PG and to `lsn - pages` on its page.
+pub fn chained(pg: PgId, pages: u64, lsn: u64, offset: u32, body: &[u8], cpl: bool) -> Redo<'_> {
+    Redo {
+        lsn: Lsn::new(lsn),
+        prev_lsn_pg: Lsn::new(lsn - 1),
+        prev_lsn_page: Lsn::new(lsn.saturating_sub(pages)),
+        pg_id: pg,
+        page_id: PageId::new(lsn % pages),
+        cpl,
+        change: Change::Delta {
+            offset,
+            bytes: body,
+        },
+    }
 }
 
 /// What to do to the next matching operation.

@@ -23,7 +23,9 @@
 //! `RECV_BYTES` plus at most one frame (`FRAME_BODY_BYTES_MAX`), one send buffer.
 //!
 //! Bad input: a frame that does not decode (checksum, length over the cap, unknown
-//! tag, a body that breaks its message's rules) is answered with `Refusal { Malformed }`
+//! tag, a body that breaks its message's rules), or an `AppendBatch` record whose own
+//! checksums do not hold (checked as the record is taken for the journal, which keeps
+//! its bytes as its author encoded them), is answered with `Refusal { Malformed }`
 //! after everything before it, logged with the peer's address, and the connection is
 //! closed; a peer that hangs up mid-frame is logged. Nothing else is touched.
 
@@ -37,7 +39,7 @@ use std::task::Poll;
 use boreal_engine::buf::DmaBuf;
 use boreal_engine::io::{Instant, Io};
 use boreal_engine::node::{EngineError, PendingAppend};
-use boreal_segment::{Frame, PgId, Redo};
+use boreal_segment::{Frame, PgId, ValidRecord};
 
 use super::core::CoreCtx;
 use super::refuse::reason_of;
@@ -143,7 +145,7 @@ struct Reader<I: Io> {
     /// Set by `Hello`.
     role: Option<Role>,
     /// The records of the frame being handled (kept empty between frames).
-    scratch: Vec<Redo<'static>>,
+    scratch: Vec<ValidRecord<'static>>,
 }
 
 impl<I: Io + 'static> Reader<I> {
@@ -262,7 +264,7 @@ impl<I: Io + 'static> Reader<I> {
                 self.refuse(id, Reason::HelloOrder, "Hello was sent already");
                 return Flow::Close;
             }
-            Message::AppendBatch(b) => self.append(id, b).await,
+            Message::AppendBatch(b) => return self.append(id, tag, b).await,
             Message::GetPage(g) => self.get_page(id, g),
             Message::FetchRecords(f) => self.fetch(id, f),
             other => {
@@ -295,18 +297,30 @@ impl<I: Io + 'static> Reader<I> {
         }
     }
 
-    async fn append(&mut self, id: u64, b: AppendBatch<'_>) {
+    /// Journals an append. Each record's own checksums are checked here, as it is
+    /// taken for the journal (`Redos::valid`), and its bytes are journaled as they
+    /// came: a record whose checksum does not hold is a malformed frame.
+    async fn append(&mut self, id: u64, tag: u16, b: AppendBatch<'_>) -> Flow {
         let started = self.ctx.io.now();
         if let Err(r) = self.ctx.owns(b.pg) {
             self.refuse(id, r, "another core of this node owns the PG");
-            return;
+            return Flow::Go;
         }
         let mut scratch = recycle(std::mem::take(&mut self.scratch));
-        scratch.extend(b.records.iter());
+        for record in b.records.valid() {
+            match record {
+                Ok(r) => scratch.push(r),
+                Err(e) => {
+                    self.scratch = recycle(scratch);
+                    self.malformed(tag, id, &format!("AppendBatch: {e}"));
+                    return Flow::Close;
+                }
+            }
+        }
         let records = scratch.len() as u32;
         let bytes = b.records.wire_bytes().map_or(0, |w| w.len() as u64);
         let engine = &self.ctx.engine;
-        match engine.try_append(b.pg, b.epoch, &scratch) {
+        match engine.try_append_records(b.pg, b.epoch, &scratch) {
             Ok(Some(pending)) => self.conn.push(Entry::Append {
                 id,
                 pg: b.pg,
@@ -319,7 +333,7 @@ impl<I: Io + 'static> Reader<I> {
             // here, so nothing after it on this connection is applied before it.
             Ok(None) => {
                 self.ctx.handles.appends_waited.inc();
-                let appended = engine.append(b.pg, b.epoch, &scratch).await;
+                let appended = engine.append_records(b.pg, b.epoch, &scratch).await;
                 match appended {
                     Ok(ack) => {
                         let frame = encode(Message::AppendAck(wire_ack(b.pg, &ack)), id);
@@ -343,6 +357,7 @@ impl<I: Io + 'static> Reader<I> {
             Err(e) => self.refuse_engine(id, b.pg, &e),
         }
         self.scratch = recycle(scratch);
+        Flow::Go
     }
 
     fn count_append(&self, started: Instant, records: u32, bytes: u64) {
@@ -487,10 +502,10 @@ pub(crate) fn encode(msg: Message<'_>, id: u64) -> Vec<u8> {
 
 /// Empties a record list and gives it back with another lifetime, keeping its
 /// allocation (an in-place `collect` of an empty list reuses the buffer).
-fn recycle<'b>(mut v: Vec<Redo<'_>>) -> Vec<Redo<'b>> {
+fn recycle<'b>(mut v: Vec<ValidRecord<'_>>) -> Vec<ValidRecord<'b>> {
     v.clear();
     v.into_iter()
-        .map(|_| -> Redo<'b> { unreachable!("the list is empty") })
+        .map(|_| -> ValidRecord<'b> { unreachable!("the list is empty") })
         .collect()
 }
 

@@ -56,7 +56,7 @@ pub use records::{
     AppendAck, AppendBatch, AppendEncoder, EncodedRedo, FetchRecords, FetchedEncoder,
     FetchedRecords,
 };
-pub use redos::{RedoIter, Redos};
+pub use redos::{RedoIter, Redos, ValidIter};
 pub use refusal::{Reason, Refusal, clip_text};
 pub use seq::{Item, Seq};
 pub use status::{

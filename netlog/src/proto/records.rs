@@ -82,7 +82,7 @@ impl<'a> AppendBatch<'a> {
         let pg = b.pg("pg")?;
         let declared = b.u32("record_count")?;
         debug_assert_eq!(b.pos(), APPEND_BATCH_FIXED);
-        let records = Redos::decode(b, pg, declared, 1)?;
+        let records = Redos::decode(b, pg, declared, 1, true)?;
         Ok(AppendBatch { epoch, pg, records })
     }
 
@@ -195,7 +195,7 @@ impl<'a> FetchedRecords<'a> {
         b.reserved(7)?;
         let scl = b.lsn("scl")?;
         debug_assert_eq!(b.pos(), FETCHED_RECORDS_FIXED);
-        let records = Redos::decode(b, pg, declared, 0)?;
+        let records = Redos::decode(b, pg, declared, 0, false)?;
         let more = flags & FLAG_MORE != 0;
         check_more(more, records.len())?;
         Ok(FetchedRecords {

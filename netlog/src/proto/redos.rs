@@ -10,17 +10,21 @@
 //! `RECORD_BATCH_BYTES_MAX` bytes; exactly `record_count` records, nothing after them.
 //!
 //! Decoding checks the declared count against the bytes present before it looks at any
-//! record, and allocates nothing. It reads records with `Record::decode_verified`: the
-//! frame's body checksum already proved every byte is what the sender sealed, so each
-//! byte is checksummed once; [`Redos::verify_checksums`] re-checks the records' own
-//! checksums for a caller that wants them (records relayed from a peer, a tool).
+//! record, and allocates nothing. An `AppendBatch`'s records are decoded with their own
+//! checksums verified (`segment::CheckedRecords`): a node journals each record's bytes
+//! as they came ([`Redos::valid`] hands them out as `ValidRecord`s without checking
+//! anything again), so a record's checksums are computed once, by its author, and
+//! checked once, here; a damaged one is refused naming it. A `FetchedRecords`' records
+//! are read with `Record::decode_verified` (the frame's body checksum proved the bytes
+//! are what the peer sealed), and [`Redos::verify_checksums`] checks their own
+//! checksums where a caller wants to keep the records before a damaged one (a link).
 //! Invariant: a `Redos` of wire bytes exists only after every record passed those
 //! checks, so iterating it cannot fail.
 
 use std::fmt;
 
 use boreal_segment::limits::RECORD_HEADER_SIZE;
-use boreal_segment::{Lsn, PgId, Record, Records, Redo};
+use boreal_segment::{CheckedIter, CheckedRecords, Lsn, PgId, Record, Redo, ValidRecord};
 
 use super::error::{ProtoError, Result};
 use super::wire::Body;
@@ -28,11 +32,16 @@ use crate::limits::{RECORD_BATCH_BYTES_MAX, RECORD_BATCH_RECORDS_MAX};
 
 #[derive(Clone, Copy)]
 enum Inner<'a> {
-    /// Checked record bytes of a decoded body, all of `pg`.
+    /// Checked record bytes of a decoded body, all of `pg`; `message` names the
+    /// message and `base` is where the records start in its body (for errors).
     Wire {
         bytes: &'a [u8],
         count: u32,
         pg: PgId,
+        message: &'static str,
+        base: usize,
+        /// The records with their own checksums verified (an `AppendBatch`'s).
+        checked: Option<CheckedRecords<'a>>,
     },
     /// The sender's records, checked when encoded.
     Slice(&'a [Redo<'a>]),
@@ -159,38 +168,52 @@ impl<'a> Redos<'a> {
     /// frame's body checksum for them). Records given as values have no stored
     /// checksums and pass.
     pub fn verify_checksums(&self) -> Result<()> {
-        let Inner::Wire { bytes, .. } = self.0 else {
+        let Inner::Wire { .. } = self.0 else {
             return Ok(());
         };
-        for record in Records::new(bytes, 0) {
-            if let Err(e) = record {
-                // `Records` reports every failure as `InRecord`, offsets from the
-                // first record.
-                let (index, offset, source) = match e {
-                    boreal_segment::Error::InRecord {
-                        index,
-                        offset,
-                        source,
-                    } => (index, offset, *source),
-                    other => (0, 0, other),
-                };
-                return Err(ProtoError::Record {
-                    message: "records",
-                    index,
-                    offset,
-                    source,
-                });
-            }
-        }
-        Ok(())
+        self.valid().try_for_each(|r| r.map(drop))
     }
 
-    /// Reads `declared` records of `pg` from the rest of the body and checks them.
+    /// The records as the journal takes them ([`ValidRecord`]), each decoded again
+    /// with its own two checksums verified (decoding trusted the frame's body checksum
+    /// for them): what a node journals, copying each record's bytes as its author
+    /// encoded them, so a record's checksums are computed once (by its author) and
+    /// checked once (here). The first record whose checksum does not hold is an
+    /// `Err` naming the message, the record's index and its offset in the body, and
+    /// ends the iteration. Records given as values are validated and encoded when journaled.
+    pub fn valid(&self) -> ValidIter<'a> {
+        let (inner, message, base) = match self.0 {
+            Inner::Wire {
+                checked: Some(checked),
+                message,
+                base,
+                ..
+            } => (ValidInner::Checked(checked.iter()), message, base),
+            Inner::Wire {
+                bytes,
+                message,
+                base,
+                ..
+            } => (ValidInner::Wire { bytes, pos: 0 }, message, base),
+            Inner::Slice(records) => (ValidInner::Slice(records.iter()), "records", 0),
+        };
+        ValidIter {
+            inner,
+            message,
+            base,
+            index: 0,
+            failed: false,
+        }
+    }
+
+    /// Reads `declared` records of `pg` from the rest of the body and checks them;
+    /// with `verify_records` each record's own checksums too.
     pub(crate) fn decode(
         b: &mut Body<'a>,
         pg: PgId,
         declared: u32,
         min_count: usize,
+        verify_records: bool,
     ) -> Result<Redos<'a>> {
         let message = b.message();
         let count = b.bounded(
@@ -211,8 +234,17 @@ impl<'a> Redos<'a> {
         )?;
         let bytes = b.bytes("records", rest)?;
         let mut judge = Judge::new(message, pg);
+        let mut checker = verify_records.then(|| CheckedRecords::checker(bytes));
         let mut pos = 0;
-        while pos < bytes.len() {
+        loop {
+            let (at, decoded) = match &mut checker {
+                Some(c) => match c.next() {
+                    Some(next) => next,
+                    None => break,
+                },
+                None if pos < bytes.len() => (pos, Record::decode_verified(&bytes[pos..])),
+                None => break,
+            };
             let index = judge.count() as u32;
             if judge.count() == count {
                 return Err(ProtoError::RecordCount {
@@ -221,25 +253,25 @@ impl<'a> Redos<'a> {
                     found: index + 1,
                 });
             }
-            let record = Record::decode_verified(&bytes[pos..]);
-            let (record, used) = record.map_err(|source| ProtoError::Record {
+            let (record, used) = decoded.map_err(|source| ProtoError::Record {
                 message,
                 index,
-                offset: base + pos,
+                offset: base + at,
                 source,
             })?;
             let Record::Redo(redo) = record else {
                 return Err(ProtoError::NotRedo {
                     message,
                     index,
-                    offset: base + pos,
+                    offset: base + at,
                     kind: record.kind(),
                 });
             };
             judge.follows(&redo)?;
             judge.admit(&redo, used);
-            pos += used;
+            pos = at + used;
         }
+        let checked = checker.map(|c| c.finish().expect("every record was taken"));
         if judge.count() != count {
             return Err(ProtoError::RecordCount {
                 message,
@@ -251,6 +283,9 @@ impl<'a> Redos<'a> {
             bytes,
             count: declared,
             pg,
+            message,
+            base,
+            checked,
         }))
     }
 
@@ -336,6 +371,71 @@ impl fmt::Debug for Redos<'_> {
             list.entry(&format_args!("{}@{}", r.lsn, r.page_id));
         }
         list.finish()
+    }
+}
+
+enum ValidInner<'a> {
+    /// Checked when decoded: nothing to check again.
+    Checked(CheckedIter<'a>),
+    Wire {
+        bytes: &'a [u8],
+        pos: usize,
+    },
+    Slice(std::slice::Iter<'a, Redo<'a>>),
+}
+
+/// Iterator over the records of a [`Redos`] as [`ValidRecord`]s; see [`Redos::valid`].
+pub struct ValidIter<'a> {
+    inner: ValidInner<'a>,
+    message: &'static str,
+    /// Where the records start in the message body.
+    base: usize,
+    index: u32,
+    failed: bool,
+}
+
+impl<'a> Iterator for ValidIter<'a> {
+    type Item = Result<ValidRecord<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let index = self.index;
+        let (checked, offset) = match &mut self.inner {
+            ValidInner::Checked(it) => return it.next().map(Ok),
+            ValidInner::Slice(it) => {
+                let r = it.next()?;
+                (Record::Redo(*r).validated(), 0)
+            }
+            ValidInner::Wire { bytes, pos } => {
+                let rest = bytes.get(*pos..).filter(|rest| !rest.is_empty())?;
+                let offset = *pos;
+                let decoded = Record::decode_valid(rest).map(|(valid, used)| {
+                    *pos += used;
+                    valid
+                });
+                (decoded, offset)
+            }
+        };
+        self.index = index.saturating_add(1);
+        Some(checked.map_err(|source| {
+            self.failed = true;
+            ProtoError::Record {
+                message: self.message,
+                index,
+                offset: self.base + offset,
+                source,
+            }
+        }))
+    }
+}
+
+impl std::iter::FusedIterator for ValidIter<'_> {}
+
+impl fmt::Debug for ValidIter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ValidIter(record {})", self.index)
     }
 }
 

@@ -70,10 +70,11 @@ impl Tag {
 
     /// The tag with number `tag`.
     pub fn from_u16(tag: u16) -> Result<Tag> {
-        Tag::ALL
-            .get(usize::from(tag).wrapping_sub(1))
-            .copied()
-            .ok_or(ProtoError::UnknownTag { tag })
+        // Not `ok_or`: the error would be built, and dropped, for every frame.
+        match Tag::ALL.get(usize::from(tag).wrapping_sub(1)) {
+            Some(&t) => Ok(t),
+            None => Err(ProtoError::UnknownTag { tag }),
+        }
     }
 
     /// The number on the wire.

@@ -1,5 +1,6 @@
 #![no_main]
-//! Record decoding: never panics; a decoded record re-encodes to the same bytes.
+//! Record decoding: never panics; a decoded record re-encodes to the same bytes, and
+//! `decode_valid` takes exactly what `decode` takes and journals those bytes.
 
 use boreal_segment::{Record, Records};
 use boreal_segment_fuzz::{reseal_records, split_mode};
@@ -17,6 +18,13 @@ fuzz_target!(|data: &[u8]| {
             .encode_to_vec(&mut again)
             .expect("a decoded record encodes");
         assert_eq!(again, bytes[..used], "encoding is not canonical");
+        let (valid, valid_used) = Record::decode_valid(&bytes).expect("decode took it");
+        assert_eq!((*valid.get(), valid_used), (record, used));
+        let mut copied = vec![0u8; used];
+        valid.encode_into(&mut copied).expect("room for the record");
+        assert_eq!(copied, again, "a decoded record journals other bytes");
+    } else {
+        assert!(Record::decode_valid(&bytes).is_err());
     }
     for record in Records::new(&bytes, 0) {
         let _ = record;
