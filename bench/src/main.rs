@@ -292,6 +292,9 @@ named global... is a global one) and/or the command line, fio style: `--name=NAM
 starts a job, the options after it belong to it. Job options
 given before any --name apply to every job, including those of job files, and override
 them (handy to shrink a shipped job: `boreal-bench jobs/x.fio --size=16m --runtime=2`).
+fio differs here: a job file's [global] section overrides what the command line set
+before it, so `fio --runtime=2 x.fio` runs x.fio's own runtime; --compare-fio writes
+the overrides into fio's job file, so both tools run the same job.
 In job files `;` and `#` start a comment anywhere on a line, as in fio.
 
 JOB OPTIONS (meanings and defaults as in fio's HOWTO):
