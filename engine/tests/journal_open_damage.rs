@@ -225,7 +225,7 @@ fn a_truncation_in_a_damaged_last_batch_still_holds_after_restart() {
         assert_eq!(st.epoch, Epoch::new(1));
         // A writer of the old epoch is refused; the truncated range refuses arrivals.
         assert!(matches!(
-            e.append(PG, Epoch::new(0), &[]).await.unwrap_err(),
+            e.append::<Redo>(PG, Epoch::new(0), &[]).await.unwrap_err(),
             EngineError::StaleEpoch { .. }
         ));
         let body = [9u8; 10];
@@ -255,7 +255,7 @@ fn a_fence_in_a_damaged_last_batch_still_holds_after_restart() {
         assert_eq!(e.status(PG).unwrap().epoch, Epoch::new(3));
         assert_eq!(e.status(PG).unwrap().scl, Lsn::new(2));
         assert!(matches!(
-            e.append(PG, Epoch::new(2), &[]).await.unwrap_err(),
+            e.append::<Redo>(PG, Epoch::new(2), &[]).await.unwrap_err(),
             EngineError::StaleEpoch { .. }
         ));
     });

@@ -313,7 +313,7 @@ async fn workload(io: SimIo, ctl: SimControl, backend: Real) {
                         "{got:?}"
                     );
                 }
-                let stale = e.append(PG, Epoch::new(0), &[]).await;
+                let stale = e.append::<Redo>(PG, Epoch::new(0), &[]).await;
                 assert!(
                     matches!(stale, Err(EngineError::StaleEpoch { .. })),
                     "{stale:?}"

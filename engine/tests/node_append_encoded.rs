@@ -74,7 +74,7 @@ fn run(seed: u64, encoded: bool) -> (u64, Lsn) {
         for (k, chunk) in redos.chunks(PER_APPEND).enumerate() {
             let ack = if encoded {
                 let v = &valid[k * PER_APPEND..k * PER_APPEND + chunk.len()];
-                e.append_records(PG, Epoch::ZERO, v).await.unwrap()
+                e.append(PG, Epoch::ZERO, v).await.unwrap()
             } else {
                 e.append(PG, Epoch::ZERO, chunk).await.unwrap()
             };
@@ -111,7 +111,7 @@ fn a_record_of_another_kind_is_refused_as_invalid() {
         let mut wire = Vec::new();
         truncate.encode_to_vec(&mut wire).unwrap();
         let (v, _) = Record::decode_valid(&wire).unwrap();
-        let err = e.append_records(PG, Epoch::ZERO, &[v]).await.unwrap_err();
+        let err = e.append(PG, Epoch::ZERO, &[v]).await.unwrap_err();
         assert!(
             matches!(&err, EngineError::InvalidRecord { why, .. } if why.contains("Truncate")),
             "{err}"

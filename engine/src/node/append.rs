@@ -7,10 +7,10 @@
 //! [`PendingAppend`] without waiting, then [`CoreEngine::poll_append`] until the
 //! batch is durable. The pending append owns its records from then on, so the caller's
 //! buffer (a connection's receive buffer) is free at once, and `poll_append` needs
-//! nothing back from the caller. Both take `Redo`s, checked here against the format;
-//! `append_records` and `try_append_records` take any [`AppendRecord`], so a node's
-//! records off the wire come as `ValidRecord`s whose checksums the protocol verified,
-//! and the journal copies their bytes instead of encoding and checksumming them again.
+//! nothing back from the caller. Both take any [`AppendRecord`]: `Redo`s, checked here
+//! against the format, or a node's records off the wire as `ValidRecord`s whose
+//! checksums the protocol verified, whose bytes the journal copies instead of encoding
+//! and checksumming them again.
 //!
 //! Must never: add a record to a hot log before the journal says it is durable;
 //! journal a record the segment would refuse (every check runs before anything is
@@ -289,25 +289,16 @@ impl<I: Io + 'static> CoreEngine<I> {
     /// is invalid, of another PG, outside the PG's pages, inside a truncation, or a
     /// conflicting duplicate, or if `epoch` is stale. Records already held are
     /// re-acknowledged. A higher epoch is made durable with the records.
-    pub async fn append(
-        &self,
-        pg: PgId,
-        epoch: Epoch,
-        records: &[Redo<'_>],
-    ) -> Result<AppendAck, EngineError> {
-        self.append_records(pg, epoch, records).await
-    }
-
-    /// [`append`](Self::append) of records of any [`AppendRecord`] kind: records a
-    /// node took off the wire with their checksums verified are journaled by copying
-    /// their bytes.
-    pub async fn append_records<'r, R: AppendRecord<'r>>(
+    ///
+    /// The records are any [`AppendRecord`]: `Redo`s, or `ValidRecord`s a node took off
+    /// the wire with their checksums verified, which are journaled by copying their bytes.
+    pub async fn append<'r, R: AppendRecord<'r>>(
         &self,
         pg: PgId,
         epoch: Epoch,
         records: &[R],
     ) -> Result<AppendAck, EngineError> {
-        if let Some(mut pending) = self.try_append_records(pg, epoch, records)? {
+        if let Some(mut pending) = self.try_append(pg, epoch, records)? {
             return poll_fn(|cx| self.poll_append(&mut pending, cx)).await;
         }
         self.append_waiting(pg, epoch, records).await
@@ -324,18 +315,7 @@ impl<I: Io + 'static> CoreEngine<I> {
     /// wait or do more than journal its records: the backlog is over a bound, `epoch`
     /// raises the segment's epoch, or the journal has no room for all of them in its
     /// open batch. Call `append` then.
-    pub fn try_append(
-        &self,
-        pg: PgId,
-        epoch: Epoch,
-        records: &[Redo<'_>],
-    ) -> Result<Option<PendingAppend>, EngineError> {
-        self.try_append_records(pg, epoch, records)
-    }
-
-    /// [`try_append`](Self::try_append) of records of any [`AppendRecord`] kind (see
-    /// [`append_records`](Self::append_records)).
-    pub fn try_append_records<'r, R: AppendRecord<'r>>(
+    pub fn try_append<'r, R: AppendRecord<'r>>(
         &self,
         pg: PgId,
         epoch: Epoch,

@@ -320,7 +320,7 @@ impl<I: Io + 'static> Reader<I> {
         let records = scratch.len() as u32;
         let bytes = b.records.wire_bytes().map_or(0, |w| w.len() as u64);
         let engine = &self.ctx.engine;
-        match engine.try_append_records(b.pg, b.epoch, &scratch) {
+        match engine.try_append(b.pg, b.epoch, &scratch) {
             Ok(Some(pending)) => self.conn.push(Entry::Append {
                 id,
                 pg: b.pg,
@@ -333,7 +333,7 @@ impl<I: Io + 'static> Reader<I> {
             // here, so nothing after it on this connection is applied before it.
             Ok(None) => {
                 self.ctx.handles.appends_waited.inc();
-                let appended = engine.append_records(b.pg, b.epoch, &scratch).await;
+                let appended = engine.append(b.pg, b.epoch, &scratch).await;
                 match appended {
                     Ok(ack) => {
                         let frame = encode(Message::AppendAck(wire_ack(b.pg, &ack)), id);
