@@ -8,6 +8,8 @@
 //! - `buf`: aligned, owned I/O buffers (`DmaBuf`);
 //! - `journal`: the per-core journal (group commit, pipelining, recycling, recovery);
 //! - `hotlog`: each segment's unmaterialized redo and its SCL;
+//! - `idmap`: `IdMap`, the hash map for integer ids on hot paths (one multiply, no
+//!   SipHash);
 //! - `pages`: the page store (page, metadata and catalog files, the I/O buffer pool);
 //! - `node`: `CoreEngine`, the per-core engine that ties them together (appends,
 //!   GetPage@LSN, control, the coalescer, crash recovery);
@@ -17,6 +19,7 @@
 
 pub mod buf;
 pub mod hotlog;
+pub mod idmap;
 pub mod io;
 pub mod journal;
 pub mod limits;

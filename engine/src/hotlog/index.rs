@@ -47,38 +47,13 @@
 //! page's LSN list is strictly increasing and non-empty; each arena chunk's live count
 //! is the number of held records whose body is in it.
 
+use std::collections::VecDeque;
 use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use boreal_segment::limits::RECORD_HEADER_SIZE;
 use boreal_segment::{Change, Lsn, PageId, PgId, Redo};
 
-/// A hasher for the `u64` newtypes (`Lsn`, `PageId`) the indexes are keyed by: one
-/// folded multiply. SipHash would cost more than the rest of an insert; the keys are
-/// not chosen by an adversary who could aim at collisions (LSNs and pages of records
-/// that passed validation, at most the backlog's worth).
-#[derive(Default, Clone, Copy, Debug)]
-struct U64Hasher(u64);
-
-impl Hasher for U64Hasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b) ^ self.0.rotate_left(8));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        let m = u128::from(n ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
-        self.0 = (m >> 64) as u64 ^ m as u64;
-    }
-}
-
-type U64Map<K, V> = HashMap<K, V, BuildHasherDefault<U64Hasher>>;
+use crate::idmap::IdMap;
 
 /// Bytes of a standard arena chunk. A body larger than this gets a chunk of its own.
 const CHUNK_BYTES: usize = 256 << 10;
@@ -212,7 +187,7 @@ pub(super) struct Held {
     /// possibly some at or below it that [`Held::settle`] has not reached.
     successors: VecDeque<(Lsn, Lsn)>,
     /// Page → LSNs of its held records.
-    by_page: U64Map<PageId, PageList>,
+    by_page: IdMap<PageId, PageList>,
     bodies: Bodies,
 }
 
@@ -291,7 +266,7 @@ impl Held {
             pg,
             by_lsn: VecDeque::new(),
             successors: VecDeque::new(),
-            by_page: U64Map::default(),
+            by_page: IdMap::default(),
             bodies: Bodies::default(),
         }
     }
@@ -465,7 +440,7 @@ impl Held {
     /// [`pop_through_counted`](Self::pop_through_counted); a coalescer pass, which
     /// knows the counts, calls that directly.
     pub(super) fn pop_through(&mut self, to: Lsn) -> usize {
-        let mut counts: U64Map<PageId, u32> = U64Map::default();
+        let mut counts: IdMap<PageId, u32> = IdMap::default();
         for e in self.by_lsn.iter().take_while(|e| e.lsn <= to) {
             *counts.entry(e.page_id).or_default() += 1;
         }
@@ -588,8 +563,8 @@ impl Held {
             "the successor index is not strictly increasing"
         );
         let mut above: Vec<(Lsn, Lsn)> = Vec::new();
-        let mut pages: U64Map<PageId, VecDeque<Lsn>> = U64Map::default();
-        let mut live: HashMap<u64, u32> = HashMap::new();
+        let mut pages: IdMap<PageId, VecDeque<Lsn>> = IdMap::default();
+        let mut live: IdMap<u64, u32> = IdMap::default();
         for e in &self.by_lsn {
             if e.lsn > scl {
                 above.push((e.prev_lsn_pg, e.lsn));

@@ -21,33 +21,13 @@
 //! handed out is larger than any generation ever seen on disk; a file is in exactly one
 //! of `active` and `free`.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 
 use boreal_segment::{Generation, JournalFileId, Lsn, PgId, Record};
 
-/// A multiplicative hasher for the small integer keys of the pin maps: the map is
-/// touched once per appended record, and SipHash would dominate that cost.
-#[derive(Default, Clone, Copy, Debug)]
-pub(crate) struct IdHasher(u64);
+use crate::idmap::IdMap;
 
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type PinMap = HashMap<PgId, Pin, BuildHasherDefault<IdHasher>>;
+type PinMap = IdMap<PgId, Pin>;
 
 /// What one PG pins in one file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

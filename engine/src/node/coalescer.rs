@@ -32,9 +32,7 @@
 //! record out of the hot log, and stops the core on any page-store I/O error
 //! (fail-stop: a failed sync may have dropped pages, NVMe-NOTES / DESIGN §6).
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
 
 use boreal_segment::{Change, Lsn, PageId, Redo};
@@ -45,6 +43,7 @@ use super::error::{EngineError, Failure};
 use super::segment::{Segment, durable_meta};
 use crate::buf::prefetch;
 use crate::hotlog::{apply_change, backlog_bytes};
+use crate::idmap::IdMap;
 use crate::io::Io;
 use crate::pages::{PageWrite, StoredPage, try_at_depth};
 use crate::rt::yield_to_io;
@@ -286,30 +285,8 @@ impl PassPage {
     }
 }
 
-/// A hasher for `PageId` keys: one folded multiply (SipHash would cost more than the
-/// rest of a record's work in the pass; page ids come from validated records).
-#[derive(Default, Clone, Copy)]
-struct PageHasher(u64);
-
-impl Hasher for PageHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b) ^ self.0.rotate_left(8));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        let m = u128::from(n ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
-        self.0 = (m >> 64) as u64 ^ m as u64;
-    }
-}
-
 /// Page → index of its [`PassPage`].
-type PageIndex = HashMap<PageId, u32, BuildHasherDefault<PageHasher>>;
+type PageIndex = IdMap<PageId, u32>;
 
 async fn coalesce_segment<I: Io>(inner: &Inner<I>, seg: &Segment<I>) -> Result<usize, EngineError> {
     let pages_max = (inner.cfg.coalesce_pass_image_bytes_max / seg.page_size.payload_len()).max(1);
