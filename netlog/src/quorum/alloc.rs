@@ -15,9 +15,8 @@
 //! reads those pages at the VDL first ([`Allocator::unknown_pages`],
 //! [`Allocator::learn_page`]).
 
-use std::collections::HashMap;
-
 use boreal_engine::hotlog::{OwnedChange, change_fits_payload};
+use boreal_engine::idmap::IdMap;
 use boreal_segment::{Lsn, PageId, PgId, Record, Redo};
 
 use super::volume::VolumeConfig;
@@ -86,7 +85,7 @@ pub struct Allocator {
     resume: Lsn,
     lal: u64,
     pg_last: Vec<Lsn>,
-    page_last: HashMap<PageId, Lsn>,
+    page_last: IdMap<PageId, Lsn>,
     /// Every page not in `page_last` is at LSN zero (a fresh volume).
     fresh: bool,
     pages: u64,
@@ -105,7 +104,7 @@ impl Allocator {
             resume: last,
             lal: volume.lal,
             pg_last,
-            page_last: HashMap::new(),
+            page_last: IdMap::default(),
             fresh,
             pages: volume.pages(),
             pages_per_pg: volume.pages_per_pg,

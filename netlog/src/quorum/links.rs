@@ -499,9 +499,7 @@ pub(crate) async fn scl_poll_loop<I: Io + 'static>(shim: Weak<Inner<I>>) {
         };
         {
             // What is at or below the VDL is durable on a write quorum: no resend.
-            let mut unacked = inner.unacked.borrow_mut();
-            let keep = unacked.split_off(&Lsn::new(vdl.get().saturating_add(1)));
-            *unacked = keep;
+            inner.unacked.borrow_mut().drop_through(vdl);
         }
         if vdl == last_vdl {
             for (pg, seg) in behind {
@@ -515,9 +513,9 @@ pub(crate) async fn scl_poll_loop<I: Io + 'static>(shim: Weak<Inner<I>>) {
                 let again: Vec<Rc<EncodedRedo>> = inner
                     .unacked
                     .borrow()
-                    .range(Lsn::new(scl.get().saturating_add(1))..)
-                    .filter(|(_, r)| r.pg_id() == pg)
-                    .map(|(_, r)| r.clone())
+                    .above(scl)
+                    .filter(|r| r.pg_id() == pg)
+                    .cloned()
                     .collect();
                 for r in again {
                     cl.requeue(r);

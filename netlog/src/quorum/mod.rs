@@ -10,6 +10,7 @@ mod open;
 pub mod recovery;
 pub mod routing;
 mod shim;
+mod unacked;
 pub mod volume;
 pub mod watermarks;
 

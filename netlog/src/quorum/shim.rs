@@ -33,6 +33,7 @@ use super::alloc::{AllocError, Allocator, PageChange};
 use super::links::CoreLink;
 use super::mutations::Mutations;
 use super::routing::{SegmentRoute, hedge_partner, read_order};
+use super::unacked::Unacked;
 use super::volume::VolumeConfig;
 use super::watermarks::Watermarks;
 use crate::link::Reply;
@@ -170,10 +171,11 @@ pub(crate) struct Inner<I: Io> {
     /// Per PG, its six segments' links, in placement order (segment index = position).
     pub(crate) pg_links: Vec<[usize; 6]>,
     pub(crate) wm: RefCell<Watermarks>,
-    /// Records handed out and not yet at or below the VDL, by LSN (at most LAL of
-    /// them): the SCL poller sends them again to segments that are behind
-    /// (`links.rs`).
-    pub(crate) unacked: RefCell<BTreeMap<Lsn, Rc<EncodedRedo>>>,
+    /// Records handed out and not yet at or below the VDL, in LSN order (at most LAL
+    /// of them): the SCL poller sends them again to segments that are behind
+    /// (`links.rs`). LSNs are handed out in increasing order, so a new record goes at
+    /// the back and the VDL's advance takes records off the front.
+    pub(crate) unacked: RefCell<Unacked>,
     pub(crate) alloc: RefCell<Allocator>,
     /// Writers waiting for the VDL to reach a point.
     vdl_waiters: RefCell<Vec<(Lsn, Waker)>>,
@@ -207,7 +209,7 @@ impl<I: Io + 'static> Inner<I> {
             links,
             pg_links,
             wm: RefCell::new(wm),
-            unacked: RefCell::new(BTreeMap::new()),
+            unacked: RefCell::new(Unacked::default()),
             alloc: RefCell::new(alloc),
             vdl_waiters: RefCell::new(Vec::new()),
             reads: RefCell::new(vec![BTreeMap::new(); pgs]),
@@ -423,7 +425,7 @@ impl<I: Io + 'static> Shim<I> {
             // checked every change and gave valid LSNs, so this cannot fail.
             let r =
                 Rc::new(EncodedRedo::new(&r).expect("the allocator hands out only valid records"));
-            inner.unacked.borrow_mut().insert(r.lsn(), r.clone());
+            inner.unacked.borrow_mut().push(r.clone());
             for &l in &inner.pg_links[pg] {
                 inner.links[l].queue(r.clone());
             }
