@@ -75,6 +75,11 @@ pub enum ClusterCommand {
         /// quarter of the journal).
         #[arg(long, value_name = "MIB", default_value_t = 16)]
         backlog_mib: u64,
+        /// Page cache per node core, MiB (default: room for every page of the
+        /// segments the core holds, 16 to 1,024 MiB: a coalescer pass that finds a
+        /// page missing reads it back from disk).
+        #[arg(long, value_name = "MIB")]
+        page_cache_mib: Option<u64>,
         /// The volume's page size, bytes.
         #[arg(long, value_name = "BYTES", default_value_t = 8192)]
         page_size: u32,
@@ -201,6 +206,7 @@ pub fn run(command: ClusterCommand) -> ExitCode {
             park_spin_us,
             journal_file_mib,
             backlog_mib,
+            page_cache_mib,
             page_size,
             pages_per_pg,
             pgs,
@@ -216,6 +222,7 @@ pub fn run(command: ClusterCommand) -> ExitCode {
             spec.park_spin_us = park_spin_us;
             spec.journal_file_mib = journal_file_mib;
             spec.backlog_mib = backlog_mib;
+            spec.page_cache_mib = page_cache_mib;
             spec.volume.page_size = page_size;
             spec.volume.pages_per_pg = pages_per_pg;
             spec.volume.pgs = pgs;

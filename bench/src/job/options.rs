@@ -238,9 +238,10 @@ pub struct JobOptions {
     /// a batch durable: `dsync` (one `RWF_DSYNC` write), `fdatasync` (write, then
     /// fdatasync), `linked` (write linked to fdatasync). Default: the journal's default.
     pub boreal_durability: Option<DurabilityMode>,
-    /// `boreal_pgs` (boreal-specific, `boreal-journal` only): protection groups the
-    /// appends go to, round-robin per I/O, each with its own LSN chain and 1024 pages.
-    /// 1..=64. Default 1.
+    /// `boreal_pgs` (boreal-specific, `boreal-journal` and `boreal-cluster`):
+    /// protection groups the appends go to, each with its own LSN chain and 1024 pages
+    /// (`boreal-journal`: round-robin per I/O; `boreal-cluster`: the volume of the
+    /// job's own cluster). 1..=64. Default 1.
     pub boreal_pgs: u32,
     /// `boreal_pipeline_depth` (boreal-specific, `boreal-journal` only): batch writes the
     /// journal keeps in flight, 1 to 3. Default: the journal's default (3).

@@ -42,8 +42,6 @@ pub const NODE_JOURNAL_FILES: u32 = 4;
 /// Smallest journal per node, bytes: each of its 4 files must hold a 1 MiB batch and
 /// its header, in whole MiB.
 pub const NODE_JOURNAL_BYTES_MIN: u64 = NODE_JOURNAL_FILES as u64 * (2 << 20);
-/// Page cache of each node, MiB.
-const NODE_PAGE_CACHE_MIB: u64 = 16;
 /// How long the nodes of the job's own cluster get to stop on SIGTERM before SIGKILL.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -74,7 +72,7 @@ impl LocalSpec {
         s.journal_file_mib = file_mib;
         // A quarter of the journal, the most it allows.
         s.backlog_mib = file_mib;
-        s.page_cache_mib = NODE_PAGE_CACHE_MIB;
+        // The page cache is left to fit the volume (`ClusterSpec::fitted_page_cache_mib`).
         // The bench stops its nodes itself, and a Ctrl-C in its terminal reaches them.
         s.detach = false;
         s.volume = self.volume;
