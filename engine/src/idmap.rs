@@ -1,14 +1,14 @@
 //! `IdMap`: a `HashMap` for the integer ids boreal's hot paths are keyed by (`Lsn`,
 //! `PageId`, `PgId`, file ids), with a one-multiply hasher instead of SipHash.
 //!
-//! Why: these maps are touched once per record (the hot log's page index, the
-//! coalescer's page index, the journal's pins, the shim's last LSN per page), and
-//! SipHash costs more than the rest of such a step.
+//! Why: these maps are touched once per record or page (the hot log's page index, the
+//! coalescer's page index, the journal's pins, the page cache, the shim's last LSN
+//! per page), and SipHash costs more than the rest of such a step.
 //!
 //! Invariant, and the one condition of use: keys are not chosen by an adversary who
 //! could aim at collisions. Every key here comes from a record that passed validation
 //! or from the engine itself (LSNs, page and PG ids of a configured volume, file ids),
-//! and a map holds at most a bounded backlog's worth. A map keyed by anything a peer
+//! and a map holds at most a bounded backlog's (or cache's) worth of them. A map keyed by anything a peer
 //! picks freely (a connection id, bytes off the wire) must keep the standard hasher.
 //!
 //! The mix is a 64×64→128-bit multiply by an odd constant, folded (high half XOR low

@@ -41,6 +41,9 @@ fn metrics_pass_promtool_check() {
         "boreal_append_seconds_bucket",
         "boreal_getpage_seconds_count{core=\"1\"} 1",
         "boreal_backlog_bytes{core=\"1\"}",
+        // The read found page 3 in no cache: one miss, read from the page store.
+        "boreal_page_cache_misses_total{core=\"1\"} 1",
+        "boreal_page_cache_hits_total{core=\"1\"}",
         "boreal_connections{core=\"1\"} 1",
     ] {
         assert!(text.contains(want), "no {want:?} in:\n{text}");

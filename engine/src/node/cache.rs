@@ -5,10 +5,12 @@
 //! just wrote), never images with hot-log records applied, so a cached entry is valid
 //! for any read at or above the segment's floor. It never does I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use boreal_segment::{Lsn, PageId, PgId};
+
+use crate::idmap::IdMap;
 
 /// A cached base image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,7 +28,7 @@ pub(crate) struct PageCache {
     bytes_max: usize,
     bytes: usize,
     tick: u64,
-    entries: HashMap<Key, (u64, CachedPage)>,
+    entries: IdMap<Key, (u64, CachedPage)>,
     lru: BTreeMap<u64, Key>,
     pub(crate) hits: u64,
     pub(crate) misses: u64,
@@ -38,7 +40,7 @@ impl PageCache {
             bytes_max,
             bytes: 0,
             tick: 0,
-            entries: HashMap::new(),
+            entries: IdMap::default(),
             lru: BTreeMap::new(),
             hits: 0,
             misses: 0,

@@ -246,12 +246,19 @@ async fn publish<I: Io + 'static>(ctx: Rc<CoreCtx<I>>) {
     let flushes = m.device_flushes.get_or_create_owned(&core);
     let backlog = m.backlog_bytes.get_or_create_owned(&core);
     let age = m.backlog_age_seconds.get_or_create_owned(&core);
+    let hits = m.page_cache_hits.get_or_create_owned(&core);
+    let misses = m.page_cache_misses.get_or_create_owned(&core);
     let (mut batches_seen, mut flushes_seen) = (0u64, 0u64);
+    let (mut hits_seen, mut misses_seen) = (0u64, 0u64);
     loop {
         let j = ctx.engine.journal().stats();
         batches.inc_by(j.batches.saturating_sub(batches_seen));
         flushes.inc_by(j.syncs.saturating_sub(flushes_seen));
         (batches_seen, flushes_seen) = (j.batches, j.syncs);
+        let e = ctx.engine.stats();
+        hits.inc_by(e.cache_hits.saturating_sub(hits_seen));
+        misses.inc_by(e.cache_misses.saturating_sub(misses_seen));
+        (hits_seen, misses_seen) = (e.cache_hits, e.cache_misses);
         let mut oldest = Duration::ZERO;
         let mut bytes = 0usize;
         for pg in ctx.engine.segments() {

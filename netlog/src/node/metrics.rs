@@ -60,6 +60,8 @@ pub struct NodeMetrics {
     pub materialized_lsn: Family<PgLabels, Gauge>,
     pub backlog_bytes: Family<CoreLabels, Gauge>,
     pub backlog_age_seconds: Family<CoreLabels, Gauge<f64, AtomicU64>>,
+    pub page_cache_hits: Family<CoreLabels, Counter>,
+    pub page_cache_misses: Family<CoreLabels, Counter>,
     pub append_seconds: Family<CoreLabels, Histogram, fn() -> Histogram>,
     pub appends_waited: Family<CoreLabels, Counter>,
     pub getpage_seconds: Family<CoreLabels, Histogram, fn() -> Histogram>,
@@ -96,6 +98,8 @@ impl NodeMetrics {
             materialized_lsn: Family::default(),
             backlog_bytes: Family::default(),
             backlog_age_seconds: Family::default(),
+            page_cache_hits: Family::default(),
+            page_cache_misses: Family::default(),
             append_seconds: Family::new_with_constructor(latency_histogram),
             appends_waited: Family::default(),
             getpage_seconds: Family::new_with_constructor(latency_histogram),
@@ -157,6 +161,16 @@ impl NodeMetrics {
             "backlog_age_seconds",
             "Age of the core's oldest unmaterialized append",
             self.backlog_age_seconds.clone(),
+        );
+        r.register(
+            "page_cache_hits",
+            "Page images found in the core's page cache (coalescer passes and GetPage), per core",
+            self.page_cache_hits.clone(),
+        );
+        r.register(
+            "page_cache_misses",
+            "Page images not in the core's page cache, read from the page store instead, per core",
+            self.page_cache_misses.clone(),
         );
         r.register(
             "append_seconds",
