@@ -7,8 +7,9 @@
 //! ([`Unacked::push`]); the VDL only rises, so what it passes leaves from the front
 //! ([`Unacked::drop_through`]); a resend takes everything above a segment's SCL
 //! ([`Unacked::above`], a binary search). Every step per record is O(1) and allocates
-//! nothing once the queue has grown (a `BTreeMap` allocated and freed nodes per
-//! record, a measurable share of the shim's CPU per commit).
+//! nothing once the queue has grown (a `BTreeMap` searched from its root for every
+//! record and allocated and freed nodes as it grew and split: a measurable share of
+//! the shim's CPU per commit).
 //!
 //! Invariant: LSNs strictly increase from front to back. A record filed out of order
 //! (not done by the shim today) is put in its place, so the invariant holds anyway.
