@@ -154,6 +154,10 @@ fn a_job_on_a_cluster_from_boreal_cluster_up() {
         s["shim_wire_bytes_per_redo_byte"].as_f64().unwrap() > 6.0,
         "six copies of each record and their headers: {s}"
     );
+    // The nodes' page cache counters (published every 250 ms, so possibly still 0).
+    for key in ["node_page_cache_hits", "node_page_cache_misses"] {
+        assert!(s[key].as_u64().is_some(), "no {key}: {s}");
+    }
     let read = &jobs[1];
     assert_eq!(read["read"]["total_ios"].as_u64(), Some(64), "{read}");
     // `boreal report` puts the jobs side by side as layers, with the cluster's figures.

@@ -128,6 +128,10 @@ pub struct NodeCounters {
     pub record_bytes: u64,
     /// `boreal_appends_waited_total`.
     pub appends_waited: u64,
+    /// `boreal_page_cache_hits_total`.
+    pub page_cache_hits: u64,
+    /// `boreal_page_cache_misses_total`: page images read back from the page store.
+    pub page_cache_misses: u64,
     /// `boreal_append_seconds`: arrival to durable acknowledgement queued.
     pub append_seconds: Buckets,
 }
@@ -143,6 +147,10 @@ impl NodeCounters {
             records: self.records.saturating_sub(earlier.records),
             record_bytes: self.record_bytes.saturating_sub(earlier.record_bytes),
             appends_waited: self.appends_waited.saturating_sub(earlier.appends_waited),
+            page_cache_hits: self.page_cache_hits.saturating_sub(earlier.page_cache_hits),
+            page_cache_misses: self
+                .page_cache_misses
+                .saturating_sub(earlier.page_cache_misses),
             append_seconds: self.append_seconds.since(&earlier.append_seconds),
         }
     }
@@ -180,6 +188,8 @@ pub fn parse(text: &str) -> NodeCounters {
             "boreal_records_total" => &mut c.records,
             "boreal_record_bytes_total" => &mut c.record_bytes,
             "boreal_appends_waited_total" => &mut c.appends_waited,
+            "boreal_page_cache_hits_total" => &mut c.page_cache_hits,
+            "boreal_page_cache_misses_total" => &mut c.page_cache_misses,
             _ => continue,
         };
         *field += v;
@@ -252,6 +262,8 @@ boreal_records_total{core=\"0\"} NaN
 boreal_records_total{core=\"1\"} -4
 boreal_append_requests_total{core=\"0\"} 7
 boreal_journal_batches_total 3
+boreal_page_cache_hits_total{core=\"0\"} 40
+boreal_page_cache_misses_total{core=\"1\"} 2
 garbage
 boreal_segment_complete_lsn{core=\"0\",pg=\"1\"} 99
 ";
@@ -265,6 +277,8 @@ boreal_segment_complete_lsn{core=\"0\",pg=\"1\"} 99
                 records: 0,
                 record_bytes: 1500,
                 appends_waited: 0,
+                page_cache_hits: 40,
+                page_cache_misses: 2,
                 append_seconds: Buckets::default(),
             }
         );

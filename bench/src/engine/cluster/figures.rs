@@ -141,6 +141,8 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
                 sum.records += d.records;
                 sum.record_bytes += d.record_bytes;
                 sum.appends_waited += d.appends_waited;
+                sum.page_cache_hits += d.page_cache_hits;
+                sum.page_cache_misses += d.page_cache_misses;
                 sum.append_seconds.merge(&d.append_seconds);
                 per_node.push(json!({
                     "node": i + 1,
@@ -151,6 +153,8 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
                     "records": d.records,
                     "record_bytes": d.record_bytes,
                     "appends_waited": d.appends_waited,
+                    "page_cache_hits": d.page_cache_hits,
+                    "page_cache_misses": d.page_cache_misses,
                     "append_latency_us": append_latency(&d.append_seconds),
                 }));
             }
@@ -252,6 +256,10 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
         ratio(sum.append_requests, commits),
     );
     put("node_appends_waited", json!(sum.appends_waited));
+    // A node whose cache is smaller than its segments' pages reads them back on every
+    // coalescer pass (NVMe-NOTES, "A page cache smaller than the pass").
+    put("node_page_cache_hits", json!(sum.page_cache_hits));
+    put("node_page_cache_misses", json!(sum.page_cache_misses));
     put(
         "node_append_latency_us",
         append_latency(&sum.append_seconds),
