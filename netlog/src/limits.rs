@@ -85,6 +85,13 @@ pub const PORT_SIZE: usize = 2;
 /// Most peers a node gossips with (a PG has six segments; a large cluster's node meets
 /// each of its PGs' peers, a few dozen nodes).
 pub const PEERS_MAX: usize = 64;
+/// Largest size a node's configuration may give in MiB (`journal.file_mib`,
+/// `engine.backlog_mib`, `engine.page_cache_mib`): 1 PiB. Far above any machine; its
+/// point is that the byte count (`MiB << 20`) cannot overflow and wrap to a small size.
+pub const CONFIG_MIB_MAX: u64 = 1 << 30;
+const _: () = assert!(
+    CONFIG_MIB_MAX.checked_shl(20).is_some() && (CONFIG_MIB_MAX << 20) >> 20 == CONFIG_MIB_MAX
+);
 /// Longest gossip interval, in milliseconds (a minute: longer leaves holes open for
 /// longer than any operator would want).
 pub const GOSSIP_INTERVAL_MS_MAX: u64 = 60_000;

@@ -16,7 +16,9 @@ use boreal_engine::limits::PARK_SPIN_MAX;
 use boreal_engine::node::EngineConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::limits::{ACK_DELAY_US_MAX, AZ_BYTES_MAX, CORES_MAX, GOSSIP_INTERVAL_MS_MAX, PEERS_MAX};
+use crate::limits::{
+    ACK_DELAY_US_MAX, AZ_BYTES_MAX, CONFIG_MIB_MAX, CORES_MAX, GOSSIP_INTERVAL_MS_MAX, PEERS_MAX,
+};
 
 /// A storage node's configuration. See the module docs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,6 +242,15 @@ impl NodeConfig {
         if self.journal.file_mib == 0 {
             return Err("journal.file_mib = 0: at least 1".into());
         }
+        for (field, mib) in [
+            ("journal.file_mib", self.journal.file_mib),
+            ("engine.backlog_mib", self.engine.backlog_mib),
+            ("engine.page_cache_mib", self.engine.page_cache_mib),
+        ] {
+            if mib > CONFIG_MIB_MAX {
+                return Err(format!("{field} = {mib}: at most {CONFIG_MIB_MAX} (1 PiB)"));
+            }
+        }
         if !(1..=3).contains(&self.journal.pipeline_depth) {
             return Err(format!(
                 "journal.pipeline_depth = {}: use 1, 2 or 3",
@@ -348,6 +359,13 @@ mod tests {
             ("peers = [\"127.0.0.1:0\"]", "port 0"),
             ("gossip_interval_ms = 3600000", "gossip_interval_ms"),
             ("ack_delay_us = 2000000", "ack_delay_us"),
+            // 2^44 MiB would wrap to 0 bytes.
+            (
+                "[engine]\npage_cache_mib = 17592186044416",
+                "page_cache_mib",
+            ),
+            ("[engine]\nbacklog_mib = 17592186044416", "backlog_mib"),
+            ("[journal]\nfile_mib = 17592186044416", "file_mib"),
         ];
         for (text, field) in bad {
             let c = NodeConfig::from_toml(text).unwrap();
