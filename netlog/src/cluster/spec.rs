@@ -3,7 +3,8 @@
 //! node (id, AZ, ports, directories, the node's configuration).
 //!
 //! Plain data and pure functions: nothing here starts a process or touches a file,
-//! except [`free_base_port`], which probes the loopback interface for a free range.
+//! except [`free_base_port`], which reads the kernel's ephemeral port range and probes
+//! the loopback interface for a free range below it.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
 use std::path::{Path, PathBuf};
@@ -322,25 +323,49 @@ impl NodePlan {
 }
 
 /// A base port at which `span` consecutive loopback ports are free now: probed by
-/// binding each (a race with other programs remains; `up` then reports the node that
-/// could not listen).
+/// binding each, below the kernel's ephemeral range where it can ([`probe_range`]).
+/// A race with other programs remains (one may bind a port between the probe and the
+/// node); `up` then reports the node that could not listen.
 pub fn free_base_port(span: u32) -> Result<u16, ClusterError> {
-    const LOW: u32 = 20_000;
-    const HIGH: u32 = 60_000;
     const TRIES: u32 = 200;
-    let spread = HIGH - LOW - span;
-    let mut start = LOW + (std::process::id().wrapping_mul(7919) % spread);
+    let ephemeral = std::fs::read_to_string(EPHEMERAL_PORTS).ok();
+    let (low, high) = probe_range(ephemeral.as_deref(), span);
+    let spread = high - low - span;
+    let mut start = low + (std::process::id().wrapping_mul(7919) % spread);
     for _ in 0..TRIES {
         let all_free = (start..start + span)
             .all(|p| TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, p as u16)).is_ok());
         if all_free {
             return Ok(start as u16);
         }
-        start = LOW + (start - LOW + span + 97) % spread;
+        start = low + (start - low + span + 97) % spread;
     }
     Err(ClusterError::Spec(format!(
-        "no {span} consecutive free ports on 127.0.0.1 in {LOW}..{HIGH} after {TRIES} tries: give --base-port"
+        "no {span} consecutive free ports on 127.0.0.1 in {low}..{high} after {TRIES} tries: give --base-port"
     )))
+}
+
+/// The kernel's ephemeral port range (`net.ipv4.ip_local_port_range`): "low high".
+const EPHEMERAL_PORTS: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// Where [`free_base_port`] looks for `span` ports: 20,000 up to the start of the
+/// kernel's ephemeral range (`ephemeral`, the file's text), else up to 60,000.
+///
+/// Why below it: an outgoing connection takes its local port from that range, so a
+/// port probed free there can be taken by any `connect` (another test's shim, say)
+/// before the node binds it. It happened: a node of a test's cluster failed with
+/// "Address already in use" on port 52,880 while other tests' clusters ran.
+fn probe_range(ephemeral: Option<&str>, span: u32) -> (u32, u32) {
+    const LOW: u32 = 20_000;
+    const HIGH: u32 = 60_000;
+    let ephemeral_low = ephemeral
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|w| w.parse::<u32>().ok());
+    match ephemeral_low {
+        // Room for a fair number of clusters below it: keep it.
+        Some(e) if e >= LOW + 64 * span.max(1) => (LOW, e.min(HIGH)),
+        _ => (LOW, HIGH),
+    }
 }
 
 #[cfg(test)]
@@ -371,6 +396,23 @@ mod tests {
         s.validate().unwrap();
         let delays: Vec<u64> = s.plan(7400).iter().map(|p| p.config.ack_delay_us).collect();
         assert_eq!(delays, [0, 0, 0, 0, 0, 5000]);
+    }
+
+    #[test]
+    fn free_ports_are_looked_for_below_the_ephemeral_range() {
+        assert_eq!(probe_range(Some("32768\t60999\n"), 14), (20_000, 32_768));
+        // No file, an unreadable one, or a range starting too low to leave room: the
+        // whole window.
+        assert_eq!(probe_range(None, 14), (20_000, 60_000));
+        assert_eq!(probe_range(Some("x y"), 14), (20_000, 60_000));
+        assert_eq!(probe_range(Some("1024 65535"), 14), (20_000, 60_000));
+        // On this machine, the port found is below its ephemeral range when it has one.
+        let base = u32::from(free_base_port(14).unwrap());
+        let (low, high) = probe_range(std::fs::read_to_string(EPHEMERAL_PORTS).ok().as_deref(), 14);
+        assert!(
+            (low..high - 14).contains(&base),
+            "{base} not in {low}..{high}"
+        );
     }
 
     #[test]
