@@ -57,7 +57,6 @@ pub fn engine_journal_config() -> JournalConfig {
     }
 }
 
-/// A fault-free world with one node (node 0).
 /// A core whose records never materialize: the backlog only grows, up to its 1 MiB
 /// bound, and an append waits at most 100 ms for room.
 pub fn growing_engine_config() -> EngineConfig {
@@ -80,6 +79,7 @@ pub fn node_journal_config(batch_bytes_max: usize) -> JournalConfig {
     }
 }
 
+/// A fault-free world with one node (node 0).
 pub fn sim(seed: u64) -> Sim {
     let sim = Sim::new(SimConfig {
         seed,
