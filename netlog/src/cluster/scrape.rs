@@ -137,6 +137,19 @@ pub struct NodeCounters {
 }
 
 impl NodeCounters {
+    /// Adds `other`, field by field (a cluster's sum over its nodes).
+    pub fn add(&mut self, other: &NodeCounters) {
+        self.device_flushes += other.device_flushes;
+        self.journal_batches += other.journal_batches;
+        self.append_requests += other.append_requests;
+        self.records += other.records;
+        self.record_bytes += other.record_bytes;
+        self.appends_waited += other.appends_waited;
+        self.page_cache_hits += other.page_cache_hits;
+        self.page_cache_misses += other.page_cache_misses;
+        self.append_seconds.merge(&other.append_seconds);
+    }
+
     /// `self - earlier`, field by field (saturating: a node restarted in between
     /// starts its counters again).
     pub fn since(&self, earlier: &NodeCounters) -> NodeCounters {
@@ -287,6 +300,16 @@ boreal_segment_complete_lsn{core=\"0\",pg=\"1\"} 99
             ..c.clone()
         };
         assert_eq!(later.since(&c).device_flushes, 5);
+        let mut sum = c.clone();
+        sum.add(&later);
+        assert_eq!(
+            (
+                sum.device_flushes,
+                sum.page_cache_hits,
+                sum.page_cache_misses
+            ),
+            (35, 80, 4)
+        );
         assert_eq!(c.since(&later).device_flushes, 0, "a restarted node");
     }
 

@@ -135,15 +135,7 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
             (Some(now), Some(then)) => {
                 let d = now.since(&then);
                 nodes_read += 1;
-                sum.device_flushes += d.device_flushes;
-                sum.journal_batches += d.journal_batches;
-                sum.append_requests += d.append_requests;
-                sum.records += d.records;
-                sum.record_bytes += d.record_bytes;
-                sum.appends_waited += d.appends_waited;
-                sum.page_cache_hits += d.page_cache_hits;
-                sum.page_cache_misses += d.page_cache_misses;
-                sum.append_seconds.merge(&d.append_seconds);
+                sum.add(&d);
                 per_node.push(json!({
                     "node": i + 1,
                     "device_flushes": d.device_flushes,
