@@ -88,8 +88,11 @@ const SEEDS_DEBUG: u64 = 8;
 /// with `SEARCH=<variant> SEEDS=200`; over those 200 seeds acking at 3 of 6 is caught
 /// by 4, the VDL without the CPL rule by 41, recovery without truncation by 177,
 /// gossip keeping a bad record by 52). Any change to the code under test moves the
-/// traces: when a test below fails, search again before suspecting the checks.
-const WRITE_QUORUM_3_SEEDS: &[u64] = &[28, 31, 33];
+/// traces: when a test below fails, search again before suspecting the checks (one
+/// seed at a time is quicker: `SEED=<n> SEARCH=<variant>` prints `violations=`).
+/// Acking at 3 of 6 was searched again when the shim's frames changed (session 19):
+/// 69, 140 and 199 are the seeds of 0..200 that catch it.
+const WRITE_QUORUM_3_SEEDS: &[u64] = &[69, 140, 199];
 const VDL_WITHOUT_CPL_SEEDS: &[u64] = &[6, 15, 16];
 const SKIP_TRUNCATION_SEEDS: &[u64] = &[0, 1, 2];
 const BAD_CHECKSUM_SEEDS: &[u64] = &[4, 5, 6];

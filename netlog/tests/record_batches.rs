@@ -249,8 +249,25 @@ fn a_record_encoded_once_makes_the_same_frame_and_meets_the_same_checks() {
         cpl: false,
         ..redo(PG, 60, 50, b"")
     };
-    for r in [image, delta] {
-        assert_eq!(EncodedRedo::new(&r).unwrap().redo(), r);
+    // Changes around the size kept inside the encoding itself (192 bytes with the
+    // header: 136 bytes of change) and far above it come back whole, as encoded alone.
+    let sized: Vec<Redo<'static>> = [0usize, 1, 135, 136, 137, 199, 4000]
+        .iter()
+        .map(|&n| Redo {
+            change: Change::Delta {
+                offset: 8,
+                bytes: leak(vec![n as u8; n.max(1)]),
+            },
+            ..redo(PG, 70, 60, b"")
+        })
+        .collect();
+    for r in [image, delta].into_iter().chain(sized) {
+        let e = EncodedRedo::new(&r).unwrap();
+        assert_eq!(e.redo(), r);
+        let mut alone = Vec::new();
+        Record::Redo(r).encode_to_vec(&mut alone).unwrap();
+        assert_eq!(e.wire(), &alone[..]);
+        assert_eq!(e.clone().wire(), &alone[..]);
     }
     // A record that breaks a format rule is refused when it is encoded, once.
     let invalid = Redo {

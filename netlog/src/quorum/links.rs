@@ -40,8 +40,7 @@ use boreal_segment::{Lsn, PgId};
 use super::shim::Inner;
 use crate::link::{Link, LinkError, Reply};
 use crate::proto::{
-    AppendEncoder, CreateSegment, EncodedRedo, Hello, Message, ProtoError, Reason, SegmentStatus,
-    SetReadPoint, Truncate,
+    CreateSegment, EncodedRedo, Hello, Message, Reason, SegmentStatus, SetReadPoint, Truncate,
 };
 use crate::sync::WakeSlot;
 
@@ -49,6 +48,15 @@ use crate::sync::WakeSlot;
 const RECONNECT_PAUSE_MAX: Duration = Duration::from_secs(1);
 /// First pause after a connection failed.
 const RECONNECT_PAUSE_MIN: Duration = Duration::from_millis(20);
+
+/// A connection's records to send, per PG. A PG's vector stays in the map once
+/// emptied (its room is reused), so "nothing to send" is [`nothing_queued`], not an
+/// empty map.
+type Queue = BTreeMap<PgId, Vec<Rc<EncodedRedo>>>;
+
+fn nothing_queued(q: &Queue) -> bool {
+    q.values().all(Vec::is_empty)
+}
 
 /// What an answer in flight is for.
 #[derive(Clone, Copy, Debug)]
@@ -77,8 +85,8 @@ pub(crate) struct CoreLink<I: Io> {
     pub(crate) core: u16,
     pub(crate) addr: SocketAddr,
     pub(crate) link: RefCell<Option<Link<I>>>,
-    /// Records to send, per PG, in LSN order.
-    queue: RefCell<BTreeMap<PgId, Vec<Rc<EncodedRedo>>>>,
+    /// Records to send, per PG, in LSN order (a PG's vector may be empty).
+    queue: RefCell<Queue>,
     writer: WakeSlot,
     /// Answers awaited, in the order their requests were sent.
     inflight: RefCell<VecDeque<(u64, Expect)>>,
@@ -119,6 +127,10 @@ impl<I: Io + 'static> CoreLink<I> {
             set_up: Cell::new(false),
             setup_retry_at: Cell::new(Instant::ZERO),
         }
+    }
+
+    fn queue_is_empty(&self) -> bool {
+        nothing_queued(&self.queue.borrow())
     }
 
     /// The live connection, if there is one.
@@ -269,6 +281,7 @@ impl<I: Io + 'static> CoreLink<I> {
 /// sends them together. Ends when the shim is dropped.
 pub(crate) async fn write_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize) {
     let mut out: Vec<u8> = Vec::with_capacity(256 << 10);
+    let mut batch: Queue = BTreeMap::new();
     loop {
         // Waits holding only the weak handle: a parked writer must not keep the shim
         // alive.
@@ -283,7 +296,7 @@ pub(crate) async fn write_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize
             // A connection that is down or not set up yet is worked on even with
             // nothing to send: its node may miss a segment creation or a truncation
             // (see the module docs) that no later append would bring.
-            let idle = cl.queue.borrow().is_empty() && cl.set_up.get() && cl.live().is_some();
+            let idle = cl.queue_is_empty() && cl.set_up.get() && cl.live().is_some();
             if idle {
                 cl.writer.register(cx.waker());
                 return Poll::Pending;
@@ -300,7 +313,7 @@ pub(crate) async fn write_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize
             Some(l) => l,
             None => {
                 // Unreachable: drop what is queued (gossip repairs the segment), and wait.
-                let dropped: usize = cl.queue.borrow_mut().values().map(Vec::len).sum();
+                let dropped: usize = cl.queue.borrow().values().map(Vec::len).sum();
                 cl.queue.borrow_mut().clear();
                 cl.dropped_records
                     .set(cl.dropped_records.get() + dropped as u64);
@@ -309,40 +322,34 @@ pub(crate) async fn write_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize
                 continue;
             }
         };
-        let batch = std::mem::take(&mut *cl.queue.borrow_mut());
+        // The queue and `batch` swap maps: each keeps its PGs' vectors (emptied, their
+        // room kept), so a steady stream allocates nothing per round here.
+        std::mem::swap(&mut batch, &mut *cl.queue.borrow_mut());
         out.clear();
         if !cl.set_up.get() {
             if inner.io.now() >= cl.setup_retry_at.get() {
                 cl.setup_frames(&inner, idx, &link, &mut out);
-            } else if batch.is_empty() {
+            } else if nothing_queued(&batch) {
                 let wait = cl.setup_retry_at.get();
                 inner.io.sleep_until(wait).await;
                 continue;
             }
         }
         let epoch = inner.epoch;
-        let mut frames: Vec<(u64, PgId)> = Vec::new();
-        for (pg, recs) in batch {
-            let mut at = 0;
-            while at < recs.len() {
-                let id = link.next_id();
-                let mut enc = AppendEncoder::new(&mut out, epoch, pg);
-                while at < recs.len() {
-                    match enc.push_encoded(&recs[at]) {
-                        Ok(()) => at += 1,
-                        Err(ProtoError::BatchFull { .. }) if !enc.is_empty() => break,
-                        Err(e) => panic!("the shim built a record it cannot send: {e}"),
-                    }
-                }
-                enc.finish(id).expect("a non-empty batch seals");
-                link.expect(id);
-                frames.push((id, pg));
-            }
-        }
         {
+            // The frames are built once per PG and round, by whichever writer sends
+            // the records first (`frames.rs`).
+            let mut kept = inner.frames.borrow_mut();
             let mut inflight = cl.inflight.borrow_mut();
-            for (id, pg) in frames {
-                inflight.push_back((id, Expect::Append { pg }));
+            for (&pg, recs) in batch.iter_mut() {
+                let mut at = 0;
+                while at < recs.len() {
+                    let id = link.next_id();
+                    at += kept.put(&mut out, epoch, pg, &recs[at..], id);
+                    link.expect(id);
+                    inflight.push_back((id, Expect::Append { pg }));
+                }
+                recs.clear();
             }
         }
         cl.acker.wake();

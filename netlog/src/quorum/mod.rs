@@ -4,6 +4,7 @@
 //! §2). The driver that talks to storage nodes sits on top.
 
 pub mod alloc;
+mod frames;
 mod links;
 mod mutations;
 mod open;

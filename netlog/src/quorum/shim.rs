@@ -30,6 +30,7 @@ use boreal_engine::rt::JoinHandle;
 use boreal_segment::{Epoch, Lsn, PageId, PgId};
 
 use super::alloc::{AllocError, Allocator, PageChange};
+use super::frames::Frames;
 use super::links::CoreLink;
 use super::mutations::Mutations;
 use super::routing::{SegmentRoute, hedge_partner, read_order};
@@ -182,6 +183,8 @@ pub(crate) struct Inner<I: Io> {
     /// Read points in use, per PG: point → count.
     reads: RefCell<Vec<BTreeMap<Lsn, u32>>>,
     pub(crate) stats: RefCell<ShimStats>,
+    /// Append frames built for one connection, copied to the others (`frames.rs`).
+    pub(crate) frames: RefCell<Frames>,
     failed: RefCell<Option<ShimError>>,
     pub(crate) closing: Cell<bool>,
 }
@@ -214,6 +217,7 @@ impl<I: Io + 'static> Inner<I> {
             vdl_waiters: RefCell::new(Vec::new()),
             reads: RefCell::new(vec![BTreeMap::new(); pgs]),
             stats: RefCell::new(ShimStats::default()),
+            frames: RefCell::new(Frames::default()),
             failed: RefCell::new(None),
             closing: Cell::new(false),
         }
