@@ -222,3 +222,63 @@ fn a_bench_stopped_longer_than_the_timeout_is_not_a_stall() {
     assert_eq!(report["jobs"][0]["error"], 0);
     assert_eq!(nodes_in(&dir), Vec::<u32>::new(), "left behind");
 }
+
+#[test]
+fn a_lay_out_that_stalls_fails_and_stops_its_cluster() {
+    build_node();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    // A read job on a fresh volume lays it out first: 32 PGs of 1,024 pages, one page
+    // image per transaction, one transaction at a time, so the lay-out is still going
+    // when the nodes are stopped (it takes tens of seconds).
+    let child = Command::new(env!("CARGO_BIN_EXE_boreal-bench"))
+        .current_dir(&dir)
+        .args([
+            "--output-format=json",
+            "--output=out.json",
+            "--name=stall",
+            "--ioengine=boreal-cluster",
+            "--size=64m",
+            "--rw=randread",
+            "--boreal_pgs=32",
+            "--boreal_records_per_txn=1",
+            "--iodepth=1",
+            "--time_based",
+            "--runtime=5s",
+            &format!("--boreal_stall_timeout={}ms", STALL.as_millis()),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut cleanup = Cleanup {
+        dir: dir.clone(),
+        child: Some(child),
+    };
+    let child = cleanup.child.as_mut().unwrap();
+    let file = committing_cluster(&dir.join("stall.0.0"), child);
+    for id in [1, 3, 5] {
+        let pid = file.nodes.iter().find(|n| n.node_id == id).unwrap().pid;
+        assert!(signal(pid, "STOP"), "SIGSTOP to {pid}");
+    }
+    let stopped_at = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            stopped_at.elapsed() < FAIL_WITHIN,
+            "the bench still runs {FAIL_WITHIN:?} after three nodes stopped in its lay-out"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = stopped_at.elapsed();
+    let out = cleanup.child.take().unwrap().wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(took >= STALL, "failed {took:?} after the stop: {stderr}");
+    assert!(stderr.contains("lay the volume out"), "{stderr}");
+    assert!(
+        stderr.contains("did not commit within 2.0s (boreal_stall_timeout"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(nodes_in(&dir), Vec::<u32>::new(), "left behind");
+}

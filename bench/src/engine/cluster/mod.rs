@@ -242,7 +242,7 @@ impl ClusterEngine {
             records_per_txn: ct.records_per_txn as usize,
         };
         if target.reads && open.vdl == Lsn::ZERO {
-            lay_out(&rt, &shim, &shape, depth as usize)
+            lay_out(&rt, &shim, &shape, depth as usize, ct.stall_timeout)
                 .map_err(|e| engine_err("lay the volume out (write every page once) on", e))?;
         }
         let shared = Rc::new(Shared {
@@ -329,11 +329,15 @@ impl ClusterEngine {
 }
 
 /// Writes every page of the volume once (a full image), `depth` transactions at a time.
+/// A transaction that does not commit within `stall` (nodes hung or gone) fails the
+/// lay-out, as the watchdog fails a stalled job ([`stall`]): it would otherwise wait
+/// for ever, before the job's timing even starts.
 fn lay_out(
     rt: &Runtime,
     shim: &Rc<ShimIo>,
     shape: &VolumeShape,
     depth: usize,
+    stall: Option<Duration>,
 ) -> Result<(), String> {
     let payload = shape.payload_len;
     let txns = Rc::new(RefCell::new(
@@ -350,7 +354,32 @@ fn lay_out(
                     loop {
                         let next = txns.borrow_mut().pop_front();
                         let Some(changes) = next else { return Ok(()) };
-                        shim.write(&changes).await.map_err(|e| e.to_string())?;
+                        let mut write = std::pin::pin!(shim.write(&changes));
+                        let written = loop {
+                            let Some(limit) = stall else {
+                                break write.as_mut().await;
+                            };
+                            let deadline = boreal_engine::rt::now().saturating_add(limit);
+                            match timeout_at(deadline, write.as_mut()).await {
+                                Ok(w) => break w,
+                                // Woken well after the deadline: this process did not
+                                // run (stopped, starved); judge again from now.
+                                Err(_)
+                                    if boreal_engine::rt::now()
+                                        .saturating_duration_since(deadline)
+                                        > stall::WAKE_LATE_MAX => {}
+                                Err(_) => {
+                                    return Err(format!(
+                                        "a transaction did not commit within {:.1}s \
+                                         (boreal_stall_timeout; the VDL is {}): are 4 of the \
+                                         6 nodes of its PG up and answering?",
+                                        limit.as_secs_f64(),
+                                        shim.vdl().get()
+                                    ));
+                                }
+                            }
+                        };
+                        written.map_err(|e| e.to_string())?;
                     }
                 })
             })
