@@ -27,8 +27,10 @@ use boreal_segment::{Epoch, FrameHeader, Lsn, PgId};
 
 use crate::proto::{AppendEncoder, EncodedRedo, ProtoError};
 
-/// Frames kept: a round's frames (one per PG queued) with room for a second round.
-pub(crate) const KEPT_FRAMES_MAX: usize = 32;
+/// Frames kept: a round's frames (one per PG queued) with room for a second round, for
+/// volumes of up to 64 PGs a round (more PGs a round and the first frames of a round
+/// are gone before the last links ask: those links build their own, as before).
+pub(crate) const KEPT_FRAMES_MAX: usize = 128;
 /// Bytes of kept frames beyond the newest one.
 pub(crate) const KEPT_BYTES_MAX: usize = 8 << 20;
 
@@ -215,6 +217,39 @@ mod tests {
             assert_eq!(out[0], 0xAB);
         }
         assert_eq!(frames.counts(), (1, 5));
+    }
+
+    #[test]
+    fn a_round_of_sixty_four_pgs_is_built_once_for_six_links() {
+        let mut frames = Frames::default();
+        let epoch = Epoch::new(1);
+        let rs = recs(&[10, 11, 12], 128);
+        for link in 0..6u64 {
+            for pg in 0..64 {
+                let mut out = Vec::new();
+                frames.put(
+                    &mut out,
+                    epoch,
+                    PgId::new(pg),
+                    &rs_of(&rs, pg),
+                    link * 100 + 1,
+                );
+            }
+        }
+        assert_eq!(frames.counts(), (64, 5 * 64));
+    }
+
+    /// `rs` as records of `pg`.
+    fn rs_of(rs: &[Rc<EncodedRedo>], pg: u32) -> Vec<Rc<EncodedRedo>> {
+        rs.iter()
+            .map(|r| {
+                let redo = Redo {
+                    pg_id: PgId::new(pg),
+                    ..r.redo()
+                };
+                Rc::new(EncodedRedo::new(&redo).expect("a valid record"))
+            })
+            .collect()
     }
 
     #[test]
