@@ -89,9 +89,7 @@ pub const PEERS_MAX: usize = 64;
 /// `engine.backlog_mib`, `engine.page_cache_mib`): 1 PiB. Far above any machine; its
 /// point is that the byte count (`MiB << 20`) cannot overflow and wrap to a small size.
 pub const CONFIG_MIB_MAX: u64 = 1 << 30;
-const _: () = assert!(
-    CONFIG_MIB_MAX.checked_shl(20).is_some() && (CONFIG_MIB_MAX << 20) >> 20 == CONFIG_MIB_MAX
-);
+const _: () = assert!(CONFIG_MIB_MAX.checked_mul(1 << 20).is_some());
 /// Longest gossip interval, in milliseconds (a minute: longer leaves holes open for
 /// longer than any operator would want).
 pub const GOSSIP_INTERVAL_MS_MAX: u64 = 60_000;

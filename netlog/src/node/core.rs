@@ -235,6 +235,24 @@ fn admit<I: Io + 'static>(ctx: &Rc<CoreCtx<I>>, stream: I::Stream, peer: SocketA
     }));
 }
 
+/// A Prometheus counter fed from an engine total that the publisher reads now and
+/// then: each reading adds what the total grew by since the last one.
+struct Feed {
+    counter: Counter,
+    seen: u64,
+}
+
+impl Feed {
+    fn new(counter: Counter) -> Feed {
+        Feed { counter, seen: 0 }
+    }
+
+    fn to(&mut self, total: u64) {
+        self.counter.inc_by(total.saturating_sub(self.seen));
+        self.seen = total;
+    }
+}
+
 /// Copies the journal's and the segments' figures into the metrics every
 /// [`PUBLISH_INTERVAL`].
 async fn publish<I: Io + 'static>(ctx: Rc<CoreCtx<I>>) {
@@ -242,23 +260,19 @@ async fn publish<I: Io + 'static>(ctx: Rc<CoreCtx<I>>) {
         core: ctx.id.core_index,
     };
     let m = &ctx.metrics;
-    let batches = m.journal_batches.get_or_create_owned(&core);
-    let flushes = m.device_flushes.get_or_create_owned(&core);
+    let mut batches = Feed::new(m.journal_batches.get_or_create_owned(&core));
+    let mut flushes = Feed::new(m.device_flushes.get_or_create_owned(&core));
+    let mut hits = Feed::new(m.page_cache_hits.get_or_create_owned(&core));
+    let mut misses = Feed::new(m.page_cache_misses.get_or_create_owned(&core));
     let backlog = m.backlog_bytes.get_or_create_owned(&core);
     let age = m.backlog_age_seconds.get_or_create_owned(&core);
-    let hits = m.page_cache_hits.get_or_create_owned(&core);
-    let misses = m.page_cache_misses.get_or_create_owned(&core);
-    let (mut batches_seen, mut flushes_seen) = (0u64, 0u64);
-    let (mut hits_seen, mut misses_seen) = (0u64, 0u64);
     loop {
         let j = ctx.engine.journal().stats();
-        batches.inc_by(j.batches.saturating_sub(batches_seen));
-        flushes.inc_by(j.syncs.saturating_sub(flushes_seen));
-        (batches_seen, flushes_seen) = (j.batches, j.syncs);
+        batches.to(j.batches);
+        flushes.to(j.syncs);
         let e = ctx.engine.stats();
-        hits.inc_by(e.cache_hits.saturating_sub(hits_seen));
-        misses.inc_by(e.cache_misses.saturating_sub(misses_seen));
-        (hits_seen, misses_seen) = (e.cache_hits, e.cache_misses);
+        hits.to(e.cache_hits);
+        misses.to(e.cache_misses);
         let mut oldest = Duration::ZERO;
         let mut bytes = 0usize;
         for pg in ctx.engine.segments() {

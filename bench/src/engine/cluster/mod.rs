@@ -364,10 +364,7 @@ fn lay_out(
                                 Ok(w) => break w,
                                 // Woken well after the deadline: this process did not
                                 // run (stopped, starved); judge again from now.
-                                Err(_)
-                                    if boreal_engine::rt::now()
-                                        .saturating_duration_since(deadline)
-                                        > stall::WAKE_LATE_MAX => {}
+                                Err(_) if stall::woke_late(deadline, boreal_engine::rt::now()) => {}
                                 Err(_) => {
                                     return Err(format!(
                                         "a transaction did not commit within {:.1}s \
@@ -531,7 +528,7 @@ impl IoEngine for ClusterEngine {
                 continue;
             }
             let now = rt.executor().now();
-            if now.saturating_duration_since(deadline) > stall::WAKE_LATE_MAX {
+            if stall::woke_late(deadline, now) {
                 // This thread did not run for a while (the process was stopped, or
                 // starved): answers may be waiting unread. Judge again from now.
                 shared.progress_at.set(now);

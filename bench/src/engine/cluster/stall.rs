@@ -23,6 +23,7 @@
 
 use std::time::Duration;
 
+use boreal_engine::io::Instant;
 use boreal_netlog::cluster::{NodeEntry, ProcState, procs};
 
 use super::scrape::{NodeCounters, SCRAPE_TIMEOUT, scrape_all};
@@ -37,6 +38,12 @@ pub const STALL_TIMEOUT_MIN: Duration = Duration::from_millis(100);
 /// stopped, with SIGSTOP or Ctrl-Z, or starved of CPU): it starts its clock again
 /// rather than blame the cluster for the time it did not look.
 pub const WAKE_LATE_MAX: Duration = Duration::from_secs(1);
+
+/// Whether a wait for `deadline` that ended at `now` woke more than [`WAKE_LATE_MAX`]
+/// late: the process did not run meanwhile, and the wait starts again from `now`.
+pub fn woke_late(deadline: Instant, now: Instant) -> bool {
+    now.saturating_duration_since(deadline) > WAKE_LATE_MAX
+}
 
 /// One line per node, joined by `; `: its state as this process sees it now (see the
 /// module docs). `then` holds the counters read when the measurement started (empty
