@@ -42,7 +42,7 @@ pub enum ClusterCommand {
     /// A DIR whose nodes already run is refused. A node that does not start is
     /// reported with the reason and the last lines of its log, and every node already
     /// started is stopped: nothing is left running. An existing DIR is started again on
-    /// its data (the nodes keep their ids and core counts).
+    /// its data (the nodes keep their ids, core counts and journal sizes).
     ///
     /// Exit codes: 0 the cluster is up; 1 a node did not start (nothing left running);
     /// 2 the arguments describe no cluster that can run, or DIR already runs one.

@@ -29,6 +29,7 @@ use super::spec::{ClusterSpec, NodePlan, free_base_port};
 use super::{ClusterError, NodeFailure};
 use crate::client::Client;
 use crate::node::NodeConfig;
+use crate::node::process::IDENTITY_FILE;
 use crate::proto::Role;
 
 /// How long one `Hello` attempt waits to connect and for its answer.
@@ -68,8 +69,9 @@ pub fn up(spec: &ClusterSpec) -> Result<ClusterFile, ClusterError> {
         0 => free_base_port(spec.nodes * spec.ports_per_node())?,
         p => p,
     };
-    let plans = spec.plan(base);
-    for p in &plans {
+    let mut plans = spec.plan(base);
+    for p in &mut plans {
+        keep_created_journal(p);
         write_node_config(p)?;
     }
     let children = launch(&plans, &node_bin, spec.detach, spec.start_timeout)?;
@@ -158,6 +160,26 @@ fn entry(p: &NodePlan, pid: u32) -> NodeEntry {
         log: p.log_path.clone(),
         pid,
     }
+}
+
+/// A node that was created before (its data directory holds its identity) keeps the
+/// journal it was created with: the journal's files are laid out at creation and a
+/// node refuses a configuration whose sizes differ from them. So the plan takes the
+/// journal section and the backlog bound (at most a quarter of the journal) from the
+/// node's configuration on disk, if it reads; otherwise the plan stands and the node
+/// says what is wrong.
+fn keep_created_journal(p: &mut NodePlan) {
+    if !p.dir.join(IDENTITY_FILE).exists() {
+        return;
+    }
+    let Some(old) = std::fs::read_to_string(&p.config_path)
+        .ok()
+        .and_then(|t| NodeConfig::from_toml(&t).ok())
+    else {
+        return;
+    };
+    p.config.journal = old.journal;
+    p.config.engine.backlog_mib = old.engine.backlog_mib;
 }
 
 fn write_node_config(p: &NodePlan) -> Result<(), ClusterError> {
@@ -370,5 +392,37 @@ fn reap_in_background(children: Vec<Child>) {
             .spawn(move || {
                 let _ = c.wait();
             });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_created_node_keeps_its_journal_and_a_new_one_takes_the_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = ClusterSpec::new(dir.path());
+        spec.journal_file_mib = 16;
+        spec.backlog_mib = 16;
+        for p in &spec.plan(7400) {
+            write_node_config(p).unwrap();
+        }
+        // Node 1 was created (its data directory holds its identity); node 2 never ran.
+        let first = &spec.plan(7400)[0];
+        std::fs::write(first.dir.join(IDENTITY_FILE), "node 1\n").unwrap();
+
+        spec.journal_file_mib = 64;
+        spec.backlog_mib = 64;
+        let mut plans = spec.plan(7400);
+        for p in &mut plans {
+            keep_created_journal(p);
+        }
+        assert_eq!(plans[0].config.journal.file_mib, 16);
+        assert_eq!(plans[0].config.engine.backlog_mib, 16);
+        assert_eq!(plans[1].config.journal.file_mib, 64);
+        assert_eq!(plans[1].config.engine.backlog_mib, 64);
+        // Its other settings come from the spec as before.
+        assert_eq!(plans[0].config.listen, spec.plan(7400)[0].config.listen);
     }
 }
