@@ -206,8 +206,11 @@ pub(super) fn extra_stats(engine: &ClusterEngine, runtime: Duration) -> Map<Stri
     put("record_size", json!(t.record_size));
     put("pgs", json!(shared.shape.pgs));
     put("pages_per_pg", json!(shared.shape.pages_per_pg));
-    if cluster.is_some_and(|c| c.own()) {
-        put("node_journal_size_bytes", json!(t.journal_bytes));
+    if let Some(c) = cluster.filter(|c| c.own()) {
+        put(
+            "node_journal_size_bytes",
+            json!(c.journal_bytes.unwrap_or(t.journal_bytes)),
+        );
     }
     put("slow_node_ms", json!(slow_ms));
     put("commits", json!(commits));

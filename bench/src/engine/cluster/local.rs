@@ -94,6 +94,8 @@ pub struct Cluster {
     pub slow_node: Option<(u32, u64)>,
     /// One line per node: id, AZ, port, metrics, pid, a slow node's delay.
     pub summary: Vec<String>,
+    /// The first node's journal, bytes, from its configuration (`None`: unreadable).
+    pub journal_bytes: Option<u64>,
 }
 
 fn cluster_err(op: &'static str, path: &Path, e: ClusterError) -> BenchError {
@@ -140,16 +142,25 @@ impl Cluster {
     }
 
     fn of(file: ClusterFile, own: bool) -> Cluster {
-        let delays: Vec<u64> = file
+        let configs: Vec<Option<NodeConfig>> = file
             .nodes
             .iter()
             .map(|n| {
                 std::fs::read_to_string(&n.config)
                     .ok()
                     .and_then(|t| NodeConfig::from_toml(&t).ok())
-                    .map_or(0, |c| c.ack_delay_us)
             })
             .collect();
+        let delays: Vec<u64> = configs
+            .iter()
+            .map(|c| c.as_ref().map_or(0, |c| c.ack_delay_us))
+            .collect();
+        // A node started again on its data keeps the journal it was created with,
+        // whatever the job's `size` asked for.
+        let journal_bytes = configs
+            .first()
+            .and_then(Option::as_ref)
+            .map(|c| u64::from(c.journal.files) * (c.journal.file_mib << 20));
         let slow_node = file
             .nodes
             .iter()
@@ -177,6 +188,7 @@ impl Cluster {
             own,
             slow_node,
             summary,
+            journal_bytes,
         }
     }
 
@@ -338,5 +350,16 @@ mod tests {
         let mut small = spec();
         small.journal_bytes = NODE_JOURNAL_BYTES_MIN;
         small.cluster_spec("/x".into()).validate().unwrap();
+    }
+
+    #[test]
+    fn a_job_without_size_gives_its_nodes_a_storage_nodes_default_journal_and_backlog() {
+        let mut s = spec();
+        s.journal_bytes = super::super::NODE_JOURNAL_BYTES_DEFAULT;
+        let c = s.cluster_spec(PathBuf::from("/bin/boreal-node"));
+        let node = NodeConfig::default();
+        assert_eq!(c.journal_files, node.journal.files);
+        assert_eq!(c.journal_file_mib, node.journal.file_mib);
+        assert_eq!(c.backlog_mib, node.engine.backlog_mib);
     }
 }

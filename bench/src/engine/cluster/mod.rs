@@ -82,8 +82,12 @@ pub const PAGE_SIZE: PageSize = PageSize::DEFAULT;
 pub const PGS_MAX: u32 = 64;
 /// The shim's LSN allocation limit (its default): writers wait past VDL + this.
 pub const LAL: u64 = 1_000_000;
-/// Each node's journal when the job gives no `size`.
-pub const NODE_JOURNAL_BYTES_DEFAULT: u64 = 64 << 20;
+/// Each node's journal when the job gives no `size`: a storage node's own default
+/// (4 files of 64 MiB, `boreal_netlog::node::NodeConfig`), so its backlog (a quarter of
+/// the journal) is the node's default 64 MiB too. With 16 MiB of backlog the nodes'
+/// coalescers rewrote every page of the volume four times as often (NVMe-NOTES, "The
+/// cluster job's journal").
+pub const NODE_JOURNAL_BYTES_DEFAULT: u64 = 256 << 20;
 /// Longest slow-node delay (`boreal_slow_node_ms`), ms: the node's own limit.
 pub const SLOW_NODE_MS_MAX: u64 = boreal_netlog::limits::ACK_DELAY_US_MAX / 1000;
 /// Submission queue entries of the job's ring: the shim's sends and receives, a few
