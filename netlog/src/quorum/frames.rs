@@ -8,7 +8,10 @@
 //! the last node can start). The six frames differ only in the request id, which the
 //! header carries outside the body's checksum. So the first writer to send a run of
 //! records keeps the frame it built ([`Frames::put`]); a writer whose queue starts with
-//! the same records copies the kept frame and seals the header again with its own id.
+//! the same records takes the kept frame and a header sealed again with its own id.
+//! Neither copies the frame: a writer gets a [`FramePiece`] (its header, and the kept
+//! frame shared), and its link copies header and body straight into its send buffer
+//! (`Link::send_slices`), one copy per connection where there were two.
 //!
 //! Invariant: a kept frame is exactly what [`AppendEncoder`] builds for its `lsns` of
 //! `pg` at `epoch`, its header's request id aside. A frame is matched by epoch, PG and
@@ -17,7 +20,8 @@
 //!
 //! Memory: at most [`KEPT_FRAMES_MAX`] frames and, beyond the newest, at most
 //! [`KEPT_BYTES_MAX`] bytes are kept; the oldest go first (and their buffers are built
-//! into again).
+//! into again, unless a piece not yet sent still shares one: pieces live until their
+//! writer's send is done).
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -41,9 +45,24 @@ struct Kept {
     pg: PgId,
     /// Its records' LSNs, in order.
     lsns: Vec<Lsn>,
-    /// The sealed frame, header first.
-    frame: Vec<u8>,
+    /// The sealed frame, header first (shared with the pieces not yet sent).
+    frame: Rc<Vec<u8>>,
     header: FrameHeader,
+}
+
+/// One `AppendBatch` frame as a writer sends it: its own header, then the body of a
+/// kept frame (shared, not copied).
+#[derive(Debug, Clone)]
+pub(crate) struct FramePiece {
+    header: [u8; FRAME_HEADER_SIZE],
+    frame: Rc<Vec<u8>>,
+}
+
+impl FramePiece {
+    /// The frame's bytes: this writer's header, then the shared body.
+    pub(crate) fn slices(&self) -> [&[u8]; 2] {
+        [&self.header, &self.frame[FRAME_HEADER_SIZE..]]
+    }
 }
 
 impl Kept {
@@ -77,7 +96,7 @@ impl Frames {
     /// records its allocator checked).
     pub(crate) fn put(
         &mut self,
-        out: &mut Vec<u8>,
+        out: &mut Vec<FramePiece>,
         epoch: Epoch,
         pg: PgId,
         recs: &[Rc<EncodedRedo>],
@@ -85,18 +104,22 @@ impl Frames {
     ) -> usize {
         assert!(!recs.is_empty(), "a frame of no records");
         if let Some(k) = self.kept.iter().rev().find(|k| k.starts(epoch, pg, recs)) {
-            let start = out.len();
-            out.extend_from_slice(&k.frame);
             let header = FrameHeader {
                 request_id: id,
                 ..k.header
             };
-            out[start..start + FRAME_HEADER_SIZE].copy_from_slice(&header.encode());
+            out.push(FramePiece {
+                header: header.encode(),
+                frame: Rc::clone(&k.frame),
+            });
             self.reused += 1;
             return k.lsns.len();
         }
         let kept = self.build(epoch, pg, recs, id);
-        out.extend_from_slice(&kept.frame);
+        out.push(FramePiece {
+            header: kept.header.encode(),
+            frame: Rc::clone(&kept.frame),
+        });
         let n = kept.lsns.len();
         self.keep(kept);
         self.built += 1;
@@ -108,7 +131,8 @@ impl Frames {
         let (mut frame, mut lsns) = if self.kept.len() >= KEPT_FRAMES_MAX {
             let old = self.kept.pop_front().expect("the limit is above zero");
             self.bytes -= old.frame.len();
-            (old.frame, old.lsns)
+            // A piece not yet sent may still share it: then a new buffer.
+            (Rc::try_unwrap(old.frame).unwrap_or_default(), old.lsns)
         } else {
             (Vec::new(), Vec::new())
         };
@@ -127,7 +151,7 @@ impl Frames {
             epoch,
             pg,
             lsns,
-            frame,
+            frame: Rc::new(frame),
             header,
         }
     }
@@ -187,6 +211,11 @@ mod tests {
             .collect()
     }
 
+    /// The bytes a writer sends for `pieces`.
+    fn sent(pieces: &[FramePiece]) -> Vec<u8> {
+        pieces.iter().flat_map(|p| p.slices().concat()).collect()
+    }
+
     /// What a writer built before frames were kept: its own encoder, every time.
     fn fresh(epoch: Epoch, pg: PgId, recs: &[Rc<EncodedRedo>], id: u64) -> (Vec<u8>, usize) {
         let mut out = Vec::new();
@@ -208,15 +237,25 @@ mod tests {
         let mut frames = Frames::default();
         let (epoch, pg) = (Epoch::new(2), PgId::new(3));
         let rs = recs(&[10, 11, 12, 20], 128);
+        let mut pieces = Vec::new();
         for id in 1..=6 {
-            let mut out = vec![0xAB]; // frames go at the end of what is there
+            let mut out = Vec::new();
             let n = frames.put(&mut out, epoch, pg, &rs, id);
             assert_eq!(n, 4);
             let (want, _) = fresh(epoch, pg, &rs, id);
-            assert_eq!(&out[1..], &want[..], "connection {id}");
-            assert_eq!(out[0], 0xAB);
+            assert_eq!(sent(&out), want, "connection {id}");
+            pieces.extend(out);
         }
         assert_eq!(frames.counts(), (1, 5));
+        // One body, shared by the six pieces and the kept frame: none was copied.
+        assert!(
+            pieces
+                .iter()
+                .all(|p| Rc::ptr_eq(&p.frame, &pieces[0].frame))
+        );
+        assert_eq!(Rc::strong_count(&pieces[0].frame), 7);
+        // Frames that come after do not reach into it.
+        assert_eq!(sent(&pieces[..1]), fresh(epoch, pg, &rs, 1).0);
     }
 
     #[test]
@@ -263,15 +302,15 @@ mod tests {
         let b = recs(&[9, 10, 11, 12], 64);
         let mut out = Vec::new();
         assert_eq!(frames.put(&mut out, epoch, pg, &b, 2), 4);
-        assert_eq!(out, fresh(epoch, pg, &b, 2).0);
+        assert_eq!(sent(&out), fresh(epoch, pg, &b, 2).0);
         // Another epoch.
         let mut out = Vec::new();
         frames.put(&mut out, Epoch::new(3), pg, &a, 3);
-        assert_eq!(out, fresh(Epoch::new(3), pg, &a, 3).0);
+        assert_eq!(sent(&out), fresh(Epoch::new(3), pg, &a, 3).0);
         // Fewer records than the kept frame holds: it cannot be the frame.
         let mut out = Vec::new();
         assert_eq!(frames.put(&mut out, epoch, pg, &a[..2], 4), 2);
-        assert_eq!(out, fresh(epoch, pg, &a[..2], 4).0);
+        assert_eq!(sent(&out), fresh(epoch, pg, &a[..2], 4).0);
         assert_eq!(frames.counts(), (4, 0));
         // More records than one holds: the newest kept frame they start with (the
         // two-record one), then the rest in another.
@@ -279,10 +318,10 @@ mod tests {
         let c = [&a[..], &c[3..]].concat();
         let mut out = Vec::new();
         assert_eq!(frames.put(&mut out, epoch, pg, &c, 5), 2);
-        assert_eq!(out, fresh(epoch, pg, &a[..2], 5).0);
+        assert_eq!(sent(&out), fresh(epoch, pg, &a[..2], 5).0);
         let mut out = Vec::new();
         assert_eq!(frames.put(&mut out, epoch, pg, &c[2..], 6), 2);
-        assert_eq!(out, fresh(epoch, pg, &c[2..], 6).0);
+        assert_eq!(sent(&out), fresh(epoch, pg, &c[2..], 6).0);
         assert_eq!(frames.counts(), (5, 1));
     }
 
@@ -329,7 +368,7 @@ mod tests {
                     let mut out = Vec::new();
                     let got = frames.put(&mut out, epoch, pg, &window[at..], id);
                     let (want, _) = fresh(epoch, pg, &window[at..at + got], id);
-                    prop_assert_eq!(out, want);
+                    prop_assert_eq!(sent(&out), want);
                     let (_, most) = fresh(epoch, pg, &window[at..], id);
                     prop_assert!(got >= 1 && got <= most);
                     at += got;

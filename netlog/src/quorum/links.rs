@@ -37,6 +37,7 @@ use std::time::Duration;
 use boreal_engine::io::{Instant, Io};
 use boreal_segment::{Lsn, PgId};
 
+use super::frames::FramePiece;
 use super::shim::Inner;
 use crate::link::{Link, LinkError, Reply};
 use crate::proto::{
@@ -280,7 +281,10 @@ impl<I: Io + 'static> CoreLink<I> {
 /// The writer of one connection: boxcars the queued records into one frame per PG and
 /// sends them together. Ends when the shim is dropped.
 pub(crate) async fn write_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize) {
-    let mut out: Vec<u8> = Vec::with_capacity(256 << 10);
+    // What a round sends: first the setup frames (encoded here), then one piece per
+    // append frame (its header, and a body shared with the PG's other links).
+    let mut out: Vec<u8> = Vec::with_capacity(64 << 10);
+    let mut pieces: Vec<FramePiece> = Vec::new();
     let mut batch: Queue = BTreeMap::new();
     loop {
         // Waits holding only the weak handle: a parked writer must not keep the shim
@@ -345,7 +349,7 @@ pub(crate) async fn write_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize
                 let mut at = 0;
                 while at < recs.len() {
                     let id = link.next_id();
-                    at += kept.put(&mut out, epoch, pg, &recs[at..], id);
+                    at += kept.put(&mut pieces, epoch, pg, &recs[at..], id);
                     link.expect(id);
                     inflight.push_back((id, Expect::Append { pg }));
                 }
@@ -353,7 +357,14 @@ pub(crate) async fn write_loop<I: Io + 'static>(shim: Weak<Inner<I>>, idx: usize
             }
         }
         cl.acker.wake();
-        if link.send(&out).await.is_err() {
+        let mut slices: Vec<&[u8]> = Vec::with_capacity(1 + 2 * pieces.len());
+        slices.push(&out);
+        slices.extend(pieces.iter().flat_map(FramePiece::slices));
+        let sent = link.send_slices(&slices).await;
+        drop(slices);
+        // The kept frames' buffers are free to be built into again.
+        pieces.clear();
+        if sent.is_err() {
             // The link is dead: its waiters fail, the acker clears them.
             cl.acker.wake();
         }
