@@ -48,10 +48,10 @@ fn default_parses_and_plans_nine_jobs_in_turn() {
         // Device checks bypass the page cache; the engine always writes O_DIRECT.
         assert_eq!(j.direct, i < 4);
         assert!(j.time_based && j.stonewall);
-        // The cluster's `size` is each node's journal: a storage node's default for
-        // the commit jobs, a smaller one for the read job.
-        let size = if i < 8 { 256 << 20 } else { 64 << 20 };
-        assert_eq!(j.size, Some(size));
+        // The cluster's `size` is each node's journal: a storage node's default (the
+        // three cluster jobs share one cluster directory, whose nodes keep the journal
+        // they were created with).
+        assert_eq!(j.size, Some(256 << 20));
         assert_eq!(j.runtime, Some(Duration::from_secs(6)));
         assert_eq!(j.ramp_time, Duration::from_secs(2));
     }
