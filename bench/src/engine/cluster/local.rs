@@ -110,9 +110,17 @@ impl Cluster {
     /// Starts the job's own cluster and returns once every node serves.
     pub fn start(spec: &LocalSpec) -> Result<Cluster, BenchError> {
         let bin = node_bin()?;
-        let file = up(&spec.cluster_spec(bin))
-            .map_err(|e| cluster_err("start the job's local cluster in", &spec.dir, e))?;
-        Ok(Cluster::of(file, true))
+        let cs = spec.cluster_spec(bin);
+        let wanted = u64::from(cs.journal_files) * (cs.journal_file_mib << 20);
+        let file =
+            up(&cs).map_err(|e| cluster_err("start the job's local cluster in", &spec.dir, e))?;
+        let cluster = Cluster::of(file, true);
+        if let Some(kept) = cluster.journal_bytes
+            && let Some(note) = kept_journal_note(&spec.dir, kept, wanted)
+        {
+            eprintln!("boreal-bench: {note}");
+        }
+        Ok(cluster)
     }
 
     /// A cluster already running, from its `cluster.toml` (or its directory). Its nodes
@@ -314,6 +322,19 @@ fn build_node_bin() -> Result<(), String> {
     }
 }
 
+/// What to tell a user whose job asked for a `wanted`-byte journal per node when the
+/// nodes in `dir` were created with `kept` bytes and keep them; `None` when they agree.
+fn kept_journal_note(dir: &Path, kept: u64, wanted: u64) -> Option<String> {
+    (kept != wanted).then(|| {
+        format!(
+            "the nodes in {} keep the {} MiB journal they were created with (this job's size asks for {} MiB); remove the directory to start them afresh",
+            dir.display(),
+            kept >> 20,
+            wanted >> 20
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,6 +371,17 @@ mod tests {
         let mut small = spec();
         small.journal_bytes = NODE_JOURNAL_BYTES_MIN;
         small.cluster_spec("/x".into()).validate().unwrap();
+    }
+
+    #[test]
+    fn a_reused_cluster_with_another_journal_is_named() {
+        let note = kept_journal_note(Path::new("/d/cluster"), 64 << 20, 256 << 20);
+        let note = note.expect("sizes differ");
+        assert!(note.contains("/d/cluster") && note.contains("64 MiB") && note.contains("256 MiB"));
+        assert_eq!(
+            kept_journal_note(Path::new("/d"), 256 << 20, 256 << 20),
+            None
+        );
     }
 
     #[test]
