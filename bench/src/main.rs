@@ -380,13 +380,14 @@ BOREAL-CLUSTER (ioengine=boreal-cluster, boreal-specific):
     page (a volume never written is laid out first, before timing); randrw mixes. bs
     defaults to records x record_size. fsync/fdatasync/end_fsync are refused.
     Without boreal_cluster the job starts its own cluster in its directory (DIR/
-    cluster.toml, DIR/nodeN/; size is each node's journal, default 64m, 4 files;
-    the volume is boreal_pgs PGs of 1024 pages of 8 KiB) and stops it at the end;
-    under cargo it builds boreal-node first, else boreal-node must be beside
-    boreal-bench or on PATH. A node materializes once its backlog (a quarter of
-    its journal) is half full, writing every page the backlog touched: with more
-    PGs give a larger size, or each page write carries fewer records (6 PGs: 64m
-    did 31-33k commits/s here, 256m 41k).
+    cluster.toml, DIR/nodeN/; size is each node's journal, default 256m as a
+    storage node's, 4 files; nodes from an earlier run keep the journal they were
+    created with; the volume is boreal_pgs PGs of 1024 pages of 8 KiB) and stops
+    it at the end; under cargo it builds boreal-node first, else boreal-node must
+    be beside boreal-bench or on PATH. A node materializes once its backlog (a
+    quarter of its journal) is half full, writing every page the backlog touched:
+    a smaller size, or more PGs, and each page write carries fewer records (1 PG:
+    64m did 50-54k commits/s here, 256m 58k; 6 PGs: 64m 31-33k, 256m 41k).
     boreal_cluster=FILE   a running cluster's cluster.toml (or its directory), from
                           `boreal cluster up`: the job uses its volume and leaves it
                           running. One job at a time per cluster
