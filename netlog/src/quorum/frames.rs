@@ -1,4 +1,4 @@
-//! A PG's append frame, built once and copied to each of its segments' connections.
+//! A PG's append frame, built once and shared by each of its segments' connections.
 //!
 //! The six segments of a PG are sent the same records: a connection's queue holds the
 //! PG's records submitted since its writer last sent (unless the connection dropped
@@ -80,7 +80,7 @@ impl Kept {
 pub(crate) struct Frames {
     kept: VecDeque<Kept>,
     bytes: usize,
-    /// Frames built, and frames copied from a kept one (for tests).
+    /// Frames built, and frames reused from a kept one (for tests).
     built: u64,
     reused: u64,
 }
@@ -171,7 +171,7 @@ impl Frames {
         self.kept.back().map_or(0, |k| k.frame.len())
     }
 
-    /// Frames built, and frames copied from a kept one.
+    /// Frames built, and frames reused from a kept one.
     #[cfg(test)]
     fn counts(&self) -> (u64, u64) {
         (self.built, self.reused)

@@ -183,7 +183,7 @@ pub(crate) struct Inner<I: Io> {
     /// Read points in use, per PG: point → count.
     reads: RefCell<Vec<BTreeMap<Lsn, u32>>>,
     pub(crate) stats: RefCell<ShimStats>,
-    /// Append frames built for one connection, copied to the others (`frames.rs`).
+    /// Append frames built for one connection, shared with the others (`frames.rs`).
     pub(crate) frames: RefCell<Frames>,
     failed: RefCell<Option<ShimError>>,
     pub(crate) closing: Cell<bool>,

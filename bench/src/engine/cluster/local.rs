@@ -111,7 +111,7 @@ impl Cluster {
     pub fn start(spec: &LocalSpec) -> Result<Cluster, BenchError> {
         let bin = node_bin()?;
         let cs = spec.cluster_spec(bin);
-        let wanted = u64::from(cs.journal_files) * (cs.journal_file_mib << 20);
+        let wanted = journal_bytes(cs.journal_files, cs.journal_file_mib);
         let file =
             up(&cs).map_err(|e| cluster_err("start the job's local cluster in", &spec.dir, e))?;
         let cluster = Cluster::of(file, true);
@@ -168,7 +168,7 @@ impl Cluster {
         let journal_bytes = configs
             .first()
             .and_then(Option::as_ref)
-            .map(|c| u64::from(c.journal.files) * (c.journal.file_mib << 20));
+            .map(|c| journal_bytes(c.journal.files, c.journal.file_mib));
         let slow_node = file
             .nodes
             .iter()
@@ -320,6 +320,11 @@ fn build_node_bin() -> Result<(), String> {
             procs::NODE_BIN
         )),
     }
+}
+
+/// A node's journal, bytes: `files` of `file_mib` MiB.
+fn journal_bytes(files: u32, file_mib: u64) -> u64 {
+    u64::from(files) * (file_mib << 20)
 }
 
 /// What to tell a user whose job asked for a `wanted`-byte journal per node when the
