@@ -179,7 +179,7 @@ peers_step() {
       --direct=1 --ioengine=io_uring --iodepth=32 --runtime="$RUNTIME" --time_based \
       --output-format=json --output="$OUT/peer-fio-randread-4k-qd32.json"
   rm -f "$OUT/peer-ref.data"
-  # The boreal cluster: six in-process storage nodes in the job's directory, started
+  # The boreal cluster: six boreal-node processes in the job's directory, started
   # and stopped by the job (bench/jobs/README.md, ioengine=boreal-cluster).
   for job in cluster-commit cluster-getpage; do
     quiet
