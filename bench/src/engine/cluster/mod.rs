@@ -419,8 +419,8 @@ async fn worker(shim: Rc<ShimIo>, shared: Rc<Shared>, index: usize) {
         let result = match io.kind {
             IoKind::Write => {
                 shared.shape.txn(io.offset, io.buf.as_slice(), &mut changes);
+                // `changes` is kept: the next transaction rewrites its buffers.
                 let written = shim.write(&changes).await;
-                changes.clear();
                 match written {
                     Ok(_) => {
                         if counted {
