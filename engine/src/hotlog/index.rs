@@ -13,7 +13,9 @@
 //!   log hands out borrowed `segment::Redo` views, never owned copies.
 //! - by LSN: a `VecDeque` of fixed-size [`Entry`]s sorted by LSN. An arrival above the
 //!   newest is a `push_back`, materialization is `pop_front`; a late arrival is a
-//!   binary search and an insert near the back; lookups are binary searches.
+//!   binary search and an insert near the back; lookups are binary searches. Walks
+//!   ([`Walk`], and the drop in [`Held::pop_through_counted`]) ask for the entry
+//!   [`WALK_PREFETCH_AHEAD`] places on: a coalescer pass reads tens of MB of entries.
 //! - by backlink: a `VecDeque` of `(prev_lsn_pg, lsn)` pairs, sorted, that the SCL's
 //!   question ("who names the SCL?") is asked of. Only records above the SCL can be
 //!   an answer, so [`Held::settle`] drops the pairs at or below it from the front as
