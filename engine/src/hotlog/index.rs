@@ -174,8 +174,8 @@ const WALK_PREFETCH_AHEAD: usize = 16;
 
 /// `by_lsn[next..end]` front to back (or back to front), asking at each step for the
 /// entry [`WALK_PREFETCH_AHEAD`] places on. A coalescer pass walks tens of megabytes of
-/// entries that left the cache long ago, three times (choose, apply, drop); without
-/// the hint every record of those walks waited for memory.
+/// entries that left the cache long ago, three times (choose, apply, drop); the hint
+/// took its CPU per record from 122 to 114 ns (NVMe-NOTES "A coalescer pass's CPU").
 struct Walk<'a> {
     by_lsn: &'a VecDeque<Entry>,
     next: usize,
@@ -336,8 +336,8 @@ impl Held {
 
     /// Always inlined: out of line, the `Redo` came back through the stack, and the
     /// caller's wide loads of it waited on the callee's narrower stores (no store
-    /// forwarding). In the cluster job that was three quarters of a coalescer pass's CPU
-    /// (NVMe-NOTES "A coalescer pass's CPU").
+    /// forwarding). In the cluster job three quarters of a coalescer pass's samples sat
+    /// on that wait; inlined, the pass costs half (NVMe-NOTES "A coalescer pass's CPU").
     #[inline(always)]
     fn view(&self, e: &Entry) -> Redo<'_> {
         let bytes = self.bodies.get(e.body);
@@ -667,6 +667,74 @@ impl Held {
                 live.get(&id).copied().unwrap_or(0),
                 "arena chunk {id}: live count"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod walk_tests {
+    use super::*;
+
+    /// An entry whose LSN is `lsn` and nothing else of interest.
+    fn entry(lsn: u64) -> Entry {
+        Entry {
+            lsn: Lsn::new(lsn),
+            prev_lsn_pg: Lsn::new(lsn - 1),
+            prev_lsn_page: Lsn::new(0),
+            page_id: PageId::new(0),
+            body: BodyRef {
+                chunk: 0,
+                start: 0,
+                len: 0,
+            },
+            delta_offset: None,
+            cpl: false,
+        }
+    }
+
+    #[test]
+    fn a_walk_yields_what_the_range_holds_from_both_ends() {
+        // A deque that wraps around its buffer, as `by_lsn` does once its front is
+        // popped: a walk must index it as the deque does, not as the buffer lies.
+        let mut by_lsn: VecDeque<Entry> = VecDeque::with_capacity(64);
+        for lsn in 1..=60 {
+            by_lsn.push_back(entry(lsn));
+        }
+        by_lsn.drain(..40);
+        for lsn in 61..=100 {
+            by_lsn.push_back(entry(lsn));
+        }
+        assert!(!by_lsn.as_slices().1.is_empty(), "the deque wraps");
+        for (start, end) in [(0, by_lsn.len()), (3, 37), (10, 10), (59, 60)] {
+            let want: Vec<u64> = by_lsn.range(start..end).map(|e| e.lsn.get()).collect();
+            let walk = || Walk {
+                by_lsn: &by_lsn,
+                next: start,
+                end,
+            };
+            let fwd: Vec<u64> = walk().map(|e| e.lsn.get()).collect();
+            assert_eq!(fwd, want, "{start}..{end} forwards");
+            let mut back: Vec<u64> = walk().rev().map(|e| e.lsn.get()).collect();
+            back.reverse();
+            assert_eq!(back, want, "{start}..{end} backwards");
+            // Both ends at once meet in the middle, each entry once.
+            let mut w = walk();
+            let mut front = Vec::new();
+            let mut tail = Vec::new();
+            loop {
+                match (w.next(), w.next_back()) {
+                    (Some(a), Some(b)) => {
+                        front.push(a.lsn.get());
+                        tail.push(b.lsn.get());
+                    }
+                    (Some(a), None) => front.push(a.lsn.get()),
+                    (None, Some(b)) => tail.push(b.lsn.get()),
+                    (None, None) => break,
+                }
+            }
+            front.extend(tail.into_iter().rev());
+            assert_eq!(front, want, "{start}..{end} from both ends");
+            assert_eq!(walk().size_hint(), (want.len(), Some(want.len())));
         }
     }
 }
