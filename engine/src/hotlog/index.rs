@@ -189,10 +189,9 @@ impl<'a> Iterator for Walk<'a> {
         if self.next >= self.end {
             return None;
         }
-        if let Some(ahead) = self.by_lsn.get(self.next + WALK_PREFETCH_AHEAD)
-            && self.next + WALK_PREFETCH_AHEAD < self.end
-        {
-            prefetch_value(ahead);
+        // `end` is at most the deque's length, so the entry ahead is in it.
+        if self.next + WALK_PREFETCH_AHEAD < self.end {
+            prefetch_value(&self.by_lsn[self.next + WALK_PREFETCH_AHEAD]);
         }
         let e = &self.by_lsn[self.next];
         self.next += 1;
@@ -576,12 +575,7 @@ impl Held {
 
     /// Held records above `after`, lowest first.
     pub(super) fn above(&self, after: Lsn) -> impl DoubleEndedIterator<Item = Redo<'_>> + '_ {
-        Walk {
-            by_lsn: &self.by_lsn,
-            next: self.first_above(after),
-            end: self.by_lsn.len(),
-        }
-        .map(|e| self.view(e))
+        self.entries(after, Lsn::MAX).map(|e| self.view(e))
     }
 
     /// The highest held LSN in `(after, upto]`.
